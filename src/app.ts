@@ -1,0 +1,134 @@
+/**
+ * The composition root: reads nothing itself but the validated config, builds the adapters (SQLite
+ * store, directory, mailbox listeners) and wires them together. `start` in the CLI and the tests use it.
+ */
+import path from 'node:path';
+import type { CountryCode } from 'libphonenumber-js';
+import type { Config } from './config.js';
+import type { Directory } from './directory/directory.js';
+import { LocalDirectory } from './directory/local/local-directory.js';
+import { ListenerSupervisor } from './imap/listener-supervisor.js';
+import { type ListenerTimings, MailboxListener } from './imap/mailbox-listener.js';
+import { ReportIntake } from './intake/report-intake.js';
+import type { Logger } from './observability/logger.js';
+import type { SecretScrubber } from './observability/secret-scrubber.js';
+import { type Database, openDatabase } from './store/database.js';
+import { ReportStore } from './store/report-store.js';
+import { removeOrphanSpoolDirs, spoolRoot } from './store/spool.js';
+import { DEFAULT_LANGUAGE } from './texts/index.js';
+
+export interface AppDependencies {
+  config: Config;
+  logger: Logger;
+  scrubber: SecretScrubber;
+  /** Environment for `env:VAR` passwords (default: process.env). */
+  env?: Record<string, string | undefined>;
+  /** Overrides for the listener timings (tests use short ones). */
+  timings?: Partial<ListenerTimings>;
+  /** Polling interval of the local directory for changes made by other processes, ms. */
+  directoryPollMs?: number;
+}
+
+const MB = 1024 * 1024;
+
+/** The running bot. */
+export class App {
+  readonly db: Database;
+  readonly store: ReportStore;
+  readonly directory: Directory;
+  readonly listeners: ListenerSupervisor;
+  readonly intake: ReportIntake;
+  private unsubscribe: (() => void) | null = null;
+  private stopped = false;
+
+  private constructor(private readonly deps: AppDependencies) {
+    const { config, logger, scrubber } = deps;
+    this.db = openDatabase(config.DATA_DIR);
+    this.store = new ReportStore(this.db);
+    this.directory = new LocalDirectory(this.db, {
+      phoneRegion: config.PHONE_REGION as CountryCode,
+      env: deps.env,
+      pollIntervalMs: deps.directoryPollMs,
+    });
+    const languageOf = this.db.prepare('SELECT language FROM chat_languages WHERE chat_id = ?');
+    this.intake = new ReportIntake({
+      store: this.store,
+      directory: this.directory,
+      logger,
+      defaultMediaMode: config.MEDIA_MODE,
+      languageOf: (chatId) =>
+        (languageOf.get(chatId) as { language: string } | undefined)?.language ?? DEFAULT_LANGUAGE,
+    });
+    const timings: ListenerTimings = {
+      idleRestartMs: config.IMAP_IDLE_RESTART_SECONDS * 1000,
+      socketTimeoutMs: config.IMAP_SOCKET_TIMEOUT_SECONDS * 1000,
+      catchUpMs: config.IMAP_CATCHUP_SECONDS * 1000,
+      reconnectBaseMs: 1000,
+      reconnectMaxMs: config.IMAP_RECONNECT_MAX_SECONDS * 1000,
+      connectTimeoutMs: 30_000,
+      ...deps.timings,
+    };
+    const spool = spoolRoot(config.DATA_DIR);
+    this.listeners = new ListenerSupervisor(
+      (mailbox) =>
+        new MailboxListener({
+          mailbox,
+          store: this.store,
+          intake: this.intake,
+          logger,
+          scrubber,
+          spoolRoot: spool,
+          maxMailBytes: config.MAX_MAIL_MB * MB,
+          maxFileBytes: config.MAX_FILE_MB * MB,
+          markSeen: mailbox.markSeen ?? config.MARK_SEEN,
+          timings,
+        }),
+      logger,
+    );
+  }
+
+  /** Builds and starts the bot. */
+  static async start(deps: AppDependencies): Promise<App> {
+    const app = new App(deps);
+    try {
+      await app.run();
+    } catch (error) {
+      await app.stop();
+      throw error;
+    }
+    return app;
+  }
+
+  private async run(): Promise<void> {
+    const { logger, scrubber, config } = this.deps;
+    const removed = removeOrphanSpoolDirs(spoolRoot(config.DATA_DIR), this.store.referencedSpoolDirs());
+    if (removed > 0) logger.info({ removed }, 'removed spool directories left by an interrupted run');
+    await this.directory.start();
+    const snapshot = this.directory.snapshot();
+    for (const mailbox of snapshot.mailboxes) scrubber.add(mailbox.password);
+    this.unsubscribe = this.directory.onChange((next) => {
+      for (const mailbox of next.mailboxes) scrubber.add(mailbox.password);
+      void this.listeners.apply(next.mailboxes);
+    });
+    const active = snapshot.mailboxes.filter((mailbox) => mailbox.active);
+    if (active.length === 0) {
+      logger.warn('no active mailbox in the directory: add one with `superset-telegram-bot mailbox add`');
+    }
+    await this.listeners.apply(snapshot.mailboxes);
+    logger.info(
+      { directory: this.directory.kind, mailboxes: active.length, dataDir: path.resolve(config.DATA_DIR) },
+      'superset-telegram-bot started',
+    );
+  }
+
+  /** Stops everything in order: no new mail, listeners closed, the database closed last. */
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    this.unsubscribe?.();
+    await this.listeners.stop();
+    await this.directory.stop();
+    this.db.close();
+    this.deps.logger.info('superset-telegram-bot stopped');
+  }
+}

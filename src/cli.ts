@@ -1,0 +1,348 @@
+#!/usr/bin/env node
+/**
+ * The command line: `superset-telegram-bot <command>`. Reads `.env` from the working directory (real
+ * environment variables win), validates the config, and runs one command.
+ */
+import { createReadStream, existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { Command, InvalidArgumentError, Option } from 'commander';
+import type { CountryCode } from 'libphonenumber-js';
+import { App } from './app.js';
+import { type Config, ConfigError, loadConfig, secretValues } from './config.js';
+import type { MediaMode } from './core/message-plan.js';
+import type { TlsMode } from './directory/directory.js';
+import { DirectoryInputError, LocalDirectory } from './directory/local/local-directory.js';
+import { parseMail } from './mail/mail-parser.js';
+import { createLogger } from './observability/logger.js';
+import { SecretScrubber } from './observability/secret-scrubber.js';
+import { openDatabase } from './store/database.js';
+
+const MB = 1024 * 1024;
+const scrubber = new SecretScrubber();
+
+/** An error the user can fix; printed as one line without a stack. */
+class UsageError extends Error {}
+
+function config(): Config {
+  const loaded = loadConfig(process.env);
+  scrubber.add(...secretValues(loaded));
+  return loaded;
+}
+
+function integer(value: string): number {
+  if (!/^-?\d+$/.test(value)) throw new InvalidArgumentError('expected a whole number');
+  return Number(value);
+}
+
+function collect(value: string, previous: string[] = []): string[] {
+  return [...previous, value];
+}
+
+const mediaModeOption = () =>
+  new Option('--media-mode <mode>', 'how PNGs are sent: photo, document or both').choices([
+    'photo',
+    'document',
+    'both',
+  ]);
+
+/** Opens the embedded directory for a management command; refuses when SeaTable is the directory. */
+function localDirectory(cfg: Config): LocalDirectory {
+  if (cfg.DIRECTORY !== 'local') {
+    throw new UsageError(
+      `DIRECTORY=${cfg.DIRECTORY}: mailboxes, users and groups are managed in SeaTable; edit the base instead`,
+    );
+  }
+  const directory = new LocalDirectory(openDatabase(cfg.DATA_DIR), {
+    phoneRegion: cfg.PHONE_REGION as CountryCode,
+    pollIntervalMs: 0,
+  });
+  void directory.start();
+  return directory;
+}
+
+function printTable(rows: Array<Record<string, string>>): void {
+  if (rows.length === 0) {
+    console.log('(none)');
+    return;
+  }
+  const columns = Object.keys(rows[0]!);
+  const widths = columns.map((column) =>
+    Math.max(column.length, ...rows.map((row) => (row[column] ?? '').length)),
+  );
+  const line = (values: string[]) =>
+    values
+      .map((value, index) => value.padEnd(widths[index]!))
+      .join('  ')
+      .trimEnd();
+  console.log(line(columns));
+  for (const row of rows) console.log(line(columns.map((column) => row[column] ?? '')));
+}
+
+async function parseCommand(file: string): Promise<void> {
+  const cfg = config();
+  if (!existsSync(file)) throw new UsageError(`${file}: no such file`);
+  const spoolDir = mkdtempSync(path.join(tmpdir(), 'stb-parse-'));
+  try {
+    const mail = await parseMail(createReadStream(file), {
+      spoolDir,
+      maxFileBytes: cfg.MAX_FILE_MB * MB,
+      maxMailBytes: cfg.MAX_MAIL_MB * MB,
+    });
+    const output = {
+      subject: mail.subject,
+      from: mail.from,
+      date: mail.date,
+      link: mail.link,
+      files: mail.files.map(({ filename, contentType, size, sha256 }) => ({
+        filename,
+        contentType,
+        size,
+        sha256,
+      })),
+      skipped: mail.skipped.map(({ filename, contentType, reason }) => ({ filename, contentType, reason })),
+    };
+    console.log(JSON.stringify(output, null, 2));
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'EISDIR' || code === 'EACCES') throw new UsageError(`${file}: cannot read (${code})`);
+    throw new UsageError(`${file}: ${scrubber.describe(error)}`);
+  } finally {
+    rmSync(spoolDir, { recursive: true, force: true });
+  }
+}
+
+async function startCommand(): Promise<void> {
+  const cfg = config();
+  const logger = createLogger({ level: cfg.LOG_LEVEL, scrubber });
+  const app = await App.start({ config: cfg, logger, scrubber });
+  let stopping = false;
+  const shutdown = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'stopping');
+    app.stop().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        logger.error({ err: scrubber.describe(error) }, 'error while stopping');
+        process.exit(1);
+      },
+    );
+  };
+  process.once('SIGTERM', () => shutdown('SIGTERM'));
+  process.once('SIGINT', () => shutdown('SIGINT'));
+}
+
+function buildProgram(): Command {
+  const program = new Command()
+    .name('superset-telegram-bot')
+    .description('Delivers Apache Superset e-mail reports (PDF/PNG) from IMAP mailboxes to Telegram.')
+    .showHelpAfterError();
+
+  program
+    .command('start')
+    .description('run the bot: mailbox listeners and delivery (stops gracefully on SIGTERM/SIGINT)')
+    .action(startCommand);
+
+  program
+    .command('parse')
+    .description('parse a mail file the way the bot does and print the report as JSON')
+    .argument('<file>', 'an .eml file')
+    .action(parseCommand);
+
+  const mailbox = program.command('mailbox').description('technical mailboxes (embedded directory)');
+  mailbox
+    .command('add')
+    .description('add a mailbox to listen to')
+    .argument('<email>', 'the mailbox address (also the default login)')
+    .requiredOption('--host <host>', 'IMAP server')
+    .option('--port <port>', 'IMAP port (default 993 with TLS, 143 otherwise)', integer)
+    .option('--tls', 'implicit TLS (the default)')
+    .option('--starttls', 'plain connection upgraded with STARTTLS (required)')
+    .option('--no-tls', 'no encryption at all (only for a server on the same host)')
+    .option('--login <login>', 'IMAP login (default: the address)')
+    .option('--password <password>', 'IMAP password, stored in the database')
+    .option('--password-env <VAR>', 'read the IMAP password from this environment variable instead')
+    .option('--folder <folder>', 'folder to watch', 'INBOX')
+    .option('--allow-from <pattern>', 'allowed sender: an address or @domain (repeatable)', collect, [])
+    .addOption(mediaModeOption())
+    .option('--mark-seen', 'mark processed mails \\Seen')
+    .action((email: string, options) => {
+      const cfg = config();
+      scrubber.add(options.password);
+      const tls: TlsMode = options.starttls ? 'starttls' : options.tls === false ? 'none' : 'tls';
+      const added = localDirectory(cfg).addMailbox({
+        email,
+        host: options.host,
+        port: options.port,
+        tls,
+        login: options.login,
+        password: options.password,
+        passwordEnv: options.passwordEnv,
+        folder: options.folder,
+        allowFrom: options.allowFrom,
+        mediaMode: options.mediaMode as MediaMode | undefined,
+        markSeen: options.markSeen,
+      });
+      console.log(
+        `mailbox ${added.email} added (${added.host}:${added.port}, ${added.tls}, folder ${added.folder})`,
+      );
+      if (added.allowFrom.length === 0) {
+        console.log('warning: no --allow-from: mail from any sender will be forwarded');
+      }
+    });
+  mailbox
+    .command('list')
+    .description('list mailboxes (passwords are never shown)')
+    .option('--json', 'JSON output')
+    .action((options: { json?: boolean }) => {
+      const rows = localDirectory(config())
+        .snapshot()
+        .mailboxes.map(({ password: _secret, key: _key, ...mailbox }) => mailbox);
+      if (options.json) console.log(JSON.stringify(rows, null, 2));
+      else
+        printTable(
+          rows.map((row) => ({
+            email: row.email,
+            server: `${row.host}:${row.port}`,
+            tls: row.tls,
+            login: row.login,
+            password: row.passwordSource,
+            folder: row.folder,
+            'allowed senders': row.allowFrom.join(' ') || '(anyone)',
+            active: row.active ? 'yes' : 'no',
+          })),
+        );
+    });
+  mailbox
+    .command('remove')
+    .description('remove a mailbox (its subscriptions go with it)')
+    .argument('<email>')
+    .action((email: string) => {
+      localDirectory(config()).removeMailbox(email);
+      console.log(`mailbox ${email} removed`);
+    });
+
+  const user = program.command('user').description('people who receive reports in a private chat');
+  user
+    .command('add')
+    .description('add a user; they subscribe by sharing this phone number with the bot')
+    .requiredOption('--name <name>', 'display name')
+    .requiredOption('--phone <phone>', 'phone number (any common format)')
+    .requiredOption('--mailbox <email>', 'mailbox whose reports they receive (repeatable)', collect, [])
+    .option('--telegram-id <id>', 'Telegram user id, if already known', integer)
+    .action((options: { name: string; phone: string; mailbox: string[]; telegramId?: number }) => {
+      const added = localDirectory(config()).addUser({
+        name: options.name,
+        phone: options.phone,
+        mailboxes: options.mailbox,
+        telegramId: options.telegramId,
+      });
+      console.log(`user ${added.name} (${added.phone}) added, subscribed to ${added.mailboxes.join(', ')}`);
+    });
+  user
+    .command('list')
+    .description('list users')
+    .option('--json', 'JSON output')
+    .action((options: { json?: boolean }) => {
+      const rows = localDirectory(config())
+        .snapshot()
+        .users.map(({ key: _key, ...entry }) => entry);
+      if (options.json) console.log(JSON.stringify(rows, null, 2));
+      else
+        printTable(
+          rows.map((row) => ({
+            name: row.name,
+            phone: row.phone,
+            'telegram id': row.telegramId === null ? '(not registered)' : String(row.telegramId),
+            mailboxes: row.mailboxes.join(' '),
+            active: row.active ? 'yes' : 'no',
+          })),
+        );
+    });
+  user
+    .command('remove')
+    .description('remove a user')
+    .argument('<phone-or-telegram-id>')
+    .action((who: string) => {
+      localDirectory(config()).removeUser(who);
+      console.log(`user ${who} removed`);
+    });
+
+  const group = program.command('group').description('Telegram groups that receive reports');
+  group
+    .command('add')
+    .description('add a group; it registers when the bot is made administrator in a group with this title')
+    .requiredOption('--title <title>', 'the Telegram group title')
+    .requiredOption('--mailbox <email>', 'mailbox whose reports it receives (repeatable)', collect, [])
+    .option('--topic <id>', 'forum topic (message_thread_id) for the reports', integer)
+    .option('--telegram-id <id>', 'Telegram chat id, if already known (locks the group to it)', integer)
+    .addOption(mediaModeOption())
+    .action(
+      (options: {
+        title: string;
+        mailbox: string[];
+        topic?: number;
+        telegramId?: number;
+        mediaMode?: MediaMode;
+      }) => {
+        const added = localDirectory(config()).addGroup({
+          title: options.title,
+          mailboxes: options.mailbox,
+          topicId: options.topic,
+          telegramId: options.telegramId,
+          mediaMode: options.mediaMode,
+        });
+        console.log(`group "${added.title}" added, subscribed to ${added.mailboxes.join(', ')}`);
+      },
+    );
+  group
+    .command('list')
+    .description('list groups')
+    .option('--json', 'JSON output')
+    .action((options: { json?: boolean }) => {
+      const rows = localDirectory(config())
+        .snapshot()
+        .groups.map(({ key: _key, ...entry }) => entry);
+      if (options.json) console.log(JSON.stringify(rows, null, 2));
+      else
+        printTable(
+          rows.map((row) => ({
+            title: row.title,
+            'telegram id': row.telegramId === null ? '(not registered)' : String(row.telegramId),
+            locked: row.locked ? 'yes' : 'no',
+            topic: row.topicId === null ? '' : String(row.topicId),
+            mailboxes: row.mailboxes.join(' '),
+            active: row.active ? 'yes' : 'no',
+          })),
+        );
+    });
+  group
+    .command('remove')
+    .description('remove a group')
+    .argument('<title>')
+    .action((title: string) => {
+      localDirectory(config()).removeGroup(title);
+      console.log(`group "${title}" removed`);
+    });
+
+  return program;
+}
+
+async function main(): Promise<void> {
+  if (existsSync('.env')) process.loadEnvFile('.env');
+  try {
+    await buildProgram().parseAsync(process.argv);
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      console.error(error.message);
+    } else if (error instanceof UsageError || error instanceof DirectoryInputError) {
+      console.error(`error: ${scrubber.scrub(error.message)}`);
+    } else {
+      console.error(`error: ${scrubber.describe(error)}`);
+    }
+    process.exitCode = 1;
+  }
+}
+
+await main();

@@ -1,0 +1,190 @@
+/**
+ * Every setting of the bot, in one zod schema that is also its documentation. Values come from
+ * environment variables (and `.env`, loaded by the CLI). Nothing else in the code reads `process.env`
+ * except where a mailbox password is explicitly taken from a named variable.
+ */
+import { z } from 'zod';
+import { isPhoneRegion } from './core/phone.js';
+
+const booleanFromEnv = z
+  .enum(['true', 'false', '1', '0', 'yes', 'no', 'on', 'off'], { error: 'expected true or false' })
+  .transform((value) => ['true', '1', 'yes', 'on'].includes(value));
+
+const positiveInteger = (min = 1) => z.coerce.number({ error: 'expected a number' }).int().min(min);
+
+const telegramChatId = z.string().regex(/^-?\d{1,16}$/, { error: 'expected a numeric Telegram chat id' });
+
+/** The settings, with their schema and documentation. Order here is the order in the docs. */
+export const settings = {
+  DATA_DIR: {
+    schema: z.string().min(1).default('./data'),
+    description:
+      'Directory for the SQLite state (reports, outbox, watermarks, local directory) and the file spool.',
+  },
+  LOG_LEVEL: {
+    schema: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    description:
+      'Log level: fatal, error, warn, info, debug, trace or silent. Logs are JSON lines on stdout.',
+  },
+  DIRECTORY: {
+    schema: z.enum(['local', 'seatable']).default('local'),
+    description:
+      'Where mailboxes, users and groups are kept: `local` (embedded SQLite, managed with the CLI) or `seatable`.',
+  },
+  MAX_MAIL_MB: {
+    schema: positiveInteger().default(60),
+    description:
+      'Largest mail (in MB) the bot downloads; a bigger mail is recorded as skipped with the reason.',
+  },
+  MAX_FILE_MB: {
+    schema: positiveInteger().default(50),
+    description:
+      'Largest single PDF/PNG (in MB) the bot keeps; a bigger part is skipped and recipients get a short notice instead. 50 MB is the Bot API upload limit.',
+  },
+  MARK_SEEN: {
+    schema: booleanFromEnv.default(false),
+    description:
+      'Mark processed mails \\Seen on the server (default false: mailboxes may be shared with people, and the bot never changes them).',
+  },
+  IMAP_IDLE_RESTART_SECONDS: {
+    schema: positiveInteger(2).default(240),
+    description: 'Re-issue IDLE this often, and poll with NOOP this often on servers without IDLE.',
+  },
+  IMAP_SOCKET_TIMEOUT_SECONDS: {
+    schema: positiveInteger(2).default(60),
+    description:
+      'A connection silent this long is probed with NOOP; a dead one is dropped after about twice this.',
+  },
+  IMAP_CATCHUP_SECONDS: {
+    schema: positiveInteger(1).default(300),
+    description: 'Safety net: look for missed mail this often even when the server pushed nothing.',
+  },
+  IMAP_RECONNECT_MAX_SECONDS: {
+    schema: positiveInteger(1).default(300),
+    description: 'Longest wait between reconnect attempts (exponential backoff with jitter, from 1 s).',
+  },
+  PHONE_REGION: {
+    schema: z
+      .string()
+      .regex(/^[A-Z]{2}$/, { error: 'expected a two-letter country code such as RU' })
+      .refine(isPhoneRegion, { error: 'unknown country code' })
+      .default('RU'),
+    description: 'Country for phone numbers written without a country code (users table, shared contacts).',
+  },
+  TELEGRAM_BOT_TOKEN: {
+    schema: z
+      .string()
+      .regex(/^\d+:[A-Za-z0-9_-]{20,}$/, { error: 'expected a bot token from @BotFather (123456:ABC...)' })
+      .optional(),
+    description: 'The bot token from @BotFather. Required by `start`.',
+    secret: true,
+  },
+  TELEGRAM_API_ROOT: {
+    schema: z
+      .url({ error: 'expected an http(s) URL' })
+      .regex(/^https?:\/\/.*[^/]$/, { error: 'expected an http(s) URL without a trailing slash' })
+      .default('https://api.telegram.org'),
+    description: 'Bot API root, without a trailing slash (a local Bot API server, or a test double).',
+  },
+  ADMIN_CHAT_ID: {
+    schema: telegramChatId.optional(),
+    description:
+      'Telegram chat that receives problem reports (mailbox down, failed deliveries, refused registrations).',
+  },
+  TELEGRAM_MESSAGES_PER_SECOND: {
+    schema: positiveInteger().default(30),
+    description: 'Overall sending rate (messages per second; an album counts as its number of items).',
+  },
+  TELEGRAM_CHAT_INTERVAL_MS: {
+    schema: positiveInteger(0).default(1000),
+    description: 'Least time between two sends to the same chat.',
+  },
+  TELEGRAM_GROUP_MESSAGES_PER_MINUTE: {
+    schema: positiveInteger().default(20),
+    description: 'Most messages per minute to one group (an album counts as its number of items).',
+  },
+  DELIVERY_MAX_ATTEMPTS: {
+    schema: positiveInteger().default(8),
+    description:
+      'Attempts for one delivery after errors that are neither rate limits nor permanent; then it is marked failed.',
+  },
+  MEDIA_MODE: {
+    schema: z.enum(['photo', 'document', 'both']).default('photo'),
+    description:
+      'Default for how PNGs are sent: `photo` (a preview; too large or too tall images go as documents), `document` (lossless) or `both`. Mailboxes and groups may override it.',
+  },
+  PHOTO_MAX_ASPECT_RATIO: {
+    schema: z.coerce.number({ error: 'expected a number' }).min(1).max(20).default(3),
+    description:
+      'PNGs longer than this ratio (long side / short side) go as documents even in `photo` mode: Telegram shrinks photos to 2560 px on the long side, which makes a tall dashboard unreadable. Telegram itself refuses photos above 20.',
+  },
+  SPOOL_RETENTION_HOURS: {
+    schema: positiveInteger(0).default(72),
+    description:
+      'Keep a report\u2019s spooled files this long after all its deliveries are final (for `resend`).',
+  },
+} satisfies Record<string, { schema: z.ZodType; description: string; secret?: boolean }>;
+
+export type SettingName = keyof typeof settings;
+
+const schema = z.object(
+  Object.fromEntries(Object.entries(settings).map(([name, setting]) => [name, setting.schema])) as {
+    [K in SettingName]: (typeof settings)[K]['schema'];
+  },
+);
+
+/** The validated settings. */
+export type Config = z.output<typeof schema>;
+
+/** A setting that is missing or invalid; the message names the key and never echoes a secret. */
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid configuration:\n${problems.map((problem) => `  - ${problem}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+/**
+ * Validates the settings in `env`. Empty strings count as unset, so a `.env` line `KEY=` takes the
+ * default.
+ */
+export function loadConfig(env: Record<string, string | undefined>): Config {
+  const input: Record<string, string> = {};
+  for (const name of Object.keys(settings)) {
+    const value = env[name]?.trim();
+    if (value) input[name] = value;
+  }
+  const result = schema.safeParse(input);
+  if (!result.success) {
+    throw new ConfigError(
+      result.error.issues.map((issue) => {
+        const key = String(issue.path[0] ?? '');
+        return `${key}: ${issue.message}`;
+      }),
+    );
+  }
+  return result.data;
+}
+
+/** Documentation of every setting, for the README table and `--help`. */
+export function describeSettings(): Array<{
+  name: string;
+  default: string;
+  description: string;
+  secret: boolean;
+}> {
+  return Object.entries(settings).map(([name, setting]) => {
+    const parsed = setting.schema.safeParse(undefined);
+    const fallback = parsed.success && parsed.data !== undefined ? String(parsed.data) : '';
+    const entry: { description: string; secret?: boolean } = setting;
+    return { name, default: fallback, description: setting.description, secret: entry.secret === true };
+  });
+}
+
+/** The values of the settings marked secret, for the log scrubber. */
+export function secretValues(config: Config): string[] {
+  return describeSettings()
+    .filter((setting) => setting.secret)
+    .map((setting) => config[setting.name as SettingName])
+    .filter((value): value is string => typeof value === 'string' && value.length > 0);
+}

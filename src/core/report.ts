@@ -1,0 +1,54 @@
+/**
+ * A Report is what one Superset mail becomes: the subject, where it came from, and the PDF/PNG
+ * files to forward. Plain data: no I/O here.
+ */
+
+/** The two kinds of file the bot forwards. */
+export type ReportFileType = 'application/pdf' | 'image/png';
+
+/** One PDF or PNG taken from a mail, spooled to disk under DATA_DIR. */
+export interface ReportFile {
+  /** A safe display name with the right extension (path separators and control characters removed). */
+  filename: string;
+  contentType: ReportFileType;
+  /** Decoded size in bytes. */
+  size: number;
+  /** Hex SHA-256 of the decoded bytes. */
+  sha256: string;
+  /** Absolute path of the spooled bytes. */
+  path: string;
+  /** Pixel size, read from the PNG header (PNG files only). */
+  width?: number;
+  height?: number;
+}
+
+/** A MIME part that is not forwarded, and why. */
+export interface SkippedPart {
+  filename: string | null;
+  contentType: string;
+  reason: string;
+}
+
+/** The result of parsing one mail. */
+export interface ParsedMail {
+  /** RFC 2047 decoded, whitespace collapsed, trimmed; '' when the mail has none. */
+  subject: string;
+  /** The sender's address (lower-cased), or null when the From header is missing or unreadable. */
+  from: string | null;
+  /** ISO 8601 date from the Date header, or null. */
+  date: string | null;
+  /** The Message-ID header without angle brackets, or null. */
+  messageId: string | null;
+  /** The dashboard link ("Explore in Superset") from the HTML body, or null. */
+  link: string | null;
+  /** A short plain-text description taken from the body ('' when none). */
+  description: string;
+  /** Every PDF and PNG part, in document order. */
+  files: ReportFile[];
+  /** Every other part, with the reason it is not forwarded. */
+  skipped: SkippedPart[];
+  /** Size of the raw message in bytes. */
+  rawSize: number;
+  /** Hex SHA-256 of the raw message. */
+  rawSha256: string;
+}

@@ -1,0 +1,107 @@
+/**
+ * The directory: which mailboxes the bot listens to, and which users and groups receive what. Two
+ * implementations sit behind this interface: the embedded SQLite one (local/) and SeaTable (seatable/).
+ * The rest of the bot reads an in-memory snapshot, so delivery never waits on the directory.
+ */
+import type { MediaMode } from '../core/message-plan.js';
+
+/** How the IMAP connection is secured: implicit TLS (993), STARTTLS required (143), or none (loopback only). */
+export type TlsMode = 'tls' | 'starttls' | 'none';
+
+export interface MailboxEntry {
+  /** Stable identity inside its directory (local row id, SeaTable row id). */
+  key: string;
+  /** The mailbox address, lower-cased: how users and groups refer to it. */
+  email: string;
+  host: string;
+  port: number;
+  tls: TlsMode;
+  login: string;
+  /** The IMAP password, resolved (from the directory or from the named environment variable); null when missing. */
+  password: string | null;
+  /** Where the password comes from, for messages: 'directory' or 'env:VAR'. Never the password itself. */
+  passwordSource: string;
+  folder: string;
+  /** Allowed senders: addresses or `@domain`; empty means anyone. */
+  allowFrom: string[];
+  /** Overrides MEDIA_MODE for this mailbox's reports. */
+  mediaMode: MediaMode | null;
+  /** Overrides MARK_SEEN for this mailbox. */
+  markSeen: boolean | null;
+  active: boolean;
+  /** When the mailbox was added: mail that arrived before this is not forwarded on the first connect. */
+  addedAt: string;
+}
+
+export interface UserEntry {
+  key: string;
+  name: string;
+  /** E.164 when it could be normalised, otherwise as written. */
+  phone: string;
+  telegramId: number | null;
+  /** Mailbox addresses (lower-cased) this user is subscribed to. */
+  mailboxes: string[];
+  active: boolean;
+}
+
+export interface GroupEntry {
+  key: string;
+  /** The Telegram group title the group registers with. */
+  title: string;
+  telegramId: number | null;
+  /** Once locked, the group's chat id is never taken over by another chat with the same title. */
+  locked: boolean;
+  /** Forum topic (message_thread_id) that receives the reports, if any. */
+  topicId: number | null;
+  mediaMode: MediaMode | null;
+  mailboxes: string[];
+  active: boolean;
+}
+
+export interface DirectorySnapshot {
+  mailboxes: MailboxEntry[];
+  users: UserEntry[];
+  groups: GroupEntry[];
+  /** When this copy was read from its source. */
+  loadedAt: string;
+}
+
+/** The outcome of a group registration attempt. */
+export type GroupClaim =
+  | { outcome: 'registered'; group: GroupEntry }
+  | { outcome: 'already-registered'; group: GroupEntry }
+  | { outcome: 'locked-to-another-chat'; group: GroupEntry }
+  | { outcome: 'unknown-title' };
+
+export interface Directory {
+  /** 'local' or 'seatable', for logs and `check`. */
+  readonly kind: 'local' | 'seatable';
+  /** Loads the directory; rejects only when no usable copy exists at all. */
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  /** The current copy (the last good one when the source is unreachable). */
+  snapshot(): DirectorySnapshot;
+  /** Re-reads the source now. */
+  refresh(): Promise<void>;
+  /** Called after every change of the snapshot. Returns an unsubscribe function. */
+  onChange(listener: (snapshot: DirectorySnapshot) => void): () => void;
+
+  /** Writes a user's Telegram id (null clears it). */
+  setUserTelegramId(userKey: string, telegramId: number | null): Promise<void>;
+  /** Marks a user active or inactive. */
+  setUserActive(userKey: string, active: boolean): Promise<void>;
+  /** Registers a chat as the group with this title, unless the group is locked to another chat. */
+  claimGroup(title: string, chatId: number): Promise<GroupClaim>;
+  /** A group became a supergroup: its id changes, its lock stays. */
+  moveGroupChat(oldChatId: number, newChatId: number): Promise<void>;
+  /** Marks the user or group with this chat id inactive (blocked, kicked, deleted). */
+  deactivateChat(chatId: number): Promise<void>;
+}
+
+/** The directory is unreachable or refused a read/write; the message says what to do. */
+export class DirectoryUnavailableError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'DirectoryUnavailableError';
+  }
+}

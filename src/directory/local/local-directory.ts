@@ -1,0 +1,431 @@
+/**
+ * The embedded directory: mailboxes, users and groups in the bot's own SQLite file, managed with the
+ * CLI (`mailbox add`, `user add`, `group add`, ...). The running bot notices changes made by a CLI
+ * command in another process within a couple of seconds (SQLite's data_version), so a new mailbox
+ * starts listening without a restart.
+ */
+import type { CountryCode } from 'libphonenumber-js';
+import { normalizeSenderPattern } from '../../core/allowed-senders.js';
+import type { MediaMode } from '../../core/message-plan.js';
+import { normalizePhone } from '../../core/phone.js';
+import { type Database, nowIso } from '../../store/database.js';
+import type {
+  Directory,
+  DirectorySnapshot,
+  GroupClaim,
+  GroupEntry,
+  MailboxEntry,
+  TlsMode,
+  UserEntry,
+} from '../directory.js';
+
+/** A problem with a directory command: a duplicate, an unknown mailbox, a bad value. */
+export class DirectoryInputError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'DirectoryInputError';
+  }
+}
+
+export interface NewMailbox {
+  email: string;
+  host: string;
+  port?: number;
+  tls?: TlsMode;
+  login?: string;
+  password?: string;
+  passwordEnv?: string;
+  folder?: string;
+  allowFrom?: string[];
+  mediaMode?: MediaMode;
+  markSeen?: boolean;
+}
+
+export interface NewUser {
+  name: string;
+  phone: string;
+  mailboxes: string[];
+  telegramId?: number;
+}
+
+export interface NewGroup {
+  title: string;
+  mailboxes: string[];
+  topicId?: number;
+  telegramId?: number;
+  mediaMode?: MediaMode;
+}
+
+export interface LocalDirectoryOptions {
+  /** Region for phone numbers written without a country code. */
+  phoneRegion: CountryCode;
+  /** Reads environment variables named by `--password-env` (default: process.env). */
+  env?: Record<string, string | undefined>;
+  /** How often to look for changes made by another process, in ms (default 2000; 0 disables). */
+  pollIntervalMs?: number;
+}
+
+interface MailboxRow {
+  id: number;
+  email: string;
+  host: string;
+  port: number;
+  tls: TlsMode;
+  login: string;
+  password: string | null;
+  password_env: string | null;
+  folder: string;
+  allow_from: string;
+  media_mode: MediaMode | null;
+  mark_seen: number | null;
+  active: number;
+  created_at: string;
+}
+
+const EMAIL_PATTERN = /^[^@\s]+@[^@\s]+$/;
+
+export class LocalDirectory implements Directory {
+  readonly kind = 'local' as const;
+  private current: DirectorySnapshot = { mailboxes: [], users: [], groups: [], loadedAt: nowIso() };
+  private readonly listeners = new Set<(snapshot: DirectorySnapshot) => void>();
+  private timer: NodeJS.Timeout | null = null;
+  private dataVersion = -1;
+  private fingerprint = '';
+
+  constructor(
+    private readonly db: Database,
+    private readonly options: LocalDirectoryOptions,
+  ) {}
+
+  async start(): Promise<void> {
+    this.reload();
+    const interval = this.options.pollIntervalMs ?? 2000;
+    if (interval > 0) {
+      this.timer = setInterval(() => this.reloadIfChanged(), interval);
+      this.timer.unref();
+    }
+  }
+
+  async stop(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+  }
+
+  snapshot(): DirectorySnapshot {
+    return this.current;
+  }
+
+  async refresh(): Promise<void> {
+    this.reload();
+  }
+
+  onChange(listener: (snapshot: DirectorySnapshot) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  // ---- reads -------------------------------------------------------------------------------------
+
+  private reloadIfChanged(): void {
+    const version = this.db.pragma('data_version', { simple: true }) as number;
+    if (version !== this.dataVersion) this.reload();
+  }
+
+  private reload(): void {
+    this.dataVersion = this.db.pragma('data_version', { simple: true }) as number;
+    const next = this.read();
+    const fingerprint = JSON.stringify({ ...next, loadedAt: '' });
+    this.current = next;
+    if (fingerprint === this.fingerprint) return;
+    this.fingerprint = fingerprint;
+    for (const listener of this.listeners) listener(next);
+  }
+
+  private read(): DirectorySnapshot {
+    const env = this.options.env ?? process.env;
+    const mailboxes = (this.db.prepare('SELECT * FROM mailboxes ORDER BY id').all() as MailboxRow[]).map(
+      (row): MailboxEntry => ({
+        key: String(row.id),
+        email: row.email.toLowerCase(),
+        host: row.host,
+        port: row.port,
+        tls: row.tls,
+        login: row.login,
+        password: row.password_env ? (env[row.password_env] ?? null) : row.password,
+        passwordSource: row.password_env ? `env:${row.password_env}` : 'directory',
+        folder: row.folder,
+        allowFrom: JSON.parse(row.allow_from) as string[],
+        mediaMode: row.media_mode,
+        markSeen: row.mark_seen === null ? null : row.mark_seen === 1,
+        active: row.active === 1,
+        addedAt: row.created_at,
+      }),
+    );
+    const subscriptions = (table: 'user_mailboxes' | 'group_mailboxes', column: 'user_id' | 'group_id') => {
+      const map = new Map<number, string[]>();
+      const rows = this.db
+        .prepare(
+          `SELECT s.${column} AS owner, m.email FROM ${table} s JOIN mailboxes m ON m.id = s.mailbox_id ORDER BY m.email`,
+        )
+        .all() as Array<{ owner: number; email: string }>;
+      for (const row of rows) map.set(row.owner, [...(map.get(row.owner) ?? []), row.email.toLowerCase()]);
+      return map;
+    };
+    const userMailboxes = subscriptions('user_mailboxes', 'user_id');
+    const groupMailboxes = subscriptions('group_mailboxes', 'group_id');
+    const users = (
+      this.db.prepare('SELECT * FROM users ORDER BY id').all() as Array<{
+        id: number;
+        name: string;
+        phone: string;
+        telegram_id: number | null;
+        active: number;
+      }>
+    ).map(
+      (row): UserEntry => ({
+        key: String(row.id),
+        name: row.name,
+        phone: row.phone,
+        telegramId: row.telegram_id,
+        mailboxes: userMailboxes.get(row.id) ?? [],
+        active: row.active === 1,
+      }),
+    );
+    const groups = (
+      this.db.prepare('SELECT * FROM groups ORDER BY id').all() as Array<{
+        id: number;
+        title: string;
+        telegram_id: number | null;
+        locked: number;
+        topic_id: number | null;
+        media_mode: MediaMode | null;
+        active: number;
+      }>
+    ).map(
+      (row): GroupEntry => ({
+        key: String(row.id),
+        title: row.title,
+        telegramId: row.telegram_id,
+        locked: row.locked === 1,
+        topicId: row.topic_id,
+        mediaMode: row.media_mode,
+        mailboxes: groupMailboxes.get(row.id) ?? [],
+        active: row.active === 1,
+      }),
+    );
+    return { mailboxes, users, groups, loadedAt: nowIso() };
+  }
+
+  // ---- writes from the bot (registration, delivery feedback) ------------------------------------
+
+  async setUserTelegramId(userKey: string, telegramId: number | null): Promise<void> {
+    this.db.transaction(() => {
+      // the latest verified owner of a Telegram account wins: no other user keeps this id
+      if (telegramId !== null) {
+        this.db
+          .prepare('UPDATE users SET telegram_id = NULL, updated_at = ? WHERE telegram_id = ? AND id != ?')
+          .run(nowIso(), telegramId, Number(userKey));
+      }
+      this.db
+        .prepare('UPDATE users SET telegram_id = ?, active = 1, updated_at = ? WHERE id = ?')
+        .run(telegramId, nowIso(), Number(userKey));
+    })();
+    this.reload();
+  }
+
+  async setUserActive(userKey: string, active: boolean): Promise<void> {
+    this.db
+      .prepare('UPDATE users SET active = ?, updated_at = ? WHERE id = ?')
+      .run(active ? 1 : 0, nowIso(), Number(userKey));
+    this.reload();
+  }
+
+  async claimGroup(title: string, chatId: number): Promise<GroupClaim> {
+    const claim = this.db.transaction((): GroupClaim => {
+      const row = this.db.prepare('SELECT id, telegram_id, locked FROM groups WHERE title = ?').get(title) as
+        | { id: number; telegram_id: number | null; locked: number }
+        | undefined;
+      if (!row) return { outcome: 'unknown-title' };
+      if (row.locked === 1 && row.telegram_id !== null && row.telegram_id !== chatId) {
+        return { outcome: 'locked-to-another-chat', group: this.groupById(row.id) };
+      }
+      const already = row.locked === 1 && row.telegram_id === chatId;
+      this.db
+        .prepare('UPDATE groups SET telegram_id = ?, locked = 1, active = 1, updated_at = ? WHERE id = ?')
+        .run(chatId, nowIso(), row.id);
+      return { outcome: already ? 'already-registered' : 'registered', group: this.groupById(row.id) };
+    })();
+    this.reload();
+    return claim;
+  }
+
+  async moveGroupChat(oldChatId: number, newChatId: number): Promise<void> {
+    this.db
+      .prepare('UPDATE groups SET telegram_id = ?, updated_at = ? WHERE telegram_id = ?')
+      .run(newChatId, nowIso(), oldChatId);
+    this.reload();
+  }
+
+  async deactivateChat(chatId: number): Promise<void> {
+    this.db.transaction(() => {
+      this.db
+        .prepare('UPDATE users SET active = 0, updated_at = ? WHERE telegram_id = ?')
+        .run(nowIso(), chatId);
+      this.db
+        .prepare('UPDATE groups SET active = 0, updated_at = ? WHERE telegram_id = ?')
+        .run(nowIso(), chatId);
+    })();
+    this.reload();
+  }
+
+  private groupById(id: number): GroupEntry {
+    const group = this.read().groups.find((entry) => entry.key === String(id));
+    if (!group) throw new Error(`group ${id} vanished`);
+    return group;
+  }
+
+  // ---- administration (CLI) ----------------------------------------------------------------------
+
+  addMailbox(input: NewMailbox): MailboxEntry {
+    const email = input.email.trim().toLowerCase();
+    if (!EMAIL_PATTERN.test(email))
+      throw new DirectoryInputError(`"${input.email}" is not an e-mail address`);
+    if (!input.host.trim()) throw new DirectoryInputError('--host is required');
+    if ((input.password === undefined) === (input.passwordEnv === undefined)) {
+      throw new DirectoryInputError('give exactly one of --password or --password-env');
+    }
+    if (input.passwordEnv !== undefined && !/^[A-Za-z_][A-Za-z0-9_]*$/.test(input.passwordEnv)) {
+      throw new DirectoryInputError(
+        `--password-env: "${input.passwordEnv}" is not an environment variable name`,
+      );
+    }
+    const allowFrom = (input.allowFrom ?? []).map((pattern) => {
+      const normalized = normalizeSenderPattern(pattern);
+      if (!normalized) {
+        throw new DirectoryInputError(`--allow-from: "${pattern}" is neither an address nor @domain`);
+      }
+      return normalized;
+    });
+    const tls = input.tls ?? 'tls';
+    const port = input.port ?? (tls === 'tls' ? 993 : 143);
+    if (!Number.isInteger(port) || port < 1 || port > 65535)
+      throw new DirectoryInputError(`--port: ${port} is not a TCP port`);
+    if (this.db.prepare('SELECT 1 FROM mailboxes WHERE email = ?').get(email)) {
+      throw new DirectoryInputError(`mailbox ${email} already exists (remove it first to change it)`);
+    }
+    const now = nowIso();
+    const result = this.db
+      .prepare(
+        `INSERT INTO mailboxes (email, host, port, tls, login, password, password_env, folder, allow_from, media_mode, mark_seen, created_at, updated_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      )
+      .run(
+        email,
+        input.host.trim(),
+        port,
+        tls,
+        input.login?.trim() || email,
+        input.password ?? null,
+        input.passwordEnv ?? null,
+        input.folder?.trim() || 'INBOX',
+        JSON.stringify(allowFrom),
+        input.mediaMode ?? null,
+        input.markSeen === undefined ? null : input.markSeen ? 1 : 0,
+        now,
+        now,
+      );
+    this.reload();
+    return this.current.mailboxes.find((mailbox) => mailbox.key === String(result.lastInsertRowid))!;
+  }
+
+  removeMailbox(email: string): void {
+    const result = this.db.prepare('DELETE FROM mailboxes WHERE email = ?').run(email.trim().toLowerCase());
+    if (result.changes === 0) throw new DirectoryInputError(`no mailbox ${email}`);
+    this.reload();
+  }
+
+  addUser(input: NewUser): UserEntry {
+    const name = input.name.trim();
+    if (!name) throw new DirectoryInputError('--name must not be empty');
+    const phone = normalizePhone(input.phone, this.options.phoneRegion);
+    if (!phone) throw new DirectoryInputError(`--phone: "${input.phone}" is not a valid phone number`);
+    if (this.db.prepare('SELECT 1 FROM users WHERE phone = ?').get(phone)) {
+      throw new DirectoryInputError(`a user with phone ${phone} already exists`);
+    }
+    const mailboxIds = this.mailboxIds(input.mailboxes);
+    const id = this.db.transaction(() => {
+      const now = nowIso();
+      const result = this.db
+        .prepare(
+          'INSERT INTO users (name, phone, telegram_id, created_at, updated_at) VALUES (?, ?, ?, ?, ?)',
+        )
+        .run(name, phone, input.telegramId ?? null, now, now);
+      const link = this.db.prepare('INSERT INTO user_mailboxes (user_id, mailbox_id) VALUES (?, ?)');
+      for (const mailboxId of mailboxIds) link.run(result.lastInsertRowid, mailboxId);
+      return Number(result.lastInsertRowid);
+    })();
+    this.reload();
+    return this.current.users.find((user) => user.key === String(id))!;
+  }
+
+  /** Removes a user found by phone number or by Telegram id. */
+  removeUser(phoneOrTelegramId: string): void {
+    const phone = normalizePhone(phoneOrTelegramId, this.options.phoneRegion);
+    const byPhone = phone ? this.db.prepare('DELETE FROM users WHERE phone = ?').run(phone) : { changes: 0 };
+    const result =
+      byPhone.changes > 0 || !/^-?\d+$/.test(phoneOrTelegramId)
+        ? byPhone
+        : this.db.prepare('DELETE FROM users WHERE telegram_id = ?').run(Number(phoneOrTelegramId));
+    if (result.changes === 0)
+      throw new DirectoryInputError(`no user with phone or Telegram id ${phoneOrTelegramId}`);
+    this.reload();
+  }
+
+  addGroup(input: NewGroup): GroupEntry {
+    const title = input.title.trim();
+    if (!title) throw new DirectoryInputError('--title must not be empty');
+    if (this.db.prepare('SELECT 1 FROM groups WHERE title = ?').get(title)) {
+      throw new DirectoryInputError(`a group titled "${title}" already exists`);
+    }
+    const mailboxIds = this.mailboxIds(input.mailboxes);
+    const id = this.db.transaction(() => {
+      const now = nowIso();
+      const result = this.db
+        .prepare(
+          'INSERT INTO groups (title, telegram_id, locked, topic_id, media_mode, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)',
+        )
+        .run(
+          title,
+          input.telegramId ?? null,
+          input.telegramId === undefined ? 0 : 1,
+          input.topicId ?? null,
+          input.mediaMode ?? null,
+          now,
+          now,
+        );
+      const link = this.db.prepare('INSERT INTO group_mailboxes (group_id, mailbox_id) VALUES (?, ?)');
+      for (const mailboxId of mailboxIds) link.run(result.lastInsertRowid, mailboxId);
+      return Number(result.lastInsertRowid);
+    })();
+    this.reload();
+    return this.current.groups.find((group) => group.key === String(id))!;
+  }
+
+  removeGroup(title: string): void {
+    const result = this.db.prepare('DELETE FROM groups WHERE title = ?').run(title.trim());
+    if (result.changes === 0) throw new DirectoryInputError(`no group titled "${title}"`);
+    this.reload();
+  }
+
+  private mailboxIds(emails: string[]): number[] {
+    if (emails.length === 0) throw new DirectoryInputError('give at least one --mailbox');
+    return [...new Set(emails.map((email) => email.trim().toLowerCase()))].map((email) => {
+      const row = this.db.prepare('SELECT id FROM mailboxes WHERE email = ?').get(email) as
+        | { id: number }
+        | undefined;
+      if (!row)
+        throw new DirectoryInputError(`unknown mailbox ${email} (add it with: mailbox add ${email} ...)`);
+      return row.id;
+    });
+  }
+}

@@ -1,0 +1,196 @@
+/**
+ * The bot's durable state: one SQLite file under DATA_DIR (better-sqlite3, WAL, synchronous=FULL so a
+ * committed report survives a power cut, not only a crash). Migrations are numbered and applied in order.
+ */
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import BetterSqlite3 from 'better-sqlite3';
+
+export type Database = BetterSqlite3.Database;
+
+/** File name of the database inside DATA_DIR. */
+export const DATABASE_FILE = 'bot.sqlite';
+
+const MIGRATIONS: string[] = [
+  // 1: embedded directory, mail intake, outbox
+  `
+  CREATE TABLE mailboxes (
+    id INTEGER PRIMARY KEY,
+    email TEXT NOT NULL UNIQUE COLLATE NOCASE,
+    host TEXT NOT NULL,
+    port INTEGER NOT NULL,
+    tls TEXT NOT NULL CHECK (tls IN ('tls', 'starttls', 'none')),
+    login TEXT NOT NULL,
+    password TEXT,
+    password_env TEXT,
+    folder TEXT NOT NULL DEFAULT 'INBOX',
+    allow_from TEXT NOT NULL DEFAULT '[]',
+    media_mode TEXT CHECK (media_mode IN ('photo', 'document', 'both')),
+    mark_seen INTEGER,
+    active INTEGER NOT NULL DEFAULT 1,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+  );
+  CREATE TABLE users (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL,
+    phone TEXT NOT NULL UNIQUE,
+    telegram_id INTEGER,
+    active INTEGER NOT NULL DEFAULT 1,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+  );
+  CREATE TABLE user_mailboxes (
+    user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    mailbox_id INTEGER NOT NULL REFERENCES mailboxes(id) ON DELETE CASCADE,
+    PRIMARY KEY (user_id, mailbox_id)
+  );
+  CREATE TABLE groups (
+    id INTEGER PRIMARY KEY,
+    title TEXT NOT NULL UNIQUE,
+    telegram_id INTEGER,
+    locked INTEGER NOT NULL DEFAULT 0,
+    topic_id INTEGER,
+    media_mode TEXT CHECK (media_mode IN ('photo', 'document', 'both')),
+    active INTEGER NOT NULL DEFAULT 1,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+  );
+  CREATE TABLE group_mailboxes (
+    group_id INTEGER NOT NULL REFERENCES groups(id) ON DELETE CASCADE,
+    mailbox_id INTEGER NOT NULL REFERENCES mailboxes(id) ON DELETE CASCADE,
+    PRIMARY KEY (group_id, mailbox_id)
+  );
+
+  -- where each mailbox listener is: the last UID recorded under the current UIDVALIDITY
+  CREATE TABLE mailbox_watermarks (
+    mailbox TEXT PRIMARY KEY COLLATE NOCASE,
+    uid_validity TEXT NOT NULL,
+    last_uid INTEGER NOT NULL,
+    updated_at TEXT NOT NULL
+  );
+
+  CREATE TABLE reports (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    mailbox TEXT NOT NULL COLLATE NOCASE,
+    uid_validity TEXT,
+    uid INTEGER,
+    raw_sha256 TEXT NOT NULL,
+    raw_size INTEGER NOT NULL,
+    message_id TEXT,
+    subject TEXT NOT NULL,
+    sender TEXT,
+    mail_date TEXT,
+    link TEXT,
+    description TEXT NOT NULL DEFAULT '',
+    status TEXT NOT NULL,
+    reason TEXT,
+    spool_dir TEXT,
+    internal_date TEXT,
+    recorded_at TEXT NOT NULL,
+    spool_removed_at TEXT,
+    UNIQUE (mailbox, raw_sha256)
+  );
+  CREATE INDEX reports_message_id ON reports (mailbox, message_id);
+  CREATE INDEX reports_recorded_at ON reports (recorded_at);
+
+  CREATE TABLE report_files (
+    report_id INTEGER NOT NULL REFERENCES reports(id) ON DELETE CASCADE,
+    position INTEGER NOT NULL,
+    filename TEXT NOT NULL,
+    content_type TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    sha256 TEXT NOT NULL,
+    path TEXT NOT NULL,
+    width INTEGER,
+    height INTEGER,
+    PRIMARY KEY (report_id, position)
+  );
+  CREATE TABLE report_skipped_parts (
+    report_id INTEGER NOT NULL REFERENCES reports(id) ON DELETE CASCADE,
+    position INTEGER NOT NULL,
+    filename TEXT,
+    content_type TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    PRIMARY KEY (report_id, position)
+  );
+
+  -- the outbox: one row per (report, chat), written in the same transaction as the report
+  CREATE TABLE deliveries (
+    id INTEGER PRIMARY KEY,
+    report_id INTEGER NOT NULL REFERENCES reports(id) ON DELETE CASCADE,
+    chat_id INTEGER NOT NULL,
+    recipient_kind TEXT NOT NULL CHECK (recipient_kind IN ('user', 'group', 'admin')),
+    recipient_key TEXT NOT NULL,
+    recipient_name TEXT NOT NULL DEFAULT '',
+    language TEXT NOT NULL DEFAULT 'ru',
+    media_mode TEXT NOT NULL,
+    thread_id INTEGER,
+    state TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'sent', 'failed', 'cancelled')),
+    steps_done INTEGER NOT NULL DEFAULT 0,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at INTEGER NOT NULL DEFAULT 0,
+    last_error TEXT,
+    created_at TEXT NOT NULL,
+    finished_at TEXT,
+    UNIQUE (report_id, chat_id)
+  );
+  CREATE INDEX deliveries_pending ON deliveries (state, next_attempt_at);
+
+  -- upload once, fan out by file_id
+  CREATE TABLE telegram_files (
+    sha256 TEXT NOT NULL,
+    sent_as TEXT NOT NULL CHECK (sent_as IN ('photo', 'document')),
+    file_id TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    PRIMARY KEY (sha256, sent_as)
+  );
+
+  -- the language each chat is spoken to in (from the Telegram user's language_code)
+  CREATE TABLE chat_languages (
+    chat_id INTEGER PRIMARY KEY,
+    language TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+  );
+
+  -- last good copy of an external directory (SeaTable), for restarts during an outage
+  CREATE TABLE directory_cache (
+    source TEXT PRIMARY KEY,
+    snapshot TEXT NOT NULL,
+    loaded_at TEXT NOT NULL
+  );
+  `,
+];
+
+/** Opens (creating when needed) the database in `dataDir` and brings its schema up to date. */
+export function openDatabase(dataDir: string): Database {
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  const db = new BetterSqlite3(path.join(dataDir, DATABASE_FILE));
+  db.pragma('journal_mode = WAL');
+  db.pragma('synchronous = FULL');
+  db.pragma('foreign_keys = ON');
+  // several processes (the running bot and a CLI command) may share the file
+  db.pragma('busy_timeout = 5000');
+  migrate(db);
+  return db;
+}
+
+function migrate(db: Database): void {
+  const version = db.pragma('user_version', { simple: true }) as number;
+  if (version > MIGRATIONS.length) {
+    throw new Error(
+      `The database was written by a newer version of superset-telegram-bot (schema ${version}, this version knows ${MIGRATIONS.length}).`,
+    );
+  }
+  for (let next = version; next < MIGRATIONS.length; next++) {
+    db.transaction(() => {
+      db.exec(MIGRATIONS[next]!);
+      db.pragma(`user_version = ${next + 1}`);
+    })();
+  }
+}
+
+/** The current time as stored in the database. */
+export function nowIso(): string {
+  return new Date().toISOString();
+}

@@ -1,0 +1,290 @@
+/**
+ * Durable record of mail intake: per-mailbox watermarks, reports with their files and skipped parts,
+ * and the outbox rows created with them. A report, its deliveries and the watermark move in one
+ * transaction, so a crash leaves either all of them or none.
+ */
+import type { ParsedMail, ReportFile, SkippedPart } from '../core/report.js';
+import { type Database, nowIso } from './database.js';
+
+/** What happened to a mail. Only `forward` reports have deliveries. */
+export type ReportStatus =
+  /** has PDF/PNG files (or a notice about an oversize one) for its recipients */
+  | 'forward'
+  /** no PDF or PNG in the mail */
+  | 'no_files'
+  /** the sender is not in the mailbox's allowed senders */
+  | 'rejected_sender'
+  /** over MAX_MAIL_MB: not downloaded */
+  | 'too_large'
+  /** not an e-mail, or it could not be read */
+  | 'unreadable';
+
+export interface Watermark {
+  uidValidity: string;
+  lastUid: number;
+}
+
+/** Where a mail sits on the IMAP server. */
+export interface MailPosition {
+  mailbox: string;
+  uidValidity: string;
+  uid: number;
+  internalDate: string | null;
+}
+
+export interface NewDelivery {
+  chatId: number;
+  recipientKind: 'user' | 'group' | 'admin';
+  recipientKey: string;
+  recipientName: string;
+  language: string;
+  mediaMode: string;
+  threadId: number | null;
+}
+
+export interface NewReport {
+  position: MailPosition;
+  mail: Omit<ParsedMail, 'files' | 'skipped'> & { files: ReportFile[]; skipped: SkippedPart[] };
+  status: ReportStatus;
+  reason: string | null;
+  spoolDir: string | null;
+}
+
+export interface StoredReport {
+  id: number;
+  mailbox: string;
+  uid: number | null;
+  subject: string;
+  sender: string | null;
+  mailDate: string | null;
+  link: string | null;
+  description: string;
+  status: ReportStatus;
+  reason: string | null;
+  recordedAt: string;
+  internalDate: string | null;
+  spoolDir: string | null;
+  files: ReportFile[];
+  skipped: SkippedPart[];
+}
+
+export class ReportStore {
+  constructor(private readonly db: Database) {}
+
+  watermark(mailbox: string): Watermark | null {
+    const row = this.db
+      .prepare('SELECT uid_validity, last_uid FROM mailbox_watermarks WHERE mailbox = ?')
+      .get(mailbox) as { uid_validity: string; last_uid: number } | undefined;
+    return row ? { uidValidity: row.uid_validity, lastUid: row.last_uid } : null;
+  }
+
+  /** Sets the watermark outright (first connect, UIDVALIDITY change). */
+  setWatermark(mailbox: string, watermark: Watermark): void {
+    this.db
+      .prepare(
+        `INSERT INTO mailbox_watermarks (mailbox, uid_validity, last_uid, updated_at) VALUES (?, ?, ?, ?)
+         ON CONFLICT (mailbox) DO UPDATE SET uid_validity = excluded.uid_validity, last_uid = excluded.last_uid, updated_at = excluded.updated_at`,
+      )
+      .run(mailbox, watermark.uidValidity, watermark.lastUid, nowIso());
+  }
+
+  /** Moves the watermark forward to `uid` (never backwards), in the caller's transaction if any. */
+  advanceWatermark(position: MailPosition): void {
+    this.db
+      .prepare(
+        `INSERT INTO mailbox_watermarks (mailbox, uid_validity, last_uid, updated_at) VALUES (?, ?, ?, ?)
+         ON CONFLICT (mailbox) DO UPDATE SET
+           last_uid = CASE WHEN uid_validity = excluded.uid_validity THEN max(last_uid, excluded.last_uid) ELSE excluded.last_uid END,
+           uid_validity = excluded.uid_validity, updated_at = excluded.updated_at`,
+      )
+      .run(position.mailbox, position.uidValidity, position.uid, nowIso());
+  }
+
+  /** The IMAP arrival time of the newest mail recorded from this mailbox. */
+  newestInternalDate(mailbox: string): string | null {
+    const row = this.db
+      .prepare('SELECT max(internal_date) AS newest FROM reports WHERE mailbox = ?')
+      .get(mailbox) as {
+      newest: string | null;
+    };
+    return row.newest;
+  }
+
+  /** The report this mail was already recorded as: same raw bytes, or same Message-ID, in this mailbox. */
+  findRecorded(mailbox: string, rawSha256: string, messageId: string | null): number | null {
+    const row = this.db
+      .prepare(
+        'SELECT id FROM reports WHERE mailbox = ? AND (raw_sha256 = ? OR (? IS NOT NULL AND message_id = ?)) ORDER BY id LIMIT 1',
+      )
+      .get(mailbox, rawSha256, messageId, messageId) as { id: number } | undefined;
+    return row?.id ?? null;
+  }
+
+  /** Records a report with its deliveries and advances the watermark, atomically. Returns the report id. */
+  record(report: NewReport, deliveries: NewDelivery[]): number {
+    return this.db.transaction(() => {
+      const { mail, position } = report;
+      const now = nowIso();
+      const result = this.db
+        .prepare(
+          `INSERT INTO reports (mailbox, uid_validity, uid, raw_sha256, raw_size, message_id, subject, sender, mail_date, link,
+             description, status, reason, spool_dir, internal_date, recorded_at)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        )
+        .run(
+          position.mailbox,
+          position.uidValidity,
+          position.uid,
+          mail.rawSha256,
+          mail.rawSize,
+          mail.messageId,
+          mail.subject,
+          mail.from,
+          mail.date,
+          mail.link,
+          mail.description,
+          report.status,
+          report.reason,
+          report.spoolDir,
+          position.internalDate,
+          now,
+        );
+      const reportId = Number(result.lastInsertRowid);
+      const insertFile = this.db.prepare(
+        `INSERT INTO report_files (report_id, position, filename, content_type, size, sha256, path, width, height)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      );
+      mail.files.forEach((file, index) => {
+        insertFile.run(
+          reportId,
+          index,
+          file.filename,
+          file.contentType,
+          file.size,
+          file.sha256,
+          file.path,
+          file.width ?? null,
+          file.height ?? null,
+        );
+      });
+      const insertSkipped = this.db.prepare(
+        'INSERT INTO report_skipped_parts (report_id, position, filename, content_type, reason) VALUES (?, ?, ?, ?, ?)',
+      );
+      mail.skipped.forEach((part, index) => {
+        insertSkipped.run(reportId, index, part.filename, part.contentType, part.reason);
+      });
+      const insertDelivery = this.db.prepare(
+        `INSERT OR IGNORE INTO deliveries (report_id, chat_id, recipient_kind, recipient_key, recipient_name, language, media_mode, thread_id, created_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      );
+      for (const delivery of deliveries) {
+        insertDelivery.run(
+          reportId,
+          delivery.chatId,
+          delivery.recipientKind,
+          delivery.recipientKey,
+          delivery.recipientName,
+          delivery.language,
+          delivery.mediaMode,
+          delivery.threadId,
+          now,
+        );
+      }
+      this.advanceWatermark(position);
+      return reportId;
+    })();
+  }
+
+  report(id: number): StoredReport | null {
+    const row = this.db.prepare('SELECT * FROM reports WHERE id = ?').get(id) as ReportRow | undefined;
+    return row ? this.toReport(row) : null;
+  }
+
+  /** The most recent reports, newest first. */
+  recent(limit: number): StoredReport[] {
+    const rows = this.db.prepare('SELECT * FROM reports ORDER BY id DESC LIMIT ?').all(limit) as ReportRow[];
+    return rows.map((row) => this.toReport(row));
+  }
+
+  /** Spool directories still referenced by a report. */
+  referencedSpoolDirs(): Set<string> {
+    const rows = this.db
+      .prepare('SELECT spool_dir FROM reports WHERE spool_dir IS NOT NULL AND spool_removed_at IS NULL')
+      .all() as Array<{ spool_dir: string }>;
+    return new Set(rows.map((row) => row.spool_dir));
+  }
+
+  countReports(mailbox?: string): number {
+    const row = (
+      mailbox
+        ? this.db.prepare('SELECT count(*) AS n FROM reports WHERE mailbox = ?').get(mailbox)
+        : this.db.prepare('SELECT count(*) AS n FROM reports').get()
+    ) as { n: number };
+    return row.n;
+  }
+
+  private toReport(row: ReportRow): StoredReport {
+    const files = (
+      this.db
+        .prepare('SELECT * FROM report_files WHERE report_id = ? ORDER BY position')
+        .all(row.id) as FileRow[]
+    ).map(
+      (file): ReportFile => ({
+        filename: file.filename,
+        contentType: file.content_type as ReportFile['contentType'],
+        size: file.size,
+        sha256: file.sha256,
+        path: file.path,
+        ...(file.width !== null && file.height !== null ? { width: file.width, height: file.height } : {}),
+      }),
+    );
+    const skipped = this.db
+      .prepare(
+        'SELECT filename, content_type AS contentType, reason FROM report_skipped_parts WHERE report_id = ? ORDER BY position',
+      )
+      .all(row.id) as SkippedPart[];
+    return {
+      id: row.id,
+      mailbox: row.mailbox,
+      uid: row.uid,
+      subject: row.subject,
+      sender: row.sender,
+      mailDate: row.mail_date,
+      link: row.link,
+      description: row.description,
+      status: row.status,
+      reason: row.reason,
+      recordedAt: row.recorded_at,
+      internalDate: row.internal_date,
+      spoolDir: row.spool_dir,
+      files,
+      skipped,
+    };
+  }
+}
+
+interface ReportRow {
+  id: number;
+  mailbox: string;
+  uid: number | null;
+  subject: string;
+  sender: string | null;
+  mail_date: string | null;
+  link: string | null;
+  description: string;
+  status: ReportStatus;
+  reason: string | null;
+  recorded_at: string;
+  internal_date: string | null;
+  spool_dir: string | null;
+}
+
+interface FileRow {
+  filename: string;
+  content_type: string;
+  size: number;
+  sha256: string;
+  path: string;
+  width: number | null;
+  height: number | null;
+}

@@ -1,0 +1,171 @@
+/**
+ * A throwaway Dovecot IMAP server for the tests, started from test/dovecot/start-dovecot.sh
+ * (adapted from shared/reference/dovecot-test). Every test file that needs IMAP starts its own
+ * instance in a short temp dir, so files can run in parallel and restart their server freely.
+ */
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { ImapFlow } from 'imapflow';
+
+const run = promisify(execFile);
+const scripts = path.dirname(fileURLToPath(import.meta.url));
+
+/** Capabilities Dovecot 2.3 advertises, minus IDLE: the "server without IDLE" case. */
+const CAPABILITIES_WITHOUT_IDLE =
+  'imap_capability = IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE SORT SORT=DISPLAY THREAD=REFERENCES ' +
+  'THREAD=REFS THREAD=ORDEREDSUBJECT MULTIAPPEND URL-PARTIAL CATENATE UNSELECT CHILDREN NAMESPACE ' +
+  'UIDPLUS LIST-EXTENDED I18NLEVEL=1 CONDSTORE QRESYNC ESEARCH ESORT SEARCHRES WITHIN CONTEXT=SEARCH ' +
+  'LIST-STATUS BINARY MOVE SNIPPET=FUZZY PREVIEW=FUZZY PREVIEW STATUS=SIZE SAVEDATE LITERAL+ NOTIFY';
+
+export interface DovecotOptions {
+  /** Number of users user1..userN (default 3). All share one password. */
+  users?: number;
+  /** Start without the IDLE capability, so clients must poll. */
+  noIdle?: boolean;
+}
+
+export class DovecotServer {
+  readonly host = '127.0.0.1';
+  port = 0;
+  imapsPort = 0;
+  password = 'secret';
+  conf = '';
+  ca = '';
+  private readonly userCount: number;
+  private noIdle: boolean;
+
+  private constructor(
+    readonly dir: string,
+    options: DovecotOptions,
+  ) {
+    this.userCount = options.users ?? 3;
+    this.noIdle = options.noIdle ?? false;
+  }
+
+  /** Starts a new instance in a fresh temp dir. */
+  static async start(options: DovecotOptions = {}): Promise<DovecotServer> {
+    // short path: Dovecot's unix sockets live under DIR/run (108-byte limit)
+    const dir = mkdtempSync(path.join(tmpdir(), 'dc-'));
+    const server = new DovecotServer(dir, options);
+    await server.boot();
+    return server;
+  }
+
+  /** The address a mailbox of user N is configured with (the domain is ignored by Dovecot). */
+  address(user: string): string {
+    return `${user}@example.com`;
+  }
+
+  private async boot(port?: number): Promise<void> {
+    const env = { ...process.env, DOVECOT_EXTRA_CONF: this.noIdle ? CAPABILITIES_WITHOUT_IDLE : '' };
+    const args = [path.join(scripts, 'start-dovecot.sh'), this.dir, String(this.userCount)];
+    if (port) args.push(String(port));
+    const { stdout } = await run('bash', args, { env });
+    const vars = Object.fromEntries(
+      stdout
+        .trim()
+        .split('\n')
+        .map((line) => {
+          const at = line.indexOf('=');
+          return [line.slice(0, at), line.slice(at + 1).replace(/^"|"$/g, '')];
+        }),
+    );
+    this.port = Number(vars.IMAP_PORT);
+    this.imapsPort = Number(vars.IMAPS_PORT);
+    this.password = vars.DOVECOT_PASSWORD ?? 'secret';
+    this.conf = vars.DOVECOT_CONF ?? '';
+    this.ca = vars.DOVECOT_CA ?? '';
+  }
+
+  /** Stops the server, keeping its mail, so it can be started again. */
+  async halt(): Promise<void> {
+    await run('bash', [path.join(scripts, 'stop-dovecot.sh'), this.dir]);
+  }
+
+  /** Starts a halted server again on the same port. */
+  async resume(options: { noIdle?: boolean } = {}): Promise<void> {
+    if (options.noIdle !== undefined) this.noIdle = options.noIdle;
+    await this.boot(this.port);
+  }
+
+  async restart(): Promise<void> {
+    await this.halt();
+    await this.resume();
+  }
+
+  /** Stops the server and deletes its directory. */
+  async stop(): Promise<void> {
+    await this.halt();
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+
+  /** Drops every session of a user (the server says BYE). */
+  async kick(user: string): Promise<void> {
+    try {
+      await this.doveadm(['kick', user]);
+    } catch (error) {
+      // exit 68 = EX_NOUSER: nobody was logged in, nothing to kick
+      if ((error as { code?: number }).code !== 68) throw error;
+    }
+  }
+
+  /** Changes a mailbox's UIDVALIDITY; open sessions are told to log in again. */
+  async setUidValidity(user: string, uidValidity: number, folder = 'INBOX'): Promise<void> {
+    await this.doveadm(['mailbox', 'update', '-u', user, '--uid-validity', String(uidValidity), folder]);
+  }
+
+  async status(
+    user: string,
+    folder = 'INBOX',
+  ): Promise<{ messages: number; uidnext: number; uidvalidity: number }> {
+    const { stdout } = await this.doveadm([
+      '-f',
+      'flow',
+      'mailbox',
+      'status',
+      '-u',
+      user,
+      'messages uidnext uidvalidity',
+      folder,
+    ]);
+    const field = (name: string) => Number(new RegExp(`${name}=(\\d+)`).exec(stdout)?.[1] ?? Number.NaN);
+    return { messages: field('messages'), uidnext: field('uidnext'), uidvalidity: field('uidvalidity') };
+  }
+
+  /** Creates a folder for a user. */
+  async createFolder(user: string, folder: string): Promise<void> {
+    await this.doveadm(['mailbox', 'create', '-u', user, folder]);
+  }
+
+  /** Appends a message over IMAP, like a mail client or a delivery agent would. */
+  async append(user: string, raw: string | Buffer, folder = 'INBOX'): Promise<{ uid?: number }> {
+    const client = this.client(user);
+    await client.connect();
+    try {
+      const result = await client.append(folder, raw);
+      return { uid: result ? result.uid : undefined };
+    } finally {
+      await client.logout().catch(() => undefined);
+    }
+  }
+
+  /** An imapflow client for a user, plaintext on loopback. */
+  client(user: string): ImapFlow {
+    return new ImapFlow({
+      host: this.host,
+      port: this.port,
+      secure: false,
+      doSTARTTLS: false,
+      auth: { user, pass: this.password },
+      logger: false,
+    });
+  }
+
+  private doveadm(args: string[]) {
+    return run('doveadm', ['-c', this.conf, ...args]);
+  }
+}
