@@ -142,11 +142,15 @@ export class DovecotServer {
   }
 
   /** Appends a message over IMAP, like a mail client or a delivery agent would. */
-  async append(user: string, raw: string | Buffer, folder = 'INBOX'): Promise<{ uid?: number }> {
+  async append(
+    user: string,
+    raw: string | Buffer,
+    options: { folder?: string; internalDate?: Date } = {},
+  ): Promise<{ uid?: number }> {
     const client = this.client(user);
     await client.connect();
     try {
-      const result = await client.append(folder, raw);
+      const result = await client.append(options.folder ?? 'INBOX', raw, [], options.internalDate);
       return { uid: result ? result.uid : undefined };
     } finally {
       await client.logout().catch(() => undefined);

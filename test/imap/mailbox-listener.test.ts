@@ -1,0 +1,254 @@
+/**
+ * Mailbox listeners against a real Dovecot: new mail while idling, catch-up after downtime, server
+ * kicks and restarts, UIDVALIDITY changes, a broken mailbox next to a working one, no-IDLE servers.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { LocalDirectory } from '../../src/directory/local/local-directory.js';
+import { DovecotServer } from '../dovecot/dovecot.js';
+import { eventually, type RunningBot, removeDir, startBot, tempDataDir } from '../support/bot-harness.js';
+import { reportMail } from '../support/simple-mail.js';
+
+let dovecot: DovecotServer;
+
+beforeAll(async () => {
+  dovecot = await DovecotServer.start({ users: 12 });
+});
+
+afterAll(async () => {
+  await dovecot?.stop();
+});
+
+function addMailbox(bot: RunningBot, user: string, extra: { password?: string } = {}) {
+  return (bot.app.directory as LocalDirectory).addMailbox({
+    email: dovecot.address(user),
+    host: dovecot.host,
+    port: dovecot.port,
+    tls: 'none',
+    login: user,
+    password: extra.password ?? dovecot.password,
+  });
+}
+
+function reportsOf(bot: RunningBot, user: string) {
+  return bot.app.store.recent(1000).filter((report) => report.mailbox === dovecot.address(user));
+}
+
+function listenerOf(bot: RunningBot, user: string) {
+  return bot.app.listeners.listener(dovecot.address(user));
+}
+
+describe('mailbox listener', () => {
+  it('records a new mail within seconds while idling', async () => {
+    const bot = await startBot();
+    try {
+      addMailbox(bot, 'user1');
+      await eventually(() => listenerOf(bot, 'user1')?.status().state === 'connected', 10_000, 'connection');
+      await eventually(() => listenerOf(bot, 'user1')?.status().lastSyncAt, 10_000, 'first catch-up');
+      const mail = reportMail();
+      const appendedAt = Date.now();
+      await dovecot.append('user1', mail.raw);
+      const [report] = await eventually(
+        () => reportsOf(bot, 'user1').length === 1 && reportsOf(bot, 'user1'),
+        10_000,
+      );
+      const latency = Date.now() - appendedAt;
+      console.log(`APPEND → report recorded: ${latency} ms`);
+      expect(report!.subject).toBe(mail.subject);
+      expect(report!.files).toHaveLength(1);
+      expect(report!.files[0]!.contentType).toBe('application/pdf');
+      expect(latency).toBeLessThan(5000);
+    } finally {
+      await bot.stop();
+      removeDir(bot.dataDir);
+    }
+  });
+
+  it('does not forward mail that was in the mailbox before it was added', async () => {
+    await dovecot.append('user2', reportMail().raw, {
+      internalDate: new Date(Date.now() - 3 * 24 * 3600_000),
+    });
+    const bot = await startBot();
+    try {
+      addMailbox(bot, 'user2');
+      await eventually(() => listenerOf(bot, 'user2')?.status().lastSyncAt, 10_000, 'first catch-up');
+      const fresh = reportMail();
+      await dovecot.append('user2', fresh.raw);
+      await eventually(() => reportsOf(bot, 'user2').length === 1, 10_000, 'the new mail');
+      expect(reportsOf(bot, 'user2').map((report) => report.subject)).toEqual([fresh.subject]);
+    } finally {
+      await bot.stop();
+      removeDir(bot.dataDir);
+    }
+  });
+
+  it('catches up, each mail once, on mail that arrived while the bot was stopped', async () => {
+    const dataDir = tempDataDir();
+    let bot = await startBot({ dataDir });
+    addMailbox(bot, 'user3');
+    const first = reportMail();
+    await eventually(() => listenerOf(bot, 'user3')?.status().lastSyncAt, 10_000, 'first catch-up');
+    await dovecot.append('user3', first.raw);
+    await eventually(() => reportsOf(bot, 'user3').length === 1, 10_000, 'first mail');
+    await bot.stop();
+
+    const whileAway = [reportMail(), reportMail(), reportMail()];
+    for (const mail of whileAway) await dovecot.append('user3', mail.raw);
+
+    bot = await startBot({ dataDir });
+    try {
+      await eventually(() => reportsOf(bot, 'user3').length === 4, 10_000, 'catch-up');
+      // a second catch-up finds nothing new
+      listenerOf(bot, 'user3')!.checkNow();
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      const subjects = reportsOf(bot, 'user3').map((report) => report.subject);
+      expect(subjects.sort()).toEqual([first, ...whileAway].map((mail) => mail.subject).sort());
+    } finally {
+      await bot.stop();
+      removeDir(dataDir);
+    }
+  });
+
+  it('reconnects and catches up after a server-side kick and a Dovecot restart', async () => {
+    const bot = await startBot();
+    try {
+      addMailbox(bot, 'user4');
+      await eventually(() => listenerOf(bot, 'user4')?.status().lastSyncAt, 10_000, 'first catch-up');
+
+      await dovecot.kick('user4');
+      const afterKick = reportMail();
+      await dovecot.append('user4', afterKick.raw);
+      await eventually(() => reportsOf(bot, 'user4').length === 1, 15_000, 'mail after the kick');
+
+      await dovecot.halt();
+      await eventually(
+        () => listenerOf(bot, 'user4')?.status().state !== 'connected',
+        10_000,
+        'noticing the outage',
+      );
+      await dovecot.resume();
+      const afterRestart = reportMail();
+      await dovecot.append('user4', afterRestart.raw);
+      await eventually(() => reportsOf(bot, 'user4').length === 2, 20_000, 'mail after the restart');
+      expect(bot.logs.matching('lost the mailbox connection').length).toBeGreaterThan(0);
+      expect(bot.logs.matching('reconnected to the mailbox').length).toBeGreaterThan(0);
+      expect(
+        reportsOf(bot, 'user4')
+          .map((report) => report.subject)
+          .sort(),
+      ).toEqual([afterKick.subject, afterRestart.subject].sort());
+    } finally {
+      await bot.stop();
+      removeDir(bot.dataDir);
+    }
+  });
+
+  it('records no duplicates when UIDVALIDITY changes, and still records new mail', async () => {
+    const bot = await startBot();
+    try {
+      addMailbox(bot, 'user5');
+      await eventually(() => listenerOf(bot, 'user5')?.status().lastSyncAt, 10_000, 'first catch-up');
+      const before = [reportMail(), reportMail()];
+      for (const mail of before) await dovecot.append('user5', mail.raw);
+      await eventually(() => reportsOf(bot, 'user5').length === 2, 10_000, 'two mails');
+
+      await dovecot.setUidValidity('user5', 4242);
+      const after = reportMail();
+      await dovecot.append('user5', after.raw);
+      await eventually(() => reportsOf(bot, 'user5').length >= 3, 20_000, 'the mail after the change');
+      await eventually(() => bot.logs.matching('UIDVALIDITY changed').length > 0, 5000, 'the rescan');
+      listenerOf(bot, 'user5')!.checkNow();
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      expect(
+        reportsOf(bot, 'user5')
+          .map((report) => report.subject)
+          .sort(),
+      ).toEqual([...before, after].map((mail) => mail.subject).sort());
+    } finally {
+      await bot.stop();
+      removeDir(bot.dataDir);
+    }
+  });
+
+  it('keeps a working mailbox running next to one with a wrong password, and says why', async () => {
+    const bot = await startBot();
+    try {
+      addMailbox(bot, 'user6', { password: 'wrong-password-123' });
+      addMailbox(bot, 'user7');
+      await eventually(() => listenerOf(bot, 'user7')?.status().lastSyncAt, 10_000, 'the good mailbox');
+      const mail = reportMail();
+      await dovecot.append('user7', mail.raw);
+      await eventually(() => reportsOf(bot, 'user7').length === 1, 10_000, 'mail in the good mailbox');
+
+      const broken = await eventually(
+        () => (listenerOf(bot, 'user6')?.status().loginRejected ? listenerOf(bot, 'user6')!.status() : null),
+        10_000,
+        'the login failure',
+      );
+      expect(broken.failures).toBeGreaterThan(0);
+      expect(broken.lastError).toMatch(/auth|login|fail/i);
+      const logged = bot.logs.matching('rejected the login');
+      expect(logged.length).toBeGreaterThan(0);
+      expect(logged[0]!.mailbox).toBe(dovecot.address('user6'));
+      expect(bot.logs.text()).not.toContain('wrong-password-123');
+    } finally {
+      await bot.stop();
+      removeDir(bot.dataDir);
+    }
+  });
+
+  it('starts and stops listeners when mailboxes are added and removed while running', async () => {
+    const bot = await startBot();
+    try {
+      addMailbox(bot, 'user8');
+      await eventually(
+        () => listenerOf(bot, 'user8')?.status().state === 'connected',
+        10_000,
+        'listener started',
+      );
+      (bot.app.directory as LocalDirectory).removeMailbox(dovecot.address('user8'));
+      await eventually(() => listenerOf(bot, 'user8') === undefined, 5000, 'listener stopped');
+    } finally {
+      await bot.stop();
+      removeDir(bot.dataDir);
+    }
+  });
+});
+
+describe('mailbox listener on a server without IDLE', () => {
+  let noIdle: DovecotServer;
+
+  beforeAll(async () => {
+    noIdle = await DovecotServer.start({ users: 1, noIdle: true });
+  });
+
+  afterAll(async () => {
+    await noIdle?.stop();
+  });
+
+  it('finds new mail by polling', async () => {
+    const bot = await startBot({ env: { IMAP_IDLE_RESTART_SECONDS: '2' } });
+    try {
+      (bot.app.directory as LocalDirectory).addMailbox({
+        email: noIdle.address('user1'),
+        host: noIdle.host,
+        port: noIdle.port,
+        tls: 'none',
+        login: 'user1',
+        password: noIdle.password,
+      });
+      const listener = () => bot.app.listeners.listener(noIdle.address('user1'));
+      await eventually(() => listener()?.status().lastSyncAt, 10_000, 'first catch-up');
+      expect(listener()!.status().idleSupported).toBe(false);
+      const mail = reportMail();
+      await noIdle.append('user1', mail.raw);
+      const reports = await eventually(() => {
+        const found = bot.app.store.recent(10).filter((report) => report.mailbox === noIdle.address('user1'));
+        return found.length === 1 && found;
+      }, 15_000);
+      expect(reports[0]!.subject).toBe(mail.subject);
+    } finally {
+      await bot.stop();
+      removeDir(bot.dataDir);
+    }
+  });
+});

@@ -1,0 +1,63 @@
+/**
+ * A small Superset-shaped report mail (multipart/related, HTML body, octet-stream PDF) for tests
+ * that exercise the pipeline rather than the parser. Every call makes a distinct mail.
+ */
+import { randomUUID } from 'node:crypto';
+
+let counter = 0;
+
+export function minimalPdf(label: string): Buffer {
+  return Buffer.from(
+    `%PDF-1.4\n1 0 obj << /Type /Catalog /Pages 2 0 R >> endobj\n2 0 obj << /Type /Pages /Kids [] /Count 0 >> endobj\n% ${label}\ntrailer << /Root 1 0 R >>\n%%EOF\n`,
+  );
+}
+
+export interface SimpleMailOptions {
+  subject?: string;
+  from?: string;
+  to?: string;
+  /** Leave out the PDF: a mail with nothing to forward. */
+  noFile?: boolean;
+  messageId?: string | null;
+}
+
+export function reportMail(options: SimpleMailOptions = {}): {
+  raw: string;
+  subject: string;
+  pdf: Buffer | null;
+} {
+  counter++;
+  const unique = `${Date.now()}-${counter}-${randomUUID().slice(0, 8)}`;
+  const subject = options.subject ?? `[Report]  Sales dashboard ${unique}`;
+  const boundary = `===============${String(Date.now()).padStart(19, '0')}==`;
+  const pdf = options.noFile ? null : minimalPdf(unique);
+  const lines = [
+    `Subject: ${subject}`,
+    `From: ${options.from ?? 'superset@bi.example.com'}`,
+    `To: ${options.to ?? 'reports@example.com'}`,
+    `Date: ${new Date().toUTCString().replace('GMT', '+0000')}`,
+    ...(options.messageId === null ? [] : [`Message-ID: <${options.messageId ?? unique}@bi.example.com>`]),
+    `Content-Type: multipart/related; boundary="${boundary}"`,
+    'MIME-Version: 1.0',
+    '',
+    'This is a multi-part message in MIME format.',
+    `--${boundary}`,
+    'Content-Type: text/html; charset="us-ascii"',
+    'MIME-Version: 1.0',
+    'Content-Transfer-Encoding: 7bit',
+    '',
+    `<div>Daily numbers ${unique}</div><br><b><a href="https://bi.example.com/superset/dashboard/1/">Explore in Superset</a></b><p></p>`,
+  ];
+  if (pdf) {
+    lines.push(
+      `--${boundary}`,
+      `Content-Type: application/octet-stream; Content-Disposition="attachment; filename='Sales ${counter}.pdf'"; Name="Sales ${counter}.pdf"`,
+      'MIME-Version: 1.0',
+      'Content-Transfer-Encoding: base64',
+      '',
+      ...(pdf.toString('base64').match(/.{1,76}/g) ?? []),
+    );
+  }
+  lines.push(`--${boundary}--`, '');
+  return { raw: lines.join('\r\n'), subject: subject.replace(/\s+/g, ' ').trim(), pdf };
+}
