@@ -3,18 +3,24 @@
  * store, directory, mailbox listeners) and wires them together. `start` in the CLI and the tests use it.
  */
 import path from 'node:path';
+import { Api } from 'grammy';
 import type { CountryCode } from 'libphonenumber-js';
 import type { Config } from './config.js';
+import { DEFAULT_PLAN_LIMITS, type PlanLimits } from './core/message-plan.js';
 import type { Directory } from './directory/directory.js';
 import { LocalDirectory } from './directory/local/local-directory.js';
 import { ListenerSupervisor } from './imap/listener-supervisor.js';
 import { type ListenerTimings, MailboxListener } from './imap/mailbox-listener.js';
 import { ReportIntake } from './intake/report-intake.js';
+import { type AdminAlerts, ChatAlerts, LoggedAlerts } from './observability/admin-alerts.js';
 import type { Logger } from './observability/logger.js';
 import type { SecretScrubber } from './observability/secret-scrubber.js';
 import { type Database, openDatabase } from './store/database.js';
+import { OutboxStore } from './store/outbox-store.js';
 import { ReportStore } from './store/report-store.js';
-import { removeOrphanSpoolDirs, spoolRoot } from './store/spool.js';
+import { removeFinishedSpools, removeOrphanSpoolDirs, spoolRoot } from './store/spool.js';
+import { BotPolling } from './telegram/bot-polling.js';
+import { type DeliveryOutcome, OutboxDispatcher } from './telegram/outbox-dispatcher.js';
 import { DEFAULT_LANGUAGE } from './texts/index.js';
 
 export interface AppDependencies {
@@ -27,6 +33,8 @@ export interface AppDependencies {
   timings?: Partial<ListenerTimings>;
   /** Polling interval of the local directory for changes made by other processes, ms. */
   directoryPollMs?: number;
+  /** Observes delivery outcomes (metrics, tests). */
+  onDeliveryOutcome?: (outcome: DeliveryOutcome) => void;
 }
 
 const MB = 1024 * 1024;
@@ -38,7 +46,13 @@ export class App {
   readonly directory: Directory;
   readonly listeners: ListenerSupervisor;
   readonly intake: ReportIntake;
+  readonly outbox: OutboxStore;
+  readonly alerts: AdminAlerts;
+  /** Present when TELEGRAM_BOT_TOKEN is set. */
+  readonly dispatcher: OutboxDispatcher | null;
+  readonly polling: BotPolling | null;
   private unsubscribe: (() => void) | null = null;
+  private janitor: NodeJS.Timeout | null = null;
   private stopped = false;
 
   private constructor(private readonly deps: AppDependencies) {
@@ -50,6 +64,49 @@ export class App {
       env: deps.env,
       pollIntervalMs: deps.directoryPollMs,
     });
+    this.outbox = new OutboxStore(this.db);
+    const token = config.TELEGRAM_BOT_TOKEN;
+    const adminApi = token ? new Api(token, { apiRoot: config.TELEGRAM_API_ROOT, timeoutSeconds: 30 }) : null;
+    this.alerts =
+      adminApi && config.ADMIN_CHAT_ID
+        ? new ChatAlerts({
+            logger,
+            send: async (text) => {
+              await adminApi.sendMessage(Number(config.ADMIN_CHAT_ID), text, {
+                link_preview_options: { is_disabled: true },
+              });
+            },
+          })
+        : new LoggedAlerts(logger);
+    this.dispatcher = null;
+    this.polling = null;
+    if (token) {
+      const planLimits: PlanLimits = {
+        ...DEFAULT_PLAN_LIMITS,
+        uploadMaxBytes: Math.min(config.MAX_FILE_MB * MB, DEFAULT_PLAN_LIMITS.uploadMaxBytes),
+        photoMaxRatio: config.PHOTO_MAX_ASPECT_RATIO,
+      };
+      this.dispatcher = new OutboxDispatcher({
+        // no auto-retry here: the dispatcher schedules retries itself, so other chats go on meanwhile
+        api: new Api(token, { apiRoot: config.TELEGRAM_API_ROOT, timeoutSeconds: 120 }),
+        outbox: this.outbox,
+        reports: this.store,
+        directory: this.directory,
+        logger,
+        scrubber,
+        alerts: this.alerts,
+        limits: {
+          messagesPerSecond: config.TELEGRAM_MESSAGES_PER_SECOND,
+          chatIntervalMs: config.TELEGRAM_CHAT_INTERVAL_MS,
+          groupMessagesPerMinute: config.TELEGRAM_GROUP_MESSAGES_PER_MINUTE,
+        },
+        planLimits,
+        maxAttempts: config.DELIVERY_MAX_ATTEMPTS,
+        parallelSends: config.TELEGRAM_PARALLEL_SENDS,
+        onOutcome: deps.onDeliveryOutcome,
+      });
+      this.polling = new BotPolling({ token, apiRoot: config.TELEGRAM_API_ROOT, logger, scrubber });
+    }
     const languageOf = this.db.prepare('SELECT language FROM chat_languages WHERE chat_id = ?');
     this.intake = new ReportIntake({
       store: this.store,
@@ -58,6 +115,7 @@ export class App {
       defaultMediaMode: config.MEDIA_MODE,
       languageOf: (chatId) =>
         (languageOf.get(chatId) as { language: string } | undefined)?.language ?? DEFAULT_LANGUAGE,
+      onRecorded: () => this.dispatcher?.wake(),
     });
     const timings: ListenerTimings = {
       idleRestartMs: config.IMAP_IDLE_RESTART_SECONDS * 1000,
@@ -104,6 +162,15 @@ export class App {
     const removed = removeOrphanSpoolDirs(spoolRoot(config.DATA_DIR), this.store.referencedSpoolDirs());
     if (removed > 0) logger.info({ removed }, 'removed spool directories left by an interrupted run');
     await this.directory.start();
+    await this.polling?.start();
+    this.dispatcher?.start();
+    const cleanSpool = () => {
+      const cleaned = removeFinishedSpools(this.store, config.SPOOL_RETENTION_HOURS * 3600_000);
+      if (cleaned > 0) logger.info({ reports: cleaned }, 'removed spooled files of finished reports');
+    };
+    cleanSpool();
+    this.janitor = setInterval(cleanSpool, 10 * 60_000);
+    this.janitor.unref();
     const snapshot = this.directory.snapshot();
     for (const mailbox of snapshot.mailboxes) scrubber.add(mailbox.password);
     this.unsubscribe = this.directory.onChange((next) => {
@@ -126,7 +193,12 @@ export class App {
     if (this.stopped) return;
     this.stopped = true;
     this.unsubscribe?.();
+    if (this.janitor) clearInterval(this.janitor);
+    // intake first (no new reports), then the request in flight finishes, then polling
     await this.listeners.stop();
+    await this.dispatcher?.stop();
+    await this.polling?.stop();
+    if (this.alerts instanceof ChatAlerts) this.alerts.stop();
     await this.directory.stop();
     this.db.close();
     this.deps.logger.info('superset-telegram-bot stopped');

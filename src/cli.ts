@@ -114,6 +114,9 @@ async function parseCommand(file: string): Promise<void> {
 
 async function startCommand(): Promise<void> {
   const cfg = config();
+  if (!cfg.TELEGRAM_BOT_TOKEN) {
+    throw new ConfigError(['TELEGRAM_BOT_TOKEN: required by start (the token from @BotFather)']);
+  }
   const logger = createLogger({ level: cfg.LOG_LEVEL, scrubber });
   const app = await App.start({ config: cfg, logger, scrubber });
   let stopping = false;

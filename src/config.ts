@@ -103,6 +103,11 @@ export const settings = {
     schema: positiveInteger().default(20),
     description: 'Most messages per minute to one group (an album counts as its number of items).',
   },
+  TELEGRAM_PARALLEL_SENDS: {
+    schema: positiveInteger().max(16).default(1),
+    description:
+      'Bot API requests in flight at once. 1 (the default) means a crash can repeat at most one message; more is faster on slow links, and a crash may repeat one message per parallel send.',
+  },
   DELIVERY_MAX_ATTEMPTS: {
     schema: positiveInteger().default(8),
     description:

@@ -27,6 +27,8 @@ export interface SkippedPart {
   filename: string | null;
   contentType: string;
   reason: string;
+  /** Set for a PDF/PNG skipped only for its size: recipients get a notice naming it. */
+  tooLargeBytes?: number;
 }
 
 /** The result of parsing one mail. */

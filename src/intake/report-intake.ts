@@ -70,7 +70,7 @@ export class ReportIntake {
 
     let status: ReportStatus = 'forward';
     let reason: string | null = null;
-    const tooLarge = mail.skipped.filter((part) => part.reason.startsWith('too large'));
+    const tooLarge = mail.skipped.filter((part) => part.tooLargeBytes !== undefined);
     if (!isSenderAllowed(mail.from, mailbox.allowFrom)) {
       status = 'rejected_sender';
       reason = `sender ${mail.from ?? '(none)'} is not in the allowed senders of ${mailbox.email}`;

@@ -204,8 +204,8 @@ class PartReader {
           filename: this.filename,
           contentType: this.declaredType,
           reason: `too large: ${this.size} bytes, over the ${this.maxFileBytes}-byte limit`,
+          tooLargeBytes: this.size,
         },
-        tooLarge: { size: this.size, type: sniffed === 'pdf' ? 'application/pdf' : 'image/png' },
       };
     }
     const type: ReportFileType = sniffed === 'pdf' ? 'application/pdf' : 'image/png';
@@ -239,7 +239,7 @@ class PartReader {
 
 type PartOutcome =
   | { kind: 'body'; type: string; text: string }
-  | { kind: 'skipped'; part: SkippedPart; tooLarge?: { size: number; type: ReportFileType } }
+  | { kind: 'skipped'; part: SkippedPart }
   | {
       kind: 'file';
       declaredName: string | null;

@@ -112,6 +112,7 @@ const MIGRATIONS: string[] = [
     filename TEXT,
     content_type TEXT NOT NULL,
     reason TEXT NOT NULL,
+    too_large_bytes INTEGER,
     PRIMARY KEY (report_id, position)
   );
 
@@ -133,7 +134,9 @@ const MIGRATIONS: string[] = [
     last_error TEXT,
     created_at TEXT NOT NULL,
     finished_at TEXT,
-    UNIQUE (report_id, chat_id)
+    -- 0 for the first delivery; the resend command adds rounds
+    round INTEGER NOT NULL DEFAULT 0,
+    UNIQUE (report_id, chat_id, round)
   );
   CREATE INDEX deliveries_pending ON deliveries (state, next_attempt_at);
 

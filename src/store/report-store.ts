@@ -168,10 +168,17 @@ export class ReportStore {
         );
       });
       const insertSkipped = this.db.prepare(
-        'INSERT INTO report_skipped_parts (report_id, position, filename, content_type, reason) VALUES (?, ?, ?, ?, ?)',
+        'INSERT INTO report_skipped_parts (report_id, position, filename, content_type, reason, too_large_bytes) VALUES (?, ?, ?, ?, ?, ?)',
       );
       mail.skipped.forEach((part, index) => {
-        insertSkipped.run(reportId, index, part.filename, part.contentType, part.reason);
+        insertSkipped.run(
+          reportId,
+          index,
+          part.filename,
+          part.contentType,
+          part.reason,
+          part.tooLargeBytes ?? null,
+        );
       });
       const insertDelivery = this.db.prepare(
         `INSERT OR IGNORE INTO deliveries (report_id, chat_id, recipient_kind, recipient_key, recipient_name, language, media_mode, thread_id, created_at)
@@ -204,6 +211,27 @@ export class ReportStore {
   recent(limit: number): StoredReport[] {
     const rows = this.db.prepare('SELECT * FROM reports ORDER BY id DESC LIMIT ?').all(limit) as ReportRow[];
     return rows.map((row) => this.toReport(row));
+  }
+
+  /**
+   * Reports whose files can go: every delivery is final and the last one finished before `before`
+   * (ISO time). Reports with no deliveries count from when they were recorded.
+   */
+  spoolDirsDone(before: string): Array<{ id: number; spoolDir: string }> {
+    return (
+      this.db
+        .prepare(
+          `SELECT r.id, r.spool_dir FROM reports r
+           WHERE r.spool_dir IS NOT NULL AND r.spool_removed_at IS NULL
+             AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.report_id = r.id AND d.state = 'pending')
+             AND coalesce((SELECT max(d.finished_at) FROM deliveries d WHERE d.report_id = r.id), r.recorded_at) < ?`,
+        )
+        .all(before) as Array<{ id: number; spool_dir: string }>
+    ).map((row) => ({ id: row.id, spoolDir: row.spool_dir }));
+  }
+
+  markSpoolRemoved(id: number): void {
+    this.db.prepare('UPDATE reports SET spool_removed_at = ? WHERE id = ?').run(nowIso(), id);
   }
 
   /** Spool directories still referenced by a report. */

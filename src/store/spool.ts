@@ -29,3 +29,20 @@ export function removeOrphanSpoolDirs(root: string, referenced: ReadonlySet<stri
   }
   return removed;
 }
+
+/** Removes the spooled files of reports that are done with them. Returns how many reports were cleaned. */
+export function removeFinishedSpools(
+  store: {
+    spoolDirsDone(before: string): Array<{ id: number; spoolDir: string }>;
+    markSpoolRemoved(id: number): void;
+  },
+  retentionMs: number,
+  now = Date.now(),
+): number {
+  const done = store.spoolDirsDone(new Date(now - retentionMs).toISOString());
+  for (const { id, spoolDir } of done) {
+    rmSync(spoolDir, { recursive: true, force: true });
+    store.markSpoolRemoved(id);
+  }
+  return done.length;
+}

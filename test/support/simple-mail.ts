@@ -3,6 +3,7 @@
  * that exercise the pipeline rather than the parser. Every call makes a distinct mail.
  */
 import { randomUUID } from 'node:crypto';
+import { makePng } from '../fixtures/sample-files.js';
 
 let counter = 0;
 
@@ -60,4 +61,75 @@ export function reportMail(options: SimpleMailOptions = {}): {
   }
   lines.push(`--${boundary}--`, '');
   return { raw: lines.join('\r\n'), subject: subject.replace(/\s+/g, ' ').trim(), pdf };
+}
+
+export interface PngReportOptions {
+  subject?: string;
+  from?: string;
+  /** Screenshot sizes, in order (default one 1600×1200). */
+  screenshots?: Array<{ width: number; height: number; rgb?: [number, number, number] }>;
+  /** Also attach a PDF (Superset never mixes, but forks and relays might). */
+  withPdf?: boolean;
+  link?: string;
+}
+
+/** A Superset PNG report: inline screenshots named "<subject> <date>" without an extension. */
+export function pngReportMail(options: PngReportOptions = {}): {
+  raw: string;
+  subject: string;
+  pngs: Buffer[];
+} {
+  counter++;
+  const unique = `${Date.now()}-${counter}-${randomUUID().slice(0, 8)}`;
+  const subject = options.subject ?? `[Report]  Dashboard ${unique}`;
+  const boundary = `===============${String(Date.now() + counter).padStart(19, '0')}==`;
+  const date = new Date().toUTCString().replace('GMT', '+0000');
+  const pngs = (options.screenshots ?? [{ width: 1600, height: 1200 }]).map((size, index) =>
+    makePng(size.width, size.height, {
+      rgb: size.rgb ?? [counter % 256, (index * 40) % 256, (counter >> 8) % 256],
+    }),
+  );
+  const ids = pngs.map((_, index) => `${unique}.${index}@bi.example.com`);
+  const lines = [
+    `Subject: ${subject}`,
+    `From: ${options.from ?? 'superset@bi.example.com'}`,
+    'To: reports@example.com',
+    `Date: ${date}`,
+    `Content-Type: multipart/related; boundary="${boundary}"`,
+    'MIME-Version: 1.0',
+    '',
+    `--${boundary}`,
+    'Content-Type: text/html; charset="us-ascii"',
+    'MIME-Version: 1.0',
+    'Content-Transfer-Encoding: 7bit',
+    '',
+    `<div>Screens ${unique}</div><br><b><a href="${options.link ?? 'https://bi.example.com/superset/dashboard/7/'}">Explore in Superset</a></b><p></p>` +
+      ids.map((id) => `<div class="image"><img width="1000" src="cid:${id}"></div>`).join(''),
+  ];
+  if (options.withPdf) {
+    lines.push(
+      `--${boundary}`,
+      `Content-Type: application/octet-stream; Name="Dashboard ${counter}.pdf"`,
+      'MIME-Version: 1.0',
+      'Content-Transfer-Encoding: base64',
+      '',
+      ...(minimalPdf(unique)
+        .toString('base64')
+        .match(/.{1,76}/g) ?? []),
+    );
+  }
+  pngs.forEach((png, index) => {
+    lines.push(
+      `--${boundary}`,
+      `Content-Type: image/png; name="${subject} ${date}"`,
+      'MIME-Version: 1.0',
+      'Content-Transfer-Encoding: base64',
+      `Content-ID: <${ids[index]}>`,
+      'Content-Disposition: inline',
+      '',
+      ...(png.toString('base64').match(/.{1,76}/g) ?? []),
+    );
+  });
+  lines.push(`--${boundary}--`, '');
+  return { raw: lines.join('\r\n'), subject: subject.replace(/\s+/g, ' ').trim(), pngs };
 }

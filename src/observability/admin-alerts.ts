@@ -1,0 +1,129 @@
+/**
+ * Problem reports to the admin chat (ADMIN_CHAT_ID). A problem is raised under a key ("mailbox-down:
+ * x@y"); while it stays raised, repeats are counted, not sent, and summarised at most once per repeat
+ * interval; clearing it sends one "recovered" message. Sending is paced, so a storm of problems
+ * becomes a handful of messages, never a flood.
+ */
+import type { Logger } from './logger.js';
+
+export interface AdminAlerts {
+  /** Reports a problem; repeats of the same key are grouped. */
+  raise(key: string, text: string): void;
+  /** Reports that the problem under `key` is over (sent only if it was raised). */
+  clear(key: string, text: string): void;
+}
+
+/** Alerts that go nowhere (no ADMIN_CHAT_ID), but are still logged. */
+export class LoggedAlerts implements AdminAlerts {
+  constructor(private readonly logger: Logger) {}
+
+  raise(key: string, text: string): void {
+    this.logger.warn({ alert: key }, text);
+  }
+
+  clear(key: string, text: string): void {
+    this.logger.info({ alert: key }, text);
+  }
+}
+
+export interface ChatAlertsOptions {
+  /** Sends one message to the admin chat. */
+  send: (text: string) => Promise<void>;
+  logger: Logger;
+  /** Least time between two messages about the same raised problem, ms (default 30 min). */
+  repeatIntervalMs?: number;
+  /** Least time between two messages to the admin chat, ms (default 3 s). */
+  pacingMs?: number;
+  now?: () => number;
+}
+
+interface RaisedProblem {
+  text: string;
+  lastSentAt: number;
+  unsentRepeats: number;
+}
+
+export class ChatAlerts implements AdminAlerts {
+  private readonly raised = new Map<string, RaisedProblem>();
+  private readonly queue: string[] = [];
+  private sending = false;
+  private lastSendAt = 0;
+  private timer: NodeJS.Timeout | null = null;
+  private readonly now: () => number;
+
+  constructor(private readonly options: ChatAlertsOptions) {
+    this.now = options.now ?? Date.now;
+  }
+
+  raise(key: string, text: string): void {
+    this.options.logger.warn({ alert: key }, text);
+    const now = this.now();
+    const problem = this.raised.get(key);
+    if (!problem) {
+      this.raised.set(key, { text, lastSentAt: now, unsentRepeats: 0 });
+      this.enqueue(`⚠️ ${text}`);
+      return;
+    }
+    problem.unsentRepeats++;
+    problem.text = text;
+    if (now - problem.lastSentAt >= (this.options.repeatIntervalMs ?? 30 * 60_000)) {
+      this.enqueue(`⚠️ ${text} (${problem.unsentRepeats}× since the last message)`);
+      problem.lastSentAt = now;
+      problem.unsentRepeats = 0;
+    }
+  }
+
+  clear(key: string, text: string): void {
+    if (!this.raised.delete(key)) return;
+    this.options.logger.info({ alert: key }, text);
+    this.enqueue(`✅ ${text}`);
+  }
+
+  /** Stops pacing timers (messages still queued are dropped; they are in the log). */
+  stop(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    this.queue.length = 0;
+  }
+
+  private enqueue(message: string): void {
+    // one long queue means a storm: fold what waits into one summary
+    if (this.queue.length >= 20) {
+      const folded = this.queue.splice(0, this.queue.length);
+      this.queue.push(
+        `${folded.length + 1} problems at once (see the log):\n${[...folded, message].slice(0, 10).join('\n')}`,
+      );
+    } else {
+      this.queue.push(message);
+    }
+    this.pump();
+  }
+
+  private pump(): void {
+    if (this.sending || this.timer || this.queue.length === 0) return;
+    const wait = Math.max(0, this.lastSendAt + (this.options.pacingMs ?? 3000) - this.now());
+    if (wait > 0) {
+      this.timer = setTimeout(() => {
+        this.timer = null;
+        this.pump();
+      }, wait);
+      this.timer.unref();
+      return;
+    }
+    const message = this.queue.shift()!;
+    this.sending = true;
+    this.lastSendAt = this.now();
+    this.options
+      .send(message.slice(0, 4000))
+      .catch((error: unknown) => {
+        this.options.logger.warn(
+          { err: error instanceof Error ? error.message : String(error) },
+          'could not send to the admin chat',
+        );
+      })
+      .finally(() => {
+        this.sending = false;
+        this.pump();
+      });
+  }
+}

@@ -1,0 +1,248 @@
+/**
+ * The outbox: one row per (report, chat). A delivery may take several Telegram messages (a document,
+ * an album, a notice); `steps_done` counts those already sent, and is committed after each one, so a
+ * restart resumes at the first unsent message and at most the message in flight at a crash repeats.
+ */
+import { type Database, nowIso } from './database.js';
+
+export type DeliveryState = 'pending' | 'sent' | 'failed' | 'cancelled';
+
+export interface Delivery {
+  id: number;
+  reportId: number;
+  chatId: number;
+  recipientKind: 'user' | 'group' | 'admin';
+  recipientKey: string;
+  recipientName: string;
+  language: string;
+  mediaMode: string;
+  threadId: number | null;
+  state: DeliveryState;
+  stepsDone: number;
+  attempts: number;
+  nextAttemptAt: number;
+  lastError: string | null;
+  createdAt: string;
+  finishedAt: string | null;
+}
+
+interface DeliveryRow {
+  id: number;
+  report_id: number;
+  chat_id: number;
+  recipient_kind: Delivery['recipientKind'];
+  recipient_key: string;
+  recipient_name: string;
+  language: string;
+  media_mode: string;
+  thread_id: number | null;
+  state: DeliveryState;
+  steps_done: number;
+  attempts: number;
+  next_attempt_at: number;
+  last_error: string | null;
+  created_at: string;
+  finished_at: string | null;
+}
+
+function toDelivery(row: DeliveryRow): Delivery {
+  return {
+    id: row.id,
+    reportId: row.report_id,
+    chatId: row.chat_id,
+    recipientKind: row.recipient_kind,
+    recipientKey: row.recipient_key,
+    recipientName: row.recipient_name,
+    language: row.language,
+    mediaMode: row.media_mode,
+    threadId: row.thread_id,
+    state: row.state,
+    stepsDone: row.steps_done,
+    attempts: row.attempts,
+    nextAttemptAt: row.next_attempt_at,
+    lastError: row.last_error,
+    createdAt: row.created_at,
+    finishedAt: row.finished_at,
+  };
+}
+
+export type FileSentAs = 'photo' | 'document';
+
+export class OutboxStore {
+  constructor(private readonly db: Database) {}
+
+  /** Every pending delivery, oldest first. */
+  pending(): Delivery[] {
+    return (
+      this.db.prepare("SELECT * FROM deliveries WHERE state = 'pending' ORDER BY id").all() as DeliveryRow[]
+    ).map(toDelivery);
+  }
+
+  /** Pending deliveries created after `afterId`, oldest first. */
+  pendingAfter(afterId: number): Delivery[] {
+    return (
+      this.db
+        .prepare("SELECT * FROM deliveries WHERE state = 'pending' AND id > ? ORDER BY id")
+        .all(afterId) as DeliveryRow[]
+    ).map(toDelivery);
+  }
+
+  delivery(id: number): Delivery | null {
+    const row = this.db.prepare('SELECT * FROM deliveries WHERE id = ?').get(id) as DeliveryRow | undefined;
+    return row ? toDelivery(row) : null;
+  }
+
+  forReport(reportId: number): Delivery[] {
+    return (
+      this.db
+        .prepare('SELECT * FROM deliveries WHERE report_id = ? ORDER BY id')
+        .all(reportId) as DeliveryRow[]
+    ).map(toDelivery);
+  }
+
+  /** Records one more message sent; the delivery is done when `finished`. File ids learnt go in the same commit. */
+  stepSent(
+    id: number,
+    finished: boolean,
+    fileIds: Array<{ sha256: string; sentAs: FileSentAs; fileId: string }>,
+  ): void {
+    this.db.transaction(() => {
+      const now = nowIso();
+      this.db
+        .prepare(
+          `UPDATE deliveries SET steps_done = steps_done + 1, attempts = 0, last_error = NULL,
+             state = CASE WHEN ? THEN 'sent' ELSE state END, finished_at = CASE WHEN ? THEN ? ELSE finished_at END
+           WHERE id = ?`,
+        )
+        .run(finished ? 1 : 0, finished ? 1 : 0, now, id);
+      const upsert = this.db.prepare(
+        `INSERT INTO telegram_files (sha256, sent_as, file_id, updated_at) VALUES (?, ?, ?, ?)
+         ON CONFLICT (sha256, sent_as) DO UPDATE SET file_id = excluded.file_id, updated_at = excluded.updated_at`,
+      );
+      for (const file of fileIds) upsert.run(file.sha256, file.sentAs, file.fileId, now);
+    })();
+  }
+
+  /** A delivery with nothing (left) to send. */
+  markSent(id: number): void {
+    this.db.prepare("UPDATE deliveries SET state = 'sent', finished_at = ? WHERE id = ?").run(nowIso(), id);
+  }
+
+  /** Tries again later; `countAttempt` is false for rate limits, which are not failures. */
+  reschedule(id: number, at: number, error: string, countAttempt: boolean): void {
+    this.db
+      .prepare(
+        'UPDATE deliveries SET next_attempt_at = ?, last_error = ?, attempts = attempts + ? WHERE id = ?',
+      )
+      .run(at, error, countAttempt ? 1 : 0, id);
+  }
+
+  fail(id: number, error: string): void {
+    this.db
+      .prepare(
+        "UPDATE deliveries SET state = 'failed', last_error = ?, finished_at = ? WHERE id = ? AND state = 'pending'",
+      )
+      .run(error, nowIso(), id);
+  }
+
+  /** Ends every pending delivery to a chat that can no longer receive (blocked, kicked). Returns their ids. */
+  cancelChat(chatId: number, reason: string): number[] {
+    return this.db.transaction(() => {
+      const ids = (
+        this.db
+          .prepare("SELECT id FROM deliveries WHERE chat_id = ? AND state = 'pending'")
+          .all(chatId) as Array<{ id: number }>
+      ).map((row) => row.id);
+      this.db
+        .prepare(
+          "UPDATE deliveries SET state = 'cancelled', last_error = ?, finished_at = ? WHERE chat_id = ? AND state = 'pending'",
+        )
+        .run(reason, nowIso(), chatId);
+      return ids;
+    })();
+  }
+
+  /**
+   * A group moved to a new chat id (supergroup migration): pending deliveries follow it. Where the new
+   * chat already has a delivery of the same report, the old one is cancelled instead.
+   */
+  moveChat(oldChatId: number, newChatId: number): void {
+    this.db.transaction(() => {
+      this.db
+        .prepare(
+          `UPDATE deliveries SET state = 'cancelled', last_error = 'the group moved to a supergroup that already has this report', finished_at = ?
+           WHERE chat_id = ? AND state = 'pending' AND report_id IN (SELECT report_id FROM deliveries WHERE chat_id = ?)`,
+        )
+        .run(nowIso(), oldChatId, newChatId);
+      this.db
+        .prepare(
+          "UPDATE deliveries SET chat_id = ?, next_attempt_at = 0 WHERE chat_id = ? AND state = 'pending'",
+        )
+        .run(newChatId, oldChatId);
+    })();
+  }
+
+  fileId(sha256: string, sentAs: FileSentAs): string | null {
+    const row = this.db
+      .prepare('SELECT file_id FROM telegram_files WHERE sha256 = ? AND sent_as = ?')
+      .get(sha256, sentAs) as { file_id: string } | undefined;
+    return row?.file_id ?? null;
+  }
+
+  forgetFileId(sha256: string, sentAs: FileSentAs): void {
+    this.db.prepare('DELETE FROM telegram_files WHERE sha256 = ? AND sent_as = ?').run(sha256, sentAs);
+  }
+
+  /** Queues a report again for one chat (the `resend` command), as a new delivery row. */
+  requeue(
+    reportId: number,
+    template: Omit<
+      Delivery,
+      | 'id'
+      | 'state'
+      | 'stepsDone'
+      | 'attempts'
+      | 'nextAttemptAt'
+      | 'lastError'
+      | 'createdAt'
+      | 'finishedAt'
+      | 'reportId'
+    >,
+  ): number {
+    return this.db.transaction(() => {
+      const result = this.db
+        .prepare(
+          `INSERT INTO deliveries (report_id, chat_id, recipient_kind, recipient_key, recipient_name, language, media_mode, thread_id, created_at, round)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, (SELECT coalesce(max(round), -1) + 1 FROM deliveries WHERE report_id = ? AND chat_id = ?))`,
+        )
+        .run(
+          reportId,
+          template.chatId,
+          template.recipientKind,
+          template.recipientKey,
+          template.recipientName,
+          template.language,
+          template.mediaMode,
+          template.threadId,
+          nowIso(),
+          reportId,
+          template.chatId,
+        );
+      return Number(result.lastInsertRowid);
+    })();
+  }
+
+  /** Count of deliveries per state, for metrics. */
+  countByState(): Record<DeliveryState, number> {
+    const counts: Record<DeliveryState, number> = { pending: 0, sent: 0, failed: 0, cancelled: 0 };
+    for (const row of this.db
+      .prepare('SELECT state, count(*) AS n FROM deliveries GROUP BY state')
+      .all() as Array<{
+      state: DeliveryState;
+      n: number;
+    }>) {
+      counts[row.state] = row.n;
+    }
+    return counts;
+  }
+}

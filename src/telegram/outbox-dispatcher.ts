@@ -1,0 +1,374 @@
+/**
+ * Works the outbox: picks the next message that Telegram's limits allow, sends it, and commits its
+ * progress before the next one. By default one request is in flight at a time, so a crash can repeat
+ * at most one message; TELEGRAM_PARALLEL_SENDS trades that for speed on slow links.
+ *
+ * Scheduling is per message, not per report: while one group waits out its 20-per-minute window the
+ * others keep receiving, and a chat that answered 429 is paused alone.
+ */
+import type { Api } from 'grammy';
+import { buildCaption } from '../core/caption.js';
+import {
+  countMessages,
+  type MediaMode,
+  type PlanLimits,
+  type PlannedMessage,
+  planMessages,
+} from '../core/message-plan.js';
+import type { Directory } from '../directory/directory.js';
+import { sanitizeFileName } from '../mail/file-naming.js';
+import type { AdminAlerts } from '../observability/admin-alerts.js';
+import type { Logger } from '../observability/logger.js';
+import type { SecretScrubber } from '../observability/secret-scrubber.js';
+import type { Delivery, OutboxStore } from '../store/outbox-store.js';
+import type { ReportStore, StoredReport } from '../store/report-store.js';
+import { LANGUAGES, type Language, texts } from '../texts/index.js';
+import { ReportSender } from './report-sender.js';
+import { classifySendError, type SendFailure } from './send-failure.js';
+import { SendRateLimiter, type SendRateLimits } from './send-rate-limiter.js';
+
+export interface OutboxDispatcherOptions {
+  api: Api;
+  outbox: OutboxStore;
+  reports: ReportStore;
+  directory: Directory;
+  logger: Logger;
+  scrubber: SecretScrubber;
+  alerts: AdminAlerts;
+  limits: SendRateLimits;
+  planLimits: PlanLimits;
+  /** Attempts after errors that are neither rate limits nor permanent; then the delivery fails. */
+  maxAttempts: number;
+  /** Requests in flight at once (default 1). */
+  parallelSends?: number;
+  /** Longest pause between two attempts of one delivery, ms (default 5 min). */
+  maxBackoffMs?: number;
+  /** Observes outcomes (metrics). */
+  onOutcome?: (outcome: DeliveryOutcome) => void;
+  now?: () => number;
+}
+
+export interface DeliveryOutcome {
+  delivery: Delivery;
+  result: 'sent' | 'failed' | 'cancelled' | 'retry' | 'rate-limited';
+  /** For 'sent': ms from the mail's arrival on the server to the last message sent. */
+  latencyMs?: number;
+  errorCode?: number;
+}
+
+interface QueuedDelivery {
+  delivery: Delivery;
+  /** Not before this time (backoff, 429). */
+  notBefore: number;
+  inFlight: boolean;
+}
+
+interface PreparedReport {
+  report: StoredReport;
+  plans: Map<string, PlannedMessage[]>;
+}
+
+const isLanguage = (value: string): value is Language => (LANGUAGES as readonly string[]).includes(value);
+
+export class OutboxDispatcher {
+  private readonly queue = new Map<number, QueuedDelivery>();
+  private readonly reports = new Map<number, PreparedReport>();
+  private readonly limiter: SendRateLimiter;
+  private readonly sender: ReportSender;
+  private readonly log: Logger;
+  private readonly now: () => number;
+  private lastLoadedId = 0;
+  private inFlight = 0;
+  private running: Promise<void> | null = null;
+  private stopping = false;
+  private wakeUp: (() => void) | null = null;
+  private idleWaiters: Array<() => void> = [];
+
+  constructor(private readonly options: OutboxDispatcherOptions) {
+    this.limiter = new SendRateLimiter(options.limits);
+    this.sender = new ReportSender(options.api, options.outbox);
+    this.log = options.logger.child({ component: 'delivery' });
+    this.now = options.now ?? Date.now;
+  }
+
+  /** Loads pending deliveries (those left by a previous run too) and starts sending. */
+  start(): void {
+    if (this.running) return;
+    this.load();
+    if (this.queue.size > 0) this.log.info({ pending: this.queue.size }, 'resuming pending deliveries');
+    this.running = this.loop();
+  }
+
+  /** New deliveries were committed: pick them up. */
+  wake(): void {
+    if (this.stopping) return;
+    this.load();
+    this.wakeUp?.();
+  }
+
+  /** Deliveries waiting or in flight. */
+  get depth(): number {
+    return this.queue.size;
+  }
+
+  /** Resolves when nothing is queued (for tests and graceful tools). */
+  idle(): Promise<void> {
+    if (this.queue.size === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  /** Lets the request in flight finish and record its outcome; the rest stays pending in the outbox. */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    this.wakeUp?.();
+    await this.running;
+  }
+
+  private load(): void {
+    for (const delivery of this.options.outbox.pendingAfter(this.lastLoadedId)) {
+      this.lastLoadedId = Math.max(this.lastLoadedId, delivery.id);
+      if (!this.queue.has(delivery.id))
+        this.queue.set(delivery.id, { delivery, notBefore: delivery.nextAttemptAt, inFlight: false });
+    }
+  }
+
+  private async loop(): Promise<void> {
+    const parallel = Math.max(1, this.options.parallelSends ?? 1);
+    const inFlight = new Set<Promise<void>>();
+    while (!this.stopping) {
+      let waitUntil = Number.POSITIVE_INFINITY;
+      while (inFlight.size < parallel && !this.stopping) {
+        const next = this.pick();
+        if (!next) break;
+        if (next.at > this.now()) {
+          waitUntil = next.at;
+          break;
+        }
+        const task = this.sendNext(next.entry, next.step).finally(() => inFlight.delete(task));
+        inFlight.add(task);
+      }
+      if (this.stopping) break;
+      const waits: Array<Promise<unknown>> = [new Promise<void>((resolve) => (this.wakeUp = resolve))];
+      if (inFlight.size > 0) waits.push(Promise.race(inFlight));
+      let timer: NodeJS.Timeout | null = null;
+      if (Number.isFinite(waitUntil)) {
+        waits.push(
+          new Promise<void>((resolve) => (timer = setTimeout(resolve, Math.max(0, waitUntil - this.now())))),
+        );
+      }
+      await Promise.race(waits);
+      if (timer) clearTimeout(timer);
+      this.wakeUp = null;
+    }
+    await Promise.allSettled(inFlight);
+  }
+
+  /** The queued delivery whose next message may go first. */
+  private pick(): { entry: QueuedDelivery; step: PlannedMessage; at: number } | null {
+    const now = this.now();
+    let best: { entry: QueuedDelivery; step: PlannedMessage; at: number } | null = null;
+    for (const entry of this.queue.values()) {
+      if (entry.inFlight) continue;
+      const plan = this.planFor(entry.delivery);
+      if (!plan) continue;
+      const step = plan[entry.delivery.stepsDone];
+      if (!step) {
+        this.finish(entry, 'sent');
+        continue;
+      }
+      const at = Math.max(
+        entry.notBefore,
+        this.limiter.earliest(entry.delivery.chatId, messagesIn(step), now),
+      );
+      if (!best || at < best.at) best = { entry, step, at };
+      if (at <= now) break;
+    }
+    return best;
+  }
+
+  private planFor(delivery: Delivery): PlannedMessage[] | null {
+    let prepared = this.reports.get(delivery.reportId);
+    if (!prepared) {
+      const report = this.options.reports.report(delivery.reportId);
+      if (!report) {
+        this.options.outbox.fail(delivery.id, 'the report is no longer in the database');
+        this.queue.delete(delivery.id);
+        return null;
+      }
+      prepared = { report, plans: new Map() };
+      this.reports.set(delivery.reportId, prepared);
+    }
+    const language = isLanguage(delivery.language) ? delivery.language : 'ru';
+    const key = `${language}:${delivery.mediaMode}`;
+    let plan = prepared.plans.get(key);
+    if (!plan) {
+      const report = prepared.report;
+      const words = texts(language);
+      plan = planMessages({
+        files: report.files,
+        tooLarge: report.skipped
+          .filter((part) => part.tooLargeBytes !== undefined)
+          .map((part) => ({
+            filename: sanitizeFileName(part.filename) || 'file',
+            size: part.tooLargeBytes!,
+          })),
+        caption: buildCaption({ subject: report.subject, link: report.link, linkLabel: words.linkLabel }),
+        mediaMode: delivery.mediaMode as MediaMode,
+        limits: this.options.planLimits,
+        tooLargeNotice: (file) =>
+          words.tooLargeNotice(file.filename, file.size, this.options.planLimits.uploadMaxBytes),
+      });
+      prepared.plans.set(key, plan);
+    }
+    return plan;
+  }
+
+  private async sendNext(entry: QueuedDelivery, step: PlannedMessage): Promise<void> {
+    const { delivery } = entry;
+    const report = this.reports.get(delivery.reportId)!.report;
+    const plan = this.planFor(delivery)!;
+    entry.inFlight = true;
+    this.limiter.record(delivery.chatId, messagesIn(step), this.now());
+    const language = isLanguage(delivery.language) ? delivery.language : 'ru';
+    try {
+      const learnt = await this.sender.send({ chatId: delivery.chatId, threadId: delivery.threadId }, step, {
+        subject: report.subject,
+        link: report.link,
+        files: report.files,
+        linkLabel: texts(language).linkLabel,
+      });
+      const finished = delivery.stepsDone + 1 >= plan.length;
+      this.options.outbox.stepSent(delivery.id, finished, learnt);
+      delivery.stepsDone++;
+      delivery.attempts = 0;
+      entry.notBefore = 0;
+      if (finished) this.finish(entry, 'sent');
+    } catch (error) {
+      await this.handleFailure(entry, classifySendError(error));
+    } finally {
+      entry.inFlight = false;
+    }
+  }
+
+  private async handleFailure(entry: QueuedDelivery, failure: SendFailure): Promise<void> {
+    const { delivery } = entry;
+    const { outbox, directory, alerts } = this.options;
+    const reason = this.options.scrubber.scrub(failure.message);
+    const log = this.log.child({
+      deliveryId: delivery.id,
+      reportId: delivery.reportId,
+      chatId: delivery.chatId,
+    });
+    switch (failure.kind) {
+      case 'rate-limited': {
+        const until = this.now() + (failure.details.retryAfterMs ?? 5000);
+        this.limiter.pause(delivery.chatId, until);
+        entry.notBefore = until;
+        outbox.reschedule(delivery.id, until, reason, false);
+        log.info(
+          { retryAfterMs: failure.details.retryAfterMs },
+          'Telegram asked to slow down (429); this chat waits',
+        );
+        this.options.onOutcome?.({ delivery, result: 'rate-limited', errorCode: 429 });
+        return;
+      }
+      case 'migrated': {
+        const newChatId = failure.details.newChatId!;
+        log.info({ newChatId }, 'the group became a supergroup: moving its deliveries to the new chat id');
+        try {
+          await directory.moveGroupChat(delivery.chatId, newChatId);
+        } catch (error) {
+          log.warn(
+            { err: this.options.scrubber.describe(error) },
+            'could not store the new group id in the directory',
+          );
+        }
+        outbox.moveChat(delivery.chatId, newChatId);
+        for (const queued of this.queue.values()) {
+          if (queued.delivery.chatId !== delivery.chatId) continue;
+          const fresh = outbox.delivery(queued.delivery.id);
+          if (fresh?.state === 'pending') queued.delivery = fresh;
+          else this.queue.delete(queued.delivery.id);
+        }
+        return;
+      }
+      case 'chat-gone': {
+        const cancelled = outbox.cancelChat(delivery.chatId, reason);
+        for (const id of cancelled) {
+          const queued = this.queue.get(id);
+          if (queued) this.finish(queued, 'cancelled', failure.details.errorCode);
+        }
+        log.warn(
+          { reason, recipient: delivery.recipientName },
+          'this chat cannot receive reports any more: recipient marked inactive',
+        );
+        try {
+          await directory.deactivateChat(delivery.chatId);
+        } catch (error) {
+          log.warn(
+            { err: this.options.scrubber.describe(error) },
+            'could not mark the recipient inactive in the directory',
+          );
+        }
+        alerts.raise(
+          `chat-gone:${delivery.chatId}`,
+          `${delivery.recipientKind === 'group' ? 'Group' : 'User'} "${delivery.recipientName}" (${delivery.chatId}) can no longer receive reports and was marked inactive: ${reason}`,
+        );
+        return;
+      }
+      default: {
+        delivery.attempts++;
+        if (delivery.attempts >= this.options.maxAttempts) {
+          outbox.fail(delivery.id, reason);
+          log.error({ reason, attempts: delivery.attempts }, 'delivery failed for good');
+          this.finish(entry, 'failed', failure.details.errorCode);
+          alerts.raise(
+            `delivery-failed:${delivery.reportId}:${delivery.chatId}`,
+            `Report ${delivery.reportId} could not be delivered to "${delivery.recipientName}" (${delivery.chatId}) after ${delivery.attempts} attempts: ${reason}`,
+          );
+          return;
+        }
+        const ceiling = Math.min(this.options.maxBackoffMs ?? 300_000, 1000 * 2 ** delivery.attempts);
+        const delay = Math.round(ceiling / 2 + Math.random() * (ceiling / 2));
+        entry.notBefore = this.now() + delay;
+        outbox.reschedule(delivery.id, entry.notBefore, reason, true);
+        log.warn({ reason, attempts: delivery.attempts, retryInMs: delay }, 'send failed; will try again');
+        this.options.onOutcome?.({ delivery, result: 'retry', errorCode: failure.details.errorCode });
+      }
+    }
+  }
+
+  private finish(entry: QueuedDelivery, result: 'sent' | 'failed' | 'cancelled', errorCode?: number): void {
+    const { delivery } = entry;
+    if (result === 'sent' && delivery.state === 'pending') {
+      if (delivery.stepsDone === 0) this.options.outbox.markSent(delivery.id);
+      delivery.state = 'sent';
+    }
+    this.queue.delete(delivery.id);
+    const report = this.reports.get(delivery.reportId)?.report;
+    const arrived = report?.internalDate ?? report?.recordedAt;
+    this.options.onOutcome?.({
+      delivery,
+      result,
+      ...(result === 'sent' && arrived ? { latencyMs: this.now() - Date.parse(arrived) } : {}),
+      ...(errorCode !== undefined ? { errorCode } : {}),
+    });
+    if (result === 'sent')
+      this.log.info(
+        { deliveryId: delivery.id, reportId: delivery.reportId, chatId: delivery.chatId },
+        'report delivered',
+      );
+    if (![...this.queue.values()].some((queued) => queued.delivery.reportId === delivery.reportId)) {
+      this.reports.delete(delivery.reportId);
+    }
+    if (this.queue.size === 0) {
+      const waiters = this.idleWaiters;
+      this.idleWaiters = [];
+      for (const resolve of waiters) resolve();
+    }
+  }
+}
+
+function messagesIn(step: PlannedMessage): number {
+  return countMessages([step]);
+}

@@ -1,0 +1,105 @@
+/**
+ * What a failed Bot API call means for a delivery. Decisions are made on `error_code` and
+ * `parameters` first and on the description text only where Telegram gives nothing better.
+ */
+import { GrammyError, HttpError } from 'grammy';
+
+export type SendFailureKind =
+  /** 429: wait `retryAfterMs`, then try again; not a failure. */
+  | 'rate-limited'
+  /** 400 with migrate_to_chat_id: the group became a supergroup with a new id. */
+  | 'migrated'
+  /** 403, chat not found, deactivated, deleted: this chat can no longer receive anything. */
+  | 'chat-gone'
+  /** The caption or its entities were refused: send with a simpler caption. */
+  | 'caption-rejected'
+  /** A file_id was refused: upload the file again. */
+  | 'file-id-rejected'
+  /** The image was refused as a photo: send it as a document. */
+  | 'photo-rejected'
+  /** The forum topic does not exist (any more): send to the group's main thread. */
+  | 'thread-not-found'
+  /** Network trouble or a server error: try again later. */
+  | 'transient'
+  /** Anything else: try again a few times, then give up. */
+  | 'other';
+
+export class SendFailure extends Error {
+  constructor(
+    readonly kind: SendFailureKind,
+    message: string,
+    readonly details: { retryAfterMs?: number; newChatId?: number; errorCode?: number } = {},
+  ) {
+    super(message);
+    this.name = 'SendFailure';
+  }
+}
+
+const CHAT_GONE = [
+  /chat not found/i,
+  /bot was blocked by the user/i,
+  /bot was kicked/i,
+  /bot is not a member/i,
+  /user is deactivated/i,
+  /chat was deleted/i,
+  /group chat was deactivated/i,
+  /have no rights to send/i,
+  /not enough rights to send/i,
+  /need administrator rights/i,
+  /CHAT_WRITE_FORBIDDEN/i,
+  /PEER_ID_INVALID/i,
+];
+
+/** Classifies an error thrown by a grammY Api call. */
+export function classifySendError(error: unknown): SendFailure {
+  if (error instanceof SendFailure) return error;
+  if (error instanceof GrammyError) {
+    const { error_code: code, description, parameters } = error;
+    const text = `${code}: ${description}`;
+    if (code === 429) {
+      const seconds = typeof parameters.retry_after === 'number' ? parameters.retry_after : 5;
+      return new SendFailure('rate-limited', text, { retryAfterMs: seconds * 1000, errorCode: code });
+    }
+    if (typeof parameters.migrate_to_chat_id === 'number') {
+      return new SendFailure('migrated', text, { newChatId: parameters.migrate_to_chat_id, errorCode: code });
+    }
+    if (code === 403) return new SendFailure('chat-gone', text, { errorCode: code });
+    if (code >= 500) return new SendFailure('transient', text, { errorCode: code });
+    if (code === 400) {
+      if (/message thread not found|TOPIC_CLOSED|TOPIC_DELETED/i.test(description)) {
+        return new SendFailure('thread-not-found', text, { errorCode: code });
+      }
+      if (CHAT_GONE.some((pattern) => pattern.test(description)))
+        return new SendFailure('chat-gone', text, { errorCode: code });
+      if (
+        /wrong file identifier|file reference|can't use file of type|FILE_ID_INVALID|wrong remote file/i.test(
+          description,
+        )
+      ) {
+        return new SendFailure('file-id-rejected', text, { errorCode: code });
+      }
+      if (
+        /can't parse entities|caption is too long|MEDIA_CAPTION_TOO_LONG|ENTITY_|entities/i.test(description)
+      ) {
+        return new SendFailure('caption-rejected', text, { errorCode: code });
+      }
+      if (/PHOTO_INVALID_DIMENSIONS|IMAGE_PROCESS_FAILED|PHOTO_|photo/i.test(description)) {
+        return new SendFailure('photo-rejected', text, { errorCode: code });
+      }
+    }
+    return new SendFailure('other', text, { errorCode: code });
+  }
+  if (error instanceof HttpError) {
+    return new SendFailure('transient', `network error: ${describeCause(error.error)}`);
+  }
+  return new SendFailure('other', error instanceof Error ? error.message : String(error));
+}
+
+function describeCause(cause: unknown): string {
+  if (cause instanceof Error) {
+    const code = (cause as NodeJS.ErrnoException).code;
+    // fetch errors quote the request URL, which holds the bot token: name the kind, not the URL
+    return code ? `${cause.name} ${code}` : cause.name === 'AbortError' ? 'timed out' : cause.name;
+  }
+  return 'request failed';
+}

@@ -1,0 +1,120 @@
+/**
+ * Telegram's sending limits, kept on our side so the bot paces itself instead of collecting 429s:
+ * about 30 messages per second overall, one request per second to a chat, 20 messages per minute to a
+ * group (Bots FAQ). An album counts as its number of items for the overall and group limits and as one
+ * request for the per-chat interval. A small margin absorbs the time a request spends on the wire.
+ */
+
+export interface SendRateLimits {
+  /** Messages per second, overall. */
+  messagesPerSecond: number;
+  /** Least time between two requests to one chat, in ms. */
+  chatIntervalMs: number;
+  /** Messages per minute to one group. */
+  groupMessagesPerMinute: number;
+  /** Extra time added to every window, in ms (default 25). */
+  marginMs?: number;
+}
+
+/** A sliding window of (time, count) entries. */
+class SlidingWindow {
+  private readonly entries: Array<{ at: number; count: number }> = [];
+  private total = 0;
+
+  constructor(
+    private readonly capacity: number,
+    private readonly lengthMs: number,
+  ) {}
+
+  private expire(now: number): void {
+    while (this.entries.length > 0 && this.entries[0]!.at + this.lengthMs <= now) {
+      this.total -= this.entries.shift()!.count;
+    }
+  }
+
+  /** When `count` more would fit (now or later); Infinity when it never fits. */
+  availableAt(count: number, now: number): number {
+    if (count > this.capacity) return Number.POSITIVE_INFINITY;
+    this.expire(now);
+    let free = this.capacity - this.total;
+    if (free >= count) return now;
+    for (const entry of this.entries) {
+      free += entry.count;
+      if (free >= count) return entry.at + this.lengthMs;
+    }
+    return now;
+  }
+
+  add(count: number, now: number): void {
+    this.entries.push({ at: now, count });
+    this.total += count;
+  }
+
+  isIdle(now: number): boolean {
+    this.expire(now);
+    return this.entries.length === 0;
+  }
+}
+
+export class SendRateLimiter {
+  private readonly global: SlidingWindow;
+  private readonly lastRequest = new Map<number, number>();
+  private readonly groups = new Map<number, SlidingWindow>();
+  private readonly pausedUntil = new Map<number, number>();
+  private readonly margin: number;
+
+  constructor(private readonly limits: SendRateLimits) {
+    this.margin = limits.marginMs ?? 25;
+    this.global = new SlidingWindow(limits.messagesPerSecond, 1000 + this.margin);
+  }
+
+  /**
+   * The earliest time a request carrying `messages` messages may go to `chatId`. Group chats (negative
+   * ids) are also held to the per-minute limit. An album larger than the overall limit is let through
+   * on an empty window rather than never.
+   */
+  earliest(chatId: number, messages: number, now: number): number {
+    const count = Math.min(messages, this.limits.messagesPerSecond);
+    let at = Math.max(now, this.global.availableAt(count, now));
+    const last = this.lastRequest.get(chatId);
+    if (last !== undefined) at = Math.max(at, last + this.limits.chatIntervalMs + this.margin);
+    const paused = this.pausedUntil.get(chatId);
+    if (paused !== undefined) at = Math.max(at, paused);
+    if (chatId < 0) {
+      const window = this.groups.get(chatId);
+      const groupCount = Math.min(messages, this.limits.groupMessagesPerMinute);
+      if (window) at = Math.max(at, window.availableAt(groupCount, now));
+    }
+    return at;
+  }
+
+  /** Records a request sent now. */
+  record(chatId: number, messages: number, now: number): void {
+    this.global.add(Math.min(messages, this.limits.messagesPerSecond), now);
+    this.lastRequest.set(chatId, now);
+    if (chatId < 0) {
+      let window = this.groups.get(chatId);
+      if (!window) {
+        window = new SlidingWindow(this.limits.groupMessagesPerMinute, 60_000 + this.margin);
+        this.groups.set(chatId, window);
+      }
+      window.add(Math.min(messages, this.limits.groupMessagesPerMinute), now);
+    }
+    this.forgetIdle(now);
+  }
+
+  /** Telegram said 429 for this chat: nothing goes there before `until`. */
+  pause(chatId: number, until: number): void {
+    this.pausedUntil.set(chatId, Math.max(until, this.pausedUntil.get(chatId) ?? 0));
+  }
+
+  private forgetIdle(now: number): void {
+    // bounded memory with thousands of chats: drop state that no longer constrains anything
+    if (this.lastRequest.size < 10_000) return;
+    for (const [chatId, at] of this.lastRequest) {
+      if (at + this.limits.chatIntervalMs + this.margin < now) this.lastRequest.delete(chatId);
+    }
+    for (const [chatId, window] of this.groups) if (window.isIdle(now)) this.groups.delete(chatId);
+    for (const [chatId, until] of this.pausedUntil) if (until < now) this.pausedUntil.delete(chatId);
+  }
+}
