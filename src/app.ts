@@ -4,24 +4,24 @@
  */
 import path from 'node:path';
 import { Api } from 'grammy';
-import type { CountryCode } from 'libphonenumber-js';
 import type { Config } from './config.js';
 import { DEFAULT_PLAN_LIMITS, type PlanLimits } from './core/message-plan.js';
+import { createDirectory } from './directory/create-directory.js';
 import type { Directory } from './directory/directory.js';
-import { LocalDirectory } from './directory/local/local-directory.js';
 import { ListenerSupervisor } from './imap/listener-supervisor.js';
 import { type ListenerTimings, MailboxListener } from './imap/mailbox-listener.js';
 import { ReportIntake } from './intake/report-intake.js';
 import { type AdminAlerts, ChatAlerts, LoggedAlerts } from './observability/admin-alerts.js';
 import type { Logger } from './observability/logger.js';
 import type { SecretScrubber } from './observability/secret-scrubber.js';
+import { ChatLanguages } from './store/chat-languages.js';
 import { type Database, openDatabase } from './store/database.js';
 import { OutboxStore } from './store/outbox-store.js';
 import { ReportStore } from './store/report-store.js';
 import { removeFinishedSpools, removeOrphanSpoolDirs, spoolRoot } from './store/spool.js';
 import { BotPolling } from './telegram/bot-polling.js';
+import { createChatHandlers } from './telegram/chat-handlers.js';
 import { type DeliveryOutcome, OutboxDispatcher } from './telegram/outbox-dispatcher.js';
-import { DEFAULT_LANGUAGE } from './texts/index.js';
 
 export interface AppDependencies {
   config: Config;
@@ -47,6 +47,7 @@ export class App {
   readonly listeners: ListenerSupervisor;
   readonly intake: ReportIntake;
   readonly outbox: OutboxStore;
+  readonly languages: ChatLanguages;
   readonly alerts: AdminAlerts;
   /** Present when TELEGRAM_BOT_TOKEN is set. */
   readonly dispatcher: OutboxDispatcher | null;
@@ -59,11 +60,15 @@ export class App {
     const { config, logger, scrubber } = deps;
     this.db = openDatabase(config.DATA_DIR);
     this.store = new ReportStore(this.db);
-    this.directory = new LocalDirectory(this.db, {
-      phoneRegion: config.PHONE_REGION as CountryCode,
+    this.directory = createDirectory({
+      config,
+      db: this.db,
+      logger,
+      scrubber,
       env: deps.env,
-      pollIntervalMs: deps.directoryPollMs,
+      localPollMs: deps.directoryPollMs,
     });
+    this.languages = new ChatLanguages(this.db);
     this.outbox = new OutboxStore(this.db);
     const token = config.TELEGRAM_BOT_TOKEN;
     const adminApi = token ? new Api(token, { apiRoot: config.TELEGRAM_API_ROOT, timeoutSeconds: 30 }) : null;
@@ -105,16 +110,28 @@ export class App {
         parallelSends: config.TELEGRAM_PARALLEL_SENDS,
         onOutcome: deps.onDeliveryOutcome,
       });
-      this.polling = new BotPolling({ token, apiRoot: config.TELEGRAM_API_ROOT, logger, scrubber });
+      this.polling = new BotPolling({
+        token,
+        apiRoot: config.TELEGRAM_API_ROOT,
+        logger,
+        scrubber,
+        handlers: createChatHandlers({
+          config,
+          directory: this.directory,
+          languages: this.languages,
+          outbox: this.outbox,
+          alerts: this.alerts,
+          logger,
+          scrubber,
+        }),
+      });
     }
-    const languageOf = this.db.prepare('SELECT language FROM chat_languages WHERE chat_id = ?');
     this.intake = new ReportIntake({
       store: this.store,
       directory: this.directory,
       logger,
       defaultMediaMode: config.MEDIA_MODE,
-      languageOf: (chatId) =>
-        (languageOf.get(chatId) as { language: string } | undefined)?.language ?? DEFAULT_LANGUAGE,
+      languageOf: (chatId) => this.languages.get(chatId),
       onRecorded: () => this.dispatcher?.wake(),
     });
     const timings: ListenerTimings = {

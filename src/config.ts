@@ -31,6 +31,48 @@ export const settings = {
     description:
       'Where mailboxes, users and groups are kept: `local` (embedded SQLite, managed with the CLI) or `seatable`.',
   },
+  SEATABLE_SERVER_URL: {
+    schema: z
+      .url({ error: 'expected the SeaTable server URL, e.g. https://cloud.seatable.io' })
+      .regex(/^https?:\/\//, { error: 'expected an http(s) URL' })
+      .optional(),
+    description: 'SeaTable server (with DIRECTORY=seatable), e.g. https://cloud.seatable.io.',
+  },
+  SEATABLE_API_TOKEN: {
+    schema: z
+      .string()
+      .min(20, { error: 'expected the base API token (Base → Advanced → API Token)' })
+      .optional(),
+    description:
+      'API token of the SeaTable base (with DIRECTORY=seatable); read-write, for registration write-back.',
+    secret: true,
+  },
+  SEATABLE_REFRESH_SECONDS: {
+    schema: positiveInteger(5).default(60),
+    description: 'How often the SeaTable directory is re-read; changes apply without a restart.',
+  },
+  SEATABLE_TABLE_MAILBOXES: {
+    schema: z.string().min(1).default('Mailboxes'),
+    description: 'Name of the mailboxes table in the SeaTable base.',
+  },
+  SEATABLE_TABLE_USERS: {
+    schema: z.string().min(1).default('Users'),
+    description: 'Name of the users table in the SeaTable base.',
+  },
+  SEATABLE_TABLE_GROUPS: {
+    schema: z.string().min(1).default('Groups'),
+    description: 'Name of the groups table in the SeaTable base.',
+  },
+  SEATABLE_COLUMN_NAMES: {
+    schema: z
+      .string()
+      .regex(/^\s*([^=,]+\.[^=,]+=[^=,]+)(\s*,\s*[^=,]+\.[^=,]+=[^=,]+)*\s*$/, {
+        error: 'expected Table.Column=Name pairs separated by commas, e.g. Users.Phone=Телефон',
+      })
+      .optional(),
+    description:
+      'Column names that differ from the defaults (docs/seatable.md), as `Table.Column=Name` pairs separated by commas, e.g. `Users.Phone=Телефон,Groups.Name=Группа`.',
+  },
   MAX_MAIL_MB: {
     schema: positiveInteger().default(60),
     description:
@@ -70,6 +112,11 @@ export const settings = {
       .refine(isPhoneRegion, { error: 'unknown country code' })
       .default('RU'),
     description: 'Country for phone numbers written without a country code (users table, shared contacts).',
+  },
+  GROUP_REGISTRATION_REQUIRES_USER: {
+    schema: booleanFromEnv.default(false),
+    description:
+      'Accept a group registration only when the person who made the bot an administrator is a registered user.',
   },
   TELEGRAM_BOT_TOKEN: {
     schema: z
@@ -159,7 +206,15 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     const value = env[name]?.trim();
     if (value) input[name] = value;
   }
-  const result = schema.safeParse(input);
+  const result = schema
+    .superRefine((config, context) => {
+      if (config.DIRECTORY !== 'seatable') return;
+      for (const key of ['SEATABLE_SERVER_URL', 'SEATABLE_API_TOKEN'] as const) {
+        if (!config[key])
+          context.addIssue({ code: 'custom', path: [key], message: 'required with DIRECTORY=seatable' });
+      }
+    })
+    .safeParse(input);
   if (!result.success) {
     throw new ConfigError(
       result.error.issues.map((issue) => {
