@@ -18,11 +18,10 @@ function startsWith(head: Uint8Array, bytes: number[]): boolean {
 export function sniffContent(head: Uint8Array): SniffedContent {
   if (head.length === 0) return 'empty';
   if (startsWith(head, PNG_SIGNATURE)) return 'png';
-  // a PDF header must be within the first 1024 bytes (PDF 1.7, annex H.3); it is at 0 in practice,
-  // after a UTF-8 BOM or whitespace at worst
-  if (Buffer.from(head.buffer, head.byteOffset, head.byteLength).subarray(0, SNIFF_BYTES).includes('%PDF-')) {
-    return 'pdf';
-  }
+  // readers accept a PDF header anywhere in the first 1024 bytes (PDF 1.7, annex H.3), but then an HTML
+  // error page quoting "%PDF-" would pass too: only a BOM or whitespace may come before it
+  const start = Buffer.from(head.buffer, head.byteOffset, head.byteLength).subarray(0, 64).toString('latin1');
+  if (/^(\xef\xbb\xbf)?[\s]*%PDF-/.test(start)) return 'pdf';
   if (startsWith(head, [0x50, 0x4b, 0x03, 0x04]) || startsWith(head, [0x50, 0x4b, 0x05, 0x06])) return 'zip';
   if (startsWith(head, [0xff, 0xd8, 0xff])) return 'jpeg';
   if (startsWith(head, [0x47, 0x49, 0x46, 0x38])) return 'gif';

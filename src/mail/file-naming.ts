@@ -23,7 +23,7 @@ export function sanitizeFileName(declared: string | null | undefined): string {
   if (!declared) return '';
   const lastSegment = declared.replace(/\\/g, '/').split('/').pop() ?? '';
   return lastSegment
-    .replace(UNSAFE_CHARACTERS, ' ')
+    .replace(UNSAFE_CHARACTERS, '')
     .replace(/\s+/g, ' ')
     .replace(/^[\s.]+|[\s.]+$/g, '');
 }
@@ -37,9 +37,13 @@ export function fileNameFor(
   type: ReportFileType,
   ordinalOfType: number,
 ): string {
-  const extension = EXTENSION[type];
+  let extension = EXTENSION[type];
   let stem = sanitizeFileName(declared);
-  if (stem.toLowerCase().endsWith(extension)) stem = stem.slice(0, -extension.length);
+  if (stem.toLowerCase().endsWith(extension)) {
+    // keep the sender's spelling of a right extension (REPORT.PDF)
+    extension = stem.slice(-extension.length);
+    stem = stem.slice(0, -extension.length);
+  }
   const codePoints = [...stem];
   if (codePoints.length > MAX_NAME_LENGTH) stem = codePoints.slice(0, MAX_NAME_LENGTH).join('').trimEnd();
   stem = stem.replace(/[\s.]+$/, '');

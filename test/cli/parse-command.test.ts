@@ -1,0 +1,69 @@
+/** `superset-telegram-bot parse FILE.eml`: the JSON contract, and one-line errors for unreadable input. */
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, describe, expect, it } from 'vitest';
+import { supersetFixtures } from '../fixtures/superset-mail.js';
+import { CLI } from '../support/bot-process.js';
+
+const run = promisify(execFile);
+const dir = mkdtempSync(path.join(tmpdir(), 'stb-cli-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+async function parse(file: string) {
+  try {
+    const { stdout, stderr } = await run(process.execPath, [CLI, 'parse', file], {
+      env: { PATH: process.env.PATH ?? '' },
+      cwd: dir,
+    });
+    return { code: 0, stdout, stderr };
+  } catch (error) {
+    const failed = error as { code: number; stdout: string; stderr: string };
+    return { code: failed.code, stdout: failed.stdout, stderr: failed.stderr };
+  }
+}
+
+describe('parse command', () => {
+  it('prints the report as JSON with exactly the documented fields', async () => {
+    const fixture = supersetFixtures().find(
+      (entry) => entry.expected.files.length >= 2 && entry.expected.files[0]!.contentType === 'image/png',
+    )!;
+    const file = path.join(dir, 'report.eml');
+    writeFileSync(file, fixture.raw);
+    const result = await parse(file);
+    expect(result.code).toBe(0);
+    const output = JSON.parse(result.stdout);
+    expect(Object.keys(output)).toEqual(['subject', 'from', 'date', 'link', 'files', 'skipped']);
+    expect(output.files).toEqual(
+      fixture.expected.files.map(({ filename, contentType, size, sha256 }) => ({
+        filename,
+        contentType,
+        size,
+        sha256,
+      })),
+    );
+    for (const skipped of output.skipped)
+      expect(Object.keys(skipped)).toEqual(['filename', 'contentType', 'reason']);
+    if (fixture.expected.subject !== undefined) expect(output.subject).toBe(fixture.expected.subject);
+  });
+
+  it('fails with one line for input that is not a mail, an empty file and a missing file', async () => {
+    const garbage = path.join(dir, 'garbage.eml');
+    writeFileSync(
+      garbage,
+      Buffer.from([0, 1, 2, 3, 255, 254, 0, 7, 8, 9]).toString('binary').repeat(50),
+      'binary',
+    );
+    const empty = path.join(dir, 'empty.eml');
+    writeFileSync(empty, '');
+    for (const file of [garbage, empty, path.join(dir, 'missing.eml'), dir]) {
+      const result = await parse(file);
+      expect(result.code).not.toBe(0);
+      expect(result.stdout).toBe('');
+      expect(result.stderr.trim().split('\n')).toHaveLength(1);
+      expect(result.stderr).toMatch(/^error: /);
+    }
+  });
+});

@@ -1,0 +1,99 @@
+/**
+ * The parser against every Superset mail shape and the hostile corpus (test/fixtures/), table-driven:
+ * each fixture carries the exact result it must give.
+ */
+import { createHash } from 'node:crypto';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { Readable } from 'node:stream';
+import { afterAll, describe, expect, it } from 'vitest';
+import { parseMail, UnreadableMailError } from '../../src/mail/mail-parser.js';
+import { hostileFixtures } from '../fixtures/hostile-mail.js';
+import type { MailFixture } from '../fixtures/mail-fixture.js';
+import { supersetFixtures } from '../fixtures/superset-mail.js';
+
+const spoolRoot = mkdtempSync(path.join(tmpdir(), 'stb-parse-'));
+afterAll(() => rmSync(spoolRoot, { recursive: true, force: true }));
+
+/** Feeds the mail in small chunks, as an IMAP download does, to exercise chunk boundaries. */
+function chunked(raw: Buffer, size = 4096): Readable {
+  return Readable.from(
+    (function* () {
+      for (let offset = 0; offset < raw.length; offset += size) yield raw.subarray(offset, offset + size);
+    })(),
+  );
+}
+
+async function check(fixture: MailFixture): Promise<void> {
+  const spoolDir = path.join(spoolRoot, createHash('sha256').update(fixture.name).digest('hex').slice(0, 16));
+  const { expected } = fixture;
+  const options = { spoolDir, maxFileBytes: expected.maxFileSize ?? 50 * 1024 * 1024 };
+  if (expected.unreadable) {
+    await expect(parseMail(chunked(fixture.raw), options)).rejects.toBeInstanceOf(UnreadableMailError);
+    return;
+  }
+  const mail = await parseMail(chunked(fixture.raw), options);
+  if (expected.subject !== undefined) expect(mail.subject).toBe(expected.subject);
+  if (expected.from !== undefined) expect(mail.from).toBe(expected.from);
+  if (expected.date !== undefined) expect(mail.date).toBe(expected.date);
+  if (expected.messageId !== undefined) expect(mail.messageId).toBe(expected.messageId);
+  if (expected.link !== undefined) expect(mail.link).toBe(expected.link);
+  if (expected.descriptionIncludes !== undefined)
+    expect(mail.description).toContain(expected.descriptionIncludes);
+  expect(
+    mail.files.map(({ filename, contentType, size, sha256, width, height }) => ({
+      filename,
+      contentType,
+      size,
+      sha256,
+      ...(width !== undefined ? { width, height } : {}),
+    })),
+  ).toEqual(expected.files);
+  for (const file of mail.files) {
+    // the spooled bytes are the decoded part
+    expect(createHash('sha256').update(readFileSync(file.path)).digest('hex')).toBe(file.sha256);
+    expect(file.filename).not.toMatch(/[/\\\u0000-\u001f\u202e]/);
+  }
+  // nothing but the forwarded files stays in the spool
+  const spooled = (() => {
+    try {
+      return readdirSync(spoolDir).length;
+    } catch {
+      return 0;
+    }
+  })();
+  expect(spooled).toBe(mail.files.length);
+  if (expected.skipped) {
+    expect(mail.skipped).toHaveLength(expected.skipped.length);
+    expected.skipped.forEach((skip, index) => {
+      const actual = mail.skipped[index]!;
+      if (skip.contentType !== undefined) expect(actual.contentType).toBe(skip.contentType);
+      if (skip.filename !== undefined) expect(actual.filename).toBe(skip.filename);
+      if (skip.reasonIncludes !== undefined) expect(actual.reason).toContain(skip.reasonIncludes);
+    });
+  }
+  expect(mail.rawSize).toBe(fixture.raw.length);
+  expect(mail.rawSha256).toBe(createHash('sha256').update(fixture.raw).digest('hex'));
+}
+
+describe('parsing every shape of Superset mail', () => {
+  for (const fixture of supersetFixtures()) it(fixture.name, () => check(fixture));
+});
+
+describe('parsing hostile mail', () => {
+  for (const fixture of hostileFixtures()) it(fixture.name, () => check(fixture));
+});
+
+describe('size caps', () => {
+  it('stops reading a mail over the mail cap and says so', async () => {
+    const raw = Buffer.from(`From: a@b.example\r\nSubject: big\r\n\r\n${'x'.repeat(200_000)}\r\n`);
+    const mail = await parseMail(chunked(raw), {
+      spoolDir: path.join(spoolRoot, 'cap'),
+      maxFileBytes: 1000,
+      maxMailBytes: 100_000,
+    });
+    expect(mail.skipped.at(-1)!.reason).toContain('mail too large');
+    expect(mail.rawSize).toBe(raw.length);
+  });
+});
