@@ -9,10 +9,13 @@ import { DEFAULT_PLAN_LIMITS, type PlanLimits } from './core/message-plan.js';
 import { createDirectory } from './directory/create-directory.js';
 import type { Directory } from './directory/directory.js';
 import { ListenerSupervisor } from './imap/listener-supervisor.js';
+import { MailboxHealthWatch } from './imap/mailbox-health-watch.js';
 import { type ListenerTimings, MailboxListener } from './imap/mailbox-listener.js';
 import { ReportIntake } from './intake/report-intake.js';
 import { type AdminAlerts, ChatAlerts, LoggedAlerts } from './observability/admin-alerts.js';
 import type { Logger } from './observability/logger.js';
+import { BotMetrics } from './observability/metrics.js';
+import { OpsServer, type Readiness } from './observability/ops-server.js';
 import type { SecretScrubber } from './observability/secret-scrubber.js';
 import { ChatLanguages } from './store/chat-languages.js';
 import { type Database, openDatabase } from './store/database.js';
@@ -52,9 +55,15 @@ export class App {
   /** Present when TELEGRAM_BOT_TOKEN is set. */
   readonly dispatcher: OutboxDispatcher | null;
   readonly polling: BotPolling | null;
+  readonly metrics: BotMetrics;
+  private readonly health: MailboxHealthWatch;
+  private ops: OpsServer | null = null;
+  /** The port of the operations endpoints, once started (0 when off). */
+  opsPort = 0;
   private unsubscribe: (() => void) | null = null;
   private janitor: NodeJS.Timeout | null = null;
   private stopped = false;
+  private started = false;
 
   private constructor(private readonly deps: AppDependencies) {
     const { config, logger, scrubber } = deps;
@@ -108,7 +117,10 @@ export class App {
         planLimits,
         maxAttempts: config.DELIVERY_MAX_ATTEMPTS,
         parallelSends: config.TELEGRAM_PARALLEL_SENDS,
-        onOutcome: deps.onDeliveryOutcome,
+        onOutcome: (outcome) => {
+          this.countDelivery(outcome);
+          deps.onDeliveryOutcome?.(outcome);
+        },
       });
       this.polling = new BotPolling({
         token,
@@ -133,6 +145,7 @@ export class App {
       defaultMediaMode: config.MEDIA_MODE,
       languageOf: (chatId) => this.languages.get(chatId),
       onRecorded: () => this.dispatcher?.wake(),
+      onResult: (mailbox, result) => this.metrics.reports.inc({ mailbox, result: result.status }),
     });
     const timings: ListenerTimings = {
       idleRestartMs: config.IMAP_IDLE_RESTART_SECONDS * 1000,
@@ -160,6 +173,51 @@ export class App {
         }),
       logger,
     );
+    this.metrics = new BotMetrics({
+      listeners: () => this.listeners.statuses(),
+      outboxDepth: () => this.dispatcher?.depth ?? 0,
+      directoryLoadedAt: () => this.directory.snapshot().loadedAt,
+    });
+    this.health = new MailboxHealthWatch({
+      statuses: () => this.listeners.statuses(),
+      alerts: this.alerts,
+      downAfterMs: config.MAILBOX_DOWN_ALERT_MINUTES * 60_000,
+    });
+  }
+
+  private countDelivery(outcome: DeliveryOutcome): void {
+    this.metrics.deliveries.inc({
+      result: outcome.result === 'rate-limited' ? 'rate_limited' : outcome.result,
+    });
+    if (outcome.latencyMs !== undefined) this.metrics.deliveryLatency.observe(outcome.latencyMs / 1000);
+    if (outcome.errorCode !== undefined || outcome.result === 'retry') {
+      this.metrics.telegramErrors.inc({ code: String(outcome.errorCode ?? 0) });
+    }
+  }
+
+  /** What /readyz reports: ready when the directory is loaded, Telegram polls, and every mailbox has a listener. */
+  readiness(): Readiness {
+    const snapshot = this.directory.snapshot();
+    const statuses = this.listeners.statuses();
+    const active = snapshot.mailboxes.filter((mailbox) => mailbox.active).map((mailbox) => mailbox.email);
+    const listening = new Set(statuses.map((status) => status.mailbox));
+    const polling = this.polling ? this.polling.isPolling : null;
+    const mailboxesReady =
+      active.every((email) => listening.has(email)) && statuses.every((status) => status.state !== 'stopped');
+    return {
+      ready: this.started && !this.stopped && mailboxesReady && polling !== false,
+      directory: { kind: this.directory.kind, loadedAt: snapshot.loadedAt },
+      telegram: { polling },
+      outbox: { pending: this.dispatcher?.depth ?? 0 },
+      mailboxes: statuses.map((status) => ({
+        mailbox: status.mailbox,
+        state: status.state === 'connected' ? 'connected' : 'retrying',
+        failures: status.failures,
+        lastError: status.lastError,
+        connectedAt: status.connectedAt,
+        lastMailAt: status.lastMailAt,
+      })),
+    };
   }
 
   /** Builds and starts the bot. */
@@ -199,8 +257,24 @@ export class App {
       logger.warn('no active mailbox in the directory: add one with `superset-telegram-bot mailbox add`');
     }
     await this.listeners.apply(snapshot.mailboxes);
+    this.health.start();
+    if (config.HTTP_PORT > 0) {
+      this.ops = new OpsServer({
+        host: config.HTTP_HOST,
+        port: config.HTTP_PORT,
+        registry: this.metrics.registry,
+        readiness: () => this.readiness(),
+      });
+      this.opsPort = await this.ops.start();
+    }
+    this.started = true;
     logger.info(
-      { directory: this.directory.kind, mailboxes: active.length, dataDir: path.resolve(config.DATA_DIR) },
+      {
+        directory: this.directory.kind,
+        mailboxes: active.length,
+        dataDir: path.resolve(config.DATA_DIR),
+        ...(this.opsPort ? { http: `http://${config.HTTP_HOST}:${this.opsPort}` } : {}),
+      },
       'superset-telegram-bot started',
     );
   }
@@ -211,6 +285,8 @@ export class App {
     this.stopped = true;
     this.unsubscribe?.();
     if (this.janitor) clearInterval(this.janitor);
+    this.health.stop();
+    await this.ops?.stop();
     // intake first (no new reports), then the request in flight finishes, then polling
     await this.listeners.stop();
     await this.dispatcher?.stop();

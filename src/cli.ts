@@ -11,12 +11,16 @@ import type { CountryCode } from 'libphonenumber-js';
 import { App } from './app.js';
 import { type Config, ConfigError, loadConfig, secretValues } from './config.js';
 import type { MediaMode } from './core/message-plan.js';
+import { createDirectory } from './directory/create-directory.js';
 import type { TlsMode } from './directory/directory.js';
 import { DirectoryInputError, LocalDirectory } from './directory/local/local-directory.js';
+import { runHealthCheck } from './health-check.js';
 import { parseMail } from './mail/mail-parser.js';
 import { createLogger } from './observability/logger.js';
 import { SecretScrubber } from './observability/secret-scrubber.js';
 import { openDatabase } from './store/database.js';
+import { OutboxStore } from './store/outbox-store.js';
+import { ReportStore } from './store/report-store.js';
 
 const MB = 1024 * 1024;
 const scrubber = new SecretScrubber();
@@ -112,6 +116,130 @@ async function parseCommand(file: string): Promise<void> {
   }
 }
 
+async function checkCommand(): Promise<void> {
+  const cfg = config();
+  const logger = createLogger({ level: 'silent', scrubber });
+  const db = openDatabase(cfg.DATA_DIR);
+  try {
+    const directory = createDirectory({ config: cfg, db, logger, scrubber, localPollMs: 0 });
+    const results = await runHealthCheck({ config: cfg, directory, scrubber });
+    printTable(
+      results.map((result) => ({
+        status: result.status,
+        check: result.check,
+        detail: scrubber.scrub(result.detail),
+        hint: result.hint ?? '',
+      })),
+    );
+    const failed = results.filter((result) => result.status === 'FAIL').length;
+    console.log(failed === 0 ? '\nall checks passed' : `\n${failed} check(s) failed`);
+    if (failed > 0) process.exitCode = 1;
+  } finally {
+    db.close();
+  }
+}
+
+function reportsCommand(options: { limit: number; json?: boolean }): void {
+  const cfg = config();
+  const db = openDatabase(cfg.DATA_DIR);
+  try {
+    const store = new ReportStore(db);
+    const outbox = new OutboxStore(db);
+    const reports = store.recent(options.limit).map((report) => ({
+      id: report.id,
+      recordedAt: report.recordedAt,
+      mailbox: report.mailbox,
+      status: report.status,
+      reason: report.reason,
+      subject: report.subject,
+      from: report.sender,
+      files: report.files.map(({ filename, contentType, size }) => ({ filename, contentType, size })),
+      skipped: report.skipped.map(({ filename, contentType, reason }) => ({ filename, contentType, reason })),
+      deliveries: outbox.forReport(report.id).map((delivery) => ({
+        chatId: delivery.chatId,
+        recipient: delivery.recipientName,
+        kind: delivery.recipientKind,
+        state: delivery.state,
+        messagesSent: delivery.stepsDone,
+        attempts: delivery.attempts,
+        lastError: delivery.lastError,
+        finishedAt: delivery.finishedAt,
+      })),
+    }));
+    if (options.json) {
+      console.log(JSON.stringify(reports, null, 2));
+      return;
+    }
+    if (reports.length === 0) console.log('(no reports yet)');
+    for (const report of reports) {
+      const files = report.files.map((file) => file.filename).join(', ') || 'no files';
+      console.log(
+        `#${report.id}  ${report.recordedAt}  ${report.mailbox}  ${report.status}${report.reason ? ` (${report.reason})` : ''}`,
+      );
+      console.log(`    ${report.subject || '(no subject)'} — ${files}`);
+      for (const delivery of report.deliveries) {
+        const error = delivery.lastError ? ` — ${delivery.lastError}` : '';
+        console.log(
+          `    ${delivery.state.padEnd(9)} ${delivery.kind} ${delivery.recipient} (${delivery.chatId})${error}`,
+        );
+      }
+    }
+  } finally {
+    db.close();
+  }
+}
+
+function resendCommand(reportId: number, options: { chat?: number }): void {
+  const cfg = config();
+  const db = openDatabase(cfg.DATA_DIR);
+  try {
+    const store = new ReportStore(db);
+    const outbox = new OutboxStore(db);
+    const report = store.report(reportId);
+    if (!report) throw new UsageError(`no report #${reportId} (see: superset-telegram-bot reports)`);
+    if (report.status !== 'forward')
+      throw new UsageError(`report #${reportId} was not forwarded (${report.status}): nothing to resend`);
+    if (report.files.length > 0 && report.files.some((file) => !existsSync(file.path))) {
+      throw new UsageError(
+        `the files of report #${reportId} were already removed from the spool (SPOOL_RETENTION_HOURS)`,
+      );
+    }
+    const earlier = outbox.forReport(reportId);
+    const targets =
+      options.chat === undefined
+        ? [...new Map(earlier.map((delivery) => [delivery.chatId, delivery])).values()]
+        : [
+            earlier.find((delivery) => delivery.chatId === options.chat) ?? {
+              chatId: options.chat,
+              recipientKind: options.chat < 0 ? ('group' as const) : ('user' as const),
+              recipientKey: '',
+              recipientName: `chat ${options.chat}`,
+              language: 'ru',
+              mediaMode: cfg.MEDIA_MODE,
+              threadId: null,
+            },
+          ];
+    if (targets.length === 0)
+      throw new UsageError(`report #${reportId} had no recipients; name one with --chat`);
+    for (const target of targets) {
+      outbox.requeue(reportId, {
+        chatId: target.chatId,
+        recipientKind: target.recipientKind,
+        recipientKey: target.recipientKey,
+        recipientName: target.recipientName,
+        language: target.language,
+        mediaMode: target.mediaMode,
+        threadId: target.threadId,
+      });
+    }
+    console.log(
+      `report #${reportId} queued again for ${targets.length} chat(s); the running bot sends it within seconds`,
+    );
+  } finally {
+    db.close();
+  }
+}
+
 async function startCommand(): Promise<void> {
   const cfg = config();
   if (!cfg.TELEGRAM_BOT_TOKEN) {
@@ -146,6 +274,27 @@ function buildProgram(): Command {
     .command('start')
     .description('run the bot: mailbox listeners and delivery (stops gracefully on SIGTERM/SIGINT)')
     .action(startCommand);
+
+  program
+    .command('check')
+    .description(
+      'check the configuration, the directory, every mailbox and the bot token; exit 1 on any failure',
+    )
+    .action(checkCommand);
+
+  program
+    .command('reports')
+    .description('recent reports with each recipient\u2019s delivery state')
+    .option('--limit <n>', 'how many', integer, 20)
+    .option('--json', 'JSON output')
+    .action(reportsCommand);
+
+  program
+    .command('resend')
+    .description('send a recorded report again (to its recipients, or to one chat)')
+    .argument('<report-id>', 'the report number (see: reports)', integer)
+    .option('--chat <id>', 'only this Telegram chat id', integer)
+    .action(resendCommand);
 
   program
     .command('parse')

@@ -170,6 +170,19 @@ export const settings = {
     description:
       'PNGs longer than this ratio (long side / short side) go as documents even in `photo` mode: Telegram shrinks photos to 2560 px on the long side, which makes a tall dashboard unreadable. Telegram itself refuses photos above 20.',
   },
+  HTTP_HOST: {
+    schema: z.string().min(1).default('127.0.0.1'),
+    description:
+      'Address of the /healthz, /readyz and /metrics endpoints (0.0.0.0 to expose them, e.g. in a container).',
+  },
+  HTTP_PORT: {
+    schema: positiveInteger(0).max(65535).default(8080),
+    description: 'Port of the /healthz, /readyz and /metrics endpoints; 0 turns them off.',
+  },
+  MAILBOX_DOWN_ALERT_MINUTES: {
+    schema: positiveInteger(1).default(10),
+    description: 'Tell the admin chat when a mailbox has not been connected for this many minutes.',
+  },
   SPOOL_RETENTION_HOURS: {
     schema: positiveInteger(0).default(72),
     description:

@@ -28,6 +28,8 @@ export interface ReportIntakeOptions {
   languageOf: (chatId: number) => string;
   /** Called after a report with deliveries is committed. */
   onRecorded?: (reportId: number) => void;
+  /** Observes every outcome (metrics). */
+  onResult?: (mailbox: string, result: IntakeResult) => void;
 }
 
 /** A mail that was not parsed: why, and what is known of it from the IMAP envelope. */
@@ -50,6 +52,24 @@ export class ReportIntake {
    * kept for a report with deliveries and removed otherwise.
    */
   recordParsed(
+    mailbox: MailboxEntry,
+    position: MailPosition,
+    mail: ParsedMail,
+    spoolDir: string,
+  ): IntakeResult {
+    const result = this.recordParsedMail(mailbox, position, mail, spoolDir);
+    this.options.onResult?.(mailbox.email, result);
+    return result;
+  }
+
+  /** Records a mail that could not be parsed (too large, unreadable), so the mailbox moves on. */
+  recordUnparsed(mailbox: MailboxEntry, position: MailPosition, mail: UnparsedMail): IntakeResult {
+    const result = this.recordUnparsedMail(mailbox, position, mail);
+    this.options.onResult?.(mailbox.email, result);
+    return result;
+  }
+
+  private recordParsedMail(
     mailbox: MailboxEntry,
     position: MailPosition,
     mail: ParsedMail,
@@ -133,8 +153,11 @@ export class ReportIntake {
     return { reportId, status, deliveries: deliveries.length };
   }
 
-  /** Records a mail that could not be parsed (too large, unreadable), so the mailbox moves on. */
-  recordUnparsed(mailbox: MailboxEntry, position: MailPosition, mail: UnparsedMail): IntakeResult {
+  private recordUnparsedMail(
+    mailbox: MailboxEntry,
+    position: MailPosition,
+    mail: UnparsedMail,
+  ): IntakeResult {
     const { store, logger } = this.options;
     const earlier = store.findRecorded(position.mailbox, mail.rawSha256, mail.messageId);
     if (earlier !== null) {

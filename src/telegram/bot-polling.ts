@@ -56,34 +56,34 @@ export class BotPolling {
    */
   async start(): Promise<void> {
     await this.init();
-    this.loop = this.pollForever();
+  }
+
+  /** getMe with a time limit (grammY's own init retries network errors for ever). */
+  private async identify(): Promise<void> {
+    // grammY types its signal parameter with the abort-controller polyfill; Node's is the same at run time
+    this.bot.botInfo = await this.bot.api.getMe(
+      AbortSignal.timeout(15_000) as Parameters<typeof this.bot.api.getMe>[0],
+    );
+    this.log.info({ username: this.bot.botInfo.username }, 'connected to Telegram');
   }
 
   private async init(): Promise<void> {
-    for (let attempt = 0; ; attempt++) {
-      try {
-        await this.bot.init();
-        this.log.info({ username: this.bot.botInfo.username }, 'connected to Telegram');
-        return;
-      } catch (error) {
-        if (error instanceof GrammyError && (error.error_code === 401 || error.error_code === 404)) {
-          throw new Error(
-            'Telegram refused TELEGRAM_BOT_TOKEN (401 Unauthorized): check the token from @BotFather',
-          );
-        }
-        if (attempt === 0) {
-          this.log.warn(
-            { err: this.options.scrubber.describe(error) },
-            'Telegram is unreachable; will keep trying',
-          );
-        }
-        // the first attempt decides fatal or not; later ones continue in the background
-        if (attempt === 0) {
-          this.loop = this.retryInitInBackground();
-          return;
-        }
+    try {
+      await this.identify();
+    } catch (error) {
+      if (error instanceof GrammyError && (error.error_code === 401 || error.error_code === 404)) {
+        throw new Error(
+          'Telegram refused TELEGRAM_BOT_TOKEN (401 Unauthorized): check the token from @BotFather',
+        );
       }
+      this.log.warn(
+        { err: this.options.scrubber.describe(error) },
+        'Telegram is unreachable; will keep trying',
+      );
+      this.loop = this.retryInitInBackground();
+      return;
     }
+    this.loop = this.pollForever();
   }
 
   private async retryInitInBackground(): Promise<void> {
@@ -91,13 +91,13 @@ export class BotPolling {
       await this.pause(delay);
       if (this.stopped) return;
       try {
-        await this.bot.init();
-        this.log.info({ username: this.bot.botInfo.username }, 'connected to Telegram');
-        await this.pollForever();
-        return;
+        await this.identify();
       } catch (error) {
         this.log.warn({ err: this.options.scrubber.describe(error) }, 'Telegram is still unreachable');
+        continue;
       }
+      await this.pollForever();
+      return;
     }
   }
 

@@ -83,6 +83,7 @@ export class OutboxDispatcher {
   private stopping = false;
   private wakeUp: (() => void) | null = null;
   private idleWaiters: Array<() => void> = [];
+  private poller: NodeJS.Timeout | null = null;
 
   constructor(private readonly options: OutboxDispatcherOptions) {
     this.limiter = new SendRateLimiter(options.limits);
@@ -95,6 +96,9 @@ export class OutboxDispatcher {
   start(): void {
     if (this.running) return;
     this.load();
+    // deliveries queued by another process (the resend command) are picked up too
+    this.poller = setInterval(() => this.wake(), 2000);
+    this.poller.unref();
     if (this.queue.size > 0) this.log.info({ pending: this.queue.size }, 'resuming pending deliveries');
     this.running = this.loop();
   }
@@ -120,6 +124,7 @@ export class OutboxDispatcher {
   /** Lets the request in flight finish and record its outcome; the rest stays pending in the outbox. */
   async stop(): Promise<void> {
     this.stopping = true;
+    if (this.poller) clearInterval(this.poller);
     this.wakeUp?.();
     await this.running;
   }

@@ -79,7 +79,7 @@ export function classifySendError(error: unknown): SendFailure {
         return new SendFailure('file-id-rejected', text, { errorCode: code });
       }
       if (
-        /can't parse entities|caption is too long|MEDIA_CAPTION_TOO_LONG|ENTITY_|entities/i.test(description)
+        /can't parse entities|caption is too long|MEDIA_CAPTION_TOO_LONG|ENTITY_|entit/i.test(description)
       ) {
         return new SendFailure('caption-rejected', text, { errorCode: code });
       }

@@ -34,7 +34,8 @@ export function tempDataDir(): string {
 }
 
 export function testConfig(dataDir: string, overrides: Record<string, string> = {}): Config {
-  return loadConfig({ DATA_DIR: dataDir, LOG_LEVEL: 'debug', ...overrides });
+  // HTTP_PORT 0: test files run in parallel, so the ops endpoints are off unless a test asks for a port
+  return loadConfig({ DATA_DIR: dataDir, LOG_LEVEL: 'debug', HTTP_PORT: '0', ...overrides });
 }
 
 export interface RunningBot {
@@ -94,4 +95,17 @@ export async function eventually<T>(
     }
     await new Promise((resolve) => setTimeout(resolve, 25));
   }
+}
+
+/** A TCP port nobody listens on right now. */
+export async function freePort(): Promise<number> {
+  const { createServer } = await import('node:net');
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
 }

@@ -27,7 +27,7 @@ export class BotProcess {
   static async start(env: Record<string, string>, timeoutMs = 15_000): Promise<BotProcess> {
     if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run npm run build first (npm test does)`);
     const child = spawn(process.execPath, [CLI, 'start'], {
-      env: { PATH: process.env.PATH ?? '', LOG_LEVEL: 'info', ...env },
+      env: { PATH: process.env.PATH ?? '', LOG_LEVEL: 'info', HTTP_PORT: '0', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     const bot = new BotProcess(child);

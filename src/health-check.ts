@@ -1,0 +1,218 @@
+/**
+ * `superset-telegram-bot check`: can the bot do its job with this configuration? Checks the directory,
+ * every mailbox (login and folder, in parallel, each with a timeout) and the bot token, and says for
+ * each what is wrong and what to do. Never prints a secret.
+ */
+import { Api, GrammyError } from 'grammy';
+import { ImapFlow } from 'imapflow';
+import type { Config } from './config.js';
+import type { Directory, MailboxEntry } from './directory/directory.js';
+import type { SecretScrubber } from './observability/secret-scrubber.js';
+
+export type CheckStatus = 'OK' | 'WARN' | 'FAIL';
+
+export interface CheckResult {
+  check: string;
+  status: CheckStatus;
+  detail: string;
+  /** What to do about a WARN or FAIL. */
+  hint?: string;
+}
+
+export interface HealthCheckOptions {
+  config: Config;
+  directory: Directory;
+  scrubber: SecretScrubber;
+  /** Extra checks of the directory's source (the SeaTable schema), run before reading it. */
+  directoryChecks?: () => Promise<CheckResult[]>;
+  /** Per-mailbox and per-call limit, ms (default 15 s). */
+  timeoutMs?: number;
+}
+
+function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([
+    promise,
+    new Promise<T>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`${what}: no answer within ${Math.round(ms / 1000)} s`)), ms);
+    }),
+  ]).finally(() => clearTimeout(timer));
+}
+
+async function checkMailbox(
+  mailbox: MailboxEntry,
+  scrubber: SecretScrubber,
+  timeoutMs: number,
+): Promise<CheckResult> {
+  const name = `mailbox ${mailbox.email}`;
+  if (mailbox.password === null) {
+    return {
+      check: name,
+      status: 'FAIL',
+      detail: `no password: ${mailbox.passwordSource} is not set`,
+      hint: `set ${mailbox.passwordSource.replace(/^env:/, '')} in the environment or .env`,
+    };
+  }
+  const client = new ImapFlow({
+    host: mailbox.host,
+    port: mailbox.port,
+    secure: mailbox.tls === 'tls',
+    doSTARTTLS: mailbox.tls === 'starttls' ? true : mailbox.tls === 'none' ? false : undefined,
+    auth: { user: mailbox.login, pass: mailbox.password },
+    logger: false,
+    connectionTimeout: timeoutMs,
+    greetingTimeout: timeoutMs,
+    socketTimeout: timeoutMs,
+  });
+  client.on('error', () => undefined);
+  try {
+    await withTimeout(client.connect(), timeoutMs, 'connect');
+    const status = await withTimeout(client.status(mailbox.folder, { messages: true }), timeoutMs, 'STATUS');
+    if (!status) throw new Error(`folder ${mailbox.folder} does not exist`);
+    const idle = client.capabilities.has('IDLE') ? 'IDLE' : 'no IDLE (the bot polls)';
+    return {
+      check: name,
+      status: 'OK',
+      detail: `${mailbox.host}:${mailbox.port} ${mailbox.tls}, folder ${mailbox.folder} (${status.messages ?? 0} messages), ${idle}`,
+    };
+  } catch (error) {
+    const fields = error as { authenticationFailed?: boolean; responseText?: string; code?: string };
+    const detail = scrubber.scrub([scrubber.describe(error), fields.responseText].filter(Boolean).join(': '));
+    let hint = `check the host, port and TLS mode (--tls, --starttls or --no-tls) of ${mailbox.email}`;
+    if (fields.authenticationFailed)
+      hint = `check the login (${mailbox.login}) and the password (${mailbox.passwordSource})`;
+    else if (/nonexistent|doesn't exist|not found|NONEXISTENT/i.test(detail))
+      hint = `the folder ${mailbox.folder} does not exist`;
+    else if (fields.code === 'ECONNREFUSED') hint = `nothing listens on ${mailbox.host}:${mailbox.port}`;
+    return { check: name, status: 'FAIL', detail, hint };
+  } finally {
+    if (client.usable) await client.logout().catch(() => client.close());
+    else client.close();
+  }
+}
+
+async function checkTelegram(
+  config: Config,
+  scrubber: SecretScrubber,
+  timeoutMs: number,
+): Promise<CheckResult[]> {
+  if (!config.TELEGRAM_BOT_TOKEN) {
+    return [
+      {
+        check: 'telegram bot',
+        status: 'FAIL',
+        detail: 'TELEGRAM_BOT_TOKEN is not set',
+        hint: 'create a bot with @BotFather and put its token in .env',
+      },
+    ];
+  }
+  const api = new Api(config.TELEGRAM_BOT_TOKEN, {
+    apiRoot: config.TELEGRAM_API_ROOT,
+    timeoutSeconds: Math.ceil(timeoutMs / 1000),
+  });
+  const results: CheckResult[] = [];
+  try {
+    const me = await withTimeout(api.getMe(), timeoutMs, 'getMe');
+    results.push({
+      check: 'telegram bot',
+      status: 'OK',
+      detail: `@${me.username} (id ${me.id})${me.can_join_groups ? '' : ', cannot join groups'}`,
+      ...(me.can_join_groups
+        ? {}
+        : { hint: 'allow groups in @BotFather (/setjoingroups) so groups can register' }),
+    });
+  } catch (error) {
+    const refused = error instanceof GrammyError && (error.error_code === 401 || error.error_code === 404);
+    results.push({
+      check: 'telegram bot',
+      status: 'FAIL',
+      detail: refused ? 'Telegram refused the token (401 Unauthorized)' : scrubber.describe(error),
+      hint: refused
+        ? 'copy the token again from @BotFather'
+        : `check the network path to ${config.TELEGRAM_API_ROOT}`,
+    });
+    return results;
+  }
+  if (config.ADMIN_CHAT_ID) {
+    try {
+      const chat = await withTimeout(api.getChat(Number(config.ADMIN_CHAT_ID)), timeoutMs, 'getChat');
+      results.push({
+        check: 'admin chat',
+        status: 'OK',
+        detail: `${chat.type} ${'title' in chat && chat.title ? chat.title : chat.id}`,
+      });
+    } catch (error) {
+      results.push({
+        check: 'admin chat',
+        status: 'FAIL',
+        detail: scrubber.describe(error),
+        hint: 'ADMIN_CHAT_ID must be a chat the bot is in (send the bot a message, or add it to the admin group)',
+      });
+    }
+  } else {
+    results.push({
+      check: 'admin chat',
+      status: 'WARN',
+      detail: 'ADMIN_CHAT_ID is not set: problems only go to the log',
+      hint: 'set ADMIN_CHAT_ID to be told about problems',
+    });
+  }
+  return results;
+}
+
+/** Runs every check. */
+export async function runHealthCheck(options: HealthCheckOptions): Promise<CheckResult[]> {
+  const timeoutMs = options.timeoutMs ?? 15_000;
+  const results: CheckResult[] = [
+    {
+      check: 'configuration',
+      status: 'OK',
+      detail: `directory ${options.config.DIRECTORY}, data in ${options.config.DATA_DIR}`,
+    },
+  ];
+  if (options.directoryChecks) {
+    const directoryResults = await options.directoryChecks();
+    results.push(...directoryResults);
+    if (directoryResults.some((result) => result.status === 'FAIL')) {
+      results.push(...(await checkTelegram(options.config, options.scrubber, timeoutMs)));
+      return results;
+    }
+  }
+  let mailboxes: MailboxEntry[] = [];
+  try {
+    await options.directory.start();
+    const snapshot = options.directory.snapshot();
+    mailboxes = snapshot.mailboxes.filter((mailbox) => mailbox.active);
+    for (const mailbox of mailboxes) options.scrubber.add(mailbox.password);
+    const registeredUsers = snapshot.users.filter((user) => user.active && user.telegramId !== null).length;
+    const registeredGroups = snapshot.groups.filter(
+      (group) => group.active && group.telegramId !== null,
+    ).length;
+    results.push({
+      check: 'directory',
+      status: mailboxes.length > 0 ? 'OK' : 'WARN',
+      detail: `${mailboxes.length} active mailboxes, ${snapshot.users.length} users (${registeredUsers} registered), ${snapshot.groups.length} groups (${registeredGroups} registered)`,
+      ...(mailboxes.length > 0 ? {} : { hint: 'add a mailbox (superset-telegram-bot mailbox add ...)' }),
+    });
+    for (const mailbox of mailboxes) {
+      if (mailbox.allowFrom.length === 0) {
+        results.push({
+          check: `mailbox ${mailbox.email}`,
+          status: 'WARN',
+          detail: 'no allowed senders: mail from anyone is forwarded',
+          hint: 'restrict it to Superset\u2019s sender (--allow-from superset@your.domain or @your.domain)',
+        });
+      }
+    }
+  } catch (error) {
+    results.push({ check: 'directory', status: 'FAIL', detail: options.scrubber.describe(error) });
+  } finally {
+    await options.directory.stop().catch(() => undefined);
+  }
+  const [mailboxResults, telegramResults] = await Promise.all([
+    Promise.all(mailboxes.map((mailbox) => checkMailbox(mailbox, options.scrubber, timeoutMs))),
+    checkTelegram(options.config, options.scrubber, timeoutMs),
+  ]);
+  results.push(...mailboxResults, ...telegramResults);
+  return results;
+}

@@ -1,0 +1,114 @@
+/** Admin-chat alerts: grouped per problem, paced, cleared with one "recovered" message. */
+import { describe, expect, it } from 'vitest';
+import { MailboxHealthWatch } from '../../src/imap/mailbox-health-watch.js';
+import type { ListenerStatus } from '../../src/imap/mailbox-listener.js';
+import { ChatAlerts } from '../../src/observability/admin-alerts.js';
+import { createLogger } from '../../src/observability/logger.js';
+import { SecretScrubber } from '../../src/observability/secret-scrubber.js';
+import { CapturedLogs, eventually } from '../support/bot-harness.js';
+
+function alertsInto(sent: string[], clock: { now: number }, pacingMs = 0) {
+  return new ChatAlerts({
+    send: async (text) => {
+      sent.push(text);
+    },
+    logger: createLogger({
+      level: 'silent',
+      scrubber: new SecretScrubber(),
+      destination: new CapturedLogs(),
+    }),
+    repeatIntervalMs: 60_000,
+    pacingMs,
+    now: () => clock.now,
+  });
+}
+
+describe('admin alerts', () => {
+  it('sends a problem once, summarises repeats after the interval, and says when it is over', async () => {
+    const sent: string[] = [];
+    const clock = { now: 1_000_000 };
+    const alerts = alertsInto(sent, clock);
+    alerts.raise('mailbox-down:a', 'Mailbox a is down');
+    alerts.raise('mailbox-down:a', 'Mailbox a is down');
+    alerts.raise('mailbox-down:a', 'Mailbox a is down');
+    await eventually(() => sent.length === 1);
+    clock.now += 61_000;
+    alerts.raise('mailbox-down:a', 'Mailbox a is down');
+    await eventually(() => sent.length === 2);
+    expect(sent[1]).toContain('3× since the last message');
+    alerts.clear('mailbox-down:a', 'Mailbox a is back');
+    alerts.clear('mailbox-down:a', 'Mailbox a is back');
+    await eventually(() => sent.length === 3);
+    expect(sent[2]).toBe('✅ Mailbox a is back');
+    // a problem that was never raised does not produce a "recovered" message
+    alerts.clear('mailbox-down:b', 'Mailbox b is back');
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(sent).toHaveLength(3);
+  });
+
+  it('folds a storm of different problems into a few messages', async () => {
+    const sent: string[] = [];
+    const alerts = alertsInto(
+      sent,
+      {
+        get now() {
+          return Date.now();
+        },
+      },
+      200,
+    );
+    for (let index = 0; index < 100; index++) alerts.raise(`chat-gone:${index}`, `Chat ${index} is gone`);
+    await eventually(() => sent.length >= 2, 5000);
+    await new Promise((resolve) => setTimeout(resolve, 700));
+    expect(sent.length).toBeLessThan(10);
+    expect(sent.join('\n')).toContain('problems at once');
+    alerts.stop();
+  });
+});
+
+describe('mailbox health watch', () => {
+  const status = (overrides: Partial<ListenerStatus>): ListenerStatus => ({
+    mailbox: 'reports@example.com',
+    state: 'connected',
+    failures: 0,
+    lastError: null,
+    lastErrorAt: null,
+    loginRejected: false,
+    connectedAt: null,
+    disconnectedAt: null,
+    lastMailAt: null,
+    lastSyncAt: null,
+    idleSupported: true,
+    ...overrides,
+  });
+
+  it('raises "down" after the threshold, "login refused" after repeated refusals, and clears both', () => {
+    const raised: string[] = [];
+    const cleared: string[] = [];
+    const clock = { now: Date.parse('2026-01-01T10:00:00Z') };
+    let current = status({
+      state: 'waiting',
+      disconnectedAt: '2026-01-01T09:58:00Z',
+      failures: 1,
+      lastError: 'ECONNREFUSED',
+    });
+    const watch = new MailboxHealthWatch({
+      statuses: () => [current],
+      alerts: { raise: (key) => raised.push(key), clear: (key) => cleared.push(key) },
+      downAfterMs: 5 * 60_000,
+      now: () => clock.now,
+    });
+    watch.check();
+    expect(raised).toEqual([]);
+    clock.now += 4 * 60_000;
+    watch.check();
+    expect(raised).toEqual(['mailbox-down:reports@example.com']);
+    current = { ...current, loginRejected: true, failures: 3, lastError: 'AUTHENTICATIONFAILED' };
+    watch.check();
+    watch.check();
+    expect(raised).toEqual(['mailbox-down:reports@example.com', 'mailbox-login:reports@example.com']);
+    current = status({ state: 'connected' });
+    watch.check();
+    expect(cleared.sort()).toEqual(['mailbox-down:reports@example.com', 'mailbox-login:reports@example.com']);
+  });
+});
