@@ -4,7 +4,7 @@
  * instance in a short temp dir, so files can run in parallel and restart their server freely.
  */
 import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { chownSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -155,6 +155,29 @@ export class DovecotServer {
     } finally {
       await client.logout().catch(() => undefined);
     }
+  }
+
+  /**
+   * Drops a message straight into a user's Maildir, as a delivery agent would while the IMAP server is
+   * down; Dovecot gives it a UID on its next sync.
+   */
+  deliverOffline(user: string, raw: string | Buffer): void {
+    const maildir = path.join(this.dir, 'mail', user, 'Maildir');
+    const name = `${Date.now()}.${process.pid}_${Math.random().toString(36).slice(2)}.test`;
+    mkdirSync(path.join(maildir, 'tmp'), { recursive: true });
+    mkdirSync(path.join(maildir, 'new'), { recursive: true });
+    const temporary = path.join(maildir, 'tmp', name);
+    writeFileSync(temporary, raw);
+    const entry = readFileSync(path.join(this.dir, 'users'), 'utf8')
+      .split('\n')
+      .find((line) => line.startsWith(`${user}:`));
+    const [, , uid, gid] = entry?.split(':') ?? [];
+    if (uid && gid) {
+      for (const target of [maildir, path.join(maildir, 'tmp'), path.join(maildir, 'new'), temporary]) {
+        chownSync(target, Number(uid), Number(gid));
+      }
+    }
+    renameSync(temporary, path.join(maildir, 'new', name));
   }
 
   /** An imapflow client for a user, plaintext on loopback. */
