@@ -36,6 +36,8 @@ export interface AppDependencies {
   timings?: Partial<ListenerTimings>;
   /** Polling interval of the local directory for changes made by other processes, ms. */
   directoryPollMs?: number;
+  /** Overrides SEATABLE_REFRESH_SECONDS, in ms (tests use a short one). */
+  seatableRefreshMs?: number;
   /** Observes delivery outcomes (metrics, tests). */
   onDeliveryOutcome?: (outcome: DeliveryOutcome) => void;
 }
@@ -69,16 +71,6 @@ export class App {
     const { config, logger, scrubber } = deps;
     this.db = openDatabase(config.DATA_DIR);
     this.store = new ReportStore(this.db);
-    this.directory = createDirectory({
-      config,
-      db: this.db,
-      logger,
-      scrubber,
-      env: deps.env,
-      localPollMs: deps.directoryPollMs,
-    });
-    this.languages = new ChatLanguages(this.db);
-    this.outbox = new OutboxStore(this.db);
     const token = config.TELEGRAM_BOT_TOKEN;
     const adminApi = token ? new Api(token, { apiRoot: config.TELEGRAM_API_ROOT, timeoutSeconds: 30 }) : null;
     this.alerts =
@@ -92,6 +84,18 @@ export class App {
             },
           })
         : new LoggedAlerts(logger);
+    this.directory = createDirectory({
+      config,
+      db: this.db,
+      logger,
+      scrubber,
+      alerts: this.alerts,
+      env: deps.env,
+      localPollMs: deps.directoryPollMs,
+      seatableRefreshMs: deps.seatableRefreshMs,
+    });
+    this.languages = new ChatLanguages(this.db);
+    this.outbox = new OutboxStore(this.db);
     this.dispatcher = null;
     this.polling = null;
     if (token) {

@@ -8,14 +8,11 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import type { CountryCode } from 'libphonenumber-js';
-import { App } from './app.js';
 import { type Config, ConfigError, loadConfig, secretValues } from './config.js';
 import type { MediaMode } from './core/message-plan.js';
-import { createDirectory } from './directory/create-directory.js';
 import type { TlsMode } from './directory/directory.js';
 import { DirectoryInputError, LocalDirectory } from './directory/local/local-directory.js';
-import { runHealthCheck } from './health-check.js';
-import { parseMail } from './mail/mail-parser.js';
+import type { CheckResult } from './health-check.js';
 import { createLogger } from './observability/logger.js';
 import { SecretScrubber } from './observability/secret-scrubber.js';
 import { openDatabase } from './store/database.js';
@@ -23,6 +20,16 @@ import { OutboxStore } from './store/outbox-store.js';
 import { ReportStore } from './store/report-store.js';
 
 const MB = 1024 * 1024;
+
+// Each command loads only what it needs: an admin's `user list` should not wait for grammY, imapflow
+// and prom-client to load.
+const load = {
+  app: () => import('./app.js'),
+  directories: () => import('./directory/create-directory.js'),
+  seatableSchema: () => import('./directory/seatable/seatable-schema.js'),
+  healthCheck: () => import('./health-check.js'),
+  mailParser: () => import('./mail/mail-parser.js'),
+};
 const scrubber = new SecretScrubber();
 
 /** An error the user can fix; printed as one line without a stack. */
@@ -88,6 +95,7 @@ async function parseCommand(file: string): Promise<void> {
   if (!existsSync(file)) throw new UsageError(`${file}: no such file`);
   const spoolDir = mkdtempSync(path.join(tmpdir(), 'stb-parse-'));
   try {
+    const { parseMail } = await load.mailParser();
     const mail = await parseMail(createReadStream(file), {
       spoolDir,
       maxFileBytes: cfg.MAX_FILE_MB * MB,
@@ -121,8 +129,15 @@ async function checkCommand(): Promise<void> {
   const logger = createLogger({ level: 'silent', scrubber });
   const db = openDatabase(cfg.DATA_DIR);
   try {
+    const { createDirectory } = await load.directories();
+    const { runHealthCheck } = await load.healthCheck();
     const directory = createDirectory({ config: cfg, db, logger, scrubber, localPollMs: 0 });
-    const results = await runHealthCheck({ config: cfg, directory, scrubber });
+    const results = await runHealthCheck({
+      config: cfg,
+      directory,
+      scrubber,
+      ...(cfg.DIRECTORY === 'seatable' ? { directoryChecks: () => seatableCheck(cfg) } : {}),
+    });
     printTable(
       results.map((result) => ({
         status: result.status,
@@ -246,6 +261,7 @@ async function startCommand(): Promise<void> {
     throw new ConfigError(['TELEGRAM_BOT_TOKEN: required by start (the token from @BotFather)']);
   }
   const logger = createLogger({ level: cfg.LOG_LEVEL, scrubber });
+  const { App } = await load.app();
   const app = await App.start({ config: cfg, logger, scrubber });
   let stopping = false;
   const shutdown = (signal: string) => {
@@ -262,6 +278,68 @@ async function startCommand(): Promise<void> {
   };
   process.once('SIGTERM', () => shutdown('SIGTERM'));
   process.once('SIGINT', () => shutdown('SIGINT'));
+}
+
+// ---- SeaTable directory: `seatable init`, and the schema part of `check` ----------------------------
+
+function requireSeaTableSettings(cfg: Config): void {
+  if (!cfg.SEATABLE_SERVER_URL || !cfg.SEATABLE_API_TOKEN) {
+    throw new UsageError(
+      'set SEATABLE_SERVER_URL and SEATABLE_API_TOKEN (a read-write API token of the base)',
+    );
+  }
+}
+
+/** The SeaTable base against the directory schema, as `check` results: one per problem, or one OK. */
+export async function seatableCheck(cfg: Config): Promise<CheckResult[]> {
+  requireSeaTableSettings(cfg);
+  const { checkSeaTableBase, seaTableNames } = await load.seatableSchema();
+  const { createSeaTableClient } = await load.directories();
+  const names = seaTableNames(cfg);
+  const result = await checkSeaTableBase(createSeaTableClient(cfg), names, (error) =>
+    scrubber.describe(error),
+  );
+  if (result.error !== null) {
+    return [
+      {
+        check: 'SeaTable',
+        status: 'FAIL',
+        detail: result.error,
+        hint: 'check SEATABLE_SERVER_URL, SEATABLE_API_TOKEN (Base → ⋯ → Advanced → API Token) and the network',
+      },
+    ];
+  }
+  if (result.problems.length === 0) {
+    return [
+      {
+        check: 'SeaTable schema',
+        status: 'OK',
+        detail: `base "${result.baseName ?? '?'}": tables ${Object.values(names.tables).join(', ')} complete`,
+      },
+    ];
+  }
+  return result.problems.map((problem) => ({
+    check: 'SeaTable schema',
+    status: 'FAIL' as const,
+    detail: problem.message,
+    hint: problem.fixableByInit
+      ? 'run: superset-telegram-bot seatable init'
+      : 'change the column in SeaTable, or name another column in SEATABLE_COLUMN_NAMES',
+  }));
+}
+
+async function seatableInitCommand(): Promise<void> {
+  const cfg = config();
+  requireSeaTableSettings(cfg);
+  const { describeSchemaProblems, initSchema, seaTableNames } = await load.seatableSchema();
+  const { createSeaTableClient } = await load.directories();
+  const result = await initSchema(createSeaTableClient(cfg), seaTableNames(cfg));
+  if (result.created.length === 0) console.log('nothing to create: the base has every table and column');
+  for (const line of result.created) console.log(`created ${line}`);
+  if (result.remaining.length > 0) {
+    console.log(`\n${describeSchemaProblems(result.remaining)}`);
+    process.exitCode = 1;
+  }
 }
 
 function buildProgram(): Command {
@@ -477,6 +555,13 @@ function buildProgram(): Command {
       localDirectory(config()).removeGroup(title);
       console.log(`group "${title}" removed`);
     });
+
+  program
+    .command('seatable')
+    .description('the SeaTable directory (DIRECTORY=seatable)')
+    .command('init')
+    .description('create the missing tables and columns in the SeaTable base (never changes existing ones)')
+    .action(seatableInitCommand);
 
   return program;
 }

@@ -192,7 +192,14 @@ export async function runHealthCheck(options: HealthCheckOptions): Promise<Check
       check: 'directory',
       status: mailboxes.length > 0 ? 'OK' : 'WARN',
       detail: `${mailboxes.length} active mailboxes, ${snapshot.users.length} users (${registeredUsers} registered), ${snapshot.groups.length} groups (${registeredGroups} registered)`,
-      ...(mailboxes.length > 0 ? {} : { hint: 'add a mailbox (superset-telegram-bot mailbox add ...)' }),
+      ...(mailboxes.length > 0
+        ? {}
+        : {
+            hint:
+              options.directory.kind === 'seatable'
+                ? 'add a row to the Mailboxes table and tick Active'
+                : 'add a mailbox (superset-telegram-bot mailbox add ...)',
+          }),
     });
     for (const mailbox of mailboxes) {
       if (mailbox.allowFrom.length === 0) {

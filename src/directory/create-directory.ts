@@ -3,11 +3,15 @@
  */
 import type { CountryCode } from 'libphonenumber-js';
 import type { Config } from '../config.js';
+import type { AdminAlerts } from '../observability/admin-alerts.js';
 import type { Logger } from '../observability/logger.js';
 import type { SecretScrubber } from '../observability/secret-scrubber.js';
 import type { Database } from '../store/database.js';
 import type { Directory } from './directory.js';
 import { LocalDirectory } from './local/local-directory.js';
+import { SeaTableClient } from './seatable/seatable-client.js';
+import { SeaTableDirectory } from './seatable/seatable-directory.js';
+import { seaTableNames } from './seatable/seatable-schema.js';
 
 export interface DirectoryDependencies {
   config: Config;
@@ -18,12 +22,44 @@ export interface DirectoryDependencies {
   env?: Record<string, string | undefined>;
   /** How often the local directory looks for changes made by other processes, ms. */
   localPollMs?: number;
+  /** Where the SeaTable directory reports "unreachable" and "schema broken" (default: the log only). */
+  alerts?: AdminAlerts;
+  /** Overrides SEATABLE_REFRESH_SECONDS, in ms (tests). */
+  seatableRefreshMs?: number;
+}
+
+/** Timings of the SeaTable client used by the directory: an outage is noticed in seconds, not minutes. */
+const SEATABLE_CLIENT_TIMINGS = { timeoutMs: 20_000, maxAttempts: 3, retryBaseDelayMs: 500 };
+
+/** A SeaTable client for the configured base (also used by `seatable init` and `check`). */
+export function createSeaTableClient(config: Config, logger?: Logger): SeaTableClient {
+  if (!config.SEATABLE_SERVER_URL || !config.SEATABLE_API_TOKEN) {
+    throw new Error('SEATABLE_SERVER_URL and SEATABLE_API_TOKEN are required for the SeaTable directory');
+  }
+  return new SeaTableClient({
+    serverUrl: config.SEATABLE_SERVER_URL,
+    apiToken: config.SEATABLE_API_TOKEN,
+    ...SEATABLE_CLIENT_TIMINGS,
+    logger,
+  });
 }
 
 export function createDirectory(deps: DirectoryDependencies): Directory {
   const { config } = deps;
   if (config.DIRECTORY === 'seatable') {
-    throw new Error('DIRECTORY=seatable is not available in this build yet');
+    deps.scrubber.add(config.SEATABLE_API_TOKEN);
+    return new SeaTableDirectory({
+      client: createSeaTableClient(config, deps.logger),
+      names: seaTableNames(config),
+      phoneRegion: config.PHONE_REGION as CountryCode,
+      refreshIntervalMs: deps.seatableRefreshMs ?? config.SEATABLE_REFRESH_SECONDS * 1000,
+      db: deps.db,
+      logger: deps.logger,
+      scrubber: deps.scrubber,
+      alerts: deps.alerts,
+      env: deps.env,
+      serverUrl: config.SEATABLE_SERVER_URL,
+    });
   }
   return new LocalDirectory(deps.db, {
     phoneRegion: config.PHONE_REGION as CountryCode,

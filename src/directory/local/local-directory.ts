@@ -240,11 +240,12 @@ export class LocalDirectory implements Directory {
     this.reload();
   }
 
+  /** The title matches exactly after trimming (case counts), like the SeaTable directory. */
   async claimGroup(title: string, chatId: number): Promise<GroupClaim> {
     const claim = this.db.transaction((): GroupClaim => {
-      const row = this.db.prepare('SELECT id, telegram_id, locked FROM groups WHERE title = ?').get(title) as
-        | { id: number; telegram_id: number | null; locked: number }
-        | undefined;
+      const row = this.db
+        .prepare('SELECT id, telegram_id, locked FROM groups WHERE title = ?')
+        .get(title.trim()) as { id: number; telegram_id: number | null; locked: number } | undefined;
       if (!row) return { outcome: 'unknown-title' };
       if (row.locked === 1 && row.telegram_id !== null && row.telegram_id !== chatId) {
         return { outcome: 'locked-to-another-chat', group: this.groupById(row.id) };

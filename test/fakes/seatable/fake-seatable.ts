@@ -444,6 +444,21 @@ export class FakeSeaTable {
     this.base.writeValues(table, row, values, 'seed');
   }
 
+  /** Renames a column, like an admin editing its header in the grid. */
+  renameColumn(tableName: string, from: string, to: string): void {
+    const table = this.tableOrThrow(tableName);
+    const column = this.base.columnNamed(table, from);
+    if (!column) throw new Error(`FakeSeaTable: no column ${from} in ${tableName}`);
+    if (this.base.columnNamed(table, to)) throw new Error(`FakeSeaTable: ${tableName} already has ${to}`);
+    column.name = to;
+    this.base.version++;
+  }
+
+  /** Deletes rows (and their links), like an admin deleting them in the grid. */
+  removeRows(tableName: string, rowIds: string[]): void {
+    this.base.deleteRows(this.tableOrThrow(tableName), rowIds);
+  }
+
   // ------------------------------------------------------------ seeding
 
   private seed(seed: FakeBaseSeed): void {

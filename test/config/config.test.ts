@@ -1,0 +1,66 @@
+/** The settings schema: defaults, clear errors naming the key, secrets never echoed. */
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig, secretValues } from '../../src/config.js';
+
+describe('configuration', () => {
+  it('has working defaults for everything but the Telegram token', () => {
+    const config = loadConfig({});
+    expect(config.DATA_DIR).toBe('./data');
+    expect(config.DIRECTORY).toBe('local');
+    expect(config.MAX_MAIL_MB).toBe(60);
+    expect(config.MAX_FILE_MB).toBe(50);
+    expect(config.TELEGRAM_API_ROOT).toBe('https://api.telegram.org');
+    expect(config.MARK_SEEN).toBe(false);
+    expect(config.TELEGRAM_BOT_TOKEN).toBeUndefined();
+  });
+
+  it('reads values, treating empty strings as unset', () => {
+    const config = loadConfig({ MAX_FILE_MB: '20', MARK_SEEN: 'yes', LOG_LEVEL: '', PHONE_REGION: 'KZ' });
+    expect(config.MAX_FILE_MB).toBe(20);
+    expect(config.MARK_SEEN).toBe(true);
+    expect(config.LOG_LEVEL).toBe('info');
+    expect(config.PHONE_REGION).toBe('KZ');
+  });
+
+  it('names every bad key and its problem, and never echoes a secret', () => {
+    const secret = 'not-a-token-but-secret-value';
+    let error: unknown;
+    try {
+      loadConfig({
+        DIRECTORY: 'excel',
+        MAX_MAIL_MB: 'lots',
+        TELEGRAM_BOT_TOKEN: secret,
+        TELEGRAM_API_ROOT: 'https://api.telegram.org/',
+        ADMIN_CHAT_ID: 'the admins',
+        PHONE_REGION: 'XX',
+      });
+    } catch (caught) {
+      error = caught;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    const message = (error as ConfigError).message;
+    for (const key of [
+      'DIRECTORY',
+      'MAX_MAIL_MB',
+      'TELEGRAM_BOT_TOKEN',
+      'TELEGRAM_API_ROOT',
+      'ADMIN_CHAT_ID',
+      'PHONE_REGION',
+    ]) {
+      expect(message).toMatch(new RegExp(`^  - ${key}: `, 'm'));
+    }
+    expect(message).not.toContain(secret);
+  });
+
+  it('requires the SeaTable settings with DIRECTORY=seatable', () => {
+    expect(() => loadConfig({ DIRECTORY: 'seatable' })).toThrow(
+      /SEATABLE_SERVER_URL: required with DIRECTORY=seatable/,
+    );
+  });
+
+  it('lists the secret values for the log scrubber', () => {
+    const token = '123456:AAE_abcdefghijklmnopqrstuvwxyz';
+    const config = loadConfig({ TELEGRAM_BOT_TOKEN: token, SEATABLE_API_TOKEN: 'x'.repeat(40) });
+    expect(secretValues(config).sort()).toEqual([token, 'x'.repeat(40)].sort());
+  });
+});
