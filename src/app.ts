@@ -121,6 +121,7 @@ export class App {
         planLimits,
         maxAttempts: config.DELIVERY_MAX_ATTEMPTS,
         parallelSends: config.TELEGRAM_PARALLEL_SENDS,
+        onChatMoved: (oldChatId, newChatId) => this.languages.move(oldChatId, newChatId),
         onOutcome: (outcome) => {
           this.countDelivery(outcome);
           deps.onDeliveryOutcome?.(outcome);

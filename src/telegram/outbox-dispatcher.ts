@@ -45,6 +45,8 @@ export interface OutboxDispatcherOptions {
   maxBackoffMs?: number;
   /** Observes outcomes (metrics). */
   onOutcome?: (outcome: DeliveryOutcome) => void;
+  /** A group moved to a new chat id (supergroup migration); state keyed by chat id should follow. */
+  onChatMoved?: (oldChatId: number, newChatId: number) => void;
   now?: () => number;
 }
 
@@ -289,6 +291,7 @@ export class OutboxDispatcher {
           );
         }
         outbox.moveChat(delivery.chatId, newChatId);
+        this.options.onChatMoved?.(delivery.chatId, newChatId);
         for (const queued of this.queue.values()) {
           if (queued.delivery.chatId !== delivery.chatId) continue;
           const fresh = outbox.delivery(queued.delivery.id);

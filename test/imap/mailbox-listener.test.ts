@@ -196,6 +196,46 @@ describe('mailbox listener', () => {
     }
   });
 
+  it('leaves mail unread by default, and marks it \\Seen when the mailbox asks for it', async () => {
+    const bot = await startBot();
+    try {
+      const directory = bot.app.directory as LocalDirectory;
+      for (const [user, markSeen] of [
+        ['user9', false],
+        ['user10', true],
+      ] as const) {
+        directory.addMailbox({
+          email: dovecot.address(user),
+          host: dovecot.host,
+          port: dovecot.port,
+          tls: 'none',
+          login: user,
+          password: dovecot.password,
+          markSeen,
+        });
+        await eventually(() => listenerOf(bot, user)?.status().lastSyncAt, 10_000, 'first catch-up');
+        await dovecot.append(user, reportMail().raw);
+        await eventually(() => reportsOf(bot, user).length === 1, 10_000, 'the mail');
+      }
+      const flagsOf = async (user: string) => {
+        const client = dovecot.client(user);
+        await client.connect();
+        try {
+          await client.mailboxOpen('INBOX', { readOnly: true });
+          const message = await client.fetchOne('*', { flags: true });
+          return message ? [...(message.flags ?? [])] : [];
+        } finally {
+          await client.logout();
+        }
+      };
+      expect(await flagsOf('user9')).not.toContain('\\Seen');
+      await eventually(async () => (await flagsOf('user10')).includes('\\Seen'), 5000, 'the \\Seen flag');
+    } finally {
+      await bot.stop();
+      removeDir(bot.dataDir);
+    }
+  });
+
   it('starts and stops listeners when mailboxes are added and removed while running', async () => {
     const bot = await startBot();
     try {
