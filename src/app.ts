@@ -23,7 +23,7 @@ import { OutboxStore } from './store/outbox-store.js';
 import { ReportStore } from './store/report-store.js';
 import { removeFinishedSpools, removeOrphanSpoolDirs, spoolRoot } from './store/spool.js';
 import { BotPolling } from './telegram/bot-polling.js';
-import { createChatHandlers } from './telegram/chat-handlers.js';
+import { createChatHandlers, publishCommands } from './telegram/chat-handlers.js';
 import { type DeliveryOutcome, OutboxDispatcher } from './telegram/outbox-dispatcher.js';
 
 export interface AppDependencies {
@@ -132,6 +132,7 @@ export class App {
         apiRoot: config.TELEGRAM_API_ROOT,
         logger,
         scrubber,
+        onReady: (bot) => publishCommands(bot.api),
         handlers: createChatHandlers({
           config,
           directory: this.directory,

@@ -231,6 +231,20 @@ export class OutboxDispatcher {
   }
 
   private async sendNext(entry: QueuedDelivery, step: PlannedMessage): Promise<void> {
+    // the chat handlers may have cancelled (/stop, blocked) or moved (migration) this delivery since it
+    // was loaded: the database decides, one row read per message
+    const current = this.options.outbox.delivery(entry.delivery.id);
+    if (current?.state !== 'pending') {
+      this.finish(
+        entry,
+        current?.state === 'sent' ? 'sent' : current?.state === 'failed' ? 'failed' : 'cancelled',
+      );
+      return;
+    }
+    if (current.chatId !== entry.delivery.chatId) {
+      entry.delivery.chatId = current.chatId;
+      return;
+    }
     const { delivery } = entry;
     const report = this.reports.get(delivery.reportId)!.report;
     const plan = this.planFor(delivery)!;

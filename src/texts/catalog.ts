@@ -1,7 +1,20 @@
 /**
  * The shape every language's texts must have. Add a key here and the compiler demands it in `ru.ts` and
  * `en.ts` (each is declared as `Texts`, so a missing key or a stray extra key is a type error).
+ * Texts are sent without parse_mode: names and titles are quoted as they are.
  */
+import type { ListedMailbox } from './mailbox-list.js';
+
+export type { ListedMailbox } from './mailbox-list.js';
+
+/** The descriptions shown in Telegram's command menu (setMyCommands: 1–256 characters each). */
+export interface CommandDescriptions {
+  start: string;
+  status: string;
+  stop: string;
+  help: string;
+}
+
 export interface Texts {
   /** The words in a report caption that carry the dashboard link. */
   linkLabel: string;
@@ -14,4 +27,56 @@ export interface Texts {
   tooLargeNotice(filename: string, size: number, limitBytes?: number): string;
   /** A byte count for people: "63,2 МБ" / "63.2 MB" (binary units, one decimal, none when it is .0). */
   formatSize(bytes: number): string;
+
+  // ---- private chat: registration by phone and the commands -------------------------------------
+
+  /** The command menu (setMyCommands) in this language. */
+  commandDescriptions: CommandDescriptions;
+  /** /start from someone not subscribed: what the bot does and that the button below shares the phone. */
+  startGreeting: string;
+  /** The reply-keyboard button that shares the user's own phone number (request_contact). */
+  sharePhoneButton: string;
+  /** /start from a subscriber: nothing to do, and what they receive. */
+  alreadySubscribed(mailboxes: readonly ListedMailbox[]): string;
+  /** A contact that is not the sender's own (someone else's card, a forward): use the button. */
+  contactNotOwn: string;
+  /** The phone was found and the Telegram account linked: what the user will receive. */
+  subscribed(mailboxes: readonly ListedMailbox[]): string;
+  /** The phone is not in the users table: ask the administrator. */
+  phoneNotFound: string;
+  /** The directory (e.g. SeaTable) could not be reached or refused the change: nothing was changed. */
+  tryLater: string;
+  /** Anything unexpected went wrong while answering. */
+  somethingWentWrong: string;
+  /** /status from a subscriber: what they receive. */
+  statusSubscribed(mailboxes: readonly ListedMailbox[]): string;
+  /** /status from a known user whose subscription is switched off (blocked the bot, or by the admin). */
+  statusPaused: string;
+  /** /status from someone not subscribed: how to subscribe. */
+  statusNotSubscribed: string;
+  /** /stop done: no more reports, and how to come back. */
+  unsubscribed: string;
+  /** /stop from someone not subscribed. */
+  stopNotSubscribed: string;
+  /** /help. */
+  help: string;
+  /** Anything else in a private chat: which commands there are. */
+  unknownMessage: string;
+
+  // ---- groups -------------------------------------------------------------------------------------
+
+  /** Posted in a group once it is registered: which reports will arrive there. */
+  groupRegistered(mailboxes: readonly ListedMailbox[]): string;
+  /** The title belongs to a group already registered in another chat; the bot leaves. */
+  groupTitleTaken(title: string): string;
+  /** The title is not in the groups table; the bot leaves. */
+  groupTitleUnknown(title: string): string;
+  /** The bot was added as a plain member: make it an administrator to register the group. */
+  groupMakeMeAdmin: string;
+  /** GROUP_REGISTRATION_REQUIRES_USER: the promoting admin is not a subscribed user; the bot leaves. */
+  groupNeedsRegisteredUser: string;
+  /** GROUP_REGISTRATION_REQUIRES_USER: the admin promoted anonymously and cannot be checked; the bot leaves. */
+  groupAnonymousAdmin: string;
+  /** The directory could not be reached while registering the group: how to try again. */
+  groupTryLater: string;
 }

@@ -1,8 +1,14 @@
 import { DEFAULT_PLAN_LIMITS } from '../core/message-plan.js';
 import { formatByteSize } from './byte-size.js';
 import type { Texts } from './catalog.js';
+import { formatMailboxList, type ListedMailbox } from './mailbox-list.js';
 
 const formatSize = (bytes: number): string => formatByteSize(bytes, ['B', 'KB', 'MB', 'GB'], '.');
+
+const list = (mailboxes: readonly ListedMailbox[]): string =>
+  formatMailboxList(mailboxes, { paused: 'paused', more: (count) => `… and ${count} more` });
+
+const COMMANDS = '/status — what you receive\n/stop — unsubscribe\n/help — help';
 
 /** English: for users whose Telegram language is English. */
 export const en: Texts = {
@@ -10,4 +16,66 @@ export const en: Texts = {
   tooLargeNotice: (filename, size, limitBytes = DEFAULT_PLAN_LIMITS.uploadMaxBytes) =>
     `📎 “${filename}” (${formatSize(size)}) is over Telegram's limit for bots (${formatSize(limitBytes)}) and was not sent.`,
   formatSize,
+
+  commandDescriptions: {
+    start: 'Subscribe to reports',
+    status: 'What I receive',
+    stop: 'Unsubscribe from reports',
+    help: 'Help',
+  },
+  startGreeting:
+    'Hello! I send Superset reports.\n\n' +
+    'To subscribe, tap “Share my phone number” below: I will look your number up in the list of recipients.',
+  sharePhoneButton: '📱 Share my phone number',
+  alreadySubscribed: (mailboxes) =>
+    mailboxes.length > 0
+      ? `You are already subscribed. Reports come from:\n${list(mailboxes)}\n\n${COMMANDS}`
+      : `You are already subscribed, but no mailbox is assigned to you yet: reports will start once the administrator adds one.\n\n${COMMANDS}`,
+  contactNotOwn:
+    'This is not your number. You can only subscribe with your own number: tap “Share my phone number” below.',
+  subscribed: (mailboxes) =>
+    mailboxes.length > 0
+      ? `✅ Done, you are subscribed. Reports will come from:\n${list(mailboxes)}\n\n${COMMANDS}`
+      : `✅ Done, you are subscribed. No mailbox is assigned to you yet: reports will start once the administrator adds one.\n\n${COMMANDS}`,
+  phoneNotFound:
+    'Your number is not in the list of recipients. Please ask your administrator to add it, then send /start again.',
+  tryLater:
+    'The list of recipients cannot be reached right now, nothing was changed. Please try again in a few minutes.',
+  somethingWentWrong: 'Something went wrong. Please try again later.',
+  statusSubscribed: (mailboxes) =>
+    mailboxes.length > 0
+      ? `You are subscribed. Reports come from:\n${list(mailboxes)}`
+      : 'You are subscribed, but no mailbox is assigned to you yet.',
+  statusPaused: 'Your subscription is paused and no reports arrive. Send /start to resume it.',
+  statusNotSubscribed: 'You are not subscribed. Send /start and share your phone number to subscribe.',
+  unsubscribed: 'You are unsubscribed and will receive no more reports. Send /start to subscribe again.',
+  stopNotSubscribed: 'You are not subscribed. Send /start to subscribe.',
+  help:
+    'I forward Superset reports from e-mail to Telegram.\n\n' +
+    '/start — subscribe with your phone number\n' +
+    `${COMMANDS}\n\n` +
+    'To get reports in a group, add me to the group and make me an administrator. ' +
+    'The group’s title must be in the bot administrator’s list of groups.',
+  unknownMessage: 'I only understand the commands /start, /status, /stop and /help.',
+
+  groupRegistered: (mailboxes) =>
+    mailboxes.length > 0
+      ? `✅ This group is registered. Reports from these mailboxes will arrive here:\n${list(mailboxes)}`
+      : '✅ This group is registered. No mailbox is assigned to it yet: reports will start once the bot administrator adds one.',
+  groupTitleTaken: (title) =>
+    `The group “${title}” is already registered in another chat and this chat cannot replace it, so I am leaving. ` +
+    'If this is a mistake, please contact the bot administrator.',
+  groupTitleUnknown: (title) =>
+    `“${title}” is not in the list of report groups, so I am leaving. ` +
+    'Ask the bot administrator to add it, then add me again and make me an administrator.',
+  groupMakeMeAdmin: 'Thanks for adding me! To receive reports in this group, make me an administrator.',
+  groupNeedsRegisteredUser:
+    'Only a user subscribed to the reports can register a group, so I am leaving. ' +
+    'Ask someone who is subscribed to add me and make me an administrator.',
+  groupAnonymousAdmin:
+    'I was made an administrator anonymously and cannot check who did it, so I am leaving. ' +
+    'Turn anonymity off, then add me again and make me an administrator.',
+  groupTryLater:
+    'The list of groups cannot be reached right now, so this group is not registered yet. ' +
+    'Please try again in a few minutes: remove my administrator rights and grant them again.',
 };

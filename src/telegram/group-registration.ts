@@ -1,0 +1,237 @@
+/**
+ * Groups register by promotion: when someone makes the bot an administrator in a group or
+ * supergroup, its title is looked up in the groups table and the chat id written (and locked) there.
+ * From then on the group is known by its id: title changes do not matter, a move to a supergroup
+ * carries the registration over, and removing the bot marks the group inactive (the lock stays).
+ * Everything else said in groups is none of the bot's business and is ignored.
+ */
+import { type Api, Composer, type Context, type Filter, GrammyError } from 'grammy';
+import type { ChatMember, User } from 'grammy/types';
+import { DirectoryUnavailableError, type GroupClaim } from '../directory/directory.js';
+import { type Language, languageFor, texts } from '../texts/index.js';
+import type { ChatHandlerDependencies } from './chat-handlers.js';
+import { type AdminNotice, registrationNotices } from './registration-notices.js';
+import { listedMailboxes, usersWithTelegramId } from './subscribers.js';
+
+/** The `from` of actions by anonymous group administrators (and of migration service messages). */
+export const GROUP_ANONYMOUS_BOT_ID = 1087968824;
+
+/** Basic groups have ids above -10^12; supergroups and channels are `-100…` (research §2). */
+export function isBasicGroupId(chatId: number): boolean {
+  return chatId < 0 && chatId > -1_000_000_000_000;
+}
+
+function isAdministrator(member: ChatMember): boolean {
+  return member.status === 'administrator' || member.status === 'creator';
+}
+
+function isInChat(member: ChatMember): boolean {
+  if (member.status === 'restricted') return member.is_member;
+  return member.status !== 'left' && member.status !== 'kicked';
+}
+
+type MemberUpdateContext = Filter<Context, 'my_chat_member'>;
+
+export function createGroupRegistration(deps: ChatHandlerDependencies): Composer<Context> {
+  const { directory, languages, outbox, alerts, config } = deps;
+  const log = deps.logger.child({ component: 'group-registration' });
+  const composer = new Composer<Context>();
+  const groups = composer.chatType(['group', 'supergroup']);
+  // supergroups a registered group just moved to: the join Telegram sends for them is not news
+  const migratedInto = new Set<number>();
+
+  groups.on('my_chat_member', async (ctx) => {
+    const { old_chat_member: before, new_chat_member: after } = ctx.myChatMember;
+    if (isAdministrator(after) && !isAdministrator(before)) await onPromoted(ctx);
+    else if (after.status === 'member' && !isInChat(before)) await onAddedAsMember(ctx);
+    else if (!isInChat(after) && isInChat(before)) await onRemoved(ctx);
+  });
+
+  groups.on('message:migrate_to_chat_id', async (ctx) => {
+    await followMigrationQuietly(ctx.chat.id, ctx.msg.migrate_to_chat_id);
+  });
+  groups.on('message:migrate_from_chat_id', async (ctx) => {
+    await followMigrationQuietly(ctx.msg.migrate_from_chat_id, ctx.chat.id);
+  });
+  groups.on('message:new_chat_title', (ctx) => {
+    // registered groups are known by their id, so a new title changes nothing
+    log.info({ chatId: ctx.chat.id, title: ctx.msg.new_chat_title }, 'a group changed its title');
+  });
+
+  /** The language to speak in the group: the acting admin's, unless they are anonymous. */
+  function languageOf(chatId: number, from: User): Language {
+    return isPerson(from) ? languageFor(from.language_code) : languages.get(chatId);
+  }
+
+  async function onPromoted(ctx: MemberUpdateContext): Promise<void> {
+    const { chat, from } = ctx.myChatMember;
+    const language = languageOf(chat.id, from);
+    const t = texts(language);
+    const chatTitle = chat.title ?? '';
+    const known = directory.snapshot().groups.find((group) => group.telegramId === chat.id);
+
+    // the gate applies to new registrations; a group registered here is already vouched for
+    if (config.GROUP_REGISTRATION_REQUIRES_USER && known === undefined) {
+      const anonymous = from.id === GROUP_ANONYMOUS_BOT_ID;
+      const subscribed =
+        !anonymous && usersWithTelegramId(directory.snapshot(), from.id).some((user) => user.active);
+      if (!subscribed) {
+        await refuse(
+          ctx,
+          anonymous ? t.groupAnonymousAdmin : t.groupNeedsRegisteredUser,
+          registrationNotices.groupPromoterNotRegistered(chat, from, anonymous),
+        );
+        return;
+      }
+    }
+
+    // known by its id from the first registration on, whatever the chat is called now
+    const title = known?.title ?? chatTitle;
+    let claim: GroupClaim;
+    try {
+      claim = await directory.claimGroup(title, chat.id);
+      const lockedTo = claim.outcome === 'locked-to-another-chat' ? claim.group.telegramId : null;
+      if (chat.type === 'supergroup' && lockedTo !== null && isBasicGroupId(lockedTo)) {
+        // the join of a supergroup can come before the service messages of the move that made it
+        if ((await migrationTarget(ctx.api, lockedTo)) === chat.id) {
+          await followMigration(lockedTo, chat.id);
+          claim = await directory.claimGroup(title, chat.id);
+        }
+      }
+    } catch (error) {
+      if (!(error instanceof DirectoryUnavailableError)) throw error;
+      log.warn(
+        { chatId: chat.id, title, err: deps.scrubber.describe(error) },
+        'group registration postponed',
+      );
+      // a group already registered and active here loses nothing; others are told to try again
+      if (known?.active !== true) await replyQuietly(ctx, t.groupTryLater);
+      return;
+    }
+
+    switch (claim.outcome) {
+      case 'registered':
+      case 'already-registered': {
+        if (isPerson(from)) languages.set(chat.id, language);
+        const notice = registrationNotices.groupRegisteredAgain(chat, claim.group.title);
+        alerts.clear(notice.key, notice.text);
+        log.info(
+          { chatId: chat.id, title: claim.group.title, outcome: claim.outcome, promotedBy: from.id },
+          'group registered',
+        );
+        const moved = claim.outcome === 'already-registered' && migratedInto.delete(chat.id);
+        if (!moved) {
+          await ctx.reply(t.groupRegistered(listedMailboxes(directory.snapshot(), claim.group.mailboxes)));
+        }
+        return;
+      }
+      case 'locked-to-another-chat':
+        await refuse(
+          ctx,
+          t.groupTitleTaken(title),
+          registrationNotices.groupTitleTaken(chat, title, claim.group.telegramId, from),
+        );
+        return;
+      case 'unknown-title':
+        await refuse(ctx, t.groupTitleUnknown(title), registrationNotices.groupTitleUnknown(chat, from));
+        return;
+    }
+  }
+
+  async function onAddedAsMember(ctx: MemberUpdateContext): Promise<void> {
+    const { chat, from } = ctx.myChatMember;
+    log.info({ chatId: chat.id, addedBy: from.id }, 'added to a group as a plain member');
+    await ctx.reply(texts(languageOf(chat.id, from)).groupMakeMeAdmin);
+  }
+
+  async function onRemoved(ctx: MemberUpdateContext): Promise<void> {
+    const { chat, from } = ctx.myChatMember;
+    migratedInto.delete(chat.id);
+    const cancelled = outbox.cancelChat(chat.id, 'the bot was removed from the group');
+    const group = directory.snapshot().groups.find((entry) => entry.telegramId === chat.id && entry.active);
+    log.info(
+      { chatId: chat.id, registered: group !== undefined, cancelled: cancelled.length },
+      'left a group',
+    );
+    if (group === undefined) return;
+    try {
+      await directory.deactivateChat(chat.id);
+    } catch (error) {
+      if (!(error instanceof DirectoryUnavailableError)) throw error;
+      // delivery marks the group inactive on its next 403 anyway
+      log.warn({ chatId: chat.id, err: deps.scrubber.describe(error) }, 'could not mark the group inactive');
+      return;
+    }
+    const notice = registrationNotices.groupRemoved(chat, group.title, from);
+    alerts.raise(notice.key, notice.text);
+  }
+
+  /**
+   * A group became a supergroup: its registration (lock included), queued reports and language move to
+   * the new id. Idempotent: Telegram announces the move twice (in the old and in the new chat).
+   */
+  async function followMigration(oldChatId: number, newChatId: number): Promise<void> {
+    outbox.moveChat(oldChatId, newChatId);
+    languages.move(oldChatId, newChatId);
+    if (!directory.snapshot().groups.some((group) => group.telegramId === oldChatId)) return;
+    await directory.moveGroupChat(oldChatId, newChatId);
+    migratedInto.add(newChatId);
+    log.info({ oldChatId, newChatId }, 'a registered group became a supergroup; its registration moved');
+  }
+
+  async function followMigrationQuietly(oldChatId: number, newChatId: number): Promise<void> {
+    try {
+      await followMigration(oldChatId, newChatId);
+    } catch (error) {
+      if (!(error instanceof DirectoryUnavailableError)) throw error;
+      // the next report to the old id gets Telegram's 400 with the new id, and delivery moves it then
+      log.warn(
+        { oldChatId, newChatId, err: deps.scrubber.describe(error) },
+        'could not move the group to its supergroup id in the directory',
+      );
+    }
+  }
+
+  /** Says why in the group, tells the admin chat, and leaves. */
+  async function refuse(ctx: MemberUpdateContext, text: string, notice: AdminNotice): Promise<void> {
+    alerts.raise(notice.key, notice.text);
+    await replyQuietly(ctx, text);
+    try {
+      await ctx.leaveChat();
+    } catch (error) {
+      log.warn({ chatId: ctx.chat.id, err: deps.scrubber.describe(error) }, 'could not leave the group');
+    }
+  }
+
+  /** A message in a group the bot may be about to leave: a failure is logged, not thrown. */
+  async function replyQuietly(ctx: MemberUpdateContext, text: string): Promise<void> {
+    try {
+      await ctx.reply(text);
+    } catch (error) {
+      log.warn({ chatId: ctx.chat.id, err: deps.scrubber.describe(error) }, 'could not post in the group');
+    }
+  }
+
+  return composer;
+}
+
+/** A person, as opposed to GroupAnonymousBot or another bot acting for someone. */
+function isPerson(user: User): boolean {
+  return !user.is_bot && user.id !== GROUP_ANONYMOUS_BOT_ID;
+}
+
+/**
+ * Where a basic group went if it became a supergroup: any send to it is answered with 400 and
+ * `migrate_to_chat_id`. A chat action is the lightest send (at worst "typing…" shows for a few
+ * seconds in a group that still exists). Null when the group did not move.
+ */
+async function migrationTarget(api: Api, chatId: number): Promise<number | null> {
+  try {
+    await api.sendChatAction(chatId, 'typing');
+    return null;
+  } catch (error) {
+    if (!(error instanceof GrammyError)) throw error;
+    const target = error.parameters.migrate_to_chat_id;
+    return typeof target === 'number' ? target : null;
+  }
+}

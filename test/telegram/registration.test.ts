@@ -1,0 +1,819 @@
+/**
+ * Registration end to end: users by their own phone, groups by promotion, through the fake Bot API
+ * (injected updates, real grammY long polling) into the whole App with its directory. The cases run
+ * as one suite per directory: the local one and the SeaTable one (against the fake SeaTable). The
+ * last tests append a report to a real Dovecot mailbox and see it reach the user and the group that
+ * registered through the chat.
+ */
+import type { Update } from 'grammy/types';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { DirectoryUnavailableError } from '../../src/directory/directory.js';
+import type { LocalDirectory } from '../../src/directory/local/local-directory.js';
+import { directorySeed, type MailboxSpec, mailboxRow } from '../directory/directory-worlds.js';
+import { DovecotServer } from '../dovecot/dovecot.js';
+import { type FakeRowSeed, FakeSeaTable } from '../fakes/seatable/fake-seatable.js';
+import { FakeTelegram, faults, GROUP_ANONYMOUS_BOT, type UserSpec } from '../fakes/telegram/fake-telegram.js';
+import { eventually, type RunningBot, removeDir, startBot } from '../support/bot-harness.js';
+import { reportMail } from '../support/simple-mail.js';
+
+const ADMIN_CHAT = 90_000_001;
+
+let dovecot: DovecotServer;
+let telegram: FakeTelegram;
+let bot: RunningBot | null = null;
+let nextUserId = 700_000_000;
+
+beforeAll(async () => {
+  dovecot = await DovecotServer.start({ users: 3 });
+  // no flood-limit emulation: a reply right after another in the same chat is normal here
+  telegram = await FakeTelegram.start({ rateLimits: false });
+  telegram.addPrivateChat({ id: ADMIN_CHAT, first_name: 'Admins' });
+});
+
+afterAll(async () => {
+  await telegram?.stop();
+  await dovecot?.stop();
+});
+
+afterEach(() => {
+  telegram.reset();
+});
+
+/** A fresh Telegram user (the fake keeps chats across tests, so ids are never reused). */
+function person(spec: Omit<UserSpec, 'id'> = {}): UserSpec {
+  return { id: nextUserId++, first_name: 'Anna', last_name: 'Petrova', ...spec };
+}
+
+/** Injects an update and waits until the bot has handled it. */
+async function handled(update: Update): Promise<void> {
+  await telegram.waitForConfirmation(update, 10_000);
+}
+
+function lastMessage(chatId: number) {
+  const messages = telegram.messagesIn(chatId);
+  expect(messages.length, `messages in ${chatId}`).toBeGreaterThan(0);
+  return messages[messages.length - 1]!;
+}
+
+async function adminMessage(containing: string): Promise<string> {
+  const message = await eventually(
+    () => telegram.messagesIn(ADMIN_CHAT).find((entry) => entry.text?.includes(containing)),
+    10_000,
+    `an admin message containing "${containing}"`,
+  );
+  return message.text!;
+}
+
+/** What a test puts into the directory, whatever the directory is. */
+interface DirectorySeed {
+  mailbox(email: string, options?: { login?: string }): Promise<void>;
+  /**
+   * Adds a user. With `unread`, the bot is not told to re-read the directory: the row is in the
+   * source but not yet in the bot's copy (SeaTable between two refreshes).
+   */
+  user(
+    entry: { name: string; phone: string; mailboxes: string[]; telegramId?: number },
+    options?: { unread?: boolean },
+  ): Promise<void>;
+  group(entry: { title: string; mailboxes: string[] }): Promise<void>;
+}
+
+/** A directory the suite runs against, set up afresh for every test. */
+interface DirectoryBackend {
+  name: string;
+  open(): Promise<OpenBackend>;
+}
+
+interface OpenBackend {
+  /** Settings that select and configure the directory. */
+  env: Record<string, string>;
+  seed(bot: RunningBot): DirectorySeed;
+  /**
+   * Makes the directory unreachable for writes and re-reads (its last good copy stays readable, as
+   * the Directory contract says); the returned function repairs it.
+   */
+  breakWrites(bot: RunningBot): Promise<() => Promise<void>>;
+  close(): Promise<void>;
+}
+
+function dovecotMailbox(email: string, login: string): MailboxSpec {
+  return { email, host: dovecot.host, port: dovecot.port, tls: 'none', login, password: dovecot.password };
+}
+
+const localBackend: DirectoryBackend = {
+  name: 'the local directory',
+  open: async () => ({
+    env: {},
+    seed: (running) => {
+      const directory = running.app.directory as LocalDirectory;
+      return {
+        mailbox: async (email, options = {}) => {
+          directory.addMailbox(dovecotMailbox(email, options.login ?? 'user1'));
+        },
+        user: async (entry) => {
+          directory.addUser(entry);
+        },
+        group: async (entry) => {
+          directory.addGroup(entry);
+        },
+      };
+    },
+    // the local directory cannot be unplugged: its methods fail the way an unreachable one does
+    breakWrites: async (running) => {
+      const directory = running.app.directory;
+      const unreachable = () => Promise.reject(new DirectoryUnavailableError('the directory is unreachable'));
+      const spies = [
+        vi.spyOn(directory, 'setUserTelegramId').mockImplementation(unreachable),
+        vi.spyOn(directory, 'setUserActive').mockImplementation(unreachable),
+        vi.spyOn(directory, 'claimGroup').mockImplementation(unreachable),
+        vi.spyOn(directory, 'moveGroupChat').mockImplementation(unreachable),
+        vi.spyOn(directory, 'deactivateChat').mockImplementation(unreachable),
+        vi.spyOn(directory, 'refresh').mockImplementation(unreachable),
+      ];
+      return async () => {
+        for (const spy of spies) spy.mockRestore();
+      };
+    },
+    close: async () => {},
+  }),
+};
+
+const seaTableBackend: DirectoryBackend = {
+  name: 'the SeaTable directory (fake SeaTable)',
+  open: async () => {
+    const fake = await FakeSeaTable.start({ seed: directorySeed({ mailboxes: [], users: [], groups: [] }) });
+    return {
+      env: { DIRECTORY: 'seatable', SEATABLE_SERVER_URL: fake.url, SEATABLE_API_TOKEN: fake.apiToken },
+      seed: (running) => {
+        // rows as an admin types them in the grid; the bot sees them on its next read
+        const add = async (table: string, row: FakeRowSeed, unread = false) => {
+          fake.seedRows(table, [row]);
+          if (!unread) await running.app.directory.refresh();
+        };
+        return {
+          mailbox: (email, options = {}) =>
+            add('Mailboxes', mailboxRow(dovecotMailbox(email, options.login ?? 'user1'))),
+          user: (entry, options = {}) =>
+            add(
+              'Users',
+              {
+                Name: entry.name,
+                Phone: entry.phone,
+                Mailboxes: entry.mailboxes,
+                'Telegram ID': entry.telegramId === undefined ? null : String(entry.telegramId),
+                Active: true,
+              },
+              options.unread,
+            ),
+          group: (entry) =>
+            add('Groups', { Name: entry.title, Mailboxes: entry.mailboxes, Locked: false, Active: true }),
+        };
+      },
+      breakWrites: async () => {
+        await fake.goOffline();
+        return () => fake.goOnline();
+      },
+      close: () => fake.stop(),
+    };
+  },
+};
+
+registrationSuite(localBackend);
+registrationSuite(seaTableBackend);
+
+function registrationSuite(backend: DirectoryBackend): void {
+  describe(`registration with ${backend.name}`, () => {
+    let seed: DirectorySeed;
+    let opened: OpenBackend | null = null;
+
+    afterEach(async () => {
+      vi.restoreAllMocks();
+      if (bot) {
+        await bot.stop();
+        removeDir(bot.dataDir);
+        bot = null;
+      }
+      await opened?.close();
+      opened = null;
+    });
+
+    async function world(env: Record<string, string> = {}): Promise<RunningBot> {
+      opened = await backend.open();
+      bot = await startBot({
+        env: {
+          TELEGRAM_BOT_TOKEN: telegram.token,
+          TELEGRAM_API_ROOT: telegram.apiRoot,
+          ADMIN_CHAT_ID: String(ADMIN_CHAT),
+          ...opened.env,
+          ...env,
+        },
+      });
+      seed = opened.seed(bot);
+      await seed.mailbox('sales@example.com');
+      await seed.mailbox('finance@example.com');
+      return bot;
+    }
+
+    const snapshot = () => bot!.app.directory.snapshot();
+    const userWithPhone = (phone: string) => snapshot().users.find((user) => user.phone === phone)!;
+    const groupTitled = (title: string) => snapshot().groups.find((group) => group.title === title)!;
+
+    describe('users', () => {
+      it('answers /start with a greeting and a button that shares the phone, in Russian by default', async () => {
+        await world();
+        const anna = person();
+        await handled(telegram.injectTextMessage(anna, '/start'));
+        const greeting = lastMessage(anna.id);
+        expect(greeting.text).toContain('Здравствуйте');
+        expect(greeting.reply_markup).toEqual({
+          keyboard: [[{ text: '📱 Поделиться номером', request_contact: true }]],
+          resize_keyboard: true,
+          one_time_keyboard: true,
+        });
+
+        const john = person({ first_name: 'John', language_code: 'en-GB' });
+        await handled(telegram.injectTextMessage(john, '/start'));
+        expect(lastMessage(john.id).text).toContain('Hello');
+        expect(lastMessage(john.id).reply_markup).toMatchObject({
+          keyboard: [[{ text: '📱 Share my phone number', request_contact: true }]],
+        });
+      });
+
+      it.each([
+        ['+7 999 123-45-67', '79991234567', '+79991234567'],
+        ['8 (999) 123-45-67', '+79991234567', '+79991234567'],
+        ['89991234567', '+7 (999) 123 45 67', '+79991234567'],
+        ['+44 20 7946 0958', '442079460958', '+442079460958'],
+      ])(
+        'registers a user whose table phone is %j from their own contact %j',
+        async (tablePhone, shared, e164) => {
+          await world();
+          await seed.user({
+            name: 'Anna',
+            phone: tablePhone,
+            mailboxes: ['sales@example.com', 'finance@example.com'],
+          });
+          const anna = person({ language_code: 'en' });
+          await handled(telegram.injectContact(anna, { phone_number: shared }));
+
+          expect(userWithPhone(e164).telegramId).toBe(anna.id);
+          const answer = lastMessage(anna.id);
+          expect(answer.text).toContain('you are subscribed');
+          expect(answer.text).toContain('• finance@example.com\n• sales@example.com');
+          expect(answer.reply_markup).toEqual({ remove_keyboard: true });
+          // reports to this chat go out in the user's language
+          expect(bot!.app.languages.get(anna.id)).toBe('en');
+        },
+      );
+
+      it.each([
+        ['someone else’s card', { owner: { id: 5_550_001, first_name: 'Boris' } }],
+        ['a card without a Telegram account', { owner: 'unknown' as const }],
+        ['a forward of the user’s own card', { forwardedFrom: { id: 5_550_002, first_name: 'Vera' } }],
+      ])('refuses %s with a hint to use the button, writing nothing', async (_label, card) => {
+        await world();
+        await seed.user({ name: 'Anna', phone: '+79991234567', mailboxes: ['sales@example.com'] });
+        const anna = person();
+        await handled(telegram.injectContact(anna, { phone_number: '79991234567', ...card }));
+
+        expect(userWithPhone('+79991234567').telegramId).toBeNull();
+        const answer = lastMessage(anna.id);
+        expect(answer.text).toContain('Это не ваш номер');
+        // the button again, so doing it right is one tap
+        expect(answer.reply_markup).toMatchObject({ keyboard: [[{ request_contact: true }]] });
+      });
+
+      it('sends an unknown phone to the administrator (masked), and registers it once the number is added', async () => {
+        await world();
+        const anna = person({ username: 'anna_p' });
+        await handled(telegram.injectContact(anna, { phone_number: '79995550123' }));
+
+        const answer = lastMessage(anna.id);
+        expect(answer.text).toContain('Вашего номера нет в списке получателей');
+        expect(answer.reply_markup).toEqual({ remove_keyboard: true });
+        const notice = await adminMessage('Registration refused');
+        expect(notice).toContain('+7999***0123');
+        expect(notice).toContain(`@anna_p, id ${anna.id}`);
+        expect(notice).not.toContain('79995550123');
+        expect(snapshot().users).toHaveLength(0);
+
+        // the administrator adds the number (the bot has not re-read the directory yet); sharing it
+        // again registers, and the admin chat hears so
+        await seed.user(
+          { name: 'Anna', phone: '+79995550123', mailboxes: ['sales@example.com'] },
+          { unread: true },
+        );
+        await handled(telegram.injectContact(anna, { phone_number: '79995550123' }));
+        expect(lastMessage(anna.id).text).toContain('вы подписаны');
+        expect(await adminMessage('is registered now')).toContain(`id ${anna.id}`);
+      });
+
+      it('says "try again later" and writes nothing while the directory is down, then registers', async () => {
+        await world();
+        await seed.user({ name: 'Anna', phone: '+79991234567', mailboxes: ['sales@example.com'] });
+        const repair = await opened!.breakWrites(bot!);
+        const anna = person();
+        await handled(telegram.injectContact(anna, { phone_number: '79991234567' }));
+
+        const answer = lastMessage(anna.id);
+        expect(answer.text).toContain('Попробуйте, пожалуйста, через несколько минут');
+        expect(answer.reply_markup).toMatchObject({ keyboard: [[{ request_contact: true }]] });
+        expect(userWithPhone('+79991234567').telegramId).toBeNull();
+        expect(bot!.logs.matching('unexpected error')).toHaveLength(0);
+
+        await repair();
+        await handled(telegram.injectContact(anna, { phone_number: '79991234567' }));
+        expect(userWithPhone('+79991234567').telegramId).toBe(anna.id);
+        expect(lastMessage(anna.id).text).toContain('вы подписаны');
+      });
+
+      it('puts the old id back when the entry cannot be switched on after the id was written', async () => {
+        await world();
+        await seed.user({ name: 'Anna', phone: '+79991234567', mailboxes: ['sales@example.com'] });
+        const directory = bot!.app.directory;
+        const writeId = directory.setUserTelegramId.bind(directory);
+        const writeActive = directory.setUserActive.bind(directory);
+        await writeActive(userWithPhone('+79991234567').key, false);
+        // a directory that writes the id but leaves the active flag alone, and then goes down
+        vi.spyOn(directory, 'setUserTelegramId').mockImplementation(async (key, telegramId) => {
+          await writeId(key, telegramId);
+          await writeActive(key, false);
+        });
+        vi.spyOn(directory, 'setUserActive').mockRejectedValue(
+          new DirectoryUnavailableError('SeaTable answered 503'),
+        );
+        const anna = person();
+        await handled(telegram.injectContact(anna, { phone_number: '79991234567' }));
+
+        expect(lastMessage(anna.id).text).toContain('ничего не изменено');
+        expect(userWithPhone('+79991234567')).toMatchObject({ telegramId: null, active: false });
+      });
+
+      it('answers a repeated /start of a subscriber with what they receive, without the button', async () => {
+        await world();
+        await seed.user({ name: 'Anna', phone: '+79991234567', mailboxes: ['finance@example.com'] });
+        const anna = person();
+        await handled(telegram.injectTextMessage(anna, '/start'));
+        await handled(telegram.injectContact(anna, { phone_number: '79991234567' }));
+        await handled(telegram.injectTextMessage(anna, '/start'));
+
+        const answer = lastMessage(anna.id);
+        expect(answer.text).toContain('Вы уже подписаны');
+        expect(answer.text).toContain('• finance@example.com');
+        expect(answer.reply_markup).toEqual({ remove_keyboard: true });
+        expect(telegram.messagesIn(anna.id)).toHaveLength(3);
+      });
+
+      it('gives the phone to its latest verified owner (a new Telegram account)', async () => {
+        await world();
+        await seed.user({ name: 'Anna', phone: '+79991234567', mailboxes: ['sales@example.com'] });
+        const oldAccount = person();
+        const newAccount = person();
+        await handled(telegram.injectContact(oldAccount, { phone_number: '79991234567' }));
+        await handled(telegram.injectContact(newAccount, { phone_number: '+79991234567' }));
+
+        expect(userWithPhone('+79991234567').telegramId).toBe(newAccount.id);
+        await handled(telegram.injectTextMessage(oldAccount, '/status'));
+        expect(lastMessage(oldAccount.id).text).toContain('Вы не подписаны');
+      });
+
+      it('moves an account that changed its number to the entry of the new number', async () => {
+        await world();
+        await seed.user({ name: 'Anna (old SIM)', phone: '+79991234567', mailboxes: ['sales@example.com'] });
+        await seed.user({ name: 'Anna', phone: '+79997654321', mailboxes: ['finance@example.com'] });
+        const anna = person();
+        await handled(telegram.injectContact(anna, { phone_number: '79991234567' }));
+        await handled(telegram.injectContact(anna, { phone_number: '79997654321' }));
+
+        expect(userWithPhone('+79997654321').telegramId).toBe(anna.id);
+        expect(userWithPhone('+79991234567').telegramId).toBeNull();
+        expect(lastMessage(anna.id).text).toContain('• finance@example.com');
+        expect(lastMessage(anna.id).text).not.toContain('sales@example.com');
+      });
+
+      it('pauses a subscriber who blocks the bot and resumes them when they share the phone again', async () => {
+        await world();
+        await seed.user({ name: 'Anna', phone: '+79991234567', mailboxes: ['sales@example.com'] });
+        const anna = person();
+        await handled(telegram.injectContact(anna, { phone_number: '79991234567' }));
+        await handled(
+          telegram.injectMyChatMember({
+            chat: anna.id,
+            from: anna,
+            oldStatus: 'member',
+            newStatus: 'kicked',
+          }),
+        );
+        expect(userWithPhone('+79991234567').active).toBe(false);
+        expect(await adminMessage('blocked the bot')).toContain(`id ${anna.id}`);
+
+        // unblocking: Telegram's "Restart" sends /start, which asks for the phone again
+        await handled(
+          telegram.injectMyChatMember({
+            chat: anna.id,
+            from: anna,
+            oldStatus: 'kicked',
+            newStatus: 'member',
+          }),
+        );
+        await handled(telegram.injectTextMessage(anna, '/start'));
+        expect(lastMessage(anna.id).reply_markup).toMatchObject({ keyboard: [[{ request_contact: true }]] });
+        await handled(telegram.injectContact(anna, { phone_number: '79991234567' }));
+        expect(userWithPhone('+79991234567')).toMatchObject({ telegramId: anna.id, active: true });
+        expect(await adminMessage('subscribed again')).toContain(`id ${anna.id}`);
+      });
+    });
+
+    describe('groups', () => {
+      it('asks to be made administrator when added as a member, and registers the group on promotion', async () => {
+        await world();
+        await seed.group({ title: 'BI team', mailboxes: ['sales@example.com'] });
+        const boss = admin({ language_code: 'en' });
+        const joined = telegram.injectMyChatMember({
+          chat: { title: 'BI team' },
+          from: boss,
+          oldStatus: 'left',
+          newStatus: 'member',
+        });
+        await handled(joined);
+        const groupId = joined.my_chat_member!.chat.id;
+        expect(lastMessage(groupId).text).toContain('make me an administrator');
+        expect(groupTitled('BI team').telegramId).toBeNull();
+
+        await handled(
+          telegram.injectMyChatMember({
+            chat: groupId,
+            from: boss,
+            oldStatus: 'member',
+            newStatus: 'administrator',
+          }),
+        );
+        expect(groupTitled('BI team')).toMatchObject({ telegramId: groupId, locked: true, active: true });
+        expect(lastMessage(groupId).text).toBe(
+          '✅ This group is registered. Reports from these mailboxes will arrive here:\n• sales@example.com',
+        );
+        expect(bot!.app.languages.get(groupId)).toBe('en');
+      });
+
+      it('refuses a second chat with the same title: the bot leaves, the admin chat is told, the first keeps the id', async () => {
+        await world();
+        await seed.group({ title: 'BI team', mailboxes: ['sales@example.com'] });
+        const first = telegram.injectMyChatMember({
+          chat: { title: 'BI team' },
+          from: admin(),
+          oldStatus: 'left',
+          newStatus: 'administrator',
+        });
+        await handled(first);
+        const firstId = first.my_chat_member!.chat.id;
+
+        const impostor = admin({ first_name: 'Mallory' });
+        const second = telegram.injectMyChatMember({
+          chat: { title: 'BI team' },
+          from: impostor,
+          oldStatus: 'left',
+          newStatus: 'administrator',
+        });
+        await handled(second);
+        const secondId = second.my_chat_member!.chat.id;
+
+        expect(lastMessage(secondId).text).toContain('уже зарегистрирована в другом чате');
+        expect(telegram.chat(secondId)).toMatchObject({ botStatus: 'left' });
+        expect(groupTitled('BI team')).toMatchObject({ telegramId: firstId, locked: true, active: true });
+        const notice = await adminMessage('Group registration refused');
+        expect(notice).toContain(`registered to chat ${firstId}`);
+        expect(notice).toContain('"Mallory Admin"');
+        // the bot's own departure is not mistaken for the registered group removing it
+        await eventually(() => telegram.unconfirmedUpdates().length === 0, 5000, 'the leave update handled');
+        expect(groupTitled('BI team').active).toBe(true);
+      });
+
+      it('leaves a group whose title is not in the groups table, telling the group and the admin chat', async () => {
+        await world();
+        const joined = telegram.injectMyChatMember({
+          chat: { title: 'Random chat', type: 'supergroup' },
+          from: admin(),
+          oldStatus: 'left',
+          newStatus: 'administrator',
+        });
+        await handled(joined);
+        const chatId = joined.my_chat_member!.chat.id;
+        expect(lastMessage(chatId).text).toContain('Группы «Random chat» нет в списке');
+        expect(telegram.chat(chatId)).toMatchObject({ botStatus: 'left' });
+        expect(await adminMessage('not in the groups table')).toContain(`"Random chat" (${chatId})`);
+      });
+
+      it('marks a group that removed the bot inactive, keeps its lock, and takes it back on promotion', async () => {
+        await world();
+        await seed.group({ title: 'BI team', mailboxes: ['sales@example.com'] });
+        const boss = admin();
+        const joined = telegram.injectMyChatMember({
+          chat: { title: 'BI team' },
+          from: boss,
+          oldStatus: 'left',
+          newStatus: 'administrator',
+        });
+        await handled(joined);
+        const groupId = joined.my_chat_member!.chat.id;
+
+        await handled(
+          telegram.injectMyChatMember({
+            chat: groupId,
+            from: boss,
+            oldStatus: 'administrator',
+            newStatus: 'kicked',
+          }),
+        );
+        expect(groupTitled('BI team')).toMatchObject({ telegramId: groupId, locked: true, active: false });
+        expect(await adminMessage('was removed from the group')).toContain(`"BI team" (${groupId})`);
+
+        // meanwhile another chat with the title gets nowhere: the lock stays with the removed group
+        const other = telegram.injectMyChatMember({
+          chat: { title: 'BI team' },
+          from: admin(),
+          oldStatus: 'left',
+          newStatus: 'administrator',
+        });
+        await handled(other);
+        expect(telegram.chat(other.my_chat_member!.chat.id)).toMatchObject({ botStatus: 'left' });
+
+        await handled(
+          telegram.injectMyChatMember({
+            chat: groupId,
+            from: boss,
+            oldStatus: 'left',
+            newStatus: 'administrator',
+          }),
+        );
+        expect(groupTitled('BI team')).toMatchObject({ telegramId: groupId, active: true });
+        expect(lastMessage(groupId).text).toContain('Группа зарегистрирована');
+      });
+
+      it.each(['to-first', 'from-first'] as const)(
+        'follows a migration to a supergroup (%s), keeping the lock and the language',
+        async (order) => {
+          await world();
+          await seed.group({ title: 'BI team', mailboxes: ['sales@example.com'] });
+          const boss = admin({ language_code: 'en' });
+          const joined = telegram.injectMyChatMember({
+            chat: { title: 'BI team' },
+            from: boss,
+            oldStatus: 'left',
+            newStatus: 'administrator',
+          });
+          await handled(joined);
+          const groupId = joined.my_chat_member!.chat.id;
+          const before = telegram.messagesIn(groupId).length;
+
+          const { supergroupId, updates } = telegram.injectMigration(groupId, { by: boss, order });
+          for (const update of updates) await handled(update);
+
+          expect(groupTitled('BI team')).toMatchObject({
+            telegramId: supergroupId,
+            locked: true,
+            active: true,
+          });
+          expect(bot!.app.languages.get(supergroupId)).toBe('en');
+          // the move is not news to the group: no second "registered" message, nothing left behind
+          expect(telegram.messagesIn(supergroupId)).toHaveLength(0);
+          expect(telegram.messagesIn(groupId)).toHaveLength(before);
+          expect(telegram.callsTo('leaveChat')).toHaveLength(0);
+        },
+      );
+
+      it('recognises a supergroup join that arrives before the messages of the migration', async () => {
+        await world();
+        await seed.group({ title: 'BI team', mailboxes: ['sales@example.com'] });
+        // The fake has no sendChatAction yet: answer it as the real server does (research §2:
+        // a send to an upgraded group fails with 400 and parameters.migrate_to_chat_id).
+        bot!.app.polling!.bot.api.config.use(async (previous, method, payload, signal) => {
+          if (method !== 'sendChatAction') return previous(method, payload, signal);
+          const chat = telegram.chat(Number((payload as { chat_id: number }).chat_id));
+          const movedTo = chat?.type === 'group' ? chat.migratedTo : undefined;
+          if (movedTo === undefined) return { ok: true, result: true } as never;
+          return {
+            ok: false,
+            error_code: 400,
+            description: 'Bad Request: group chat was upgraded to a supergroup chat',
+            parameters: { migrate_to_chat_id: movedTo },
+          } as never;
+        });
+        const boss = admin();
+        const joined = telegram.injectMyChatMember({
+          chat: { title: 'BI team' },
+          from: boss,
+          oldStatus: 'left',
+          newStatus: 'administrator',
+        });
+        await handled(joined);
+        const groupId = joined.my_chat_member!.chat.id;
+
+        const supergroupId = telegram.migrateGroup(groupId);
+        await handled(
+          telegram.injectMyChatMember({
+            chat: supergroupId,
+            from: boss,
+            oldStatus: 'left',
+            newStatus: 'administrator',
+          }),
+        );
+        const { updates } = telegram.injectMigration(groupId, {
+          supergroupId,
+          by: boss,
+          withMyChatMember: false,
+        });
+        for (const update of updates) await handled(update);
+
+        expect(groupTitled('BI team')).toMatchObject({
+          telegramId: supergroupId,
+          locked: true,
+          active: true,
+        });
+        expect(telegram.chat(supergroupId)).toMatchObject({ botStatus: 'administrator' });
+        expect(telegram.callsTo('leaveChat')).toHaveLength(0);
+        expect(telegram.messagesIn(supergroupId)).toHaveLength(0);
+      });
+
+      it('keeps a renamed group registered, also through a new promotion, and ignores group chatter', async () => {
+        await world();
+        await seed.group({ title: 'BI team', mailboxes: ['sales@example.com'] });
+        const boss = admin();
+        const joined = telegram.injectMyChatMember({
+          chat: { title: 'BI team', type: 'supergroup' },
+          from: boss,
+          oldStatus: 'left',
+          newStatus: 'administrator',
+        });
+        await handled(joined);
+        const groupId = joined.my_chat_member!.chat.id;
+        const before = telegram.messagesIn(groupId).length;
+
+        await handled(telegram.injectNewChatTitle(groupId, 'BI team (archive)', boss));
+        await handled(telegram.injectTextMessage(boss, '/status', { chatId: groupId }));
+        await handled(telegram.injectTextMessage(boss, 'hello bot', { chatId: groupId }));
+        expect(telegram.messagesIn(groupId)).toHaveLength(before);
+        expect(groupTitled('BI team')).toMatchObject({ telegramId: groupId, active: true });
+
+        await handled(
+          telegram.injectMyChatMember({
+            chat: groupId,
+            from: boss,
+            oldStatus: 'administrator',
+            newStatus: 'member',
+          }),
+        );
+        await handled(
+          telegram.injectMyChatMember({
+            chat: groupId,
+            from: boss,
+            oldStatus: 'member',
+            newStatus: 'administrator',
+          }),
+        );
+        expect(groupTitled('BI team')).toMatchObject({ telegramId: groupId, active: true });
+        expect(telegram.chat(groupId)).toMatchObject({ botStatus: 'administrator' });
+        expect(lastMessage(groupId).text).toContain('Группа зарегистрирована');
+      });
+
+      it('tells the group to try again later and stays when the directory is down', async () => {
+        await world();
+        await seed.group({ title: 'BI team', mailboxes: ['sales@example.com'] });
+        const repair = await opened!.breakWrites(bot!);
+        const joined = telegram.injectMyChatMember({
+          chat: { title: 'BI team' },
+          from: admin(),
+          oldStatus: 'left',
+          newStatus: 'administrator',
+        });
+        await handled(joined);
+        const groupId = joined.my_chat_member!.chat.id;
+        expect(lastMessage(groupId).text).toContain('не удаётся связаться со списком групп');
+        expect(telegram.chat(groupId)).toMatchObject({ botStatus: 'administrator' });
+        await repair();
+        expect(groupTitled('BI team').telegramId).toBeNull();
+      });
+
+      describe('with GROUP_REGISTRATION_REQUIRES_USER', () => {
+        const env = { GROUP_REGISTRATION_REQUIRES_USER: 'true' };
+
+        it('refuses a promotion by someone who is not a subscribed user, and accepts one by a subscriber', async () => {
+          await world(env);
+          await seed.group({ title: 'BI team', mailboxes: ['sales@example.com'] });
+          const stranger = admin();
+          const refused = telegram.injectMyChatMember({
+            chat: { title: 'BI team' },
+            from: stranger,
+            oldStatus: 'left',
+            newStatus: 'administrator',
+          });
+          await handled(refused);
+          const refusedId = refused.my_chat_member!.chat.id;
+          expect(lastMessage(refusedId).text).toContain('только подписанный на отчёты пользователь');
+          expect(telegram.chat(refusedId)).toMatchObject({ botStatus: 'left' });
+          expect(groupTitled('BI team').telegramId).toBeNull();
+          expect(await adminMessage('is not a subscribed user')).toContain(`id ${stranger.id}`);
+
+          const subscriber = admin();
+          await seed.user({
+            name: 'Subscriber',
+            phone: '+79991112233',
+            mailboxes: ['sales@example.com'],
+            telegramId: subscriber.id,
+          });
+          const accepted = telegram.injectMyChatMember({
+            chat: { title: 'BI team' },
+            from: subscriber,
+            oldStatus: 'left',
+            newStatus: 'administrator',
+          });
+          await handled(accepted);
+          expect(groupTitled('BI team').telegramId).toBe(accepted.my_chat_member!.chat.id);
+        });
+
+        it('refuses an anonymous promotion, explaining to promote without anonymity', async () => {
+          await world(env);
+          await seed.group({ title: 'BI team', mailboxes: ['sales@example.com'] });
+          const joined = telegram.injectMyChatMember({
+            chat: { title: 'BI team', type: 'supergroup' },
+            from: GROUP_ANONYMOUS_BOT,
+            oldStatus: 'left',
+            newStatus: 'administrator',
+          });
+          await handled(joined);
+          const chatId = joined.my_chat_member!.chat.id;
+          expect(lastMessage(chatId).text).toContain('Отключите анонимность');
+          expect(telegram.chat(chatId)).toMatchObject({ botStatus: 'left' });
+          expect(groupTitled('BI team').telegramId).toBeNull();
+          await adminMessage('an anonymous administrator');
+        });
+      });
+    });
+
+    it('delivers a report appended to the mailbox to the user and the group that registered in the chat', async () => {
+      await world();
+      const email = dovecot.address('user2');
+      await seed.mailbox(email, { login: 'user2' });
+      await seed.user({ name: 'Anna', phone: '+79991234567', mailboxes: [email] });
+      await seed.group({ title: 'BI team', mailboxes: [email] });
+      await eventually(
+        () => bot!.app.listeners.listener(email)?.status().lastSyncAt,
+        10_000,
+        'mailbox connected',
+      );
+
+      const anna = person({ language_code: 'en' });
+      await handled(telegram.injectTextMessage(anna, '/start'));
+      await handled(telegram.injectContact(anna, { phone_number: '79991234567' }));
+      const joined = telegram.injectMyChatMember({
+        chat: { title: 'BI team' },
+        from: admin({ language_code: 'ru' }),
+        oldStatus: 'left',
+        newStatus: 'administrator',
+      });
+      await handled(joined);
+      const groupId = joined.my_chat_member!.chat.id;
+      const userBefore = telegram.messagesIn(anna.id).length;
+      const groupBefore = telegram.messagesIn(groupId).length;
+
+      const mail = reportMail();
+      await dovecot.append('user2', mail.raw);
+      const [toUser] = (await telegram.waitForMessages(anna.id, userBefore + 1, 15_000)).slice(userBefore);
+      const [toGroup] = (await telegram.waitForMessages(groupId, groupBefore + 1, 15_000)).slice(groupBefore);
+      expect(toUser).toMatchObject({ type: 'document', caption: `${mail.subject}\nOpen in Superset` });
+      expect(toGroup).toMatchObject({ type: 'document', caption: `${mail.subject}\nОткрыть в Superset` });
+    });
+
+    it('moves a report still queued for a group to the supergroup the group became', async () => {
+      await world();
+      const email = dovecot.address('user3');
+      await seed.mailbox(email, { login: 'user3' });
+      await seed.group({ title: 'BI team', mailboxes: [email] });
+      await eventually(
+        () => bot!.app.listeners.listener(email)?.status().lastSyncAt,
+        10_000,
+        'mailbox connected',
+      );
+      const boss = admin();
+      const joined = telegram.injectMyChatMember({
+        chat: { title: 'BI team' },
+        from: boss,
+        oldStatus: 'left',
+        newStatus: 'administrator',
+      });
+      await handled(joined);
+      const groupId = joined.my_chat_member!.chat.id;
+      // Telegram holds the group back for a while, so the report waits in the outbox
+      telegram.failNext(1, faults.tooManyRequests(60), { method: 'sendDocument', chatId: groupId });
+      await dovecot.append('user3', reportMail().raw);
+      await telegram.waitForCall((call) => call.chatId === groupId && call.status === 429, 15_000);
+
+      const { supergroupId, updates } = telegram.injectMigration(groupId, { by: boss });
+      for (const update of updates) await handled(update);
+      expect(bot!.app.outbox.pending().map((delivery) => delivery.chatId)).toEqual([supergroupId]);
+    });
+  });
+
+  function admin(spec: Omit<UserSpec, 'id'> = {}): UserSpec {
+    return person({ first_name: 'Group', last_name: 'Admin', ...spec });
+  }
+}
