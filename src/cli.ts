@@ -265,7 +265,11 @@ async function startCommand(): Promise<void> {
   const app = await App.start({ config: cfg, logger, scrubber });
   let stopping = false;
   const shutdown = (signal: string) => {
-    if (stopping) return;
+    if (stopping) {
+      // a second signal must not kill the bot mid-send: the first one is already being handled
+      logger.info({ signal }, 'already stopping');
+      return;
+    }
     stopping = true;
     logger.info({ signal }, 'stopping');
     app.stop().then(
@@ -276,8 +280,8 @@ async function startCommand(): Promise<void> {
       },
     );
   };
-  process.once('SIGTERM', () => shutdown('SIGTERM'));
-  process.once('SIGINT', () => shutdown('SIGINT'));
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  process.on('SIGINT', () => shutdown('SIGINT'));
 }
 
 // ---- SeaTable directory: `seatable init`, and the schema part of `check` ----------------------------

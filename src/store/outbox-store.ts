@@ -137,12 +137,14 @@ export class OutboxStore {
       .run(at, error, countAttempt ? 1 : 0, id);
   }
 
-  fail(id: number, error: string): void {
+  /** Gives up on a delivery; `attempts` is the final count when the caller knows it. */
+  fail(id: number, error: string, attempts?: number): void {
     this.db
       .prepare(
-        "UPDATE deliveries SET state = 'failed', last_error = ?, finished_at = ? WHERE id = ? AND state = 'pending'",
+        `UPDATE deliveries SET state = 'failed', last_error = ?, finished_at = ?, attempts = coalesce(?, attempts)
+         WHERE id = ? AND state = 'pending'`,
       )
-      .run(error, nowIso(), id);
+      .run(error, nowIso(), attempts ?? null, id);
   }
 
   /** Ends every pending delivery to a chat that can no longer receive (blocked, kicked). Returns their ids. */

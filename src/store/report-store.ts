@@ -266,11 +266,25 @@ export class ReportStore {
         ...(file.width !== null && file.height !== null ? { width: file.width, height: file.height } : {}),
       }),
     );
-    const skipped = this.db
-      .prepare(
-        'SELECT filename, content_type AS contentType, reason FROM report_skipped_parts WHERE report_id = ? ORDER BY position',
-      )
-      .all(row.id) as SkippedPart[];
+    const skipped = (
+      this.db
+        .prepare(
+          'SELECT filename, content_type, reason, too_large_bytes FROM report_skipped_parts WHERE report_id = ? ORDER BY position',
+        )
+        .all(row.id) as Array<{
+        filename: string | null;
+        content_type: string;
+        reason: string;
+        too_large_bytes: number | null;
+      }>
+    ).map(
+      (part): SkippedPart => ({
+        filename: part.filename,
+        contentType: part.content_type,
+        reason: part.reason,
+        ...(part.too_large_bytes !== null ? { tooLargeBytes: part.too_large_bytes } : {}),
+      }),
+    );
     return {
       id: row.id,
       mailbox: row.mailbox,

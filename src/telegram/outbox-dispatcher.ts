@@ -341,7 +341,7 @@ export class OutboxDispatcher {
       default: {
         delivery.attempts++;
         if (delivery.attempts >= this.options.maxAttempts) {
-          outbox.fail(delivery.id, reason);
+          outbox.fail(delivery.id, reason, delivery.attempts);
           log.error({ reason, attempts: delivery.attempts }, 'delivery failed for good');
           this.finish(entry, 'failed', failure.details.errorCode);
           alerts.raise(

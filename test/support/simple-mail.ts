@@ -71,6 +71,8 @@ export interface PngReportOptions {
   /** Also attach a PDF (Superset never mixes, but forks and relays might). */
   withPdf?: boolean;
   link?: string;
+  /** Store the PNGs uncompressed (about width × height × 3 bytes), to build big files. */
+  uncompressed?: boolean;
 }
 
 /** A Superset PNG report: inline screenshots named "<subject> <date>" without an extension. */
@@ -87,6 +89,7 @@ export function pngReportMail(options: PngReportOptions = {}): {
   const pngs = (options.screenshots ?? [{ width: 1600, height: 1200 }]).map((size, index) =>
     makePng(size.width, size.height, {
       rgb: size.rgb ?? [counter % 256, (index * 40) % 256, (counter >> 8) % 256],
+      ...(options.uncompressed ? { compressionLevel: 0 } : {}),
     }),
   );
   const ids = pngs.map((_, index) => `${unique}.${index}@bi.example.com`);

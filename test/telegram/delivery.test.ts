@@ -304,4 +304,56 @@ describe('delivery', () => {
     expect(telegram.messagesIn(reader!)).toHaveLength(0);
     expect(telegram.messagesIn(guardedReader!)).toHaveLength(1);
   });
+
+  it('sends a short notice instead of a file over the upload limit', async () => {
+    const { user, email } = await world({ MAX_FILE_MB: '1' });
+    const [reader] = addUsers(email, 1);
+    // an uncompressed 800×600 PNG is about 1.4 MB
+    const mail = pngReportMail({
+      screenshots: [{ width: 800, height: 600, rgb: [9, 9, 9] }],
+      uncompressed: true,
+    });
+    await dovecot.append(user, mail.raw);
+    const [notice] = await telegram.waitForMessages(reader!, 1, 15_000);
+    expect(notice!.type).toBe('text');
+    expect(notice!.text).toContain(mail.subject);
+    expect(notice!.text).toMatch(/1,\d МБ/);
+  });
+
+  it('falls back to a plain caption when Telegram refuses the caption entities', async () => {
+    const { user, email } = await world();
+    const [reader] = addUsers(email, 1);
+    telegram.failNext(1, faults.badRequest("can't parse entities: unsupported URL"), {
+      method: 'sendDocument',
+    });
+    const mail = reportMail();
+    await dovecot.append(user, mail.raw);
+    const [message] = await telegram.waitForMessages(reader!, 1, 15_000);
+    expect(message!.caption).toBe(`${mail.subject}\nhttps://bi.example.com/superset/dashboard/1/`);
+    expect(message!.caption_entities ?? []).toEqual([]);
+  });
+
+  it('marks a delivery failed after the attempt limit, with the reason, and tells the admin chat', async () => {
+    const admin = nextChat++;
+    telegram.addPrivateChat({ id: admin, first_name: 'Admins' });
+    const { user, email } = await world({ DELIVERY_MAX_ATTEMPTS: '2', ADMIN_CHAT_ID: String(admin) });
+    const [reader] = addUsers(email, 1);
+    telegram.failNext(5, faults.badRequest('something Telegram does not like'), {
+      method: 'sendDocument',
+      chatId: reader,
+    });
+    await dovecot.append(user, reportMail().raw);
+    const alert = await eventually(
+      () => telegram.messagesIn(admin).find((message) => message.text?.includes('could not be delivered')),
+      20_000,
+      'the admin alert',
+    );
+    expect(alert.text).toContain('something Telegram does not like');
+    const [delivery] = bot!.app.outbox.forReport(bot!.app.store.recent(1)[0]!.id);
+    expect(delivery).toMatchObject({
+      state: 'failed',
+      attempts: 2,
+      lastError: expect.stringContaining('something Telegram does not like'),
+    });
+  });
 });
