@@ -43,14 +43,7 @@ describe('reports and resend', () => {
     let bot = await startBot({ dataDir, env });
     const directory = bot.app.directory as LocalDirectory;
     const email = dovecot.address('user1');
-    directory.addMailbox({
-      email,
-      host: dovecot.host,
-      port: dovecot.port,
-      tls: 'none',
-      login: 'user1',
-      password: dovecot.password,
-    });
+    directory.addMailbox(dovecot.mailbox('user1'));
     telegram.addPrivateChat({ id: 9_300_001, first_name: 'Reader' });
     telegram.addPrivateChat({ id: 9_300_002, first_name: 'Gone' });
     telegram.blockBot(9_300_002);

@@ -38,14 +38,7 @@ afterEach(async () => {
 });
 
 function mailbox(user: string): MailboxSpec {
-  return {
-    email: dovecot.address(user),
-    host: dovecot.host,
-    port: dovecot.port,
-    tls: 'none',
-    login: user,
-    password: dovecot.password,
-  };
+  return dovecot.mailbox(user);
 }
 
 /** A base with one mailbox per Dovecot user and one reader (Telegram chat) subscribed to each. */

@@ -180,6 +180,22 @@ export class DovecotServer {
     renameSync(temporary, path.join(maildir, 'new', name));
   }
 
+  /** The settings a directory needs for a user's mailbox on this server (plaintext on loopback). */
+  mailbox<T extends object = object>(
+    user: string,
+    extra: T = {} as T,
+  ): { email: string; host: string; port: number; tls: 'none'; login: string; password: string } & T {
+    return {
+      email: this.address(user),
+      host: this.host,
+      port: this.port,
+      tls: 'none',
+      login: user,
+      password: this.password,
+      ...extra,
+    };
+  }
+
   /** An imapflow client for a user, plaintext on loopback. */
   client(user: string): ImapFlow {
     return new ImapFlow({

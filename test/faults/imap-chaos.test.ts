@@ -41,14 +41,7 @@ describe('IMAP chaos', () => {
       const chats = [8_500_001, 8_500_002];
       for (const [index, user] of users.entries()) {
         const email = dovecot.address(user);
-        directory.addMailbox({
-          email,
-          host: dovecot.host,
-          port: dovecot.port,
-          tls: 'none',
-          login: user,
-          password: dovecot.password,
-        });
+        directory.addMailbox(dovecot.mailbox(user));
         telegram.addPrivateChat({ id: chats[index]!, first_name: user });
         directory.addUser({
           name: user,

@@ -9,6 +9,7 @@ import { DovecotServer } from '../dovecot/dovecot.js';
 import { FakeTelegram } from '../fakes/telegram/fake-telegram.js';
 import { eventually, removeDir, tempDataDir } from '../support/bot-harness.js';
 import { BotProcess } from '../support/bot-process.js';
+import { subscribeReaders } from '../support/readers.js';
 import { pngReportMail } from '../support/simple-mail.js';
 import { seededRandom } from './seeded-random.js';
 
@@ -37,26 +38,8 @@ describe('kill -9 during fan-out', () => {
     const db = openDatabase(dataDir);
     const directory = new LocalDirectory(db, { phoneRegion: 'RU', pollIntervalMs: 0 });
     const email = dovecot.address('user1');
-    directory.addMailbox({
-      email,
-      host: dovecot.host,
-      port: dovecot.port,
-      tls: 'none',
-      login: 'user1',
-      password: dovecot.password,
-    });
-    const chats: number[] = [];
-    for (let index = 0; index < CHATS; index++) {
-      const chatId = 8_000_000 + index;
-      telegram.addPrivateChat({ id: chatId, first_name: `Reader ${index}` });
-      directory.addUser({
-        name: `Reader ${index}`,
-        phone: `+7999${String(chatId).slice(-7)}`,
-        mailboxes: [email],
-        telegramId: chatId,
-      });
-      chats.push(chatId);
-    }
+    directory.addMailbox(dovecot.mailbox('user1'));
+    const chats = subscribeReaders(telegram, directory, email, CHATS, { firstChatId: 8_000_000 });
     db.close();
     const env = {
       DATA_DIR: dataDir,

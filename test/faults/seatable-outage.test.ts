@@ -28,16 +28,7 @@ beforeAll(async () => {
   const email = dovecot.address('user1');
   seatable = await FakeSeaTable.start({
     seed: directorySeed({
-      mailboxes: [
-        {
-          email,
-          host: dovecot.host,
-          port: dovecot.port,
-          tls: 'none',
-          login: 'user1',
-          password: dovecot.password,
-        },
-      ],
+      mailboxes: [dovecot.mailbox('user1')],
       users: [
         { name: 'Anna', phone: '+79991110001', mailboxes: [email], telegramId: KNOWN },
         { name: 'Boris', phone: '+79991110002', mailboxes: [email] },

@@ -31,15 +31,7 @@ describe('security', () => {
     try {
       const directory = bot.app.directory as LocalDirectory;
       const email = dovecot.address('user1');
-      directory.addMailbox({
-        email,
-        host: dovecot.host,
-        port: dovecot.port,
-        tls: 'none',
-        login: 'user1',
-        password: dovecot.password,
-        allowFrom: ['@bi.example.com'],
-      });
+      directory.addMailbox(dovecot.mailbox('user1', { allowFrom: ['@bi.example.com'] }));
       directory.addUser({ name: 'Anna', phone: '+79992220001', mailboxes: [email] });
       directory.addGroup({ title: 'BI team', mailboxes: [email] });
       await eventually(

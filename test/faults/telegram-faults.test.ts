@@ -7,6 +7,7 @@ import type { LocalDirectory } from '../../src/directory/local/local-directory.j
 import { DovecotServer } from '../dovecot/dovecot.js';
 import { FakeTelegram, faults } from '../fakes/telegram/fake-telegram.js';
 import { eventually, removeDir, startBot } from '../support/bot-harness.js';
+import { subscribeReaders } from '../support/readers.js';
 import { pngReportMail, reportMail } from '../support/simple-mail.js';
 
 const SEED = Number(process.env.FAULT_SEED ?? 99);
@@ -41,26 +42,8 @@ describe('Telegram failing a fifth of the calls', () => {
     try {
       const directory = bot.app.directory as LocalDirectory;
       const email = dovecot.address('user1');
-      directory.addMailbox({
-        email,
-        host: dovecot.host,
-        port: dovecot.port,
-        tls: 'none',
-        login: 'user1',
-        password: dovecot.password,
-      });
-      const chats: number[] = [];
-      for (let index = 0; index < CHATS; index++) {
-        const chatId = 8_600_000 + index;
-        telegram.addPrivateChat({ id: chatId, first_name: `Reader ${index}` });
-        directory.addUser({
-          name: `Reader ${index}`,
-          phone: `+7999${String(chatId).slice(-7)}`,
-          mailboxes: [email],
-          telegramId: chatId,
-        });
-        chats.push(chatId);
-      }
+      directory.addMailbox(dovecot.mailbox('user1'));
+      const chats = subscribeReaders(telegram, directory, email, CHATS, { firstChatId: 8_600_000 });
       await eventually(() => bot.app.listeners.listener(email)?.status().lastSyncAt, 10_000);
       telegram.failRatio(
         0.2,

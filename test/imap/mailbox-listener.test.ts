@@ -268,14 +268,7 @@ describe('mailbox listener on a server without IDLE', () => {
   it('finds new mail by polling', async () => {
     const bot = await startBot({ env: { IMAP_IDLE_RESTART_SECONDS: '2' } });
     try {
-      (bot.app.directory as LocalDirectory).addMailbox({
-        email: noIdle.address('user1'),
-        host: noIdle.host,
-        port: noIdle.port,
-        tls: 'none',
-        login: 'user1',
-        password: noIdle.password,
-      });
+      (bot.app.directory as LocalDirectory).addMailbox(noIdle.mailbox('user1'));
       const listener = () => bot.app.listeners.listener(noIdle.address('user1'));
       await eventually(() => listener()?.status().lastSyncAt, 10_000, 'first catch-up');
       expect(listener()!.status().idleSupported).toBe(false);

@@ -34,14 +34,7 @@ describe('operations endpoints', () => {
       expect((await fetch(`${base}/healthz`)).status).toBe(200);
       const directory = bot.app.directory as LocalDirectory;
       const email = dovecot.address('user1');
-      directory.addMailbox({
-        email,
-        host: dovecot.host,
-        port: dovecot.port,
-        tls: 'none',
-        login: 'user1',
-        password: dovecot.password,
-      });
+      directory.addMailbox(dovecot.mailbox('user1'));
       directory.addMailbox({
         email: 'broken@example.com',
         host: dovecot.host,

@@ -62,14 +62,7 @@ async function world(login = 'user1'): Promise<LocalDirectory> {
     [dovecot.address(login), login],
     ['finance@example.com', 'user1'],
   ] as const) {
-    directory.addMailbox({
-      email,
-      host: dovecot.host,
-      port: dovecot.port,
-      tls: 'none',
-      login: user,
-      password: dovecot.password,
-    });
+    directory.addMailbox(dovecot.mailbox(user, { email }));
   }
   return directory;
 }

@@ -10,6 +10,7 @@ import { DovecotServer } from '../dovecot/dovecot.js';
 import { FakeTelegram } from '../fakes/telegram/fake-telegram.js';
 import { eventually, removeDir, tempDataDir } from '../support/bot-harness.js';
 import { BotProcess } from '../support/bot-process.js';
+import { subscribeReaders } from '../support/readers.js';
 import { reportMail } from '../support/simple-mail.js';
 
 let dovecot: DovecotServer;
@@ -35,26 +36,9 @@ function prepare(
   const db = openDatabase(dataDir);
   const directory = new LocalDirectory(db, { phoneRegion: 'RU', pollIntervalMs: 0 });
   const email = dovecot.address(user);
-  directory.addMailbox({
-    email,
-    host: dovecot.host,
-    port: dovecot.port,
-    tls: 'none',
-    login: user,
-    password: dovecot.password,
-  });
-  const chats: number[] = [];
-  for (let index = 0; index < readers; index++) {
-    const chatId = nextChat++;
-    telegram.addPrivateChat({ id: chatId, first_name: `Reader ${index}` });
-    directory.addUser({
-      name: `Reader ${index}`,
-      phone: `+7999${String(chatId).slice(-7)}`,
-      mailboxes: [email],
-      telegramId: chatId,
-    });
-    chats.push(chatId);
-  }
+  directory.addMailbox(dovecot.mailbox(user));
+  const chats = subscribeReaders(telegram, directory, email, readers, { firstChatId: nextChat });
+  nextChat += readers;
   db.close();
   const env = {
     DATA_DIR: dataDir,

@@ -7,6 +7,7 @@ import type { LocalDirectory } from '../../src/directory/local/local-directory.j
 import { DovecotServer } from '../dovecot/dovecot.js';
 import { FakeTelegram, faults } from '../fakes/telegram/fake-telegram.js';
 import { eventually, type RunningBot, removeDir, startBot } from '../support/bot-harness.js';
+import { subscribeReaders } from '../support/readers.js';
 import { pngReportMail, reportMail } from '../support/simple-mail.js';
 
 let dovecot: DovecotServer;
@@ -47,14 +48,7 @@ async function world(env: Record<string, string> = {}) {
   nextUser++;
   const user = `user${nextUser}`;
   const email = dovecot.address(user);
-  directory().addMailbox({
-    email,
-    host: dovecot.host,
-    port: dovecot.port,
-    tls: 'none',
-    login: user,
-    password: dovecot.password,
-  });
+  directory().addMailbox(dovecot.mailbox(user));
   await eventually(
     () => bot!.app.listeners.listener(email)?.status().lastSyncAt,
     10_000,
@@ -64,18 +58,8 @@ async function world(env: Record<string, string> = {}) {
 }
 
 function addUsers(email: string, count: number): number[] {
-  const ids: number[] = [];
-  for (let index = 0; index < count; index++) {
-    const chatId = nextChat++;
-    telegram.addPrivateChat({ id: chatId, first_name: `Reader ${chatId}` });
-    directory().addUser({
-      name: `Reader ${chatId}`,
-      phone: `+7999${String(chatId).padStart(7, '0').slice(-7)}`,
-      mailboxes: [email],
-      telegramId: chatId,
-    });
-    ids.push(chatId);
-  }
+  const ids = subscribeReaders(telegram, directory(), email, count, { firstChatId: nextChat });
+  nextChat += count;
   return ids;
 }
 
@@ -87,14 +71,7 @@ describe('delivery', () => {
     const other = (
       await (async () => {
         const otherEmail = dovecot.address('user12');
-        directory().addMailbox({
-          email: otherEmail,
-          host: dovecot.host,
-          port: dovecot.port,
-          tls: 'none',
-          login: 'user12',
-          password: dovecot.password,
-        });
+        directory().addMailbox(dovecot.mailbox('user12'));
         return addUsers(otherEmail, 1);
       })()
     )[0]!;
@@ -277,15 +254,7 @@ describe('delivery', () => {
     expect(bot!.app.outbox.forReport(bot!.app.store.recent(1)[0]!.id)).toHaveLength(0);
 
     const guarded = dovecot.address('user11');
-    directory().addMailbox({
-      email: guarded,
-      host: dovecot.host,
-      port: dovecot.port,
-      tls: 'none',
-      login: 'user11',
-      password: dovecot.password,
-      allowFrom: ['@bi.example.com'],
-    });
+    directory().addMailbox(dovecot.mailbox('user11', { allowFrom: ['@bi.example.com'] }));
     const [guardedReader] = addUsers(guarded, 1);
     await eventually(
       () => bot!.app.listeners.listener(guarded)?.status().lastSyncAt,
