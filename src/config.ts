@@ -74,9 +74,9 @@ export const settings = {
       'Column names that differ from the defaults (docs/seatable.md), as `Table.Column=Name` pairs separated by commas, e.g. `Users.Phone=Телефон,Groups.Name=Группа`.',
   },
   MAX_MAIL_MB: {
-    schema: positiveInteger().default(60),
+    schema: positiveInteger().default(70),
     description:
-      'Largest mail (in MB) the bot downloads; a bigger mail is recorded as skipped with the reason.',
+      'Largest mail (in MB) the bot downloads; a bigger mail is recorded as skipped with the reason. 70 lets through a mail carrying a 50 MB file (base64 makes it about 68 MB).',
   },
   MAX_FILE_MB: {
     schema: positiveInteger().default(50),

@@ -249,7 +249,8 @@ export class OutboxDispatcher {
     const report = this.reports.get(delivery.reportId)!.report;
     const plan = this.planFor(delivery)!;
     entry.inFlight = true;
-    this.limiter.record(delivery.chatId, messagesIn(step), this.now());
+    const chatId = delivery.chatId;
+    this.limiter.begin(chatId, messagesIn(step));
     const language = isLanguage(delivery.language) ? delivery.language : 'ru';
     try {
       const learnt = await this.sender.send({ chatId: delivery.chatId, threadId: delivery.threadId }, step, {
@@ -258,6 +259,7 @@ export class OutboxDispatcher {
         files: report.files,
         linkLabel: texts(language).linkLabel,
       });
+      this.limiter.end(chatId, this.now());
       const finished = delivery.stepsDone + 1 >= plan.length;
       this.options.outbox.stepSent(delivery.id, finished, learnt);
       delivery.stepsDone++;
@@ -265,7 +267,9 @@ export class OutboxDispatcher {
       entry.notBefore = 0;
       if (finished) this.finish(entry, 'sent');
     } catch (error) {
+      this.limiter.end(chatId, this.now());
       await this.handleFailure(entry, classifySendError(error));
+      return;
     } finally {
       entry.inFlight = false;
     }

@@ -12,7 +12,7 @@ export interface SendRateLimits {
   chatIntervalMs: number;
   /** Messages per minute to one group. */
   groupMessagesPerMinute: number;
-  /** Extra time added to every window, in ms (default 25). */
+  /** Extra time added to every window, in ms (default 10). */
   marginMs?: number;
 }
 
@@ -61,10 +61,13 @@ export class SendRateLimiter {
   private readonly lastRequest = new Map<number, number>();
   private readonly groups = new Map<number, SlidingWindow>();
   private readonly pausedUntil = new Map<number, number>();
+  /** Messages of requests sent but not answered yet, overall and per chat. */
+  private inFlight = 0;
+  private readonly inFlightChats = new Map<number, number>();
   private readonly margin: number;
 
   constructor(private readonly limits: SendRateLimits) {
-    this.margin = limits.marginMs ?? 25;
+    this.margin = limits.marginMs ?? 10;
     this.global = new SlidingWindow(limits.messagesPerSecond, 1000 + this.margin);
   }
 
@@ -74,7 +77,9 @@ export class SendRateLimiter {
    * on an empty window rather than never.
    */
   earliest(chatId: number, messages: number, now: number): number {
-    const count = Math.min(messages, this.limits.messagesPerSecond);
+    // one request per chat at a time; its answer decides when the next may go
+    if (this.inFlightChats.has(chatId)) return Number.POSITIVE_INFINITY;
+    const count = Math.min(messages + this.inFlight, this.limits.messagesPerSecond);
     let at = Math.max(now, this.global.availableAt(count, now));
     const last = this.lastRequest.get(chatId);
     if (last !== undefined) at = Math.max(at, last + this.limits.chatIntervalMs + this.margin);
@@ -88,7 +93,24 @@ export class SendRateLimiter {
     return at;
   }
 
-  /** Records a request sent now. */
+  /** A request is on its way: its messages count against the limits until it is answered. */
+  begin(chatId: number, messages: number): void {
+    this.inFlight += messages;
+    this.inFlightChats.set(chatId, messages);
+  }
+
+  /**
+   * The request was answered. Telegram counts a request when it has received it, which for an upload
+   * can be long after it was started, so the windows hold it from now, not from when it was sent.
+   */
+  end(chatId: number, now: number): void {
+    const messages = this.inFlightChats.get(chatId) ?? 0;
+    this.inFlight -= messages;
+    this.inFlightChats.delete(chatId);
+    this.record(chatId, messages, now);
+  }
+
+  /** Records a request that reached Telegram at `now`. */
   record(chatId: number, messages: number, now: number): void {
     this.global.add(Math.min(messages, this.limits.messagesPerSecond), now);
     this.lastRequest.set(chatId, now);

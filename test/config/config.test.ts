@@ -7,7 +7,7 @@ describe('configuration', () => {
     const config = loadConfig({});
     expect(config.DATA_DIR).toBe('./data');
     expect(config.DIRECTORY).toBe('local');
-    expect(config.MAX_MAIL_MB).toBe(60);
+    expect(config.MAX_MAIL_MB).toBe(70);
     expect(config.MAX_FILE_MB).toBe(50);
     expect(config.TELEGRAM_API_ROOT).toBe('https://api.telegram.org');
     expect(config.MARK_SEEN).toBe(false);

@@ -1,0 +1,49 @@
+/** Telegram's limits as the bot paces itself: 30 messages/s overall, 1 request/s per chat, 20/min per group. */
+import { describe, expect, it } from 'vitest';
+import { SendRateLimiter } from '../../src/telegram/send-rate-limiter.js';
+
+const limits = { messagesPerSecond: 30, chatIntervalMs: 1000, groupMessagesPerMinute: 20, marginMs: 0 };
+
+function sent(limiter: SendRateLimiter, chatId: number, messages: number, at: number): void {
+  limiter.begin(chatId, messages);
+  limiter.end(chatId, at);
+}
+
+describe('send rate limiter', () => {
+  it('lets 30 messages a second through overall, counting an album as its items', () => {
+    const limiter = new SendRateLimiter(limits);
+    for (let chat = 1; chat <= 10; chat++) sent(limiter, chat, 3, 0);
+    expect(limiter.earliest(11, 1, 10)).toBe(1000);
+    expect(limiter.earliest(11, 1, 1000)).toBe(1000);
+  });
+
+  it('keeps one second between requests to one chat, and one request in flight per chat', () => {
+    const limiter = new SendRateLimiter(limits);
+    limiter.begin(5, 1);
+    expect(limiter.earliest(5, 1, 0)).toBe(Number.POSITIVE_INFINITY);
+    expect(limiter.earliest(6, 1, 0)).toBe(0);
+    // an upload answered at 400 ms counts from then
+    limiter.end(5, 400);
+    expect(limiter.earliest(5, 1, 500)).toBe(1400);
+  });
+
+  it('holds a group to 20 messages a minute without holding up other chats', () => {
+    const limiter = new SendRateLimiter(limits);
+    for (let second = 0; second < 5; second++) sent(limiter, -100, 4, second * 1000);
+    expect(limiter.earliest(-100, 1, 5000)).toBe(60_000);
+    expect(limiter.earliest(42, 1, 5000)).toBe(5000);
+  });
+
+  it('pauses only the chat that answered 429', () => {
+    const limiter = new SendRateLimiter(limits);
+    limiter.pause(7, 5000);
+    expect(limiter.earliest(7, 1, 0)).toBe(5000);
+    expect(limiter.earliest(8, 1, 0)).toBe(0);
+  });
+
+  it('adds the margin to every window', () => {
+    const limiter = new SendRateLimiter({ ...limits, marginMs: 25 });
+    sent(limiter, 1, 1, 0);
+    expect(limiter.earliest(1, 1, 0)).toBe(1025);
+  });
+});
