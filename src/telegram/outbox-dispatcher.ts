@@ -250,7 +250,7 @@ export class OutboxDispatcher {
     const plan = this.planFor(delivery)!;
     entry.inFlight = true;
     const chatId = delivery.chatId;
-    this.limiter.begin(chatId, messagesIn(step));
+    this.limiter.begin(chatId, messagesIn(step), this.now());
     const language = isLanguage(delivery.language) ? delivery.language : 'ru';
     try {
       const learnt = await this.sender.send({ chatId: delivery.chatId, threadId: delivery.threadId }, step, {
@@ -259,7 +259,7 @@ export class OutboxDispatcher {
         files: report.files,
         linkLabel: texts(language).linkLabel,
       });
-      this.limiter.end(chatId, this.now());
+      this.limiter.end(chatId, this.now(), learnt.length > 0);
       const finished = delivery.stepsDone + 1 >= plan.length;
       this.options.outbox.stepSent(delivery.id, finished, learnt);
       delivery.stepsDone++;
@@ -267,7 +267,8 @@ export class OutboxDispatcher {
       entry.notBefore = 0;
       if (finished) this.finish(entry, 'sent');
     } catch (error) {
-      this.limiter.end(chatId, this.now());
+      // whatever was sent (an upload, perhaps) counts from now
+      this.limiter.end(chatId, this.now(), true);
       await this.handleFailure(entry, classifySendError(error));
       return;
     } finally {

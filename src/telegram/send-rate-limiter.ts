@@ -63,7 +63,7 @@ export class SendRateLimiter {
   private readonly pausedUntil = new Map<number, number>();
   /** Messages of requests sent but not answered yet, overall and per chat. */
   private inFlight = 0;
-  private readonly inFlightChats = new Map<number, number>();
+  private readonly inFlightChats = new Map<number, { messages: number; startedAt: number }>();
   private readonly margin: number;
 
   constructor(private readonly limits: SendRateLimits) {
@@ -79,7 +79,9 @@ export class SendRateLimiter {
   earliest(chatId: number, messages: number, now: number): number {
     // one request per chat at a time; its answer decides when the next may go
     if (this.inFlightChats.has(chatId)) return Number.POSITIVE_INFINITY;
-    const count = Math.min(messages + this.inFlight, this.limits.messagesPerSecond);
+    const count = Math.min(messages, this.limits.messagesPerSecond) + this.inFlight;
+    // more than a second's worth with the requests in flight: their answers come first
+    if (count > this.limits.messagesPerSecond) return Number.POSITIVE_INFINITY;
     let at = Math.max(now, this.global.availableAt(count, now));
     const last = this.lastRequest.get(chatId);
     if (last !== undefined) at = Math.max(at, last + this.limits.chatIntervalMs + this.margin);
@@ -94,20 +96,22 @@ export class SendRateLimiter {
   }
 
   /** A request is on its way: its messages count against the limits until it is answered. */
-  begin(chatId: number, messages: number): void {
+  begin(chatId: number, messages: number, now: number): void {
     this.inFlight += messages;
-    this.inFlightChats.set(chatId, messages);
+    this.inFlightChats.set(chatId, { messages, startedAt: now });
   }
 
   /**
-   * The request was answered. Telegram counts a request when it has received it, which for an upload
-   * can be long after it was started, so the windows hold it from now, not from when it was sent.
+   * The request was answered. Telegram counts a request when it has received it: a small JSON request
+   * counts from when it was sent, an upload may arrive long after it was started and counts from its
+   * answer (`uploaded`).
    */
-  end(chatId: number, now: number): void {
-    const messages = this.inFlightChats.get(chatId) ?? 0;
-    this.inFlight -= messages;
+  end(chatId: number, now: number, uploaded: boolean): void {
+    const request = this.inFlightChats.get(chatId);
+    if (!request) return;
+    this.inFlight -= request.messages;
     this.inFlightChats.delete(chatId);
-    this.record(chatId, messages, now);
+    this.record(chatId, request.messages, uploaded ? now : request.startedAt);
   }
 
   /** Records a request that reached Telegram at `now`. */

@@ -5,8 +5,8 @@ import { SendRateLimiter } from '../../src/telegram/send-rate-limiter.js';
 const limits = { messagesPerSecond: 30, chatIntervalMs: 1000, groupMessagesPerMinute: 20, marginMs: 0 };
 
 function sent(limiter: SendRateLimiter, chatId: number, messages: number, at: number): void {
-  limiter.begin(chatId, messages);
-  limiter.end(chatId, at);
+  limiter.begin(chatId, messages, at);
+  limiter.end(chatId, at + 5, false);
 }
 
 describe('send rate limiter', () => {
@@ -15,16 +15,24 @@ describe('send rate limiter', () => {
     for (let chat = 1; chat <= 10; chat++) sent(limiter, chat, 3, 0);
     expect(limiter.earliest(11, 1, 10)).toBe(1000);
     expect(limiter.earliest(11, 1, 1000)).toBe(1000);
+    // a request in flight holds its messages too
+    const busy = new SendRateLimiter(limits);
+    busy.begin(1, 30, 0);
+    expect(busy.earliest(2, 1, 0)).toBe(Number.POSITIVE_INFINITY);
   });
 
   it('keeps one second between requests to one chat, and one request in flight per chat', () => {
     const limiter = new SendRateLimiter(limits);
-    limiter.begin(5, 1);
+    limiter.begin(5, 1, 0);
     expect(limiter.earliest(5, 1, 0)).toBe(Number.POSITIVE_INFINITY);
     expect(limiter.earliest(6, 1, 0)).toBe(0);
-    // an upload answered at 400 ms counts from then
-    limiter.end(5, 400);
-    expect(limiter.earliest(5, 1, 500)).toBe(1400);
+    // a small request counts from when it was sent
+    limiter.end(5, 40, false);
+    expect(limiter.earliest(5, 1, 500)).toBe(1000);
+    // an upload answered at 2400 ms counts from its answer: Telegram may have received it only then
+    limiter.begin(5, 1, 2000);
+    limiter.end(5, 2400, true);
+    expect(limiter.earliest(5, 1, 2500)).toBe(3400);
   });
 
   it('holds a group to 20 messages a minute without holding up other chats', () => {
