@@ -8,6 +8,7 @@ import type { Config } from './config.js';
 import { DEFAULT_PLAN_LIMITS, type PlanLimits } from './core/message-plan.js';
 import { createDirectory } from './directory/create-directory.js';
 import type { Directory } from './directory/directory.js';
+import { ConnectGate } from './imap/connect-gate.js';
 import { ListenerSupervisor } from './imap/listener-supervisor.js';
 import { MailboxHealthWatch } from './imap/mailbox-health-watch.js';
 import { type ListenerTimings, MailboxListener } from './imap/mailbox-listener.js';
@@ -152,6 +153,7 @@ export class App {
       languageOf: (chatId) => this.languages.get(chatId),
       onRecorded: () => this.dispatcher?.wake(),
       onResult: (mailbox, result) => this.metrics.reports.inc({ mailbox, result: result.status }),
+      alerts: this.alerts,
     });
     const timings: ListenerTimings = {
       idleRestartMs: config.IMAP_IDLE_RESTART_SECONDS * 1000,
@@ -163,6 +165,7 @@ export class App {
       ...deps.timings,
     };
     const spool = spoolRoot(config.DATA_DIR);
+    const connectGate = new ConnectGate(config.IMAP_CONNECT_CONCURRENCY);
     this.listeners = new ListenerSupervisor(
       (mailbox) =>
         new MailboxListener({
@@ -176,6 +179,7 @@ export class App {
           maxFileBytes: config.MAX_FILE_MB * MB,
           markSeen: mailbox.markSeen ?? config.MARK_SEEN,
           timings,
+          connectGate,
         }),
       logger,
     );

@@ -105,6 +105,11 @@ export const settings = {
     schema: positiveInteger(1).default(300),
     description: 'Longest wait between reconnect attempts (exponential backoff with jitter, from 1 s).',
   },
+  IMAP_CONNECT_CONCURRENCY: {
+    schema: positiveInteger(1).max(500).default(10),
+    description:
+      'Mailboxes that may be connecting and logging in at the same moment; the rest wait their turn (hundreds starting together would otherwise run into login timeouts).',
+  },
   PHONE_REGION: {
     schema: z
       .string()

@@ -18,6 +18,7 @@ import { parseMail, UnreadableMailError } from '../mail/mail-parser.js';
 import type { Logger } from '../observability/logger.js';
 import type { SecretScrubber } from '../observability/secret-scrubber.js';
 import type { MailPosition, ReportStore } from '../store/report-store.js';
+import type { ConnectGate } from './connect-gate.js';
 
 /** Timings of a listener, all in milliseconds. */
 export interface ListenerTimings {
@@ -48,6 +49,8 @@ export interface MailboxListenerOptions {
   timings: ListenerTimings;
   /** Extra CA certificates for servers with a private CA. */
   tlsCa?: string;
+  /** Shared limit on connection attempts at once (all mailboxes of the process). */
+  connectGate?: ConnectGate;
 }
 
 export type ListenerState = 'connecting' | 'connected' | 'waiting' | 'stopped';
@@ -212,8 +215,17 @@ export class MailboxListener {
     client.on('exists', () => this.kick(client));
     this.current.state = 'connecting';
     let catchUp: NodeJS.Timeout | null = null;
+    let release: (() => void) | null = null;
     try {
-      await client.connect();
+      if (this.options.connectGate) {
+        release = await this.options.connectGate.acquire(this.abort.signal);
+        if (!release) return;
+      }
+      try {
+        await client.connect();
+      } finally {
+        release?.();
+      }
       const wasDown = this.current.disconnectedAt !== null || this.current.failures > 0;
       this.current.state = 'connected';
       this.current.failures = 0;

@@ -9,6 +9,7 @@ import type { MediaMode } from '../core/message-plan.js';
 import { recipientsFor } from '../core/recipients.js';
 import type { ParsedMail } from '../core/report.js';
 import type { Directory, MailboxEntry } from '../directory/directory.js';
+import type { AdminAlerts } from '../observability/admin-alerts.js';
 import type { Logger } from '../observability/logger.js';
 import type { MailPosition, NewDelivery, ReportStatus, ReportStore } from '../store/report-store.js';
 
@@ -30,6 +31,8 @@ export interface ReportIntakeOptions {
   onRecorded?: (reportId: number) => void;
   /** Observes every outcome (metrics). */
   onResult?: (mailbox: string, result: IntakeResult) => void;
+  /** Told about mail that could not be forwarded at all (too large, unreadable). */
+  alerts?: AdminAlerts;
 }
 
 /** A mail that was not parsed: why, and what is known of it from the IMAP envelope. */
@@ -191,6 +194,10 @@ export class ReportIntake {
         { reportId, subject: mail.subject, reason: mail.reason },
         `mail ${mail.status === 'too_large' ? 'too large' : 'unreadable'}: recorded, not forwarded`,
       );
+    this.options.alerts?.raise(
+      `mail-not-forwarded:${mailbox.email}:${reportId}`,
+      `A mail in ${mailbox.email} was not forwarded (${mail.status === 'too_large' ? 'too large' : 'unreadable'}): "${mail.subject || '(no subject)'}" — ${mail.reason}`,
+    );
     return { reportId, status: mail.status, deliveries: 0 };
   }
 }

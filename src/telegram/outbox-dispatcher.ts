@@ -70,6 +70,9 @@ interface PreparedReport {
   plans: Map<string, PlannedMessage[]>;
 }
 
+/** The most items an album may have (Bot API sendMediaGroup). */
+const ALBUM_MAX_ITEMS = 10;
+
 const isLanguage = (value: string): value is Language => (LANGUAGES as readonly string[]).includes(value);
 
 export class OutboxDispatcher {
@@ -170,10 +173,15 @@ export class OutboxDispatcher {
     await Promise.allSettled(inFlight);
   }
 
-  /** The queued delivery whose next message may go first. */
+  /**
+   * The queued delivery whose next message may go first. Among those that may go now the one with the
+   * most messages wins (an album before a single document): a single taking one free slot of the
+   * overall window would keep a 3-photo album waiting for three, and the window would idle. Otherwise
+   * the earliest, then the oldest.
+   */
   private pick(): { entry: QueuedDelivery; step: PlannedMessage; at: number } | null {
     const now = this.now();
-    let best: { entry: QueuedDelivery; step: PlannedMessage; at: number } | null = null;
+    let best: { entry: QueuedDelivery; step: PlannedMessage; at: number; messages: number } | null = null;
     for (const entry of this.queue.values()) {
       if (entry.inFlight) continue;
       const plan = this.planFor(entry.delivery);
@@ -183,12 +191,13 @@ export class OutboxDispatcher {
         this.finish(entry, 'sent');
         continue;
       }
-      const at = Math.max(
-        entry.notBefore,
-        this.limiter.earliest(entry.delivery.chatId, messagesIn(step), now),
-      );
-      if (!best || at < best.at) best = { entry, step, at };
-      if (at <= now) break;
+      const messages = messagesIn(step);
+      const at = Math.max(entry.notBefore, this.limiter.earliest(entry.delivery.chatId, messages, now));
+      const ready = at <= now;
+      const better = !best ? true : ready && best.at <= now ? messages > best.messages : at < best.at;
+      if (better) best = { entry, step, at, messages };
+      // nothing can beat a ready full album
+      if (ready && messages >= ALBUM_MAX_ITEMS) break;
     }
     return best;
   }

@@ -31,7 +31,13 @@ export class BotProcess {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     const bot = new BotProcess(child);
-    await bot.waitForLine('superset-telegram-bot started', timeoutMs);
+    try {
+      await bot.waitForLine('superset-telegram-bot started', timeoutMs);
+    } catch (error) {
+      // do not leave a half-started bot running with its pipes open
+      if (child.exitCode === null) await bot.crash();
+      throw error;
+    }
     return bot;
   }
 

@@ -1,0 +1,149 @@
+/**
+ * Fan-out: one Superset report (a PDF and three PNG screenshots) to 1000 private chats, with the fake
+ * Bot API enforcing Telegram's flood limits (30 messages/s overall, an album counting as its items).
+ *
+ * Wall time runs from the arrival of the first send call at the fake to the moment the last successful
+ * one was answered; the least possible is messages ÷ 30 s. Upload efficiency is the bytes the fake
+ * received in file parts against the report's file bytes (1.0 = every file uploaded exactly once).
+ */
+import { DovecotServer } from '../test/dovecot/dovecot.js';
+import { type CallLogEntry, FakeTelegram } from '../test/fakes/telegram/fake-telegram.js';
+import { makePdfOfSize, makePng } from '../test/fixtures/sample-files.js';
+import { buildSupersetMail, supersetReportHtml } from '../test/fixtures/superset-mail.js';
+import { prepareDataDir, SEND_METHODS, sleep, startBotProcess } from './bot-setup.js';
+import { Resources } from './resources.js';
+import { informational, judged, type ResultRow } from './results-table.js';
+
+const NAME = 'fan-out';
+/** Telegram's overall limit, messages per second (the fake's default). */
+const MESSAGES_PER_SECOND = 30;
+
+export interface FanOutOptions {
+  /** Recipients (default 1000). */
+  chats?: number;
+  /** Settings for the bot on top of the defaults, to compare (e.g. TELEGRAM_PARALLEL_SENDS). */
+  botEnv?: Record<string, string>;
+}
+
+/** A Superset dashboard report: a ~1 MB PDF export and three ~1.2 MB screenshots. */
+function supersetReport(): { raw: Buffer; fileBytes: number; photos: number; documents: number } {
+  const unique = `${Date.now()}`;
+  const pdf = makePdfOfSize(1_000_000, `Sales dashboard ${unique}`);
+  // stored (level 0) deflate: screenshots of a realistic size; photo-eligible (800×500, ratio 1.6)
+  const pngs = [0, 1, 2].map((index) =>
+    makePng(800, 500, { rgb: [40 + index * 60, 120, 200 - index * 50], compressionLevel: 0 }),
+  );
+  const contentIds = pngs.map((_, index) => `bench-${unique}-${index}@superset.example.com`);
+  const subject = `[Report]  Sales dashboard ${unique}`;
+  const raw = buildSupersetMail({
+    seed: `fan-out-${unique}`,
+    subject,
+    html: supersetReportHtml({ url: 'https://superset.example.com/superset/dashboard/12/', contentIds }),
+    pdf: { name: `Sales dashboard ${unique}.pdf`, data: pdf },
+    images: pngs.map((png, index) => ({
+      png,
+      contentId: contentIds[index]!,
+      name: `${subject} Tue, 07 Oct 2025 09:00:05 +0300`,
+    })),
+  });
+  const fileBytes = pdf.length + pngs.reduce((sum, png) => sum + png.length, 0);
+  return { raw, fileBytes, photos: pngs.length, documents: 1 };
+}
+
+/** Messages a successful send call put into its chat (an album counts as its items). */
+function messagesOf(entry: CallLogEntry): number {
+  const media = entry.params.media;
+  return entry.method === 'sendMediaGroup' && Array.isArray(media) ? media.length : 1;
+}
+
+export async function fanOutBenchmark(options: FanOutOptions = {}): Promise<ResultRow[]> {
+  const chatCount = options.chats ?? 1000;
+  const resources = new Resources();
+  try {
+    const dovecot = resources.hold(await DovecotServer.start({ users: 1 }), 'Dovecot', (server) =>
+      server.stop(),
+    );
+    const telegram = resources.hold(await FakeTelegram.start(), 'fake Bot API', (fake) => fake.stop());
+    const setup = prepareDataDir(
+      { dovecot, telegram, mailboxUsers: ['user1'], readers: chatCount },
+      resources,
+    );
+    const bot = await startBotProcess({ ...setup.env, ...options.botEnv }, resources);
+    await bot.waitForLine('connected to the mailbox', 30_000);
+
+    const report = supersetReport();
+    const perChat = report.photos + report.documents;
+    const expectedMessages = chatCount * perChat;
+    const minimumSeconds = expectedMessages / MESSAGES_PER_SECOND;
+    console.log(
+      `fan-out: ${chatCount} chats × ${perChat} messages, ${report.fileBytes} file bytes; ` +
+        `least possible ${minimumSeconds.toFixed(1)} s`,
+    );
+    await dovecot.append('user1', report.raw);
+
+    // follow the fake's call log as it grows: first send call, last successful one, 429s
+    let scanned = 0;
+    let firstSendAt: number | null = null;
+    let lastSuccessAt = 0;
+    let messages = 0;
+    let tooManyRequests = 0;
+    const deadline = Date.now() + (3 * minimumSeconds + 120) * 1000;
+    while (messages < expectedMessages) {
+      const log = telegram.calls;
+      const observedAt = Date.now();
+      for (; scanned < log.length; scanned++) {
+        const entry = log[scanned]!;
+        if (!SEND_METHODS.has(entry.method)) continue;
+        firstSendAt = Math.min(firstSendAt ?? entry.at, entry.at);
+        if (entry.status === 429) tooManyRequests++;
+        if (entry.status === 200) {
+          messages += messagesOf(entry);
+          lastSuccessAt = observedAt;
+        }
+      }
+      if (bot.child.exitCode !== null) throw new Error(`the bot exited (code ${bot.child.exitCode})`);
+      if (Date.now() > deadline) {
+        throw new Error(`fan-out incomplete: ${messages}/${expectedMessages} messages by the deadline`);
+      }
+      await sleep(5);
+    }
+    const wallSeconds = (lastSuccessAt - firstSendAt!) / 1000;
+    const ratio = wallSeconds / minimumSeconds;
+    const uploaded = telegram.totals().uploadedBytes;
+    const uploadRatio = uploaded / report.fileBytes;
+    const complete = setup.chats.filter((chat) => {
+      const received = telegram.messagesIn(chat);
+      return (
+        received.length === perChat &&
+        received.filter((message) => message.type === 'photo').length === report.photos &&
+        received.filter((message) => message.type === 'document').length === report.documents
+      );
+    }).length;
+    const sendCalls = telegram.calls.filter((entry) => SEND_METHODS.has(entry.method));
+    return [
+      informational(
+        NAME,
+        `wall time, ${expectedMessages} messages (${chatCount} chats × ${report.photos} photos + ${report.documents} PDF)`,
+        `${wallSeconds.toFixed(1)} s (least ${minimumSeconds.toFixed(1)} s)`,
+      ),
+      judged(NAME, 'wall time ÷ least possible (messages ÷ 30/s)', ratio.toFixed(3), '≤ 1.05', ratio <= 1.05),
+      judged(
+        NAME,
+        'bytes uploaded ÷ report file bytes',
+        `${uploadRatio.toFixed(3)} (${uploaded} / ${report.fileBytes})`,
+        '≤ 1.1',
+        uploadRatio <= 1.1,
+      ),
+      informational(NAME, '429 answers seen', `${tooManyRequests} (of ${sendCalls.length} send calls)`),
+      judged(
+        NAME,
+        'chats that received exactly the report',
+        `${complete} / ${chatCount}`,
+        `${chatCount} / ${chatCount}`,
+        complete === chatCount,
+      ),
+    ];
+  } finally {
+    await resources.release();
+  }
+}
