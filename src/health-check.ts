@@ -7,6 +7,7 @@ import { Api, GrammyError } from 'grammy';
 import { ImapFlow } from 'imapflow';
 import type { Config } from './config.js';
 import type { Directory, MailboxEntry } from './directory/directory.js';
+import { imapConnectionOptions } from './imap/imap-connection.js';
 import type { SecretScrubber } from './observability/secret-scrubber.js';
 
 export type CheckStatus = 'OK' | 'WARN' | 'FAIL';
@@ -54,12 +55,7 @@ async function checkMailbox(
     };
   }
   const client = new ImapFlow({
-    host: mailbox.host,
-    port: mailbox.port,
-    secure: mailbox.tls === 'tls',
-    doSTARTTLS: mailbox.tls === 'starttls' ? true : mailbox.tls === 'none' ? false : undefined,
-    auth: { user: mailbox.login, pass: mailbox.password },
-    logger: false,
+    ...imapConnectionOptions(mailbox),
     connectionTimeout: timeoutMs,
     greetingTimeout: timeoutMs,
     socketTimeout: timeoutMs,

@@ -19,6 +19,7 @@ import type { Logger } from '../observability/logger.js';
 import type { SecretScrubber } from '../observability/secret-scrubber.js';
 import type { MailPosition, ReportStore } from '../store/report-store.js';
 import type { ConnectGate } from './connect-gate.js';
+import { imapConnectionOptions } from './imap-connection.js';
 
 /** Timings of a listener, all in milliseconds. */
 export interface ListenerTimings {
@@ -180,12 +181,7 @@ export class MailboxListener {
   private createClient(): ImapFlow {
     const { mailbox, timings } = this.options;
     return new ImapFlow({
-      host: mailbox.host,
-      port: mailbox.port,
-      secure: mailbox.tls === 'tls',
-      doSTARTTLS: mailbox.tls === 'starttls' ? true : mailbox.tls === 'none' ? false : undefined,
-      auth: { user: mailbox.login, pass: mailbox.password ?? '' },
-      logger: false,
+      ...imapConnectionOptions(mailbox, this.options.tlsCa),
       id: `mbx-${mailbox.email}`,
       // IDLE as soon as the connection is free: with the 15 s default new mail would wait that long
       autoIdleDelay: 200,
@@ -194,7 +190,6 @@ export class MailboxListener {
       socketTimeout: timings.socketTimeoutMs,
       connectionTimeout: timings.connectTimeoutMs,
       greetingTimeout: Math.min(timings.connectTimeoutMs, 16_000),
-      tls: { minVersion: 'TLSv1.2', ...(this.options.tlsCa ? { ca: this.options.tlsCa } : {}) },
     });
   }
 

@@ -292,17 +292,7 @@ function readMailboxes(
     } else {
       table.warn(row, label, `${table.quoted('Password')} is empty; the mailbox cannot log in`);
     }
-    let mediaMode: MediaMode | null = null;
-    const mediaCell = textOf(table.cell(row, 'Media mode')).toLowerCase();
-    if (mediaCell !== '') {
-      if ((MEDIA_MODES as readonly string[]).includes(mediaCell)) mediaMode = mediaCell as MediaMode;
-      else
-        table.warn(
-          row,
-          label,
-          `${table.quoted('Media mode')} "${mediaCell}" is not photo, document or both; MEDIA_MODE applies`,
-        );
-    }
+    const mediaMode = mediaModeOf(table, row, label, 'MEDIA_MODE applies');
     seen.add(email);
     entries.push({
       key: row._id,
@@ -376,6 +366,25 @@ function readSubscriptions<T extends 'Users' | 'Groups'>(
 }
 
 /** A Telegram id cell: a number, or null when blank; undefined when invalid. */
+/** The optional Media mode cell of a mailbox or group row; a bad value is warned about and ignored. */
+function mediaModeOf(
+  table: TableReader<'Mailboxes'> | TableReader<'Groups'>,
+  row: SeaTableRow,
+  label: string,
+  fallback: string,
+): MediaMode | null {
+  const reader = table as TableReader<'Mailboxes'>;
+  const cell = textOf(reader.cell(row, 'Media mode')).toLowerCase();
+  if (cell === '') return null;
+  if ((MEDIA_MODES as readonly string[]).includes(cell)) return cell as MediaMode;
+  reader.warn(
+    row,
+    label,
+    `${reader.quoted('Media mode')} "${cell}" is not photo, document or both; ${fallback}`,
+  );
+  return null;
+}
+
 function telegramIdOf(value: unknown): number | null | undefined {
   const id = integerOf(value, TELEGRAM_ID);
   if (id === undefined) return null;
@@ -468,17 +477,7 @@ function readGroups(
       table.warn(row, label, `${table.quoted('Topic ID')} is not a forum topic id; the group is ignored`);
       continue;
     }
-    let mediaMode: MediaMode | null = null;
-    const mediaCell = textOf(table.cell(row, 'Media mode')).toLowerCase();
-    if (mediaCell !== '') {
-      if ((MEDIA_MODES as readonly string[]).includes(mediaCell)) mediaMode = mediaCell as MediaMode;
-      else
-        table.warn(
-          row,
-          label,
-          `${table.quoted('Media mode')} "${mediaCell}" is not photo, document or both; the mailbox's mode applies`,
-        );
-    }
+    const mediaMode = mediaModeOf(table, row, label, "the mailbox's mode applies");
     entries.push({
       key: row._id,
       title,
