@@ -2,26 +2,15 @@
  * The embedded directory's commands through the built CLI: add, list (text and JSON), remove, and the
  * errors an admin makes (duplicates, unknown mailboxes, bad phone numbers, both password options).
  */
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
 import { removeDir, tempDataDir } from '../support/bot-harness.js';
-import { CLI } from '../support/bot-process.js';
+import { runCli } from '../support/bot-process.js';
 
-const run = promisify(execFile);
 const dataDir = tempDataDir();
 afterAll(() => removeDir(dataDir));
 
-async function cli(...args: string[]) {
-  try {
-    const { stdout, stderr } = await run(process.execPath, [CLI, ...args], {
-      env: { PATH: process.env.PATH ?? '', DATA_DIR: dataDir },
-    });
-    return { code: 0, stdout, stderr };
-  } catch (error) {
-    const failed = error as { code: number; stdout: string; stderr: string };
-    return { code: failed.code, stdout: failed.stdout, stderr: failed.stderr };
-  }
+function cli(...args: string[]) {
+  return runCli(args, { DATA_DIR: dataDir });
 }
 
 describe('directory commands', () => {
@@ -214,19 +203,13 @@ describe('directory commands', () => {
   });
 
   it('refuses directory commands when SeaTable is the directory', async () => {
-    try {
-      await run(process.execPath, [CLI, 'user', 'list'], {
-        env: {
-          PATH: process.env.PATH ?? '',
-          DATA_DIR: dataDir,
-          DIRECTORY: 'seatable',
-          SEATABLE_SERVER_URL: 'https://cloud.example.com',
-          SEATABLE_API_TOKEN: 'a'.repeat(40),
-        },
-      });
-      expect.unreachable('the command should fail');
-    } catch (error) {
-      expect((error as { stderr: string }).stderr).toContain('managed in SeaTable');
-    }
+    const result = await runCli(['user', 'list'], {
+      DATA_DIR: dataDir,
+      DIRECTORY: 'seatable',
+      SEATABLE_SERVER_URL: 'https://cloud.example.com',
+      SEATABLE_API_TOKEN: 'a'.repeat(40),
+    });
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain('managed in SeaTable');
   });
 });

@@ -1,28 +1,16 @@
 /** `superset-telegram-bot parse FILE.eml`: the JSON contract, and one-line errors for unreadable input. */
-import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
 import { supersetFixtures } from '../fixtures/superset-mail.js';
-import { CLI } from '../support/bot-process.js';
+import { runCli } from '../support/bot-process.js';
 
-const run = promisify(execFile);
 const dir = mkdtempSync(path.join(tmpdir(), 'stb-cli-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-async function parse(file: string) {
-  try {
-    const { stdout, stderr } = await run(process.execPath, [CLI, 'parse', file], {
-      env: { PATH: process.env.PATH ?? '' },
-      cwd: dir,
-    });
-    return { code: 0, stdout, stderr };
-  } catch (error) {
-    const failed = error as { code: number; stdout: string; stderr: string };
-    return { code: failed.code, stdout: failed.stdout, stderr: failed.stderr };
-  }
+function parse(file: string) {
+  return runCli(['parse', file], {}, { cwd: dir });
 }
 
 describe('parse command', () => {

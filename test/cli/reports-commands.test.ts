@@ -1,15 +1,12 @@
 /** `reports` shows each recipient's state; `resend` queues a recorded report again for the running bot. */
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LocalDirectory } from '../../src/directory/local/local-directory.js';
 import { DovecotServer } from '../dovecot/dovecot.js';
 import { FakeTelegram } from '../fakes/telegram/fake-telegram.js';
 import { eventually, removeDir, startBot, tempDataDir } from '../support/bot-harness.js';
-import { CLI } from '../support/bot-process.js';
+import { runCli } from '../support/bot-process.js';
 import { reportMail } from '../support/simple-mail.js';
 
-const run = promisify(execFile);
 let dovecot: DovecotServer;
 let telegram: FakeTelegram;
 const dataDir = tempDataDir();
@@ -25,16 +22,8 @@ afterAll(async () => {
   removeDir(dataDir);
 });
 
-async function cli(...args: string[]) {
-  try {
-    const { stdout, stderr } = await run(process.execPath, [CLI, ...args], {
-      env: { PATH: process.env.PATH ?? '', DATA_DIR: dataDir },
-    });
-    return { code: 0, stdout, stderr };
-  } catch (error) {
-    const failed = error as { code: number; stdout: string; stderr: string };
-    return { code: failed.code, stdout: failed.stdout, stderr: failed.stderr };
-  }
+function cli(...args: string[]) {
+  return runCli(args, { DATA_DIR: dataDir });
 }
 
 describe('reports and resend', () => {

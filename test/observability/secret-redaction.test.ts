@@ -3,17 +3,14 @@
  * refused IMAP login, a bot token Telegram refuses, `check` reporting on both. Runs the built CLI as a
  * real process at LOG_LEVEL=trace and searches everything it printed.
  */
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LocalDirectory } from '../../src/directory/local/local-directory.js';
 import { openDatabase } from '../../src/store/database.js';
 import { DovecotServer } from '../dovecot/dovecot.js';
 import { FakeTelegram } from '../fakes/telegram/fake-telegram.js';
 import { removeDir, tempDataDir } from '../support/bot-harness.js';
-import { BotProcess, CLI } from '../support/bot-process.js';
+import { BotProcess, runCli } from '../support/bot-process.js';
 
-const run = promisify(execFile);
 const WRONG_IMAP_PASSWORD = 'Wr0ng-IMAP-pa55word-4242';
 const ENV_IMAP_PASSWORD = 'Env-IMAP-secret-value-777';
 
@@ -61,16 +58,8 @@ function expectNoSecrets(output: string, secrets: string[]): void {
 }
 
 async function cli(args: string[], env: Record<string, string>) {
-  try {
-    const { stdout, stderr } = await run(process.execPath, [CLI, ...args], {
-      env: { PATH: process.env.PATH ?? '', ...env },
-      timeout: 60_000,
-    });
-    return { code: 0, output: stdout + stderr };
-  } catch (error) {
-    const failed = error as { code: number; stdout: string; stderr: string };
-    return { code: failed.code, output: failed.stdout + failed.stderr };
-  }
+  const result = await runCli(args, env);
+  return { code: result.code, output: result.stdout + result.stderr };
 }
 
 describe('secrets stay out of the output', () => {

@@ -12,7 +12,13 @@ import type { LocalDirectory } from '../../src/directory/local/local-directory.j
 import { directorySeed, type MailboxSpec, mailboxRow } from '../directory/directory-worlds.js';
 import { DovecotServer } from '../dovecot/dovecot.js';
 import { type FakeRowSeed, FakeSeaTable } from '../fakes/seatable/fake-seatable.js';
-import { FakeTelegram, faults, GROUP_ANONYMOUS_BOT, type UserSpec } from '../fakes/telegram/fake-telegram.js';
+import {
+  FakeTelegram,
+  faults,
+  GROUP_ANONYMOUS_BOT,
+  type MyChatMemberSpec,
+  type UserSpec,
+} from '../fakes/telegram/fake-telegram.js';
 import { eventually, type RunningBot, removeDir, startBot } from '../support/bot-harness.js';
 import { reportMail } from '../support/simple-mail.js';
 
@@ -47,6 +53,18 @@ function person(spec: Omit<UserSpec, 'id'> = {}): UserSpec {
 /** Injects an update and waits until the bot has handled it. */
 async function handled(update: Update): Promise<void> {
   await telegram.waitForConfirmation(update, 10_000);
+}
+
+/** Injects a change of the bot's status in a group, waits until it is handled, and gives the chat id. */
+async function botStatusChanged(
+  chat: MyChatMemberSpec['chat'],
+  from: UserSpec,
+  oldStatus: MyChatMemberSpec['oldStatus'],
+  newStatus: MyChatMemberSpec['newStatus'],
+): Promise<{ chatId: number }> {
+  const update = telegram.injectMyChatMember({ chat, from, oldStatus, newStatus });
+  await handled(update);
+  return { chatId: update.my_chat_member!.chat.id };
 }
 
 function lastMessage(chatId: number) {
@@ -396,26 +414,12 @@ function registrationSuite(backend: DirectoryBackend): void {
         await seed.user({ name: 'Anna', phone: '+79991234567', mailboxes: ['sales@example.com'] });
         const anna = person();
         await handled(telegram.injectContact(anna, { phone_number: '79991234567' }));
-        await handled(
-          telegram.injectMyChatMember({
-            chat: anna.id,
-            from: anna,
-            oldStatus: 'member',
-            newStatus: 'kicked',
-          }),
-        );
+        await botStatusChanged(anna.id, anna, 'member', 'kicked');
         expect(userWithPhone('+79991234567').active).toBe(false);
         expect(await adminMessage('blocked the bot')).toContain(`id ${anna.id}`);
 
         // unblocking: Telegram's "Restart" sends /start, which asks for the phone again
-        await handled(
-          telegram.injectMyChatMember({
-            chat: anna.id,
-            from: anna,
-            oldStatus: 'kicked',
-            newStatus: 'member',
-          }),
-        );
+        await botStatusChanged(anna.id, anna, 'kicked', 'member');
         await handled(telegram.injectTextMessage(anna, '/start'));
         expect(lastMessage(anna.id).reply_markup).toMatchObject({ keyboard: [[{ request_contact: true }]] });
         await handled(telegram.injectContact(anna, { phone_number: '79991234567' }));
@@ -429,25 +433,11 @@ function registrationSuite(backend: DirectoryBackend): void {
         await world();
         await seed.group({ title: 'BI team', mailboxes: ['sales@example.com'] });
         const boss = admin({ language_code: 'en' });
-        const joined = telegram.injectMyChatMember({
-          chat: { title: 'BI team' },
-          from: boss,
-          oldStatus: 'left',
-          newStatus: 'member',
-        });
-        await handled(joined);
-        const groupId = joined.my_chat_member!.chat.id;
+        const { chatId: groupId } = await botStatusChanged({ title: 'BI team' }, boss, 'left', 'member');
         expect(lastMessage(groupId).text).toContain('make me an administrator');
         expect(groupTitled('BI team').telegramId).toBeNull();
 
-        await handled(
-          telegram.injectMyChatMember({
-            chat: groupId,
-            from: boss,
-            oldStatus: 'member',
-            newStatus: 'administrator',
-          }),
-        );
+        await botStatusChanged(groupId, boss, 'member', 'administrator');
         expect(groupTitled('BI team')).toMatchObject({ telegramId: groupId, locked: true, active: true });
         expect(lastMessage(groupId).text).toBe(
           '✅ This group is registered. Reports from these mailboxes will arrive here:\n• sales@example.com',
@@ -468,14 +458,12 @@ function registrationSuite(backend: DirectoryBackend): void {
         const firstId = first.my_chat_member!.chat.id;
 
         const impostor = admin({ first_name: 'Mallory' });
-        const second = telegram.injectMyChatMember({
-          chat: { title: 'BI team' },
-          from: impostor,
-          oldStatus: 'left',
-          newStatus: 'administrator',
-        });
-        await handled(second);
-        const secondId = second.my_chat_member!.chat.id;
+        const { chatId: secondId } = await botStatusChanged(
+          { title: 'BI team' },
+          impostor,
+          'left',
+          'administrator',
+        );
 
         expect(lastMessage(secondId).text).toContain('уже зарегистрирована в другом чате');
         expect(telegram.chat(secondId)).toMatchObject({ botStatus: 'left' });
@@ -507,23 +495,14 @@ function registrationSuite(backend: DirectoryBackend): void {
         await world();
         await seed.group({ title: 'BI team', mailboxes: ['sales@example.com'] });
         const boss = admin();
-        const joined = telegram.injectMyChatMember({
-          chat: { title: 'BI team' },
-          from: boss,
-          oldStatus: 'left',
-          newStatus: 'administrator',
-        });
-        await handled(joined);
-        const groupId = joined.my_chat_member!.chat.id;
-
-        await handled(
-          telegram.injectMyChatMember({
-            chat: groupId,
-            from: boss,
-            oldStatus: 'administrator',
-            newStatus: 'kicked',
-          }),
+        const { chatId: groupId } = await botStatusChanged(
+          { title: 'BI team' },
+          boss,
+          'left',
+          'administrator',
         );
+
+        await botStatusChanged(groupId, boss, 'administrator', 'kicked');
         expect(groupTitled('BI team')).toMatchObject({ telegramId: groupId, locked: true, active: false });
         expect(await adminMessage('was removed from the group')).toContain(`"BI team" (${groupId})`);
 
@@ -537,14 +516,7 @@ function registrationSuite(backend: DirectoryBackend): void {
         await handled(other);
         expect(telegram.chat(other.my_chat_member!.chat.id)).toMatchObject({ botStatus: 'left' });
 
-        await handled(
-          telegram.injectMyChatMember({
-            chat: groupId,
-            from: boss,
-            oldStatus: 'left',
-            newStatus: 'administrator',
-          }),
-        );
+        await botStatusChanged(groupId, boss, 'left', 'administrator');
         expect(groupTitled('BI team')).toMatchObject({ telegramId: groupId, active: true });
         expect(lastMessage(groupId).text).toContain('Группа зарегистрирована');
       });
@@ -555,14 +527,12 @@ function registrationSuite(backend: DirectoryBackend): void {
           await world();
           await seed.group({ title: 'BI team', mailboxes: ['sales@example.com'] });
           const boss = admin({ language_code: 'en' });
-          const joined = telegram.injectMyChatMember({
-            chat: { title: 'BI team' },
-            from: boss,
-            oldStatus: 'left',
-            newStatus: 'administrator',
-          });
-          await handled(joined);
-          const groupId = joined.my_chat_member!.chat.id;
+          const { chatId: groupId } = await botStatusChanged(
+            { title: 'BI team' },
+            boss,
+            'left',
+            'administrator',
+          );
           const before = telegram.messagesIn(groupId).length;
 
           const { supergroupId, updates } = telegram.injectMigration(groupId, { by: boss, order });
@@ -599,24 +569,15 @@ function registrationSuite(backend: DirectoryBackend): void {
           } as never;
         });
         const boss = admin();
-        const joined = telegram.injectMyChatMember({
-          chat: { title: 'BI team' },
-          from: boss,
-          oldStatus: 'left',
-          newStatus: 'administrator',
-        });
-        await handled(joined);
-        const groupId = joined.my_chat_member!.chat.id;
+        const { chatId: groupId } = await botStatusChanged(
+          { title: 'BI team' },
+          boss,
+          'left',
+          'administrator',
+        );
 
         const supergroupId = telegram.migrateGroup(groupId);
-        await handled(
-          telegram.injectMyChatMember({
-            chat: supergroupId,
-            from: boss,
-            oldStatus: 'left',
-            newStatus: 'administrator',
-          }),
-        );
+        await botStatusChanged(supergroupId, boss, 'left', 'administrator');
         const { updates } = telegram.injectMigration(groupId, {
           supergroupId,
           by: boss,
@@ -638,14 +599,12 @@ function registrationSuite(backend: DirectoryBackend): void {
         await world();
         await seed.group({ title: 'BI team', mailboxes: ['sales@example.com'] });
         const boss = admin();
-        const joined = telegram.injectMyChatMember({
-          chat: { title: 'BI team', type: 'supergroup' },
-          from: boss,
-          oldStatus: 'left',
-          newStatus: 'administrator',
-        });
-        await handled(joined);
-        const groupId = joined.my_chat_member!.chat.id;
+        const { chatId: groupId } = await botStatusChanged(
+          { title: 'BI team', type: 'supergroup' },
+          boss,
+          'left',
+          'administrator',
+        );
         const before = telegram.messagesIn(groupId).length;
 
         await handled(telegram.injectNewChatTitle(groupId, 'BI team (archive)', boss));
@@ -654,22 +613,8 @@ function registrationSuite(backend: DirectoryBackend): void {
         expect(telegram.messagesIn(groupId)).toHaveLength(before);
         expect(groupTitled('BI team')).toMatchObject({ telegramId: groupId, active: true });
 
-        await handled(
-          telegram.injectMyChatMember({
-            chat: groupId,
-            from: boss,
-            oldStatus: 'administrator',
-            newStatus: 'member',
-          }),
-        );
-        await handled(
-          telegram.injectMyChatMember({
-            chat: groupId,
-            from: boss,
-            oldStatus: 'member',
-            newStatus: 'administrator',
-          }),
-        );
+        await botStatusChanged(groupId, boss, 'administrator', 'member');
+        await botStatusChanged(groupId, boss, 'member', 'administrator');
         expect(groupTitled('BI team')).toMatchObject({ telegramId: groupId, active: true });
         expect(telegram.chat(groupId)).toMatchObject({ botStatus: 'administrator' });
         expect(lastMessage(groupId).text).toContain('Группа зарегистрирована');
@@ -700,14 +645,12 @@ function registrationSuite(backend: DirectoryBackend): void {
           await world(env);
           await seed.group({ title: 'BI team', mailboxes: ['sales@example.com'] });
           const stranger = admin();
-          const refused = telegram.injectMyChatMember({
-            chat: { title: 'BI team' },
-            from: stranger,
-            oldStatus: 'left',
-            newStatus: 'administrator',
-          });
-          await handled(refused);
-          const refusedId = refused.my_chat_member!.chat.id;
+          const { chatId: refusedId } = await botStatusChanged(
+            { title: 'BI team' },
+            stranger,
+            'left',
+            'administrator',
+          );
           expect(lastMessage(refusedId).text).toContain('только подписанный на отчёты пользователь');
           expect(telegram.chat(refusedId)).toMatchObject({ botStatus: 'left' });
           expect(groupTitled('BI team').telegramId).toBeNull();
@@ -733,14 +676,12 @@ function registrationSuite(backend: DirectoryBackend): void {
         it('refuses an anonymous promotion, explaining to promote without anonymity', async () => {
           await world(env);
           await seed.group({ title: 'BI team', mailboxes: ['sales@example.com'] });
-          const joined = telegram.injectMyChatMember({
-            chat: { title: 'BI team', type: 'supergroup' },
-            from: GROUP_ANONYMOUS_BOT,
-            oldStatus: 'left',
-            newStatus: 'administrator',
-          });
-          await handled(joined);
-          const chatId = joined.my_chat_member!.chat.id;
+          const { chatId } = await botStatusChanged(
+            { title: 'BI team', type: 'supergroup' },
+            GROUP_ANONYMOUS_BOT,
+            'left',
+            'administrator',
+          );
           expect(lastMessage(chatId).text).toContain('Отключите анонимность');
           expect(telegram.chat(chatId)).toMatchObject({ botStatus: 'left' });
           expect(groupTitled('BI team').telegramId).toBeNull();
@@ -794,14 +735,7 @@ function registrationSuite(backend: DirectoryBackend): void {
         'mailbox connected',
       );
       const boss = admin();
-      const joined = telegram.injectMyChatMember({
-        chat: { title: 'BI team' },
-        from: boss,
-        oldStatus: 'left',
-        newStatus: 'administrator',
-      });
-      await handled(joined);
-      const groupId = joined.my_chat_member!.chat.id;
+      const { chatId: groupId } = await botStatusChanged({ title: 'BI team' }, boss, 'left', 'administrator');
       // Telegram holds the group back for a while, so the report waits in the outbox
       telegram.failNext(1, faults.tooManyRequests(60), { method: 'sendDocument', chatId: groupId });
       await dovecot.append('user3', reportMail().raw);
