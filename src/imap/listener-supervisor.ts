@@ -5,7 +5,7 @@
  */
 import type { MailboxEntry } from '../directory/directory.js';
 import type { Logger } from '../observability/logger.js';
-import type { ListenerStatus, MailboxListener, MailboxListenerOptions } from './mailbox-listener.js';
+import type { ListenerStatus, MailboxListener } from './mailbox-listener.js';
 
 export type ListenerFactory = (mailbox: MailboxEntry) => MailboxListener;
 
@@ -86,5 +86,3 @@ export class ListenerSupervisor {
     await Promise.all(all.map(({ listener }) => listener.stop()));
   }
 }
-
-export type { MailboxListenerOptions };

@@ -394,9 +394,13 @@ export class OutboxDispatcher {
         { deliveryId: delivery.id, reportId: delivery.reportId, chatId: delivery.chatId },
         'report delivered',
       );
-    if (![...this.queue.values()].some((queued) => queued.delivery.reportId === delivery.reportId)) {
-      this.reports.delete(delivery.reportId);
+    let reportStillQueued = false;
+    for (const queued of this.queue.values()) {
+      if (queued.delivery.reportId !== delivery.reportId) continue;
+      reportStillQueued = true;
+      break;
     }
+    if (!reportStillQueued) this.reports.delete(delivery.reportId);
     if (this.queue.size === 0) {
       const waiters = this.idleWaiters;
       this.idleWaiters = [];

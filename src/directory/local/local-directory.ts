@@ -242,22 +242,26 @@ export class LocalDirectory implements Directory {
 
   /** The title matches exactly after trimming (case counts), like the SeaTable directory. */
   async claimGroup(title: string, chatId: number): Promise<GroupClaim> {
-    const claim = this.db.transaction((): GroupClaim => {
+    const decision = this.db.transaction((): { id: number; outcome: GroupClaim['outcome'] } | null => {
       const row = this.db
         .prepare('SELECT id, telegram_id, locked FROM groups WHERE title = ?')
         .get(title.trim()) as { id: number; telegram_id: number | null; locked: number } | undefined;
-      if (!row) return { outcome: 'unknown-title' };
+      if (!row) return null;
       if (row.locked === 1 && row.telegram_id !== null && row.telegram_id !== chatId) {
-        return { outcome: 'locked-to-another-chat', group: this.groupById(row.id) };
+        return { id: row.id, outcome: 'locked-to-another-chat' };
       }
       const already = row.locked === 1 && row.telegram_id === chatId;
       this.db
         .prepare('UPDATE groups SET telegram_id = ?, locked = 1, active = 1, updated_at = ? WHERE id = ?')
         .run(chatId, nowIso(), row.id);
-      return { outcome: already ? 'already-registered' : 'registered', group: this.groupById(row.id) };
+      return { id: row.id, outcome: already ? 'already-registered' : 'registered' };
     })();
+    if (!decision) return { outcome: 'unknown-title' };
+    // one read of the directory, which the reload does anyway
     this.reload();
-    return claim;
+    const group = this.current.groups.find((entry) => entry.key === String(decision.id));
+    if (!group) throw new Error(`group ${decision.id} vanished`);
+    return { outcome: decision.outcome, group } as GroupClaim;
   }
 
   async moveGroupChat(oldChatId: number, newChatId: number): Promise<void> {
@@ -277,12 +281,6 @@ export class LocalDirectory implements Directory {
         .run(nowIso(), chatId);
     })();
     this.reload();
-  }
-
-  private groupById(id: number): GroupEntry {
-    const group = this.read().groups.find((entry) => entry.key === String(id));
-    if (!group) throw new Error(`group ${id} vanished`);
-    return group;
   }
 
   // ---- administration (CLI) ----------------------------------------------------------------------
