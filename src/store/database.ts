@@ -163,6 +163,10 @@ const MIGRATIONS: string[] = [
     loaded_at TEXT NOT NULL
   );
   `,
+  // 2 (issue 10 part 7, engineer H1): a half-done delivery keeps the plan it started with
+  `
+  ALTER TABLE deliveries ADD COLUMN plan TEXT;
+  `,
 ];
 
 /** Opens (creating when needed) the database in `dataDir` and brings its schema up to date. */

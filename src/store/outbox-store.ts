@@ -3,6 +3,7 @@
  * an album, a notice); `steps_done` counts those already sent, and is committed after each one, so a
  * restart resumes at the first unsent message and at most the message in flight at a crash repeats.
  */
+import type { PlannedMessage } from '../core/message-plan.js';
 import { type Database, nowIso } from './database.js';
 
 export type DeliveryState = 'pending' | 'sent' | 'failed' | 'cancelled';
@@ -24,6 +25,12 @@ export interface Delivery {
   lastError: string | null;
   createdAt: string;
   finishedAt: string | null;
+  /**
+   * The messages this delivery sends, fixed when its first message went out and more were to follow:
+   * a restart with other settings (PHOTO_MAX_ASPECT_RATIO, MAX_FILE_MB, a media mode) neither skips
+   * nor repeats a file. Null until then (the plan is worked out from the settings of now).
+   */
+  plan: PlannedMessage[] | null;
 }
 
 interface DeliveryRow {
@@ -43,6 +50,7 @@ interface DeliveryRow {
   last_error: string | null;
   created_at: string;
   finished_at: string | null;
+  plan: string | null;
 }
 
 function toDelivery(row: DeliveryRow): Delivery {
@@ -63,6 +71,7 @@ function toDelivery(row: DeliveryRow): Delivery {
     lastError: row.last_error,
     createdAt: row.created_at,
     finishedAt: row.finished_at,
+    plan: row.plan === null || row.plan === undefined ? null : (JSON.parse(row.plan) as PlannedMessage[]),
   };
 }
 
@@ -100,21 +109,26 @@ export class OutboxStore {
     ).map(toDelivery);
   }
 
-  /** Records one more message sent; the delivery is done when `finished`. File ids learnt go in the same commit. */
+  /**
+   * Records one more message sent; the delivery is done when `finished`. File ids learnt go in the same
+   * commit, and so does `plan` when given (the first of several messages: see {@link Delivery.plan}).
+   */
   stepSent(
     id: number,
     finished: boolean,
     fileIds: Array<{ sha256: string; sentAs: FileSentAs; fileId: string }>,
+    plan?: readonly PlannedMessage[],
   ): void {
     this.db.transaction(() => {
       const now = nowIso();
       this.db
         .prepare(
           `UPDATE deliveries SET steps_done = steps_done + 1, attempts = 0, last_error = NULL,
-             state = CASE WHEN ? THEN 'sent' ELSE state END, finished_at = CASE WHEN ? THEN ? ELSE finished_at END
+             state = CASE WHEN ? THEN 'sent' ELSE state END, finished_at = CASE WHEN ? THEN ? ELSE finished_at END,
+             plan = coalesce(?, plan)
            WHERE id = ?`,
         )
-        .run(finished ? 1 : 0, finished ? 1 : 0, now, id);
+        .run(finished ? 1 : 0, finished ? 1 : 0, now, plan ? JSON.stringify(plan) : null, id);
       const upsert = this.db.prepare(
         `INSERT INTO telegram_files (sha256, sent_as, file_id, updated_at) VALUES (?, ?, ?, ?)
          ON CONFLICT (sha256, sent_as) DO UPDATE SET file_id = excluded.file_id, updated_at = excluded.updated_at`,
@@ -145,6 +159,17 @@ export class OutboxStore {
          WHERE id = ? AND state = 'pending'`,
       )
       .run(error, nowIso(), attempts ?? null, id);
+  }
+
+  /** Ends one pending delivery that must not be sent (any more), with the reason. False when it was not pending. */
+  cancel(id: number, reason: string): boolean {
+    return (
+      this.db
+        .prepare(
+          "UPDATE deliveries SET state = 'cancelled', last_error = ?, finished_at = ? WHERE id = ? AND state = 'pending'",
+        )
+        .run(reason, nowIso(), id).changes > 0
+    );
   }
 
   /** Ends every pending delivery to a chat that can no longer receive (blocked, kicked). Returns their ids. */
@@ -209,6 +234,7 @@ export class OutboxStore {
       | 'createdAt'
       | 'finishedAt'
       | 'reportId'
+      | 'plan'
     >,
   ): number {
     return this.db.transaction(() => {
