@@ -568,6 +568,32 @@ export class FakeTelegram {
     this.faultPlan.clear();
   }
 
+  /**
+   * The server goes away: open connections are cut and the port stops listening, so new connections
+   * are refused (ECONNREFUSED) until {@link acceptConnections}. State (chats, messages) is kept.
+   */
+  async refuseConnections(): Promise<void> {
+    if (!this.server.listening) return;
+    this.updates.releaseHeldPoll();
+    await new Promise<void>((resolve) => {
+      this.server.close(() => resolve());
+      for (const socket of this.sockets) socket.destroy();
+    });
+  }
+
+  /** Listens again on the same port after {@link refuseConnections}. */
+  async acceptConnections(): Promise<void> {
+    if (this.server.listening) return;
+    const port = Number(new URL(this.apiRoot).port);
+    await new Promise<void>((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(port, '127.0.0.1', () => {
+        this.server.off('error', reject);
+        resolve();
+      });
+    });
+  }
+
   /** Makes a file_id unusable (expired): the bot must upload again. False if never issued. */
   revokeFileId(fileId: string): boolean {
     return this.files.revoke(fileId);
