@@ -300,12 +300,19 @@ export class OutboxDispatcher {
     this.limiter.begin(chatId, messagesIn(step), this.now());
     const language = isLanguage(delivery.language) ? delivery.language : 'ru';
     try {
-      const learnt = await this.sender.send({ chatId: delivery.chatId, threadId: delivery.threadId }, step, {
-        subject: report.subject,
-        link: report.link,
-        files: report.files,
-        linkLabel: texts(language).linkLabel,
-      });
+      const words = texts(language);
+      const learnt = await this.sender.send(
+        { chatId: delivery.chatId, threadId: delivery.threadId },
+        step,
+        {
+          subject: report.subject,
+          link: report.link,
+          files: report.files,
+          linkLabel: words.linkLabel,
+          filesNotAllowedNotice: words.filesNotAllowedNotice,
+        },
+        { onMissingRight: (right, fallback) => this.tellMissingRight(delivery, right, fallback) },
+      );
       this.limiter.end(chatId, this.now(), learnt.length > 0);
       this.reachability.noteSuccess();
       const finished = delivery.stepsDone + 1 >= plan.length;
@@ -395,6 +402,14 @@ export class OutboxDispatcher {
         );
         return;
       }
+      case 'missing-right': {
+        // nothing this chat allows could carry the report; the chat stays active for the next one
+        outbox.fail(delivery.id, reason, delivery.attempts);
+        log.error({ reason }, 'the group does not let the bot send this report');
+        this.finish(entry, 'failed', failure.details.errorCode);
+        this.tellMissingRight(delivery, failure.details.right ?? 'messages', null);
+        return;
+      }
       case 'telegram-down': {
         // Telegram as a whole failing is no fault of this delivery: it waits for the outage to end
         if (await this.reachability.noteFailure(delivery.chatId, reason)) {
@@ -441,6 +456,18 @@ export class OutboxDispatcher {
     outbox.reschedule(delivery.id, entry.notBefore, reason, true);
     log.warn({ reason, attempts: delivery.attempts, retryInMs: delay }, 'send failed; will try again');
     this.options.onOutcome?.({ delivery, result: 'retry', errorCode });
+  }
+
+  /** Tells the admin chat which right the bot lacks in a group, and what it did instead. */
+  private tellMissingRight(delivery: Delivery, right: string, fallback: string | null): void {
+    const chat = `${delivery.recipientKind === 'group' ? 'Group' : 'Chat'} "${delivery.recipientName}" (${delivery.chatId})`;
+    const outcome = fallback
+      ? `report ${delivery.reportId} went ${fallback} instead`
+      : `report ${delivery.reportId} could not be sent (resend it once the right is given)`;
+    this.options.alerts.raise(
+      `missing-right:${delivery.chatId}:${right}`,
+      `${chat} does not let the bot send ${right}: ${outcome}. Allow members to send ${right} in the group's permissions, or make the bot an administrator.`,
+    );
   }
 
   /** A delivery older than DELIVERY_MAX_AGE_HOURS fails as stale, and the admin chat is told. */

@@ -16,7 +16,14 @@
 import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
-import type { BotCommand, BotCommandScope, Message, Update, UserFromGetMe } from 'grammy/types';
+import type {
+  BotCommand,
+  BotCommandScope,
+  ChatPermissions,
+  Message,
+  Update,
+  UserFromGetMe,
+} from 'grammy/types';
 import {
   BotApiError,
   Descriptions,
@@ -592,6 +599,15 @@ export class FakeTelegram {
         resolve();
       });
     });
+  }
+
+  /**
+   * Sets what members of a group may send (its default permissions, as an admin sets them in the
+   * group's settings); a bot that is a plain member then gets `400 Bad Request: not enough rights to
+   * send photos to the chat` and the like. Administrators are not bound by them.
+   */
+  setChatPermissions(chatId: number, permissions: ChatPermissions): void {
+    this.requireGroup(chatId).permissions = { ...permissions };
   }
 
   /** Makes a file_id unusable (expired): the bot must upload again. False if never issued. */
