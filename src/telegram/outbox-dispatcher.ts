@@ -294,7 +294,7 @@ export class OutboxDispatcher {
     const { delivery } = entry;
     const plan = this.planFor(delivery)!;
     const report = this.reports.get(delivery.reportId)!.report;
-    if (this.refuseStale(entry) || this.refuseRecipient(entry, report.mailbox)) return;
+    if (this.refuseStale(entry, current.createdAt) || this.refuseRecipient(entry, report.mailbox)) return;
     entry.inFlight = true;
     const chatId = delivery.chatId;
     this.limiter.begin(chatId, messagesIn(step), this.now());
@@ -471,10 +471,10 @@ export class OutboxDispatcher {
   }
 
   /** A delivery older than DELIVERY_MAX_AGE_HOURS fails as stale, and the admin chat is told. */
-  private refuseStale(entry: QueuedDelivery): boolean {
+  private refuseStale(entry: QueuedDelivery, createdAt: string): boolean {
     const { delivery } = entry;
     const maxAgeMs = this.options.maxAgeMs ?? 24 * 3600_000;
-    const queuedAt = Date.parse(delivery.createdAt);
+    const queuedAt = Date.parse(createdAt);
     if (!(this.now() - queuedAt > maxAgeMs)) return false;
     const hours = Math.round((maxAgeMs / 3600_000) * 10) / 10;
     const reason = `stale: not delivered within ${hours} h of being queued (DELIVERY_MAX_AGE_HOURS)`;
