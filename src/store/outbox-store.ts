@@ -191,10 +191,16 @@ export class OutboxStore {
 
   /**
    * A group moved to a new chat id (supergroup migration): pending deliveries follow it. Where the new
-   * chat already has a delivery of the same report, the old one is cancelled instead.
+   * chat already has a delivery of the same report, the old one is cancelled instead. The move is
+   * remembered ({@link migratedFrom}), for while the directory still has the old id.
    */
   moveChat(oldChatId: number, newChatId: number): void {
     this.db.transaction(() => {
+      this.db
+        .prepare(
+          'INSERT OR REPLACE INTO chat_migrations (old_chat_id, new_chat_id, migrated_at) VALUES (?, ?, ?)',
+        )
+        .run(oldChatId, newChatId, nowIso());
       this.db
         .prepare(
           `UPDATE deliveries SET state = 'cancelled', last_error = 'the group moved to a supergroup that already has this report', finished_at = ?
@@ -207,6 +213,16 @@ export class OutboxStore {
         )
         .run(newChatId, oldChatId);
     })();
+  }
+
+  /** The chat a group had before it became the supergroup `chatId`, if it moved. */
+  migratedFrom(chatId: number): number | undefined {
+    const row = this.db
+      .prepare(
+        'SELECT old_chat_id FROM chat_migrations WHERE new_chat_id = ? ORDER BY migrated_at DESC LIMIT 1',
+      )
+      .get(chatId) as { old_chat_id: number } | undefined;
+    return row?.old_chat_id;
   }
 
   fileId(sha256: string, sentAs: FileSentAs): string | null {

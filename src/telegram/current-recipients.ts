@@ -46,7 +46,8 @@ export class CurrentRecipients {
 
   /**
    * Why `delivery` may not go to its chat now, or null when it may. `migratedFrom` names the chat a
-   * group had before it became a supergroup, while the directory may still hold the old id.
+   * group had before it became a supergroup: the directory may still hold the old id for a while
+   * (its write is queued or failed), and the group's reports follow it meanwhile.
    */
   refusal(
     delivery: Pick<Delivery, 'chatId' | 'recipientKind' | 'recipientKey'>,

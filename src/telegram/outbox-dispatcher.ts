@@ -104,8 +104,6 @@ export class OutboxDispatcher {
   /** Whether Telegram as a whole answers; sending pauses while it does not. */
   readonly reachability: TelegramReachability;
   private readonly recipients: CurrentRecipients;
-  /** Supergroup id → the group's id before the migration, for groups moved while this process runs. */
-  private readonly migratedFrom = new Map<number, number>();
 
   constructor(private readonly options: OutboxDispatcherOptions) {
     this.limiter = new SendRateLimiter(options.limits);
@@ -294,7 +292,8 @@ export class OutboxDispatcher {
     const { delivery } = entry;
     const plan = this.planFor(delivery)!;
     const report = this.reports.get(delivery.reportId)!.report;
-    if (this.refuseStale(entry, current.createdAt) || this.refuseRecipient(entry, report.mailbox)) return;
+    // a chat that is no recipient any more is cancelled before a stale delivery is reported as failed
+    if (this.refuseRecipient(entry, report.mailbox) || this.refuseStale(entry, current.createdAt)) return;
     entry.inFlight = true;
     const chatId = delivery.chatId;
     this.limiter.begin(chatId, messagesIn(step), this.now());
@@ -358,7 +357,6 @@ export class OutboxDispatcher {
       }
       case 'migrated': {
         const newChatId = failure.details.newChatId!;
-        this.migratedFrom.set(newChatId, delivery.chatId);
         log.info({ newChatId }, 'the group became a supergroup: moving its deliveries to the new chat id');
         try {
           await directory.moveGroupChat(delivery.chatId, newChatId);
@@ -497,7 +495,9 @@ export class OutboxDispatcher {
    */
   private refuseRecipient(entry: QueuedDelivery, mailbox: string): boolean {
     const { delivery } = entry;
-    const refusal = this.recipients.refusal(delivery, mailbox, (chatId) => this.migratedFrom.get(chatId));
+    const refusal = this.recipients.refusal(delivery, mailbox, (chatId) =>
+      this.options.outbox.migratedFrom(chatId),
+    );
     if (refusal === null) return false;
     this.options.outbox.cancel(delivery.id, refusal);
     this.log.info(
