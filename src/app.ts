@@ -26,6 +26,7 @@ import { removeFinishedSpools, removeOrphanSpoolDirs, spoolRoot } from './store/
 import { BotPolling } from './telegram/bot-polling.js';
 import { createChatHandlers, publishCommands } from './telegram/chat-handlers.js';
 import { type DeliveryOutcome, OutboxDispatcher } from './telegram/outbox-dispatcher.js';
+import { classifySendError } from './telegram/send-failure.js';
 
 export interface AppDependencies {
   config: Config;
@@ -41,6 +42,8 @@ export interface AppDependencies {
   seatableRefreshMs?: number;
   /** Observes delivery outcomes (metrics, tests). */
   onDeliveryOutcome?: (outcome: DeliveryOutcome) => void;
+  /** First and longest wait between getMe probes while Telegram is unreachable, ms (default 2 s and 60 s). */
+  telegramProbeMs?: { min: number; max: number };
 }
 
 const MB = 1024 * 1024;
@@ -83,6 +86,14 @@ export class App {
                 link_preview_options: { is_disabled: true },
               });
             },
+            // alerts raised while Telegram is down wait for it, in order, like the reports
+            retryDelayMs: (error, failures) => {
+              const failure = classifySendError(error);
+              if (failure.kind === 'rate-limited') return failure.details.retryAfterMs ?? 5000;
+              if (failure.kind === 'telegram-down' || failure.kind === 'transient')
+                return Math.min(60_000, 1000 * 2 ** Math.min(failures, 6));
+              return null;
+            },
           })
         : new LoggedAlerts(logger);
     this.directory = createDirectory({
@@ -121,6 +132,11 @@ export class App {
         },
         planLimits,
         maxAttempts: config.DELIVERY_MAX_ATTEMPTS,
+        maxAgeMs: config.DELIVERY_MAX_AGE_HOURS * 3600_000,
+        defaultMediaMode: config.MEDIA_MODE,
+        ...(deps.telegramProbeMs
+          ? { probeMinMs: deps.telegramProbeMs.min, probeMaxMs: deps.telegramProbeMs.max }
+          : {}),
         parallelSends: config.TELEGRAM_PARALLEL_SENDS,
         onChatMoved: (oldChatId, newChatId) => this.languages.move(oldChatId, newChatId),
         onOutcome: (outcome) => {

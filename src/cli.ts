@@ -10,13 +10,15 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import type { CountryCode } from 'libphonenumber-js';
 import { type Config, ConfigError, loadConfig, secretValues } from './config.js';
 import type { MediaMode } from './core/message-plan.js';
+import { type Recipient, recipientsFor } from './core/recipients.js';
 import type { TlsMode } from './directory/directory.js';
 import { DirectoryInputError, LocalDirectory } from './directory/local/local-directory.js';
 import type { CheckResult } from './health-check.js';
 import { createLogger } from './observability/logger.js';
 import { SecretScrubber } from './observability/secret-scrubber.js';
+import { ChatLanguages } from './store/chat-languages.js';
 import { openDatabase } from './store/database.js';
-import { OutboxStore } from './store/outbox-store.js';
+import { type Delivery, OutboxStore } from './store/outbox-store.js';
 import { ReportStore } from './store/report-store.js';
 
 const MB = 1024 * 1024;
@@ -204,7 +206,7 @@ function reportsCommand(options: { limit: number; json?: boolean }): void {
   }
 }
 
-function resendCommand(reportId: number, options: { chat?: number }): void {
+async function resendCommand(reportId: number, options: { chat?: number }): Promise<void> {
   const cfg = config();
   const db = openDatabase(cfg.DATA_DIR);
   try {
@@ -219,34 +221,55 @@ function resendCommand(reportId: number, options: { chat?: number }): void {
         `the files of report #${reportId} were already removed from the spool (SPOOL_RETENTION_HOURS)`,
       );
     }
-    const earlier = outbox.forReport(reportId);
-    const targets =
-      options.chat === undefined
-        ? [...new Map(earlier.map((delivery) => [delivery.chatId, delivery])).values()]
-        : [
-            earlier.find((delivery) => delivery.chatId === options.chat) ?? {
-              chatId: options.chat,
-              recipientKind: options.chat < 0 ? ('group' as const) : ('user' as const),
-              recipientKey: '',
-              recipientName: `chat ${options.chat}`,
-              language: 'ru',
-              mediaMode: cfg.MEDIA_MODE,
-              threadId: null,
-            },
-          ];
-    if (targets.length === 0)
-      throw new UsageError(`report #${reportId} had no recipients; name one with --chat`);
-    for (const target of targets) {
-      outbox.requeue(reportId, {
-        chatId: target.chatId,
-        recipientKind: target.recipientKind,
-        recipientKey: target.recipientKey,
-        recipientName: target.recipientName,
-        language: target.language,
-        mediaMode: target.mediaMode,
-        threadId: target.threadId,
+    // the directory of now decides: not the chats of the first delivery, which may have left since
+    const { createDirectory } = await load.directories();
+    const logger = createLogger({ level: 'silent', scrubber });
+    const directory = createDirectory({ config: cfg, db, logger, scrubber, localPollMs: 0 });
+    await directory.start();
+    let recipients: Recipient[];
+    try {
+      const snapshot = directory.snapshot();
+      const mailbox = snapshot.mailboxes.find((entry) => entry.email === report.mailbox.toLowerCase());
+      recipients = recipientsFor(
+        { email: report.mailbox, mediaMode: mailbox?.mediaMode ?? null },
+        snapshot,
+        cfg.MEDIA_MODE,
+      );
+    } finally {
+      await directory.stop();
+    }
+    const languages = new ChatLanguages(db);
+    const targets = recipients
+      .filter((recipient) => options.chat === undefined || recipient.chatId === options.chat)
+      .map((recipient) => ({
+        chatId: recipient.chatId,
+        recipientKind: recipient.kind as Delivery['recipientKind'],
+        recipientKey: recipient.key,
+        recipientName: recipient.name,
+        language: languages.get(recipient.chatId) as string,
+        mediaMode: recipient.mediaMode as string,
+        threadId: recipient.threadId,
+      }));
+    if (options.chat !== undefined && targets.length === 0) {
+      // a chat the operator names is theirs to choose; the bot sends there without asking the directory
+      console.log(
+        `chat ${options.chat} is not a current recipient of ${report.mailbox}: sending as you asked`,
+      );
+      targets.push({
+        chatId: options.chat,
+        recipientKind: 'admin',
+        recipientKey: '',
+        recipientName: `chat ${options.chat} (named in resend)`,
+        language: languages.get(options.chat),
+        mediaMode: cfg.MEDIA_MODE,
+        threadId: null,
       });
     }
+    if (targets.length === 0)
+      throw new UsageError(
+        `report #${reportId}: ${report.mailbox} has no active recipients in the directory now; name a chat with --chat`,
+      );
+    for (const target of targets) outbox.requeue(reportId, target);
     console.log(
       `report #${reportId} queued again for ${targets.length} chat(s); the running bot sends it within seconds`,
     );
@@ -373,7 +396,7 @@ function buildProgram(): Command {
 
   program
     .command('resend')
-    .description('send a recorded report again (to its recipients, or to one chat)')
+    .description("send a recorded report again (to its mailbox's current recipients, or to one chat)")
     .argument('<report-id>', 'the report number (see: reports)', integer)
     .option('--chat <id>', 'only this Telegram chat id', integer)
     .action(resendCommand);

@@ -163,7 +163,12 @@ export const settings = {
   DELIVERY_MAX_ATTEMPTS: {
     schema: positiveInteger().default(8),
     description:
-      'Attempts for one delivery after errors that are neither rate limits nor permanent; then it is marked failed.',
+      'Attempts for one delivery after errors about that delivery that are neither rate limits nor permanent; then it is marked failed. Attempts while Telegram as a whole is unreachable do not count.',
+  },
+  DELIVERY_MAX_AGE_HOURS: {
+    schema: positiveInteger().default(24),
+    description:
+      'A delivery not completed this many hours after it was queued (when the report was recorded, or when `resend` queued it) is stale: it is marked failed and the admin chat is told. Outages of Telegram shorter than this lose nothing.',
   },
   MEDIA_MODE: {
     schema: z.enum(['photo', 'document', 'both']).default('photo'),

@@ -34,6 +34,12 @@ export interface ChatAlertsOptions {
   repeatIntervalMs?: number;
   /** Least time between two messages to the admin chat, ms (default 3 s). */
   pacingMs?: number;
+  /**
+   * Whether a failed send is tried again, and after how long (ms), or null to drop the message (it is
+   * in the log). `failures` counts the failures of this message in a row. Default: never again.
+   * While Telegram is down, messages wait in order and go out when it is back.
+   */
+  retryDelayMs?: (error: unknown, failures: number) => number | null;
   now?: () => number;
 }
 
@@ -48,6 +54,8 @@ export class ChatAlerts implements AdminAlerts {
   private readonly queue: string[] = [];
   private sending = false;
   private lastSendAt = 0;
+  /** Failures in a row of the message at the head of the queue. */
+  private failures = 0;
   private timer: NodeJS.Timeout | null = null;
   private readonly now: () => number;
 
@@ -86,10 +94,16 @@ export class ChatAlerts implements AdminAlerts {
     this.queue.length = 0;
   }
 
+  /** Removes `message` from the head, unless a fold replaced it meanwhile. */
+  private dropHead(message: string): void {
+    if (this.queue[0] === message) this.queue.shift();
+  }
+
   private enqueue(message: string): void {
     // one long queue means a storm: fold what waits into one summary
     if (this.queue.length >= 20) {
-      const folded = this.queue.splice(0, this.queue.length);
+      // the message being sent stays as it is
+      const folded = this.queue.splice(this.sending ? 1 : 0);
       this.queue.push(
         `${folded.length + 1} problems at once (see the log):\n${[...folded, message].slice(0, 10).join('\n')}`,
       );
@@ -110,17 +124,34 @@ export class ChatAlerts implements AdminAlerts {
       this.timer.unref();
       return;
     }
-    const message = this.queue.shift()!;
+    const message = this.queue[0]!;
     this.sending = true;
     this.lastSendAt = this.now();
     this.options
       .send(message.slice(0, 4000))
-      .catch((error: unknown) => {
-        this.options.logger.warn(
-          { err: error instanceof Error ? error.message : String(error) },
-          'could not send to the admin chat',
-        );
-      })
+      .then(
+        () => {
+          this.dropHead(message);
+          this.failures = 0;
+        },
+        (error: unknown) => {
+          this.failures++;
+          const retryInMs = this.options.retryDelayMs?.(error, this.failures) ?? null;
+          this.options.logger.warn(
+            { err: error instanceof Error ? error.message : String(error), retryInMs },
+            retryInMs === null
+              ? 'could not send to the admin chat'
+              : 'could not send to the admin chat; will try again',
+          );
+          if (retryInMs === null) {
+            this.dropHead(message);
+            this.failures = 0;
+            return;
+          }
+          // the message stays first; the pacing wait becomes the retry wait
+          this.lastSendAt = this.now() + retryInMs - (this.options.pacingMs ?? 3000);
+        },
+      )
       .finally(() => {
         this.sending = false;
         this.pump();

@@ -163,6 +163,17 @@ const MIGRATIONS: string[] = [
     loaded_at TEXT NOT NULL
   );
   `,
+  // 2 (engineer H1): a half-done delivery keeps the plan it started with (issue 10 part 7); groups that
+  // became supergroups, so the directory check before each send follows them (issue 11 part 1)
+  `
+  ALTER TABLE deliveries ADD COLUMN plan TEXT;
+  CREATE TABLE chat_migrations (
+    old_chat_id INTEGER PRIMARY KEY,
+    new_chat_id INTEGER NOT NULL,
+    migrated_at TEXT NOT NULL
+  );
+  CREATE INDEX chat_migrations_new_chat ON chat_migrations (new_chat_id);
+  `,
 ];
 
 /** Opens (creating when needed) the database in `dataDir` and brings its schema up to date. */

@@ -3,6 +3,7 @@
  * an album, a notice); `steps_done` counts those already sent, and is committed after each one, so a
  * restart resumes at the first unsent message and at most the message in flight at a crash repeats.
  */
+import type { PlannedMessage } from '../core/message-plan.js';
 import { type Database, nowIso } from './database.js';
 
 export type DeliveryState = 'pending' | 'sent' | 'failed' | 'cancelled';
@@ -24,6 +25,12 @@ export interface Delivery {
   lastError: string | null;
   createdAt: string;
   finishedAt: string | null;
+  /**
+   * The messages this delivery sends, fixed when its first message went out and more were to follow:
+   * a restart with other settings (PHOTO_MAX_ASPECT_RATIO, MAX_FILE_MB, a media mode) neither skips
+   * nor repeats a file. Null until then (the plan is worked out from the settings of now).
+   */
+  plan: PlannedMessage[] | null;
 }
 
 interface DeliveryRow {
@@ -43,6 +50,7 @@ interface DeliveryRow {
   last_error: string | null;
   created_at: string;
   finished_at: string | null;
+  plan: string | null;
 }
 
 function toDelivery(row: DeliveryRow): Delivery {
@@ -63,6 +71,7 @@ function toDelivery(row: DeliveryRow): Delivery {
     lastError: row.last_error,
     createdAt: row.created_at,
     finishedAt: row.finished_at,
+    plan: row.plan === null || row.plan === undefined ? null : (JSON.parse(row.plan) as PlannedMessage[]),
   };
 }
 
@@ -100,21 +109,26 @@ export class OutboxStore {
     ).map(toDelivery);
   }
 
-  /** Records one more message sent; the delivery is done when `finished`. File ids learnt go in the same commit. */
+  /**
+   * Records one more message sent; the delivery is done when `finished`. File ids learnt go in the same
+   * commit, and so does `plan` when given (the first of several messages: see {@link Delivery.plan}).
+   */
   stepSent(
     id: number,
     finished: boolean,
     fileIds: Array<{ sha256: string; sentAs: FileSentAs; fileId: string }>,
+    plan?: readonly PlannedMessage[],
   ): void {
     this.db.transaction(() => {
       const now = nowIso();
       this.db
         .prepare(
           `UPDATE deliveries SET steps_done = steps_done + 1, attempts = 0, last_error = NULL,
-             state = CASE WHEN ? THEN 'sent' ELSE state END, finished_at = CASE WHEN ? THEN ? ELSE finished_at END
+             state = CASE WHEN ? THEN 'sent' ELSE state END, finished_at = CASE WHEN ? THEN ? ELSE finished_at END,
+             plan = coalesce(?, plan)
            WHERE id = ?`,
         )
-        .run(finished ? 1 : 0, finished ? 1 : 0, now, id);
+        .run(finished ? 1 : 0, finished ? 1 : 0, now, plan ? JSON.stringify(plan) : null, id);
       const upsert = this.db.prepare(
         `INSERT INTO telegram_files (sha256, sent_as, file_id, updated_at) VALUES (?, ?, ?, ?)
          ON CONFLICT (sha256, sent_as) DO UPDATE SET file_id = excluded.file_id, updated_at = excluded.updated_at`,
@@ -147,6 +161,17 @@ export class OutboxStore {
       .run(error, nowIso(), attempts ?? null, id);
   }
 
+  /** Ends one pending delivery that must not be sent (any more), with the reason. False when it was not pending. */
+  cancel(id: number, reason: string): boolean {
+    return (
+      this.db
+        .prepare(
+          "UPDATE deliveries SET state = 'cancelled', last_error = ?, finished_at = ? WHERE id = ? AND state = 'pending'",
+        )
+        .run(reason, nowIso(), id).changes > 0
+    );
+  }
+
   /** Ends every pending delivery to a chat that can no longer receive (blocked, kicked). Returns their ids. */
   cancelChat(chatId: number, reason: string): number[] {
     return this.db.transaction(() => {
@@ -166,10 +191,16 @@ export class OutboxStore {
 
   /**
    * A group moved to a new chat id (supergroup migration): pending deliveries follow it. Where the new
-   * chat already has a delivery of the same report, the old one is cancelled instead.
+   * chat already has a delivery of the same report, the old one is cancelled instead. The move is
+   * remembered ({@link migratedFrom}), for while the directory still has the old id.
    */
   moveChat(oldChatId: number, newChatId: number): void {
     this.db.transaction(() => {
+      this.db
+        .prepare(
+          'INSERT OR REPLACE INTO chat_migrations (old_chat_id, new_chat_id, migrated_at) VALUES (?, ?, ?)',
+        )
+        .run(oldChatId, newChatId, nowIso());
       this.db
         .prepare(
           `UPDATE deliveries SET state = 'cancelled', last_error = 'the group moved to a supergroup that already has this report', finished_at = ?
@@ -182,6 +213,16 @@ export class OutboxStore {
         )
         .run(newChatId, oldChatId);
     })();
+  }
+
+  /** The chat a group had before it became the supergroup `chatId`, if it moved. */
+  migratedFrom(chatId: number): number | undefined {
+    const row = this.db
+      .prepare(
+        'SELECT old_chat_id FROM chat_migrations WHERE new_chat_id = ? ORDER BY migrated_at DESC LIMIT 1',
+      )
+      .get(chatId) as { old_chat_id: number } | undefined;
+    return row?.old_chat_id;
   }
 
   fileId(sha256: string, sentAs: FileSentAs): string | null {
@@ -209,6 +250,7 @@ export class OutboxStore {
       | 'createdAt'
       | 'finishedAt'
       | 'reportId'
+      | 'plan'
     >,
   ): number {
     return this.db.transaction(() => {

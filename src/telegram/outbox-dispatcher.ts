@@ -23,9 +23,11 @@ import type { SecretScrubber } from '../observability/secret-scrubber.js';
 import type { Delivery, OutboxStore } from '../store/outbox-store.js';
 import type { ReportStore, StoredReport } from '../store/report-store.js';
 import { LANGUAGES, type Language, texts } from '../texts/index.js';
+import { CurrentRecipients } from './current-recipients.js';
 import { ReportSender } from './report-sender.js';
 import { classifySendError, type SendFailure } from './send-failure.js';
 import { SendRateLimiter, type SendRateLimits } from './send-rate-limiter.js';
+import { TelegramReachability } from './telegram-reachability.js';
 
 export interface OutboxDispatcherOptions {
   api: Api;
@@ -39,6 +41,16 @@ export interface OutboxDispatcherOptions {
   planLimits: PlanLimits;
   /** Attempts after errors that are neither rate limits nor permanent; then the delivery fails. */
   maxAttempts: number;
+  /**
+   * A delivery not done this long after it was queued is stale: it fails and the admin chat is told
+   * (DELIVERY_MAX_AGE_HOURS; default 24 h).
+   */
+  maxAgeMs?: number;
+  /** Media mode of mailboxes without one, for the directory check before each send (default 'photo'). */
+  defaultMediaMode?: MediaMode;
+  /** First and longest wait between getMe probes while Telegram is unreachable, ms (default 2 s and 60 s). */
+  probeMinMs?: number;
+  probeMaxMs?: number;
   /** Requests in flight at once (default 1). */
   parallelSends?: number;
   /** Longest pause between two attempts of one delivery, ms (default 5 min). */
@@ -89,12 +101,28 @@ export class OutboxDispatcher {
   private wakeUp: (() => void) | null = null;
   private idleWaiters: Array<() => void> = [];
   private poller: NodeJS.Timeout | null = null;
+  /** Whether Telegram as a whole answers; sending pauses while it does not. */
+  readonly reachability: TelegramReachability;
+  private readonly recipients: CurrentRecipients;
 
   constructor(private readonly options: OutboxDispatcherOptions) {
     this.limiter = new SendRateLimiter(options.limits);
     this.sender = new ReportSender(options.api, options.outbox);
     this.log = options.logger.child({ component: 'delivery' });
     this.now = options.now ?? Date.now;
+    this.recipients = new CurrentRecipients(options.directory, options.defaultMediaMode ?? 'photo');
+    this.reachability = new TelegramReachability({
+      probe: async () => {
+        await options.api.getMe(AbortSignal.timeout(15_000) as Parameters<Api['getMe']>[0]);
+      },
+      describe: (error) => options.scrubber.scrub(classifySendError(error).message),
+      alerts: options.alerts,
+      logger: options.logger,
+      onResume: () => this.wakeUp?.(),
+      ...(options.probeMinMs !== undefined ? { probeMinMs: options.probeMinMs } : {}),
+      ...(options.probeMaxMs !== undefined ? { probeMaxMs: options.probeMaxMs } : {}),
+      now: this.now,
+    });
   }
 
   /** Loads pending deliveries (those left by a previous run too) and starts sending. */
@@ -132,6 +160,8 @@ export class OutboxDispatcher {
     if (this.poller) clearInterval(this.poller);
     this.wakeUp?.();
     await this.running;
+    this.reachability.stop();
+    this.recipients.stop();
   }
 
   private load(): void {
@@ -149,9 +179,10 @@ export class OutboxDispatcher {
       let waitUntil = Number.POSITIVE_INFINITY;
       while (inFlight.size < parallel && !this.stopping) {
         const next = this.pick();
-        if (!next) break;
-        if (next.at > this.now()) {
-          waitUntil = next.at;
+        if (!next || next.at > this.now()) {
+          // sending resumed after an outage and nothing is due: getMe answering ends it
+          if (inFlight.size === 0) this.reachability.noteIdle();
+          if (next) waitUntil = next.at;
           break;
         }
         const task = this.sendNext(next.entry, next.step).finally(() => inFlight.delete(task));
@@ -180,6 +211,8 @@ export class OutboxDispatcher {
    * the earliest, then the oldest.
    */
   private pick(): { entry: QueuedDelivery; step: PlannedMessage; at: number } | null {
+    // Telegram is unreachable: nothing goes until a getMe probe answers
+    if (this.reachability.paused) return null;
     const now = this.now();
     let best: { entry: QueuedDelivery; step: PlannedMessage; at: number; messages: number } | null = null;
     for (const entry of this.queue.values()) {
@@ -214,6 +247,8 @@ export class OutboxDispatcher {
       prepared = { report, plans: new Map() };
       this.reports.set(delivery.reportId, prepared);
     }
+    // fixed when its first message went out
+    if (delivery.plan) return delivery.plan;
     const language = isLanguage(delivery.language) ? delivery.language : 'ru';
     const key = `${language}:${delivery.mediaMode}`;
     let plan = prepared.plans.get(key);
@@ -255,22 +290,35 @@ export class OutboxDispatcher {
       return;
     }
     const { delivery } = entry;
-    const report = this.reports.get(delivery.reportId)!.report;
     const plan = this.planFor(delivery)!;
+    const report = this.reports.get(delivery.reportId)!.report;
+    // a chat that is no recipient any more is cancelled before a stale delivery is reported as failed
+    if (this.refuseRecipient(entry, report.mailbox) || this.refuseStale(entry, current.createdAt)) return;
     entry.inFlight = true;
     const chatId = delivery.chatId;
     this.limiter.begin(chatId, messagesIn(step), this.now());
     const language = isLanguage(delivery.language) ? delivery.language : 'ru';
     try {
-      const learnt = await this.sender.send({ chatId: delivery.chatId, threadId: delivery.threadId }, step, {
-        subject: report.subject,
-        link: report.link,
-        files: report.files,
-        linkLabel: texts(language).linkLabel,
-      });
+      const words = texts(language);
+      const learnt = await this.sender.send(
+        { chatId: delivery.chatId, threadId: delivery.threadId },
+        step,
+        {
+          subject: report.subject,
+          link: report.link,
+          files: report.files,
+          linkLabel: words.linkLabel,
+          filesNotAllowedNotice: words.filesNotAllowedNotice,
+        },
+        { onMissingRight: (right, fallback) => this.tellMissingRight(delivery, right, fallback) },
+      );
       this.limiter.end(chatId, this.now(), learnt.length > 0);
+      this.reachability.noteSuccess();
       const finished = delivery.stepsDone + 1 >= plan.length;
-      this.options.outbox.stepSent(delivery.id, finished, learnt);
+      // the first of several messages fixes the plan for the rest, whatever the settings after a restart
+      const fixPlan = !finished && !delivery.plan ? plan : undefined;
+      this.options.outbox.stepSent(delivery.id, finished, learnt, fixPlan);
+      if (fixPlan) delivery.plan = fixPlan;
       delivery.stepsDone++;
       delivery.attempts = 0;
       entry.notBefore = 0;
@@ -352,26 +400,112 @@ export class OutboxDispatcher {
         );
         return;
       }
-      default: {
-        delivery.attempts++;
-        if (delivery.attempts >= this.options.maxAttempts) {
-          outbox.fail(delivery.id, reason, delivery.attempts);
-          log.error({ reason, attempts: delivery.attempts }, 'delivery failed for good');
-          this.finish(entry, 'failed', failure.details.errorCode);
-          alerts.raise(
-            `delivery-failed:${delivery.reportId}:${delivery.chatId}`,
-            `Report ${delivery.reportId} could not be delivered to "${delivery.recipientName}" (${delivery.chatId}) after ${delivery.attempts} attempts: ${reason}`,
+      case 'missing-right': {
+        // nothing this chat allows could carry the report; the chat stays active for the next one
+        outbox.fail(delivery.id, reason, delivery.attempts);
+        log.error({ reason }, 'the group does not let the bot send this report');
+        this.finish(entry, 'failed', failure.details.errorCode);
+        this.tellMissingRight(delivery, failure.details.right ?? 'messages', null);
+        return;
+      }
+      case 'telegram-down': {
+        // Telegram as a whole failing is no fault of this delivery: it waits for the outage to end
+        if (await this.reachability.noteFailure(delivery.chatId, reason)) {
+          entry.notBefore = this.now();
+          outbox.reschedule(delivery.id, entry.notBefore, reason, false);
+          log.info(
+            { reason },
+            'Telegram is unreachable; this delivery waits for it without losing an attempt',
           );
+          this.options.onOutcome?.({ delivery, result: 'retry', errorCode: failure.details.errorCode });
           return;
         }
-        const ceiling = Math.min(this.options.maxBackoffMs ?? 300_000, 1000 * 2 ** delivery.attempts);
-        const delay = Math.round(ceiling / 2 + Math.random() * (ceiling / 2));
-        entry.notBefore = this.now() + delay;
-        outbox.reschedule(delivery.id, entry.notBefore, reason, true);
-        log.warn({ reason, attempts: delivery.attempts, retryInMs: delay }, 'send failed; will try again');
-        this.options.onOutcome?.({ delivery, result: 'retry', errorCode: failure.details.errorCode });
+        this.retryLater(entry, reason, failure.details.errorCode);
+        return;
       }
+      default:
+        this.retryLater(entry, reason, failure.details.errorCode);
     }
+  }
+
+  /** Counts a failed attempt of the delivery: tries again after a backoff, or gives up at the limit. */
+  private retryLater(entry: QueuedDelivery, reason: string, errorCode: number | undefined): void {
+    const { delivery } = entry;
+    const { outbox, alerts } = this.options;
+    const log = this.log.child({
+      deliveryId: delivery.id,
+      reportId: delivery.reportId,
+      chatId: delivery.chatId,
+    });
+    delivery.attempts++;
+    if (delivery.attempts >= this.options.maxAttempts) {
+      outbox.fail(delivery.id, reason, delivery.attempts);
+      log.error({ reason, attempts: delivery.attempts }, 'delivery failed for good');
+      this.finish(entry, 'failed', errorCode);
+      alerts.raise(
+        `delivery-failed:${delivery.reportId}:${delivery.chatId}`,
+        `Report ${delivery.reportId} could not be delivered to "${delivery.recipientName}" (${delivery.chatId}) after ${delivery.attempts} attempts: ${reason}`,
+      );
+      return;
+    }
+    const ceiling = Math.min(this.options.maxBackoffMs ?? 300_000, 1000 * 2 ** delivery.attempts);
+    const delay = Math.round(ceiling / 2 + Math.random() * (ceiling / 2));
+    entry.notBefore = this.now() + delay;
+    outbox.reschedule(delivery.id, entry.notBefore, reason, true);
+    log.warn({ reason, attempts: delivery.attempts, retryInMs: delay }, 'send failed; will try again');
+    this.options.onOutcome?.({ delivery, result: 'retry', errorCode });
+  }
+
+  /** Tells the admin chat which right the bot lacks in a group, and what it did instead. */
+  private tellMissingRight(delivery: Delivery, right: string, fallback: string | null): void {
+    const chat = `${delivery.recipientKind === 'group' ? 'Group' : 'Chat'} "${delivery.recipientName}" (${delivery.chatId})`;
+    const outcome = fallback
+      ? `report ${delivery.reportId} went ${fallback} instead`
+      : `report ${delivery.reportId} could not be sent (resend it once the right is given)`;
+    this.options.alerts.raise(
+      `missing-right:${delivery.chatId}:${right}`,
+      `${chat} does not let the bot send ${right}: ${outcome}. Allow members to send ${right} in the group's permissions, or make the bot an administrator.`,
+    );
+  }
+
+  /** A delivery older than DELIVERY_MAX_AGE_HOURS fails as stale, and the admin chat is told. */
+  private refuseStale(entry: QueuedDelivery, createdAt: string): boolean {
+    const { delivery } = entry;
+    const maxAgeMs = this.options.maxAgeMs ?? 24 * 3600_000;
+    const queuedAt = Date.parse(createdAt);
+    if (!(this.now() - queuedAt > maxAgeMs)) return false;
+    const hours = Math.round((maxAgeMs / 3600_000) * 10) / 10;
+    const reason = `stale: not delivered within ${hours} h of being queued (DELIVERY_MAX_AGE_HOURS)`;
+    this.options.outbox.fail(delivery.id, reason);
+    this.log.error(
+      { deliveryId: delivery.id, reportId: delivery.reportId, chatId: delivery.chatId },
+      'delivery is stale: given up',
+    );
+    this.finish(entry, 'failed');
+    this.options.alerts.raise(
+      `delivery-stale:${delivery.reportId}:${delivery.chatId}`,
+      `Report ${delivery.reportId} was not delivered to "${delivery.recipientName}" (${delivery.chatId}) within ${hours} h and is now stale; it will not be sent (resend it with: superset-telegram-bot resend ${delivery.reportId}).`,
+    );
+    return true;
+  }
+
+  /**
+   * The chat must still be an active recipient of the report's mailbox in the directory of now;
+   * otherwise the delivery is cancelled with the reason.
+   */
+  private refuseRecipient(entry: QueuedDelivery, mailbox: string): boolean {
+    const { delivery } = entry;
+    const refusal = this.recipients.refusal(delivery, mailbox, (chatId) =>
+      this.options.outbox.migratedFrom(chatId),
+    );
+    if (refusal === null) return false;
+    this.options.outbox.cancel(delivery.id, refusal);
+    this.log.info(
+      { deliveryId: delivery.id, reportId: delivery.reportId, chatId: delivery.chatId, reason: refusal },
+      'delivery cancelled: the chat is no longer a recipient',
+    );
+    this.finish(entry, 'cancelled');
+    return true;
   }
 
   private finish(entry: QueuedDelivery, result: 'sent' | 'failed' | 'cancelled', errorCode?: number): void {

@@ -7,7 +7,14 @@
 import { createReadStream, existsSync } from 'node:fs';
 import { type Api, InputFile, InputMediaBuilder } from 'grammy';
 import type { InputMediaDocument, InputMediaPhoto, Message, MessageEntity } from 'grammy/types';
-import { buildCaption, type Caption, plainCaption, shortCaption } from '../core/caption.js';
+import {
+  buildCaption,
+  type Caption,
+  MESSAGE_TEXT_MAX_LENGTH,
+  plainCaption,
+  shortCaption,
+  truncateText,
+} from '../core/caption.js';
 import type { PlannedItem, PlannedMessage } from '../core/message-plan.js';
 import type { ReportFile } from '../core/report.js';
 import type { FileSentAs, OutboxStore } from '../store/outbox-store.js';
@@ -24,6 +31,16 @@ export interface ReportContent {
   files: ReportFile[];
   /** The caption's link label in the recipient's language. */
   linkLabel: string;
+  /** The text that names files the group does not let the bot send, in the recipient's language. */
+  filesNotAllowedNotice?: (filenames: readonly string[]) => string;
+}
+
+/** How a message went out after the group refused a kind of content. */
+export type MissingRightFallback = 'as documents' | 'as a text naming the files';
+
+export interface SendObserver {
+  /** The chat refused `right` ("photos", "documents"); the message went out `fallback` instead. */
+  onMissingRight?: (right: string, fallback: MissingRightFallback) => void;
 }
 
 export interface LearntFileId {
@@ -67,21 +84,47 @@ export class ReportSender {
    * Sends `message` and returns the file_ids Telegram issued for uploaded files. Throws a SendFailure
    * when the remedies above do not help.
    */
-  async send(target: SendTarget, message: PlannedMessage, content: ReportContent): Promise<LearntFileId[]> {
+  async send(
+    target: SendTarget,
+    message: PlannedMessage,
+    content: ReportContent,
+    observer: SendObserver = {},
+  ): Promise<LearntFileId[]> {
     let captionLevel = 0;
     let photosAsDocuments = false;
+    let filesAsText = false;
     let forceUpload = false;
     let threadId = target.threadId;
     for (;;) {
       try {
+        const caption =
+          message.kind === 'notice' || message.withCaption ? captionAt(captionLevel, content) : null;
+        if (filesAsText && message.kind !== 'notice') {
+          await this.sendFilesAsText(target.chatId, threadId, message, content, caption, captionLevel > 0);
+          return [];
+        }
         return await this.attempt(target.chatId, threadId, message, content, {
-          caption: message.kind === 'notice' || message.withCaption ? captionAt(captionLevel, content) : null,
+          caption,
           plainNotice: captionLevel > 0,
           photosAsDocuments,
           forceUpload,
         });
       } catch (error) {
         const failure = classifySendError(error);
+        // the group's permissions refuse photos or documents: the chat is not gone, send what it takes
+        if (failure.kind === 'missing-right' && message.kind !== 'notice') {
+          const right = failure.details.right ?? '';
+          if (/photo/i.test(right) && !photosAsDocuments && this.hasPhotos(message)) {
+            photosAsDocuments = true;
+            observer.onMissingRight?.(right, 'as documents');
+            continue;
+          }
+          if (/photo|document/i.test(right) && !filesAsText && content.filesNotAllowedNotice) {
+            filesAsText = true;
+            observer.onMissingRight?.(right, 'as a text naming the files');
+            continue;
+          }
+        }
         if (failure.kind === 'caption-rejected' && captionLevel < 3) {
           captionLevel++;
           continue;
@@ -101,6 +144,29 @@ export class ReportSender {
         throw failure;
       }
     }
+  }
+
+  /** The caption (when the message carries it) and a text naming the message's files. */
+  private async sendFilesAsText(
+    chatId: number,
+    threadId: number | null,
+    message: Exclude<PlannedMessage, { kind: 'notice' }>,
+    content: ReportContent,
+    caption: Caption | null,
+    plain: boolean,
+  ): Promise<void> {
+    const items = message.kind === 'single' ? [message.item] : message.items;
+    const names = items.map(
+      (item) => content.files[item.fileIndex]?.filename ?? `file ${item.fileIndex + 1}`,
+    );
+    const notice = content.filesNotAllowedNotice!(names);
+    const text = caption ? `${caption.text}\n\n${notice}` : notice;
+    const entities = caption && !plain ? toEntities(caption) : undefined;
+    await this.api.sendMessage(chatId, truncateText(text, MESSAGE_TEXT_MAX_LENGTH), {
+      ...(threadId !== null ? { message_thread_id: threadId } : {}),
+      ...(entities ? { entities } : {}),
+      link_preview_options: { is_disabled: true },
+    });
   }
 
   private hasPhotos(message: PlannedMessage): boolean {

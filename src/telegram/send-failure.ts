@@ -19,7 +19,14 @@ export type SendFailureKind =
   | 'photo-rejected'
   /** The forum topic does not exist (any more): send to the group's main thread. */
   | 'thread-not-found'
-  /** Network trouble or a server error: try again later. */
+  /**
+   * Network trouble, a server error (5xx) or 401 for the token: Telegram, or the way to it, may be
+   * failing as a whole. The dispatcher asks getMe before it counts this against the delivery.
+   */
+  | 'telegram-down'
+  /** The bot lacks a right in the group (`details.right`): send what it may instead. */
+  | 'missing-right'
+  /** An answer that is not the Bot API's (a proxy's error page): try again later. */
   | 'transient'
   /** Anything else: try again a few times, then give up. */
   | 'other';
@@ -28,7 +35,13 @@ export class SendFailure extends Error {
   constructor(
     readonly kind: SendFailureKind,
     message: string,
-    readonly details: { retryAfterMs?: number; newChatId?: number; errorCode?: number } = {},
+    readonly details: {
+      retryAfterMs?: number;
+      newChatId?: number;
+      errorCode?: number;
+      /** For 'missing-right': what the bot may not send, in Telegram's words ("photos", "documents", "text messages"). */
+      right?: string;
+    } = {},
   ) {
     super(message);
     this.name = 'SendFailure';
@@ -44,7 +57,6 @@ const CHAT_GONE = [
   /chat was deleted/i,
   /group chat was deactivated/i,
   /have no rights to send/i,
-  /not enough rights to send/i,
   /need administrator rights/i,
   /CHAT_WRITE_FORBIDDEN/i,
   /PEER_ID_INVALID/i,
@@ -64,11 +76,14 @@ export function classifySendError(error: unknown): SendFailure {
       return new SendFailure('migrated', text, { newChatId: parameters.migrate_to_chat_id, errorCode: code });
     }
     if (code === 403) return new SendFailure('chat-gone', text, { errorCode: code });
-    if (code >= 500) return new SendFailure('transient', text, { errorCode: code });
+    if (code >= 500 || code === 401) return new SendFailure('telegram-down', text, { errorCode: code });
     if (code === 400) {
       if (/message thread not found|TOPIC_CLOSED|TOPIC_DELETED/i.test(description)) {
         return new SendFailure('thread-not-found', text, { errorCode: code });
       }
+      // a group's permissions, not a chat that is gone: the bot may still send other things there
+      const missing = /not enough rights to send ([a-z ]+?) to the chat/i.exec(description);
+      if (missing) return new SendFailure('missing-right', text, { errorCode: code, right: missing[1]! });
       if (CHAT_GONE.some((pattern) => pattern.test(description)))
         return new SendFailure('chat-gone', text, { errorCode: code });
       if (
@@ -90,7 +105,11 @@ export function classifySendError(error: unknown): SendFailure {
     return new SendFailure('other', text, { errorCode: code });
   }
   if (error instanceof HttpError) {
-    return new SendFailure('transient', `network error: ${describeCause(error.error)}`);
+    // an answer that is not JSON (a proxy's 413 page) is about this request, not about Telegram
+    if (error.error instanceof SyntaxError) {
+      return new SendFailure('transient', "the answer was not the Bot API's (a proxy error page?)");
+    }
+    return new SendFailure('telegram-down', `network error: ${describeCause(error.error)}`);
   }
   return new SendFailure('other', error instanceof Error ? error.message : String(error));
 }

@@ -25,6 +25,12 @@ export interface Texts {
    * @param limitBytes the upload limit in bytes; defaults to the Bot API's 50 MiB.
    */
   tooLargeNotice(filename: string, size: number, limitBytes?: number): string;
+  /**
+   * Sent instead of files when the group does not let the bot send files at all: names them, so the
+   * reader knows what to ask for. Follows the report's caption.
+   * @param filenames the files' display names, quoted as is.
+   */
+  filesNotAllowedNotice(filenames: readonly string[]): string;
   /** A byte count for people: "63,2 МБ" / "63.2 MB" (binary units, one decimal, none when it is .0). */
   formatSize(bytes: number): string;
 

@@ -15,6 +15,8 @@ export const en: Texts = {
   linkLabel: 'Open in Superset',
   tooLargeNotice: (filename, size, limitBytes = DEFAULT_PLAN_LIMITS.uploadMaxBytes) =>
     `📎 “${filename}” (${formatSize(size)}) is over Telegram's limit for bots (${formatSize(limitBytes)}) and was not sent.`,
+  filesNotAllowedNotice: (filenames) =>
+    `📎 This group's settings do not let the bot send files, so these were not sent: ${filenames.map((name) => `“${name}”`).join(', ')}.`,
   formatSize,
 
   commandDescriptions: {

@@ -15,6 +15,8 @@ export const ru: Texts = {
   linkLabel: 'Открыть в Superset',
   tooLargeNotice: (filename, size, limitBytes = DEFAULT_PLAN_LIMITS.uploadMaxBytes) =>
     `📎 «${filename}» (${formatSize(size)}) больше лимита Telegram для ботов (${formatSize(limitBytes)}) и не отправлен.`,
+  filesNotAllowedNotice: (filenames) =>
+    `📎 Настройки группы не разрешают боту отправлять файлы, поэтому не отправлены: ${filenames.map((name) => `«${name}»`).join(', ')}.`,
   formatSize,
 
   commandDescriptions: {

@@ -43,6 +43,9 @@ describe('reports and resend', () => {
     await dovecot.append('user1', mail.raw);
     await telegram.waitForMessages(9_300_001, 1, 15_000);
     await eventually(() => bot.app.dispatcher!.depth === 0, 10_000);
+    // subscribed after the report arrived: a resend reaches them, the chat that blocked the bot not
+    telegram.addPrivateChat({ id: 9_300_003, first_name: 'Newcomer' });
+    directory.addUser({ name: 'Newcomer', phone: '+79993000003', mailboxes: [email], telegramId: 9_300_003 });
     await bot.stop();
 
     const listed = JSON.parse((await cli('reports', '--json')).stdout) as Array<{
@@ -74,11 +77,20 @@ describe('reports and resend', () => {
     expect((await cli('resend', '999')).stderr).toContain('no report #999');
     const resent = await cli('resend', String(report!.id), '--chat', '9300001');
     expect(resent.stdout).toContain(`report #${report!.id} queued again for 1 chat(s)`);
+    const toEveryone = await cli('resend', String(report!.id));
+    expect(toEveryone.stdout).toContain(`report #${report!.id} queued again for 2 chat(s)`);
 
     bot = await startBot({ dataDir, env });
     try {
-      const messages = await telegram.waitForMessages(9_300_001, 2, 15_000);
+      const messages = await telegram.waitForMessages(9_300_001, 3, 15_000);
       expect(messages[1]!.caption).toBe(messages[0]!.caption);
+      const newcomer = await telegram.waitForMessages(9_300_003, 1, 15_000);
+      expect(newcomer[0]!.caption).toBe(messages[0]!.caption);
+      await eventually(() => bot.app.dispatcher!.depth === 0, 10_000);
+      expect(telegram.messagesIn(9_300_002)).toEqual([]);
+      expect(
+        bot.app.outbox.forReport(report!.id).filter((delivery) => delivery.chatId === 9_300_002),
+      ).toHaveLength(1);
     } finally {
       await bot.stop();
     }

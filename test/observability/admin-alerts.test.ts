@@ -66,6 +66,64 @@ describe('admin alerts', () => {
   });
 });
 
+describe('admin alerts while Telegram is down', () => {
+  it('keeps messages that could not be sent, in order, and sends them when Telegram answers again', async () => {
+    const sent: string[] = [];
+    let down = true;
+    const alerts = new ChatAlerts({
+      send: async (text) => {
+        if (down) throw new Error('network error: FetchError ECONNREFUSED');
+        sent.push(text);
+      },
+      logger: createLogger({
+        level: 'silent',
+        scrubber: new SecretScrubber(),
+        destination: new CapturedLogs(),
+      }),
+      pacingMs: 0,
+      retryDelayMs: () => 20,
+    });
+    alerts.raise('telegram-unreachable', 'Telegram unreachable since 12:00');
+    alerts.raise('mailbox-down:a', 'Mailbox a is down');
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(sent).toEqual([]);
+    alerts.clear('telegram-unreachable', 'Telegram is reachable again');
+    down = false;
+    await eventually(() => sent.length === 3, 2000);
+    expect(sent).toEqual([
+      '⚠️ Telegram unreachable since 12:00',
+      '⚠️ Mailbox a is down',
+      '✅ Telegram is reachable again',
+    ]);
+    alerts.stop();
+  });
+
+  it('drops a message the admin chat refuses for good (it is in the log)', async () => {
+    const sent: string[] = [];
+    let calls = 0;
+    const alerts = new ChatAlerts({
+      send: async (text) => {
+        calls++;
+        if (text.includes('first')) throw new Error('400: Bad Request: chat not found');
+        sent.push(text);
+      },
+      logger: createLogger({
+        level: 'silent',
+        scrubber: new SecretScrubber(),
+        destination: new CapturedLogs(),
+      }),
+      pacingMs: 0,
+      retryDelayMs: (error) => (String(error).includes('400') ? null : 10),
+    });
+    alerts.raise('a', 'first');
+    alerts.raise('b', 'second');
+    await eventually(() => sent.length === 1, 2000);
+    expect(sent).toEqual(['⚠️ second']);
+    expect(calls).toBe(2);
+    alerts.stop();
+  });
+});
+
 describe('mailbox health watch', () => {
   const status = (overrides: Partial<ListenerStatus>): ListenerStatus => ({
     mailbox: 'reports@example.com',

@@ -5,7 +5,7 @@
  * migrated to supergroups and deleted groups. Error wording per tdlib/telegram-bot-api
  * `Client::check_chat` and the research notes (§2, §3).
  */
-import type { Chat, ChatFullInfo, User } from 'grammy/types';
+import type { Chat, ChatFullInfo, ChatPermissions, User } from 'grammy/types';
 import { badRequest, Descriptions, forbidden } from './bot-api-error.js';
 
 /** The bot's own status in a group, supergroup or channel (`ChatMember.status`). */
@@ -38,12 +38,26 @@ export interface GroupChatRecord {
   migratedTo?: number;
   /** The chat was deleted. */
   deleted: boolean;
+  /**
+   * What members may send (the group's default permissions, setChatPermissions); they bind a bot
+   * that is a plain member, not an administrator. A permission left out is allowed.
+   */
+  permissions: ChatPermissions;
 }
 
 export type ChatRecord = PrivateChatRecord | GroupChatRecord;
 
 /** What a send does for the given content, for the "not enough rights to send …" wording. */
 export type SendContent = 'text messages' | 'documents' | 'photos' | 'videos' | 'audio files';
+
+/** The member permission each kind of content needs (Bot API `ChatPermissions`). */
+const PERMISSION_FOR: Record<SendContent, keyof ChatPermissions> = {
+  'text messages': 'can_send_messages',
+  documents: 'can_send_documents',
+  photos: 'can_send_photos',
+  videos: 'can_send_videos',
+  'audio files': 'can_send_audios',
+};
 
 export class ChatRegistry {
   private readonly chats = new Map<number, ChatRecord>();
@@ -95,6 +109,7 @@ export class ChatRegistry {
       topicIds: new Set(spec.topicIds ?? []),
       botStatus: spec.botStatus,
       deleted: false,
+      permissions: {},
       ...(spec.username === undefined ? {} : { username: spec.username }),
     };
     this.chats.set(spec.id, record);
@@ -154,6 +169,9 @@ export class ChatRegistry {
         throw badRequest(`not enough rights to send ${content} to the chat`);
       case 'member':
         if (chat.type === 'channel') throw badRequest('need administrator rights in the channel chat');
+        if (chat.permissions[PERMISSION_FOR[content]] === false) {
+          throw badRequest(`not enough rights to send ${content} to the chat`);
+        }
         return;
       default:
         return;

@@ -1,6 +1,6 @@
 import { Bot, GrammyError, InputFile } from 'grammy';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { FakeTelegram } from './fake-telegram.js';
+import { encodePng, FakeTelegram } from './fake-telegram.js';
 
 let telegram: FakeTelegram;
 let bot: Bot;
@@ -127,5 +127,25 @@ describe('groups', () => {
       username: 'public_reports',
     });
     expect((await grammyError(bot.api.getChat('@nobody'))).description).toBe('Bad Request: chat not found');
+  });
+
+  it('holds a member bot to the group permissions, but not an administrator', async () => {
+    const group = telegram.addGroup({ title: 'No files', botStatus: 'member' });
+    telegram.setChatPermissions(group, {
+      can_send_messages: true,
+      can_send_photos: false,
+      can_send_documents: false,
+    });
+    const photo = await grammyError(
+      bot.api.sendPhoto(group, new InputFile(encodePng({ width: 40, height: 30 }), 'a.png')),
+    );
+    expect(photo.description).toBe('Bad Request: not enough rights to send photos to the chat');
+    const document = await grammyError(bot.api.sendDocument(group, report()));
+    expect(document.description).toBe('Bad Request: not enough rights to send documents to the chat');
+    await bot.api.sendMessage(group, 'text is allowed');
+    expect(telegram.messagesIn(group).map((message) => message.text)).toEqual(['text is allowed']);
+    telegram.setBotStatus(group, 'administrator');
+    await bot.api.sendDocument(group, report());
+    expect(telegram.messagesIn(group)).toHaveLength(2);
   });
 });

@@ -16,7 +16,14 @@
 import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
-import type { BotCommand, BotCommandScope, Message, Update, UserFromGetMe } from 'grammy/types';
+import type {
+  BotCommand,
+  BotCommandScope,
+  ChatPermissions,
+  Message,
+  Update,
+  UserFromGetMe,
+} from 'grammy/types';
 import {
   BotApiError,
   Descriptions,
@@ -566,6 +573,41 @@ export class FakeTelegram {
   /** Removes all scripted and random faults. */
   clearFaults(): void {
     this.faultPlan.clear();
+  }
+
+  /**
+   * The server goes away: open connections are cut and the port stops listening, so new connections
+   * are refused (ECONNREFUSED) until {@link acceptConnections}. State (chats, messages) is kept.
+   */
+  async refuseConnections(): Promise<void> {
+    if (!this.server.listening) return;
+    this.updates.releaseHeldPoll();
+    await new Promise<void>((resolve) => {
+      this.server.close(() => resolve());
+      for (const socket of this.sockets) socket.destroy();
+    });
+  }
+
+  /** Listens again on the same port after {@link refuseConnections}. */
+  async acceptConnections(): Promise<void> {
+    if (this.server.listening) return;
+    const port = Number(new URL(this.apiRoot).port);
+    await new Promise<void>((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(port, '127.0.0.1', () => {
+        this.server.off('error', reject);
+        resolve();
+      });
+    });
+  }
+
+  /**
+   * Sets what members of a group may send (its default permissions, as an admin sets them in the
+   * group's settings); a bot that is a plain member then gets `400 Bad Request: not enough rights to
+   * send photos to the chat` and the like. Administrators are not bound by them.
+   */
+  setChatPermissions(chatId: number, permissions: ChatPermissions): void {
+    this.requireGroup(chatId).permissions = { ...permissions };
   }
 
   /** Makes a file_id unusable (expired): the bot must upload again. False if never issued. */

@@ -140,4 +140,24 @@ describe('random faults', () => {
     expect(new Set(first)).toEqual(new Set(['ok', '502', '429']));
     expect(await outcomes(7)).not.toEqual(first);
   });
+
+  it("faults every method, getUpdates too, with method '*'", async () => {
+    telegram.failNext(2, faults.badGateway(), { method: '*' });
+    expect(((await rejection(bot.api.getUpdates({ timeout: 0 }))) as GrammyError).error_code).toBe(502);
+    expect(((await rejection(bot.api.getMe())) as GrammyError).error_code).toBe(502);
+    expect((await bot.api.getMe()).id).toBe(telegram.botInfo.id);
+  });
+
+  it('refuses connections while the server is away, and keeps its state for when it is back', async () => {
+    await bot.api.sendMessage(1, 'before');
+    await telegram.refuseConnections();
+    // a kept-alive socket of the client may first see the reset; a new connection is refused
+    await rejection(bot.api.sendMessage(1, 'during'));
+    const error = await rejection(bot.api.sendMessage(1, 'during'));
+    expect(error).toBeInstanceOf(HttpError);
+    expect((error as HttpError).error).toMatchObject({ code: 'ECONNREFUSED' });
+    await telegram.acceptConnections();
+    await bot.api.sendMessage(1, 'after');
+    expect(telegram.messagesIn(1).map((message) => message.text)).toEqual(['before', 'after']);
+  });
 });

@@ -83,7 +83,7 @@ export interface FaultFilter {
   /**
    * Method name(s), case-insensitive. When omitted the fault matches every method EXCEPT
    * `getUpdates`, so a polling bot does not swallow faults meant for its sends; name `getUpdates`
-   * to fault polling.
+   * to fault polling, or `'*'` for every method including getUpdates (a whole-server outage).
    */
   method?: string | string[];
   /** Only calls whose `chat_id` parameter equals this (number or `@username`). */
@@ -162,7 +162,9 @@ export class FaultPlan {
 
 function matches(filter: FaultFilter, method: string, chatId: unknown): boolean {
   const lowerMethod = method.toLowerCase();
-  if (filter.method === undefined) {
+  if (filter.method === '*') {
+    // every method
+  } else if (filter.method === undefined) {
     if (lowerMethod === 'getupdates') return false;
   } else {
     const methods = Array.isArray(filter.method) ? filter.method : [filter.method];
