@@ -105,6 +105,11 @@ export const settings = {
     schema: positiveInteger(1).default(300),
     description: 'Longest wait between reconnect attempts (exponential backoff with jitter, from 1 s).',
   },
+  IMAP_FIRST_SYNC_LOOKBACK_HOURS: {
+    schema: positiveInteger(0).default(24),
+    description:
+      'A mailbox without a watermark (new, or DATA_DIR lost) starts at the time its directory row was created only when that was at most this many hours ago; otherwise it starts from now, so old mail is never sent again. 0: always from now.',
+  },
   IMAP_CONNECT_CONCURRENCY: {
     schema: positiveInteger(1).max(500).default(10),
     description:

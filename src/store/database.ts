@@ -163,6 +163,11 @@ const MIGRATIONS: string[] = [
     loaded_at TEXT NOT NULL
   );
   `,
+  // 2 (issue 10 part 3, H2): the directory row a watermark was made for, so a mailbox removed and
+  // added again (a new row) starts afresh instead of replaying the mail of the gap
+  `
+  ALTER TABLE mailbox_watermarks ADD COLUMN mailbox_identity TEXT;
+  `,
 ];
 
 /** Opens (creating when needed) the database in `dataDir` and brings its schema up to date. */

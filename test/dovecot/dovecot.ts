@@ -26,6 +26,8 @@ export interface DovecotOptions {
   users?: number;
   /** Start without the IDLE capability, so clients must poll. */
   noIdle?: boolean;
+  /** Extra lines for dovecot.conf (e.g. `imap_fetch_failure = no-after`). */
+  extraConf?: string;
 }
 
 export class DovecotServer {
@@ -37,6 +39,7 @@ export class DovecotServer {
   ca = '';
   private readonly userCount: number;
   private noIdle: boolean;
+  private readonly extraConf: string;
 
   private constructor(
     readonly dir: string,
@@ -44,6 +47,7 @@ export class DovecotServer {
   ) {
     this.userCount = options.users ?? 3;
     this.noIdle = options.noIdle ?? false;
+    this.extraConf = options.extraConf ?? '';
   }
 
   /** Starts a new instance in a fresh temp dir. */
@@ -61,7 +65,8 @@ export class DovecotServer {
   }
 
   private async boot(port?: number): Promise<void> {
-    const env = { ...process.env, DOVECOT_EXTRA_CONF: this.noIdle ? CAPABILITIES_WITHOUT_IDLE : '' };
+    const extra = [this.noIdle ? CAPABILITIES_WITHOUT_IDLE : '', this.extraConf].filter(Boolean).join('\n');
+    const env = { ...process.env, DOVECOT_EXTRA_CONF: extra };
     const args = [path.join(scripts, 'start-dovecot.sh'), this.dir, String(this.userCount)];
     if (port) args.push(String(port));
     const { stdout } = await run('bash', args, { env });
