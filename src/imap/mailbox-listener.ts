@@ -319,7 +319,7 @@ export class MailboxListener {
     this.current.failures = 0;
     this.current.loginRejected = false;
     if (recovering) this.log.info('caught up: the mailbox is in sync again');
-    else this.log.debug('caught up: the mailbox is in sync');
+    else this.log.info('caught up: the mailbox is in sync');
   }
 
   /**
