@@ -191,7 +191,8 @@ export const settings = {
   },
   MAILBOX_DOWN_ALERT_MINUTES: {
     schema: positiveInteger(1).default(10),
-    description: 'Tell the admin chat when a mailbox has not been connected for this many minutes.',
+    description:
+      'Tell the admin chat when a mailbox has not been connected and caught up for this many minutes (a login alone is not enough: a missing folder, a refused FETCH or a full disk keep it down).',
   },
   SPOOL_RETENTION_HOURS: {
     schema: positiveInteger(0).default(72),

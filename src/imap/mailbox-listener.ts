@@ -1,33 +1,15 @@
-/**
- * One technical mailbox, watched for new mail. The listener owns one IMAP connection at a time
- * (an imapflow instance cannot reconnect, so every reconnect builds a new one), idles on the folder,
- * and catches up on every connect, every EXISTS and on a timer. Mails are processed strictly in UID
- * order; the watermark advances only in the transaction that records the mail, so a crash at any
- * moment loses nothing and records nothing twice.
- *
- * Nothing that goes wrong here leaves this class: errors end the connection, the listener waits
- * (exponential backoff with jitter) and connects again. A login is not enough to count as up: the
- * mailbox is `connected` only once a catch-up has completed on the connection, and every failure
- * before that (a missing folder, a FETCH the server refuses, a full disk) backs off like a refused
- * login. Only a mail whose own bytes cannot be read is recorded as unreadable and passed; any other
- * error leaves the watermark where it is, so the mail is tried again on the next connection.
- */
-import { createHash, randomUUID } from 'node:crypto';
-import { rmSync } from 'node:fs';
-import path from 'node:path';
 import { type FetchMessageObject, ImapFlow } from 'imapflow';
 import type { MailboxEntry } from '../directory/directory.js';
-import type { IntakeResult, ReportIntake, UnparsedMail } from '../intake/report-intake.js';
-import { parseMail, UnreadableMailError } from '../mail/mail-parser.js';
+import type { ReportIntake } from '../intake/report-intake.js';
 import type { Logger } from '../observability/logger.js';
 import type { SecretScrubber } from '../observability/secret-scrubber.js';
 import { sanitizeServerText } from '../observability/server-text.js';
-import type { MailPosition, ReportStore, Watermark } from '../store/report-store.js';
-import { keepRawMail } from '../store/spool.js';
+import type { ReportStore, Watermark } from '../store/report-store.js';
 import type { ConnectGate } from './connect-gate.js';
 import { firstSyncCutoff, mailboxIdentity } from './first-sync.js';
 import { imapConnectionOptions } from './imap-connection.js';
-import { describeImapError, isLoginRejected, MailNotReadError } from './imap-errors.js';
+import { describeImapError, isLoginRejected } from './imap-errors.js';
+import { isoOf, MailRecorder } from './mail-recorder.js';
 
 /** Timings of a listener, all in milliseconds. */
 export interface ListenerTimings {
@@ -110,12 +92,6 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
   });
 }
 
-function isoOf(date: Date | string | undefined): string | null {
-  if (!date) return null;
-  const value = date instanceof Date ? date : new Date(date);
-  return Number.isNaN(value.getTime()) ? null : value.toISOString();
-}
-
 export class MailboxListener {
   private readonly abort = new AbortController();
   private client: ImapFlow | null = null;
@@ -126,9 +102,11 @@ export class MailboxListener {
   private failedOnThisConnection = false;
   private readonly log: Logger;
   private readonly current: ListenerStatus;
+  private readonly recorder: MailRecorder;
 
   constructor(private readonly options: MailboxListenerOptions) {
     this.log = options.logger.child({ mailbox: options.mailbox.email });
+    this.recorder = new MailRecorder(options);
     this.current = {
       mailbox: options.mailbox.email,
       state: 'connecting',
@@ -477,65 +455,7 @@ export class MailboxListener {
     uidValidity: string,
     message: FetchMessageObject,
   ): Promise<void> {
-    const { mailbox, intake } = this.options;
-    const position: MailPosition = {
-      mailbox: mailbox.email,
-      uidValidity,
-      uid: message.uid,
-      internalDate: isoOf(message.internalDate),
-    };
-    const envelope = message.envelope;
-    const known = {
-      subject: (envelope?.subject ?? '').replace(/\s+/g, ' ').trim(),
-      from: envelope?.from?.[0]?.address?.toLowerCase() ?? null,
-      messageId: envelope?.messageId?.replace(/^<|>$/g, '') || null,
-      rawSize: message.size ?? 0,
-    };
-    // identifies a mail whose bytes were never read
-    const envelopeFingerprint = createHash('sha256')
-      .update(
-        JSON.stringify([known.messageId, known.subject, known.from, known.rawSize, position.internalDate]),
-      )
-      .digest('hex');
-
-    let result: IntakeResult | null = null;
-    if (known.rawSize > this.options.maxMailBytes) {
-      result = intake.recordUnparsed(mailbox, position, {
-        ...known,
-        status: 'too_large',
-        reason: `mail is ${known.rawSize} bytes, over the ${this.options.maxMailBytes}-byte limit (MAX_MAIL_MB)`,
-        rawSha256: envelopeFingerprint,
-      });
-    } else {
-      const spoolDir = path.join(this.options.spoolRoot, randomUUID());
-      let unreadable: UnreadableMailError | null = null;
-      try {
-        const download = await client.download(String(message.uid), undefined, { uid: true });
-        if (!download.content) {
-          await this.confirmGone(client, message.uid);
-          // expunged between FETCH and download: nothing to record, move on
-          this.options.store.advanceWatermark(position);
-          return;
-        }
-        const parsed = await parseMail(download.content, {
-          spoolDir,
-          maxFileBytes: this.options.maxFileBytes,
-          maxMailBytes: this.options.maxMailBytes,
-        });
-        result = intake.recordParsed(mailbox, position, parsed, spoolDir);
-      } catch (error) {
-        rmSync(spoolDir, { recursive: true, force: true });
-        // only the mail's own bytes make it unreadable; a server refusal, a dropped connection, a
-        // full disk or a busy database leave the watermark here, and the mail is tried again
-        if (!(error instanceof UnreadableMailError) || !client.usable) {
-          throw new MailNotReadError(message.uid, describeImapError(error, this.options.scrubber));
-        }
-        unreadable = error;
-      }
-      if (unreadable) {
-        result = await this.recordUnreadable(client, position, known, unreadable, envelopeFingerprint);
-      }
-    }
+    const result = await this.recorder.record(client, uidValidity, message);
     if (!result) return;
     this.current.lastMailAt = new Date().toISOString();
     if (this.options.markSeen && result.status !== 'duplicate') {
@@ -545,45 +465,6 @@ export class MailboxListener {
           'could not mark the mail \\Seen',
         );
       });
-    }
-  }
-
-  /** The server gave no content for a UID: fine if the mail is gone, an error if it is still there. */
-  private async confirmGone(client: ImapFlow, uid: number): Promise<void> {
-    if (!client.usable) throw new Error('the connection closed during the download');
-    const still = await client.fetchOne(String(uid), { uid: true }, { uid: true });
-    if (still) throw new Error('the server returned no content for a mail that is still in the folder');
-  }
-
-  /** Records a mail whose bytes cannot be read, keeping those bytes in the spool for inspection. */
-  private async recordUnreadable(
-    client: ImapFlow,
-    position: MailPosition,
-    known: Pick<UnparsedMail, 'subject' | 'from' | 'messageId' | 'rawSize'>,
-    error: UnreadableMailError,
-    envelopeFingerprint: string,
-  ): Promise<IntakeResult> {
-    const { mailbox, intake, scrubber } = this.options;
-    const rawDir = path.join(this.options.spoolRoot, randomUUID());
-    let rawCopy: UnparsedMail['rawCopy'];
-    try {
-      const again = await client.download(String(position.uid), undefined, { uid: true });
-      if (again.content) {
-        const kept = await keepRawMail(rawDir, again.content, this.options.maxMailBytes);
-        rawCopy = { dir: rawDir, path: kept.path, truncated: kept.truncated };
-      }
-      const result = intake.recordUnparsed(mailbox, position, {
-        ...known,
-        status: 'unreadable',
-        reason: sanitizeServerText(error.message, scrubber),
-        rawSha256: error.rawSha256 ?? envelopeFingerprint,
-        rawCopy,
-      });
-      if (result.status === 'duplicate') rmSync(rawDir, { recursive: true, force: true });
-      return result;
-    } catch (failure) {
-      rmSync(rawDir, { recursive: true, force: true });
-      throw new MailNotReadError(position.uid, describeImapError(failure, scrubber));
     }
   }
 }
