@@ -4,6 +4,7 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
+import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LocalDirectory } from '../../src/directory/local/local-directory.js';
 import { openDatabase } from '../../src/store/database.js';
@@ -374,6 +375,44 @@ describe('a mail whose own bytes cannot be read', () => {
       removeDir(bot.dataDir);
     }
   });
+});
+
+describe('a mail that cannot be recorded for a while', () => {
+  it('is retried, not recorded as unreadable, while the database is locked by another process', async () => {
+    const bot = await startBot();
+    try {
+      addMailbox(bot, 'user16');
+      await eventually(() => listenerOf(bot, 'user16')?.status().lastSyncAt, 10_000, 'first catch-up');
+      // another process (a CLI command, a backup) holds the write lock longer than busy_timeout (5 s)
+      const other = new Database(path.join(bot.dataDir, 'bot.sqlite'));
+      other.exec('BEGIN IMMEDIATE');
+      const mail = reportMail();
+      try {
+        await dovecot.append('user16', mail.raw);
+        await eventually(
+          () => listenerOf(bot, 'user16')!.status().lastError?.includes('could not be read, will retry'),
+          20_000,
+          'the busy database noticed',
+        );
+        await new Promise((resolve) => setTimeout(resolve, 8000));
+        expect(listenerOf(bot, 'user16')!.status().state).not.toBe('connected');
+      } finally {
+        other.exec('COMMIT');
+        other.close();
+      }
+      const [report] = await eventually(
+        () => reportsOf(bot, 'user16').length === 1 && reportsOf(bot, 'user16'),
+        30_000,
+        'the mail once the lock is gone',
+      );
+      expect(report!.subject).toBe(mail.subject);
+      expect(report!.status).toBe('forward');
+      await eventually(() => listenerOf(bot, 'user16')!.status().state === 'connected', 10_000, 'in sync');
+    } finally {
+      await bot.stop();
+      removeDir(bot.dataDir);
+    }
+  }, 60_000);
 });
 
 describe('mailbox listener on a server without IDLE', () => {
