@@ -196,6 +196,7 @@ export class App {
           markSeen: mailbox.markSeen ?? config.MARK_SEEN,
           timings,
           connectGate,
+          firstSyncLookbackMs: config.IMAP_FIRST_SYNC_LOOKBACK_HOURS * 3600_000,
         }),
       logger,
     );
@@ -235,13 +236,17 @@ export class App {
       directory: { kind: this.directory.kind, loadedAt: snapshot.loadedAt },
       telegram: { polling },
       outbox: { pending: this.dispatcher?.depth ?? 0 },
+      // 'connected' only once a catch-up has completed; lastError holds the server's words, made safe
       mailboxes: statuses.map((status) => ({
         mailbox: status.mailbox,
         state: status.state === 'connected' ? 'connected' : 'retrying',
         failures: status.failures,
         lastError: status.lastError,
+        lastErrorAt: status.lastErrorAt,
+        downSince: status.state === 'connected' ? null : status.disconnectedAt,
         connectedAt: status.connectedAt,
         lastMailAt: status.lastMailAt,
+        lastSyncAt: status.lastSyncAt,
       })),
     };
   }

@@ -105,6 +105,11 @@ export const settings = {
     schema: positiveInteger(1).default(300),
     description: 'Longest wait between reconnect attempts (exponential backoff with jitter, from 1 s).',
   },
+  IMAP_FIRST_SYNC_LOOKBACK_HOURS: {
+    schema: positiveInteger(0).default(24),
+    description:
+      'A mailbox without a watermark (new, or DATA_DIR lost) starts at the time its directory row was created only when that was at most this many hours ago; otherwise it starts from now, so old mail is never sent again. 0: always from now.',
+  },
   IMAP_CONNECT_CONCURRENCY: {
     schema: positiveInteger(1).max(500).default(10),
     description:
@@ -191,7 +196,8 @@ export const settings = {
   },
   MAILBOX_DOWN_ALERT_MINUTES: {
     schema: positiveInteger(1).default(10),
-    description: 'Tell the admin chat when a mailbox has not been connected for this many minutes.',
+    description:
+      'Tell the admin chat when a mailbox has not been connected and caught up for this many minutes (a login alone is not enough: a missing folder, a refused FETCH or a full disk keep it down).',
   },
   SPOOL_RETENTION_HOURS: {
     schema: positiveInteger(0).default(72),

@@ -8,6 +8,7 @@ import { ImapFlow } from 'imapflow';
 import type { Config } from './config.js';
 import type { Directory, MailboxEntry } from './directory/directory.js';
 import { imapConnectionOptions } from './imap/imap-connection.js';
+import { describeImapError } from './imap/imap-errors.js';
 import type { SecretScrubber } from './observability/secret-scrubber.js';
 
 export type CheckStatus = 'OK' | 'WARN' | 'FAIL';
@@ -73,7 +74,8 @@ async function checkMailbox(
     };
   } catch (error) {
     const fields = error as { authenticationFailed?: boolean; responseText?: string; code?: string };
-    const detail = scrubber.scrub([scrubber.describe(error), fields.responseText].filter(Boolean).join(': '));
+    // the server's words, made safe like everywhere else (a terminal is as open to escapes as a log)
+    const detail = describeImapError(error, scrubber);
     let hint = `check the host, port and TLS mode (--tls, --starttls or --no-tls) of ${mailbox.email}`;
     if (fields.authenticationFailed)
       hint = `check the login (${mailbox.login}) and the password (${mailbox.passwordSource})`;

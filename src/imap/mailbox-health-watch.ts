@@ -1,6 +1,6 @@
 /**
- * Tells the admin chat about mailboxes in trouble: one down (not connected) for longer than a
- * threshold, and logins the server keeps refusing. Each problem is raised once and cleared with a
+ * Tells the admin chat about mailboxes in trouble: one down (not connected, or connected but unable
+ * to complete a catch-up: folder missing, FETCH refused, disk full) for longer than a threshold, and logins the server keeps refusing. Each problem is raised once and cleared with a
  * "recovered" message when the mailbox is connected again.
  */
 import type { AdminAlerts } from '../observability/admin-alerts.js';
@@ -76,7 +76,7 @@ export class MailboxHealthWatch {
         const minutes = Math.round((now - downSince) / 60_000);
         this.options.alerts.raise(
           `mailbox-down:${status.mailbox}`,
-          `Mailbox ${status.mailbox} has not been connected for ${minutes} min: ${status.lastError ?? 'no detail'}. Reports sent to it wait on the server and are caught up on reconnect.`,
+          `Mailbox ${status.mailbox} has not been connected and caught up for ${minutes} min: ${status.lastError ?? 'no detail'}. Reports sent to it wait on the server (nothing is skipped) and are caught up once it works again.`,
         );
       }
     }

@@ -1,25 +1,15 @@
-/**
- * One technical mailbox, watched for new mail. The listener owns one IMAP connection at a time
- * (an imapflow instance cannot reconnect, so every reconnect builds a new one), idles on the folder,
- * and catches up on every connect, every EXISTS and on a timer. Mails are processed strictly in UID
- * order; the watermark advances only in the transaction that records the mail, so a crash at any
- * moment loses nothing and records nothing twice.
- *
- * Nothing that goes wrong here leaves this class: errors end the connection, the listener waits
- * (exponential backoff with jitter) and connects again.
- */
-import { createHash, randomUUID } from 'node:crypto';
-import { rmSync } from 'node:fs';
-import path from 'node:path';
 import { type FetchMessageObject, ImapFlow } from 'imapflow';
 import type { MailboxEntry } from '../directory/directory.js';
-import type { IntakeResult, ReportIntake } from '../intake/report-intake.js';
-import { parseMail, UnreadableMailError } from '../mail/mail-parser.js';
+import type { ReportIntake } from '../intake/report-intake.js';
 import type { Logger } from '../observability/logger.js';
 import type { SecretScrubber } from '../observability/secret-scrubber.js';
-import type { MailPosition, ReportStore } from '../store/report-store.js';
+import { sanitizeServerText } from '../observability/server-text.js';
+import type { ReportStore, Watermark } from '../store/report-store.js';
 import type { ConnectGate } from './connect-gate.js';
+import { firstSyncCutoff, mailboxIdentity } from './first-sync.js';
 import { imapConnectionOptions } from './imap-connection.js';
+import { describeImapError, isLoginRejected } from './imap-errors.js';
+import { isoOf, MailRecorder } from './mail-recorder.js';
 
 /** Timings of a listener, all in milliseconds. */
 export interface ListenerTimings {
@@ -52,22 +42,31 @@ export interface MailboxListenerOptions {
   tlsCa?: string;
   /** Shared limit on connection attempts at once (all mailboxes of the process). */
   connectGate?: ConnectGate;
+  /**
+   * Without a watermark, start at the mailbox's `addedAt` only when it is at most this old (ms);
+   * otherwise from now (IMAP_FIRST_SYNC_LOOKBACK_HOURS). Default 24 h.
+   */
+  firstSyncLookbackMs?: number;
 }
 
+/**
+ * `connecting`: connecting, logging in, or logged in but not yet caught up; `connected`: a catch-up
+ * has completed on the current connection (the mailbox is up); `waiting`: backing off.
+ */
 export type ListenerState = 'connecting' | 'connected' | 'waiting' | 'stopped';
 
 export interface ListenerStatus {
   mailbox: string;
   state: ListenerState;
-  /** Consecutive failed connects (0 once connected). */
+  /** Consecutive failures (refused logins, failed catch-ups, …); 0 once a catch-up completes. */
   failures: number;
-  /** The last problem, scrubbed of secrets. */
+  /** The last problem, with the server's words made safe (secrets masked, one bounded line). */
   lastError: string | null;
   lastErrorAt: string | null;
   /** The server refused the login (not a connection limit): the password or login is wrong. */
   loginRejected: boolean;
   connectedAt: string | null;
-  /** When a connection was last lost (null while it never was). */
+  /** When the mailbox last stopped being up (connection lost or catch-up failed); null while it never was up. */
   disconnectedAt: string | null;
   lastMailAt: string | null;
   lastSyncAt: string | null;
@@ -75,8 +74,7 @@ export interface ListenerStatus {
   idleSupported: boolean | null;
 }
 
-/** Failures to process one message before it is recorded as unreadable and skipped. */
-const MAX_MESSAGE_ATTEMPTS = 3;
+const DEFAULT_FIRST_SYNC_LOOKBACK_MS = 24 * 3600_000;
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
@@ -94,24 +92,21 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
   });
 }
 
-function isoOf(date: Date | string | undefined): string | null {
-  if (!date) return null;
-  const value = date instanceof Date ? date : new Date(date);
-  return Number.isNaN(value.getTime()) ? null : value.toISOString();
-}
-
 export class MailboxListener {
   private readonly abort = new AbortController();
   private client: ImapFlow | null = null;
   private running: Promise<void> | null = null;
   private syncing: Promise<void> | null = null;
   private syncAgain = false;
-  private readonly attempts = new Map<number, number>();
+  /** The current connection was closed by a failed catch-up, whose error is already noted. */
+  private failedOnThisConnection = false;
   private readonly log: Logger;
   private readonly current: ListenerStatus;
+  private readonly recorder: MailRecorder;
 
   constructor(private readonly options: MailboxListenerOptions) {
     this.log = options.logger.child({ mailbox: options.mailbox.email });
+    this.recorder = new MailRecorder(options);
     this.current = {
       mailbox: options.mailbox.email,
       state: 'connecting',
@@ -195,17 +190,18 @@ export class MailboxListener {
 
   /** One connection's life: connect, catch up, idle, until the connection closes. */
   private async connectAndListen(): Promise<void> {
-    const { mailbox, timings } = this.options;
+    const { mailbox, timings, scrubber } = this.options;
     if (mailbox.password === null) {
       this.fail(new Error(`no password: ${mailbox.passwordSource} is not set`), false);
       return;
     }
     const client = this.createClient();
     this.client = client;
+    this.failedOnThisConnection = false;
     const closed = new Promise<void>((resolve) => client.once('close', () => resolve()));
     client.on('error', (error: Error) => {
       // emitted at most once per connection, then 'close' follows
-      this.log.warn({ err: this.options.scrubber.describe(error) }, 'IMAP connection error');
+      this.log.warn({ err: describeImapError(error, scrubber) }, 'IMAP connection error');
     });
     client.on('exists', () => this.kick(client));
     this.current.state = 'connecting';
@@ -222,9 +218,7 @@ export class MailboxListener {
         release?.();
       }
       const wasDown = this.current.disconnectedAt !== null || this.current.failures > 0;
-      this.current.state = 'connected';
-      this.current.failures = 0;
-      this.current.loginRejected = false;
+      // logged in; the mailbox counts as up only once a catch-up has completed (markInSync)
       this.current.connectedAt = new Date().toISOString();
       this.current.idleSupported = client.capabilities.has('IDLE');
       this.log.info(
@@ -238,11 +232,21 @@ export class MailboxListener {
       catchUp = setInterval(() => this.kick(client), timings.catchUpMs);
       catchUp.unref();
       if (!this.abort.signal.aborted) await closed;
-      if (!this.abort.signal.aborted) {
-        const reason = client.byeReason ? `server said BYE: ${client.byeReason}` : 'connection closed';
-        this.current.disconnectedAt = new Date().toISOString();
-        this.noteError(reason);
-        this.log.warn({ reason }, 'lost the mailbox connection');
+      if (this.syncing) await this.syncing.catch(() => undefined);
+      if (!this.abort.signal.aborted && !this.failedOnThisConnection) {
+        const reason = client.byeReason
+          ? `server said BYE: ${sanitizeServerText(client.byeReason, scrubber)}`
+          : 'connection closed';
+        if (this.isUp()) {
+          // an up mailbox lost its connection: reconnect soon (the backoff starts over)
+          this.current.disconnectedAt = new Date().toISOString();
+          this.noteError(reason);
+        } else {
+          // closed before a catch-up completed: a failure like a refused login
+          this.current.failures++;
+          this.noteError(reason);
+        }
+        this.log.warn({ reason, failures: this.current.failures }, 'lost the mailbox connection');
       }
     } catch (error) {
       const rejected = isLoginRejected(error);
@@ -251,6 +255,7 @@ export class MailboxListener {
     } finally {
       if (catchUp) clearInterval(catchUp);
       if (this.syncing) await this.syncing.catch(() => undefined);
+      if (!this.abort.signal.aborted) this.current.state = 'waiting';
       this.client = null;
     }
   }
@@ -258,7 +263,6 @@ export class MailboxListener {
   private fail(error: unknown, loginRejected: boolean): void {
     this.current.failures++;
     this.current.loginRejected = loginRejected;
-    this.current.disconnectedAt ??= new Date().toISOString();
     const description = this.noteError(describeImapError(error, this.options.scrubber));
     if (loginRejected) {
       this.log.error(
@@ -279,6 +283,46 @@ export class MailboxListener {
     return description;
   }
 
+  /** Up: a catch-up has completed on the current connection. */
+  private isUp(): boolean {
+    return this.current.state === 'connected';
+  }
+
+  /** A catch-up completed on `client`: the mailbox is up. */
+  private markInSync(client: ImapFlow): void {
+    this.current.lastSyncAt = new Date().toISOString();
+    if (this.isUp() || this.client !== client || !client.usable) return;
+    const recovering = this.current.failures > 0 || this.current.disconnectedAt !== null;
+    this.current.state = 'connected';
+    this.current.failures = 0;
+    this.current.loginRejected = false;
+    if (recovering) this.log.info('caught up: the mailbox is in sync again');
+    else this.log.info('caught up: the mailbox is in sync');
+  }
+
+  /**
+   * A catch-up failed after login (folder missing, FETCH refused, disk full, database busy): the
+   * watermark stays, the connection is closed, and the next one waits like after a refused login.
+   */
+  private catchUpFailed(client: ImapFlow, error: unknown): void {
+    const description = describeImapError(error, this.options.scrubber);
+    if (!client.usable) {
+      // the connection went first; its close is what is recorded (connectAndListen)
+      this.log.debug({ err: description }, 'catch-up ended with the connection');
+      return;
+    }
+    if (this.client === client && !this.failedOnThisConnection && !this.abort.signal.aborted) {
+      this.failedOnThisConnection = true;
+      if (this.isUp()) this.current.disconnectedAt = new Date().toISOString();
+      this.current.failures++;
+      this.current.loginRejected = false;
+      this.noteError(description);
+    }
+    this.log.warn({ err: description, failures: this.current.failures }, 'catch-up failed; reconnecting');
+    // a fresh connection starts over from the durable watermark
+    client.close();
+  }
+
   /** Runs a catch-up now, or right after the one in progress. Never runs two at once. */
   private kick(client: ImapFlow): void {
     if (this.abort.signal.aborted) return;
@@ -290,36 +334,47 @@ export class MailboxListener {
       try {
         do {
           this.syncAgain = false;
-          await this.catchUp(client);
+          if (await this.catchUp(client)) this.markInSync(client);
         } while (this.syncAgain && client.usable && !this.abort.signal.aborted);
       } catch (error) {
-        this.log.warn({ err: this.options.scrubber.describe(error) }, 'catch-up failed; reconnecting');
-        // a fresh connection starts over from the durable watermark
-        client.close();
+        this.catchUpFailed(client, error);
       } finally {
         this.syncing = null;
       }
     })();
   }
 
-  /** Records every mail after the watermark, in UID order. */
-  private async catchUp(client: ImapFlow): Promise<void> {
-    if (!client.usable) return;
+  /**
+   * Records every mail after the watermark, in UID order. Resolves true when it went through to the
+   * end, false when the connection went away first; throws when a mail could not be read or recorded.
+   */
+  private async catchUp(client: ImapFlow): Promise<boolean> {
+    if (!client.usable) return false;
     const { mailbox, store } = this.options;
     const lock = await client.getMailboxLock(mailbox.folder);
     try {
       const opened = client.mailbox;
       if (!opened) throw new Error(`folder ${mailbox.folder} could not be opened`);
       const uidValidity = opened.uidValidity.toString();
-      let watermark = store.watermark(mailbox.email);
-      if (!watermark || watermark.uidValidity !== uidValidity) {
+      const identity = mailboxIdentity(mailbox);
+      let watermark: Watermark | null = store.watermark(mailbox.email);
+      if (watermark?.mailboxIdentity && watermark.mailboxIdentity !== identity) {
+        this.log.warn(
+          { previous: watermark.mailboxIdentity, current: identity },
+          'this mailbox was removed and added again: starting afresh; mail that arrived while it was removed is not forwarded',
+        );
+        watermark = await this.startingPoint(client, uidValidity, null, opened.uidNext);
+        store.setWatermark(mailbox.email, { ...watermark, mailboxIdentity: identity });
+      } else if (!watermark || watermark.uidValidity !== uidValidity) {
         watermark = await this.startingPoint(
           client,
           uidValidity,
           watermark?.uidValidity ?? null,
           opened.uidNext,
         );
-        store.setWatermark(mailbox.email, watermark);
+        store.setWatermark(mailbox.email, { ...watermark, mailboxIdentity: identity });
+      } else if (!watermark.mailboxIdentity) {
+        store.setWatermarkIdentity(mailbox.email, identity);
       }
       const pending: FetchMessageObject[] = [];
       for await (const message of client.fetch(
@@ -332,19 +387,21 @@ export class MailboxListener {
       }
       pending.sort((a, b) => a.uid - b.uid);
       for (const message of pending) {
-        if (this.abort.signal.aborted || !client.usable) break;
+        if (this.abort.signal.aborted || !client.usable) return false;
         await this.processMessage(client, uidValidity, message);
       }
-      this.current.lastSyncAt = new Date().toISOString();
+      return client.usable && !this.abort.signal.aborted;
     } finally {
       lock.release();
     }
   }
 
   /**
-   * Where to start when there is no watermark for this UIDVALIDITY: on the first connect, at the mail
-   * that arrived after the mailbox was added; after a UIDVALIDITY change, a day before the newest mail
-   * already recorded (already recorded mails are recognised by their fingerprint and skipped).
+   * Where to start when there is no usable watermark. Without one (first connect, DATA_DIR lost, a
+   * mailbox added again): at the mail that arrived after the mailbox's directory row was created,
+   * when that is within the first-sync lookback, otherwise from now. After a UIDVALIDITY change: a
+   * day before the newest mail already recorded (mails already recorded are recognised by their
+   * fingerprint and skipped).
    */
   private async startingPoint(
     client: ImapFlow,
@@ -353,35 +410,42 @@ export class MailboxListener {
     uidNext: number,
   ): Promise<{ uidValidity: string; lastUid: number }> {
     const { mailbox, store } = this.options;
+    const lookbackMs = this.options.firstSyncLookbackMs ?? DEFAULT_FIRST_SYNC_LOOKBACK_MS;
     const newest = previousUidValidity ? store.newestInternalDate(mailbox.email) : null;
     const cutoff = newest
       ? new Date(Date.parse(newest) - 24 * 3600_000)
-      : new Date(Date.parse(mailbox.addedAt) - 60_000);
+      : firstSyncCutoff(mailbox.addedAt, Date.now(), lookbackMs);
     if (previousUidValidity) {
       this.log.warn(
-        { previousUidValidity, uidValidity, since: cutoff.toISOString() },
+        { previousUidValidity, uidValidity, since: cutoff?.toISOString() ?? 'now' },
         'UIDVALIDITY changed: rescanning recent mail; mails already recorded are recognised and skipped',
       );
     }
-    // SEARCH SINCE is by day in the server's time zone: ask a day early, then compare exact times
-    const since = new Date(cutoff.getTime() - 24 * 3600_000);
-    const found = (await client.search({ since }, { uid: true })) || [];
     let first: number | null = null;
-    if (found.length > 0) {
-      for await (const message of client.fetch(
-        found.join(','),
-        { uid: true, internalDate: true },
-        { uid: true },
-      )) {
-        const arrived = isoOf(message.internalDate);
-        if (arrived && arrived >= cutoff.toISOString() && (first === null || message.uid < first))
-          first = message.uid;
+    if (cutoff) {
+      // SEARCH SINCE is by day in the server's time zone: ask a day early, then compare exact times
+      const since = new Date(cutoff.getTime() - 24 * 3600_000);
+      const found = (await client.search({ since }, { uid: true })) || [];
+      if (found.length > 0) {
+        for await (const message of client.fetch(
+          found.join(','),
+          { uid: true, internalDate: true },
+          { uid: true },
+        )) {
+          const arrived = isoOf(message.internalDate);
+          if (arrived && arrived >= cutoff.toISOString() && (first === null || message.uid < first))
+            first = message.uid;
+        }
       }
     }
     const lastUid = first !== null ? first - 1 : uidNext - 1;
     this.log.info(
-      { uidValidity, lastUid },
-      previousUidValidity ? 'rescan starting point set' : 'first connect: starting point set',
+      { uidValidity, lastUid, since: cutoff?.toISOString() ?? 'now', addedAt: mailbox.addedAt },
+      previousUidValidity
+        ? 'rescan starting point set'
+        : cutoff
+          ? 'first connect: starting at the mail since the mailbox was added'
+          : 'first connect: starting from now (the mailbox was added longer ago than IMAP_FIRST_SYNC_LOOKBACK_HOURS)',
     );
     return { uidValidity, lastUid: Math.max(0, lastUid) };
   }
@@ -391,67 +455,8 @@ export class MailboxListener {
     uidValidity: string,
     message: FetchMessageObject,
   ): Promise<void> {
-    const { mailbox, intake } = this.options;
-    const position: MailPosition = {
-      mailbox: mailbox.email,
-      uidValidity,
-      uid: message.uid,
-      internalDate: isoOf(message.internalDate),
-    };
-    const envelope = message.envelope;
-    const known = {
-      subject: (envelope?.subject ?? '').replace(/\s+/g, ' ').trim(),
-      from: envelope?.from?.[0]?.address?.toLowerCase() ?? null,
-      messageId: envelope?.messageId?.replace(/^<|>$/g, '') || null,
-      rawSize: message.size ?? 0,
-    };
-    // identifies a mail whose bytes were never read
-    const envelopeFingerprint = createHash('sha256')
-      .update(
-        JSON.stringify([known.messageId, known.subject, known.from, known.rawSize, position.internalDate]),
-      )
-      .digest('hex');
-
-    let result: IntakeResult;
-    if (known.rawSize > this.options.maxMailBytes) {
-      result = intake.recordUnparsed(mailbox, position, {
-        ...known,
-        status: 'too_large',
-        reason: `mail is ${known.rawSize} bytes, over the ${this.options.maxMailBytes}-byte limit (MAX_MAIL_MB)`,
-        rawSha256: envelopeFingerprint,
-      });
-    } else {
-      const spoolDir = path.join(this.options.spoolRoot, randomUUID());
-      try {
-        const download = await client.download(String(message.uid), undefined, { uid: true });
-        if (!download.content) {
-          // expunged between FETCH and download: nothing to record, move on
-          this.options.store.advanceWatermark(position);
-          return;
-        }
-        const parsed = await parseMail(download.content, {
-          spoolDir,
-          maxFileBytes: this.options.maxFileBytes,
-          maxMailBytes: this.options.maxMailBytes,
-        });
-        result = intake.recordParsed(mailbox, position, parsed, spoolDir);
-      } catch (error) {
-        rmSync(spoolDir, { recursive: true, force: true });
-        if (!client.usable) throw error;
-        const attempts = (this.attempts.get(message.uid) ?? 0) + 1;
-        this.attempts.set(message.uid, attempts);
-        const unreadable = error instanceof UnreadableMailError;
-        if (!unreadable && attempts < MAX_MESSAGE_ATTEMPTS) throw error;
-        result = intake.recordUnparsed(mailbox, position, {
-          ...known,
-          status: 'unreadable',
-          reason: this.options.scrubber.describe(error),
-          rawSha256:
-            error instanceof UnreadableMailError && error.rawSha256 ? error.rawSha256 : envelopeFingerprint,
-        });
-      }
-    }
-    this.attempts.delete(message.uid);
+    const result = await this.recorder.record(client, uidValidity, message);
+    if (!result) return;
     this.current.lastMailAt = new Date().toISOString();
     if (this.options.markSeen && result.status !== 'duplicate') {
       await client.messageFlagsAdd(String(message.uid), ['\\Seen'], { uid: true }).catch((error: unknown) => {
@@ -462,23 +467,4 @@ export class MailboxListener {
       });
     }
   }
-}
-
-/** A login the server refused, as opposed to a connection limit or an outage (imapflow flags both). */
-function isLoginRejected(error: unknown): boolean {
-  const fields = error as { authenticationFailed?: boolean; serverResponseCode?: string };
-  if (!fields?.authenticationFailed) return false;
-  return !['LIMIT', 'UNAVAILABLE', 'INUSE', 'SERVERBUG'].includes(
-    String(fields.serverResponseCode ?? '').toUpperCase(),
-  );
-}
-
-function describeImapError(error: unknown, scrubber: SecretScrubber): string {
-  const fields = error as { responseText?: string; code?: string; message?: string };
-  const detail =
-    fields?.responseText && !String(fields.message).includes(fields.responseText)
-      ? `: ${fields.responseText}`
-      : '';
-  const code = fields?.code && !String(fields.message).includes(fields.code) ? ` (${fields.code})` : '';
-  return scrubber.scrub(`${scrubber.describe(error)}${detail}${code}`);
 }

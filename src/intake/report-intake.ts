@@ -45,6 +45,11 @@ export interface UnparsedMail {
   rawSize: number;
   /** Identifies the mail for deduplication when its bytes were not read. */
   rawSha256: string;
+  /**
+   * An unreadable mail's raw bytes, kept for inspection: the spool directory (removed with the
+   * report's spool) and the file in it.
+   */
+  rawCopy?: { dir: string; path: string; truncated: boolean };
 }
 
 export class ReportIntake {
@@ -184,7 +189,7 @@ export class ReportIntake {
         },
         status: mail.status,
         reason: mail.reason,
-        spoolDir: null,
+        spoolDir: mail.rawCopy?.dir ?? null,
       },
       [],
     );
@@ -196,7 +201,11 @@ export class ReportIntake {
       );
     this.options.alerts?.raise(
       `mail-not-forwarded:${mailbox.email}:${reportId}`,
-      `A mail in ${mailbox.email} was not forwarded (${mail.status === 'too_large' ? 'too large' : 'unreadable'}): "${mail.subject || '(no subject)'}" — ${mail.reason}`,
+      `A mail in ${mailbox.email} was not forwarded (${mail.status === 'too_large' ? 'too large' : 'unreadable'}): "${mail.subject || '(no subject)'}" — ${mail.reason}${
+        mail.rawCopy
+          ? `. Its raw bytes${mail.rawCopy.truncated ? ' (cut at MAX_MAIL_MB)' : ''} are kept for inspection in ${mail.rawCopy.path} (removed after SPOOL_RETENTION_HOURS).`
+          : ''
+      }`,
     );
     return { reportId, status: mail.status, deliveries: 0 };
   }

@@ -36,7 +36,11 @@ export interface MailParserOptions {
   maxMailBytes?: number;
 }
 
-/** The input is not an e-mail at all (empty, or no header lines). */
+/**
+ * The mail's own bytes cannot be read (empty, no header lines, a header past the splitter's limit):
+ * reading them again gives the same answer. Every other error of `parseMail` (the source stream,
+ * the spool's disk) is not about the mail and may pass.
+ */
 export class UnreadableMailError extends Error {
   constructor(
     message: string,
@@ -433,6 +437,11 @@ export async function parseMail(source: Readable, options: MailParserOptions): P
     await pipeline(source, meter, splitter, sink);
   } catch (error) {
     for (const reader of readers) reader.abandon();
+    // the splitter's size limits are about the bytes themselves: the same mail fails the same way
+    // every time. Anything else (the download, the disk) may work on the next attempt.
+    if ((error as { code?: string }).code === 'EMAXLEN') {
+      throw new UnreadableMailError(`not readable: ${(error as Error).message}`);
+    }
     throw error;
   }
 

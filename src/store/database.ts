@@ -163,7 +163,7 @@ const MIGRATIONS: string[] = [
     loaded_at TEXT NOT NULL
   );
   `,
-  // 2 (engineer H1): a half-done delivery keeps the plan it started with (issue 10 part 7); groups that
+  // 2: a half-done delivery keeps the plan it started with (issue 10 part 7); groups that
   // became supergroups, so the directory check before each send follows them (issue 11 part 1)
   `
   ALTER TABLE deliveries ADD COLUMN plan TEXT;
@@ -173,6 +173,11 @@ const MIGRATIONS: string[] = [
     migrated_at TEXT NOT NULL
   );
   CREATE INDEX chat_migrations_new_chat ON chat_migrations (new_chat_id);
+  `,
+  // 3: the directory row a watermark was made for, so a mailbox removed and
+  // added again (a new row) starts afresh instead of replaying the mail of the gap
+  `
+  ALTER TABLE mailbox_watermarks ADD COLUMN mailbox_identity TEXT;
   `,
 ];
 

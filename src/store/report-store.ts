@@ -22,6 +22,11 @@ export type ReportStatus =
 export interface Watermark {
   uidValidity: string;
   lastUid: number;
+  /**
+   * The directory row this watermark was made for (see `mailboxIdentity`); null for a watermark
+   * written before this was recorded.
+   */
+  mailboxIdentity?: string | null;
 }
 
 /** Where a mail sits on the IMAP server. */
@@ -73,19 +78,34 @@ export class ReportStore {
 
   watermark(mailbox: string): Watermark | null {
     const row = this.db
-      .prepare('SELECT uid_validity, last_uid FROM mailbox_watermarks WHERE mailbox = ?')
-      .get(mailbox) as { uid_validity: string; last_uid: number } | undefined;
-    return row ? { uidValidity: row.uid_validity, lastUid: row.last_uid } : null;
+      .prepare('SELECT uid_validity, last_uid, mailbox_identity FROM mailbox_watermarks WHERE mailbox = ?')
+      .get(mailbox) as
+      | { uid_validity: string; last_uid: number; mailbox_identity: string | null }
+      | undefined;
+    return row
+      ? { uidValidity: row.uid_validity, lastUid: row.last_uid, mailboxIdentity: row.mailbox_identity }
+      : null;
   }
 
-  /** Sets the watermark outright (first connect, UIDVALIDITY change). */
+  /**
+   * Sets the watermark outright (first connect, UIDVALIDITY change, a mailbox added again), with the
+   * directory row it belongs to when `watermark.mailboxIdentity` is given.
+   */
   setWatermark(mailbox: string, watermark: Watermark): void {
     this.db
       .prepare(
-        `INSERT INTO mailbox_watermarks (mailbox, uid_validity, last_uid, updated_at) VALUES (?, ?, ?, ?)
-         ON CONFLICT (mailbox) DO UPDATE SET uid_validity = excluded.uid_validity, last_uid = excluded.last_uid, updated_at = excluded.updated_at`,
+        `INSERT INTO mailbox_watermarks (mailbox, uid_validity, last_uid, mailbox_identity, updated_at) VALUES (?, ?, ?, ?, ?)
+         ON CONFLICT (mailbox) DO UPDATE SET uid_validity = excluded.uid_validity, last_uid = excluded.last_uid,
+           mailbox_identity = coalesce(excluded.mailbox_identity, mailbox_identity), updated_at = excluded.updated_at`,
       )
-      .run(mailbox, watermark.uidValidity, watermark.lastUid, nowIso());
+      .run(mailbox, watermark.uidValidity, watermark.lastUid, watermark.mailboxIdentity ?? null, nowIso());
+  }
+
+  /** Binds an existing watermark (written before identities were recorded) to its directory row. */
+  setWatermarkIdentity(mailbox: string, identity: string): void {
+    this.db
+      .prepare('UPDATE mailbox_watermarks SET mailbox_identity = ? WHERE mailbox = ?')
+      .run(identity, mailbox);
   }
 
   /** Moves the watermark forward to `uid` (never backwards), in the caller's transaction if any. */

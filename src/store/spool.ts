@@ -2,8 +2,9 @@
  * The file spool: each mail's PDF/PNG files live in their own directory under DATA_DIR/spool until
  * every delivery of the report is final (and the retention time has passed).
  */
-import { readdirSync, rmSync } from 'node:fs';
+import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, rmSync, writeSync } from 'node:fs';
 import path from 'node:path';
+import type { Readable } from 'node:stream';
 
 export function spoolRoot(dataDir: string): string {
   return path.resolve(dataDir, 'spool');
@@ -45,4 +46,47 @@ export function removeFinishedSpools(
     store.markSpoolRemoved(id);
   }
   return done.length;
+}
+
+/** File name of a mail's raw bytes inside its spool directory (kept for unreadable mail). */
+export const RAW_MAIL_FILE = 'message.eml';
+
+/**
+ * Keeps the raw bytes of a mail in `dir` (created) as message.eml, for someone to inspect why it
+ * could not be read. At most `maxBytes` are kept; the rest is cut. On any error (ENOSPC …) the
+ * directory is removed and the error thrown.
+ */
+export async function keepRawMail(
+  dir: string,
+  source: Readable,
+  maxBytes: number,
+): Promise<{ path: string; bytes: number; truncated: boolean }> {
+  const file = path.join(dir, RAW_MAIL_FILE);
+  let fd: number | null = null;
+  let bytes = 0;
+  let truncated = false;
+  try {
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    fd = openSync(file, 'wx', 0o600);
+    for await (const chunk of source as AsyncIterable<Buffer>) {
+      const room = maxBytes - bytes;
+      if (chunk.length > room) {
+        truncated = true;
+        if (room > 0) writeSync(fd, chunk, 0, room);
+        bytes += Math.max(0, room);
+        source.destroy();
+        break;
+      }
+      writeSync(fd, chunk);
+      bytes += chunk.length;
+    }
+    fsyncSync(fd);
+    closeSync(fd);
+    fd = null;
+    return { path: file, bytes, truncated };
+  } catch (error) {
+    if (fd !== null) closeSync(fd);
+    rmSync(dir, { recursive: true, force: true });
+    throw error;
+  }
 }

@@ -4,7 +4,18 @@
  * instance in a short temp dir, so files can run in parallel and restart their server freely.
  */
 import { execFile } from 'node:child_process';
-import { chownSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  chownSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -26,6 +37,8 @@ export interface DovecotOptions {
   users?: number;
   /** Start without the IDLE capability, so clients must poll. */
   noIdle?: boolean;
+  /** Extra lines for dovecot.conf (e.g. `imap_fetch_failure = no-after`). */
+  extraConf?: string;
 }
 
 export class DovecotServer {
@@ -37,6 +50,7 @@ export class DovecotServer {
   ca = '';
   private readonly userCount: number;
   private noIdle: boolean;
+  private readonly extraConf: string;
 
   private constructor(
     readonly dir: string,
@@ -44,6 +58,7 @@ export class DovecotServer {
   ) {
     this.userCount = options.users ?? 3;
     this.noIdle = options.noIdle ?? false;
+    this.extraConf = options.extraConf ?? '';
   }
 
   /** Starts a new instance in a fresh temp dir. */
@@ -61,7 +76,8 @@ export class DovecotServer {
   }
 
   private async boot(port?: number): Promise<void> {
-    const env = { ...process.env, DOVECOT_EXTRA_CONF: this.noIdle ? CAPABILITIES_WITHOUT_IDLE : '' };
+    const extra = [this.noIdle ? CAPABILITIES_WITHOUT_IDLE : '', this.extraConf].filter(Boolean).join('\n');
+    const env = { ...process.env, DOVECOT_EXTRA_CONF: extra };
     const args = [path.join(scripts, 'start-dovecot.sh'), this.dir, String(this.userCount)];
     if (port) args.push(String(port));
     const { stdout } = await run('bash', args, { env });
@@ -134,6 +150,43 @@ export class DovecotServer {
     ]);
     const field = (name: string) => Number(new RegExp(`${name}=(\\d+)`).exec(stdout)?.[1] ?? Number.NaN);
     return { messages: field('messages'), uidnext: field('uidnext'), uidvalidity: field('uidvalidity') };
+  }
+
+  /** Deletes a folder of a user, with the mail in it (like a user or an admin deleting it). */
+  async deleteFolder(user: string, folder: string): Promise<void> {
+    await this.doveadm(['mailbox', 'delete', '-u', user, '-s', folder]);
+  }
+
+  /** Logins of a user so far, counted in the server's log (across restarts of this instance). */
+  logins(user: string): number {
+    const log = readFileSync(path.join(this.dir, 'dovecot.log'), 'utf8');
+    return log.split('\n').filter((line) => line.includes(`imap-login: Info: Login: user=<${user}>`)).length;
+  }
+
+  /**
+   * Changes the file mode of the INBOX message containing `marker` (e.g. 0 makes it unreadable to
+   * the server, which then refuses to FETCH it). Returns the previous mode.
+   */
+  setMessageMode(user: string, marker: string, mode: number): number {
+    const maildir = path.join(this.dir, 'mail', user, 'Maildir');
+    // Dovecot moves a message from new/ to cur/ (renaming it) when a session syncs: look again then
+    for (let attempt = 0; attempt < 20; attempt++) {
+      for (const sub of ['new', 'cur']) {
+        const dir = path.join(maildir, sub);
+        for (const name of readdirSync(dir)) {
+          const file = path.join(dir, name);
+          try {
+            if (!readFileSync(file, 'utf8').includes(marker)) continue;
+            const previous = statSync(file).mode & 0o777;
+            chmodSync(file, mode);
+            return previous;
+          } catch (error) {
+            if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+          }
+        }
+      }
+    }
+    throw new Error(`no message containing ${marker} in ${maildir}`);
   }
 
   /** Creates a folder for a user. */

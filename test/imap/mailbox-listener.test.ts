@@ -2,8 +2,12 @@
  * Mailbox listeners against a real Dovecot: new mail while idling, catch-up after downtime, server
  * kicks and restarts, UIDVALIDITY changes, a broken mailbox next to a working one, no-IDLE servers.
  */
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { LocalDirectory } from '../../src/directory/local/local-directory.js';
+import { LocalDirectory } from '../../src/directory/local/local-directory.js';
+import { openDatabase } from '../../src/store/database.js';
 import { DovecotServer } from '../dovecot/dovecot.js';
 import { eventually, type RunningBot, removeDir, startBot, tempDataDir } from '../support/bot-harness.js';
 import { reportMail } from '../support/simple-mail.js';
@@ -11,7 +15,7 @@ import { reportMail } from '../support/simple-mail.js';
 let dovecot: DovecotServer;
 
 beforeAll(async () => {
-  dovecot = await DovecotServer.start({ users: 12 });
+  dovecot = await DovecotServer.start({ users: 16 });
 });
 
 afterAll(async () => {
@@ -252,6 +256,163 @@ describe('mailbox listener', () => {
       removeDir(bot.dataDir);
     }
   });
+});
+
+describe('mailbox listener without a watermark', () => {
+  const hoursAgo = (hours: number) => new Date(Date.now() - hours * 3600_000);
+  /** A DATA_DIR whose directory row for `user` was created at `createdAt` (as by the CLI, or a lost DATA_DIR). */
+  const dataDirWithMailbox = (user: string, createdAt: Date) => {
+    const dataDir = tempDataDir();
+    const db = openDatabase(dataDir);
+    new LocalDirectory(db, { phoneRegion: 'RU', pollIntervalMs: 0 }).addMailbox(dovecot.mailbox(user));
+    db.prepare('UPDATE mailboxes SET created_at = ?').run(createdAt.toISOString());
+    db.close();
+    return dataDir;
+  };
+
+  it('starts from now when the mailbox was added longer ago than the lookback', async () => {
+    // arrived after the row was created, but a day and more before the (first) connect
+    const old = reportMail();
+    await dovecot.append('user12', old.raw, { internalDate: hoursAgo(30) });
+    const dataDir = dataDirWithMailbox('user12', hoursAgo(30 * 24));
+    const bot = await startBot({ dataDir, env: { IMAP_FIRST_SYNC_LOOKBACK_HOURS: '24' } });
+    try {
+      await eventually(() => listenerOf(bot, 'user12')?.status().lastSyncAt, 10_000, 'first catch-up');
+      expect(bot.logs.matching('starting from now').length).toBe(1);
+      const fresh = reportMail();
+      await dovecot.append('user12', fresh.raw);
+      await eventually(() => reportsOf(bot, 'user12').length >= 1, 10_000, 'the new mail');
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      expect(reportsOf(bot, 'user12').map((report) => report.subject)).toEqual([fresh.subject]);
+    } finally {
+      await bot.stop();
+      removeDir(dataDir);
+    }
+  });
+
+  it("starts at the row's creation when that is within the lookback", async () => {
+    const before = reportMail();
+    const since = reportMail();
+    await dovecot.append('user13', before.raw, { internalDate: hoursAgo(5) });
+    await dovecot.append('user13', since.raw, { internalDate: hoursAgo(1) });
+    const dataDir = dataDirWithMailbox('user13', hoursAgo(3));
+    const bot = await startBot({ dataDir });
+    try {
+      await eventually(
+        () => reportsOf(bot, 'user13').length >= 1,
+        10_000,
+        'the mail since the row was added',
+      );
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      expect(reportsOf(bot, 'user13').map((report) => report.subject)).toEqual([since.subject]);
+    } finally {
+      await bot.stop();
+      removeDir(dataDir);
+    }
+  });
+
+  it('starts afresh when a mailbox is removed and added again: the gap is not replayed', async () => {
+    const bot = await startBot();
+    try {
+      addMailbox(bot, 'user14');
+      await eventually(() => listenerOf(bot, 'user14')?.status().lastSyncAt, 10_000, 'first catch-up');
+      // arrival times in the past, so the clock slack of a fresh start (a minute) does not reach them
+      const first = reportMail();
+      await dovecot.append('user14', first.raw, { internalDate: new Date(Date.now() - 20 * 60_000) });
+      await eventually(() => reportsOf(bot, 'user14').length === 1, 10_000, 'the first mail');
+      (bot.app.directory as LocalDirectory).removeMailbox(dovecot.address('user14'));
+      await eventually(() => listenerOf(bot, 'user14') === undefined, 5000, 'listener stopped');
+      // arrived while the mailbox was removed (minutes before it is added again)
+      await dovecot.append('user14', reportMail().raw, { internalDate: new Date(Date.now() - 10 * 60_000) });
+      addMailbox(bot, 'user14');
+      await eventually(
+        () => listenerOf(bot, 'user14')?.status().lastSyncAt,
+        10_000,
+        'catch-up after re-adding',
+      );
+      expect(bot.logs.matching('removed and added again').length).toBe(1);
+      const next = reportMail();
+      await dovecot.append('user14', next.raw);
+      await eventually(() => reportsOf(bot, 'user14').length >= 2, 10_000, 'the next mail');
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      expect(
+        reportsOf(bot, 'user14')
+          .map((report) => report.subject)
+          .sort(),
+      ).toEqual([first.subject, next.subject].sort());
+    } finally {
+      await bot.stop();
+      removeDir(bot.dataDir);
+    }
+  });
+});
+
+describe('a mail whose own bytes cannot be read', () => {
+  it('is recorded as unreadable once, with its raw bytes kept in the spool, and the next mail flows', async () => {
+    const bot = await startBot();
+    try {
+      addMailbox(bot, 'user15');
+      await eventually(() => listenerOf(bot, 'user15')?.status().lastSyncAt, 10_000, 'first catch-up');
+      const garbage = `no header here, only text ${Date.now()}\r\n\r\nand more\r\n`;
+      await dovecot.append('user15', garbage);
+      const [report] = await eventually(
+        () => reportsOf(bot, 'user15').length === 1 && reportsOf(bot, 'user15'),
+        10_000,
+        'the unreadable mail',
+      );
+      expect(report!.status).toBe('unreadable');
+      expect(report!.reason).toMatch(/no mail header/);
+      const raw = path.join(report!.spoolDir!, 'message.eml');
+      expect(existsSync(raw)).toBe(true);
+      expect(readFileSync(raw, 'utf8')).toBe(garbage);
+      const next = reportMail();
+      await dovecot.append('user15', next.raw);
+      await eventually(() => reportsOf(bot, 'user15').length === 2, 10_000, 'the next mail');
+      expect(reportsOf(bot, 'user15')[0]!.subject).toBe(next.subject);
+      expect(listenerOf(bot, 'user15')!.status().state).toBe('connected');
+    } finally {
+      await bot.stop();
+      removeDir(bot.dataDir);
+    }
+  });
+});
+
+describe('a mail that cannot be recorded for a while', () => {
+  it('is retried, not recorded as unreadable, while the database is locked by another process', async () => {
+    const bot = await startBot();
+    try {
+      addMailbox(bot, 'user16');
+      await eventually(() => listenerOf(bot, 'user16')?.status().lastSyncAt, 10_000, 'first catch-up');
+      // another process (a CLI command, a backup) holds the write lock longer than busy_timeout (5 s)
+      const other = new Database(path.join(bot.dataDir, 'bot.sqlite'));
+      other.exec('BEGIN IMMEDIATE');
+      const mail = reportMail();
+      try {
+        await dovecot.append('user16', mail.raw);
+        await eventually(
+          () => listenerOf(bot, 'user16')!.status().lastError?.includes('could not be read, will retry'),
+          20_000,
+          'the busy database noticed',
+        );
+        await new Promise((resolve) => setTimeout(resolve, 8000));
+        expect(listenerOf(bot, 'user16')!.status().state).not.toBe('connected');
+      } finally {
+        other.exec('COMMIT');
+        other.close();
+      }
+      const [report] = await eventually(
+        () => reportsOf(bot, 'user16').length === 1 && reportsOf(bot, 'user16'),
+        30_000,
+        'the mail once the lock is gone',
+      );
+      expect(report!.subject).toBe(mail.subject);
+      expect(report!.status).toBe('forward');
+      await eventually(() => listenerOf(bot, 'user16')!.status().state === 'connected', 10_000, 'in sync');
+    } finally {
+      await bot.stop();
+      removeDir(bot.dataDir);
+    }
+  }, 60_000);
 });
 
 describe('mailbox listener on a server without IDLE', () => {

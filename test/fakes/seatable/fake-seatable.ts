@@ -444,6 +444,17 @@ export class FakeSeaTable {
     this.base.writeValues(table, row, values, 'seed');
   }
 
+  /**
+   * Sets every row's creation and modification time (`_ctime`, `_mtime`) to `at` (epoch ms), like a
+   * base whose rows were created long ago.
+   */
+  backdateRows(tableName: string, at: number): void {
+    for (const row of this.tableOrThrow(tableName).rows) {
+      row.ctime = at;
+      row.mtime = at;
+    }
+  }
+
   /** Renames a column, like an admin editing its header in the grid. */
   renameColumn(tableName: string, from: string, to: string): void {
     const table = this.tableOrThrow(tableName);
