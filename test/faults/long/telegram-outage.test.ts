@@ -5,12 +5,12 @@
  * failed, and the admin chat heard "unreachable since …" once and "reachable again" once.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { LocalDirectory } from '../../src/directory/local/local-directory.js';
-import { DovecotServer } from '../dovecot/dovecot.js';
-import { FakeTelegram, faults } from '../fakes/telegram/fake-telegram.js';
-import { eventually, removeDir, startBot } from '../support/bot-harness.js';
-import { subscribeReaders } from '../support/readers.js';
-import { reportMail } from '../support/simple-mail.js';
+import type { LocalDirectory } from '../../../src/directory/local/local-directory.js';
+import { DovecotServer } from '../../dovecot/dovecot.js';
+import { FakeTelegram, faults } from '../../fakes/telegram/fake-telegram.js';
+import { eventually, removeDir, startBot } from '../../support/bot-harness.js';
+import { subscribeReaders } from '../../support/readers.js';
+import { reportMail } from '../../support/simple-mail.js';
 
 const OUTAGE_MS = Number(process.env.FAULT_TELEGRAM_OUTAGE_MINUTES ?? 10) * 60_000;
 const REPORTS = 3;
