@@ -703,7 +703,7 @@ function registrationSuite(backend: DirectoryBackend): void {
           await repair();
 
           await eventually(
-            () => telegram.chat(groupId)?.botStatus === 'left',
+            () => (telegram.chat(groupId) as { botStatus?: string } | undefined)?.botStatus === 'left',
             15_000,
             'the bot leaving the group',
           );
