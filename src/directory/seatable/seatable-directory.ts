@@ -540,9 +540,11 @@ export class SeaTableDirectory implements Directory {
     if (!chosen) return { outcome: 'unknown-title' };
     if (lockedToAnother(chosen, chatId)) return { outcome: 'locked-to-another-chat', group: chosen };
     const already = chosen.locked && chosen.telegramId === chatId;
+    // SeaTable away a moment ago (the queue is backing off): the copy answers without waiting
+    const waitMs = this.writeBack.waitingForRetry ? 0 : (this.options.claimWaitMs ?? 3000);
     const id = this.record({ kind: 'claim-group', groupKey: chosen.key, title: chosen.title, chatId });
     this.claimsAwaited.add(id);
-    const attempt = await this.writeBack.nextAttempt(id, this.options.claimWaitMs ?? 3000);
+    const attempt = waitMs > 0 ? await this.writeBack.nextAttempt(id, waitMs) : null;
     this.claimsAwaited.delete(id);
     if (attempt?.kind === 'done' && attempt.result.outcome === 'rejected') {
       const group = attempt.result.group;

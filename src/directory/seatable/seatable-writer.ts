@@ -98,7 +98,10 @@ export class SeaTableWriter {
     );
   }
 
-  /** The conditional write of a group's lock, read back: it lands only on an unlocked row or one locked to this chat. */
+  /**
+   * The conditional write of a group's lock, read back: it lands only on an unlocked row or one
+   * locked to this chat, so two chats racing for one title cannot both win.
+   */
   private async claimGroup(groupKey: string, chatId: number): Promise<WriteOutcome> {
     const schema = await this.context.schema();
     const known = this.context.snapshot().groups.find((group) => group.key === groupKey);
@@ -113,9 +116,7 @@ export class SeaTableWriter {
       mailboxes: [],
       active: false,
     };
-    const [before] = await this.readGroupState([subject]);
-    if (!before) return { outcome: 'rejected', group: null };
-    if (lockedToAnother(before, chatId)) return { outcome: 'rejected', group: before };
+    // no read first: the condition does the check, and each call counts against the base's limits
     const table = quoted(this.context.names.tables.Groups);
     const id = quoted(this.columnName('Groups', 'Telegram ID'));
     const locked = quoted(this.columnName('Groups', 'Locked'));

@@ -134,6 +134,11 @@ export class WriteBack {
     return this.options.queue.pending().map((entry) => entry.write);
   }
 
+  /** Whether the queue is waiting out a backoff (SeaTable was away or busy a moment ago). */
+  get waitingForRetry(): boolean {
+    return this.timer !== null;
+  }
+
   get size(): number {
     return this.options.queue.size;
   }
