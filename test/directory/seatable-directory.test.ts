@@ -768,6 +768,21 @@ describe('the write queue', () => {
     expect(heard).toEqual([{ kind: 'group-claim', chatId: -300, title: 'Ops', lockedTo: -200 }]);
   });
 
+  it('drops a change SeaTable refuses for good, says so, and goes on with the next one', async () => {
+    const alerts = new RecordingAlerts();
+    const { directory, fake } = await started({ seed: directorySeed(smallSpec()) }, { alerts });
+    const [ann, bob] = directory.snapshot().users;
+    // the admin deleted Bob's row since the last read
+    fake.removeRows('Users', [bob!.key]);
+    await directory.setUserTelegramId(bob!.key, 55);
+    await directory.setUserActive(ann!.key, false);
+    await directory.writesSettled();
+    expect(fake.row('Users', ann!.key)!.Active).toBe(false);
+    const dropped = alerts.events.filter((event) => event.key.startsWith('seatable-write-dropped:'));
+    expect(dropped).toHaveLength(1);
+    expect(dropped[0]!.text).toContain(`set the Telegram id of user row ${bob!.key} to 55`);
+  });
+
   it('updates the copy in place after a write instead of re-reading the base', async () => {
     const { directory, fake } = await started({ seed: directorySeed(smallSpec()) });
     fake.clearRequests();
