@@ -158,6 +158,7 @@ export class App {
           alerts: this.alerts,
           logger,
           scrubber,
+          api: new Api(token, { apiRoot: config.TELEGRAM_API_ROOT, timeoutSeconds: 30 }),
         }),
       });
     }

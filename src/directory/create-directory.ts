@@ -28,8 +28,18 @@ export interface DirectoryDependencies {
   seatableRefreshMs?: number;
 }
 
-/** Timings of the SeaTable client used by the directory: an outage is noticed in seconds, not minutes. */
-const SEATABLE_CLIENT_TIMINGS = { timeoutMs: 20_000, maxAttempts: 3, retryBaseDelayMs: 500 };
+/**
+ * Timings of the SeaTable client used by the directory: an outage is noticed in seconds, not
+ * minutes. A rate limit is waited out inside the call (SeaTable's `x-ratelimit-reset` is up to a
+ * minute ahead), so a write of several calls makes progress call by call instead of starting over.
+ * Nothing waits on these calls but the directory's own background reads and write queue.
+ */
+const SEATABLE_CLIENT_TIMINGS = {
+  timeoutMs: 20_000,
+  maxAttempts: 3,
+  retryBaseDelayMs: 500,
+  maxRetryDelayMs: 120_000,
+};
 
 /** A SeaTable client for the configured base (also used by `seatable init` and `check`). */
 export function createSeaTableClient(config: Config, logger?: Logger): SeaTableClient {

@@ -73,6 +73,18 @@ export type GroupClaim =
   | { outcome: 'locked-to-another-chat'; group: GroupEntry }
   | { outcome: 'unknown-title' };
 
+/**
+ * A change the source refused after the bot had already confirmed it from its copy: the group's row
+ * turned out to be locked to another chat (`lockedTo`), or to be gone (`lockedTo` null). The copy
+ * is already put back when listeners hear of it.
+ */
+export interface WriteRejection {
+  kind: 'group-claim';
+  chatId: number;
+  title: string;
+  lockedTo: number | null;
+}
+
 export interface Directory {
   /** 'local' or 'seatable', for logs and `check`. */
   readonly kind: 'local' | 'seatable';
@@ -86,16 +98,39 @@ export interface Directory {
   /** Called after every change of the snapshot. Returns an unsubscribe function. */
   onChange(listener: (snapshot: DirectorySnapshot) => void): () => void;
 
+  /**
+   * A lookup in the copy found nothing (an unknown phone or group title): re-reads the source, at
+   * most once per refresh interval in all (not per person), so strangers cannot spend the source's
+   * request quota. Rejects with DirectoryUnavailableError when the source cannot be read (also when
+   * the last such read failed and the next one is not due yet).
+   */
+  refreshAfterMiss(): Promise<void>;
+
+  // Writes return as soon as the copy shows the change, without waiting on a remote source: the
+  // SeaTable directory keeps the change in a durable queue and retries it until SeaTable takes it.
+
   /** Writes a user's Telegram id (null clears it). */
   setUserTelegramId(userKey: string, telegramId: number | null): Promise<void>;
   /** Marks a user active or inactive. */
   setUserActive(userKey: string, active: boolean): Promise<void>;
-  /** Registers a chat as the group with this title, unless the group is locked to another chat. */
+  /**
+   * Registers a chat as the group with this title, unless the group is locked to another chat. The
+   * SeaTable directory waits a few seconds for SeaTable's conditional write; when SeaTable cannot
+   * answer by then, the copy decides and a later refusal comes through {@link onWriteRejected}.
+   */
   claimGroup(title: string, chatId: number): Promise<GroupClaim>;
   /** A group became a supergroup: its id changes, its lock stays. */
   moveGroupChat(oldChatId: number, newChatId: number): Promise<void>;
   /** Marks the user or group with this chat id inactive (blocked, kicked, deleted). */
   deactivateChat(chatId: number): Promise<void>;
+  /** Resolves once every change made so far has reached the source (the local directory: at once). */
+  writesSettled(): Promise<void>;
+  /**
+   * Called when the source refused a change already confirmed from the copy (see WriteRejection).
+   * Rejections that happen before anyone listens are kept and handed to the first listener.
+   * Returns an unsubscribe function.
+   */
+  onWriteRejected(listener: (rejection: WriteRejection) => void): () => void;
 }
 
 /** The directory is unreachable or refused a read/write; the message says what to do. */

@@ -179,6 +179,20 @@ const MIGRATIONS: string[] = [
   `
   ALTER TABLE mailbox_watermarks ADD COLUMN mailbox_identity TEXT;
   `,
+  // 4: directory writes waiting for SeaTable (issue 10 part 5): registration write-backs and delivery
+  // feedback, applied in order and retried until SeaTable takes them, across restarts
+  `
+  CREATE TABLE directory_writes (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    source TEXT NOT NULL,
+    write TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at INTEGER NOT NULL,
+    last_error TEXT
+  );
+  CREATE INDEX directory_writes_by_source ON directory_writes (source, id);
+  `,
 ];
 
 /** Opens (creating when needed) the database in `dataDir` and brings its schema up to date. */

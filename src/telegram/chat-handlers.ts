@@ -4,7 +4,7 @@
  * (group-registration.ts), behind one error boundary: an expected situation never throws out of here,
  * and an unexpected error is logged (scrubbed) and answered with a short "try later".
  */
-import { type BotError, Composer, type Context, GrammyError } from 'grammy';
+import { type Api, type BotError, Composer, type Context, GrammyError } from 'grammy';
 import type { Config } from '../config.js';
 import type { Directory } from '../directory/directory.js';
 import { DirectoryUnavailableError } from '../directory/directory.js';
@@ -33,6 +33,11 @@ export interface ChatHandlerDependencies {
   alerts: AdminAlerts;
   logger: Logger;
   scrubber: SecretScrubber;
+  /**
+   * For messages outside an update: telling a group its registration was undone when the directory
+   * refused it after the fact. Without it, only the admin chat is told.
+   */
+  api?: Api;
 }
 
 export function createChatHandlers(deps: ChatHandlerDependencies): Composer<Context> {

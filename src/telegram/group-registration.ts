@@ -4,10 +4,14 @@
  * From then on the group is known by its id: title changes do not matter, a move to a supergroup
  * carries the registration over, and removing the bot marks the group inactive (the lock stays).
  * Everything else said in groups is none of the bot's business and is ignored.
+ *
+ * A registration the directory confirmed from its copy (SeaTable away or slow) and refused later
+ * (the row was locked to another chat meanwhile) is undone: the group's pending reports are
+ * cancelled, the group and the admin chat are told, and the bot leaves.
  */
 import { type Api, Composer, type Context, type Filter, GrammyError } from 'grammy';
 import type { ChatMember, User } from 'grammy/types';
-import { DirectoryUnavailableError, type GroupClaim } from '../directory/directory.js';
+import { DirectoryUnavailableError, type GroupClaim, type WriteRejection } from '../directory/directory.js';
 import { type Language, languageFor, texts } from '../texts/index.js';
 import type { ChatHandlerDependencies } from './chat-handlers.js';
 import { type AdminNotice, registrationNotices } from './registration-notices.js';
@@ -39,6 +43,35 @@ export function createGroupRegistration(deps: ChatHandlerDependencies): Composer
   const groups = composer.chatType(['group', 'supergroup']);
   // supergroups a registered group just moved to: the join Telegram sends for them is not news
   const migratedInto = new Set<number>();
+
+  directory.onWriteRejected((rejection) => {
+    undoRegistration(rejection).catch((error: unknown) => {
+      log.error(
+        { chatId: rejection.chatId, err: deps.scrubber.describe(error) },
+        'could not undo a registration',
+      );
+    });
+  });
+
+  async function undoRegistration({ chatId, title, lockedTo }: WriteRejection): Promise<void> {
+    migratedInto.delete(chatId);
+    const cancelled = outbox.cancelChat(chatId, 'the group registration was undone');
+    log.warn({ chatId, title, lockedTo, cancelled: cancelled.length }, 'group registration undone');
+    const notice = registrationNotices.groupRegistrationUndone(chatId, title, lockedTo);
+    alerts.raise(notice.key, notice.text);
+    const { api } = deps;
+    if (!api) return;
+    try {
+      await api.sendMessage(chatId, texts(languages.get(chatId)).groupRegistrationUndone(title));
+    } catch (error) {
+      log.warn({ chatId, err: deps.scrubber.describe(error) }, 'could not tell the group');
+    }
+    try {
+      await api.leaveChat(chatId);
+    } catch (error) {
+      log.warn({ chatId, err: deps.scrubber.describe(error) }, 'could not leave the group');
+    }
+  }
 
   groups.on('my_chat_member', async (ctx) => {
     const { old_chat_member: before, new_chat_member: after } = ctx.myChatMember;

@@ -69,6 +69,22 @@ export const registrationNotices = {
     };
   },
 
+  /**
+   * A group registration confirmed from the directory copy was refused by the directory afterwards:
+   * the row is locked to another chat (`lockedTo`), or gone (null).
+   */
+  groupRegistrationUndone(chatId: number, title: string, lockedTo: number | null): AdminNotice {
+    return {
+      key: `group-registration-undone:${chatId}`,
+      text:
+        `Group registration undone: chat ${chatId} was registered as "${title}" from the directory copy before SeaTable could confirm it, ` +
+        (lockedTo === null
+          ? 'and the groups table no longer has that row. '
+          : `but the groups table has that group locked to chat ${lockedTo}. `) +
+        'Its pending reports were cancelled, the group was told, and the bot left.',
+    };
+  },
+
   /** A registered group removed the bot. Cleared by {@link groupRegisteredAgain}. */
   groupRemoved(chat: Chat, title: string, by: User): AdminNotice {
     return {

@@ -68,15 +68,20 @@ export function createUserRegistration(deps: ChatHandlerDependencies): Composer<
     }
   });
 
-  /** Looks the phone up and links the account; DirectoryUnavailableError leaves everything as it was. */
+  /**
+   * Looks the phone up in the directory copy and links the account at once (the directory carries
+   * the change to its source, however long that takes). DirectoryUnavailableError only when the
+   * phone is not in the copy and the source cannot be asked; everything stays as it was then.
+   */
   async function registerByPhone(from: User, sharedPhone: string, ctx: Context): Promise<void> {
     const language = languageFor(from.language_code);
     const t = texts(language);
     const phone = normalizePhone(sharedPhone, region);
     let entry = phone ? userWithPhone(directory.snapshot(), phone, region) : undefined;
     if (phone && !entry) {
-      // the number may have been added a moment ago: look at the source, not only at the copy
-      await directory.refresh();
+      // the number may have been added a moment ago: look at the source (at most once per refresh
+      // interval for all strangers together, so they cannot spend the directory's request quota)
+      await directory.refreshAfterMiss();
       entry = userWithPhone(directory.snapshot(), phone, region);
     }
     if (!phone || !entry) {

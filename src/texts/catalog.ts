@@ -85,4 +85,9 @@ export interface Texts {
   groupAnonymousAdmin: string;
   /** The directory could not be reached while registering the group: how to try again. */
   groupTryLater: string;
+  /**
+   * The registration confirmed earlier could not be completed: the groups table turned out to have
+   * the title registered to another chat (or no longer to have it). Reports stop; the bot leaves.
+   */
+  groupRegistrationUndone(title: string): string;
 }

@@ -80,4 +80,7 @@ export const en: Texts = {
   groupTryLater:
     'The list of groups cannot be reached right now, so this group is not registered yet. ' +
     'Please try again in a few minutes: remove my administrator rights and grant them again.',
+  groupRegistrationUndone: (title) =>
+    `Sorry, the registration of this group could not be completed: the group “${title}” turned out to be registered in another chat. ` +
+    'No more reports will arrive here and I am leaving. If this is a mistake, please contact the bot administrator.',
 };

@@ -258,6 +258,46 @@ describe.each([localImplementation, seaTableImplementation])(
       expect(group(directory, 'Ops')).toMatchObject({ active: true, locked: true });
     });
 
+    it('shows a write in the copy when the call returns, and in the source once writes are settled', async () => {
+      const { directory, reopen } = await build();
+      const changes: DirectorySnapshot[] = [];
+      directory.onChange((snapshot) => changes.push(snapshot));
+      const bob = user(directory, 'Bob');
+      await directory.setUserTelegramId(bob.key, 5005);
+      // intake reads the copy: the next report goes to the new chat
+      expect(user(directory, 'Bob')).toMatchObject({ telegramId: 5005, active: true });
+      expect(changes.at(-1)?.users.find((entry) => entry.key === bob.key)?.telegramId).toBe(5005);
+      const reports = directory.snapshot().mailboxes[0] as MailboxEntry;
+      expect(recipientsFor(reports, directory.snapshot(), 'photo').map((r) => r.chatId)).toContain(5005);
+      expect((await directory.claimGroup('Sales Team', -100321)).outcome).toBe('registered');
+      expect(group(directory, 'Sales Team')).toMatchObject({ telegramId: -100321, locked: true });
+
+      await directory.writesSettled();
+      const again = await reopen();
+      expect(user(again, 'Bob').telegramId).toBe(5005);
+      expect(group(again, 'Sales Team')).toMatchObject({ telegramId: -100321, locked: true });
+    });
+
+    it('re-reads the source when a lookup finds nothing, and never refuses a write afterwards', async () => {
+      const { directory, addMailboxInSource } = await build();
+      const rejections: unknown[] = [];
+      const unsubscribe = directory.onWriteRejected((rejection) => rejections.push(rejection));
+      await addMailboxInSource({
+        email: 'late@example.com',
+        host: 'imap.example.com',
+        port: 993,
+        tls: 'tls',
+        login: 'late',
+        password: 'late-pw',
+      });
+      await directory.refreshAfterMiss();
+      expect(directory.snapshot().mailboxes.map((mailbox) => mailbox.email)).toContain('late@example.com');
+      await directory.claimGroup('Sales Team', -100555);
+      await directory.writesSettled();
+      expect(rejections).toEqual([]);
+      unsubscribe();
+    });
+
     it('tells listeners about a change once, and not when nothing changed', async () => {
       const { directory, addMailboxInSource } = await build();
       const changes: DirectorySnapshot[] = [];

@@ -253,6 +253,10 @@ export interface SeaTableDirectoryHarness {
     refreshIntervalMs?: number;
     startTimeoutMs?: number;
     client?: SeaTableClient;
+    claimWaitMs?: number;
+    missRefreshIntervalMs?: number;
+    writeRetryBaseMs?: number;
+    writeRetryMaxMs?: number;
   }): SeaTableDirectory;
   close(): Promise<void>;
 }
@@ -283,6 +287,11 @@ export async function seaTableHarness(options: FakeSeaTableOptions = {}): Promis
         env: overrides.env ?? {},
         serverUrl: fake.url,
         startTimeoutMs: overrides.startTimeoutMs,
+        claimWaitMs: overrides.claimWaitMs,
+        missRefreshIntervalMs: overrides.missRefreshIntervalMs,
+        // short waits, so a test sees a queued change land in milliseconds once SeaTable is back
+        writeRetryBaseMs: overrides.writeRetryBaseMs ?? 50,
+        writeRetryMaxMs: overrides.writeRetryMaxMs ?? 200,
       });
       made.push(directory);
       return directory;
@@ -300,6 +309,7 @@ export const seaTableImplementation: DirectoryImplementation = {
   name: 'seatable',
   async build(spec, options = {}) {
     const harness = await seaTableHarness({ seed: directorySeed(spec) });
+    const reopened: Array<{ directory: SeaTableDirectory; db: Database; dataDir: string }> = [];
     const open = async () => {
       const directory = harness.directory({ env: options.env });
       await directory.start();
@@ -312,11 +322,33 @@ export const seaTableImplementation: DirectoryImplementation = {
         harness.fake.seedRows('Mailboxes', [mailboxRow(mailbox)]);
       },
       async reopen() {
-        // a directory without the saved copy: what it shows came from SeaTable
-        harness.db.prepare('DELETE FROM directory_cache').run();
-        return open();
+        // every change made so far has reached SeaTable; a directory on a database of its own (no
+        // saved copy, no queue) shows what SeaTable holds
+        await directory.writesSettled();
+        const dataDir = tempDataDir();
+        const db = openDatabase(dataDir);
+        const other = new SeaTableDirectory({
+          client: fastClient(harness.fake),
+          names: defaultSeaTableNames(),
+          phoneRegion: PHONE_REGION,
+          refreshIntervalMs: 0,
+          db,
+          logger: silentLogger().logger,
+          scrubber: harness.scrubber,
+          env: options.env ?? {},
+        });
+        await other.start();
+        reopened.push({ directory: other, db, dataDir });
+        return other;
       },
-      close: () => harness.close(),
+      async close() {
+        for (const { directory: other, db, dataDir } of reopened) {
+          await other.stop();
+          db.close();
+          removeDir(dataDir);
+        }
+        await harness.close();
+      },
     };
   },
 };

@@ -486,16 +486,19 @@ describe('outages', () => {
       /^SeaTable \(http:\/\/127\.0\.0\.1:\d+\) is unreachable \(.*ECONNREFUSED.*\)\. Reports are still delivered/,
     );
 
-    // writes cannot land: they fail and change nothing
+    // writes are in effect at once and wait in the queue until SeaTable takes them
     const bob = directory.snapshot().users[1]!;
-    await expect(directory.setUserTelegramId(bob.key, 99)).rejects.toBeInstanceOf(DirectoryUnavailableError);
-    await expect(directory.claimGroup('Ops', -100)).rejects.toBeInstanceOf(DirectoryUnavailableError);
-    expect(directory.snapshot()).toEqual(saved);
+    await directory.setUserTelegramId(bob.key, 99);
+    expect(directory.snapshot().users[1]).toMatchObject({ telegramId: 99, active: true });
+    expect(h.fake.row('Users', bob.key)!['Telegram ID']).toBeNull();
 
     await h.fake.goOnline();
     h.fake.setCells('Users', bob.key, { Name: 'Robert' });
     await directory.refresh();
-    expect(directory.snapshot().users[1]!.name).toBe('Robert');
+    // the re-read shows the admin's edit, and the change SeaTable may not have yet on top
+    expect(directory.snapshot().users[1]).toMatchObject({ name: 'Robert', telegramId: 99 });
+    await directory.writesSettled();
+    expect(h.fake.row('Users', bob.key)!['Telegram ID']).toBe('99');
     expect(alerts.events.map((e) => [e.action, e.key])).toEqual([
       ['raise', 'seatable-unreachable'],
       ['clear', 'seatable-unreachable'],
@@ -629,8 +632,10 @@ describe('writes', () => {
     const { directory, fake } = await started({ seed });
     const bob = directory.snapshot().users[1]!;
     await directory.setUserTelegramId(bob.key, 11);
+    await directory.writesSettled();
     expect(fake.rows('Users').map((r) => r['Telegram ID'])).toEqual([null, 11]);
     await directory.claimGroup('Ops', -100);
+    await directory.writesSettled();
     expect(fake.rows('Groups')[0]!['Telegram ID']).toBe('-100');
     // only the columns the bot owns were written
     const puts = fake.requestsTo('/rows', 'PUT').map((r) => r.body as { updates: Array<{ row: object }> });
@@ -652,5 +657,176 @@ describe('writes', () => {
       locked: true,
       mailboxes: ['info@example.com'],
     });
+  });
+});
+
+describe('the write queue', () => {
+  it('keeps changes made while SeaTable is down across a restart, and writes them once it is back', async () => {
+    const h = await harness({ seed: directorySeed(smallSpec()) });
+    const first = h.directory();
+    await first.start();
+    const bob = first.snapshot().users[1]!;
+    await h.fake.goOffline();
+    const startedAt = Date.now();
+    await first.setUserTelegramId(bob.key, 4242);
+    await first.deactivateChat(11);
+    expect(Date.now() - startedAt).toBeLessThan(100);
+    expect(first.snapshot().users.map((user) => [user.telegramId, user.active])).toEqual([
+      [11, false],
+      [4242, true],
+    ]);
+    await first.stop();
+
+    // a new run during the outage: the saved copy and the queued changes
+    const second = h.directory();
+    await second.start();
+    expect(second.snapshot().users.map((user) => [user.telegramId, user.active])).toEqual([
+      [11, false],
+      [4242, true],
+    ]);
+    await h.fake.goOnline();
+    await second.writesSettled();
+    expect(h.fake.rows('Users').map((row) => [row['Telegram ID'], row.Active])).toEqual([
+      ['11', false],
+      ['4242', true],
+    ]);
+    expect(h.db.prepare('SELECT COUNT(*) AS n FROM directory_writes').get()).toEqual({ n: 0 });
+  });
+
+  it('confirms a registration at once while every third SeaTable call answers 429, and writes it after', async () => {
+    const h = await harness({ seed: directorySeed(smallSpec()) });
+    const opsRow = rowIdAt(h.fake, 'Groups', 0);
+    h.fake.setCells('Groups', opsRow, { 'Telegram ID': null, Locked: false });
+    // the client waits out the announced reset (1–2 s here, a minute in the fault suite)
+    const client = new SeaTableClient({
+      serverUrl: h.fake.url,
+      apiToken: h.fake.apiToken,
+      maxAttempts: 3,
+      retryBaseDelayMs: 10,
+    });
+    const directory = h.directory({ client, claimWaitMs: 300 });
+    await directory.start();
+    const stop = h.fake.failEvery(3, 429, { resetInSeconds: 1 });
+    h.fake.clearRequests();
+    const bob = directory.snapshot().users[1]!;
+    const before = Date.now();
+    await directory.setUserTelegramId(bob.key, 777);
+    expect(await directory.claimGroup('Ops', -300)).toMatchObject({ outcome: 'registered' });
+    expect(Date.now() - before).toBeLessThan(1000);
+    expect(directory.snapshot().users[1]!.telegramId).toBe(777);
+    await directory.writesSettled();
+    expect(h.fake.row('Groups', opsRow)).toMatchObject({ 'Telegram ID': '-300', Locked: true });
+    stop();
+    expect(h.fake.row('Users', bob.key)!['Telegram ID']).toBe('777');
+    expect(h.fake.requests.some((request) => request.status === 429)).toBe(true);
+  });
+
+  it('undoes a group registration confirmed from the copy when SeaTable shows the group locked to another chat', async () => {
+    const alerts = new RecordingAlerts();
+    const h = await harness({ seed: directorySeed(smallSpec()) });
+    const opsRow = rowIdAt(h.fake, 'Groups', 0);
+    h.fake.setCells('Groups', opsRow, { 'Telegram ID': null, Locked: false });
+    const directory = h.directory({ alerts, claimWaitMs: 200 });
+    await directory.start();
+    const rejections: unknown[] = [];
+    directory.onWriteRejected((rejection) => rejections.push(rejection));
+
+    await h.fake.goOffline();
+    const claim = await directory.claimGroup('Ops', -300);
+    expect(claim).toMatchObject({ outcome: 'registered', group: { telegramId: -300, locked: true } });
+    expect(directory.snapshot().groups[0]).toMatchObject({ telegramId: -300, locked: true, active: true });
+    // meanwhile another chat took the group in SeaTable
+    h.fake.setCells('Groups', opsRow, { 'Telegram ID': '-200', Locked: true });
+    await h.fake.goOnline();
+    await directory.writesSettled();
+
+    expect(rejections).toEqual([{ kind: 'group-claim', chatId: -300, title: 'Ops', lockedTo: -200 }]);
+    expect(directory.snapshot().groups[0]).toMatchObject({ telegramId: -200, locked: true });
+    expect(h.fake.row('Groups', opsRow)).toMatchObject({ 'Telegram ID': '-200', Locked: true });
+    // the next read does not bring the undone registration back
+    await directory.refresh();
+    expect(directory.snapshot().groups[0]!.telegramId).toBe(-200);
+  });
+
+  it('hands a refusal that happened before anyone listened to the first listener', async () => {
+    const h = await harness({ seed: directorySeed(smallSpec()) });
+    const opsRow = rowIdAt(h.fake, 'Groups', 0);
+    h.fake.setCells('Groups', opsRow, { 'Telegram ID': null, Locked: false });
+    const first = h.directory({ claimWaitMs: 100 });
+    await first.start();
+    await h.fake.goOffline();
+    expect((await first.claimGroup('Ops', -300)).outcome).toBe('registered');
+    await first.stop();
+    h.fake.setCells('Groups', opsRow, { 'Telegram ID': '-200', Locked: true });
+    await h.fake.goOnline();
+
+    const second = h.directory();
+    await second.start();
+    await second.writesSettled();
+    const heard: unknown[] = [];
+    second.onWriteRejected((rejection) => heard.push(rejection));
+    expect(heard).toEqual([{ kind: 'group-claim', chatId: -300, title: 'Ops', lockedTo: -200 }]);
+  });
+
+  it('drops a change SeaTable refuses for good, says so, and goes on with the next one', async () => {
+    const alerts = new RecordingAlerts();
+    const { directory, fake } = await started({ seed: directorySeed(smallSpec()) }, { alerts });
+    const [ann, bob] = directory.snapshot().users;
+    // the admin deleted Bob's row since the last read
+    fake.removeRows('Users', [bob!.key]);
+    await directory.setUserTelegramId(bob!.key, 55);
+    await directory.setUserActive(ann!.key, false);
+    await directory.writesSettled();
+    expect(fake.row('Users', ann!.key)!.Active).toBe(false);
+    const dropped = alerts.events.filter((event) => event.key.startsWith('seatable-write-dropped:'));
+    expect(dropped).toHaveLength(1);
+    expect(dropped[0]!.text).toContain(`set the Telegram id of user row ${bob!.key} to 55`);
+  });
+
+  it('updates the copy in place after a write instead of re-reading the base', async () => {
+    const { directory, fake } = await started({ seed: directorySeed(smallSpec()) });
+    fake.clearRequests();
+    await directory.setUserTelegramId(directory.snapshot().users[1]!.key, 31);
+    await directory.deactivateChat(11);
+    await directory.moveGroupChat(-100, -1001234);
+    await directory.writesSettled();
+    expect(fake.requestsTo('/rows', 'GET')).toHaveLength(0);
+    expect(fake.requestsTo('/metadata', 'GET')).toHaveLength(0);
+    expect(directory.snapshot().groups[0]!.telegramId).toBe(-1001234);
+    expect(fake.rows('Groups')[0]!['Telegram ID']).toBe('-1001234');
+  });
+
+  it('does not keep a sender waiting while SeaTable is slow', async () => {
+    const { directory, fake } = await started({ seed: directorySeed(smallSpec()) });
+    fake.setLatency(3000, 'gateway');
+    const before = Date.now();
+    await directory.deactivateChat(11);
+    await directory.moveGroupChat(-100, -1009);
+    expect(Date.now() - before).toBeLessThan(100);
+    expect(directory.snapshot().users[0]!.active).toBe(false);
+    expect(directory.snapshot().groups[0]!.telegramId).toBe(-1009);
+    fake.setLatency(0);
+    await directory.writesSettled();
+    expect(fake.rows('Users')[0]!.Active).toBe(false);
+  });
+
+  it('re-reads for unknown phones at most once per interval, whoever asks', async () => {
+    const { directory, fake } = await started(
+      { seed: directorySeed(smallSpec()) },
+      { missRefreshIntervalMs: 60_000 },
+    );
+    fake.clearRequests();
+    await Promise.all([directory.refreshAfterMiss(), directory.refreshAfterMiss()]);
+    for (let index = 0; index < 20; index++) await directory.refreshAfterMiss();
+    expect(fake.requestsTo('/metadata', 'GET')).toHaveLength(1);
+
+    // the answer of a failed read stands until the next one is due
+    const other = await started({ seed: directorySeed(smallSpec()) }, { missRefreshIntervalMs: 60_000 });
+    await other.fake.goOffline();
+    await expect(other.directory.refreshAfterMiss()).rejects.toBeInstanceOf(DirectoryUnavailableError);
+    await other.fake.goOnline();
+    other.fake.clearRequests();
+    await expect(other.directory.refreshAfterMiss()).rejects.toBeInstanceOf(DirectoryUnavailableError);
+    expect(other.fake.requests).toHaveLength(0);
   });
 });

@@ -7,6 +7,7 @@
  */
 import type { Update } from 'grammy/types';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import type { AppDependencies } from '../../src/app.js';
 import { DirectoryUnavailableError } from '../../src/directory/directory.js';
 import type { LocalDirectory } from '../../src/directory/local/local-directory.js';
 import { directorySeed, type MailboxSpec, mailboxRow } from '../directory/directory-worlds.js';
@@ -23,6 +24,8 @@ import { eventually, type RunningBot, removeDir, startBot } from '../support/bot
 import { reportMail } from '../support/simple-mail.js';
 
 const ADMIN_CHAT = 90_000_001;
+/** The SeaTable directory's refresh interval here, which is also its least time between re-reads for unknown phones. */
+const SEATABLE_REFRESH_MS = 1000;
 
 let dovecot: DovecotServer;
 let telegram: FakeTelegram;
@@ -99,18 +102,29 @@ interface DirectorySeed {
 /** A directory the suite runs against, set up afresh for every test. */
 interface DirectoryBackend {
   name: string;
+  /**
+   * Whether a registration the copy can decide is confirmed while the source is down, its write
+   * queued until the source is back (SeaTable); otherwise it is answered "try again later".
+   */
+  queuesWrites: boolean;
   open(): Promise<OpenBackend>;
 }
 
 interface OpenBackend {
   /** Settings that select and configure the directory. */
   env: Record<string, string>;
+  /** Overrides for the bot (the SeaTable refresh interval). */
+  deps?: Partial<AppDependencies>;
+  /** Least time between two re-reads for unknown phones, ms (0: every time). */
+  missWindowMs: number;
   seed(bot: RunningBot): DirectorySeed;
   /**
    * Makes the directory unreachable for writes and re-reads (its last good copy stays readable, as
    * the Directory contract says); the returned function repairs it.
    */
   breakWrites(bot: RunningBot): Promise<() => Promise<void>>;
+  /** Locks a group to a chat in the source, the way another bot instance or an admin would. */
+  lockGroupInSource?(title: string, chatId: number): void;
   close(): Promise<void>;
 }
 
@@ -120,8 +134,10 @@ function dovecotMailbox(email: string, login: string): MailboxSpec {
 
 const localBackend: DirectoryBackend = {
   name: 'the local directory',
+  queuesWrites: false,
   open: async () => ({
     env: {},
+    missWindowMs: 0,
     seed: (running) => {
       const directory = running.app.directory as LocalDirectory;
       return {
@@ -158,10 +174,18 @@ const localBackend: DirectoryBackend = {
 
 const seaTableBackend: DirectoryBackend = {
   name: 'the SeaTable directory (fake SeaTable)',
+  queuesWrites: true,
   open: async () => {
     const fake = await FakeSeaTable.start({ seed: directorySeed({ mailboxes: [], users: [], groups: [] }) });
     return {
       env: { DIRECTORY: 'seatable', SEATABLE_SERVER_URL: fake.url, SEATABLE_API_TOKEN: fake.apiToken },
+      deps: { seatableRefreshMs: SEATABLE_REFRESH_MS },
+      missWindowMs: SEATABLE_REFRESH_MS,
+      lockGroupInSource: (title, chatId) => {
+        const row = fake.rows('Groups').find((entry) => entry.Name === title);
+        if (!row) throw new Error(`no group ${title} in the fake`);
+        fake.setCells('Groups', String(row._id), { 'Telegram ID': String(chatId), Locked: true });
+      },
       seed: (running) => {
         // rows as an admin types them in the grid; the bot sees them on its next read
         const add = async (table: string, row: FakeRowSeed, unread = false) => {
@@ -218,6 +242,7 @@ function registrationSuite(backend: DirectoryBackend): void {
     async function world(env: Record<string, string> = {}): Promise<RunningBot> {
       opened = await backend.open();
       bot = await startBot({
+        deps: opened.deps,
         env: {
           TELEGRAM_BOT_TOKEN: telegram.token,
           TELEGRAM_API_ROOT: telegram.apiRoot,
@@ -321,12 +346,14 @@ function registrationSuite(backend: DirectoryBackend): void {
           { name: 'Anna', phone: '+79995550123', mailboxes: ['sales@example.com'] },
           { unread: true },
         );
+        // strangers re-read the directory at most once per window, so the quota stays the admin's
+        await new Promise((resolve) => setTimeout(resolve, opened!.missWindowMs));
         await handled(telegram.injectContact(anna, { phone_number: '79995550123' }));
         expect(lastMessage(anna.id).text).toContain('вы подписаны');
         expect(await adminMessage('is registered now')).toContain(`id ${anna.id}`);
       });
 
-      it('says "try again later" and writes nothing while the directory is down, then registers', async () => {
+      it('registers while the directory is down when its copy knows the phone (or says try again later)', async () => {
         await world();
         await seed.user({ name: 'Anna', phone: '+79991234567', mailboxes: ['sales@example.com'] });
         const repair = await opened!.breakWrites(bot!);
@@ -334,10 +361,20 @@ function registrationSuite(backend: DirectoryBackend): void {
         await handled(telegram.injectContact(anna, { phone_number: '79991234567' }));
 
         const answer = lastMessage(anna.id);
+        expect(bot!.logs.matching('unexpected error')).toHaveLength(0);
+        if (backend.queuesWrites) {
+          // confirmed from the copy: reports go to Anna from now on, the write waits for the source
+          expect(answer.text).toContain('вы подписаны');
+          expect(userWithPhone('+79991234567').telegramId).toBe(anna.id);
+          await repair();
+          await bot!.app.directory.writesSettled();
+          await bot!.app.directory.refresh();
+          expect(userWithPhone('+79991234567').telegramId).toBe(anna.id);
+          return;
+        }
         expect(answer.text).toContain('Попробуйте, пожалуйста, через несколько минут');
         expect(answer.reply_markup).toMatchObject({ keyboard: [[{ request_contact: true }]] });
         expect(userWithPhone('+79991234567').telegramId).toBeNull();
-        expect(bot!.logs.matching('unexpected error')).toHaveLength(0);
 
         await repair();
         await handled(telegram.injectContact(anna, { phone_number: '79991234567' }));
@@ -620,7 +657,7 @@ function registrationSuite(backend: DirectoryBackend): void {
         expect(lastMessage(groupId).text).toContain('Группа зарегистрирована');
       });
 
-      it('tells the group to try again later and stays when the directory is down', async () => {
+      it('registers a group while the directory is down when its copy knows the title (or says try later), and stays', async () => {
         await world();
         await seed.group({ title: 'BI team', mailboxes: ['sales@example.com'] });
         const repair = await opened!.breakWrites(bot!);
@@ -632,11 +669,51 @@ function registrationSuite(backend: DirectoryBackend): void {
         });
         await handled(joined);
         const groupId = joined.my_chat_member!.chat.id;
-        expect(lastMessage(groupId).text).toContain('не удаётся связаться со списком групп');
         expect(telegram.chat(groupId)).toMatchObject({ botStatus: 'administrator' });
+        if (backend.queuesWrites) {
+          expect(lastMessage(groupId).text).toContain('Группа зарегистрирована');
+          expect(groupTitled('BI team')).toMatchObject({ telegramId: groupId, locked: true, active: true });
+          await repair();
+          await bot!.app.directory.writesSettled();
+          await bot!.app.directory.refresh();
+          expect(groupTitled('BI team')).toMatchObject({ telegramId: groupId, locked: true });
+          return;
+        }
+        expect(lastMessage(groupId).text).toContain('не удаётся связаться со списком групп');
         await repair();
         expect(groupTitled('BI team').telegramId).toBeNull();
       });
+
+      it.runIf(backend.queuesWrites)(
+        'undoes a registration confirmed while the directory was down when the group turns out to be taken',
+        async () => {
+          await world();
+          await seed.group({ title: 'BI team', mailboxes: ['sales@example.com'] });
+          const repair = await opened!.breakWrites(bot!);
+          const boss = admin({ language_code: 'en' });
+          const { chatId: groupId } = await botStatusChanged(
+            { title: 'BI team' },
+            boss,
+            'left',
+            'administrator',
+          );
+          expect(lastMessage(groupId).text).toContain('This group is registered');
+          // meanwhile the group was registered to another chat in the source
+          opened!.lockGroupInSource!('BI team', -100777);
+          await repair();
+
+          await eventually(
+            () => (telegram.chat(groupId) as { botStatus?: string } | undefined)?.botStatus === 'left',
+            15_000,
+            'the bot leaving the group',
+          );
+          expect(lastMessage(groupId).text).toContain('could not be completed');
+          expect(groupTitled('BI team')).toMatchObject({ telegramId: -100777, locked: true });
+          const notice = await adminMessage('Group registration undone');
+          expect(notice).toContain(`chat ${groupId}`);
+          expect(notice).toContain('locked to chat -100777');
+        },
+      );
 
       describe('with GROUP_REGISTRATION_REQUIRES_USER', () => {
         const env = { GROUP_REGISTRATION_REQUIRES_USER: 'true' };

@@ -17,6 +17,7 @@ import type {
   MailboxEntry,
   TlsMode,
   UserEntry,
+  WriteRejection,
 } from '../directory.js';
 
 /** A problem with a directory command: a duplicate, an unknown mailbox, a bad value. */
@@ -122,6 +123,19 @@ export class LocalDirectory implements Directory {
   onChange(listener: (snapshot: DirectorySnapshot) => void): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
+  }
+
+  /** Reading the embedded directory costs nothing: it is simply read again. */
+  async refreshAfterMiss(): Promise<void> {
+    this.reload();
+  }
+
+  /** Every write lands in SQLite before its method returns. */
+  async writesSettled(): Promise<void> {}
+
+  /** Writes are synchronous and checked before they are confirmed: nothing is ever refused later. */
+  onWriteRejected(_listener: (rejection: WriteRejection) => void): () => void {
+    return () => {};
   }
 
   // ---- reads -------------------------------------------------------------------------------------

@@ -85,7 +85,10 @@ const WRITE_BATCH_SIZE = 1000;
 const VERIFY_BATCH_SIZE = 100;
 /** Lifetime assumed for a Base-Token whose `exp` cannot be read. */
 const FALLBACK_TOKEN_LIFETIME_MS = 60 * 60 * 1000;
-/** Extra random wait on top of a server-announced reset, so clients do not return in lockstep. */
+/**
+ * Extra random wait on top of a server-announced reset, so clients (and the calls of one client)
+ * do not return in lockstep: at least this, or a twentieth of the wait when that is longer.
+ */
 const RESET_JITTER_MS = 250;
 
 interface HttpAnswer {
@@ -545,7 +548,7 @@ export class SeaTableClient {
       if (announced !== null && announced > this.#maxRetryDelayMs) return answer;
       const delayMs =
         announced !== null
-          ? announced + Math.round(this.#random() * RESET_JITTER_MS)
+          ? announced + Math.round(this.#random() * Math.max(RESET_JITTER_MS, announced / 20))
           : this.#backoff(attempt);
       this.#logger?.warn(
         { method, path: url.pathname, status: answer.status, attempt, delayMs },

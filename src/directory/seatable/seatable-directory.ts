@@ -7,9 +7,12 @@
  * while SeaTable is down, and also starts during an outage. The admin is told once when SeaTable
  * becomes unreachable and once when it is back, not on every failed refresh.
  *
- * Writes (registration, delivery feedback) go to SeaTable at once with checked writes and update the
- * in-memory copy when they land; while SeaTable is unreachable they fail with
- * DirectoryUnavailableError and change nothing.
+ * Writes (registration, delivery feedback) change the in-memory copy at once (in place, no re-read)
+ * and go into a durable queue (write-queue.ts, write-back.ts) that carries them to SeaTable in order
+ * and retries until SeaTable takes them, across restarts; every read shows the queued changes on
+ * top. So SeaTable being away or rate-limited never refuses a registration nor stalls a send. A
+ * group's lock is the one write SeaTable can refuse (the row was locked to another chat meanwhile):
+ * then the registration is undone and `onWriteRejected` listeners are told.
  */
 import type { CountryCode } from 'libphonenumber-js';
 import { type AdminAlerts, LoggedAlerts } from '../../observability/admin-alerts.js';
@@ -21,20 +24,22 @@ import {
   type DirectorySnapshot,
   DirectoryUnavailableError,
   type GroupClaim,
-  type GroupEntry,
-  type UserEntry,
+  type WriteRejection,
 } from '../directory.js';
+import { applyWrite, applyWrites, type DirectoryWrite } from './directory-writes.js';
 import type { SeaTableClient } from './seatable-client.js';
 import { SeaTableError } from './seatable-error.js';
-import type { SeaTableMetadata, SeaTableRow, SeaTableSqlParameter } from './seatable-model.js';
-import { parseTelegramIdCell, type RowWarning, readDirectoryRows } from './seatable-rows.js';
+import type { SeaTableMetadata } from './seatable-model.js';
+import { type RowWarning, readDirectoryRows } from './seatable-rows.js';
 import {
   checkSchema,
-  type DirectoryColumns,
   type ResolvedSchema,
   type SeaTableNames,
   SeaTableSchemaError,
 } from './seatable-schema.js';
+import { lockedToAnother, SeaTableWriter } from './seatable-writer.js';
+import { type WriteAttempt, WriteBack } from './write-back.js';
+import { DirectoryWriteQueue, type QueuedWrite } from './write-queue.js';
 
 export interface SeaTableDirectoryOptions {
   /** The client for the base (it renews its token and retries by itself). */
@@ -61,6 +66,20 @@ export interface SeaTableDirectoryOptions {
    * copy and the read goes on in the background. Default 15 000.
    */
   startTimeoutMs?: number;
+  /**
+   * How long `claimGroup` waits for SeaTable's conditional write before the copy's answer stands,
+   * ms. Default 3000.
+   */
+  claimWaitMs?: number;
+  /**
+   * Least time between two re-reads for a lookup that found nothing (`refreshAfterMiss`), ms.
+   * Default: `refreshIntervalMs`, or 60 000 when that is 0.
+   */
+  missRefreshIntervalMs?: number;
+  /** First wait before a queued change is tried again, ms (doubles per attempt). Default 2000. */
+  writeRetryBaseMs?: number;
+  /** Longest wait between two tries of a queued change, ms. Default 60 000. */
+  writeRetryMaxMs?: number;
 }
 
 /** Key of the directory in the `directory_cache` table. */
@@ -73,18 +92,6 @@ const SCHEMA_ALERT = 'seatable-schema';
 interface PersistedSnapshot {
   format: 1;
   snapshot: DirectorySnapshot;
-}
-
-function quoted(name: string): string {
-  if (name.includes('`'))
-    throw new Error(`SeaTable name "${name}" contains a backtick, which SQL cannot quote`);
-  return `\`${name}\``;
-}
-
-/** A row id as SeaTable makes them; anything else never reaches an SQL text. */
-function checkedRowId(rowId: string): string {
-  if (!/^[A-Za-z0-9_-]{1,64}$/.test(rowId)) throw new Error(`"${rowId}" is not a SeaTable row id`);
-  return rowId;
 }
 
 /** Whether an error means "the base is broken or misconfigured" rather than "SeaTable is away". */
@@ -115,12 +122,40 @@ export class SeaTableDirectory implements Directory {
   private queued: Promise<void> | null = null;
   /** Whether a read from SeaTable has been adopted (then the saved copy is never put back). */
   private loadedFromSource = false;
-  /** Bumped by every write: a read that started before it is stale and dropped. */
-  private writeEpoch = 0;
+  /** Carries queued changes to SeaTable. */
+  private readonly writeBack: WriteBack;
+  /** Reads in flight, and the changes that landed meanwhile (their reads may predate them). */
+  private activeLoads = 0;
+  private landedDuringLoad: DirectoryWrite[] = [];
+  /** Queue ids of group claims whose caller is still waiting for SeaTable's answer. */
+  private readonly claimsAwaited = new Set<number>();
+  private readonly rejectionListeners = new Set<(rejection: WriteRejection) => void>();
+  /** Refusals that happened before anyone listened. */
+  private readonly unheardRejections: WriteRejection[] = [];
+  /** The last re-read for a lookup that found nothing: when, and its error. */
+  private lastMissRefresh: { at: number; error: unknown } | null = null;
+  private missRefresh: Promise<void> | null = null;
 
   constructor(private readonly options: SeaTableDirectoryOptions) {
     this.alerts = options.alerts ?? new LoggedAlerts(options.logger);
     this.env = options.env ?? process.env;
+    const writer = new SeaTableWriter({
+      client: options.client,
+      names: options.names,
+      schema: () => this.currentSchema(),
+      metadata: () => this.metadata,
+      snapshot: () => this.current,
+    });
+    this.writeBack = new WriteBack({
+      queue: new DirectoryWriteQueue(options.db, CACHE_SOURCE),
+      apply: (write) => writer.apply(write),
+      onSettled: (entry, attempt) => this.settled(entry, attempt),
+      logger: options.logger,
+      scrubber: options.scrubber,
+      alerts: this.alerts,
+      retryBaseMs: options.writeRetryBaseMs,
+      retryMaxMs: options.writeRetryMaxMs,
+    });
   }
 
   private get serverLabel(): string {
@@ -159,6 +194,7 @@ export class SeaTableDirectory implements Directory {
       }
       this.startFromCache(cached, error);
       this.startRefreshTimer();
+      this.writeBack.start();
       return;
     }
     if (outcome === 'slow' && cached && !this.loadedFromSource) {
@@ -178,6 +214,7 @@ export class SeaTableDirectory implements Directory {
       this.markReachable();
     }
     this.startRefreshTimer();
+    this.writeBack.start();
   }
 
   /** Resolves 'loaded' when the first read lands in time, 'slow' when it takes longer than allowed. */
@@ -194,7 +231,8 @@ export class SeaTableDirectory implements Directory {
   }
 
   private startFromCache(cached: DirectorySnapshot, error: unknown): void {
-    this.adopt(cached, false);
+    // changes still queued from the last run are in effect again at once
+    this.adopt(applyWrites(cached, this.writeBack.pending()), false);
     this.options.logger.warn(
       { loadedAt: cached.loadedAt, err: this.options.scrubber.describe(error) },
       'SeaTable is unreachable at start: serving the directory copy saved by an earlier run',
@@ -217,6 +255,8 @@ export class SeaTableDirectory implements Directory {
     this.stopped = true;
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
+    // queued changes stay in the database for the next start
+    await this.writeBack.stop();
   }
 
   snapshot(): DirectorySnapshot {
@@ -248,6 +288,30 @@ export class SeaTableDirectory implements Directory {
         return this.refresh();
       });
     return this.queued;
+  }
+
+  async refreshAfterMiss(): Promise<void> {
+    if (this.missRefresh) return this.missRefresh;
+    const interval = this.options.missRefreshIntervalMs ?? (this.options.refreshIntervalMs || 60_000);
+    const last = this.lastMissRefresh;
+    if (last && Date.now() - last.at < interval) {
+      if (last.error === null) return;
+      // the answer of the last read stands until the next one is due
+      throw last.error instanceof SeaTableSchemaError || last.error instanceof DirectoryUnavailableError
+        ? last.error
+        : new DirectoryUnavailableError(`${this.serverLabel} is unreachable`, { cause: last.error });
+    }
+    const current = { at: Date.now(), error: null as unknown };
+    this.lastMissRefresh = current;
+    this.missRefresh = this.refresh()
+      .catch((error: unknown) => {
+        current.error = error;
+        throw error;
+      })
+      .finally(() => {
+        this.missRefresh = null;
+      });
+    return this.missRefresh;
   }
 
   private async refreshOnce(): Promise<void> {
@@ -286,9 +350,19 @@ export class SeaTableDirectory implements Directory {
 
   // ---- reading -----------------------------------------------------------------------------------
 
-  /** Reads metadata and the three tables; adopts the result unless a write made it stale. */
+  /** Reads metadata and the three tables; adopts the result with the queued changes on top. */
   private async load(): Promise<void> {
-    const epoch = this.writeEpoch;
+    this.activeLoads++;
+    const landedBefore = this.landedDuringLoad.length;
+    try {
+      await this.loadTables(landedBefore);
+    } finally {
+      this.activeLoads--;
+      if (this.activeLoads === 0) this.landedDuringLoad = [];
+    }
+  }
+
+  private async loadTables(landedBefore: number): Promise<void> {
     const { client, names } = this.options;
     const metadata = await client.getMetadata();
     const check = checkSchema(metadata, names);
@@ -306,12 +380,12 @@ export class SeaTableDirectory implements Directory {
     );
     this.options.scrubber.add(...read.secrets);
     this.reportWarnings(read.warnings);
-    if (this.stopped || epoch !== this.writeEpoch) return;
+    if (this.stopped) return;
     this.loadedFromSource = true;
-    this.adopt(
-      { mailboxes: read.mailboxes, users: read.users, groups: read.groups, loadedAt: nowIso() },
-      true,
-    );
+    const fresh = { mailboxes: read.mailboxes, users: read.users, groups: read.groups, loadedAt: nowIso() };
+    // what SeaTable took while this read ran, then what it has yet to take
+    const landed = this.landedDuringLoad.slice(landedBefore);
+    this.adopt(applyWrites(applyWrites(fresh, landed), this.writeBack.pending()), true);
   }
 
   /** Logs each row problem once per row version, so a broken row does not fill the log every minute. */
@@ -435,179 +509,126 @@ export class SeaTableDirectory implements Directory {
   // ---- writes ------------------------------------------------------------------------------------
 
   async setUserTelegramId(userKey: string, telegramId: number | null): Promise<void> {
-    const users = this.options.names.tables.Users;
-    const column = this.columnName('Users', 'Telegram ID');
-    const active = this.columnName('Users', 'Active');
-    const cleared = await this.write(`set the Telegram id of user row ${userKey}`, async () => {
-      const schema = await this.currentSchema();
-      const value = this.telegramIdValue(schema, 'Users', telegramId);
-      // the latest verified owner of a Telegram account wins: no other user keeps this id
-      const others =
-        telegramId === null
-          ? []
-          : (await this.rowsWithTelegramId('Users', telegramId)).filter((rowId) => rowId !== userKey);
-      await this.options.client.updateRowsChecked(
-        users,
-        [
-          ...others.map((rowId) => ({ rowId, row: { [column]: null } })),
-          { rowId: userKey, row: { [column]: value, [active]: true } },
-        ],
-        { metadata: this.metadata ?? undefined },
-      );
-      return new Set(others);
-    });
-    this.afterWrite({
-      ...this.current,
-      users: this.current.users.map((user) =>
-        user.key === userKey
-          ? { ...user, telegramId, active: true }
-          : cleared.has(user.key)
-            ? { ...user, telegramId: null }
-            : user,
-      ),
-    });
+    this.record({ kind: 'user-telegram-id', userKey, telegramId });
   }
 
   async setUserActive(userKey: string, active: boolean): Promise<void> {
-    await this.write(`mark user row ${userKey} ${active ? 'active' : 'inactive'}`, async () => {
-      await this.currentSchema();
-      await this.options.client.updateRowsChecked(
-        this.options.names.tables.Users,
-        [{ rowId: userKey, row: { [this.columnName('Users', 'Active')]: active } }],
-        { metadata: this.metadata ?? undefined },
-      );
-    });
-    this.afterWrite({
-      ...this.current,
-      users: this.current.users.map((user) => (user.key === userKey ? { ...user, active } : user)),
-    });
+    this.record({ kind: 'user-active', userKey, active });
   }
 
   /**
-   * Registers `chatId` as the group titled `title` (exact, case-sensitive match after trimming). The
-   * write is conditional (only if the row is unlocked, has no id, or already has this id) and the row
-   * is read back, so two chats racing for one title cannot both win and a locked id is never
-   * overwritten.
+   * Registers `chatId` as the group titled `title` (exact, case-sensitive match after trimming).
+   * The copy decides at once whether the title exists and is free; the lock is then written with
+   * SeaTable's conditional write (only if the row is unlocked, has no id, or already has this id)
+   * and read back. When SeaTable answers within `claimWaitMs` its word is final; otherwise the copy's
+   * answer stands, and a later refusal undoes the registration and reaches `onWriteRejected`.
    */
   async claimGroup(title: string, chatId: number): Promise<GroupClaim> {
     if (!Number.isSafeInteger(chatId)) throw new Error(`${chatId} is not a Telegram chat id`);
     const wanted = title.trim();
-    let candidates = this.current.groups.filter((group) => group.title === wanted);
+    const titled = () => this.current.groups.filter((group) => group.title === wanted);
+    let candidates = titled();
     if (candidates.length === 0) {
       // the admin may have added the row since the last refresh
-      await this.write('read the groups table', () => this.refresh());
-      candidates = this.current.groups.filter((group) => group.title === wanted);
-      if (candidates.length === 0) return { outcome: 'unknown-title' };
+      await this.refreshAfterMiss();
+      candidates = titled();
     }
-    const claim = await this.write(`register the group "${wanted}"`, async (): Promise<GroupClaim> => {
-      const schema = await this.currentSchema();
-      const fresh = await this.readGroupState(candidates);
-      const chosen =
-        fresh.find((group) => group.locked && group.telegramId === chatId) ??
-        fresh.find((group) => !this.lockedToAnother(group, chatId)) ??
-        fresh[0];
-      if (!chosen) return { outcome: 'unknown-title' };
-      if (this.lockedToAnother(chosen, chatId)) return { outcome: 'locked-to-another-chat', group: chosen };
-      const already = chosen.locked && chosen.telegramId === chatId;
-      const table = quoted(this.options.names.tables.Groups);
-      const id = quoted(this.columnName('Groups', 'Telegram ID'));
-      const locked = quoted(this.columnName('Groups', 'Locked'));
-      const active = quoted(this.columnName('Groups', 'Active'));
-      // constants only (parameters in UPDATE are not documented): an integer and a checked row id
-      const idLiteral = this.telegramIdType(schema, 'Groups') === 'number' ? String(chatId) : `'${chatId}'`;
-      await this.options.client.sql(
-        `UPDATE ${table} SET ${id} = ${idLiteral}, ${locked} = true, ${active} = true WHERE _id = '${checkedRowId(chosen.key)}' AND (${locked} IS NOT TRUE OR ${id} IS NULL OR ${id} = ${idLiteral})`,
-      );
-      const [after] = await this.readGroupState([chosen]);
-      if (!after) return { outcome: 'unknown-title' };
-      if (after.locked && after.telegramId === chatId) {
-        return { outcome: already ? 'already-registered' : 'registered', group: after };
-      }
-      return { outcome: 'locked-to-another-chat', group: after };
-    });
-    if (claim.outcome !== 'unknown-title') {
-      const group = claim.group;
-      this.afterWrite({
-        ...this.current,
-        groups: this.current.groups.map((entry) => (entry.key === group.key ? group : entry)),
-      });
+    const chosen =
+      candidates.find((group) => group.locked && group.telegramId === chatId) ??
+      candidates.find((group) => !lockedToAnother(group, chatId)) ??
+      candidates[0];
+    if (!chosen) return { outcome: 'unknown-title' };
+    if (lockedToAnother(chosen, chatId)) return { outcome: 'locked-to-another-chat', group: chosen };
+    const already = chosen.locked && chosen.telegramId === chatId;
+    // SeaTable away a moment ago (the queue is backing off): the copy answers without waiting
+    const waitMs = this.writeBack.waitingForRetry ? 0 : (this.options.claimWaitMs ?? 3000);
+    const id = this.record({ kind: 'claim-group', groupKey: chosen.key, title: chosen.title, chatId });
+    this.claimsAwaited.add(id);
+    const attempt = waitMs > 0 ? await this.writeBack.nextAttempt(id, waitMs) : null;
+    this.claimsAwaited.delete(id);
+    if (attempt?.kind === 'done' && attempt.result.outcome === 'rejected') {
+      const group = attempt.result.group;
+      return group ? { outcome: 'locked-to-another-chat', group } : { outcome: 'unknown-title' };
     }
-    return claim;
+    const group = this.current.groups.find((entry) => entry.key === chosen.key) ?? {
+      ...chosen,
+      telegramId: chatId,
+      locked: true,
+      active: true,
+    };
+    return { outcome: already ? 'already-registered' : 'registered', group };
   }
 
   async moveGroupChat(oldChatId: number, newChatId: number): Promise<void> {
-    const moved = await this.write(`move group chat ${oldChatId} to ${newChatId}`, async () => {
-      const schema = await this.currentSchema();
-      const rows = await this.rowsWithTelegramId('Groups', oldChatId);
-      if (rows.length === 0) return new Set<string>();
-      const column = this.columnName('Groups', 'Telegram ID');
-      const value = this.telegramIdValue(schema, 'Groups', newChatId);
-      await this.options.client.updateRowsChecked(
-        this.options.names.tables.Groups,
-        rows.map((rowId) => ({ rowId, row: { [column]: value } })),
-        { metadata: this.metadata ?? undefined },
-      );
-      return new Set(rows);
-    });
-    if (moved.size === 0) return;
-    this.afterWrite({
-      ...this.current,
-      groups: this.current.groups.map((group) =>
-        moved.has(group.key) ? { ...group, telegramId: newChatId } : group,
-      ),
-    });
+    this.record({ kind: 'move-group-chat', oldChatId, newChatId });
   }
 
   async deactivateChat(chatId: number): Promise<void> {
-    const { users, groups } = await this.write(`mark chat ${chatId} inactive`, async () => {
-      await this.currentSchema();
-      const found = {
-        Users: await this.rowsWithTelegramId('Users', chatId),
-        Groups: await this.rowsWithTelegramId('Groups', chatId),
-      };
-      for (const logical of ['Users', 'Groups'] as const) {
-        if (found[logical].length === 0) continue;
-        const active = this.columnName(logical, 'Active');
-        await this.options.client.updateRowsChecked(
-          this.options.names.tables[logical],
-          found[logical].map((rowId) => ({ rowId, row: { [active]: false } })),
-          { metadata: this.metadata ?? undefined },
-        );
-      }
-      return { users: new Set(found.Users), groups: new Set(found.Groups) };
-    });
-    if (users.size === 0 && groups.size === 0) return;
-    this.afterWrite({
-      ...this.current,
-      users: this.current.users.map((user) => (users.has(user.key) ? { ...user, active: false } : user)),
-      groups: this.current.groups.map((group) =>
-        groups.has(group.key) ? { ...group, active: false } : group,
-      ),
-    });
+    this.record({ kind: 'deactivate-chat', chatId });
   }
 
-  /** Runs a write; any failure becomes DirectoryUnavailableError saying nothing was changed. */
-  private async write<T>(what: string, action: () => Promise<T>): Promise<T> {
+  writesSettled(): Promise<void> {
+    return this.writeBack.drained();
+  }
+
+  onWriteRejected(listener: (rejection: WriteRejection) => void): () => void {
+    this.rejectionListeners.add(listener);
+    for (const rejection of this.unheardRejections.splice(0)) this.tell(listener, rejection);
+    return () => this.rejectionListeners.delete(listener);
+  }
+
+  /** Queues a change durably, then shows it in the copy (which listeners and intake see at once). */
+  private record(write: DirectoryWrite): number {
+    const id = this.writeBack.enqueue(write);
+    // in place: a write never triggers a full re-read
+    this.adopt(applyWrite(this.current, write), true);
+    return id;
+  }
+
+  /** A queued change left the queue: the copy follows what SeaTable decided. */
+  private settled(entry: QueuedWrite, attempt: Exclude<WriteAttempt, { kind: 'deferred' }>): void {
+    if (attempt.kind !== 'done') return;
+    const { write } = entry;
+    if (attempt.result.outcome === 'landed') {
+      // a read in flight started before this landed: it must not put the old value back
+      if (this.activeLoads > 0) this.landedDuringLoad.push(write);
+      return;
+    }
+    if (write.kind !== 'claim-group') return;
+    // the registration is undone: the row as SeaTable has it, later queued changes on top
+    const refused = attempt.result.group;
+    const groups = refused
+      ? this.current.groups.map((group) =>
+          group.key === write.groupKey
+            ? { ...group, telegramId: refused.telegramId, locked: refused.locked, active: refused.active }
+            : group,
+        )
+      : this.current.groups.filter((group) => group.key !== write.groupKey);
+    this.adopt(applyWrites({ ...this.current, groups }, this.writeBack.pending()), true);
+    this.options.logger.warn(
+      { chatId: write.chatId, title: write.title, lockedTo: refused?.telegramId ?? null },
+      'SeaTable refused a group registration confirmed from the copy; it is undone',
+    );
+    if (this.claimsAwaited.has(entry.id)) return; // the caller hears it from claimGroup
+    const rejection: WriteRejection = {
+      kind: 'group-claim',
+      chatId: write.chatId,
+      title: write.title,
+      lockedTo: refused?.telegramId ?? null,
+    };
+    if (this.rejectionListeners.size === 0) this.unheardRejections.push(rejection);
+    for (const listener of this.rejectionListeners) this.tell(listener, rejection);
+  }
+
+  private tell(listener: (rejection: WriteRejection) => void, rejection: WriteRejection): void {
     try {
-      return await action();
+      listener(rejection);
     } catch (error) {
-      if (error instanceof DirectoryUnavailableError) throw error;
-      const reason = this.options.scrubber.describe(error);
-      this.options.logger.warn({ err: reason }, `SeaTable write failed: ${what}`);
-      throw new DirectoryUnavailableError(
-        `${this.serverLabel} did not take the change (${what}): ${reason}. The directory was not changed; try again later.`,
-        { cause: error },
+      this.options.logger.error(
+        { err: this.options.scrubber.describe(error) },
+        'a listener for refused directory changes failed',
       );
     }
-  }
-
-  /** After a write landed: the copy in memory changes at once, and a full read follows. */
-  private afterWrite(next: DirectorySnapshot): void {
-    this.writeEpoch++;
-    this.adopt(next, true);
-    this.refresh().catch(() => {
-      // already logged and alerted by the refresh itself
-    });
   }
 
   /** The schema of the last read, or of a fresh metadata read when the bot started from its saved copy. */
@@ -619,66 +640,5 @@ export class SeaTableDirectory implements Directory {
     this.metadata = metadata;
     this.schema = check.schema;
     return check.schema;
-  }
-
-  private columnName<T extends 'Users' | 'Groups'>(table: T, column: DirectoryColumns[T]): string {
-    return (this.options.names.columns[table] as Record<string, string>)[column]!;
-  }
-
-  private telegramIdType(schema: ResolvedSchema, table: 'Users' | 'Groups'): string | undefined {
-    return schema.columns[table]['Telegram ID']?.type;
-  }
-
-  /** Telegram ids are written as text (exact, research §5), or as a number into a number column. */
-  private telegramIdValue(schema: ResolvedSchema, table: 'Users' | 'Groups', id: number | null): unknown {
-    if (id === null) return null;
-    return this.telegramIdType(schema, table) === 'number' ? id : String(id);
-  }
-
-  /** Row ids whose Telegram ID is `id`: from SeaTable now, plus the copy in memory. */
-  private async rowsWithTelegramId(table: 'Users' | 'Groups', id: number): Promise<string[]> {
-    const schema = await this.currentSchema();
-    const parameter: SeaTableSqlParameter = this.telegramIdType(schema, table) === 'number' ? id : String(id);
-    const { results } = await this.options.client.sql(
-      `SELECT _id FROM ${quoted(this.options.names.tables[table])} WHERE ${quoted(this.columnName(table, 'Telegram ID'))} = ? LIMIT 10000`,
-      [parameter],
-    );
-    const entries: Array<UserEntry | GroupEntry> =
-      table === 'Users' ? this.current.users : this.current.groups;
-    return [
-      ...new Set([
-        ...results.map((row) => row._id),
-        ...entries.filter((entry) => entry.telegramId === id).map((entry) => entry.key),
-      ]),
-    ];
-  }
-
-  /** The groups as SeaTable has them now (id, lock, active), other fields from the copy in memory. */
-  private async readGroupState(groups: GroupEntry[]): Promise<GroupEntry[]> {
-    const ids = groups.map((group) => checkedRowId(group.key));
-    const id = this.columnName('Groups', 'Telegram ID');
-    const locked = this.columnName('Groups', 'Locked');
-    const active = this.columnName('Groups', 'Active');
-    const { results } = await this.options.client.sql(
-      `SELECT _id, ${quoted(id)}, ${quoted(locked)}, ${quoted(active)} FROM ${quoted(this.options.names.tables.Groups)} WHERE _id IN (${ids.map(() => '?').join(', ')}) LIMIT ${ids.length}`,
-      ids,
-    );
-    const byId = new Map<string, SeaTableRow>(results.map((row) => [row._id, row]));
-    return groups.flatMap((group) => {
-      const row = byId.get(group.key);
-      if (!row) return [];
-      return [
-        {
-          ...group,
-          telegramId: parseTelegramIdCell(row[id]),
-          locked: row[locked] === true,
-          active: row[active] === true,
-        },
-      ];
-    });
-  }
-
-  private lockedToAnother(group: GroupEntry, chatId: number): boolean {
-    return group.locked && group.telegramId !== null && group.telegramId !== chatId;
   }
 }

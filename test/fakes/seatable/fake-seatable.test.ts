@@ -718,6 +718,28 @@ describe('FakeSeaTable: rate limits and faults', () => {
     expect(fake.requests.map((r) => r.status)).toEqual([200, 429, 502, 503, 200, 503]);
   });
 
+  it('answers every n-th gateway request with 429 (reset ahead, empty body) until stopped', async () => {
+    const fake = await start();
+    const token = await baseToken(fake);
+    const stop = fake.failEvery(3, 429, { resetInSeconds: 60 });
+    const answers = [];
+    for (let index = 0; index < 7; index++) answers.push(await call(fake, token, 'GET', 'metadata/'));
+    expect(answers.map((answer) => answer.status)).toEqual([200, 200, 429, 200, 200, 429, 200]);
+    const limited = answers[2]!;
+    expect(limited.text).toBe('');
+    expect(limited.headers.get('x-ratelimit-remaining')).toBe('0');
+    expect(Number(limited.headers.get('x-ratelimit-reset'))).toBe(Math.ceil(fake.now() / 1000) + 60);
+    // the token endpoint is not counted: only base operations are
+    const res = await fetch(`${fake.url}/api/v2.1/dtable/app-access-token/`, {
+      headers: { authorization: `Token ${fake.apiToken}` },
+    });
+    expect(res.status).toBe(200);
+    stop();
+    for (let index = 0; index < 3; index++) {
+      expect((await call(fake, token, 'GET', 'metadata/')).status).toBe(200);
+    }
+  });
+
   it('refuses connections during an outage and serves again afterwards', async () => {
     const fake = await start();
     const token = await baseToken(fake);

@@ -187,6 +187,14 @@ interface PendingFault extends FakeFaultOptions {
   remaining: number;
 }
 
+/** A fault that answers every n-th matching request until it is stopped. */
+interface PeriodicFault extends FakeFaultOptions {
+  status: number;
+  every: number;
+  /** Matching requests seen since it was set. */
+  seen: number;
+}
+
 const GATEWAY_PREFIX = '/api-gateway/api/v2/dtables/';
 const TOKEN_PATH = '/api/v2.1/dtable/app-access-token';
 const WINDOW_MS = 60_000;
@@ -268,6 +276,7 @@ export class FakeSeaTable {
   private readonly tokenWindow: SlidingWindow | null;
   private readonly seedKeys = new Map<string, Map<string, string>>();
   private faults: PendingFault[] = [];
+  private periodicFaults: PeriodicFault[] = [];
   private latency: { ms: number; scope: FakeScope } = { ms: 0, scope: 'any' };
   private clockOffsetMs = 0;
   private port = 0;
@@ -366,6 +375,21 @@ export class FakeSeaTable {
    */
   failNext(count: number, status: number, options: FakeFaultOptions = {}): void {
     this.faults.push({ ...options, status, remaining: count });
+  }
+
+  /**
+   * Every `every`-th matching request from now on (the `every`-th, the 2×`every`-th, …) gets
+   * `status` instead of being served, like a server whose rate limit other clients of the base use
+   * up. Gateway 429s carry the `x-ratelimit-*` headers with a reset `resetInSeconds` ahead, as
+   * `failNext`. Returns a function that stops it.
+   */
+  failEvery(every: number, status: number, options: FakeFaultOptions = {}): () => void {
+    if (!Number.isInteger(every) || every < 1) throw new Error('FakeSeaTable.failEvery: every must be ≥ 1');
+    const fault: PeriodicFault = { ...options, status, every, seen: 0 };
+    this.periodicFaults.push(fault);
+    return () => {
+      this.periodicFaults = this.periodicFaults.filter((entry) => entry !== fault);
+    };
   }
 
   /** Delays every matching response by `ms` (0 turns it off). */
@@ -627,7 +651,15 @@ export class FakeSeaTable {
 
     let reply: Reply;
     const fault = this.faults.find((f) => f.remaining > 0 && applies(f.scope ?? 'gateway'));
-    if (fault) {
+    let periodic: PeriodicFault | undefined;
+    for (const candidate of this.periodicFaults) {
+      if (!applies(candidate.scope ?? 'gateway')) continue;
+      candidate.seen++;
+      if (candidate.seen % candidate.every === 0) periodic ??= candidate;
+    }
+    if (periodic && !fault) {
+      reply = this.faultReply({ ...periodic, remaining: 1 }, scope);
+    } else if (fault) {
       fault.remaining--;
       this.faults = this.faults.filter((f) => f.remaining > 0);
       reply = this.faultReply(fault, scope);
