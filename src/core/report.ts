@@ -43,6 +43,11 @@ export interface ParsedMail {
   messageId: string | null;
   /** The dashboard link ("Explore in Superset") from the HTML body, or null. */
   link: string | null;
+  /**
+   * Every http(s) link of the HTML body, the "Explore in Superset" ones first (at most 20): where the
+   * intake picks the first one under SUPERSET_URL. Absent on mail that was not parsed.
+   */
+  links?: string[];
   /** A short plain-text description taken from the body ('' when none). */
   description: string;
   /** Every PDF and PNG part, in document order. */

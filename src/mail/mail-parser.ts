@@ -12,6 +12,7 @@ import { closeSync, fsyncSync, mkdirSync, openSync, rmSync, writeSync } from 'no
 import path from 'node:path';
 import { type Readable, Transform, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { TextDecoder } from 'node:util';
 import { Splitter } from '@zone-eu/mailsplit';
 import { addressParser, decodeWords } from 'postal-mime';
 import { readPngDimensions } from '../core/png-header.js';
@@ -25,7 +26,7 @@ import {
   sniffContent,
 } from './content-sniffing.js';
 import { fileNameFor, uniqueFileNames } from './file-naming.js';
-import { type HtmlSummary, summarizeHtml, summarizeText } from './html-summary.js';
+import { HtmlSummarizer, type HtmlSummary, MAX_HTML_SCANNED, TextSummarizer } from './html-summary.js';
 
 export interface MailParserOptions {
   /** Directory that receives this mail's files; created when the first file is written. */
@@ -52,8 +53,11 @@ export class UnreadableMailError extends Error {
 export const MAX_NESTING_DEPTH = 50;
 /** Leaf parts examined; the rest of a mail with more parts is ignored. */
 export const MAX_PARTS = 500;
-/** The body text kept for the link and description; Superset bodies are a few KB. */
-const MAX_BODY_BYTES = 2 * 1024 * 1024;
+/**
+ * The body bytes read for the link and description: enough for the characters the summary looks at
+ * (MAX_HTML_SCANNED, up to 4 bytes each). Superset bodies are a few KB.
+ */
+const MAX_BODY_BYTES = 4 * MAX_HTML_SCANNED;
 /** Headers of which at least one must open an e-mail; random bytes have none of them. */
 const KNOWN_HEADERS = new Set([
   'from',
@@ -99,7 +103,8 @@ class PartReader {
   private readonly hash = createHash('sha256');
   private fd: number | null = null;
   private filePath: string | null = null;
-  private body: Buffer[] | null = null;
+  /** For the body: its text is decoded and summarised as it arrives, never held whole. */
+  private body: { decoder: TextDecoder; summarizer: HtmlSummarizer | TextSummarizer } | null = null;
   private bodyBytes = 0;
   private sniffed: SniffedContent | null = null;
   private overCap = false;
@@ -113,7 +118,12 @@ class PartReader {
   ) {
     this.declaredType = (node.contentType || 'text/plain').toLowerCase();
     this.filename = node.filename || null;
-    if (isBody) this.body = [];
+    if (isBody) {
+      this.body = {
+        decoder: textDecoderFor(node.charset),
+        summarizer: this.declaredType === 'text/html' ? new HtmlSummarizer() : new TextSummarizer(),
+      };
+    }
     this.decoder = node.getDecoder();
     this.decoder.on('data', (chunk: Buffer) => this.take(chunk));
     this.done = new Promise((resolve) => {
@@ -133,7 +143,8 @@ class PartReader {
   private take(chunk: Buffer): void {
     this.size += chunk.length;
     if (this.body) {
-      if (this.bodyBytes < MAX_BODY_BYTES) this.body.push(chunk);
+      if (this.bodyBytes < MAX_BODY_BYTES)
+        this.body.summarizer.write(this.body.decoder.decode(chunk, { stream: true }));
       this.bodyBytes += chunk.length;
       return;
     }
@@ -175,10 +186,12 @@ class PartReader {
     this.decoder.end();
     await this.done;
     if (this.body) {
+      // the last bytes of a multi-byte character held back by the streaming decoder
+      this.body.summarizer.write(this.body.decoder.decode());
       return {
         kind: 'body',
         type: this.declaredType,
-        text: decodeText(Buffer.concat(this.body), this.node.charset),
+        summary: this.body.summarizer.end(),
       };
     }
     if (this.sniffed === null) this.decide();
@@ -238,7 +251,7 @@ class PartReader {
 }
 
 type PartOutcome =
-  | { kind: 'body'; type: string; text: string }
+  | { kind: 'body'; type: string; summary: HtmlSummary }
   | { kind: 'skipped'; part: SkippedPart }
   | {
       kind: 'file';
@@ -268,13 +281,13 @@ function describeKind(type: string, filename: string | null, sniffed: SniffedCon
   return type;
 }
 
-function decodeText(buffer: Buffer, charset: string | false): string {
+/** A streaming decoder for the body's charset; an unknown label reads as UTF-8 rather than lose the body. */
+function textDecoderFor(charset: string | false): TextDecoder {
   try {
     // Node's TextDecoder knows the WHATWG encodings (windows-1251, koi8-r, iso-8859-x, ...)
-    return new TextDecoder(charset || 'utf-8').decode(buffer);
+    return new TextDecoder(charset || 'utf-8');
   } catch {
-    // an unknown charset label: read it as UTF-8 rather than lose the body
-    return buffer.toString('utf8');
+    return new TextDecoder('utf-8');
   }
 }
 
@@ -454,8 +467,8 @@ export async function parseMail(source: Readable, options: MailParserOptions): P
   const ordinal: Record<ReportFileType, number> = { 'application/pdf': 0, 'image/png': 0 };
   for (const outcome of outcomes) {
     if (outcome.kind === 'body') {
-      if (outcome.type === 'text/html') html = summarizeHtml(outcome.text);
-      else plain = summarizeText(outcome.text);
+      if (outcome.type === 'text/html') html = outcome.summary;
+      else plain = outcome.summary;
     } else if (outcome.kind === 'skipped') {
       skipped.push(outcome.part);
     } else {
@@ -481,7 +494,7 @@ export async function parseMail(source: Readable, options: MailParserOptions): P
   const names = uniqueFileNames(
     files.map((file) => fileNameFor(file.declaredName, file.contentType, ++ordinal[file.contentType])),
   );
-  const summary = html ?? plain ?? { link: null, description: '' };
+  const summary: HtmlSummary = html ?? plain ?? { link: null, description: '', links: [] };
   const messageId = headers.getFirst('message-id').replace(/^<|>$/g, '').trim();
   return {
     subject: decodeHeader(headers.getFirst('subject')).replace(/\s+/g, ' ').trim(),
@@ -489,6 +502,7 @@ export async function parseMail(source: Readable, options: MailParserOptions): P
     date: parseDate(headers.getFirst('date')),
     messageId: messageId || null,
     link: summary.link,
+    links: summary.links,
     description: summary.description,
     files: files.map(({ declaredName: _declared, ...file }, index) => ({ ...file, filename: names[index]! })),
     skipped,
