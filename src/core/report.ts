@@ -2,6 +2,7 @@
  * A Report is what one Superset mail becomes: the subject, where it came from, and the PDF/PNG
  * files to forward. Plain data: no I/O here.
  */
+import type { SenderEvidence } from './sender-auth.js';
 
 /** The two kinds of file the bot forwards. */
 export type ReportFileType = 'application/pdf' | 'image/png';
@@ -58,4 +59,6 @@ export interface ParsedMail {
   rawSize: number;
   /** Hex SHA-256 of the raw message. */
   rawSha256: string;
+  /** What the parser learnt about who sent the mail (sender authentication). Absent on unparsed mail. */
+  evidence?: SenderEvidence;
 }

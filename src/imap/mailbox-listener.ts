@@ -433,6 +433,7 @@ export class MailboxListener {
           spoolDir,
           maxFileBytes: this.options.maxFileBytes,
           maxMailBytes: this.options.maxMailBytes,
+          dkim: intake.dkimFor(mailbox),
         });
         result = intake.recordParsed(mailbox, position, parsed, spoolDir);
       } catch (error) {

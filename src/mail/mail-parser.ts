@@ -17,6 +17,7 @@ import { Splitter } from '@zone-eu/mailsplit';
 import { addressParser, decodeWords } from 'postal-mime';
 import { readPngDimensions } from '../core/png-header.js';
 import type { ParsedMail, ReportFile, ReportFileType, SkippedPart } from '../core/report.js';
+import type { SenderEvidence } from '../core/sender-auth.js';
 import {
   describeContent,
   pdfIsComplete,
@@ -25,6 +26,7 @@ import {
   type SniffedContent,
   sniffContent,
 } from './content-sniffing.js';
+import { DkimVerification, type DnsResolver } from './dkim-verification.js';
 import { fileNameFor, uniqueFileNames } from './file-naming.js';
 import { HtmlSummarizer, type HtmlSummary, MAX_HTML_SCANNED, TextSummarizer } from './html-summary.js';
 
@@ -35,6 +37,11 @@ export interface MailParserOptions {
   maxFileBytes: number;
   /** A mail larger than this (raw bytes) stops being read; what was read so far is kept. */
   maxMailBytes?: number;
+  /**
+   * Verify the mail's DKIM signatures as it streams by (SENDER_AUTH=dkim), looking the keys up with
+   * this resolver (node:dns when it is not given). Without it, `evidence.dkim` is null.
+   */
+  dkim?: { resolver?: DnsResolver } | null;
 }
 
 /** The input is not an e-mail at all (empty, or no header lines). */
@@ -85,7 +92,7 @@ type MimeNode = {
   filename: string | false;
   charset: string | false;
   parentNode: MimeNode | false;
-  headers: { getFirst(key: string): string; getList(): Array<{ key: string }> };
+  headers: { getFirst(key: string): string; get(key: string): string[]; getList(): Array<{ key: string }> };
   getDecoder(): Transform;
 };
 
@@ -325,26 +332,34 @@ function parseFrom(value: string): string | null {
   return null;
 }
 
-/** Counts and hashes the raw bytes on their way to the splitter; stops at the size cap. */
+/**
+ * Counts and hashes the raw bytes on their way to the splitter, and tees them into the DKIM verifier
+ * when there is one; stops at the size cap.
+ */
 class RawMeter extends Transform {
   size = 0;
   truncated = false;
   private readonly hash = createHash('sha256');
 
-  constructor(private readonly limit: number) {
+  constructor(
+    private readonly limit: number,
+    private readonly tee: DkimVerification | null,
+  ) {
     super();
   }
 
-  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: () => void): void {
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error) => void): void {
     this.size += chunk.length;
     this.hash.update(chunk);
     if (this.size > this.limit) {
       // keep hashing for the fingerprint, but stop feeding the parser
       this.truncated = true;
-    } else {
-      this.push(chunk);
+      callback();
+      return;
     }
-    callback();
+    this.push(chunk);
+    if (this.tee) this.tee.write(chunk).then(() => callback(), callback);
+    else callback();
   }
 
   digest(): string {
@@ -359,7 +374,8 @@ class RawMeter extends Transform {
  * @throws UnreadableMailError when the input is not an e-mail at all.
  */
 export async function parseMail(source: Readable, options: MailParserOptions): Promise<ParsedMail> {
-  const meter = new RawMeter(options.maxMailBytes ?? Number.POSITIVE_INFINITY);
+  const dkim = options.dkim ? new DkimVerification(options.dkim.resolver) : null;
+  const meter = new RawMeter(options.maxMailBytes ?? Number.POSITIVE_INFINITY, dkim);
   const splitter = new Splitter({ ignoreEmbedded: true, maxHeadSize: 2 * 1024 * 1024 });
   let spoolReady = false;
   const spool = () => {
@@ -446,12 +462,14 @@ export async function parseMail(source: Readable, options: MailParserOptions): P
     await pipeline(source, meter, splitter, sink);
   } catch (error) {
     for (const reader of readers) reader.abandon();
+    dkim?.abort();
     throw error;
   }
 
   const rawSha256 = meter.digest();
   if (meter.size === 0) throw new UnreadableMailError('not an e-mail: the input is empty', rawSha256);
   if (!rootHeaders || headerLines === 0) {
+    dkim?.abort();
     for (const reader of readers) reader.abandon();
     throw new UnreadableMailError(
       'not an e-mail: no mail header (From, Subject, Date, ...) found',
@@ -459,6 +477,19 @@ export async function parseMail(source: Readable, options: MailParserOptions): P
     );
   }
   const headers = rootHeaders as MimeNode['headers'];
+  const evidence: SenderEvidence = {
+    fromAddresses: headerValues(headers, 'from').reduce((sum, value) => sum + countAddresses(value), 0),
+    authenticationResults: headerValues(headers, 'authentication-results'),
+    dkim: null,
+  };
+  if (dkim) {
+    try {
+      evidence.dkim = await dkim.finish();
+    } catch (error) {
+      for (const reader of readers) reader.abandon();
+      throw error;
+    }
+  }
 
   let html: HtmlSummary | null = null;
   let plain: HtmlSummary | null = null;
@@ -508,5 +539,29 @@ export async function parseMail(source: Readable, options: MailParserOptions): P
     skipped,
     rawSize: meter.size,
     rawSha256,
+    evidence,
   };
+}
+
+/** The values of every header `key` of the root, unfolded, in order (top first). */
+function headerValues(headers: MimeNode['headers'], key: string): string[] {
+  return headers.get(key).map((line) => {
+    const colon = line.indexOf(':');
+    return line
+      .slice(colon + 1)
+      .replace(/\r?\n[ \t]/g, ' ')
+      .trim();
+  });
+}
+
+/** How many addresses a From value names (groups count their members). */
+function countAddresses(value: string): number {
+  try {
+    return addressParser(decodeHeader(value)).reduce(
+      (sum, entry) => sum + ('group' in entry && entry.group ? entry.group.length : entry.address ? 1 : 0),
+      0,
+    );
+  } catch {
+    return 0;
+  }
 }

@@ -163,6 +163,11 @@ const MIGRATIONS: string[] = [
     loaded_at TEXT NOT NULL
   );
   `,
+  // 2: issue 11 part 4 (H5): a mailbox's own sender-authentication rule ('dkim',
+  // 'authentication-results[:<authserv-id>]', 'off'); NULL means SENDER_AUTH
+  `
+  ALTER TABLE mailboxes ADD COLUMN sender_auth TEXT;
+  `,
 ];
 
 /** Opens (creating when needed) the database in `dataDir` and brings its schema up to date. */
