@@ -157,7 +157,7 @@ export class App {
       senderAuth: config.SENDER_AUTH,
       authservId: config.SENDER_AUTHSERV_ID ?? null,
       supersetUrl: config.SUPERSET_URL ?? null,
-      ...(config.DNS_SERVERS ? { dnsResolver: dnsResolverFor(config.DNS_SERVERS) } : {}),
+      dnsResolver: dnsResolverFor(config.DNS_SERVERS),
     });
     const timings: ListenerTimings = {
       idleRestartMs: config.IMAP_IDLE_RESTART_SECONDS * 1000,

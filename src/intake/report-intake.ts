@@ -62,11 +62,28 @@ const SENDER_ALERT_INTERVAL_MS = 60 * 60_000;
 /** Senders remembered for that pacing; past this, entries older than the interval are forgotten. */
 const SENDER_ALERT_MEMORY = 1000;
 
-/** A resolver that asks these DNS servers (DNS_SERVERS: `host` or `host:port`, separated by commas). */
-export function dnsResolverFor(servers: string): DnsResolver {
-  const resolver = new Resolver({ timeout: 5000, tries: 2 });
-  resolver.setServers(servers.split(',').map((server) => server.trim()));
-  return (name, type) => resolver.resolve(name, type);
+/** Answers that settle a lookup: the name or record does not exist. Anything else is worth a retry. */
+const FINAL_DNS_CODES = new Set(['ENOTFOUND', 'ENODATA', 'ENONAME', 'EFORMERR', 'EBADNAME']);
+
+/**
+ * The resolver for DKIM keys: DNS_SERVERS (`host` or `host:port`, separated by commas) or the
+ * system's. A failed lookup (SERVFAIL, timeout) is tried again twice, 2 s apart, so a blip of the
+ * resolver does not hold a report back.
+ */
+export function dnsResolverFor(servers?: string, retryDelayMs = 2000): DnsResolver {
+  const resolver = new Resolver({ timeout: 3000, tries: 2 });
+  if (servers) resolver.setServers(servers.split(',').map((server) => server.trim()));
+  return async (name, type) => {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await resolver.resolve(name, type);
+      } catch (error) {
+        const code = String((error as NodeJS.ErrnoException).code ?? '');
+        if (FINAL_DNS_CODES.has(code) || attempt >= 3) throw error;
+        await new Promise((resolve) => setTimeout(resolve, retryDelayMs));
+      }
+    }
+  };
 }
 
 /** Whether `link` lies under `base` (same scheme, host and port; path at or below base's path). */
