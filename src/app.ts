@@ -12,7 +12,7 @@ import { ConnectGate } from './imap/connect-gate.js';
 import { ListenerSupervisor } from './imap/listener-supervisor.js';
 import { MailboxHealthWatch } from './imap/mailbox-health-watch.js';
 import { type ListenerTimings, MailboxListener } from './imap/mailbox-listener.js';
-import { ReportIntake } from './intake/report-intake.js';
+import { dnsResolverFor, ReportIntake } from './intake/report-intake.js';
 import { type AdminAlerts, ChatAlerts, LoggedAlerts } from './observability/admin-alerts.js';
 import type { Logger } from './observability/logger.js';
 import { BotMetrics } from './observability/metrics.js';
@@ -171,6 +171,10 @@ export class App {
       onRecorded: () => this.dispatcher?.wake(),
       onResult: (mailbox, result) => this.metrics.reports.inc({ mailbox, result: result.status }),
       alerts: this.alerts,
+      senderAuth: config.SENDER_AUTH,
+      authservId: config.SENDER_AUTHSERV_ID ?? null,
+      supersetUrl: config.SUPERSET_URL ?? null,
+      dnsResolver: dnsResolverFor(config.DNS_SERVERS),
     });
     const timings: ListenerTimings = {
       idleRestartMs: config.IMAP_IDLE_RESTART_SECONDS * 1000,

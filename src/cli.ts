@@ -15,7 +15,7 @@ import type { TlsMode } from './directory/directory.js';
 import { DirectoryInputError, LocalDirectory } from './directory/local/local-directory.js';
 import type { CheckResult } from './health-check.js';
 import { createLogger } from './observability/logger.js';
-import { SecretScrubber } from './observability/secret-scrubber.js';
+import { SecretScrubber, SHORT_SECRET_LENGTH } from './observability/secret-scrubber.js';
 import { ChatLanguages } from './store/chat-languages.js';
 import { openDatabase } from './store/database.js';
 import { type Delivery, OutboxStore } from './store/outbox-store.js';
@@ -424,6 +424,10 @@ function buildProgram(): Command {
     .option('--allow-from <pattern>', 'allowed sender: an address or @domain (repeatable)', collect, [])
     .addOption(mediaModeOption())
     .option('--mark-seen', 'mark processed mails \\Seen')
+    .option(
+      '--sender-auth <rule>',
+      'how mail proves its From: off, dkim, authentication-results or authentication-results:<authserv-id> (default: SENDER_AUTH)',
+    )
     .action((email: string, options) => {
       const cfg = config();
       scrubber.add(options.password);
@@ -440,10 +444,16 @@ function buildProgram(): Command {
         allowFrom: options.allowFrom,
         mediaMode: options.mediaMode as MediaMode | undefined,
         markSeen: options.markSeen,
+        senderAuth: options.senderAuth,
       });
       console.log(
         `mailbox ${added.email} added (${added.host}:${added.port}, ${added.tls}, folder ${added.folder})`,
       );
+      if (typeof options.password === 'string' && options.password.length < SHORT_SECRET_LENGTH) {
+        console.log(
+          `warning: the IMAP password is shorter than ${SHORT_SECRET_LENGTH} characters: easy to guess, and too short to be masked reliably if some other program logs it`,
+        );
+      }
       if (added.allowFrom.length === 0) {
         console.log('warning: no --allow-from: mail from any sender will be forwarded');
       }

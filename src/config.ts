@@ -88,6 +88,41 @@ export const settings = {
     description:
       'Mark processed mails \\Seen on the server (default false: mailboxes may be shared with people, and the bot never changes them).',
   },
+  SENDER_AUTH: {
+    schema: z
+      .enum(['off', 'dkim', 'authentication-results'], {
+        error: 'expected off, dkim or authentication-results',
+      })
+      .default('off'),
+    description:
+      'How a mail proves that its From is true, for mailboxes without their own setting: `off` (the From header is believed, as anyone can forge it), `dkim` (the bot verifies a DKIM signature of the From domain itself; needs DNS) or `authentication-results` (the receiving mail server named by SENDER_AUTHSERV_ID checked DKIM/SPF; the bot reads its Authentication-Results header). A mail that fails is recorded as rejected and never forwarded; the admin chat hears of each such sender at most once an hour.',
+  },
+  SENDER_AUTHSERV_ID: {
+    schema: z
+      .string()
+      .regex(/^[A-Za-z0-9.-]+$/, { error: 'expected a host name such as mx.example.com' })
+      .optional(),
+    description:
+      'With SENDER_AUTH=authentication-results: the authserv-id (first word) of the Authentication-Results headers the receiving server adds, usually its host name. Headers with any other id are ignored. A mailbox may name its own.',
+  },
+  DNS_SERVERS: {
+    schema: z
+      .string()
+      .regex(/^\s*[^\s,]+(\s*,\s*[^\s,]+)*\s*$/, {
+        error: 'expected addresses separated by commas, e.g. 10.0.0.53,10.0.0.54:5353',
+      })
+      .optional(),
+    description:
+      'DNS servers for the DKIM key lookups of SENDER_AUTH=dkim, separated by commas (`host` or `host:port`); default: the system resolver.',
+  },
+  SUPERSET_URL: {
+    schema: z
+      .url({ error: 'expected the public address of Superset, e.g. https://bi.example.com' })
+      .regex(/^https?:\/\//, { error: 'expected an http(s) URL' })
+      .optional(),
+    description:
+      'Public address of Superset. When set, only links under it become the "Open in Superset" button of a report; other links are dropped. Unset, the first link of the mail is trusted (`check` warns).',
+  },
   IMAP_IDLE_RESTART_SECONDS: {
     schema: positiveInteger(2).default(240),
     description: 'Re-issue IDLE this often, and poll with NOOP this often on servers without IDLE.',

@@ -5,11 +5,12 @@
  */
 import { Api, GrammyError } from 'grammy';
 import { ImapFlow } from 'imapflow';
-import type { Config } from './config.js';
+import { type Config, secretValues } from './config.js';
+import { parseSenderAuth } from './core/sender-auth.js';
 import type { Directory, MailboxEntry } from './directory/directory.js';
 import { imapConnectionOptions } from './imap/imap-connection.js';
 import { describeImapError } from './imap/imap-errors.js';
-import type { SecretScrubber } from './observability/secret-scrubber.js';
+import { type SecretScrubber, SHORT_SECRET_LENGTH } from './observability/secret-scrubber.js';
 
 export type CheckStatus = 'OK' | 'WARN' | 'FAIL';
 
@@ -158,6 +159,57 @@ async function checkTelegram(
   return results;
 }
 
+/** What the sender-authentication setting of a mailbox means for forged mail. */
+function senderChecks(mailbox: MailboxEntry, config: Config): CheckResult[] {
+  const name = `mailbox ${mailbox.email}`;
+  const policy = mailbox.senderAuth ?? parseSenderAuth(config.SENDER_AUTH)!;
+  if (policy.mode === 'authentication-results' && !(policy.authservId ?? config.SENDER_AUTHSERV_ID)) {
+    return [
+      {
+        check: name,
+        status: 'FAIL',
+        detail:
+          'sender authentication by Authentication-Results, but no authserv-id: every mail will be rejected',
+        hint: 'set SENDER_AUTHSERV_ID to the host name your mail server writes in Authentication-Results (or authentication-results:<id> on the mailbox)',
+      },
+    ];
+  }
+  if (policy.mode === 'off' && mailbox.allowFrom.length > 0) {
+    return [
+      {
+        check: name,
+        status: 'WARN',
+        detail: 'the allowed senders are checked against the From header alone, which anyone can forge',
+        hint: 'set SENDER_AUTH=dkim or authentication-results (or --sender-auth on the mailbox)',
+      },
+    ];
+  }
+  return [];
+}
+
+/** Settings whose absence or weakness `check` points out. */
+function settingChecks(config: Config): CheckResult[] {
+  const results: CheckResult[] = [];
+  if (!config.SUPERSET_URL) {
+    results.push({
+      check: 'SUPERSET_URL',
+      status: 'WARN',
+      detail: 'not set: the first link of any mail becomes the "Open in Superset" button',
+      hint: 'set SUPERSET_URL to the public address of Superset; links elsewhere are then dropped',
+    });
+  }
+  const short = secretValues(config).filter((value) => value.length < SHORT_SECRET_LENGTH).length;
+  if (short > 0) {
+    results.push({
+      check: 'secrets',
+      status: 'WARN',
+      detail: `${short} secret setting(s) shorter than ${SHORT_SECRET_LENGTH} characters`,
+      hint: 'use longer secrets: short ones are easy to guess and too short to be masked reliably',
+    });
+  }
+  return results;
+}
+
 /** Runs every check. */
 export async function runHealthCheck(options: HealthCheckOptions): Promise<CheckResult[]> {
   const timeoutMs = options.timeoutMs ?? 15_000;
@@ -167,6 +219,7 @@ export async function runHealthCheck(options: HealthCheckOptions): Promise<Check
       status: 'OK',
       detail: `directory ${options.config.DIRECTORY}, data in ${options.config.DATA_DIR}`,
     },
+    ...settingChecks(options.config),
   ];
   if (options.directoryChecks) {
     const directoryResults = await options.directoryChecks();
@@ -200,6 +253,15 @@ export async function runHealthCheck(options: HealthCheckOptions): Promise<Check
           }),
     });
     for (const mailbox of mailboxes) {
+      results.push(...senderChecks(mailbox, options.config));
+      if (mailbox.password !== null && mailbox.password.length < SHORT_SECRET_LENGTH) {
+        results.push({
+          check: `mailbox ${mailbox.email}`,
+          status: 'WARN',
+          detail: `the IMAP password is shorter than ${SHORT_SECRET_LENGTH} characters`,
+          hint: 'use a longer password: a short one is easy to guess, and too short to be masked reliably if another program logs it',
+        });
+      }
       if (mailbox.allowFrom.length === 0) {
         results.push({
           check: `mailbox ${mailbox.email}`,

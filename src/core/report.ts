@@ -2,6 +2,7 @@
  * A Report is what one Superset mail becomes: the subject, where it came from, and the PDF/PNG
  * files to forward. Plain data: no I/O here.
  */
+import type { SenderEvidence } from './sender-auth.js';
 
 /** The two kinds of file the bot forwards. */
 export type ReportFileType = 'application/pdf' | 'image/png';
@@ -43,6 +44,11 @@ export interface ParsedMail {
   messageId: string | null;
   /** The dashboard link ("Explore in Superset") from the HTML body, or null. */
   link: string | null;
+  /**
+   * Every http(s) link of the HTML body, the "Explore in Superset" ones first (at most 20): where the
+   * intake picks the first one under SUPERSET_URL. Absent on mail that was not parsed.
+   */
+  links?: string[];
   /** A short plain-text description taken from the body ('' when none). */
   description: string;
   /** Every PDF and PNG part, in document order. */
@@ -53,4 +59,6 @@ export interface ParsedMail {
   rawSize: number;
   /** Hex SHA-256 of the raw message. */
   rawSha256: string;
+  /** What the parser learnt about who sent the mail (sender authentication). Absent on unparsed mail. */
+  evidence?: SenderEvidence;
 }

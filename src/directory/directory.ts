@@ -4,6 +4,7 @@
  * The rest of the bot reads an in-memory snapshot, so delivery never waits on the directory.
  */
 import type { MediaMode } from '../core/message-plan.js';
+import type { SenderAuthPolicy } from '../core/sender-auth.js';
 
 /** How the IMAP connection is secured: implicit TLS (993), STARTTLS required (143), or none (loopback only). */
 export type TlsMode = 'tls' | 'starttls' | 'none';
@@ -28,6 +29,8 @@ export interface MailboxEntry {
   mediaMode: MediaMode | null;
   /** Overrides MARK_SEEN for this mailbox. */
   markSeen: boolean | null;
+  /** Overrides SENDER_AUTH (and SENDER_AUTHSERV_ID) for this mailbox; null or absent: the global rule. */
+  senderAuth?: SenderAuthPolicy | null;
   active: boolean;
   /** When the mailbox was added: mail that arrived before this is not forwarded on the first connect. */
   addedAt: string;

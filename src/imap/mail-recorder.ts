@@ -91,6 +91,7 @@ export class MailRecorder {
           spoolDir,
           maxFileBytes: this.options.maxFileBytes,
           maxMailBytes: this.options.maxMailBytes,
+          dkim: intake.dkimFor(mailbox),
         });
         result = intake.recordParsed(mailbox, position, parsed, spoolDir);
       } catch (error) {

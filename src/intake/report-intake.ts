@@ -3,12 +3,15 @@
  * without files, mail from a sender that is not allowed, a duplicate), picks its recipients from the
  * directory snapshot, and records it all in one transaction together with the mailbox watermark.
  */
+import { Resolver } from 'node:dns/promises';
 import { rmSync } from 'node:fs';
 import { isSenderAllowed } from '../core/allowed-senders.js';
 import type { MediaMode } from '../core/message-plan.js';
 import { recipientsFor } from '../core/recipients.js';
 import type { ParsedMail } from '../core/report.js';
+import { checkSender, type SenderAuthMode, type SenderAuthPolicy } from '../core/sender-auth.js';
 import type { Directory, MailboxEntry } from '../directory/directory.js';
+import type { DnsResolver } from '../mail/dkim-verification.js';
 import type { AdminAlerts } from '../observability/admin-alerts.js';
 import type { Logger } from '../observability/logger.js';
 import type { MailPosition, NewDelivery, ReportStatus, ReportStore } from '../store/report-store.js';
@@ -31,8 +34,69 @@ export interface ReportIntakeOptions {
   onRecorded?: (reportId: number) => void;
   /** Observes every outcome (metrics). */
   onResult?: (mailbox: string, result: IntakeResult) => void;
-  /** Told about mail that could not be forwarded at all (too large, unreadable). */
+  /** Told about mail that could not be forwarded at all (too large, unreadable), and forged senders. */
   alerts?: AdminAlerts;
+  /** SENDER_AUTH: the rule of mailboxes that have none of their own (default 'off'). */
+  senderAuth?: SenderAuthMode;
+  /** SENDER_AUTHSERV_ID: the trusted authserv-id of mailboxes that name none. */
+  authservId?: string | null;
+  /** Looks up DKIM keys (node:dns when not given). */
+  dnsResolver?: DnsResolver;
+  /**
+   * SUPERSET_URL: when set, only a link under this address becomes the report's link; others are dropped.
+   */
+  supersetUrl?: string | null;
+  now?: () => number;
+}
+
+/** The sender-authentication check could not be done now (DNS failure): the mail is to be read again later. */
+export class SenderCheckUnavailableError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'SenderCheckUnavailableError';
+  }
+}
+
+/** Least time between two admin-chat messages about the same failing sender. */
+const SENDER_ALERT_INTERVAL_MS = 60 * 60_000;
+/** Senders remembered for that pacing; past this, entries older than the interval are forgotten. */
+const SENDER_ALERT_MEMORY = 1000;
+
+/** Answers that settle a lookup: the name or record does not exist. Anything else is worth a retry. */
+const FINAL_DNS_CODES = new Set(['ENOTFOUND', 'ENODATA', 'ENONAME', 'EFORMERR', 'EBADNAME']);
+
+/**
+ * The resolver for DKIM keys: DNS_SERVERS (`host` or `host:port`, separated by commas) or the
+ * system's. A failed lookup (SERVFAIL, timeout) is tried again twice, 2 s apart, so a blip of the
+ * resolver does not hold a report back.
+ */
+export function dnsResolverFor(servers?: string, retryDelayMs = 2000): DnsResolver {
+  const resolver = new Resolver({ timeout: 3000, tries: 2 });
+  if (servers) resolver.setServers(servers.split(',').map((server) => server.trim()));
+  return async (name, type) => {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await resolver.resolve(name, type);
+      } catch (error) {
+        const code = String((error as NodeJS.ErrnoException).code ?? '');
+        if (FINAL_DNS_CODES.has(code) || attempt >= 3) throw error;
+        await new Promise((resolve) => setTimeout(resolve, retryDelayMs));
+      }
+    }
+  };
+}
+
+/** Whether `link` lies under `base` (same scheme, host and port; path at or below base's path). */
+export function isLinkUnder(link: string, base: string): boolean {
+  try {
+    const url = new URL(link);
+    const root = new URL(base);
+    if (url.origin !== root.origin || url.username || url.password) return false;
+    const prefix = root.pathname.endsWith('/') ? root.pathname : `${root.pathname}/`;
+    return url.pathname === root.pathname || url.pathname.startsWith(prefix);
+  } catch {
+    return false;
+  }
 }
 
 /** A mail that was not parsed: why, and what is known of it from the IMAP envelope. */
@@ -53,7 +117,21 @@ export interface UnparsedMail {
 }
 
 export class ReportIntake {
+  /** When the admin chat was last told about a sender failing authentication. */
+  private readonly senderAlertedAt = new Map<string, number>();
+
   constructor(private readonly options: ReportIntakeOptions) {}
+
+  /** The sender-authentication rule in force for `mailbox`. */
+  senderAuthOf(mailbox: MailboxEntry): SenderAuthPolicy {
+    return mailbox.senderAuth ?? { mode: this.options.senderAuth ?? 'off', authservId: null };
+  }
+
+  /** What the mail parser must do for this mailbox's rule: verify DKIM (with this resolver), or not. */
+  dkimFor(mailbox: MailboxEntry): { resolver?: DnsResolver } | null {
+    if (this.senderAuthOf(mailbox).mode !== 'dkim') return null;
+    return this.options.dnsResolver ? { resolver: this.options.dnsResolver } : {};
+  }
 
   /**
    * Records a parsed mail found at `position` in `mailbox`. The spool directory holding its files is
@@ -99,9 +177,28 @@ export class ReportIntake {
     let status: ReportStatus = 'forward';
     let reason: string | null = null;
     const tooLarge = mail.skipped.filter((part) => part.tooLargeBytes !== undefined);
-    if (!isSenderAllowed(mail.from, mailbox.allowFrom)) {
+    const policy = this.senderAuthOf(mailbox);
+    const verdict = checkSender(
+      mail.from,
+      mail.evidence,
+      policy.mode,
+      policy.authservId ?? this.options.authservId ?? null,
+    );
+    const allowed = isSenderAllowed(mail.from, mailbox.allowFrom);
+    if (allowed && !verdict.ok && verdict.temporary) {
+      // a DNS failure says nothing about the sender: nothing is recorded, the mail is read again later
+      rmSync(spoolDir, { recursive: true, force: true });
+      throw new SenderCheckUnavailableError(
+        `sender authentication could not be checked now: ${verdict.reason}`,
+      );
+    }
+    if (!allowed) {
       status = 'rejected_sender';
       reason = `sender ${mail.from ?? '(none)'} is not in the allowed senders of ${mailbox.email}`;
+    } else if (!verdict.ok) {
+      status = 'rejected_sender';
+      reason = `sender ${mail.from ?? '(none)'} failed sender authentication (${policy.mode}): ${verdict.reason}`;
+      this.alertForgedSender(mailbox, mail, reason);
     } else if (mail.files.length === 0 && tooLarge.length === 0) {
       status = 'no_files';
       reason =
@@ -125,10 +222,11 @@ export class ReportIntake {
           )
         : [];
     const keepFiles = status === 'forward';
+    const link = this.trustedLink(mail);
     const reportId = store.record(
       {
         position,
-        mail: keepFiles ? mail : { ...mail, files: [] },
+        mail: { ...mail, link, files: keepFiles ? mail.files : [] },
         status,
         reason,
         spoolDir: keepFiles && mail.files.length > 0 ? spoolDir : null,
@@ -159,6 +257,31 @@ export class ReportIntake {
       log.info({ ...fields, reason }, 'mail has no PDF or PNG: recorded, nothing to forward');
     }
     return { reportId, status, deliveries: deliveries.length };
+  }
+
+  /** The report's link: the parser's choice, or with SUPERSET_URL the first link under it (else none). */
+  private trustedLink(mail: ParsedMail): string | null {
+    const base = this.options.supersetUrl;
+    if (!base) return mail.link;
+    const candidates = mail.links ?? (mail.link ? [mail.link] : []);
+    return candidates.find((link) => isLinkUnder(link, base)) ?? null;
+  }
+
+  /** Tells the admin chat about a sender that failed authentication, once per sender and hour. */
+  private alertForgedSender(mailbox: MailboxEntry, mail: ParsedMail, reason: string): void {
+    const sender = mail.from ?? '(none)';
+    const now = (this.options.now ?? Date.now)();
+    const last = this.senderAlertedAt.get(sender);
+    if (last !== undefined && now - last < SENDER_ALERT_INTERVAL_MS) return;
+    if (this.senderAlertedAt.size >= SENDER_ALERT_MEMORY) {
+      for (const [known, at] of this.senderAlertedAt)
+        if (now - at >= SENDER_ALERT_INTERVAL_MS) this.senderAlertedAt.delete(known);
+    }
+    this.senderAlertedAt.set(sender, now);
+    this.options.alerts?.raise(
+      `sender-auth-failed:${sender}`,
+      `A mail in ${mailbox.email} claiming to be from ${sender} was not forwarded: "${mail.subject || '(no subject)'}" — ${reason}`,
+    );
   }
 
   private recordUnparsedMail(

@@ -12,10 +12,12 @@ import { closeSync, fsyncSync, mkdirSync, openSync, rmSync, writeSync } from 'no
 import path from 'node:path';
 import { type Readable, Transform, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { TextDecoder } from 'node:util';
 import { Splitter } from '@zone-eu/mailsplit';
 import { addressParser, decodeWords } from 'postal-mime';
 import { readPngDimensions } from '../core/png-header.js';
 import type { ParsedMail, ReportFile, ReportFileType, SkippedPart } from '../core/report.js';
+import type { SenderEvidence } from '../core/sender-auth.js';
 import {
   describeContent,
   pdfIsComplete,
@@ -24,8 +26,9 @@ import {
   type SniffedContent,
   sniffContent,
 } from './content-sniffing.js';
+import { DkimVerification, type DnsResolver } from './dkim-verification.js';
 import { fileNameFor, uniqueFileNames } from './file-naming.js';
-import { type HtmlSummary, summarizeHtml, summarizeText } from './html-summary.js';
+import { HtmlSummarizer, type HtmlSummary, MAX_HTML_SCANNED, TextSummarizer } from './html-summary.js';
 
 export interface MailParserOptions {
   /** Directory that receives this mail's files; created when the first file is written. */
@@ -34,6 +37,11 @@ export interface MailParserOptions {
   maxFileBytes: number;
   /** A mail larger than this (raw bytes) stops being read; what was read so far is kept. */
   maxMailBytes?: number;
+  /**
+   * Verify the mail's DKIM signatures as it streams by (SENDER_AUTH=dkim), looking the keys up with
+   * this resolver (node:dns when it is not given). Without it, `evidence.dkim` is null.
+   */
+  dkim?: { resolver?: DnsResolver } | null;
 }
 
 /**
@@ -56,8 +64,11 @@ export class UnreadableMailError extends Error {
 export const MAX_NESTING_DEPTH = 50;
 /** Leaf parts examined; the rest of a mail with more parts is ignored. */
 export const MAX_PARTS = 500;
-/** The body text kept for the link and description; Superset bodies are a few KB. */
-const MAX_BODY_BYTES = 2 * 1024 * 1024;
+/**
+ * The body bytes read for the link and description: enough for the characters the summary looks at
+ * (MAX_HTML_SCANNED, up to 4 bytes each). Superset bodies are a few KB.
+ */
+const MAX_BODY_BYTES = 4 * MAX_HTML_SCANNED;
 /** Headers of which at least one must open an e-mail; random bytes have none of them. */
 const KNOWN_HEADERS = new Set([
   'from',
@@ -85,7 +96,7 @@ type MimeNode = {
   filename: string | false;
   charset: string | false;
   parentNode: MimeNode | false;
-  headers: { getFirst(key: string): string; getList(): Array<{ key: string }> };
+  headers: { getFirst(key: string): string; get(key: string): string[]; getList(): Array<{ key: string }> };
   getDecoder(): Transform;
 };
 
@@ -103,7 +114,8 @@ class PartReader {
   private readonly hash = createHash('sha256');
   private fd: number | null = null;
   private filePath: string | null = null;
-  private body: Buffer[] | null = null;
+  /** For the body: its text is decoded and summarised as it arrives, never held whole. */
+  private body: { decoder: TextDecoder; summarizer: HtmlSummarizer | TextSummarizer } | null = null;
   private bodyBytes = 0;
   private sniffed: SniffedContent | null = null;
   private overCap = false;
@@ -117,7 +129,12 @@ class PartReader {
   ) {
     this.declaredType = (node.contentType || 'text/plain').toLowerCase();
     this.filename = node.filename || null;
-    if (isBody) this.body = [];
+    if (isBody) {
+      this.body = {
+        decoder: textDecoderFor(node.charset),
+        summarizer: this.declaredType === 'text/html' ? new HtmlSummarizer() : new TextSummarizer(),
+      };
+    }
     this.decoder = node.getDecoder();
     this.decoder.on('data', (chunk: Buffer) => this.take(chunk));
     this.done = new Promise((resolve) => {
@@ -137,7 +154,8 @@ class PartReader {
   private take(chunk: Buffer): void {
     this.size += chunk.length;
     if (this.body) {
-      if (this.bodyBytes < MAX_BODY_BYTES) this.body.push(chunk);
+      if (this.bodyBytes < MAX_BODY_BYTES)
+        this.body.summarizer.write(this.body.decoder.decode(chunk, { stream: true }));
       this.bodyBytes += chunk.length;
       return;
     }
@@ -179,10 +197,12 @@ class PartReader {
     this.decoder.end();
     await this.done;
     if (this.body) {
+      // the last bytes of a multi-byte character held back by the streaming decoder
+      this.body.summarizer.write(this.body.decoder.decode());
       return {
         kind: 'body',
         type: this.declaredType,
-        text: decodeText(Buffer.concat(this.body), this.node.charset),
+        summary: this.body.summarizer.end(),
       };
     }
     if (this.sniffed === null) this.decide();
@@ -242,7 +262,7 @@ class PartReader {
 }
 
 type PartOutcome =
-  | { kind: 'body'; type: string; text: string }
+  | { kind: 'body'; type: string; summary: HtmlSummary }
   | { kind: 'skipped'; part: SkippedPart }
   | {
       kind: 'file';
@@ -272,13 +292,13 @@ function describeKind(type: string, filename: string | null, sniffed: SniffedCon
   return type;
 }
 
-function decodeText(buffer: Buffer, charset: string | false): string {
+/** A streaming decoder for the body's charset; an unknown label reads as UTF-8 rather than lose the body. */
+function textDecoderFor(charset: string | false): TextDecoder {
   try {
     // Node's TextDecoder knows the WHATWG encodings (windows-1251, koi8-r, iso-8859-x, ...)
-    return new TextDecoder(charset || 'utf-8').decode(buffer);
+    return new TextDecoder(charset || 'utf-8');
   } catch {
-    // an unknown charset label: read it as UTF-8 rather than lose the body
-    return buffer.toString('utf8');
+    return new TextDecoder('utf-8');
   }
 }
 
@@ -316,26 +336,34 @@ function parseFrom(value: string): string | null {
   return null;
 }
 
-/** Counts and hashes the raw bytes on their way to the splitter; stops at the size cap. */
+/**
+ * Counts and hashes the raw bytes on their way to the splitter, and tees them into the DKIM verifier
+ * when there is one; stops at the size cap.
+ */
 class RawMeter extends Transform {
   size = 0;
   truncated = false;
   private readonly hash = createHash('sha256');
 
-  constructor(private readonly limit: number) {
+  constructor(
+    private readonly limit: number,
+    private readonly tee: DkimVerification | null,
+  ) {
     super();
   }
 
-  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: () => void): void {
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error) => void): void {
     this.size += chunk.length;
     this.hash.update(chunk);
     if (this.size > this.limit) {
       // keep hashing for the fingerprint, but stop feeding the parser
       this.truncated = true;
-    } else {
-      this.push(chunk);
+      callback();
+      return;
     }
-    callback();
+    this.push(chunk);
+    if (this.tee) this.tee.write(chunk).then(() => callback(), callback);
+    else callback();
   }
 
   digest(): string {
@@ -350,7 +378,8 @@ class RawMeter extends Transform {
  * @throws UnreadableMailError when the input is not an e-mail at all.
  */
 export async function parseMail(source: Readable, options: MailParserOptions): Promise<ParsedMail> {
-  const meter = new RawMeter(options.maxMailBytes ?? Number.POSITIVE_INFINITY);
+  const dkim = options.dkim ? new DkimVerification(options.dkim.resolver) : null;
+  const meter = new RawMeter(options.maxMailBytes ?? Number.POSITIVE_INFINITY, dkim);
   const splitter = new Splitter({ ignoreEmbedded: true, maxHeadSize: 2 * 1024 * 1024 });
   let spoolReady = false;
   const spool = () => {
@@ -437,6 +466,7 @@ export async function parseMail(source: Readable, options: MailParserOptions): P
     await pipeline(source, meter, splitter, sink);
   } catch (error) {
     for (const reader of readers) reader.abandon();
+    dkim?.abort();
     // the splitter's size limits are about the bytes themselves: the same mail fails the same way
     // every time. Anything else (the download, the disk) may work on the next attempt.
     if ((error as { code?: string }).code === 'EMAXLEN') {
@@ -448,6 +478,7 @@ export async function parseMail(source: Readable, options: MailParserOptions): P
   const rawSha256 = meter.digest();
   if (meter.size === 0) throw new UnreadableMailError('not an e-mail: the input is empty', rawSha256);
   if (!rootHeaders || headerLines === 0) {
+    dkim?.abort();
     for (const reader of readers) reader.abandon();
     throw new UnreadableMailError(
       'not an e-mail: no mail header (From, Subject, Date, ...) found',
@@ -455,6 +486,19 @@ export async function parseMail(source: Readable, options: MailParserOptions): P
     );
   }
   const headers = rootHeaders as MimeNode['headers'];
+  const evidence: SenderEvidence = {
+    fromAddresses: headerValues(headers, 'from').reduce((sum, value) => sum + countAddresses(value), 0),
+    authenticationResults: headerValues(headers, 'authentication-results'),
+    dkim: null,
+  };
+  if (dkim) {
+    try {
+      evidence.dkim = await dkim.finish();
+    } catch (error) {
+      for (const reader of readers) reader.abandon();
+      throw error;
+    }
+  }
 
   let html: HtmlSummary | null = null;
   let plain: HtmlSummary | null = null;
@@ -463,8 +507,8 @@ export async function parseMail(source: Readable, options: MailParserOptions): P
   const ordinal: Record<ReportFileType, number> = { 'application/pdf': 0, 'image/png': 0 };
   for (const outcome of outcomes) {
     if (outcome.kind === 'body') {
-      if (outcome.type === 'text/html') html = summarizeHtml(outcome.text);
-      else plain = summarizeText(outcome.text);
+      if (outcome.type === 'text/html') html = outcome.summary;
+      else plain = outcome.summary;
     } else if (outcome.kind === 'skipped') {
       skipped.push(outcome.part);
     } else {
@@ -490,7 +534,7 @@ export async function parseMail(source: Readable, options: MailParserOptions): P
   const names = uniqueFileNames(
     files.map((file) => fileNameFor(file.declaredName, file.contentType, ++ordinal[file.contentType])),
   );
-  const summary = html ?? plain ?? { link: null, description: '' };
+  const summary: HtmlSummary = html ?? plain ?? { link: null, description: '', links: [] };
   const messageId = headers.getFirst('message-id').replace(/^<|>$/g, '').trim();
   return {
     subject: decodeHeader(headers.getFirst('subject')).replace(/\s+/g, ' ').trim(),
@@ -498,10 +542,35 @@ export async function parseMail(source: Readable, options: MailParserOptions): P
     date: parseDate(headers.getFirst('date')),
     messageId: messageId || null,
     link: summary.link,
+    links: summary.links,
     description: summary.description,
     files: files.map(({ declaredName: _declared, ...file }, index) => ({ ...file, filename: names[index]! })),
     skipped,
     rawSize: meter.size,
     rawSha256,
+    evidence,
   };
+}
+
+/** The values of every header `key` of the root, unfolded, in order (top first). */
+function headerValues(headers: MimeNode['headers'], key: string): string[] {
+  return headers.get(key).map((line) => {
+    const colon = line.indexOf(':');
+    return line
+      .slice(colon + 1)
+      .replace(/\r?\n[ \t]/g, ' ')
+      .trim();
+  });
+}
+
+/** How many addresses a From value names (groups count their members). */
+function countAddresses(value: string): number {
+  try {
+    return addressParser(decodeHeader(value)).reduce(
+      (sum, entry) => sum + ('group' in entry && entry.group ? entry.group.length : entry.address ? 1 : 0),
+      0,
+    );
+  } catch {
+    return 0;
+  }
 }

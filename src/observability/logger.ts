@@ -7,20 +7,27 @@ import type { SecretScrubber } from './secret-scrubber.js';
 
 export type { Logger } from 'pino';
 
-/** Fields that hold secrets wherever they appear (one or two levels deep). */
-const REDACTED_PATHS = [
+/**
+ * Names of fields that hold credentials. Redaction by field name works whatever the value, so a secret
+ * too short for the scrubber (under 4 characters) still never reaches a line through a logged object.
+ */
+export const CREDENTIAL_FIELDS = [
   'password',
   'pass',
   'token',
+  'secret',
   'apiToken',
   'accessToken',
   'authorization',
-  '*.password',
-  '*.pass',
-  '*.token',
-  '*.apiToken',
-  '*.accessToken',
-  '*.authorization',
+  // the secret settings, should a config object ever be logged
+  'TELEGRAM_BOT_TOKEN',
+  'SEATABLE_API_TOKEN',
+] as const;
+
+/** Fields that hold secrets wherever they appear (up to four levels deep), as pino redact paths. */
+const REDACTED_PATHS = [
+  ...CREDENTIAL_FIELDS.flatMap((field) => [field, `*.${field}`, `*.*.${field}`, `*.*.*.${field}`]),
+  'auth.pass',
   '*.auth.pass',
   'headers.authorization',
   '*.headers.authorization',

@@ -6,8 +6,14 @@
 
 const MASK = '[REDACTED]';
 
-/** Shortest value treated as a secret; shorter ones would mask ordinary words. */
+/**
+ * Shortest value treated as a secret; shorter ones would mask ordinary words. A shorter secret is kept
+ * out of logs by construction instead: credential fields are never logged or put into error texts.
+ */
 const MIN_SECRET_LENGTH = 4;
+
+/** Secrets shorter than this draw a warning from `check` and `mailbox add`. */
+export const SHORT_SECRET_LENGTH = 8;
 
 export class SecretScrubber {
   private readonly secrets = new Set<string>();

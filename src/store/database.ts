@@ -193,6 +193,11 @@ const MIGRATIONS: string[] = [
   );
   CREATE INDEX directory_writes_by_source ON directory_writes (source, id);
   `,
+  // 5: (issue 11 part 4) a mailbox's own sender-authentication rule ('dkim',
+  // 'authentication-results[:<authserv-id>]', 'off'); NULL means SENDER_AUTH
+  `
+  ALTER TABLE mailboxes ADD COLUMN sender_auth TEXT;
+  `,
 ];
 
 /** Opens (creating when needed) the database in `dataDir` and brings its schema up to date. */

@@ -106,6 +106,7 @@ describe.each([localImplementation, seaTableImplementation])(
             allowFrom: ['superset@bi.example.com', '@bi.example.com'],
             mediaMode: null,
             markSeen: null,
+            senderAuth: null,
             active: true,
           },
           {
@@ -120,6 +121,7 @@ describe.each([localImplementation, seaTableImplementation])(
             allowFrom: [],
             mediaMode: null,
             markSeen: null,
+            senderAuth: null,
             active: true,
           },
         ],

@@ -8,9 +8,9 @@ import { LocalDirectory } from '../../src/directory/local/local-directory.js';
 import { openDatabase } from '../../src/store/database.js';
 import { DovecotServer } from '../dovecot/dovecot.js';
 import { FakeTelegram } from '../fakes/telegram/fake-telegram.js';
-import { hostileFixtures } from '../fixtures/hostile-mail.js';
+import { hostileFixtures, stallingHtmlFixtures } from '../fixtures/hostile-mail.js';
 import { bigPdfMail, smallMails } from '../fixtures/superset-mail.js';
-import { eventually, removeDir, tempDataDir } from '../support/bot-harness.js';
+import { eventually, freePort, removeDir, tempDataDir } from '../support/bot-harness.js';
 import { BotProcess } from '../support/bot-process.js';
 import { reportMail } from '../support/simple-mail.js';
 
@@ -19,7 +19,7 @@ let telegram: FakeTelegram;
 let dataDir: string;
 
 beforeAll(async () => {
-  dovecot = await DovecotServer.start({ users: 2 });
+  dovecot = await DovecotServer.start({ users: 3 });
   telegram = await FakeTelegram.start({ rateLimits: false });
   dataDir = tempDataDir();
 });
@@ -147,6 +147,73 @@ describe('hostile mail at volume', () => {
       expect(await bot.stop()).toBe(0);
     } finally {
       if (bot.child.exitCode === null) await bot.crash();
+    }
+  });
+});
+
+/** The largest event-loop delay since the previous scrape (prom-client resets its monitorEventLoopDelay histogram on each). */
+async function eventLoopLagMaxSeconds(metricsUrl: string): Promise<number> {
+  const text = await (await fetch(metricsUrl)).text();
+  const line = text.split('\n').find((entry) => entry.startsWith('nodejs_eventloop_lag_max_seconds '));
+  if (!line) throw new Error('no nodejs_eventloop_lag_max_seconds in /metrics');
+  return Number(line.split(' ')[1]);
+}
+
+describe('mail built to stall the parser', () => {
+  it('2 MB bodies of unclosed, nested and long tags never hold the event loop for 100 ms', async () => {
+    const stateDir = tempDataDir();
+    const db = openDatabase(stateDir);
+    const directory = new LocalDirectory(db, { phoneRegion: 'RU', pollIntervalMs: 0 });
+    const inbox = dovecot.address('user3');
+    directory.addMailbox({
+      email: inbox,
+      host: dovecot.host,
+      port: dovecot.port,
+      tls: 'none',
+      login: 'user3',
+      password: dovecot.password,
+    });
+    telegram.addPrivateChat({ id: 8_700_002, first_name: 'Reader' });
+    directory.addUser({ name: 'Reader', phone: '+79990001133', mailboxes: [inbox], telegramId: 8_700_002 });
+    db.close();
+    const port = await freePort();
+    const bot = await BotProcess.start({
+      DATA_DIR: stateDir,
+      TELEGRAM_BOT_TOKEN: telegram.token,
+      TELEGRAM_API_ROOT: telegram.apiRoot,
+      TELEGRAM_CHAT_INTERVAL_MS: '0',
+      HTTP_PORT: String(port),
+    });
+    try {
+      await bot.waitForLine('connected to the mailbox');
+      const metrics = `http://127.0.0.1:${port}/metrics`;
+      // start and first connect are over: this scrape opens the window that is measured
+      await eventLoopLagMaxSeconds(metrics);
+      const stalling = stallingHtmlFixtures();
+      for (const fixture of stalling) await dovecot.append('user3', fixture.raw);
+      const lags: number[] = [];
+      await eventually(
+        async () => {
+          lags.push(await eventLoopLagMaxSeconds(metrics));
+          return outcomeUids(bot.lines, inbox).size >= stalling.length;
+        },
+        120_000,
+        'every stalling mail recorded',
+      );
+      // each carries a PNG and the real link: they are reports, delivered with their button
+      await eventually(() => telegram.messagesIn(8_700_002).length >= stalling.length, 60_000, 'delivered');
+      lags.push(await eventLoopLagMaxSeconds(metrics));
+      const worst = Math.max(...lags);
+      console.log(
+        `stalling HTML: ${stalling.length} mails of 2 MB, worst event-loop delay ${(worst * 1000).toFixed(0)} ms`,
+      );
+      expect(bot.lines.filter((line) => line.includes('report recorded'))).toHaveLength(stalling.length);
+      expect(worst).toBeGreaterThan(0);
+      expect(worst).toBeLessThan(0.1);
+      expect(await bot.stop()).toBe(0);
+    } finally {
+      if (bot.child.exitCode === null) await bot.crash();
+      removeDir(stateDir);
     }
   });
 });

@@ -111,4 +111,60 @@ describe('secrets stay out of the output', () => {
     expect(checked.output).toMatch(/FAIL\s+mailbox user1@example.com/);
     expectNoSecrets(checked.output, [refusedToken, WRONG_IMAP_PASSWORD, ENV_IMAP_PASSWORD]);
   });
+
+  it('a 3-character IMAP password: warned about, and never printed, through add, check and a refused login at trace', async () => {
+    // too short for the scrubber to mask: it must stay out of every line by construction
+    const shortPassword = 'z|~';
+    const shortDir = tempDataDir();
+    const env = {
+      DATA_DIR: shortDir,
+      LOG_LEVEL: 'trace',
+      TELEGRAM_BOT_TOKEN: telegram.token,
+      TELEGRAM_API_ROOT: telegram.apiRoot,
+      HTTP_PORT: '0',
+    };
+    const secrets = [shortPassword, Buffer.from(`\u0000user1\u0000${shortPassword}`).toString('base64')];
+    try {
+      const added = await cli(
+        [
+          'mailbox',
+          'add',
+          'short@example.com',
+          '--host',
+          dovecot.host,
+          '--port',
+          String(dovecot.port),
+          '--no-tls',
+          '--login',
+          'user1',
+          '--password',
+          shortPassword,
+        ],
+        env,
+      );
+      expect(added.code).toBe(0);
+      expect(added.output).toContain('warning: the IMAP password is shorter than 8 characters');
+      expectNoSecrets(added.output, secrets);
+
+      const checked = await cli(['check'], env);
+      expect(checked.output).toMatch(
+        /WARN\s+mailbox short@example.com\s+the IMAP password is shorter than 8/,
+      );
+      expect(checked.output).toMatch(/FAIL\s+mailbox short@example.com/);
+      expectNoSecrets(checked.output, secrets);
+
+      const bot = await BotProcess.start(env);
+      try {
+        await bot.waitForLine('rejected the login', 20_000);
+      } finally {
+        await bot.stop();
+      }
+      const output = bot.lines.join('\n');
+      // trace level: the connection attempts are there in detail
+      expect(bot.lines.length).toBeGreaterThan(5);
+      expectNoSecrets(output, secrets);
+    } finally {
+      removeDir(shortDir);
+    }
+  });
 });

@@ -8,6 +8,7 @@ import type { CountryCode } from 'libphonenumber-js';
 import { normalizeSenderPattern } from '../../core/allowed-senders.js';
 import type { MediaMode } from '../../core/message-plan.js';
 import { normalizePhone } from '../../core/phone.js';
+import { formatSenderAuth, parseSenderAuth } from '../../core/sender-auth.js';
 import { type Database, nowIso } from '../../store/database.js';
 import type {
   Directory,
@@ -40,6 +41,8 @@ export interface NewMailbox {
   allowFrom?: string[];
   mediaMode?: MediaMode;
   markSeen?: boolean;
+  /** The mailbox's own sender-authentication rule (see core/sender-auth.ts); absent: SENDER_AUTH. */
+  senderAuth?: string;
 }
 
 export interface NewUser {
@@ -79,6 +82,7 @@ interface MailboxRow {
   allow_from: string;
   media_mode: MediaMode | null;
   mark_seen: number | null;
+  sender_auth: string | null;
   active: number;
   created_at: string;
 }
@@ -171,6 +175,7 @@ export class LocalDirectory implements Directory {
         allowFrom: JSON.parse(row.allow_from) as string[],
         mediaMode: row.media_mode,
         markSeen: row.mark_seen === null ? null : row.mark_seen === 1,
+        senderAuth: row.sender_auth === null ? null : parseSenderAuth(row.sender_auth),
         active: row.active === 1,
         addedAt: row.created_at,
       }),
@@ -319,6 +324,12 @@ export class LocalDirectory implements Directory {
       }
       return normalized;
     });
+    const senderAuth = input.senderAuth === undefined ? null : parseSenderAuth(input.senderAuth);
+    if (input.senderAuth !== undefined && !senderAuth) {
+      throw new DirectoryInputError(
+        `--sender-auth: "${input.senderAuth}" is not off, dkim, authentication-results or authentication-results:<authserv-id>`,
+      );
+    }
     const tls = input.tls ?? 'tls';
     const port = input.port ?? (tls === 'tls' ? 993 : 143);
     if (!Number.isInteger(port) || port < 1 || port > 65535)
@@ -329,8 +340,8 @@ export class LocalDirectory implements Directory {
     const now = nowIso();
     const result = this.db
       .prepare(
-        `INSERT INTO mailboxes (email, host, port, tls, login, password, password_env, folder, allow_from, media_mode, mark_seen, created_at, updated_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        `INSERT INTO mailboxes (email, host, port, tls, login, password, password_env, folder, allow_from, media_mode, mark_seen, sender_auth, created_at, updated_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       )
       .run(
         email,
@@ -344,6 +355,7 @@ export class LocalDirectory implements Directory {
         JSON.stringify(allowFrom),
         input.mediaMode ?? null,
         input.markSeen === undefined ? null : input.markSeen ? 1 : 0,
+        senderAuth ? formatSenderAuth(senderAuth) : null,
         now,
         now,
       );

@@ -17,6 +17,7 @@ import type { CountryCode } from 'libphonenumber-js';
 import { normalizeSenderPattern } from '../../core/allowed-senders.js';
 import type { MediaMode } from '../../core/message-plan.js';
 import { maskPhone, normalizePhone } from '../../core/phone.js';
+import { parseSenderAuth } from '../../core/sender-auth.js';
 import type { GroupEntry, MailboxEntry, TlsMode, UserEntry } from '../directory.js';
 import type { SeaTableLinkCell, SeaTableRow } from './seatable-model.js';
 import type { DirectoryColumns, DirectoryTable, ResolvedSchema, SeaTableNames } from './seatable-schema.js';
@@ -293,6 +294,17 @@ function readMailboxes(
       table.warn(row, label, `${table.quoted('Password')} is empty; the mailbox cannot log in`);
     }
     const mediaMode = mediaModeOf(table, row, label, 'MEDIA_MODE applies');
+    const senderAuthCell = textOf(table.cell(row, 'Sender auth'));
+    const senderAuth = senderAuthCell === '' ? null : parseSenderAuth(senderAuthCell);
+    if (senderAuthCell !== '' && !senderAuth) {
+      // falling back to SENDER_AUTH could weaken the check the admin meant to set
+      table.warn(
+        row,
+        label,
+        `${table.quoted('Sender auth')} "${senderAuthCell}" is not off, dkim, authentication-results or authentication-results:<authserv-id>; the mailbox is ignored`,
+      );
+      continue;
+    }
     seen.add(email);
     entries.push({
       key: row._id,
@@ -307,6 +319,7 @@ function readMailboxes(
       allowFrom,
       mediaMode,
       markSeen: table.present('Mark seen') && table.cell(row, 'Mark seen') === true ? true : null,
+      senderAuth,
       active: table.cell(row, 'Active') === true,
       addedAt: isoTime(row._ctime),
     });

@@ -35,7 +35,8 @@ export interface DirectoryColumns {
     | 'Allowed senders'
     | 'Active'
     | 'Media mode'
-    | 'Mark seen';
+    | 'Mark seen'
+    | 'Sender auth';
   Users: 'Name' | 'Phone' | 'Mailboxes' | 'Telegram ID' | 'Active';
   Groups: 'Name' | 'Mailboxes' | 'Telegram ID' | 'Locked' | 'Topic ID' | 'Active' | 'Media mode';
 }
@@ -97,6 +98,8 @@ export const DIRECTORY_SCHEMA: {
     { ...activeColumn, name: 'Active' },
     { ...mediaModeColumn, name: 'Media mode' },
     { name: 'Mark seen', accepts: ['checkbox'], create: checkbox, optional: true },
+    // off, dkim, authentication-results or authentication-results:<authserv-id>; blank: SENDER_AUTH
+    { name: 'Sender auth', accepts: ['text', 'single-select'], create: text, optional: true },
   ],
   Users: [
     { name: 'Name', accepts: ['text'], create: text },
