@@ -20,6 +20,7 @@ import { OpsServer, type Readiness } from './observability/ops-server.js';
 import type { SecretScrubber } from './observability/secret-scrubber.js';
 import { ChatLanguages } from './store/chat-languages.js';
 import { type Database, openDatabase } from './store/database.js';
+import { InstanceLock } from './store/instance-lock.js';
 import { OutboxStore } from './store/outbox-store.js';
 import { ReportStore } from './store/report-store.js';
 import { removeFinishedSpools, removeOrphanSpoolDirs, spoolRoot } from './store/spool.js';
@@ -68,7 +69,11 @@ export class App {
   private stopped = false;
   private started = false;
 
-  private constructor(private readonly deps: AppDependencies) {
+  private constructor(
+    private readonly deps: AppDependencies,
+    /** This process's hold on DATA_DIR, released last on stop. */
+    private readonly lock: InstanceLock,
+  ) {
     const { config, logger, scrubber } = deps;
     this.db = openDatabase(config.DATA_DIR);
     this.store = new ReportStore(this.db);
@@ -232,7 +237,22 @@ export class App {
 
   /** Builds and starts the bot. */
   static async start(deps: AppDependencies): Promise<App> {
-    const app = new App(deps);
+    // before anything touches DATA_DIR: a second bot must not send, sweep the spool or migrate
+    const lock = InstanceLock.acquire(deps.config.DATA_DIR, {
+      onReplaced: (outcome) =>
+        outcome === 'relocked'
+          ? deps.logger.warn('the lock file of DATA_DIR was removed under the running bot; it is back')
+          : deps.logger.error(
+              'the lock file of DATA_DIR was replaced and another process holds the new one: two bots may be running on this DATA_DIR',
+            ),
+    });
+    let app: App;
+    try {
+      app = new App(deps, lock);
+    } catch (error) {
+      lock.release();
+      throw error;
+    }
     try {
       await app.run();
     } catch (error) {
@@ -304,6 +324,7 @@ export class App {
     if (this.alerts instanceof ChatAlerts) this.alerts.stop();
     await this.directory.stop();
     this.db.close();
+    this.lock.release();
     this.deps.logger.info('superset-telegram-bot stopped');
   }
 }
