@@ -23,7 +23,7 @@ import { type Database, openDatabase } from './store/database.js';
 import { InstanceLock } from './store/instance-lock.js';
 import { OutboxStore } from './store/outbox-store.js';
 import { ReportStore } from './store/report-store.js';
-import { removeFinishedSpools, removeOrphanSpoolDirs, spoolRoot } from './store/spool.js';
+import { forgetOldReports, removeFinishedSpools, removeOrphanSpoolDirs, spoolRoot } from './store/spool.js';
 import { BotPolling } from './telegram/bot-polling.js';
 import { createChatHandlers, publishCommands } from './telegram/chat-handlers.js';
 import { type DeliveryOutcome, OutboxDispatcher } from './telegram/outbox-dispatcher.js';
@@ -272,6 +272,17 @@ export class App {
     const cleanSpool = () => {
       const cleaned = removeFinishedSpools(this.store, config.SPOOL_RETENTION_HOURS * 3600_000);
       if (cleaned > 0) logger.info({ reports: cleaned }, 'removed spooled files of finished reports');
+      try {
+        const forgotten = forgetOldReports(this.store, config.REPORT_RETENTION_DAYS * 86_400_000);
+        if (forgotten > 0) {
+          logger.info(
+            { reports: forgotten, retentionDays: config.REPORT_RETENTION_DAYS },
+            'forgot reports past the retention time',
+          );
+        }
+      } catch (error) {
+        logger.warn({ err: scrubber.describe(error) }, 'could not forget old reports; trying again later');
+      }
     };
     cleanSpool();
     this.janitor = setInterval(cleanSpool, 10 * 60_000);

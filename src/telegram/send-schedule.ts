@@ -8,7 +8,10 @@
  *   overall window admits is found by looking at ten list heads; within a list the one that became
  *   ready first goes first, which for deliveries loaded together is the oldest.
  * - waiting: its chat (or its own backoff) holds it until a known time; a heap ordered by that time
- *   (then by age) hands it back to the ready lists when the time comes.
+ *   (then by age) hands it back to the ready lists when the time comes. Only waits of the next
+ *   {@link NEAR_MS} are in that heap (in a fan-out: the chats served in the last second or so); longer
+ *   ones (backoffs, 429 pauses, a full group window) wait in a second heap and move over when their
+ *   time is near, so a backlog of retries does not slow down the choice of every other message.
  * - parked: its chat has a request in flight; the caller places it again when that request ends.
  * - taken: handed out by {@link SendSchedule.next}; placed again (or removed) by the caller.
  *
@@ -151,6 +154,8 @@ function before<T>(a: TimedItem<T>, b: TimedItem<T>): boolean {
 
 /** Stale items are compacted away when there are more than this many and more than the live ones. */
 const COMPACT_ABOVE = 1024;
+/** Waits ending within this many ms of now are in the near heap; later ones in the far heap. */
+export const NEAR_MS = 2000;
 
 export class SendSchedule<T> {
   private readonly slots = new Map<T, Slot>();
@@ -159,11 +164,13 @@ export class SendSchedule<T> {
   private readonly ready: Array<Fifo<ListItem<T>>> = [];
   private readonly readyCount: number[] = [];
   private readonly waiting: TimerHeap<T>;
+  private readonly waitingFar: TimerHeap<T>;
   private waitingCount = 0;
   private work = 0;
 
   constructor(private readonly options: SendScheduleOptions<T>) {
     this.waiting = new TimerHeap(() => this.work++);
+    this.waitingFar = new TimerHeap(() => this.work++);
   }
 
   /**
@@ -236,6 +243,12 @@ export class SendSchedule<T> {
    * only requests in flight or parked entries are left).
    */
   next(now: number): { entry: T } | { waitUntil: number } {
+    // long waits about to end move to the near heap
+    for (let top = this.waitingFar.peek(); top && top.at <= now + NEAR_MS; top = this.waitingFar.peek()) {
+      this.waitingFar.pop();
+      this.work++;
+      if (this.live(top, 'waiting')) this.waiting.push(top);
+    }
     // entries whose time has come join the ready lists (or wait again, if their chat moved on)
     for (let top = this.waiting.peek(); top && top.at <= now; top = this.waiting.peek()) {
       this.waiting.pop();
@@ -277,13 +290,15 @@ export class SendSchedule<T> {
         return { entry: head.entry };
       }
     }
-    for (let top = this.waiting.peek(); top; top = this.waiting.peek()) {
-      this.work++;
-      if (this.live(top, 'waiting')) {
-        waitUntil = Math.min(waitUntil, top.at);
-        break;
+    for (const heap of [this.waiting, this.waitingFar]) {
+      for (let top = heap.peek(); top; top = heap.peek()) {
+        this.work++;
+        if (this.live(top, 'waiting')) {
+          waitUntil = Math.min(waitUntil, top.at);
+          break;
+        }
+        heap.pop();
       }
-      this.waiting.pop();
     }
     return { waitUntil };
   }
@@ -305,15 +320,12 @@ export class SendSchedule<T> {
       }
     } else if (Number.isFinite(chatAt)) {
       slot.place = 'waiting';
-      this.waiting.push({
-        entry,
-        generation: slot.generation,
-        at: chatAt,
-        order: this.options.orderOf(entry),
-      });
+      const item = { entry, generation: slot.generation, at: chatAt, order: this.options.orderOf(entry) };
+      (chatAt <= now + NEAR_MS ? this.waiting : this.waitingFar).push(item);
       this.waitingCount++;
-      if (this.waiting.length > COMPACT_ABOVE && this.waiting.length > 2 * this.waitingCount) {
-        this.waiting.filter((item) => this.live(item, 'waiting') !== null);
+      if (this.waiting.length + this.waitingFar.length > Math.max(COMPACT_ABOVE, 2 * this.waitingCount)) {
+        this.waiting.filter((stale) => this.live(stale, 'waiting') !== null);
+        this.waitingFar.filter((stale) => this.live(stale, 'waiting') !== null);
       }
     } else {
       slot.place = 'parked';
