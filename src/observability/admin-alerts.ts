@@ -34,8 +34,16 @@ export interface ChatAlertsOptions {
   repeatIntervalMs?: number;
   /** Least time between two messages to the admin chat, ms (default 3 s). */
   pacingMs?: number;
+  /**
+   * Problems remembered at once (default 1000). Keys such as one per failed delivery are never
+   * cleared; past this many, the one raised longest ago is forgotten (raised again, it is new).
+   */
+  maxRaised?: number;
   now?: () => number;
 }
+
+/** Longest text sent to the admin chat (Telegram takes 4096 characters). */
+const MESSAGE_MAX = 4000;
 
 interface RaisedProblem {
   text: string;
@@ -60,12 +68,20 @@ export class ChatAlerts implements AdminAlerts {
     const now = this.now();
     const problem = this.raised.get(key);
     if (!problem) {
-      this.raised.set(key, { text, lastSentAt: now, unsentRepeats: 0 });
+      this.raised.set(key, { text: text.slice(0, MESSAGE_MAX), lastSentAt: now, unsentRepeats: 0 });
+      const limit = this.options.maxRaised ?? 1000;
+      for (const oldest of this.raised.keys()) {
+        if (this.raised.size <= limit) break;
+        this.raised.delete(oldest);
+      }
       this.enqueue(`⚠️ ${text}`);
       return;
     }
+    // the most recently raised last: the first in the map is the one raised longest ago
+    this.raised.delete(key);
+    this.raised.set(key, problem);
     problem.unsentRepeats++;
-    problem.text = text;
+    problem.text = text.slice(0, MESSAGE_MAX);
     if (now - problem.lastSentAt >= (this.options.repeatIntervalMs ?? 30 * 60_000)) {
       this.enqueue(`⚠️ ${text} (${problem.unsentRepeats}× since the last message)`);
       problem.lastSentAt = now;
@@ -86,12 +102,16 @@ export class ChatAlerts implements AdminAlerts {
     this.queue.length = 0;
   }
 
-  private enqueue(message: string): void {
+  private enqueue(text: string): void {
+    const message = text.slice(0, MESSAGE_MAX);
     // one long queue means a storm: fold what waits into one summary
     if (this.queue.length >= 20) {
       const folded = this.queue.splice(0, this.queue.length);
       this.queue.push(
-        `${folded.length + 1} problems at once (see the log):\n${[...folded, message].slice(0, 10).join('\n')}`,
+        `${folded.length + 1} problems at once (see the log):\n${[...folded, message].slice(0, 10).join('\n')}`.slice(
+          0,
+          MESSAGE_MAX,
+        ),
       );
     } else {
       this.queue.push(message);
@@ -114,7 +134,7 @@ export class ChatAlerts implements AdminAlerts {
     this.sending = true;
     this.lastSendAt = this.now();
     this.options
-      .send(message.slice(0, 4000))
+      .send(message)
       .catch((error: unknown) => {
         this.options.logger.warn(
           { err: error instanceof Error ? error.message : String(error) },
