@@ -50,8 +50,9 @@ export function removeFinishedSpools(
 /**
  * Forgets reports past the retention time (REPORT_RETENTION_DAYS): their rows, their deliveries and
  * their spooled files. A report with a delivery still pending, or one that ended within the retention
- * time (a `resend`), stays. Works in batches, so a long history is cleared without a long transaction.
- * Returns how many reports were forgotten.
+ * time (a `resend`), stays. Works in batches of `batchSize`, at most `maxBatches` per call, so a long
+ * history is cleared over several janitor rounds without holding the bot up. Returns how many reports
+ * were forgotten.
  */
 export function forgetOldReports(
   store: {
@@ -62,10 +63,11 @@ export function forgetOldReports(
   retentionMs: number,
   now = Date.now(),
   batchSize = 500,
+  maxBatches = 20,
 ): number {
   const before = new Date(now - retentionMs).toISOString();
   let forgotten = 0;
-  for (;;) {
+  for (let round = 0; round < maxBatches; round++) {
     const batch = store.reportsToForget(before, batchSize);
     if (batch.length === 0) break;
     const deleted = new Set(store.forgetReports(batch.map((report) => report.id)));

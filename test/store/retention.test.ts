@@ -156,7 +156,9 @@ describe('report retention', () => {
       ids.push(id);
     }
     report(1);
-    expect(forgetOldReports(store, RETENTION, NOW, 10)).toBe(25);
+    // two batches of 10 in this round, the rest in the next
+    expect(forgetOldReports(store, RETENTION, NOW, 10, 2)).toBe(20);
+    expect(forgetOldReports(store, RETENTION, NOW, 10, 2)).toBe(5);
     expect(ids.every((id) => store.report(id) === null)).toBe(true);
   });
 
