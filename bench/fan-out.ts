@@ -11,18 +11,46 @@ import { type CallLogEntry, FakeTelegram } from '../test/fakes/telegram/fake-tel
 import { makePdfOfSize, makePng } from '../test/fixtures/sample-files.js';
 import { buildSupersetMail, supersetReportHtml } from '../test/fixtures/superset-mail.js';
 import { prepareDataDir, SEND_METHODS, sleep, startBotProcess } from './bot-setup.js';
+import { MIB, mib, RssSampler, sampleProcess } from './process-stats.js';
 import { Resources } from './resources.js';
 import { informational, judged, type ResultRow } from './results-table.js';
 
 const NAME = 'fan-out';
 /** Telegram's overall limit, messages per second (the fake's default). */
 const MESSAGES_PER_SECOND = 30;
+/** The raised overall limit of the scale runs (fake and bot alike). */
+const SCALE_MESSAGES_PER_SECOND = 1000;
 
 export interface FanOutOptions {
   /** Recipients (default 1000). */
   chats?: number;
+  /** The overall limit, messages/s, of the fake and of the bot (default 30, Telegram's). */
+  messagesPerSecond?: number;
   /** Settings for the bot on top of the defaults, to compare (e.g. TELEGRAM_PARALLEL_SENDS). */
   botEnv?: Record<string, string>;
+}
+
+/** What one fan-out measured. */
+export interface FanOutMeasurement {
+  chats: number;
+  messagesPerSecond: number;
+  expectedMessages: number;
+  /** Messages the fake accepted (an album counts as its items). */
+  messages: number;
+  wallSeconds: number;
+  minimumSeconds: number;
+  fileBytes: number;
+  uploadedBytes: number;
+  tooManyRequests: number;
+  sendCalls: number;
+  /** Chats that received exactly the report. */
+  complete: number;
+  /** The bot's CPU time (user + system) from the APPEND to the last message answered, seconds. */
+  cpuSeconds: number;
+  /** The bot's highest RSS during the fan-out (sampled, and VmHWM), bytes. */
+  peakRssBytes: number;
+  /** The bot's RSS before the mail arrived, bytes. */
+  idleRssBytes: number;
 }
 
 /** A Superset dashboard report: a ~1 MB PDF export and three ~1.2 MB screenshots. */
@@ -56,29 +84,41 @@ function messagesOf(entry: CallLogEntry): number {
   return entry.method === 'sendMediaGroup' && Array.isArray(media) ? media.length : 1;
 }
 
-export async function fanOutBenchmark(options: FanOutOptions = {}): Promise<ResultRow[]> {
+/** Runs one fan-out: a fresh Dovecot, fake Bot API, DATA_DIR and bot process; all removed afterwards. */
+export async function measureFanOut(options: FanOutOptions = {}): Promise<FanOutMeasurement> {
   const chatCount = options.chats ?? 1000;
+  const messagesPerSecond = options.messagesPerSecond ?? MESSAGES_PER_SECOND;
   const resources = new Resources();
   try {
     const dovecot = resources.hold(await DovecotServer.start({ users: 1 }), 'Dovecot', (server) =>
       server.stop(),
     );
-    const telegram = resources.hold(await FakeTelegram.start(), 'fake Bot API', (fake) => fake.stop());
+    const telegram = resources.hold(
+      await FakeTelegram.start({ rateLimits: { globalMessages: messagesPerSecond } }),
+      'fake Bot API',
+      (fake) => fake.stop(),
+    );
     const setup = prepareDataDir(
       { dovecot, telegram, mailboxUsers: ['user1'], readers: chatCount },
       resources,
     );
-    const bot = await startBotProcess({ ...setup.env, ...options.botEnv }, resources);
+    const bot = await startBotProcess(
+      { ...setup.env, TELEGRAM_MESSAGES_PER_SECOND: String(messagesPerSecond), ...options.botEnv },
+      resources,
+    );
     await bot.waitForLine('connected to the mailbox', 30_000);
+    const pid = bot.child.pid!;
 
     const report = supersetReport();
     const perChat = report.photos + report.documents;
     const expectedMessages = chatCount * perChat;
-    const minimumSeconds = expectedMessages / MESSAGES_PER_SECOND;
+    const minimumSeconds = expectedMessages / messagesPerSecond;
     console.log(
-      `fan-out: ${chatCount} chats × ${perChat} messages, ${report.fileBytes} file bytes; ` +
+      `fan-out: ${chatCount} chats × ${perChat} messages at ${messagesPerSecond}/s, ${report.fileBytes} file bytes; ` +
         `least possible ${minimumSeconds.toFixed(1)} s`,
     );
+    const idle = sampleProcess(pid);
+    const rss = new RssSampler(pid, 100);
     await dovecot.append('user1', report.raw);
 
     // follow the fake's call log as it grows: first send call, last successful one, 429s
@@ -107,10 +147,9 @@ export async function fanOutBenchmark(options: FanOutOptions = {}): Promise<Resu
       }
       await sleep(5);
     }
+    const done = sampleProcess(pid);
+    rss.stop();
     const wallSeconds = (lastSuccessAt - firstSendAt!) / 1000;
-    const ratio = wallSeconds / minimumSeconds;
-    const uploaded = telegram.totals().uploadedBytes;
-    const uploadRatio = uploaded / report.fileBytes;
     const complete = setup.chats.filter((chat) => {
       const received = telegram.messagesIn(chat);
       return (
@@ -120,30 +159,112 @@ export async function fanOutBenchmark(options: FanOutOptions = {}): Promise<Resu
       );
     }).length;
     const sendCalls = telegram.calls.filter((entry) => SEND_METHODS.has(entry.method));
-    return [
-      informational(
-        NAME,
-        `wall time, ${expectedMessages} messages (${chatCount} chats × ${report.photos} photos + ${report.documents} PDF)`,
-        `${wallSeconds.toFixed(1)} s (least ${minimumSeconds.toFixed(1)} s)`,
-      ),
-      judged(NAME, 'wall time ÷ least possible (messages ÷ 30/s)', ratio.toFixed(3), '≤ 1.05', ratio <= 1.05),
-      judged(
-        NAME,
-        'bytes uploaded ÷ report file bytes',
-        `${uploadRatio.toFixed(3)} (${uploaded} / ${report.fileBytes})`,
-        '≤ 1.1',
-        uploadRatio <= 1.1,
-      ),
-      informational(NAME, '429 answers seen', `${tooManyRequests} (of ${sendCalls.length} send calls)`),
-      judged(
-        NAME,
-        'chats that received exactly the report',
-        `${complete} / ${chatCount}`,
-        `${chatCount} / ${chatCount}`,
-        complete === chatCount,
-      ),
-    ];
+    return {
+      chats: chatCount,
+      messagesPerSecond,
+      expectedMessages,
+      messages,
+      wallSeconds,
+      minimumSeconds,
+      fileBytes: report.fileBytes,
+      uploadedBytes: telegram.totals().uploadedBytes,
+      tooManyRequests,
+      sendCalls: sendCalls.length,
+      complete,
+      cpuSeconds: done.cpuSeconds - idle.cpuSeconds,
+      peakRssBytes: Math.max(rss.maxRssBytes, done.peakRssBytes),
+      idleRssBytes: idle.rssBytes,
+    };
   } finally {
     await resources.release();
   }
+}
+
+/** The fan-out of the README: 1000 chats at Telegram's 30 messages/s. */
+export async function fanOutBenchmark(options: FanOutOptions = {}): Promise<ResultRow[]> {
+  const run = await measureFanOut(options);
+  const ratio = run.wallSeconds / run.minimumSeconds;
+  const uploadRatio = run.uploadedBytes / run.fileBytes;
+  return [
+    informational(
+      NAME,
+      `wall time, ${run.expectedMessages} messages (${run.chats} chats × 3 photos + 1 PDF)`,
+      `${run.wallSeconds.toFixed(1)} s (least ${run.minimumSeconds.toFixed(1)} s)`,
+    ),
+    judged(NAME, 'wall time ÷ least possible (messages ÷ 30/s)', ratio.toFixed(3), '≤ 1.05', ratio <= 1.05),
+    judged(
+      NAME,
+      'bytes uploaded ÷ report file bytes',
+      `${uploadRatio.toFixed(3)} (${run.uploadedBytes} / ${run.fileBytes})`,
+      '≤ 1.1',
+      uploadRatio <= 1.1,
+    ),
+    informational(NAME, '429 answers seen', `${run.tooManyRequests} (of ${run.sendCalls} send calls)`),
+    judged(
+      NAME,
+      'chats that received exactly the report',
+      `${run.complete} / ${run.chats}`,
+      `${run.chats} / ${run.chats}`,
+      run.complete === run.chats,
+    ),
+  ];
+}
+
+/** Bot CPU time per message, in microseconds. */
+function cpuPerMessageUs(run: FanOutMeasurement): number {
+  return (run.cpuSeconds / run.messages) * 1e6;
+}
+
+/**
+ * The same report to 1000 and to 10,000 chats with the overall limit raised to 1000 messages/s (fake
+ * and bot): the bot's CPU per message must not grow with the number of chats (≤ 1.2×), and its RSS
+ * stays ≤ 250 MiB.
+ */
+export async function fanOutScaleBenchmark(options: { chats?: number[] } = {}): Promise<ResultRow[]> {
+  const name = 'fan-out-scale';
+  const [small, large] = options.chats ?? [1000, 10_000];
+  const runs: FanOutMeasurement[] = [];
+  for (const chats of [small!, large!]) {
+    runs.push(await measureFanOut({ chats, messagesPerSecond: SCALE_MESSAGES_PER_SECOND }));
+  }
+  const rows: ResultRow[] = [];
+  for (const run of runs) {
+    rows.push(
+      informational(
+        name,
+        `${run.chats} chats at ${run.messagesPerSecond} msg/s: wall time, ${run.expectedMessages} messages`,
+        `${run.wallSeconds.toFixed(1)} s (least ${run.minimumSeconds.toFixed(1)} s), ${run.tooManyRequests} × 429`,
+      ),
+      informational(
+        name,
+        `${run.chats} chats: bot CPU per message (CPU ${run.cpuSeconds.toFixed(2)} s ÷ ${run.messages} messages)`,
+        `${cpuPerMessageUs(run).toFixed(0)} µs`,
+      ),
+      judged(
+        name,
+        `${run.chats} chats: bot peak RSS during the fan-out (idle ${mib(run.idleRssBytes)})`,
+        mib(run.peakRssBytes),
+        '≤ 250 MiB',
+        run.peakRssBytes <= 250 * MIB,
+      ),
+      judged(
+        name,
+        `${run.chats} chats: chats that received exactly the report`,
+        `${run.complete} / ${run.chats}`,
+        `${run.chats} / ${run.chats}`,
+        run.complete === run.chats,
+      ),
+    );
+  }
+  const ratio = cpuPerMessageUs(runs[1]!) / cpuPerMessageUs(runs[0]!);
+  rows.push(
+    judged(
+      name,
+      `CPU per message, ${runs[1]!.chats} chats ÷ ${runs[0]!.chats} chats`,
+      ratio.toFixed(2),
+      '≤ 1.2',
+      ratio <= 1.2,
+    ),
+  );
+  return rows;
 }

@@ -9,7 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { bigPdfBenchmark } from './big-pdf.js';
-import { fanOutBenchmark } from './fan-out.js';
+import { fanOutBenchmark, fanOutScaleBenchmark } from './fan-out.js';
 import { idleMailboxesBenchmark } from './idle-mailboxes.js';
 import { latencyBenchmark } from './latency.js';
 import { loadAverage } from './process-stats.js';
@@ -18,6 +18,7 @@ import { markdownTable, type ResultRow } from './results-table.js';
 
 const BENCHMARKS: Record<string, () => Promise<ResultRow[]>> = {
   'fan-out': () => fanOutBenchmark(),
+  'fan-out-scale': () => fanOutScaleBenchmark(),
   latency: () => latencyBenchmark(),
   'idle-mailboxes': () => idleMailboxesBenchmark(),
   'big-pdf': () => bigPdfBenchmark(),

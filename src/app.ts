@@ -20,9 +20,10 @@ import { OpsServer, type Readiness } from './observability/ops-server.js';
 import type { SecretScrubber } from './observability/secret-scrubber.js';
 import { ChatLanguages } from './store/chat-languages.js';
 import { type Database, openDatabase } from './store/database.js';
+import { InstanceLock } from './store/instance-lock.js';
 import { OutboxStore } from './store/outbox-store.js';
 import { ReportStore } from './store/report-store.js';
-import { removeFinishedSpools, removeOrphanSpoolDirs, spoolRoot } from './store/spool.js';
+import { forgetOldReports, removeFinishedSpools, removeOrphanSpoolDirs, spoolRoot } from './store/spool.js';
 import { BotPolling } from './telegram/bot-polling.js';
 import { createChatHandlers, publishCommands } from './telegram/chat-handlers.js';
 import { type DeliveryOutcome, OutboxDispatcher } from './telegram/outbox-dispatcher.js';
@@ -71,7 +72,11 @@ export class App {
   private stopped = false;
   private started = false;
 
-  private constructor(private readonly deps: AppDependencies) {
+  private constructor(
+    private readonly deps: AppDependencies,
+    /** This process's hold on DATA_DIR, released last on stop. */
+    private readonly lock: InstanceLock,
+  ) {
     const { config, logger, scrubber } = deps;
     this.db = openDatabase(config.DATA_DIR);
     this.store = new ReportStore(this.db);
@@ -258,7 +263,22 @@ export class App {
 
   /** Builds and starts the bot. */
   static async start(deps: AppDependencies): Promise<App> {
-    const app = new App(deps);
+    // before anything touches DATA_DIR: a second bot must not send, sweep the spool or migrate
+    const lock = InstanceLock.acquire(deps.config.DATA_DIR, {
+      onReplaced: (outcome) =>
+        outcome === 'relocked'
+          ? deps.logger.warn('the lock file of DATA_DIR was removed under the running bot; it is back')
+          : deps.logger.error(
+              'the lock file of DATA_DIR was replaced and another process holds the new one: two bots may be running on this DATA_DIR',
+            ),
+    });
+    let app: App;
+    try {
+      app = new App(deps, lock);
+    } catch (error) {
+      lock.release();
+      throw error;
+    }
     try {
       await app.run();
     } catch (error) {
@@ -278,6 +298,17 @@ export class App {
     const cleanSpool = () => {
       const cleaned = removeFinishedSpools(this.store, config.SPOOL_RETENTION_HOURS * 3600_000);
       if (cleaned > 0) logger.info({ reports: cleaned }, 'removed spooled files of finished reports');
+      try {
+        const forgotten = forgetOldReports(this.store, config.REPORT_RETENTION_DAYS * 86_400_000);
+        if (forgotten > 0) {
+          logger.info(
+            { reports: forgotten, retentionDays: config.REPORT_RETENTION_DAYS },
+            'forgot reports past the retention time',
+          );
+        }
+      } catch (error) {
+        logger.warn({ err: scrubber.describe(error) }, 'could not forget old reports; trying again later');
+      }
     };
     cleanSpool();
     this.janitor = setInterval(cleanSpool, 10 * 60_000);
@@ -330,6 +361,7 @@ export class App {
     if (this.alerts instanceof ChatAlerts) this.alerts.stop();
     await this.directory.stop();
     this.db.close();
+    this.lock.release();
     this.deps.logger.info('superset-telegram-bot stopped');
   }
 }

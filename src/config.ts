@@ -239,6 +239,11 @@ export const settings = {
     description:
       'Keep a report\u2019s spooled files this long after all its deliveries are final (for `resend`).',
   },
+  REPORT_RETENTION_DAYS: {
+    schema: positiveInteger(1).default(90),
+    description:
+      'Forget a report (its record, its deliveries and any spooled files) this many days after it was received and its last delivery ended; a report with a delivery still pending is kept.',
+  },
 } satisfies Record<string, { schema: z.ZodType; description: string; secret?: boolean }>;
 
 export type SettingName = keyof typeof settings;

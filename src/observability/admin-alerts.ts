@@ -40,8 +40,16 @@ export interface ChatAlertsOptions {
    * While Telegram is down, messages wait in order and go out when it is back.
    */
   retryDelayMs?: (error: unknown, failures: number) => number | null;
+  /**
+   * Problems remembered at once (default 1000). Keys such as one per failed delivery are never
+   * cleared; past this many, the one raised longest ago is forgotten (raised again, it is new).
+   */
+  maxRaised?: number;
   now?: () => number;
 }
+
+/** Longest text sent to the admin chat (Telegram takes 4096 characters). */
+const MESSAGE_MAX = 4000;
 
 interface RaisedProblem {
   text: string;
@@ -68,12 +76,20 @@ export class ChatAlerts implements AdminAlerts {
     const now = this.now();
     const problem = this.raised.get(key);
     if (!problem) {
-      this.raised.set(key, { text, lastSentAt: now, unsentRepeats: 0 });
+      this.raised.set(key, { text: text.slice(0, MESSAGE_MAX), lastSentAt: now, unsentRepeats: 0 });
+      const limit = this.options.maxRaised ?? 1000;
+      for (const oldest of this.raised.keys()) {
+        if (this.raised.size <= limit) break;
+        this.raised.delete(oldest);
+      }
       this.enqueue(`⚠️ ${text}`);
       return;
     }
+    // the most recently raised last: the first in the map is the one raised longest ago
+    this.raised.delete(key);
+    this.raised.set(key, problem);
     problem.unsentRepeats++;
-    problem.text = text;
+    problem.text = text.slice(0, MESSAGE_MAX);
     if (now - problem.lastSentAt >= (this.options.repeatIntervalMs ?? 30 * 60_000)) {
       this.enqueue(`⚠️ ${text} (${problem.unsentRepeats}× since the last message)`);
       problem.lastSentAt = now;
@@ -99,13 +115,17 @@ export class ChatAlerts implements AdminAlerts {
     if (this.queue[0] === message) this.queue.shift();
   }
 
-  private enqueue(message: string): void {
+  private enqueue(text: string): void {
+    const message = text.slice(0, MESSAGE_MAX);
     // one long queue means a storm: fold what waits into one summary
     if (this.queue.length >= 20) {
       // the message being sent stays as it is
       const folded = this.queue.splice(this.sending ? 1 : 0);
       this.queue.push(
-        `${folded.length + 1} problems at once (see the log):\n${[...folded, message].slice(0, 10).join('\n')}`,
+        `${folded.length + 1} problems at once (see the log):\n${[...folded, message].slice(0, 10).join('\n')}`.slice(
+          0,
+          MESSAGE_MAX,
+        ),
       );
     } else {
       this.queue.push(message);

@@ -198,6 +198,14 @@ const MIGRATIONS: string[] = [
   `
   ALTER TABLE mailboxes ADD COLUMN sender_auth TEXT;
   `,
+  // 6: indexes for the janitor (REPORT_RETENTION_DAYS, spool clean-up): its queries cost what they
+  // find, not the history they skip (issue 10 part 6)
+  `
+  CREATE INDEX deliveries_report_state ON deliveries (report_id, state, finished_at);
+  CREATE INDEX reports_spool_held ON reports (recorded_at) WHERE spool_dir IS NOT NULL AND spool_removed_at IS NULL;
+  CREATE INDEX report_files_sha256 ON report_files (sha256);
+  CREATE INDEX telegram_files_updated_at ON telegram_files (updated_at);
+  `,
 ];
 
 /** Opens (creating when needed) the database in `dataDir` and brings its schema up to date. */

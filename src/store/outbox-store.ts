@@ -89,11 +89,13 @@ export class OutboxStore {
 
   /** Pending deliveries created after `afterId`, oldest first. */
   pendingAfter(afterId: number): Delivery[] {
-    return (
-      this.db
-        .prepare("SELECT * FROM deliveries WHERE state = 'pending' AND id > ? ORDER BY id")
-        .all(afterId) as DeliveryRow[]
-    ).map(toDelivery);
+    // after the first load, read the rows added since by id (the dispatcher asks every 2 s: the cost
+    // must not be that of the whole queue); the first load takes the pending ones by their index
+    const sql =
+      afterId > 0
+        ? "SELECT * FROM deliveries WHERE id > ? AND +state = 'pending' ORDER BY id"
+        : "SELECT * FROM deliveries WHERE state = 'pending' AND id > ? ORDER BY id";
+    return (this.db.prepare(sql).all(afterId) as DeliveryRow[]).map(toDelivery);
   }
 
   delivery(id: number): Delivery | null {

@@ -73,6 +73,30 @@ export interface StoredReport {
   skipped: SkippedPart[];
 }
 
+/**
+ * The janitor's queries, each answered from an index (migration 2), so their cost follows what they
+ * find rather than the length of the history. Exported for the test that checks their query plans.
+ */
+export const JANITOR_QUERIES = {
+  // a delivery finishes after its report was recorded, so "finished before" implies "recorded before"
+  spoolDirsDone: `SELECT r.id, r.spool_dir FROM reports r
+    WHERE r.spool_dir IS NOT NULL AND r.spool_removed_at IS NULL AND r.recorded_at < :before
+      AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.report_id = r.id AND (d.state = 'pending' OR d.finished_at >= :before))`,
+  referencedSpoolDirs:
+    'SELECT spool_dir FROM reports WHERE spool_dir IS NOT NULL AND spool_removed_at IS NULL',
+  // the newest delivery row stays: a new one must never get a smaller id (the dispatcher loads by id)
+  reportsToForget: `SELECT r.id, r.spool_dir FROM reports r
+    WHERE r.recorded_at < :before
+      AND r.id IS NOT (SELECT report_id FROM deliveries WHERE id = (SELECT max(id) FROM deliveries))
+      AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.report_id = r.id AND (d.state = 'pending' OR d.finished_at >= :before))
+    ORDER BY r.recorded_at LIMIT :limit`,
+  // report_files, report_skipped_parts and deliveries go with it (ON DELETE CASCADE)
+  forgetReport: `DELETE FROM reports WHERE id = :id
+    AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.report_id = :id AND d.state = 'pending')`,
+  forgetUnusedFileIds: `DELETE FROM telegram_files WHERE updated_at < :before
+    AND NOT EXISTS (SELECT 1 FROM report_files f WHERE f.sha256 = telegram_files.sha256)`,
+} as const;
+
 export class ReportStore {
   constructor(private readonly db: Database) {}
 
@@ -239,15 +263,38 @@ export class ReportStore {
    */
   spoolDirsDone(before: string): Array<{ id: number; spoolDir: string }> {
     return (
-      this.db
-        .prepare(
-          `SELECT r.id, r.spool_dir FROM reports r
-           WHERE r.spool_dir IS NOT NULL AND r.spool_removed_at IS NULL
-             AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.report_id = r.id AND d.state = 'pending')
-             AND coalesce((SELECT max(d.finished_at) FROM deliveries d WHERE d.report_id = r.id), r.recorded_at) < ?`,
-        )
-        .all(before) as Array<{ id: number; spool_dir: string }>
+      this.db.prepare(JANITOR_QUERIES.spoolDirsDone).all({ before }) as Array<{
+        id: number;
+        spool_dir: string;
+      }>
     ).map((row) => ({ id: row.id, spoolDir: row.spool_dir }));
+  }
+
+  /**
+   * Up to `limit` reports that may be forgotten: recorded before `before` (ISO time), no delivery
+   * pending, none finished since `before`. Oldest first.
+   */
+  reportsToForget(before: string, limit: number): Array<{ id: number; spoolDir: string | null }> {
+    return (
+      this.db.prepare(JANITOR_QUERIES.reportsToForget).all({ before, limit }) as Array<{
+        id: number;
+        spool_dir: string | null;
+      }>
+    ).map((row) => ({ id: row.id, spoolDir: row.spool_dir }));
+  }
+
+  /**
+   * Deletes reports with their files, skipped parts and deliveries, in one transaction; a report that
+   * gained a pending delivery meanwhile (a `resend`) stays. Returns the ids deleted.
+   */
+  forgetReports(ids: number[]): number[] {
+    const remove = this.db.prepare(JANITOR_QUERIES.forgetReport);
+    return this.db.transaction(() => ids.filter((id) => remove.run({ id }).changes > 0))();
+  }
+
+  /** Forgets Telegram file ids stored before `before` whose file no remaining report has. Returns how many. */
+  forgetUnusedFileIds(before: string): number {
+    return this.db.prepare(JANITOR_QUERIES.forgetUnusedFileIds).run({ before }).changes;
   }
 
   markSpoolRemoved(id: number): void {
@@ -256,9 +303,7 @@ export class ReportStore {
 
   /** Spool directories still referenced by a report. */
   referencedSpoolDirs(): Set<string> {
-    const rows = this.db
-      .prepare('SELECT spool_dir FROM reports WHERE spool_dir IS NOT NULL AND spool_removed_at IS NULL')
-      .all() as Array<{ spool_dir: string }>;
+    const rows = this.db.prepare(JANITOR_QUERIES.referencedSpoolDirs).all() as Array<{ spool_dir: string }>;
     return new Set(rows.map((row) => row.spool_dir));
   }
 

@@ -90,3 +90,39 @@ export async function keepRawMail(
     throw error;
   }
 }
+
+/**
+ * Forgets reports past the retention time (REPORT_RETENTION_DAYS): their rows, their deliveries and
+ * their spooled files. A report with a delivery still pending, or one that ended within the retention
+ * time (a `resend`), stays. Works in batches of `batchSize`, at most `maxBatches` per call, so a long
+ * history is cleared over several janitor rounds without holding the bot up. Returns how many reports
+ * were forgotten.
+ */
+export function forgetOldReports(
+  store: {
+    reportsToForget(before: string, limit: number): Array<{ id: number; spoolDir: string | null }>;
+    forgetReports(ids: number[]): number[];
+    forgetUnusedFileIds(before: string): number;
+  },
+  retentionMs: number,
+  now = Date.now(),
+  batchSize = 500,
+  maxBatches = 20,
+): number {
+  const before = new Date(now - retentionMs).toISOString();
+  let forgotten = 0;
+  for (let round = 0; round < maxBatches; round++) {
+    const batch = store.reportsToForget(before, batchSize);
+    if (batch.length === 0) break;
+    const deleted = new Set(store.forgetReports(batch.map((report) => report.id)));
+    // the rows first: a crash in between leaves directories the start-up sweep removes
+    for (const report of batch) {
+      if (deleted.has(report.id) && report.spoolDir)
+        rmSync(report.spoolDir, { recursive: true, force: true });
+    }
+    forgotten += deleted.size;
+    if (batch.length < batchSize || deleted.size === 0) break;
+  }
+  store.forgetUnusedFileIds(before);
+  return forgotten;
+}

@@ -27,6 +27,7 @@ import { CurrentRecipients } from './current-recipients.js';
 import { ReportSender } from './report-sender.js';
 import { classifySendError, type SendFailure } from './send-failure.js';
 import { SendRateLimiter, type SendRateLimits } from './send-rate-limiter.js';
+import { SendSchedule } from './send-schedule.js';
 import { TelegramReachability } from './telegram-reachability.js';
 
 export interface OutboxDispatcherOptions {
@@ -82,20 +83,22 @@ interface PreparedReport {
   plans: Map<string, PlannedMessage[]>;
 }
 
-/** The most items an album may have (Bot API sendMediaGroup). */
-const ALBUM_MAX_ITEMS = 10;
-
 const isLanguage = (value: string): value is Language => (LANGUAGES as readonly string[]).includes(value);
 
 export class OutboxDispatcher {
   private readonly queue = new Map<number, QueuedDelivery>();
+  /** The queue by readiness: what may go next, without looking at every queued delivery. */
+  private readonly schedule: SendSchedule<QueuedDelivery>;
+  /** Chats with a message picked and not yet finished (its request may not have begun yet). */
+  private readonly busyChats = new Set<number>();
   private readonly reports = new Map<number, PreparedReport>();
+  /** Queued deliveries per report: its prepared plans go when the last one does. */
+  private readonly queuedPerReport = new Map<number, number>();
   private readonly limiter: SendRateLimiter;
   private readonly sender: ReportSender;
   private readonly log: Logger;
   private readonly now: () => number;
   private lastLoadedId = 0;
-  private inFlight = 0;
   private running: Promise<void> | null = null;
   private stopping = false;
   private wakeUp: (() => void) | null = null;
@@ -123,6 +126,15 @@ export class OutboxDispatcher {
       ...(options.probeMaxMs !== undefined ? { probeMaxMs: options.probeMaxMs } : {}),
       now: this.now,
     });
+    this.schedule = new SendSchedule<QueuedDelivery>({
+      chatOf: (entry) => entry.delivery.chatId,
+      orderOf: (entry) => entry.delivery.id,
+      chatReadyAt: (entry, messages, now) =>
+        this.busyChats.has(entry.delivery.chatId)
+          ? Number.POSITIVE_INFINITY
+          : Math.max(entry.notBefore, this.limiter.chatEarliest(entry.delivery.chatId, messages, now)),
+      overallReadyAt: (messages, now) => this.limiter.overallEarliest(messages, now),
+    });
   }
 
   /** Loads pending deliveries (those left by a previous run too) and starts sending. */
@@ -148,6 +160,11 @@ export class OutboxDispatcher {
     return this.queue.size;
   }
 
+  /** Steps the scheduler has taken so far (see {@link SendSchedule.operations}); for tests. */
+  get schedulingOperations(): number {
+    return this.schedule.operations;
+  }
+
   /** Resolves when nothing is queued (for tests and graceful tools). */
   idle(): Promise<void> {
     if (this.queue.size === 0) return Promise.resolve();
@@ -167,8 +184,56 @@ export class OutboxDispatcher {
   private load(): void {
     for (const delivery of this.options.outbox.pendingAfter(this.lastLoadedId)) {
       this.lastLoadedId = Math.max(this.lastLoadedId, delivery.id);
-      if (!this.queue.has(delivery.id))
-        this.queue.set(delivery.id, { delivery, notBefore: delivery.nextAttemptAt, inFlight: false });
+      if (this.queue.has(delivery.id)) continue;
+      const entry: QueuedDelivery = { delivery, notBefore: delivery.nextAttemptAt, inFlight: false };
+      this.queue.set(delivery.id, entry);
+      this.queuedPerReport.set(delivery.reportId, (this.queuedPerReport.get(delivery.reportId) ?? 0) + 1);
+      this.enqueue(entry);
+    }
+  }
+
+  /** Places an entry in the schedule by its next message; finishes it when nothing is left to send. */
+  private enqueue(entry: QueuedDelivery): void {
+    const plan = this.planFor(entry);
+    if (!plan) return;
+    const step = plan[entry.delivery.stepsDone];
+    if (!step) {
+      this.finish(entry, 'sent');
+      return;
+    }
+    this.schedule.place(entry, messagesIn(step), this.now());
+  }
+
+  /**
+   * A send task for `chatId` ended (sent, failed, rescheduled, cancelled or moved): the chat is free,
+   * and its deliveries, this one included, are placed again by their chat's new time.
+   */
+  private afterSend(entry: QueuedDelivery, chatId: number): void {
+    this.busyChats.delete(chatId);
+    if (this.queue.get(entry.delivery.id) === entry) this.enqueue(entry);
+    else this.forget(entry);
+    for (const queued of this.schedule.entriesOf(chatId)) {
+      if (this.queue.get(queued.delivery.id) !== queued) this.forget(queued);
+      else if (!this.schedule.isTaken(queued)) this.enqueue(queued);
+    }
+  }
+
+  /** Drops an entry from the queue, the schedule and its report's count. */
+  private forget(entry: QueuedDelivery): void {
+    const { id, reportId } = entry.delivery;
+    if (this.queue.get(id) === entry) this.queue.delete(id);
+    if (this.schedule.remove(entry)) {
+      const left = (this.queuedPerReport.get(reportId) ?? 1) - 1;
+      if (left > 0) this.queuedPerReport.set(reportId, left);
+      else {
+        this.queuedPerReport.delete(reportId);
+        this.reports.delete(reportId);
+      }
+    }
+    if (this.queue.size === 0) {
+      const waiters = this.idleWaiters;
+      this.idleWaiters = [];
+      for (const resolve of waiters) resolve();
     }
   }
 
@@ -179,13 +244,18 @@ export class OutboxDispatcher {
       let waitUntil = Number.POSITIVE_INFINITY;
       while (inFlight.size < parallel && !this.stopping) {
         const next = this.pick();
-        if (!next || next.at > this.now()) {
+        if ('waitUntil' in next) {
           // sending resumed after an outage and nothing is due: getMe answering ends it
           if (inFlight.size === 0) this.reachability.noteIdle();
-          if (next) waitUntil = next.at;
+          waitUntil = next.waitUntil;
           break;
         }
-        const task = this.sendNext(next.entry, next.step).finally(() => inFlight.delete(task));
+        const chatId = next.entry.delivery.chatId;
+        this.busyChats.add(chatId);
+        const task = this.sendNext(next.entry, next.step).finally(() => {
+          inFlight.delete(task);
+          this.afterSend(next.entry, chatId);
+        });
         inFlight.add(task);
       }
       if (this.stopping) break;
@@ -205,43 +275,31 @@ export class OutboxDispatcher {
   }
 
   /**
-   * The queued delivery whose next message may go first. Among those that may go now the one with the
-   * most messages wins (an album before a single document): a single taking one free slot of the
-   * overall window would keep a 3-photo album waiting for three, and the window would idle. Otherwise
-   * the earliest, then the oldest.
+   * The queued delivery whose next message may go now ({@link SendSchedule.next}: a ready album before
+   * a single, then the one ready first), or when to look again.
    */
-  private pick(): { entry: QueuedDelivery; step: PlannedMessage; at: number } | null {
-    // Telegram is unreachable: nothing goes until a getMe probe answers
-    if (this.reachability.paused) return null;
-    const now = this.now();
-    let best: { entry: QueuedDelivery; step: PlannedMessage; at: number; messages: number } | null = null;
-    for (const entry of this.queue.values()) {
-      if (entry.inFlight) continue;
-      const plan = this.planFor(entry.delivery);
+  private pick(): { entry: QueuedDelivery; step: PlannedMessage } | { waitUntil: number } {
+    // Telegram is unreachable: nothing goes until a getMe probe answers (and wakes the loop)
+    if (this.reachability.paused) return { waitUntil: Number.POSITIVE_INFINITY };
+    for (;;) {
+      const next = this.schedule.next(this.now());
+      if (!('entry' in next)) return next;
+      const plan = this.planFor(next.entry);
       if (!plan) continue;
-      const step = plan[entry.delivery.stepsDone];
-      if (!step) {
-        this.finish(entry, 'sent');
-        continue;
-      }
-      const messages = messagesIn(step);
-      const at = Math.max(entry.notBefore, this.limiter.earliest(entry.delivery.chatId, messages, now));
-      const ready = at <= now;
-      const better = !best ? true : ready && best.at <= now ? messages > best.messages : at < best.at;
-      if (better) best = { entry, step, at, messages };
-      // nothing can beat a ready full album
-      if (ready && messages >= ALBUM_MAX_ITEMS) break;
+      const step = plan[next.entry.delivery.stepsDone];
+      if (step) return { entry: next.entry, step };
+      this.finish(next.entry, 'sent');
     }
-    return best;
   }
 
-  private planFor(delivery: Delivery): PlannedMessage[] | null {
+  private planFor(entry: QueuedDelivery): PlannedMessage[] | null {
+    const { delivery } = entry;
     let prepared = this.reports.get(delivery.reportId);
     if (!prepared) {
       const report = this.options.reports.report(delivery.reportId);
       if (!report) {
         this.options.outbox.fail(delivery.id, 'the report is no longer in the database');
-        this.queue.delete(delivery.id);
+        this.forget(entry);
         return null;
       }
       prepared = { report, plans: new Map() };
@@ -290,7 +348,7 @@ export class OutboxDispatcher {
       return;
     }
     const { delivery } = entry;
-    const plan = this.planFor(delivery)!;
+    const plan = this.planFor(entry)!;
     const report = this.reports.get(delivery.reportId)!.report;
     // a chat that is no recipient any more is cancelled before a stale delivery is reported as failed
     if (this.refuseRecipient(entry, report.mailbox) || this.refuseStale(entry, current.createdAt)) return;
@@ -368,8 +426,7 @@ export class OutboxDispatcher {
         }
         outbox.moveChat(delivery.chatId, newChatId);
         this.options.onChatMoved?.(delivery.chatId, newChatId);
-        for (const queued of this.queue.values()) {
-          if (queued.delivery.chatId !== delivery.chatId) continue;
+        for (const queued of this.schedule.entriesOf(delivery.chatId)) {
           const fresh = outbox.delivery(queued.delivery.id);
           if (fresh?.state === 'pending') queued.delivery = fresh;
           else this.queue.delete(queued.delivery.id);
@@ -514,8 +571,8 @@ export class OutboxDispatcher {
       if (delivery.stepsDone === 0) this.options.outbox.markSent(delivery.id);
       delivery.state = 'sent';
     }
-    this.queue.delete(delivery.id);
     const report = this.reports.get(delivery.reportId)?.report;
+    this.forget(entry);
     const arrived = report?.internalDate ?? report?.recordedAt;
     this.options.onOutcome?.({
       delivery,
@@ -528,18 +585,6 @@ export class OutboxDispatcher {
         { deliveryId: delivery.id, reportId: delivery.reportId, chatId: delivery.chatId },
         'report delivered',
       );
-    let reportStillQueued = false;
-    for (const queued of this.queue.values()) {
-      if (queued.delivery.reportId !== delivery.reportId) continue;
-      reportStillQueued = true;
-      break;
-    }
-    if (!reportStillQueued) this.reports.delete(delivery.reportId);
-    if (this.queue.size === 0) {
-      const waiters = this.idleWaiters;
-      this.idleWaiters = [];
-      for (const resolve of waiters) resolve();
-    }
   }
 }
 

@@ -77,12 +77,28 @@ export class SendRateLimiter {
    * on an empty window rather than never.
    */
   earliest(chatId: number, messages: number, now: number): number {
-    // one request per chat at a time; its answer decides when the next may go
-    if (this.inFlightChats.has(chatId)) return Number.POSITIVE_INFINITY;
+    return Math.max(this.overallEarliest(messages, now), this.chatEarliest(chatId, messages, now));
+  }
+
+  /**
+   * The overall part of {@link earliest}: when `messages` more fit in the overall window, with the
+   * requests in flight counted. The same for every chat, so a scheduler asks it once per message count.
+   */
+  overallEarliest(messages: number, now: number): number {
     const count = Math.min(messages, this.limits.messagesPerSecond) + this.inFlight;
     // more than a second's worth with the requests in flight: their answers come first
     if (count > this.limits.messagesPerSecond) return Number.POSITIVE_INFINITY;
-    let at = Math.max(now, this.global.availableAt(count, now));
+    return Math.max(now, this.global.availableAt(count, now));
+  }
+
+  /**
+   * The chat's part of {@link earliest}: its request in flight (Infinity until answered), its interval,
+   * a 429 pause, and a group's per-minute window.
+   */
+  chatEarliest(chatId: number, messages: number, now: number): number {
+    // one request per chat at a time; its answer decides when the next may go
+    if (this.inFlightChats.has(chatId)) return Number.POSITIVE_INFINITY;
+    let at = now;
     const last = this.lastRequest.get(chatId);
     if (last !== undefined) at = Math.max(at, last + this.limits.chatIntervalMs + this.margin);
     const paused = this.pausedUntil.get(chatId);

@@ -46,6 +46,39 @@ describe('admin alerts', () => {
     expect(sent).toHaveLength(3);
   });
 
+  it('remembers a bounded number of problems, forgetting the one raised longest ago', async () => {
+    const sent: string[] = [];
+    const clock = { now: 1_000_000 };
+    const alerts = new ChatAlerts({
+      send: async (text) => {
+        sent.push(text);
+      },
+      logger: createLogger({
+        level: 'silent',
+        scrubber: new SecretScrubber(),
+        destination: new CapturedLogs(),
+      }),
+      repeatIntervalMs: 60_000,
+      pacingMs: 0,
+      maxRaised: 3,
+      now: () => clock.now,
+    });
+    for (const key of ['a', 'b', 'c']) alerts.raise(key, `problem ${key}`);
+    // raised again: now the most recent of the three
+    alerts.raise('a', 'problem a');
+    alerts.raise('d', 'problem d');
+    await eventually(() => sent.length === 4);
+    // b was forgotten: nothing to clear; a, c and d are remembered
+    alerts.clear('b', 'b is over');
+    for (const key of ['a', 'c', 'd']) alerts.clear(key, `${key} is over`);
+    await eventually(() => sent.length === 7);
+    expect(sent.slice(4)).toEqual(['✅ a is over', '✅ c is over', '✅ d is over']);
+    // a long text is cut to what Telegram takes
+    alerts.raise('long', 'x'.repeat(10_000));
+    await eventually(() => sent.length === 8);
+    expect(sent[7]!.length).toBeLessThanOrEqual(4000);
+  });
+
   it('folds a storm of different problems into a few messages', async () => {
     const sent: string[] = [];
     const alerts = alertsInto(

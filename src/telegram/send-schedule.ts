@@ -1,0 +1,364 @@
+/**
+ * The dispatcher's queue in the shape its question needs: "which delivery may send next?" answered at
+ * a cost that does not depend on how many deliveries wait.
+ *
+ * A queued delivery is in one of four places:
+ * - ready: its own chat would take its next message now. Kept in one first-in-first-out list per
+ *   message count (1 for a document or a notice, 2–10 for an album), so the fullest album that the
+ *   overall window admits is found by looking at ten list heads; within a list the one that became
+ *   ready first goes first, which for deliveries loaded together is the oldest.
+ * - waiting: its chat (or its own backoff) holds it until a known time; a heap ordered by that time
+ *   (then by age) hands it back to the ready lists when the time comes. Only waits of the next
+ *   {@link NEAR_MS} are in that heap (in a fan-out: the chats served in the last second or so); longer
+ *   ones (backoffs, 429 pauses, a full group window) wait in a second heap and move over when their
+ *   time is near, so a backlog of retries does not slow down the choice of every other message.
+ * - parked: its chat has a request in flight; the caller places it again when that request ends.
+ * - taken: handed out by {@link SendSchedule.next}; placed again (or removed) by the caller.
+ *
+ * A chat's time only moves later behind the schedule's back (a send to that chat, a 429 pause), so a
+ * ready or waiting delivery is checked again when it comes up and moved if its chat is no longer free;
+ * whatever makes a chat free earlier (a request answered, a pause lifted, a backoff reset) goes through
+ * the caller, which places that chat's deliveries again ({@link SendSchedule.entriesOf}). Moving an
+ * entry leaves its old list item behind as stale; stale items are skipped when met and compacted away
+ * when they outnumber the live ones.
+ */
+
+export interface SendScheduleOptions<T> {
+  /** The chat an entry goes to (read at each placement: a group may move to a new chat id). */
+  chatOf(entry: T): number;
+  /** Age order of entries, for ties (the delivery id). */
+  orderOf(entry: T): number;
+  /**
+   * When the entry's own chat would take a request of `messages` messages: its backoff, the chat and
+   * group windows, a 429 pause. Infinity while the chat has a request in flight.
+   */
+  chatReadyAt(entry: T, messages: number, now: number): number;
+  /** When `messages` more messages fit in the overall window (Infinity: after requests in flight end). */
+  overallReadyAt(messages: number, now: number): number;
+}
+
+type Place = 'idle' | 'ready' | 'waiting' | 'parked' | 'taken';
+
+interface Slot {
+  place: Place;
+  /** Bumped at each placement: list items of an older one are stale. */
+  generation: number;
+  /** The chat the entry is indexed under. */
+  chatId: number;
+  messages: number;
+}
+
+interface ListItem<T> {
+  entry: T;
+  generation: number;
+}
+
+interface TimedItem<T> extends ListItem<T> {
+  at: number;
+  order: number;
+}
+
+/** A first-in-first-out list with O(1) push and shift. */
+class Fifo<T> {
+  private items: Array<T | undefined> = [];
+  private head = 0;
+
+  get length(): number {
+    return this.items.length - this.head;
+  }
+
+  push(item: T): void {
+    this.items.push(item);
+  }
+
+  peek(): T | undefined {
+    return this.items[this.head];
+  }
+
+  shift(): T | undefined {
+    const item = this.items[this.head];
+    this.items[this.head++] = undefined;
+    if (this.head > 1024 && this.head * 2 > this.items.length) {
+      this.items = this.items.slice(this.head);
+      this.head = 0;
+    }
+    return item;
+  }
+
+  /** Keeps only the items `keep` accepts, in order. */
+  filter(keep: (item: T) => boolean): void {
+    this.items = this.items.slice(this.head).filter((item): item is T => item !== undefined && keep(item));
+    this.head = 0;
+  }
+}
+
+/** A binary min-heap of timed items: earliest time, then lowest order. */
+class TimerHeap<T> {
+  private items: Array<TimedItem<T>> = [];
+
+  constructor(private readonly count: () => void) {}
+
+  get length(): number {
+    return this.items.length;
+  }
+
+  peek(): TimedItem<T> | undefined {
+    return this.items[0];
+  }
+
+  push(item: TimedItem<T>): void {
+    const items = this.items;
+    items.push(item);
+    let index = items.length - 1;
+    while (index > 0) {
+      this.count();
+      const parent = (index - 1) >> 1;
+      if (!before(items[index]!, items[parent]!)) break;
+      [items[index], items[parent]] = [items[parent]!, items[index]!];
+      index = parent;
+    }
+  }
+
+  pop(): TimedItem<T> | undefined {
+    const items = this.items;
+    const top = items[0];
+    const last = items.pop();
+    if (items.length > 0 && last) {
+      items[0] = last;
+      let index = 0;
+      for (;;) {
+        this.count();
+        const left = index * 2 + 1;
+        const right = left + 1;
+        let smallest = index;
+        if (left < items.length && before(items[left]!, items[smallest]!)) smallest = left;
+        if (right < items.length && before(items[right]!, items[smallest]!)) smallest = right;
+        if (smallest === index) break;
+        [items[index], items[smallest]] = [items[smallest]!, items[index]!];
+        index = smallest;
+      }
+    }
+    return top;
+  }
+
+  /** Keeps only the items `keep` accepts (then restores the heap order). */
+  filter(keep: (item: TimedItem<T>) => boolean): void {
+    // a sorted array is a heap
+    this.items = this.items.filter(keep).sort((a, b) => (before(a, b) ? -1 : 1));
+  }
+}
+
+function before<T>(a: TimedItem<T>, b: TimedItem<T>): boolean {
+  return a.at < b.at || (a.at === b.at && a.order < b.order);
+}
+
+/** Stale items are compacted away when there are more than this many and more than the live ones. */
+const COMPACT_ABOVE = 1024;
+/** Waits ending within this many ms of now are in the near heap; later ones in the far heap. */
+export const NEAR_MS = 2000;
+
+export class SendSchedule<T> {
+  private readonly slots = new Map<T, Slot>();
+  private readonly byChat = new Map<number, Set<T>>();
+  /** Ready entries by message count (index 1–10). */
+  private readonly ready: Array<Fifo<ListItem<T>>> = [];
+  private readonly readyCount: number[] = [];
+  private readonly waiting: TimerHeap<T>;
+  private readonly waitingFar: TimerHeap<T>;
+  private waitingCount = 0;
+  private work = 0;
+
+  constructor(private readonly options: SendScheduleOptions<T>) {
+    this.waiting = new TimerHeap(() => this.work++);
+    this.waitingFar = new TimerHeap(() => this.work++);
+  }
+
+  /**
+   * Steps taken so far (list items looked at, heap levels moved, limiter questions asked): what a
+   * test counts to see that the cost of {@link next} does not grow with the queue.
+   */
+  get operations(): number {
+    return this.work;
+  }
+
+  /** Entries in the schedule (in any place). */
+  get size(): number {
+    return this.slots.size;
+  }
+
+  has(entry: T): boolean {
+    return this.slots.has(entry);
+  }
+
+  /** Whether `entry` was handed out by {@link next} and not placed again since. */
+  isTaken(entry: T): boolean {
+    return this.slots.get(entry)?.place === 'taken';
+  }
+
+  /** The entries going to `chatId` (a copy: placing them again is allowed while iterating). */
+  entriesOf(chatId: number): T[] {
+    const entries = this.byChat.get(chatId);
+    return entries ? [...entries] : [];
+  }
+
+  /**
+   * Adds `entry`, or places it again, with the message count of its next message: ready, waiting or
+   * parked according to its chat's time now.
+   */
+  place(entry: T, messages: number, now: number): void {
+    this.work++;
+    let slot = this.slots.get(entry);
+    const chatId = this.options.chatOf(entry);
+    if (!slot) {
+      slot = { place: 'idle', generation: 0, chatId, messages };
+      this.slots.set(entry, slot);
+      this.index(entry, chatId);
+    } else {
+      this.leave(slot);
+      if (slot.chatId !== chatId) {
+        this.unindex(entry, slot.chatId);
+        this.index(entry, chatId);
+        slot.chatId = chatId;
+      }
+    }
+    slot.messages = messages;
+    this.work++;
+    this.put(entry, slot, this.options.chatReadyAt(entry, messages, now), now);
+  }
+
+  /** Removes `entry` wherever it is; false when it was not in the schedule. */
+  remove(entry: T): boolean {
+    const slot = this.slots.get(entry);
+    if (!slot) return false;
+    this.leave(slot);
+    this.unindex(entry, slot.chatId);
+    this.slots.delete(entry);
+    return true;
+  }
+
+  /**
+   * The entry whose next message may go now: the most messages the overall window admits (an album
+   * before a single, so the window never idles while an album waits for its share), then the one
+   * ready first. It becomes taken. Otherwise the time worth looking again (a lower bound; Infinity when
+   * only requests in flight or parked entries are left).
+   */
+  next(now: number): { entry: T } | { waitUntil: number } {
+    // long waits about to end move to the near heap
+    for (let top = this.waitingFar.peek(); top && top.at <= now + NEAR_MS; top = this.waitingFar.peek()) {
+      this.waitingFar.pop();
+      this.work++;
+      if (this.live(top, 'waiting')) this.waiting.push(top);
+    }
+    // entries whose time has come join the ready lists (or wait again, if their chat moved on)
+    for (let top = this.waiting.peek(); top && top.at <= now; top = this.waiting.peek()) {
+      this.waiting.pop();
+      this.work++;
+      const slot = this.live(top, 'waiting');
+      if (!slot) continue;
+      this.leave(slot);
+      this.work++;
+      this.put(top.entry, slot, this.options.chatReadyAt(top.entry, slot.messages, now), now);
+    }
+    let waitUntil = Number.POSITIVE_INFINITY;
+    for (let messages = this.ready.length - 1; messages >= 1; messages--) {
+      const list = this.ready[messages];
+      if (!list || this.readyCount[messages] === 0) continue;
+      this.work++;
+      const overall = this.options.overallReadyAt(messages, now);
+      if (overall > now) {
+        waitUntil = Math.min(waitUntil, overall);
+        continue;
+      }
+      for (let head = list.peek(); head; head = list.peek()) {
+        this.work++;
+        const slot = this.live(head, 'ready');
+        if (!slot) {
+          list.shift();
+          continue;
+        }
+        const chatAt = this.options.chatReadyAt(head.entry, messages, now);
+        if (chatAt > now) {
+          // its chat moved on since it became ready
+          list.shift();
+          this.leave(slot);
+          this.put(head.entry, slot, chatAt, now);
+          continue;
+        }
+        list.shift();
+        this.leave(slot);
+        slot.place = 'taken';
+        return { entry: head.entry };
+      }
+    }
+    for (const heap of [this.waiting, this.waitingFar]) {
+      for (let top = heap.peek(); top; top = heap.peek()) {
+        this.work++;
+        if (this.live(top, 'waiting')) {
+          waitUntil = Math.min(waitUntil, top.at);
+          break;
+        }
+        heap.pop();
+      }
+    }
+    return { waitUntil };
+  }
+
+  private put(entry: T, slot: Slot, chatAt: number, now: number): void {
+    slot.generation++;
+    if (chatAt <= now) {
+      slot.place = 'ready';
+      let list = this.ready[slot.messages];
+      if (!list) {
+        list = new Fifo();
+        this.ready[slot.messages] = list;
+        for (let index = 0; index < this.ready.length; index++) this.readyCount[index] ??= 0;
+      }
+      list.push({ entry, generation: slot.generation });
+      this.readyCount[slot.messages]!++;
+      if (list.length > COMPACT_ABOVE && list.length > 2 * this.readyCount[slot.messages]!) {
+        list.filter((item) => this.live(item, 'ready') !== null);
+      }
+    } else if (Number.isFinite(chatAt)) {
+      slot.place = 'waiting';
+      const item = { entry, generation: slot.generation, at: chatAt, order: this.options.orderOf(entry) };
+      (chatAt <= now + NEAR_MS ? this.waiting : this.waitingFar).push(item);
+      this.waitingCount++;
+      if (this.waiting.length + this.waitingFar.length > Math.max(COMPACT_ABOVE, 2 * this.waitingCount)) {
+        this.waiting.filter((stale) => this.live(stale, 'waiting') !== null);
+        this.waitingFar.filter((stale) => this.live(stale, 'waiting') !== null);
+      }
+    } else {
+      slot.place = 'parked';
+    }
+  }
+
+  /** Takes the entry out of its current place (its list item, if any, becomes stale). */
+  private leave(slot: Slot): void {
+    if (slot.place === 'ready') this.readyCount[slot.messages]!--;
+    else if (slot.place === 'waiting') this.waitingCount--;
+    slot.place = 'idle';
+    slot.generation++;
+  }
+
+  /** The slot of a list item that is still current, in `place`; null for a stale item. */
+  private live(item: ListItem<T>, place: Place): Slot | null {
+    const slot = this.slots.get(item.entry);
+    return slot && slot.place === place && slot.generation === item.generation ? slot : null;
+  }
+
+  private index(entry: T, chatId: number): void {
+    let entries = this.byChat.get(chatId);
+    if (!entries) {
+      entries = new Set();
+      this.byChat.set(chatId, entries);
+    }
+    entries.add(entry);
+  }
+
+  private unindex(entry: T, chatId: number): void {
+    const entries = this.byChat.get(chatId);
+    if (!entries) return;
+    entries.delete(entry);
+    if (entries.size === 0) this.byChat.delete(chatId);
+  }
+}

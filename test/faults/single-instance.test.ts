@@ -1,0 +1,141 @@
+/**
+ * One running bot per DATA_DIR: a second `start` on the same directory (a rolling deploy, `docker
+ * compose run` of the service) refuses within seconds and names the holder; the CLI commands that edit
+ * the directory keep working meanwhile; a holder killed with -9 leaves nothing that blocks the next start.
+ */
+import os from 'node:os';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { LocalDirectory } from '../../src/directory/local/local-directory.js';
+import { openDatabase } from '../../src/store/database.js';
+import { DovecotServer } from '../dovecot/dovecot.js';
+import { FakeTelegram } from '../fakes/telegram/fake-telegram.js';
+import { eventually, removeDir, tempDataDir } from '../support/bot-harness.js';
+import { BotProcess, runCli } from '../support/bot-process.js';
+import { subscribeReaders } from '../support/readers.js';
+import { reportMail } from '../support/simple-mail.js';
+
+let dovecot: DovecotServer;
+let telegram: FakeTelegram;
+let dataDir: string;
+
+beforeAll(async () => {
+  dovecot = await DovecotServer.start({ users: 1 });
+  telegram = await FakeTelegram.start();
+  dataDir = tempDataDir();
+});
+
+afterAll(async () => {
+  await telegram?.stop();
+  await dovecot?.stop();
+  if (dataDir) removeDir(dataDir);
+});
+
+describe('two bots on one DATA_DIR', () => {
+  it('refuses the second start, keeps the CLI working, and lets a new bot take over after kill -9', async () => {
+    const db = openDatabase(dataDir);
+    const directory = new LocalDirectory(db, { phoneRegion: 'RU', pollIntervalMs: 0 });
+    const email = dovecot.address('user1');
+    directory.addMailbox(dovecot.mailbox('user1'));
+    const [reader] = subscribeReaders(telegram, directory, email, 1, { firstChatId: 9_400_001 });
+    db.close();
+    const env = {
+      DATA_DIR: dataDir,
+      TELEGRAM_BOT_TOKEN: telegram.token,
+      TELEGRAM_API_ROOT: telegram.apiRoot,
+      HTTP_PORT: '0',
+      LOG_LEVEL: 'info',
+    };
+
+    const first = await BotProcess.start(env);
+    const bots = [first];
+    try {
+      await first.waitForLine('connected to the mailbox');
+
+      // a second `start` on the same directory: refused, quickly, naming the holder
+      const startedAt = Date.now();
+      const second = await runCli(['start'], env, { timeoutMs: 30_000 });
+      const refusedAfterMs = Date.now() - startedAt;
+      expect(second.code).not.toBe(0);
+      const refusal = second.stderr + second.stdout;
+      expect(refusal).toContain('in use by another running bot');
+      expect(refusal).toContain(`process ${first.child.pid} on host ${os.hostname()}`);
+      expect(refusal).toMatch(/running since \d{4}-\d\d-\d\dT/);
+      expect(refusal).not.toContain(telegram.token);
+      expect(refusedAfterMs).toBeLessThan(10_000);
+      expect(first.child.exitCode).toBeNull();
+
+      // the commands that only edit the directory work while the bot runs, and the bot follows them
+      telegram.addPrivateChat({ id: 9_400_002, first_name: 'Late' });
+      const added = await runCli(
+        [
+          'user',
+          'add',
+          '--name',
+          'Late',
+          '--phone',
+          '+79994000002',
+          '--mailbox',
+          email,
+          '--telegram-id',
+          '9400002',
+        ],
+        env,
+      );
+      expect(added.code, added.stderr).toBe(0);
+      const users = JSON.parse((await runCli(['user', 'list', '--json'], env)).stdout) as Array<{
+        name: string;
+      }>;
+      expect(users.map((user) => user.name)).toContain('Late');
+      expect((await runCli(['reports', '--json'], env)).code).toBe(0);
+      // the bot re-reads the embedded directory every few seconds
+      await new Promise((resolve) => setTimeout(resolve, 3000));
+
+      const mail = reportMail();
+      await dovecot.append('user1', mail.raw);
+      await telegram.waitForMessages(reader!, 1, 20_000);
+      await telegram.waitForMessages(9_400_002, 1, 20_000);
+
+      // (a kill -9 between a send and its commit may repeat that message: wait for the commits first)
+      await eventually(
+        async () => {
+          const listed = JSON.parse((await runCli(['reports', '--json'], env)).stdout) as Array<{
+            deliveries: Array<{ state: string }>;
+          }>;
+          return listed.length === 1 && listed[0]!.deliveries.every((delivery) => delivery.state === 'sent');
+        },
+        20_000,
+        'both deliveries recorded as sent',
+      );
+      // the holder dies without a chance to clean up: the next start takes over at once
+      await first.crash();
+      const third = await BotProcess.start(env);
+      bots.push(third);
+      await third.waitForLine('connected to the mailbox');
+      const next = reportMail();
+      await dovecot.append('user1', next.raw);
+      await eventually(
+        () =>
+          [reader!, 9_400_002].every((chat) =>
+            telegram.messagesIn(chat).some((message) => message.caption?.startsWith(next.subject)),
+          ),
+        20_000,
+        'the next report in both chats',
+      );
+      // let anything in flight land, then count: each report exactly once per chat
+      await new Promise((resolve) => setTimeout(resolve, 1500));
+      for (const chat of [reader!, 9_400_002]) {
+        const captions = telegram.messagesIn(chat).map((message) => message.caption ?? '');
+        expect(captions.filter((caption) => caption.startsWith(mail.subject))).toHaveLength(1);
+        expect(captions.filter((caption) => caption.startsWith(next.subject))).toHaveLength(1);
+      }
+      expect(await third.stop()).toBe(0);
+
+      // after a clean stop the directory is free again
+      const fourth = await BotProcess.start(env);
+      bots.push(fourth);
+      expect(await fourth.stop()).toBe(0);
+    } finally {
+      for (const bot of bots) if (bot.child.exitCode === null) await bot.crash();
+    }
+  });
+});

@@ -1,0 +1,193 @@
+/**
+ * REPORT_RETENTION_DAYS: old reports go with their deliveries, files and spool; a report with a pending
+ * or recent delivery stays; and the janitor's queries are answered from indexes, not by reading the
+ * whole history.
+ */
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { type Database, openDatabase } from '../../src/store/database.js';
+import { OutboxStore } from '../../src/store/outbox-store.js';
+import { JANITOR_QUERIES, ReportStore } from '../../src/store/report-store.js';
+import { forgetOldReports, spoolRoot } from '../../src/store/spool.js';
+import { removeDir, tempDataDir } from '../support/bot-harness.js';
+
+const DAY = 86_400_000;
+const NOW = Date.parse('2026-12-01T12:00:00.000Z');
+const RETENTION = 90 * DAY;
+
+const dirs: string[] = [];
+const dbs: Database[] = [];
+afterEach(() => {
+  for (const db of dbs.splice(0)) db.close();
+  for (const dir of dirs.splice(0)) removeDir(dir);
+});
+
+function world() {
+  const dataDir = tempDataDir();
+  dirs.push(dataDir);
+  const db = openDatabase(dataDir);
+  dbs.push(db);
+  const store = new ReportStore(db);
+  const outbox = new OutboxStore(db);
+  let uid = 0;
+  /** A report recorded `ageDays` ago, with one delivery per chat, its file spooled. */
+  const report = (ageDays: number, chats = [1]) => {
+    uid++;
+    const spoolDir = path.join(spoolRoot(dataDir), `mail-${uid}`);
+    mkdirSync(spoolDir, { recursive: true });
+    const file = path.join(spoolDir, 'a.part');
+    writeFileSync(file, '%PDF-1.4\n%%EOF\n');
+    const id = store.record(
+      {
+        position: { mailbox: 'reports@example.com', uidValidity: '1', uid, internalDate: null },
+        mail: {
+          subject: `Daily ${uid}`,
+          from: 'superset@bi.example.com',
+          date: null,
+          messageId: null,
+          link: null,
+          description: '',
+          files: [
+            { filename: 'a.pdf', contentType: 'application/pdf', size: 15, sha256: `sha-${uid}`, path: file },
+          ],
+          skipped: [{ filename: 'x.csv', contentType: 'text/csv', reason: 'not a PDF or PNG' }],
+          rawSize: 100,
+          rawSha256: `raw-${uid}`,
+        },
+        status: 'forward',
+        reason: null,
+        spoolDir,
+      },
+      chats.map((chatId) => ({
+        chatId,
+        recipientKind: 'user' as const,
+        recipientKey: String(chatId),
+        recipientName: 'A',
+        language: 'ru',
+        mediaMode: 'document',
+        threadId: null,
+      })),
+    );
+    const at = new Date(NOW - ageDays * DAY).toISOString();
+    db.prepare('UPDATE reports SET recorded_at = ? WHERE id = ?').run(at, id);
+    db.prepare('UPDATE deliveries SET created_at = ? WHERE report_id = ?').run(at, id);
+    return { id, spoolDir };
+  };
+  /** Finishes every delivery of a report, `ageDays` ago. */
+  const finish = (reportId: number, ageDays: number) => {
+    for (const delivery of outbox.forReport(reportId)) outbox.stepSent(delivery.id, true, []);
+    db.prepare('UPDATE deliveries SET finished_at = ? WHERE report_id = ?').run(
+      new Date(NOW - ageDays * DAY).toISOString(),
+      reportId,
+    );
+  };
+  const count = (table: string, reportId: number) =>
+    (db.prepare(`SELECT count(*) AS n FROM ${table} WHERE report_id = ?`).get(reportId) as { n: number }).n;
+  return { db, store, outbox, report, finish, count };
+}
+
+describe('report retention', () => {
+  it('forgets old finished reports with their deliveries, files and spool, and keeps the rest', () => {
+    const { db, store, outbox, report, finish, count } = world();
+    const old = report(120, [1, 2]);
+    finish(old.id, 119);
+    const oldPending = report(100);
+    const oldResent = report(100);
+    finish(oldResent.id, 99);
+    outbox.requeue(oldResent.id, {
+      chatId: 3,
+      recipientKind: 'user',
+      recipientKey: '3',
+      recipientName: 'C',
+      language: 'ru',
+      mediaMode: 'document',
+      threadId: null,
+    });
+    // the resend went out ten days ago: the report was in use within the retention time
+    db.prepare(
+      "UPDATE deliveries SET state = 'sent', finished_at = ? WHERE report_id = ? AND chat_id = 3",
+    ).run(new Date(NOW - 10 * DAY).toISOString(), oldResent.id);
+    const recent = report(10);
+    finish(recent.id, 10);
+    // the newest report keeps the newest delivery id, so it is recent here
+    const newest = report(1);
+    finish(newest.id, 1);
+    db.prepare('INSERT INTO telegram_files (sha256, sent_as, file_id, updated_at) VALUES (?, ?, ?, ?)').run(
+      'sha-1',
+      'document',
+      'FILE-OLD',
+      new Date(NOW - 119 * DAY).toISOString(),
+    );
+    db.prepare('INSERT INTO telegram_files (sha256, sent_as, file_id, updated_at) VALUES (?, ?, ?, ?)').run(
+      'sha-2',
+      'document',
+      'FILE-PENDING',
+      new Date(NOW - 100 * DAY).toISOString(),
+    );
+
+    expect(forgetOldReports(store, RETENTION, NOW)).toBe(1);
+    expect(store.report(old.id)).toBeNull();
+    expect(existsSync(old.spoolDir)).toBe(false);
+    for (const table of ['deliveries', 'report_files', 'report_skipped_parts']) {
+      expect(count(table, old.id)).toBe(0);
+    }
+    expect(outbox.fileId('sha-1', 'document')).toBeNull();
+
+    for (const kept of [oldPending, oldResent, recent, newest]) {
+      expect(store.report(kept.id)).not.toBeNull();
+      expect(existsSync(kept.spoolDir)).toBe(true);
+    }
+    expect(outbox.fileId('sha-2', 'document')).toBe('FILE-PENDING');
+    expect(outbox.forReport(oldPending.id)[0]!.state).toBe('pending');
+
+    // once its delivery ends and the retention time passes, the pending one goes too
+    finish(oldPending.id, 95);
+    expect(forgetOldReports(store, RETENTION, NOW)).toBe(1);
+    expect(store.report(oldPending.id)).toBeNull();
+  });
+
+  it('works through a long history in batches', () => {
+    const { store, report, finish } = world();
+    const ids: number[] = [];
+    for (let index = 0; index < 25; index++) {
+      const { id } = report(200 - index);
+      finish(id, 199 - index);
+      ids.push(id);
+    }
+    report(1);
+    // two batches of 10 in this round, the rest in the next
+    expect(forgetOldReports(store, RETENTION, NOW, 10, 2)).toBe(20);
+    expect(forgetOldReports(store, RETENTION, NOW, 10, 2)).toBe(5);
+    expect(ids.every((id) => store.report(id) === null)).toBe(true);
+  });
+
+  it('never forgets the report holding the newest delivery, so delivery ids keep growing', () => {
+    const { store, report, finish, outbox } = world();
+    const only = report(200);
+    finish(only.id, 199);
+    const newestDelivery = outbox.forReport(only.id)[0]!.id;
+    expect(forgetOldReports(store, RETENTION, NOW)).toBe(0);
+    const next = report(0, [5]);
+    expect(outbox.forReport(next.id)[0]!.id).toBeGreaterThan(newestDelivery);
+    expect(forgetOldReports(store, RETENTION, NOW)).toBe(1);
+  });
+
+  it('answers the janitor queries from indexes', () => {
+    const { db } = world();
+    for (const [name, sql] of Object.entries(JANITOR_QUERIES)) {
+      const plan = (
+        db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all({ before: 'x', limit: 1, id: 1 }) as Array<{
+          detail: string;
+        }>
+      ).map((row) => row.detail);
+      // a full pass is allowed only over the partial index of reports that still hold spooled files
+      const fullPasses = plan.filter((line) => /^SCAN/.test(line) && !line.includes('reports_spool_held'));
+      expect(fullPasses, `${name}: ${plan.join(' | ')}`).toEqual([]);
+      expect(
+        plan.some((line) => line.includes('TEMP B-TREE')),
+        `${name}: ${plan.join(' | ')}`,
+      ).toBe(false);
+    }
+  });
+});

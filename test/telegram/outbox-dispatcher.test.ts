@@ -1,0 +1,158 @@
+/**
+ * The dispatcher over a real SQLite outbox and the fake Bot API: the work of choosing each message
+ * does not grow with the number of deliveries queued (counted in scheduler steps, not timed).
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { Api } from 'grammy';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { DEFAULT_PLAN_LIMITS } from '../../src/core/message-plan.js';
+import type { Directory, DirectorySnapshot } from '../../src/directory/directory.js';
+import { LoggedAlerts } from '../../src/observability/admin-alerts.js';
+import { createLogger } from '../../src/observability/logger.js';
+import { SecretScrubber } from '../../src/observability/secret-scrubber.js';
+import { type Database, openDatabase } from '../../src/store/database.js';
+import { OutboxStore } from '../../src/store/outbox-store.js';
+import { ReportStore } from '../../src/store/report-store.js';
+import { spoolRoot } from '../../src/store/spool.js';
+import { OutboxDispatcher } from '../../src/telegram/outbox-dispatcher.js';
+import { FakeTelegram } from '../fakes/telegram/fake-telegram.js';
+import { CapturedLogs, eventually, removeDir, tempDataDir } from '../support/bot-harness.js';
+import { minimalPdf } from '../support/simple-mail.js';
+
+const FIRST_CHAT = 6_100_000;
+/** Messages measured with the long queue. */
+const MEASURED = 150;
+/** Chats that exist on the fake: the first ones of every queue (more than are measured: the dispatcher goes on until stopped). */
+const RECEIVING = 2 * MEASURED;
+
+let telegram: FakeTelegram;
+const dirs: string[] = [];
+const dbs: Database[] = [];
+
+beforeAll(async () => {
+  telegram = await FakeTelegram.start({ rateLimits: { globalMessages: 1000 } });
+  for (let index = 0; index < RECEIVING; index++) {
+    telegram.addPrivateChat({ id: FIRST_CHAT + index, first_name: `Reader ${index}` });
+  }
+});
+
+afterAll(async () => {
+  await telegram?.stop();
+});
+
+afterEach(() => {
+  for (const db of dbs.splice(0)) db.close();
+  for (const dir of dirs.splice(0)) removeDir(dir);
+});
+
+/** A report (one PDF) recorded with deliveries to `queued` chats. */
+function queueReport(queued: number) {
+  const dataDir = tempDataDir();
+  dirs.push(dataDir);
+  const db = openDatabase(dataDir);
+  dbs.push(db);
+  const reports = new ReportStore(db);
+  const spoolDir = path.join(spoolRoot(dataDir), 'mail-1');
+  mkdirSync(spoolDir, { recursive: true });
+  const pdf = minimalPdf(`queue of ${queued}`);
+  const file = path.join(spoolDir, 'a.part');
+  writeFileSync(file, pdf);
+  reports.record(
+    {
+      position: { mailbox: 'reports@example.com', uidValidity: '1', uid: 1, internalDate: null },
+      mail: {
+        subject: `Daily, ${queued} queued`,
+        from: 'superset@bi.example.com',
+        date: null,
+        messageId: null,
+        link: null,
+        description: '',
+        files: [
+          {
+            filename: 'daily.pdf',
+            contentType: 'application/pdf',
+            size: pdf.length,
+            sha256: `pdf-${queued}`,
+            path: file,
+          },
+        ],
+        skipped: [],
+        rawSize: 100,
+        rawSha256: `raw-${queued}`,
+      },
+      status: 'forward',
+      reason: null,
+      spoolDir,
+    },
+    Array.from({ length: queued }, (_, index) => ({
+      chatId: FIRST_CHAT + index,
+      recipientKind: 'user' as const,
+      recipientKey: String(index),
+      recipientName: `Reader ${index}`,
+      language: 'en',
+      mediaMode: 'document',
+      threadId: null,
+    })),
+  );
+  return { reports, outbox: new OutboxStore(db) };
+}
+
+/** A directory in which the `queued` readers of the report's mailbox are all still subscribed. */
+function subscribersDirectory(queued: number): Directory {
+  const snapshot: DirectorySnapshot = {
+    mailboxes: [],
+    users: Array.from({ length: queued }, (_, index) => ({
+      key: String(index),
+      name: `Reader ${index}`,
+      phone: `+1555${String(index).padStart(7, '0')}`,
+      telegramId: FIRST_CHAT + index,
+      mailboxes: ['reports@example.com'],
+      active: true,
+    })),
+    groups: [],
+    loadedAt: new Date().toISOString(),
+  };
+  return { snapshot: () => snapshot, onChange: () => () => undefined } as unknown as Directory;
+}
+
+/** Scheduler steps per message sent, after the initial load, over the first `messages` messages. */
+async function operationsPerMessage(queued: number, messages: number): Promise<number> {
+  const { reports, outbox } = queueReport(queued);
+  const scrubber = new SecretScrubber();
+  const logger = createLogger({ level: 'silent', scrubber, destination: new CapturedLogs() });
+  const dispatcher = new OutboxDispatcher({
+    api: new Api(telegram.token, { apiRoot: telegram.apiRoot }),
+    outbox,
+    reports,
+    // every queued chat is still a subscriber: the check before each send lets them all through
+    directory: subscribersDirectory(queued),
+    logger,
+    scrubber,
+    alerts: new LoggedAlerts(logger),
+    limits: { messagesPerSecond: 1000, chatIntervalMs: 1000, groupMessagesPerMinute: 20 },
+    planLimits: DEFAULT_PLAN_LIMITS,
+    maxAttempts: 5,
+  });
+  dispatcher.start();
+  const afterLoad = dispatcher.schedulingOperations;
+  try {
+    await eventually(() => outbox.countByState().sent >= messages, 30_000, `${messages} messages sent`);
+  } finally {
+    await dispatcher.stop();
+  }
+  const { sent, failed, cancelled } = outbox.countByState();
+  expect(failed + cancelled).toBe(0);
+  return (dispatcher.schedulingOperations - afterLoad) / sent;
+}
+
+describe('outbox dispatcher', () => {
+  it('does the same scheduling work per message with 10 or 100,000 deliveries queued', async () => {
+    const small = await operationsPerMessage(10, 10);
+    const large = await operationsPerMessage(100_000, MEASURED);
+    console.log(
+      `dispatcher scheduling steps per message: ${small.toFixed(1)} (10 queued), ${large.toFixed(1)} (100,000 queued)`,
+    );
+    expect(large).toBeLessThanOrEqual(small * 1.5);
+  }, 120_000);
+});
