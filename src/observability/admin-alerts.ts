@@ -40,6 +40,11 @@ export interface ChatAlertsOptions {
    * While Telegram is down, messages wait in order and go out when it is back.
    */
   retryDelayMs?: (error: unknown, failures: number) => number | null;
+  /**
+   * Keeps the messages not sent yet across restarts (a StoredAlertQueue): loaded at construction, saved
+   * on every change. Without it they live in memory only.
+   */
+  persist?: { load(): string[]; save(messages: readonly string[]): void };
   now?: () => number;
 }
 
@@ -56,11 +61,18 @@ export class ChatAlerts implements AdminAlerts {
   private lastSendAt = 0;
   /** Failures in a row of the message at the head of the queue. */
   private failures = 0;
+  private stopped = false;
   private timer: NodeJS.Timeout | null = null;
   private readonly now: () => number;
 
   constructor(private readonly options: ChatAlertsOptions) {
     this.now = options.now ?? Date.now;
+    const left = options.persist?.load() ?? [];
+    if (left.length > 0) {
+      const note = '\n(held over from before the bot restarted)';
+      this.queue.push(...left.map((message) => (message.endsWith(note) ? message : `${message}${note}`)));
+      this.changed();
+    }
   }
 
   raise(key: string, text: string): void {
@@ -87,16 +99,26 @@ export class ChatAlerts implements AdminAlerts {
     this.enqueue(`✅ ${text}`);
   }
 
-  /** Stops pacing timers (messages still queued are dropped; they are in the log). */
+  /** Stops pacing timers. Messages still queued are dropped (they are in the log), or kept for the next run with `persist`. */
   stop(): void {
+    this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
     this.queue.length = 0;
   }
 
+  /** The queue changed: store it, and send what is due. */
+  private changed(): void {
+    if (this.stopped) return;
+    this.options.persist?.save(this.queue);
+    this.pump();
+  }
+
   /** Removes `message` from the head, unless a fold replaced it meanwhile. */
   private dropHead(message: string): void {
-    if (this.queue[0] === message) this.queue.shift();
+    if (this.stopped || this.queue[0] !== message) return;
+    this.queue.shift();
+    this.options.persist?.save(this.queue);
   }
 
   private enqueue(message: string): void {
@@ -110,7 +132,7 @@ export class ChatAlerts implements AdminAlerts {
     } else {
       this.queue.push(message);
     }
-    this.pump();
+    this.changed();
   }
 
   private pump(): void {
@@ -154,7 +176,7 @@ export class ChatAlerts implements AdminAlerts {
       )
       .finally(() => {
         this.sending = false;
-        this.pump();
+        if (!this.stopped) this.pump();
       });
   }
 }

@@ -174,6 +174,14 @@ const MIGRATIONS: string[] = [
   );
   CREATE INDEX chat_migrations_new_chat ON chat_migrations (new_chat_id);
   `,
+  // 3 (engineer H1): admin-chat messages not sent yet survive a restart during a Telegram outage
+  `
+  CREATE TABLE admin_alert_queue (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    messages TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+  );
+  `,
 ];
 
 /** Opens (creating when needed) the database in `dataDir` and brings its schema up to date. */
