@@ -18,6 +18,7 @@ import type { Logger } from './observability/logger.js';
 import { BotMetrics } from './observability/metrics.js';
 import { OpsServer, type Readiness } from './observability/ops-server.js';
 import type { SecretScrubber } from './observability/secret-scrubber.js';
+import { StoredAlertQueue } from './store/admin-alert-queue.js';
 import { ChatLanguages } from './store/chat-languages.js';
 import { type Database, openDatabase } from './store/database.js';
 import { InstanceLock } from './store/instance-lock.js';
@@ -91,7 +92,8 @@ export class App {
                 link_preview_options: { is_disabled: true },
               });
             },
-            // alerts raised while Telegram is down wait for it, in order, like the reports
+            // alerts raised while Telegram is down wait for it, in order, like the reports, restarts included
+            persist: new StoredAlertQueue(this.db),
             retryDelayMs: (error, failures) => {
               const failure = classifySendError(error);
               if (failure.kind === 'rate-limited') return failure.details.retryAfterMs ?? 5000;

@@ -45,6 +45,11 @@ export interface ChatAlertsOptions {
    * cleared; past this many, the one raised longest ago is forgotten (raised again, it is new).
    */
   maxRaised?: number;
+  /**
+   * Keeps the messages not sent yet across restarts (a StoredAlertQueue): loaded at construction, saved
+   * on every change. Without it they live in memory only.
+   */
+  persist?: { load(): string[]; save(messages: readonly string[]): void };
   now?: () => number;
 }
 
@@ -64,11 +69,18 @@ export class ChatAlerts implements AdminAlerts {
   private lastSendAt = 0;
   /** Failures in a row of the message at the head of the queue. */
   private failures = 0;
+  private stopped = false;
   private timer: NodeJS.Timeout | null = null;
   private readonly now: () => number;
 
   constructor(private readonly options: ChatAlertsOptions) {
     this.now = options.now ?? Date.now;
+    const left = options.persist?.load() ?? [];
+    if (left.length > 0) {
+      const note = '\n(held over from before the bot restarted)';
+      this.queue.push(...left.map((message) => (message.endsWith(note) ? message : `${message}${note}`)));
+      this.changed();
+    }
   }
 
   raise(key: string, text: string): void {
@@ -103,16 +115,26 @@ export class ChatAlerts implements AdminAlerts {
     this.enqueue(`✅ ${text}`);
   }
 
-  /** Stops pacing timers (messages still queued are dropped; they are in the log). */
+  /** Stops pacing timers. Messages still queued are dropped (they are in the log), or kept for the next run with `persist`. */
   stop(): void {
+    this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
     this.queue.length = 0;
   }
 
+  /** The queue changed: store it, and send what is due. */
+  private changed(): void {
+    if (this.stopped) return;
+    this.options.persist?.save(this.queue);
+    this.pump();
+  }
+
   /** Removes `message` from the head, unless a fold replaced it meanwhile. */
   private dropHead(message: string): void {
-    if (this.queue[0] === message) this.queue.shift();
+    if (this.stopped || this.queue[0] !== message) return;
+    this.queue.shift();
+    this.options.persist?.save(this.queue);
   }
 
   private enqueue(text: string): void {
@@ -130,7 +152,7 @@ export class ChatAlerts implements AdminAlerts {
     } else {
       this.queue.push(message);
     }
-    this.pump();
+    this.changed();
   }
 
   private pump(): void {
@@ -174,7 +196,7 @@ export class ChatAlerts implements AdminAlerts {
       )
       .finally(() => {
         this.sending = false;
-        this.pump();
+        if (!this.stopped) this.pump();
       });
   }
 }

@@ -206,6 +206,14 @@ const MIGRATIONS: string[] = [
   CREATE INDEX report_files_sha256 ON report_files (sha256);
   CREATE INDEX telegram_files_updated_at ON telegram_files (updated_at);
   `,
+  // 7: admin-chat messages not sent yet survive a restart during a Telegram outage
+  `
+  CREATE TABLE admin_alert_queue (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    messages TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+  );
+  `,
 ];
 
 /** Opens (creating when needed) the database in `dataDir` and brings its schema up to date. */

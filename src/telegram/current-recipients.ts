@@ -2,8 +2,9 @@
  * The directory of now decides every send: a queued delivery goes out only while its chat is still an
  * active recipient of the report's mailbox (the rule of core/recipients.ts, the same as at intake).
  * A user removed, paused, unsubscribed or given another Telegram ID since the report arrived gets
- * nothing more. The recipients of a mailbox are worked out once per directory copy, so the check
- * costs a map lookup per message.
+ * nothing more. The recipients of a mailbox are worked out once per directory copy (a new snapshot
+ * object, or an onChange call), so the check costs a map lookup per message; a refusal is confirmed
+ * against the copy of that moment before a delivery is cancelled.
  */
 import type { MediaMode } from '../core/message-plan.js';
 import { type Recipient, recipientsFor } from '../core/recipients.js';
@@ -55,6 +56,9 @@ export class CurrentRecipients {
     migratedFrom?: (chatId: number) => number | undefined,
   ): string | null {
     if (delivery.recipientKind === 'admin') return null;
+    if (this.of(mailbox).has(delivery.chatId)) return null;
+    // never cancel on a stale working-out (a copy changed in place without notice): look again afresh
+    this.byMailbox.delete(mailbox.toLowerCase());
     const recipients = this.of(mailbox);
     if (recipients.has(delivery.chatId)) return null;
     for (let chatId = migratedFrom?.(delivery.chatId), hops = 0; chatId !== undefined && hops < 10; hops++) {

@@ -140,9 +140,11 @@ export class TelegramReachability {
     if (this.current === 'up') {
       this.downSince = this.now();
       this.log.warn({ reason }, 'Telegram is unreachable: sending paused, probing with getMe');
+      // 401 is Telegram refusing the token (revoked in @BotFather): waiting will not fix that
+      const hint = /^401\b/.test(reason) ? ' Telegram refuses the bot token: check TELEGRAM_BOT_TOKEN.' : '';
       this.options.alerts.raise(
         UNREACHABLE_ALERT,
-        `Telegram unreachable since ${new Date(this.downSince).toISOString()} (${reason}). Sending is paused and resumes by itself; nothing is lost.`,
+        `Telegram unreachable since ${new Date(this.downSince).toISOString()} (${reason}). Sending is paused and resumes by itself; nothing is lost.${hint}`,
       );
     }
     this.current = 'down';

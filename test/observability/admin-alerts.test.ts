@@ -131,6 +131,45 @@ describe('admin alerts while Telegram is down', () => {
     alerts.stop();
   });
 
+  it('keeps what it could not send for the next run, which sends it marked as held over', async () => {
+    let stored: string[] = [];
+    const persist = {
+      load: () => [...stored],
+      save: (messages: readonly string[]) => (stored = [...messages]),
+    };
+    const logger = createLogger({
+      level: 'silent',
+      scrubber: new SecretScrubber(),
+      destination: new CapturedLogs(),
+    });
+    const first = new ChatAlerts({
+      send: async () => {
+        throw new Error('network error: FetchError ECONNREFUSED');
+      },
+      logger,
+      pacingMs: 0,
+      retryDelayMs: () => 60_000,
+      persist,
+    });
+    first.raise('telegram-unreachable', 'Telegram unreachable since 12:00');
+    await eventually(() => stored.length === 1, 1000);
+    first.stop();
+
+    const sent: string[] = [];
+    const second = new ChatAlerts({
+      send: async (text) => {
+        sent.push(text);
+      },
+      logger,
+      pacingMs: 0,
+      persist,
+    });
+    await eventually(() => sent.length === 1, 1000);
+    expect(sent[0]).toBe('⚠️ Telegram unreachable since 12:00\n(held over from before the bot restarted)');
+    await eventually(() => stored.length === 0, 1000, 'the stored queue emptied');
+    second.stop();
+  });
+
   it('drops a message the admin chat refuses for good (it is in the log)', async () => {
     const sent: string[] = [];
     let calls = 0;

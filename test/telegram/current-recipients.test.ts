@@ -95,6 +95,16 @@ describe('CurrentRecipients', () => {
     expect(recipients.refusal(delivery(101, '1'), MAILBOX)).not.toBeNull();
   });
 
+  it('does not cancel on a copy that was changed in place without notice', () => {
+    const users = [user('1', 101)];
+    const world = directoryOf(snapshot(users));
+    const recipients = new CurrentRecipients(world.directory, 'photo');
+    expect(recipients.refusal(delivery(101, '1'), MAILBOX)).toBeNull();
+    // a registration written into the same copy
+    users.push(user('2', 102));
+    expect(recipients.refusal(delivery(102, '2'), MAILBOX)).toBeNull();
+  });
+
   it('follows a group to its supergroup while the directory still has the old id', () => {
     const { directory } = directoryOf(snapshot([], [group('g', -500)]));
     const recipients = new CurrentRecipients(directory, 'photo');
