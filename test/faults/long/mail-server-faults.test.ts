@@ -32,6 +32,8 @@ const ADMIN_CHAT = 93_000_001;
 const RECOVERY_MS = (RECONNECT_MAX_SECONDS + 30) * 1000;
 /** Setting up and the checks around a fault. */
 const SLACK_MS = 90_000;
+/** Starting a bot process: generous, as the machine may be busy with the other scenarios. */
+const START_MS = 60_000;
 
 /**
  * Dovecot answers a FETCH it cannot serve with a tagged NO instead of dropping the connection, and
@@ -81,11 +83,11 @@ async function world(options: { folder?: string; dovecotConf?: string; dataDir?:
     HTTP_PORT: String(httpPort),
   };
   const start = async () => {
-    const bot = await BotProcess.start(env);
+    const bot = await BotProcess.start(env, START_MS);
     cleanups.push(async () => {
       if (bot.child.exitCode === null) await bot.crash();
     });
-    await bot.waitForLine('caught up: the mailbox is in sync', 20_000);
+    await bot.waitForLine('caught up: the mailbox is in sync', START_MS);
     return bot;
   };
   const readyz = async () => {
@@ -262,19 +264,19 @@ describe.concurrent('no watermark never means replay history', () => {
       const received = (subject: string) =>
         telegram.messagesIn(reader).filter((message) => message.caption?.startsWith(subject)).length;
 
-      let bot = await BotProcess.start(env);
+      let bot = await BotProcess.start(env, START_MS);
       cleanups.push(async () => {
         if (bot.child.exitCode === null) await bot.crash();
       });
-      await bot.waitForLine('caught up: the mailbox is in sync', 20_000);
+      await bot.waitForLine('caught up: the mailbox is in sync', START_MS);
       const first = [reportMail(), reportMail()];
       for (const mail of first) await dovecot.append('user1', mail.raw);
       await telegram.waitForMessages(reader, 2, 20_000);
       expect(await bot.stop()).toBe(0);
 
       removeDir(dataDir);
-      bot = await BotProcess.start(env);
-      await bot.waitForLine('caught up: the mailbox is in sync', 20_000);
+      bot = await BotProcess.start(env, START_MS);
+      await bot.waitForLine('caught up: the mailbox is in sync', START_MS);
       expect(bot.lines.some((line) => line.includes('starting from now'))).toBe(true);
       await sleep(3000);
       expect(first.map((mail) => received(mail.subject))).toEqual([1, 1]);
