@@ -84,6 +84,8 @@ export interface SeaTableDirectoryOptions {
 
 /** Key of the directory in the `directory_cache` table. */
 const CACHE_SOURCE = 'seatable';
+/** Timer re-reads skipped in a row at most while changes wait for SeaTable. */
+const MAX_TICKS_SKIPPED_FOR_WRITES = 10;
 /** Alert keys. */
 const UNREACHABLE_ALERT = 'seatable-unreachable';
 const SCHEMA_ALERT = 'seatable-schema';
@@ -135,6 +137,8 @@ export class SeaTableDirectory implements Directory {
   /** The last re-read for a lookup that found nothing: when, and its error. */
   private lastMissRefresh: { at: number; error: unknown } | null = null;
   private missRefresh: Promise<void> | null = null;
+  /** Timer re-reads skipped in a row because changes wait in the queue. */
+  private ticksSkipped = 0;
 
   constructor(private readonly options: SeaTableDirectoryOptions) {
     this.alerts = options.alerts ?? new LoggedAlerts(options.logger);
@@ -244,6 +248,14 @@ export class SeaTableDirectory implements Directory {
     const interval = this.options.refreshIntervalMs ?? 60_000;
     if (interval <= 0) return;
     this.timer = setInterval(() => {
+      // Queued writes go first: a full read is several calls, and while SeaTable rate-limits the base
+      // they would take turns with the writes' calls (and, in lockstep, always win). Reads are
+      // delayed, never dropped: at most MAX_TICKS_SKIPPED_FOR_WRITES in a row.
+      if (this.writeBack.size > 0 && this.ticksSkipped < MAX_TICKS_SKIPPED_FOR_WRITES) {
+        this.ticksSkipped++;
+        return;
+      }
+      this.ticksSkipped = 0;
       this.refresh().catch(() => {
         // already logged and alerted by the refresh itself
       });
