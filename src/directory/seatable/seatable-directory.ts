@@ -84,6 +84,8 @@ export interface SeaTableDirectoryOptions {
 
 /** Key of the directory in the `directory_cache` table. */
 const CACHE_SOURCE = 'seatable';
+/** Longest delay of the timer's re-read while changes wait for SeaTable (or 10 refresh intervals), ms. */
+const MAX_READ_DELAY_FOR_WRITES_MS = 10 * 60_000;
 /** Alert keys. */
 const UNREACHABLE_ALERT = 'seatable-unreachable';
 const SCHEMA_ALERT = 'seatable-schema';
@@ -243,7 +245,14 @@ export class SeaTableDirectory implements Directory {
   private startRefreshTimer(): void {
     const interval = this.options.refreshIntervalMs ?? 60_000;
     if (interval <= 0) return;
+    const longestDelay = Math.max(10 * interval, MAX_READ_DELAY_FOR_WRITES_MS);
+    let lastRead = Date.now();
     this.timer = setInterval(() => {
+      // Queued writes go first: a full read is several calls, and while SeaTable rate-limits the base
+      // they would take turns with the writes' calls (and, in lockstep, always win). Reads are
+      // delayed, never dropped: one goes at least every `longestDelay`.
+      if (this.writeBack.size > 0 && Date.now() - lastRead < longestDelay) return;
+      lastRead = Date.now();
       this.refresh().catch(() => {
         // already logged and alerted by the refresh itself
       });
@@ -588,6 +597,8 @@ export class SeaTableDirectory implements Directory {
   /** A queued change left the queue: the copy follows what SeaTable decided. */
   private settled(entry: QueuedWrite, attempt: Exclude<WriteAttempt, { kind: 'deferred' }>): void {
     if (attempt.kind !== 'done') return;
+    // SeaTable answered: an outage alert can be cleared without waiting for the next read
+    this.markReachable();
     const { write } = entry;
     if (attempt.result.outcome === 'landed') {
       // a read in flight started before this landed: it must not put the old value back
