@@ -81,6 +81,8 @@ const KNOWN_HEADERS = new Set([
   'sender',
   'reply-to',
 ]);
+/** Largest piece of raw mail handed to the MIME splitter at once (see RawMeter). */
+const PIECE_BYTES = 64 * 1024;
 /** How many bytes at the end of a file are kept to check it is complete. */
 const TAIL_BYTES = 1024;
 
@@ -357,9 +359,21 @@ class RawMeter extends Transform {
       callback();
       return;
     }
-    this.push(chunk);
-    if (this.tee) this.tee.write(chunk).then(() => callback(), callback);
-    else callback();
+    this.passOn(chunk).then(() => callback(), callback);
+  }
+
+  /**
+   * Hands the chunk on in pieces of at most PIECE_BYTES with a turn of the event loop between them: an
+   * IMAP download can arrive as one multi-megabyte chunk, and every stage after this one (MIME splitting,
+   * base64, HTML) works a chunk at a time, so the pieces bound how long each holds the event loop.
+   */
+  private async passOn(chunk: Buffer): Promise<void> {
+    for (let offset = 0; offset < chunk.length; offset += PIECE_BYTES) {
+      if (offset > 0) await new Promise((resolve) => setImmediate(resolve));
+      const piece = chunk.subarray(offset, offset + PIECE_BYTES);
+      this.push(piece);
+      if (this.tee) await this.tee.write(piece);
+    }
   }
 
   digest(): string {
