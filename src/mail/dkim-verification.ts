@@ -6,7 +6,6 @@
  */
 import { once } from 'node:events';
 import { PassThrough } from 'node:stream';
-import { dkimVerify } from 'mailauth/lib/dkim/verify.js';
 import type { DkimSignatureFact } from '../core/sender-auth.js';
 
 /**
@@ -30,24 +29,30 @@ export class DkimVerification {
   private readonly result: Promise<DkimSignatureFact[]>;
 
   constructor(resolver?: DnsResolver) {
-    this.result = dkimVerify(this.input, {
-      ...(resolver ? { resolver: resolver as never } : {}),
-      minBitLength: MIN_KEY_BITS,
-    }).then((verdict) =>
-      ((verdict.results ?? []) as MailauthSignature[])
-        // a message without any signature gets one entry with result 'none' and no domain
-        .filter((signature) => signature.signingDomain)
-        .map((signature) => ({
-          domain: String(signature.signingDomain).toLowerCase(),
-          result: String(signature.status?.result ?? 'none'),
-          aligned: Boolean(signature.status?.aligned),
-          signsFrom: (signature.signingHeaders?.keys ?? '')
-            .split(':')
-            .some((key) => key.trim().toLowerCase() === 'from'),
-          coversBody: !signature.status?.underSized,
-          comment: typeof signature.status?.comment === 'string' ? signature.status.comment : null,
-        })),
-    );
+    // mailauth (and what it pulls in) is loaded only by mailboxes that verify DKIM; the input waits in
+    // the PassThrough meanwhile, its writer held back by the usual backpressure
+    this.result = import('mailauth/lib/dkim/verify.js')
+      .then(({ dkimVerify }) =>
+        dkimVerify(this.input, {
+          ...(resolver ? { resolver: resolver as never } : {}),
+          minBitLength: MIN_KEY_BITS,
+        }),
+      )
+      .then((verdict) =>
+        ((verdict.results ?? []) as MailauthSignature[])
+          // a message without any signature gets one entry with result 'none' and no domain
+          .filter((signature) => signature.signingDomain)
+          .map((signature) => ({
+            domain: String(signature.signingDomain).toLowerCase(),
+            result: String(signature.status?.result ?? 'none'),
+            aligned: Boolean(signature.status?.aligned),
+            signsFrom: (signature.signingHeaders?.keys ?? '')
+              .split(':')
+              .some((key) => key.trim().toLowerCase() === 'from'),
+            coversBody: !signature.status?.underSized,
+            comment: typeof signature.status?.comment === 'string' ? signature.status.comment : null,
+          })),
+      );
     // finish() hands a failure on; until then it must not count as unhandled
     this.result.catch(() => undefined);
   }
