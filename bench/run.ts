@@ -10,6 +10,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { bigPdfBenchmark } from './big-pdf.js';
 import { fanOutBenchmark, fanOutScaleBenchmark } from './fan-out.js';
+import { hostileHtmlBenchmark } from './hostile-html.js';
 import { idleMailboxesBenchmark } from './idle-mailboxes.js';
 import { latencyBenchmark } from './latency.js';
 import { loadAverage } from './process-stats.js';
@@ -22,6 +23,7 @@ const BENCHMARKS: Record<string, () => Promise<ResultRow[]>> = {
   latency: () => latencyBenchmark(),
   'idle-mailboxes': () => idleMailboxesBenchmark(),
   'big-pdf': () => bigPdfBenchmark(),
+  'hostile-html': () => hostileHtmlBenchmark(),
 };
 
 const RESULTS_FILE = path.join(path.dirname(fileURLToPath(import.meta.url)), 'results.md');

@@ -85,6 +85,15 @@ const KNOWN_HEADERS = new Set([
   'sender',
   'reply-to',
 ]);
+/**
+ * Characters of a Subject or From value decoded and parsed. Real ones are under 1 KB; decoding and
+ * address parsing cost time in proportion to the length, and a header can be 2 MB.
+ */
+const MAX_HEADER_VALUE = 16 * 1024;
+/** A Date header longer than this is not a date. */
+const MAX_DATE_LENGTH = 200;
+/** Largest piece of raw mail handed to the MIME splitter at once (see RawMeter). */
+const PIECE_BYTES = 64 * 1024;
 /** How many bytes at the end of a file are kept to check it is complete. */
 const TAIL_BYTES = 1024;
 
@@ -311,14 +320,15 @@ function depthOf(node: MimeNode): number {
 /** A header value with RFC 2047 words decoded; undecodable words are kept as they are. */
 function decodeHeader(value: string): string {
   try {
-    return decodeWords(value);
+    return decodeWords(value.slice(0, MAX_HEADER_VALUE));
   } catch {
     return value;
   }
 }
 
 function parseDate(value: string): string | null {
-  if (!value) return null;
+  // a real Date is about 40 characters; the comment-stripping pattern below is quadratic in the length
+  if (!value || value.length > MAX_DATE_LENGTH) return null;
   const time = Date.parse(value.replace(/\s*\([^)]*\)\s*$/, ''));
   return Number.isFinite(time) ? new Date(time).toISOString() : null;
 }
@@ -326,7 +336,7 @@ function parseDate(value: string): string | null {
 function parseFrom(value: string): string | null {
   if (!value) return null;
   try {
-    for (const entry of addressParser(value)) {
+    for (const entry of addressParser(value.slice(0, MAX_HEADER_VALUE))) {
       const mailbox = 'group' in entry && entry.group ? entry.group[0] : entry;
       if (mailbox?.address?.includes('@')) return mailbox.address.toLowerCase();
     }
@@ -361,9 +371,21 @@ class RawMeter extends Transform {
       callback();
       return;
     }
-    this.push(chunk);
-    if (this.tee) this.tee.write(chunk).then(() => callback(), callback);
-    else callback();
+    this.passOn(chunk).then(() => callback(), callback);
+  }
+
+  /**
+   * Hands the chunk on in pieces of at most PIECE_BYTES with a turn of the event loop between them: an
+   * IMAP download can arrive as one multi-megabyte chunk, and every stage after this one (MIME splitting,
+   * base64, HTML) works a chunk at a time, so the pieces bound how long each holds the event loop.
+   */
+  private async passOn(chunk: Buffer): Promise<void> {
+    for (let offset = 0; offset < chunk.length; offset += PIECE_BYTES) {
+      if (offset > 0) await new Promise((resolve) => setImmediate(resolve));
+      const piece = chunk.subarray(offset, offset + PIECE_BYTES);
+      this.push(piece);
+      if (this.tee) await this.tee.write(piece);
+    }
   }
 
   digest(): string {
@@ -566,7 +588,7 @@ function headerValues(headers: MimeNode['headers'], key: string): string[] {
 /** How many addresses a From value names (groups count their members). */
 function countAddresses(value: string): number {
   try {
-    return addressParser(decodeHeader(value)).reduce(
+    return addressParser(decodeHeader(value).slice(0, MAX_HEADER_VALUE)).reduce(
       (sum, entry) => sum + ('group' in entry && entry.group ? entry.group.length : entry.address ? 1 : 0),
       0,
     );

@@ -3,6 +3,8 @@
  * names, unknown charsets, 200 parts, deep nesting, ...), a 60 MB attachment and a bomb of 500 small
  * mails at once. It must not crash, must log every mail, and must still deliver every good report.
  */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LocalDirectory } from '../../src/directory/local/local-directory.js';
 import { openDatabase } from '../../src/store/database.js';
@@ -159,6 +161,39 @@ async function eventLoopLagMaxSeconds(metricsUrl: string): Promise<number> {
   return Number(line.split(' ')[1]);
 }
 
+/**
+ * A node process that does nothing but measure its own event-loop delay: what the machine's load
+ * alone costs any process, to tell apart from the bot's own stalls.
+ */
+class IdleProcess {
+  private constructor(private readonly child: ChildProcess) {}
+
+  static start(): IdleProcess {
+    const child = spawn(
+      process.execPath,
+      [
+        '-e',
+        `const h = require('node:perf_hooks').monitorEventLoopDelay({ resolution: 10 }); h.enable();
+         process.stdin.on('data', () => { process.stdout.write(h.max / 1e9 + '\\n'); h.reset(); });`,
+      ],
+      { stdio: ['pipe', 'pipe', 'inherit'] },
+    );
+    return new IdleProcess(child);
+  }
+
+  /** The largest delay since the previous call. */
+  async lagMaxSeconds(): Promise<number> {
+    const answer = once(this.child.stdout!, 'data');
+    this.child.stdin!.write('?\n');
+    const [data] = await answer;
+    return Number(String(data).trim().split('\n').at(-1));
+  }
+
+  stop(): void {
+    this.child.kill();
+  }
+}
+
 describe('mail built to stall the parser', () => {
   it('2 MB bodies of unclosed, nested and long tags never hold the event loop for 100 ms', async () => {
     const stateDir = tempDataDir();
@@ -184,11 +219,13 @@ describe('mail built to stall the parser', () => {
       TELEGRAM_CHAT_INTERVAL_MS: '0',
       HTTP_PORT: String(port),
     });
+    const control = IdleProcess.start();
     try {
       await bot.waitForLine('connected to the mailbox');
       const metrics = `http://127.0.0.1:${port}/metrics`;
       // start and first connect are over: this scrape opens the window that is measured
       await eventLoopLagMaxSeconds(metrics);
+      await control.lagMaxSeconds();
       const stalling = stallingHtmlFixtures();
       for (const fixture of stalling) await dovecot.append('user3', fixture.raw);
       const lags: number[] = [];
@@ -204,15 +241,18 @@ describe('mail built to stall the parser', () => {
       await eventually(() => telegram.messagesIn(8_700_002).length >= stalling.length, 60_000, 'delivered');
       lags.push(await eventLoopLagMaxSeconds(metrics));
       const worst = Math.max(...lags);
+      const noise = await control.lagMaxSeconds();
       console.log(
-        `stalling HTML: ${stalling.length} mails of 2 MB, worst event-loop delay ${(worst * 1000).toFixed(0)} ms`,
+        `stalling HTML: ${stalling.length} mails of 2 MB, worst event-loop delay ${(worst * 1000).toFixed(0)} ms (an idle process on this machine meanwhile: ${(noise * 1000).toFixed(0)} ms)`,
       );
       expect(bot.lines.filter((line) => line.includes('report recorded'))).toHaveLength(stalling.length);
       expect(worst).toBeGreaterThan(0);
-      expect(worst).toBeLessThan(0.1);
+      // under 100 ms beyond what merely waiting for a CPU costs any process here (the CPUs are shared)
+      expect(worst).toBeLessThan(0.1 + noise);
       expect(await bot.stop()).toBe(0);
     } finally {
       if (bot.child.exitCode === null) await bot.crash();
+      control.stop();
       removeDir(stateDir);
     }
   });

@@ -151,6 +151,7 @@ describe('secrets stay out of the output', () => {
         /WARN\s+mailbox short@example.com\s+the IMAP password is shorter than 8/,
       );
       expect(checked.output).toMatch(/FAIL\s+mailbox short@example.com/);
+      expect(checked.output).toMatch(/WARN\s+SUPERSET_URL\s+not set/);
       expectNoSecrets(checked.output, secrets);
 
       const bot = await BotProcess.start(env);
