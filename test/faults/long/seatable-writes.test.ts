@@ -7,6 +7,7 @@
  * In both, a new user and a new group register from the directory copy within seconds, receive the
  * next report, and their Telegram ids (the group's with its lock) reach the base once SeaTable
  * answers, written from the durable queue.
+ * FAULT_SEATABLE_ONLY=<part of a name> runs one variant (development).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { directorySeed } from '../../directory/directory-worlds.js';
