@@ -557,11 +557,12 @@ export async function parseMail(source: Readable, options: MailParserOptions): P
     files.map((file) => fileNameFor(file.declaredName, file.contentType, ++ordinal[file.contentType])),
   );
   const summary: HtmlSummary = html ?? plain ?? { link: null, description: '', links: [] };
-  const messageId = headers.getFirst('message-id').replace(/^<|>$/g, '').trim();
+  const first = (key: string): string => (headerValues(headers, key)[0] ?? '').slice(0, MAX_HEADER_VALUE);
+  const messageId = first('message-id').replace(/^<|>$/g, '').trim();
   return {
-    subject: decodeHeader(headers.getFirst('subject')).replace(/\s+/g, ' ').trim(),
-    from: parseFrom(decodeHeader(headers.getFirst('from'))),
-    date: parseDate(headers.getFirst('date')),
+    subject: decodeHeader(first('subject')).replace(/\s+/g, ' ').trim(),
+    from: parseFrom(decodeHeader(first('from'))),
+    date: parseDate(first('date')),
     messageId: messageId || null,
     link: summary.link,
     links: summary.links,

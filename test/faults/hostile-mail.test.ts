@@ -226,6 +226,8 @@ describe('mail built to stall the parser', () => {
       // start and first connect are over: this scrape opens the window that is measured
       await eventLoopLagMaxSeconds(metrics);
       await control.lagMaxSeconds();
+      // (the 500 KB-header fixture is not here: it still holds the loop ~200 ms outside the mail parser,
+      // in the IMAP ENVELOPE fetch; see the hand-over notes of issue 11 part 5)
       const stalling = stallingHtmlFixtures();
       for (const fixture of stalling) await dovecot.append('user3', fixture.raw);
       const lags: number[] = [];
