@@ -9,7 +9,9 @@ import { normalizeSenderPattern } from '../../core/allowed-senders.js';
 import type { MediaMode } from '../../core/message-plan.js';
 import { normalizePhone } from '../../core/phone.js';
 import { type Database, nowIso } from '../../store/database.js';
+import { GoneChats } from '../../store/gone-chats.js';
 import type {
+  ChatGoneReason,
   Directory,
   DirectorySnapshot,
   GroupClaim,
@@ -18,6 +20,7 @@ import type {
   TlsMode,
   UserEntry,
 } from '../directory.js';
+import { overlayObservations } from '../observed-directory.js';
 
 /** A problem with a directory command: a duplicate, an unknown mailbox, a bad value. */
 export class DirectoryInputError extends Error {
@@ -84,6 +87,10 @@ interface MailboxRow {
 
 const EMAIL_PATTERN = /^[^@\s]+@[^@\s]+$/;
 
+/**
+ * `active` in the tables is the admin's decision (`pause`/`resume`); what the bot observed (gone
+ * chats) lives in the same file and is laid over it on every read, as for any directory.
+ */
 export class LocalDirectory implements Directory {
   readonly kind = 'local' as const;
   private current: DirectorySnapshot = { mailboxes: [], users: [], groups: [], loadedAt: nowIso() };
@@ -91,11 +98,14 @@ export class LocalDirectory implements Directory {
   private timer: NodeJS.Timeout | null = null;
   private dataVersion = -1;
   private fingerprint = '';
+  private readonly gone: GoneChats;
 
   constructor(
     private readonly db: Database,
     private readonly options: LocalDirectoryOptions,
-  ) {}
+  ) {
+    this.gone = new GoneChats(db);
+  }
 
   async start(): Promise<void> {
     this.reload();
@@ -213,7 +223,10 @@ export class LocalDirectory implements Directory {
         active: row.active === 1,
       }),
     );
-    return { mailboxes, users, groups, loadedAt: nowIso() };
+    const gone = this.gone.all();
+    return overlayObservations({ mailboxes, users, groups, loadedAt: nowIso() }, (chatId) =>
+      gone.get(chatId),
+    );
   }
 
   // ---- writes from the bot (registration, delivery feedback) ------------------------------------
@@ -227,8 +240,10 @@ export class LocalDirectory implements Directory {
           .run(nowIso(), telegramId, Number(userKey));
       }
       this.db
-        .prepare('UPDATE users SET telegram_id = ?, active = 1, updated_at = ? WHERE id = ?')
+        .prepare('UPDATE users SET telegram_id = ?, updated_at = ? WHERE id = ?')
         .run(telegramId, nowIso(), Number(userKey));
+      // a new registration by this account: what the bot saw of it is lifted (never the admin's pause)
+      if (telegramId !== null) this.gone.clear(telegramId);
     })();
     this.reload();
   }
@@ -252,8 +267,9 @@ export class LocalDirectory implements Directory {
       }
       const already = row.locked === 1 && row.telegram_id === chatId;
       this.db
-        .prepare('UPDATE groups SET telegram_id = ?, locked = 1, active = 1, updated_at = ? WHERE id = ?')
+        .prepare('UPDATE groups SET telegram_id = ?, locked = 1, updated_at = ? WHERE id = ?')
         .run(chatId, nowIso(), row.id);
+      this.gone.clear(chatId);
       return { id: row.id, outcome: already ? 'already-registered' : 'registered' };
     })();
     if (!decision) return { outcome: 'unknown-title' };
@@ -265,21 +281,21 @@ export class LocalDirectory implements Directory {
   }
 
   async moveGroupChat(oldChatId: number, newChatId: number): Promise<void> {
-    this.db
-      .prepare('UPDATE groups SET telegram_id = ?, updated_at = ? WHERE telegram_id = ?')
-      .run(newChatId, nowIso(), oldChatId);
+    this.db.transaction(() => {
+      this.db
+        .prepare('UPDATE groups SET telegram_id = ?, updated_at = ? WHERE telegram_id = ?')
+        .run(newChatId, nowIso(), oldChatId);
+      this.gone.move(oldChatId, newChatId);
+    })();
     this.reload();
   }
 
-  async deactivateChat(chatId: number): Promise<void> {
-    this.db.transaction(() => {
-      this.db
-        .prepare('UPDATE users SET active = 0, updated_at = ? WHERE telegram_id = ?')
-        .run(nowIso(), chatId);
-      this.db
-        .prepare('UPDATE groups SET active = 0, updated_at = ? WHERE telegram_id = ?')
-        .run(nowIso(), chatId);
-    })();
+  /** Recorded apart from `active`, which stays the admin's. */
+  async deactivateChat(chatId: number, reason: ChatGoneReason = 'refused'): Promise<void> {
+    const known = [...this.current.users, ...this.current.groups].some(
+      (entry) => entry.telegramId === chatId,
+    );
+    if (known) this.gone.record(chatId, reason);
     this.reload();
   }
 

@@ -17,8 +17,8 @@ import type { Logger } from '../../observability/logger.js';
 import type { SecretScrubber } from '../../observability/secret-scrubber.js';
 import { type Database, nowIso } from '../../store/database.js';
 import {
-  type Directory,
   type DirectorySnapshot,
+  type DirectorySource,
   DirectoryUnavailableError,
   type GroupClaim,
   type GroupEntry,
@@ -95,7 +95,7 @@ function isPermanent(error: unknown): boolean {
   );
 }
 
-export class SeaTableDirectory implements Directory {
+export class SeaTableDirectory implements DirectorySource {
   readonly kind = 'seatable' as const;
   private current: DirectorySnapshot = { mailboxes: [], users: [], groups: [], loadedAt: nowIso() };
   private fingerprint = '';
@@ -437,7 +437,6 @@ export class SeaTableDirectory implements Directory {
   async setUserTelegramId(userKey: string, telegramId: number | null): Promise<void> {
     const users = this.options.names.tables.Users;
     const column = this.columnName('Users', 'Telegram ID');
-    const active = this.columnName('Users', 'Active');
     const cleared = await this.write(`set the Telegram id of user row ${userKey}`, async () => {
       const schema = await this.currentSchema();
       const value = this.telegramIdValue(schema, 'Users', telegramId);
@@ -450,7 +449,8 @@ export class SeaTableDirectory implements Directory {
         users,
         [
           ...others.map((rowId) => ({ rowId, row: { [column]: null } })),
-          { rowId: userKey, row: { [column]: value, [active]: true } },
+          // Active is the admin's decision: registration never ticks it
+          { rowId: userKey, row: { [column]: value } },
         ],
         { metadata: this.metadata ?? undefined },
       );
@@ -460,7 +460,7 @@ export class SeaTableDirectory implements Directory {
       ...this.current,
       users: this.current.users.map((user) =>
         user.key === userKey
-          ? { ...user, telegramId, active: true }
+          ? { ...user, telegramId }
           : cleared.has(user.key)
             ? { ...user, telegramId: null }
             : user,
@@ -512,11 +512,10 @@ export class SeaTableDirectory implements Directory {
       const table = quoted(this.options.names.tables.Groups);
       const id = quoted(this.columnName('Groups', 'Telegram ID'));
       const locked = quoted(this.columnName('Groups', 'Locked'));
-      const active = quoted(this.columnName('Groups', 'Active'));
       // constants only (parameters in UPDATE are not documented): an integer and a checked row id
       const idLiteral = this.telegramIdType(schema, 'Groups') === 'number' ? String(chatId) : `'${chatId}'`;
       await this.options.client.sql(
-        `UPDATE ${table} SET ${id} = ${idLiteral}, ${locked} = true, ${active} = true WHERE _id = '${checkedRowId(chosen.key)}' AND (${locked} IS NOT TRUE OR ${id} IS NULL OR ${id} = ${idLiteral})`,
+        `UPDATE ${table} SET ${id} = ${idLiteral}, ${locked} = true WHERE _id = '${checkedRowId(chosen.key)}' AND (${locked} IS NOT TRUE OR ${id} IS NULL OR ${id} = ${idLiteral})`,
       );
       const [after] = await this.readGroupState([chosen]);
       if (!after) return { outcome: 'unknown-title' };
@@ -554,34 +553,6 @@ export class SeaTableDirectory implements Directory {
       ...this.current,
       groups: this.current.groups.map((group) =>
         moved.has(group.key) ? { ...group, telegramId: newChatId } : group,
-      ),
-    });
-  }
-
-  async deactivateChat(chatId: number): Promise<void> {
-    const { users, groups } = await this.write(`mark chat ${chatId} inactive`, async () => {
-      await this.currentSchema();
-      const found = {
-        Users: await this.rowsWithTelegramId('Users', chatId),
-        Groups: await this.rowsWithTelegramId('Groups', chatId),
-      };
-      for (const logical of ['Users', 'Groups'] as const) {
-        if (found[logical].length === 0) continue;
-        const active = this.columnName(logical, 'Active');
-        await this.options.client.updateRowsChecked(
-          this.options.names.tables[logical],
-          found[logical].map((rowId) => ({ rowId, row: { [active]: false } })),
-          { metadata: this.metadata ?? undefined },
-        );
-      }
-      return { users: new Set(found.Users), groups: new Set(found.Groups) };
-    });
-    if (users.size === 0 && groups.size === 0) return;
-    this.afterWrite({
-      ...this.current,
-      users: this.current.users.map((user) => (users.has(user.key) ? { ...user, active: false } : user)),
-      groups: this.current.groups.map((group) =>
-        groups.has(group.key) ? { ...group, active: false } : group,
       ),
     });
   }
