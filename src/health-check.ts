@@ -5,7 +5,7 @@
  */
 import { Api, GrammyError } from 'grammy';
 import { ImapFlow } from 'imapflow';
-import type { Config } from './config.js';
+import { type Config, configWarnings } from './config.js';
 import type { Directory, MailboxEntry } from './directory/directory.js';
 import { imapConnectionOptions } from './imap/imap-connection.js';
 import type { SecretScrubber } from './observability/secret-scrubber.js';
@@ -165,6 +165,9 @@ export async function runHealthCheck(options: HealthCheckOptions): Promise<Check
       status: 'OK',
       detail: `directory ${options.config.DIRECTORY}, data in ${options.config.DATA_DIR}`,
     },
+    ...configWarnings(options.config).map(
+      (warning): CheckResult => ({ check: 'configuration', status: 'WARN', detail: warning }),
+    ),
   ];
   if (options.directoryChecks) {
     const directoryResults = await options.directoryChecks();

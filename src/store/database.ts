@@ -182,7 +182,8 @@ const MIGRATIONS: string[] = [
 
   -- GROUP_REGISTRATION=approval: a promotion waiting for the admin chat's Approve or Reject
   CREATE TABLE group_approvals (
-    chat_id INTEGER PRIMARY KEY,
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    chat_id INTEGER NOT NULL UNIQUE,
     title TEXT NOT NULL,
     chat_type TEXT NOT NULL,
     member_count INTEGER,

@@ -78,4 +78,14 @@ export const en: Texts = {
   groupTryLater:
     'The list of groups cannot be reached right now, so this group is not registered yet. ' +
     'Please try again in a few minutes: remove my administrator rights and grant them again.',
+
+  pausedByAdmin:
+    'Your subscription is paused by the administrator. Reports will arrive again once the administrator resumes it.',
+  groupPausedByAdmin: (title, leaving) =>
+    leaving
+      ? `The group “${title}” is paused by the bot administrator, so I am leaving. Once they resume it, add me again and make me an administrator.`
+      : 'This group’s subscription is paused by the bot administrator. Reports will arrive again once they resume it.',
+  groupAwaitingApproval:
+    'The bot administrator has been asked to approve this group. Reports will start once they do.',
+  groupRejected: 'The bot administrator did not approve this group, so I am leaving.',
 };

@@ -38,6 +38,10 @@ export interface GroupChatRecord {
   migratedTo?: number;
   /** The chat was deleted. */
   deleted: boolean;
+  /** People in the chat the fake was told about (for getChatMember / getChatMemberCount). */
+  members: Map<number, { user: User; status: 'creator' | 'administrator' | 'member' | 'left' | 'kicked' }>;
+  /** What getChatMemberCount answers when set; otherwise the members known plus the bot. */
+  memberCount?: number;
 }
 
 export type ChatRecord = PrivateChatRecord | GroupChatRecord;
@@ -95,6 +99,7 @@ export class ChatRegistry {
       topicIds: new Set(spec.topicIds ?? []),
       botStatus: spec.botStatus,
       deleted: false,
+      members: new Map(),
       ...(spec.username === undefined ? {} : { username: spec.username }),
     };
     this.chats.set(spec.id, record);
