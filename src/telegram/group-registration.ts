@@ -213,7 +213,10 @@ export function createGroupRegistration(deps: ChatHandlerDependencies): Composer
     migratedInto.delete(chat.id);
     await approval.withdraw(ctx.api, chat.id, `the bot was removed from the group by ${describeUser(from)}`);
     const cancelled = outbox.cancelChat(chat.id, 'the bot was removed from the group');
-    const group = directory.snapshot().groups.find((entry) => entry.telegramId === chat.id && entry.active);
+    // paused by the admin or not: that the bot was removed is what the bot saw, and is kept apart
+    const group = directory
+      .snapshot()
+      .groups.find((entry) => entry.telegramId === chat.id && !entry.chatGone);
     log.info(
       { chatId: chat.id, registered: group !== undefined, cancelled: cancelled.length },
       'left a group',

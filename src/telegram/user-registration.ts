@@ -147,7 +147,10 @@ export function createUserRegistration(deps: ChatHandlerDependencies): Composer<
     if (ctx.myChatMember.new_chat_member.status !== 'kicked') return;
     const user = ctx.myChatMember.from;
     const cancelled = outbox.cancelChat(ctx.chat.id, 'the user blocked the bot');
-    const subscribed = usersWithTelegramId(directory.snapshot(), ctx.chat.id).some((entry) => entry.active);
+    // paused by the admin or not: the block is what the bot saw, and is kept apart
+    const subscribed = usersWithTelegramId(directory.snapshot(), ctx.chat.id).some(
+      (entry) => !entry.chatGone,
+    );
     log.info({ userId: user.id, cancelled: cancelled.length }, 'the user blocked the bot');
     if (!subscribed) return;
     try {
