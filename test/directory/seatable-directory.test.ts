@@ -632,12 +632,16 @@ describe('writes', () => {
     expect(fake.rows('Users').map((r) => r['Telegram ID'])).toEqual([null, 11]);
     await directory.claimGroup('Ops', -100);
     expect(fake.rows('Groups')[0]!['Telegram ID']).toBe('-100');
-    // only the columns the bot owns were written
+    // only the columns the bot owns were written: never Active, which is the admin's
     const puts = fake.requestsTo('/rows', 'PUT').map((r) => r.body as { updates: Array<{ row: object }> });
     expect(puts.flatMap((b) => b.updates.map((u) => Object.keys(u.row).sort()))).toEqual([
       ['Telegram ID'],
-      ['Active', 'Telegram ID'],
+      ['Telegram ID'],
     ]);
+    const sql = fake.requestsTo('/sql', 'POST').map((r) => (r.body as { sql: string }).sql);
+    const updates = sql.filter((text) => text.startsWith('UPDATE'));
+    expect(updates.length).toBeGreaterThan(0);
+    for (const text of updates) expect(text).not.toContain('`Active`');
   });
 
   it('registers a group added in SeaTable after the last refresh', async () => {
