@@ -901,6 +901,36 @@ function registrationSuite(backend: DirectoryBackend): void {
           expect(bot!.app.languages.get(chatId)).toBe('en');
         });
 
+        it('withdraws a request when the group removes the bot; a late Approve changes nothing', async () => {
+          await world(env);
+          await seed.group({ title: 'BI team', mailboxes: ['sales@example.com'] });
+          const boss = admin();
+          const { chatId, request } = await requested('BI team', boss);
+          const approve = buttonData(request, 'Approve');
+          await botStatusChanged(chatId, boss, 'administrator', 'left');
+          const withdrawn = telegram.messagesIn(ADMIN_CHAT).find((m) => m.message_id === request.message_id)!;
+          expect(withdrawn.text).toContain('Withdrawn: the bot was removed from the group');
+          expect(withdrawn.reply_markup).toBeUndefined();
+          // a press on a copy of the old buttons (sent before the edit) finds no request
+          const late = telegram.injectCallbackQuery(
+            { id: ADMIN_CHAT, first_name: 'Admins' },
+            ADMIN_CHAT,
+            (
+              await bot!.app.polling!.bot.api.sendMessage(ADMIN_CHAT, 'copy', {
+                reply_markup: {
+                  inline_keyboard: [[{ text: 'Approve', callback_data: approve }]],
+                },
+              })
+            ).message_id,
+            approve,
+          );
+          await handled(late);
+          expect(telegram.callbackAnswer(late.callback_query!.id)).toEqual({
+            text: 'This request was already decided or withdrawn.',
+          });
+          expect(groupTitled('BI team')).toMatchObject({ telegramId: null, locked: false });
+        });
+
         it('leaves and writes nothing on Reject', async () => {
           await world(env);
           await seed.group({ title: 'BI team', mailboxes: ['sales@example.com'] });
