@@ -149,6 +149,14 @@ export function createGroupApproval(deps: ChatHandlerDependencies): GroupApprova
         'could not count the group’s members',
       );
     }
+    if (waiting) {
+      // the chat asks again under another title: the older buttons must not decide anything
+      await editQuietly(
+        ctx.api,
+        waiting,
+        `${requestSummary(waiting)}\n\nReplaced by a newer request of the same chat.`,
+      );
+    }
     const saved = approvals.add({
       chatId: chat.id,
       title,

@@ -10,7 +10,7 @@ import type { ChatMember, User } from 'grammy/types';
 import { DirectoryUnavailableError, type GroupClaim, type GroupEntry } from '../directory/directory.js';
 import { type Language, languageFor, texts } from '../texts/index.js';
 import type { ChatHandlerDependencies } from './chat-handlers.js';
-import { createGroupApproval } from './group-approval.js';
+import { createGroupApproval, isChatMember } from './group-approval.js';
 import { type AdminNotice, describeUser, registrationNotices } from './registration-notices.js';
 import { listedMailboxes, usersWithTelegramId } from './subscribers.js';
 
@@ -24,11 +24,6 @@ export function isBasicGroupId(chatId: number): boolean {
 
 function isAdministrator(member: ChatMember): boolean {
   return member.status === 'administrator' || member.status === 'creator';
-}
-
-function isInChat(member: ChatMember): boolean {
-  if (member.status === 'restricted') return member.is_member;
-  return member.status !== 'left' && member.status !== 'kicked';
 }
 
 type MemberUpdateContext = Filter<Context, 'my_chat_member'>;
@@ -46,8 +41,8 @@ export function createGroupRegistration(deps: ChatHandlerDependencies): Composer
   groups.on('my_chat_member', async (ctx) => {
     const { old_chat_member: before, new_chat_member: after } = ctx.myChatMember;
     if (isAdministrator(after) && !isAdministrator(before)) await onPromoted(ctx);
-    else if (after.status === 'member' && !isInChat(before)) await onAddedAsMember(ctx);
-    else if (!isInChat(after) && isInChat(before)) await onRemoved(ctx);
+    else if (after.status === 'member' && !isChatMember(before)) await onAddedAsMember(ctx);
+    else if (!isChatMember(after) && isChatMember(before)) await onRemoved(ctx);
   });
 
   groups.on('message:migrate_to_chat_id', async (ctx) => {
