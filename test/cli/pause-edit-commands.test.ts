@@ -210,9 +210,11 @@ describe('edit', () => {
     // the old password is gone from the file, not only unused
     const db = openDatabase(dataDir);
     try {
-      expect(db.prepare('SELECT password FROM mailboxes WHERE email = ?').get('reports@example.com')).toEqual({
-        password: null,
-      });
+      expect(db.prepare('SELECT password FROM mailboxes WHERE email = ?').get('reports@example.com')).toEqual(
+        {
+          password: null,
+        },
+      );
     } finally {
       db.close();
     }
