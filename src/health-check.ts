@@ -200,6 +200,17 @@ export async function runHealthCheck(options: HealthCheckOptions): Promise<Check
                 : 'add a mailbox (superset-telegram-bot mailbox add ...)',
           }),
     });
+    // a title is not a password: say which rows anyone could take today
+    const claimable = snapshot.groups.filter((group) => !group.locked || group.telegramId === null);
+    if (options.config.GROUP_REGISTRATION === 'title' && claimable.length > 0) {
+      const titles = claimable.map((group) => `"${group.title}"`).join(', ');
+      results.push({
+        check: 'group registration',
+        status: 'WARN',
+        detail: `GROUP_REGISTRATION=title and ${claimable.length} group(s) not registered yet (${titles}): whoever creates a Telegram group with such a title and makes the bot its administrator receives its reports`,
+        hint: 'set GROUP_REGISTRATION=approval (with ADMIN_CHAT_ID), or register these groups now',
+      });
+    }
     for (const mailbox of mailboxes) {
       if (mailbox.allowFrom.length === 0) {
         results.push({
