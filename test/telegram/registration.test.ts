@@ -879,7 +879,29 @@ function registrationSuite(backend: DirectoryBackend): void {
             buttonData(request, 'Approve'),
           );
           await handled(refused);
-          expect(telegram.callbackAnswer(refused.callback_query!.id)).toMatchObject({ show_alert: true });
+          expect(telegram.callbackAnswer(refused.callback_query!.id)).toEqual({
+            text: 'Only members of the admin chat can decide.',
+            show_alert: true,
+          });
+          expect(groupTitled('BI team').telegramId).toBeNull();
+          // the same buttons on a message in another chat (a copy) decide nothing either
+          telegram.addPrivateChat(stranger);
+          const copy = await bot!.app.polling!.bot.api.sendMessage(stranger.id, 'copy', {
+            reply_markup: {
+              inline_keyboard: [[{ text: 'Approve', callback_data: buttonData(request, 'Approve') }]],
+            },
+          });
+          const elsewhere = telegram.injectCallbackQuery(
+            { id: ADMIN_CHAT, first_name: 'Admins' },
+            stranger.id,
+            copy.message_id,
+            buttonData(request, 'Approve'),
+          );
+          await handled(elsewhere);
+          expect(telegram.callbackAnswer(elsewhere.callback_query!.id)).toEqual({
+            text: 'This button works only in the admin chat.',
+            show_alert: true,
+          });
           expect(groupTitled('BI team').telegramId).toBeNull();
 
           const approval = telegram.injectCallbackQuery(
