@@ -4,7 +4,7 @@
  */
 import path from 'node:path';
 import { Api } from 'grammy';
-import type { Config } from './config.js';
+import { type Config, configWarnings } from './config.js';
 import { DEFAULT_PLAN_LIMITS, type PlanLimits } from './core/message-plan.js';
 import { createDirectory } from './directory/create-directory.js';
 import type { Directory } from './directory/directory.js';
@@ -21,6 +21,7 @@ import type { SecretScrubber } from './observability/secret-scrubber.js';
 import { StoredAlertQueue } from './store/admin-alert-queue.js';
 import { ChatLanguages } from './store/chat-languages.js';
 import { type Database, openDatabase } from './store/database.js';
+import { GroupApprovals } from './store/group-approvals.js';
 import { InstanceLock } from './store/instance-lock.js';
 import { OutboxStore } from './store/outbox-store.js';
 import { ReportStore } from './store/report-store.js';
@@ -166,6 +167,7 @@ export class App {
           logger,
           scrubber,
           api: new Api(token, { apiRoot: config.TELEGRAM_API_ROOT, timeoutSeconds: 30 }),
+          approvals: new GroupApprovals(this.db),
         }),
       });
     }
@@ -292,6 +294,7 @@ export class App {
 
   private async run(): Promise<void> {
     const { logger, scrubber, config } = this.deps;
+    for (const warning of configWarnings(config)) logger.warn(warning);
     const removed = removeOrphanSpoolDirs(spoolRoot(config.DATA_DIR), this.store.referencedSpoolDirs());
     if (removed > 0) logger.info({ removed }, 'removed spool directories left by an interrupted run');
     await this.directory.start();

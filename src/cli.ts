@@ -11,7 +11,7 @@ import type { CountryCode } from 'libphonenumber-js';
 import { type Config, ConfigError, loadConfig, secretValues } from './config.js';
 import type { MediaMode } from './core/message-plan.js';
 import { type Recipient, recipientsFor } from './core/recipients.js';
-import type { TlsMode } from './directory/directory.js';
+import type { ChatGone, TlsMode } from './directory/directory.js';
 import { DirectoryInputError, LocalDirectory } from './directory/local/local-directory.js';
 import type { CheckResult } from './health-check.js';
 import { createLogger } from './observability/logger.js';
@@ -72,6 +72,31 @@ function localDirectory(cfg: Config): LocalDirectory {
   });
   void directory.start();
   return directory;
+}
+
+/** Whether an entry receives reports, and if not, who decided: the admin (pause) or the bot (what it saw). */
+function describeState(entry: { active: boolean; pausedByAdmin?: true; chatGone?: ChatGone }): string {
+  const seen = entry.chatGone
+    ? `off (bot: ${CHAT_GONE_WORDS[entry.chatGone.reason]}, since ${entry.chatGone.since.slice(0, 16).replace('T', ' ')})`
+    : null;
+  if (entry.pausedByAdmin) return seen ? `paused (admin); ${seen}` : 'paused (admin)';
+  return seen ?? (entry.active ? 'active' : 'off');
+}
+
+const CHAT_GONE_WORDS: Record<ChatGone['reason'], string> = {
+  blocked: 'the user blocked the bot',
+  removed: 'the bot was removed from the group',
+  refused: 'Telegram refused delivery (403)',
+};
+
+/** `--telegram-id` or `--unlink`/`--unlock` of an edit command: a number, null (clear) or nothing. */
+function idChange(
+  id: number | undefined,
+  clear: boolean | undefined,
+  clearFlag: string,
+): number | null | undefined {
+  if (id !== undefined && clear) throw new UsageError(`give --telegram-id or ${clearFlag}, not both`);
+  return clear ? null : id;
 }
 
 function printTable(rows: Array<Record<string, string>>): void {
@@ -477,7 +502,7 @@ function buildProgram(): Command {
             password: row.passwordSource,
             folder: row.folder,
             'allowed senders': row.allowFrom.join(' ') || '(anyone)',
-            active: row.active ? 'yes' : 'no',
+            state: row.active ? 'active' : 'paused (admin)',
           })),
         );
     });
@@ -488,6 +513,57 @@ function buildProgram(): Command {
     .action((email: string) => {
       localDirectory(config()).removeMailbox(email);
       console.log(`mailbox ${email} removed`);
+    });
+  for (const paused of [true, false]) {
+    mailbox
+      .command(paused ? 'pause' : 'resume')
+      .description(
+        paused
+          ? 'stop reading a mailbox (mail that arrives meanwhile waits on the server)'
+          : 'read a paused mailbox again',
+      )
+      .argument('<email>')
+      .action((email: string) => {
+        const entry = localDirectory(config()).setMailboxPaused(email, paused);
+        console.log(`mailbox ${entry.email} ${paused ? 'paused' : 'resumed'}`);
+      });
+  }
+  mailbox
+    .command('edit')
+    .description('change a mailbox in place (what is not given stays)')
+    .argument('<email>')
+    .option('--host <host>', 'IMAP server')
+    .option('--port <port>', 'IMAP port', integer)
+    .addOption(new Option('--tls-mode <mode>', 'tls, starttls or none').choices(['tls', 'starttls', 'none']))
+    .option('--login <login>', 'IMAP login')
+    .option('--password <password>', 'IMAP password, stored in the database')
+    .option('--password-env <VAR>', 'read the IMAP password from this environment variable instead')
+    .option('--folder <folder>', 'folder to watch')
+    .option('--allow-from <pattern>', 'allowed sender, replaces the list (repeatable)', collect)
+    .option('--allow-anyone', 'clear the allowed senders: mail from anyone is forwarded')
+    .addOption(mediaModeOption())
+    .option('--default-media-mode', 'go back to MEDIA_MODE')
+    .option('--mark-seen', 'mark processed mails \\Seen')
+    .option('--no-mark-seen', 'leave processed mails unseen')
+    .action((email: string, options) => {
+      scrubber.add(options.password);
+      if (options.allowFrom && options.allowAnyone)
+        throw new UsageError('give --allow-from or --allow-anyone, not both');
+      const entry = localDirectory(config()).editMailbox(email, {
+        host: options.host,
+        port: options.port,
+        tls: options.tlsMode as TlsMode | undefined,
+        login: options.login,
+        password: options.password,
+        passwordEnv: options.passwordEnv,
+        folder: options.folder,
+        allowFrom: options.allowAnyone ? [] : options.allowFrom,
+        mediaMode: options.defaultMediaMode ? null : (options.mediaMode as MediaMode | undefined),
+        markSeen: options.markSeen,
+      });
+      console.log(
+        `mailbox ${entry.email} changed (${entry.host}:${entry.port}, ${entry.tls}, folder ${entry.folder})`,
+      );
     });
 
   const user = program.command('user').description('people who receive reports in a private chat');
@@ -523,7 +599,7 @@ function buildProgram(): Command {
             phone: row.phone,
             'telegram id': row.telegramId === null ? '(not registered)' : String(row.telegramId),
             mailboxes: row.mailboxes.join(' '),
-            active: row.active ? 'yes' : 'no',
+            state: describeState(row),
           })),
         );
     });
@@ -535,6 +611,51 @@ function buildProgram(): Command {
       localDirectory(config()).removeUser(who);
       console.log(`user ${who} removed`);
     });
+  for (const paused of [true, false]) {
+    user
+      .command(paused ? 'pause' : 'resume')
+      .description(
+        paused
+          ? 'pause a user: no reports, and nothing they do in Telegram (/start, sharing the phone) resumes it'
+          : 'resume a user the admin paused',
+      )
+      .argument('<phone-or-telegram-id>')
+      .action((who: string) => {
+        const entry = localDirectory(config()).setUserPaused(who, paused);
+        console.log(
+          `user ${entry.name} (${entry.phone}) ${paused ? 'paused' : 'resumed'}: ${describeState(entry)}`,
+        );
+      });
+  }
+  user
+    .command('edit')
+    .description('change a user in place (what is not given stays)')
+    .argument('<phone-or-telegram-id>')
+    .option('--name <name>', 'display name')
+    .option('--phone <phone>', 'phone number')
+    .option(
+      '--mailbox <email>',
+      'mailbox whose reports they receive, replaces the list (repeatable)',
+      collect,
+    )
+    .option('--telegram-id <id>', 'Telegram user id', integer)
+    .option('--unlink', 'forget the Telegram account (they register again with /start)')
+    .action(
+      (
+        who: string,
+        options: { name?: string; phone?: string; mailbox?: string[]; telegramId?: number; unlink?: boolean },
+      ) => {
+        const entry = localDirectory(config()).editUser(who, {
+          name: options.name,
+          phone: options.phone,
+          mailboxes: options.mailbox,
+          telegramId: idChange(options.telegramId, options.unlink, '--unlink'),
+        });
+        console.log(
+          `user ${entry.name} (${entry.phone}) changed, subscribed to ${entry.mailboxes.join(', ')}`,
+        );
+      },
+    );
 
   const group = program.command('group').description('Telegram groups that receive reports');
   group
@@ -580,7 +701,7 @@ function buildProgram(): Command {
             locked: row.locked ? 'yes' : 'no',
             topic: row.topicId === null ? '' : String(row.topicId),
             mailboxes: row.mailboxes.join(' '),
-            active: row.active ? 'yes' : 'no',
+            state: describeState(row),
           })),
         );
     });
@@ -592,6 +713,55 @@ function buildProgram(): Command {
       localDirectory(config()).removeGroup(title);
       console.log(`group "${title}" removed`);
     });
+  for (const paused of [true, false]) {
+    group
+      .command(paused ? 'pause' : 'resume')
+      .description(
+        paused
+          ? 'pause a group: no reports, and nothing done in Telegram (promoting the bot again) resumes it'
+          : 'resume a group the admin paused',
+      )
+      .argument('<title>')
+      .action((title: string) => {
+        const entry = localDirectory(config()).setGroupPaused(title, paused);
+        console.log(`group "${entry.title}" ${paused ? 'paused' : 'resumed'}: ${describeState(entry)}`);
+      });
+  }
+  group
+    .command('edit')
+    .description('change a group in place (what is not given stays)')
+    .argument('<title>')
+    .option('--title <title>', 'new title (a registered group is known by its id, so this changes no chat)')
+    .option('--mailbox <email>', 'mailbox whose reports it receives, replaces the list (repeatable)', collect)
+    .option('--topic <id>', 'forum topic (message_thread_id) for the reports', integer)
+    .option('--no-topic', 'the whole group, no topic')
+    .option('--telegram-id <id>', 'Telegram chat id (locks the group to it)', integer)
+    .option('--unlock', 'forget the chat id and the lock: the group registers again')
+    .addOption(mediaModeOption())
+    .option('--default-media-mode', 'go back to the mailbox’s or MEDIA_MODE')
+    .action(
+      (
+        title: string,
+        options: {
+          title?: string;
+          mailbox?: string[];
+          topic?: number | false;
+          telegramId?: number;
+          unlock?: boolean;
+          mediaMode?: MediaMode;
+          defaultMediaMode?: boolean;
+        },
+      ) => {
+        const entry = localDirectory(config()).editGroup(title, {
+          title: options.title,
+          mailboxes: options.mailbox,
+          topicId: options.topic === false ? null : options.topic,
+          telegramId: idChange(options.telegramId, options.unlock, '--unlock'),
+          mediaMode: options.defaultMediaMode ? null : options.mediaMode,
+        });
+        console.log(`group "${entry.title}" changed, subscribed to ${entry.mailboxes.join(', ')}`);
+      },
+    );
 
   program
     .command('seatable')

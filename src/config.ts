@@ -158,10 +158,14 @@ export const settings = {
       .default('RU'),
     description: 'Country for phone numbers written without a country code (users table, shared contacts).',
   },
+  GROUP_REGISTRATION: {
+    schema: z.enum(['title', 'title+user', 'approval']).default('title'),
+    description:
+      'How a group registers when someone makes the bot its administrator. `title`: its title matches a groups-table row not yet registered (anyone who learns such a title can create a group with it and take that row\u2019s reports). `title+user`: also, the person who promoted the bot is an active registered user subscribed to one of that row\u2019s mailboxes. `approval` (recommended): the admin chat gets the group\u2019s title, id, member count and who promoted the bot, with Approve / Reject buttons; needs ADMIN_CHAT_ID.',
+  },
   GROUP_REGISTRATION_REQUIRES_USER: {
     schema: booleanFromEnv.default(false),
-    description:
-      'Accept a group registration only when the person who made the bot an administrator is a registered user.',
+    description: 'Deprecated: use GROUP_REGISTRATION=title+user, which `true` here still turns on.',
   },
   TELEGRAM_BOT_TOKEN: {
     schema: z
@@ -277,6 +281,13 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
   }
   const result = schema
     .superRefine((config, context) => {
+      if (config.GROUP_REGISTRATION === 'approval' && config.ADMIN_CHAT_ID === undefined) {
+        context.addIssue({
+          code: 'custom',
+          path: ['ADMIN_CHAT_ID'],
+          message: 'required with GROUP_REGISTRATION=approval (the chat that approves groups)',
+        });
+      }
       if (config.DIRECTORY !== 'seatable') return;
       for (const key of ['SEATABLE_SERVER_URL', 'SEATABLE_API_TOKEN'] as const) {
         if (!config[key])
@@ -292,7 +303,21 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       }),
     );
   }
-  return result.data;
+  const config = result.data;
+  // the deprecated switch asks for title+user; a stricter GROUP_REGISTRATION (approval) wins
+  if (config.GROUP_REGISTRATION_REQUIRES_USER && config.GROUP_REGISTRATION === 'title') {
+    return { ...config, GROUP_REGISTRATION: 'title+user' };
+  }
+  return config;
+}
+
+/** Settings that work but should be changed (deprecated names), for the log at start and `check`. */
+export function configWarnings(config: Config): string[] {
+  return config.GROUP_REGISTRATION_REQUIRES_USER
+    ? [
+        `GROUP_REGISTRATION_REQUIRES_USER is deprecated: set GROUP_REGISTRATION=title+user instead (in effect now: GROUP_REGISTRATION=${config.GROUP_REGISTRATION}).`,
+      ]
+    : [];
 }
 
 /** Documentation of every setting, for the README table and `--help`. */

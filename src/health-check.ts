@@ -5,7 +5,7 @@
  */
 import { Api, GrammyError } from 'grammy';
 import { ImapFlow } from 'imapflow';
-import { type Config, secretValues } from './config.js';
+import { type Config, configWarnings, secretValues } from './config.js';
 import { parseSenderAuth } from './core/sender-auth.js';
 import type { Directory, MailboxEntry } from './directory/directory.js';
 import { imapConnectionOptions } from './imap/imap-connection.js';
@@ -220,6 +220,9 @@ export async function runHealthCheck(options: HealthCheckOptions): Promise<Check
       detail: `directory ${options.config.DIRECTORY}, data in ${options.config.DATA_DIR}`,
     },
     ...settingChecks(options.config),
+    ...configWarnings(options.config).map(
+      (warning): CheckResult => ({ check: 'configuration', status: 'WARN', detail: warning }),
+    ),
   ];
   if (options.directoryChecks) {
     const directoryResults = await options.directoryChecks();
@@ -252,6 +255,17 @@ export async function runHealthCheck(options: HealthCheckOptions): Promise<Check
                 : 'add a mailbox (superset-telegram-bot mailbox add ...)',
           }),
     });
+    // a title is not a password: say which rows anyone could take today
+    const claimable = snapshot.groups.filter((group) => !group.locked || group.telegramId === null);
+    if (options.config.GROUP_REGISTRATION === 'title' && claimable.length > 0) {
+      const titles = claimable.map((group) => `"${group.title}"`).join(', ');
+      results.push({
+        check: 'group registration',
+        status: 'WARN',
+        detail: `GROUP_REGISTRATION=title and ${claimable.length} group(s) not registered yet (${titles}): whoever creates a Telegram group with such a title and makes the bot its administrator receives its reports`,
+        hint: 'set GROUP_REGISTRATION=approval (with ADMIN_CHAT_ID), or register these groups now',
+      });
+    }
     for (const mailbox of mailboxes) {
       results.push(...senderChecks(mailbox, options.config));
       if (mailbox.password !== null && mailbox.password.length < SHORT_SECRET_LENGTH) {

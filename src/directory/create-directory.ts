@@ -7,8 +7,10 @@ import type { AdminAlerts } from '../observability/admin-alerts.js';
 import type { Logger } from '../observability/logger.js';
 import type { SecretScrubber } from '../observability/secret-scrubber.js';
 import type { Database } from '../store/database.js';
-import type { Directory } from './directory.js';
+import { GoneChats } from '../store/gone-chats.js';
+import type { Directory, DirectorySource } from './directory.js';
 import { LocalDirectory } from './local/local-directory.js';
+import { ObservedDirectory } from './observed-directory.js';
 import { SeaTableClient } from './seatable/seatable-client.js';
 import { SeaTableDirectory } from './seatable/seatable-directory.js';
 import { seaTableNames } from './seatable/seatable-schema.js';
@@ -54,11 +56,15 @@ export function createSeaTableClient(config: Config, logger?: Logger): SeaTableC
   });
 }
 
+/**
+ * The configured directory, with the bot's own observations (gone chats) laid over what the admin
+ * decided: SeaTable through ObservedDirectory; the embedded directory does it in its own reads.
+ */
 export function createDirectory(deps: DirectoryDependencies): Directory {
   const { config } = deps;
   if (config.DIRECTORY === 'seatable') {
     deps.scrubber.add(config.SEATABLE_API_TOKEN);
-    return new SeaTableDirectory({
+    const source: DirectorySource = new SeaTableDirectory({
       client: createSeaTableClient(config, deps.logger),
       names: seaTableNames(config),
       phoneRegion: config.PHONE_REGION as CountryCode,
@@ -70,6 +76,7 @@ export function createDirectory(deps: DirectoryDependencies): Directory {
       env: deps.env,
       serverUrl: config.SEATABLE_SERVER_URL,
     });
+    return new ObservedDirectory(source, new GoneChats(deps.db));
   }
   return new LocalDirectory(deps.db, {
     phoneRegion: config.PHONE_REGION as CountryCode,

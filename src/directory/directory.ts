@@ -44,8 +44,29 @@ export interface UserEntry {
   telegramId: number | null;
   /** Mailbox addresses (lower-cased) this user is subscribed to. */
   mailboxes: string[];
+  /**
+   * Whether the user receives reports now: the admin has not paused them and the bot has not seen
+   * their chat go (see {@link pausedByAdmin} and {@link chatGone}).
+   */
   active: boolean;
+  /** Set when the admin paused the entry (Active unticked, `user pause`): only the admin lifts it. */
+  pausedByAdmin?: true;
+  /** Set when the bot saw the entry's chat go: a new /start (users) or promotion (groups) lifts it. */
+  chatGone?: ChatGone;
 }
+
+/** What the bot observed: the chat of a registered user or group is no longer reachable. */
+export interface ChatGone {
+  reason: ChatGoneReason;
+  /** When the bot saw it (ISO 8601). */
+  since: string;
+}
+
+/**
+ * Why a chat is gone: the user blocked the bot, the bot was removed from the group, or Telegram
+ * refused a delivery for good (403: blocked, kicked, deactivated account).
+ */
+export type ChatGoneReason = 'blocked' | 'removed' | 'refused';
 
 export interface GroupEntry {
   key: string;
@@ -58,7 +79,12 @@ export interface GroupEntry {
   topicId: number | null;
   mediaMode: MediaMode | null;
   mailboxes: string[];
+  /** Whether the group receives reports now: not paused by the admin, and the bot still in it. */
   active: boolean;
+  /** Set when the admin paused the group (Active unticked, `group pause`): only the admin lifts it. */
+  pausedByAdmin?: true;
+  /** Set when the bot saw the group go (removed, refused): a new promotion lifts it. */
+  chatGone?: ChatGone;
 }
 
 export interface DirectorySnapshot {
@@ -124,8 +150,11 @@ export interface Directory {
   claimGroup(title: string, chatId: number): Promise<GroupClaim>;
   /** A group became a supergroup: its id changes, its lock stays. */
   moveGroupChat(oldChatId: number, newChatId: number): Promise<void>;
-  /** Marks the user or group with this chat id inactive (blocked, kicked, deleted). */
-  deactivateChat(chatId: number): Promise<void>;
+  /**
+   * Records that the chat of the users or groups with this id is gone (blocked, kicked, deleted):
+   * what the bot observed, kept apart from the admin's Active, and lifted by a new registration.
+   */
+  deactivateChat(chatId: number, reason?: ChatGoneReason): Promise<void>;
   /** Resolves once every change made so far has reached the source (the local directory: at once). */
   writesSettled(): Promise<void>;
   /**
@@ -135,6 +164,12 @@ export interface Directory {
    */
   onWriteRejected(listener: (rejection: WriteRejection) => void): () => void;
 }
+
+/**
+ * A directory's source: what the admin decided. `active` there is the admin's Active alone; the
+ * bot's own observations are laid over it by ObservedDirectory (observed-directory.ts).
+ */
+export type DirectorySource = Omit<Directory, 'deactivateChat'>;
 
 /** The directory is unreachable or refused a read/write; the message says what to do. */
 export class DirectoryUnavailableError extends Error {

@@ -214,6 +214,44 @@ const MIGRATIONS: string[] = [
     updated_at TEXT NOT NULL
   );
   `,
+  // 8: issue 11 parts 2-3 (H6): what the bot observed, apart from the admin's Active; pending group approvals
+  `
+  -- a registered chat the bot saw go (blocked, removed, refused); a new /start or promotion deletes the row
+  CREATE TABLE gone_chats (
+    chat_id INTEGER PRIMARY KEY,
+    reason TEXT NOT NULL CHECK (reason IN ('blocked', 'removed', 'refused')),
+    since TEXT NOT NULL
+  );
+  -- until now only the bot unticked Active in the embedded directory (there was no pause command):
+  -- those were observations, so they move here and Active becomes the admin's alone
+  INSERT OR IGNORE INTO gone_chats (chat_id, reason, since)
+    SELECT telegram_id, 'refused', updated_at FROM users WHERE active = 0 AND telegram_id IS NOT NULL;
+  INSERT OR IGNORE INTO gone_chats (chat_id, reason, since)
+    SELECT telegram_id, 'removed', updated_at FROM groups WHERE active = 0 AND telegram_id IS NOT NULL;
+  UPDATE users SET active = 1 WHERE active = 0;
+  UPDATE groups SET active = 1 WHERE active = 0;
+
+  -- "mark chat inactive" changes still queued for SeaTable by an earlier version: the bot no longer
+  -- writes the admin's Active, so they become observations too
+  INSERT OR IGNORE INTO gone_chats (chat_id, reason, since)
+    SELECT json_extract(write, '$.chatId'), 'refused', created_at FROM directory_writes
+    WHERE json_extract(write, '$.kind') = 'deactivate-chat' AND json_type(write, '$.chatId') = 'integer';
+  DELETE FROM directory_writes WHERE json_extract(write, '$.kind') = 'deactivate-chat';
+
+  -- GROUP_REGISTRATION=approval: a promotion waiting for the admin chat's Approve or Reject
+  CREATE TABLE group_approvals (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    chat_id INTEGER NOT NULL UNIQUE,
+    title TEXT NOT NULL,
+    chat_type TEXT NOT NULL,
+    member_count INTEGER,
+    promoted_by TEXT NOT NULL,
+    language TEXT NOT NULL,
+    admin_chat_id INTEGER,
+    admin_message_id INTEGER,
+    requested_at TEXT NOT NULL
+  );
+  `,
 ];
 
 /** Opens (creating when needed) the database in `dataDir` and brings its schema up to date. */

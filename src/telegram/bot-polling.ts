@@ -9,7 +9,7 @@ import type { Logger } from '../observability/logger.js';
 import type { SecretScrubber } from '../observability/secret-scrubber.js';
 
 /** The update types the bot handles (sent explicitly: Telegram remembers the last list otherwise). */
-export const ALLOWED_UPDATES = ['message', 'my_chat_member'] as const;
+export const ALLOWED_UPDATES = ['message', 'my_chat_member', 'callback_query'] as const;
 
 export interface BotPollingOptions {
   token: string;

@@ -49,7 +49,7 @@ export function createChatCommands(deps: ChatHandlerDependencies): Composer<Cont
     languages.set(ctx.chat.id, language);
     const active = linked.filter((user) => user.active);
     if (active.length === 0) {
-      await ctx.reply(t.statusPaused);
+      await ctx.reply(linked.every((user) => user.pausedByAdmin) ? t.pausedByAdmin : t.statusPaused);
       return;
     }
     await ctx.reply(t.statusSubscribed(listedMailboxes(snapshot, mailboxesOf(active))));

@@ -12,6 +12,7 @@ import type { AdminAlerts } from '../observability/admin-alerts.js';
 import type { Logger } from '../observability/logger.js';
 import type { SecretScrubber } from '../observability/secret-scrubber.js';
 import type { ChatLanguages } from '../store/chat-languages.js';
+import type { GroupApprovals } from '../store/group-approvals.js';
 import type { OutboxStore } from '../store/outbox-store.js';
 import { languageFor, texts } from '../texts/index.js';
 import { createChatCommands } from './chat-commands.js';
@@ -21,7 +22,7 @@ import { createUserRegistration } from './user-registration.js';
 export { publishCommands } from './chat-commands.js';
 
 export interface ChatHandlerDependencies {
-  /** GROUP_REGISTRATION_REQUIRES_USER and PHONE_REGION are read from here. */
+  /** GROUP_REGISTRATION, ADMIN_CHAT_ID and PHONE_REGION are read from here. */
   config: Config;
   /** Where users and groups are looked up and registered. */
   directory: Directory;
@@ -38,6 +39,8 @@ export interface ChatHandlerDependencies {
    * refused it after the fact. Without it, only the admin chat is told.
    */
   api?: Api;
+  /** Group registrations waiting for the admin chat (GROUP_REGISTRATION=approval). */
+  approvals: GroupApprovals;
 }
 
 export function createChatHandlers(deps: ChatHandlerDependencies): Composer<Context> {

@@ -84,6 +84,9 @@ export class CurrentRecipients {
         : snapshot.users.find((user) => user.key === delivery.recipientKey);
     const prefix = 'cancelled: the directory no longer sends this report here';
     if (!entry) return `${prefix} (the ${what} was removed)`;
+    if (entry.pausedByAdmin) return `${prefix} (the ${what} is inactive: paused by the admin)`;
+    if (entry.chatGone)
+      return `${prefix} (the ${what} is inactive: its chat is gone, ${entry.chatGone.reason})`;
     if (!entry.active) return `${prefix} (the ${what} is inactive)`;
     if (entry.telegramId !== delivery.chatId) return `${prefix} (the ${what}'s Telegram ID changed)`;
     if (!entry.mailboxes.includes(email)) return `${prefix} (the ${what} is not subscribed to ${email})`;

@@ -11,10 +11,16 @@
  */
 import { type Api, Composer, type Context, type Filter, GrammyError } from 'grammy';
 import type { ChatMember, User } from 'grammy/types';
-import { DirectoryUnavailableError, type GroupClaim, type WriteRejection } from '../directory/directory.js';
+import {
+  DirectoryUnavailableError,
+  type GroupClaim,
+  type GroupEntry,
+  type WriteRejection,
+} from '../directory/directory.js';
 import { type Language, languageFor, texts } from '../texts/index.js';
 import type { ChatHandlerDependencies } from './chat-handlers.js';
-import { type AdminNotice, registrationNotices } from './registration-notices.js';
+import { createGroupApproval, isChatMember } from './group-approval.js';
+import { type AdminNotice, describeUser, registrationNotices } from './registration-notices.js';
 import { listedMailboxes, usersWithTelegramId } from './subscribers.js';
 
 /** The `from` of actions by anonymous group administrators (and of migration service messages). */
@@ -29,11 +35,6 @@ function isAdministrator(member: ChatMember): boolean {
   return member.status === 'administrator' || member.status === 'creator';
 }
 
-function isInChat(member: ChatMember): boolean {
-  if (member.status === 'restricted') return member.is_member;
-  return member.status !== 'left' && member.status !== 'kicked';
-}
-
 type MemberUpdateContext = Filter<Context, 'my_chat_member'>;
 
 export function createGroupRegistration(deps: ChatHandlerDependencies): Composer<Context> {
@@ -43,6 +44,8 @@ export function createGroupRegistration(deps: ChatHandlerDependencies): Composer
   const groups = composer.chatType(['group', 'supergroup']);
   // supergroups a registered group just moved to: the join Telegram sends for them is not news
   const migratedInto = new Set<number>();
+  const approval = createGroupApproval(deps);
+  composer.use(approval.composer);
 
   directory.onWriteRejected((rejection) => {
     undoRegistration(rejection).catch((error: unknown) => {
@@ -76,8 +79,8 @@ export function createGroupRegistration(deps: ChatHandlerDependencies): Composer
   groups.on('my_chat_member', async (ctx) => {
     const { old_chat_member: before, new_chat_member: after } = ctx.myChatMember;
     if (isAdministrator(after) && !isAdministrator(before)) await onPromoted(ctx);
-    else if (after.status === 'member' && !isInChat(before)) await onAddedAsMember(ctx);
-    else if (!isInChat(after) && isInChat(before)) await onRemoved(ctx);
+    else if (after.status === 'member' && !isChatMember(before)) await onAddedAsMember(ctx);
+    else if (!isChatMember(after) && isChatMember(before)) await onRemoved(ctx);
   });
 
   groups.on('message:migrate_to_chat_id', async (ctx) => {
@@ -103,25 +106,22 @@ export function createGroupRegistration(deps: ChatHandlerDependencies): Composer
     const chatTitle = chat.title ?? '';
     const known = directory.snapshot().groups.find((group) => group.telegramId === chat.id);
 
-    // the gate applies to new registrations; a group registered here is already vouched for
-    if (config.GROUP_REGISTRATION_REQUIRES_USER && known === undefined) {
-      const anonymous = from.id === GROUP_ANONYMOUS_BOT_ID;
-      const subscribed =
-        !anonymous && usersWithTelegramId(directory.snapshot(), from.id).some((user) => user.active);
-      if (!subscribed) {
-        await refuse(
-          ctx,
-          anonymous ? t.groupAnonymousAdmin : t.groupNeedsRegisteredUser,
-          registrationNotices.groupPromoterNotRegistered(chat, from, anonymous),
-        );
-        return;
-      }
+    if (known?.pausedByAdmin) {
+      // the admin's pause wins over a promotion: nothing is written, and the bot stays for the resume
+      log.info(
+        { chatId: chat.id, title: known.title },
+        'a group paused by the admin promoted the bot; nothing changed',
+      );
+      await replyQuietly(ctx, t.groupPausedByAdmin(known.title, false));
+      return;
     }
 
     // known by its id from the first registration on, whatever the chat is called now
     const title = known?.title ?? chatTitle;
     let claim: GroupClaim;
     try {
+      // a group registered here is already vouched for; a new one passes GROUP_REGISTRATION first
+      if (known === undefined && !(await admitNewGroup(ctx, title, language))) return;
       claim = await directory.claimGroup(title, chat.id);
       const lockedTo = claim.outcome === 'locked-to-another-chat' ? claim.group.telegramId : null;
       if (chat.type === 'supergroup' && lockedTo !== null && isBasicGroupId(lockedTo)) {
@@ -171,6 +171,71 @@ export function createGroupRegistration(deps: ChatHandlerDependencies): Composer
     }
   }
 
+  /**
+   * Decides on a chat that is not registered yet and asks for the row titled `title`: true when the
+   * claim may go ahead. Otherwise it has answered already: refused (the bot leaves), paused by the
+   * admin, or handed to the admin chat for approval. Rows locked to another chat and unknown titles
+   * go ahead: the claim refuses them (or follows a supergroup migration) as before.
+   */
+  async function admitNewGroup(
+    ctx: MemberUpdateContext,
+    title: string,
+    language: Language,
+  ): Promise<boolean> {
+    const { chat, from } = ctx.myChatMember;
+    const t = texts(language);
+    const open = await openRowsTitled(title, chat.id);
+    if (open.length === 0) return true;
+    if (open.every((group) => group.pausedByAdmin)) {
+      await refuse(
+        ctx,
+        t.groupPausedByAdmin(title, true),
+        registrationNotices.groupPaused(chat, title, from),
+      );
+      return false;
+    }
+    const mode = config.GROUP_REGISTRATION;
+    if (mode === 'title+user') {
+      const anonymous = from.id === GROUP_ANONYMOUS_BOT_ID;
+      const mailboxes = new Set(
+        open.filter((group) => !group.pausedByAdmin).flatMap((group) => group.mailboxes),
+      );
+      const subscribed =
+        !anonymous &&
+        usersWithTelegramId(directory.snapshot(), from.id).some(
+          (user) => user.active && user.mailboxes.some((email) => mailboxes.has(email)),
+        );
+      if (!subscribed) {
+        await refuse(
+          ctx,
+          anonymous ? t.groupAnonymousAdmin : t.groupNeedsRegisteredUser,
+          registrationNotices.groupPromoterNotRegistered(chat, from, anonymous),
+        );
+        return false;
+      }
+    }
+    if (mode === 'approval') {
+      if (isPerson(from)) languages.set(chat.id, language);
+      await approval.request(ctx, title, language);
+      return false;
+    }
+    return true;
+  }
+
+  /**
+   * The rows titled `title` that this chat could claim (not locked to another chat). Reads the source
+   * again when the copy has no such title: the admin may have added it a moment ago.
+   */
+  async function openRowsTitled(title: string, chatId: number): Promise<GroupEntry[]> {
+    const wanted = title.trim();
+    const titled = () => directory.snapshot().groups.filter((group) => group.title === wanted);
+    // at most once per refresh interval in all: strangers cannot spend the source's request quota
+    if (titled().length === 0) await directory.refreshAfterMiss();
+    return titled().filter(
+      (group) => !(group.locked && group.telegramId !== null && group.telegramId !== chatId),
+    );
+  }
+
   async function onAddedAsMember(ctx: MemberUpdateContext): Promise<void> {
     const { chat, from } = ctx.myChatMember;
     log.info({ chatId: chat.id, addedBy: from.id }, 'added to a group as a plain member');
@@ -180,15 +245,19 @@ export function createGroupRegistration(deps: ChatHandlerDependencies): Composer
   async function onRemoved(ctx: MemberUpdateContext): Promise<void> {
     const { chat, from } = ctx.myChatMember;
     migratedInto.delete(chat.id);
+    await approval.withdraw(ctx.api, chat.id, `the bot was removed from the group by ${describeUser(from)}`);
     const cancelled = outbox.cancelChat(chat.id, 'the bot was removed from the group');
-    const group = directory.snapshot().groups.find((entry) => entry.telegramId === chat.id && entry.active);
+    // paused by the admin or not: that the bot was removed is what the bot saw, and is kept apart
+    const group = directory
+      .snapshot()
+      .groups.find((entry) => entry.telegramId === chat.id && !entry.chatGone);
     log.info(
       { chatId: chat.id, registered: group !== undefined, cancelled: cancelled.length },
       'left a group',
     );
     if (group === undefined) return;
     try {
-      await directory.deactivateChat(chat.id);
+      await directory.deactivateChat(chat.id, 'removed');
     } catch (error) {
       if (!(error instanceof DirectoryUnavailableError)) throw error;
       // delivery marks the group inactive on its next 403 anyway
@@ -205,6 +274,7 @@ export function createGroupRegistration(deps: ChatHandlerDependencies): Composer
    */
   async function followMigration(oldChatId: number, newChatId: number): Promise<void> {
     outbox.moveChat(oldChatId, newChatId);
+    approval.moveChat(oldChatId, newChatId);
     languages.move(oldChatId, newChatId);
     if (!directory.snapshot().groups.some((group) => group.telegramId === oldChatId)) return;
     await directory.moveGroupChat(oldChatId, newChatId);

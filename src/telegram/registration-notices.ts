@@ -59,13 +59,21 @@ export const registrationNotices = {
     };
   },
 
-  /** GROUP_REGISTRATION_REQUIRES_USER and the promoting admin is not a subscribed user (or anonymous). */
+  /** GROUP_REGISTRATION=title+user and the promoting admin is not subscribed to the row's mailboxes (or anonymous). */
   groupPromoterNotRegistered(chat: Chat, by: User, anonymous: boolean): AdminNotice {
     return {
       key: `group-promoter-unregistered:${chat.id}`,
       text: anonymous
-        ? `Group registration refused: an anonymous administrator made the bot an administrator in ${describeChat(chat)} (GROUP_REGISTRATION_REQUIRES_USER is on); the bot left.`
-        : `Group registration refused: ${describeUser(by)}, who made the bot an administrator in ${describeChat(chat)}, is not a subscribed user (GROUP_REGISTRATION_REQUIRES_USER is on); the bot left.`,
+        ? `Group registration refused: an anonymous administrator made the bot an administrator in ${describeChat(chat)} (GROUP_REGISTRATION=title+user); the bot left.`
+        : `Group registration refused: ${describeUser(by)}, who made the bot an administrator in ${describeChat(chat)}, is not a subscribed user of that group's mailboxes (GROUP_REGISTRATION=title+user); the bot left.`,
+    };
+  },
+
+  /** A chat asked for a groups-table row the admin paused; nothing was written. */
+  groupPaused(chat: Chat, title: string, by: User): AdminNotice {
+    return {
+      key: `group-paused:${chat.id}`,
+      text: `Group registration refused: ${describeUser(by)} made the bot an administrator in ${describeChat(chat)}, but the group "${title}" is paused (Active unticked); nothing was written and the bot left.`,
     };
   },
 

@@ -49,32 +49,16 @@ export interface TelegramIdWriter {
 }
 
 /**
- * Links a Telegram account to an entry and switches the entry on (a verified phone resumes a paused
- * subscription). All or nothing: when switching on fails after the id was written, the earlier id is
- * put back (best effort; a failed undo is logged) and the error rethrown. Linking again is always safe.
+ * Links a Telegram account to an entry. That is a new registration by the account, so what the bot
+ * saw of its chat (blocked) is lifted; the admin's Active is never touched (a paused entry is refused
+ * before this is called). Linking again is always safe.
  */
 export async function linkTelegramId(
   writer: TelegramIdWriter,
   user: UserEntry,
   telegramId: number,
 ): Promise<void> {
-  const { directory } = writer;
-  await directory.setUserTelegramId(user.key, telegramId);
-  // directories usually switch the entry on with the id; ask only when the copy says it is still off
-  if (directory.snapshot().users.find((entry) => entry.key === user.key)?.active === true) return;
-  try {
-    await directory.setUserActive(user.key, true);
-  } catch (error) {
-    try {
-      await directory.setUserTelegramId(user.key, user.telegramId);
-    } catch (undoError) {
-      writer.logger.error(
-        { userKey: user.key, err: writer.scrubber.describe(undoError) },
-        'could not undo a half-done registration; the user’s next attempt completes it',
-      );
-    }
-    throw error;
-  }
+  await writer.directory.setUserTelegramId(user.key, telegramId);
 }
 
 /**

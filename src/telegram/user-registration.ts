@@ -40,10 +40,18 @@ export function createUserRegistration(deps: ChatHandlerDependencies): Composer<
     const t = texts(language);
     const snapshot = directory.snapshot();
     const linked = usersWithTelegramId(snapshot, ctx.from.id);
-    // a paused subscription goes through the phone again: sharing it switches the entry back on
-    if (linked.length > 0 && linked.every((user) => user.active)) {
+    // an entry whose chat the bot saw go (blocked) goes through the phone again: sharing it lifts that;
+    // the admin's pause is lifted by the admin only
+    const seenGone = linked.filter((user) => user.chatGone !== undefined && !user.pausedByAdmin);
+    if (linked.length > 0 && seenGone.length === 0) {
+      const active = linked.filter((user) => user.active);
+      if (active.length === 0) {
+        log.info({ userId: ctx.from.id }, 'a user paused by the admin sent /start; nothing changed');
+        await ctx.reply(t.pausedByAdmin, { reply_markup: REMOVE_KEYBOARD });
+        return;
+      }
       languages.set(ctx.chat.id, language);
-      await ctx.reply(t.alreadySubscribed(listedMailboxes(snapshot, mailboxesOf(linked))), {
+      await ctx.reply(t.alreadySubscribed(listedMailboxes(snapshot, mailboxesOf(active))), {
         reply_markup: REMOVE_KEYBOARD,
       });
       return;
@@ -91,6 +99,16 @@ export function createUserRegistration(deps: ChatHandlerDependencies): Composer<
       return;
     }
 
+    if (entry.pausedByAdmin) {
+      // the admin's decision wins over anything done in Telegram: nothing is written
+      log.info(
+        { userId: from.id, userKey: entry.key },
+        'a user paused by the admin shared their phone; nothing changed',
+      );
+      await ctx.reply(t.pausedByAdmin, { reply_markup: REMOVE_KEYBOARD });
+      return;
+    }
+
     const alreadyDone = entry.telegramId === from.id && entry.active;
     if (!alreadyDone) {
       // the latest verified owner of the phone wins: a new Telegram account replaces the old one
@@ -134,11 +152,14 @@ export function createUserRegistration(deps: ChatHandlerDependencies): Composer<
     if (ctx.myChatMember.new_chat_member.status !== 'kicked') return;
     const user = ctx.myChatMember.from;
     const cancelled = outbox.cancelChat(ctx.chat.id, 'the user blocked the bot');
-    const subscribed = usersWithTelegramId(directory.snapshot(), ctx.chat.id).some((entry) => entry.active);
+    // paused by the admin or not: the block is what the bot saw, and is kept apart
+    const subscribed = usersWithTelegramId(directory.snapshot(), ctx.chat.id).some(
+      (entry) => !entry.chatGone,
+    );
     log.info({ userId: user.id, cancelled: cancelled.length }, 'the user blocked the bot');
     if (!subscribed) return;
     try {
-      await directory.deactivateChat(ctx.chat.id);
+      await directory.deactivateChat(ctx.chat.id, 'blocked');
     } catch (error) {
       // delivery marks the user inactive on its next 403 anyway
       log.warn({ userId: user.id, err: deps.scrubber.describe(error) }, 'could not mark the user inactive');

@@ -90,4 +90,18 @@ export interface Texts {
    * the title registered to another chat (or no longer to have it). Reports stop; the bot leaves.
    */
   groupRegistrationUndone(title: string): string;
+
+  // ---- the admin's pause and group approval (issue 11) ----------------------------------------------
+
+  /** /start, a shared phone or /status of a user the admin paused: nothing was changed. */
+  pausedByAdmin: string;
+  /**
+   * The bot was promoted in a group the admin paused: nothing was changed. `leaving` when the group is
+   * not registered to this chat (the bot leaves); otherwise it stays and reports resume with the admin.
+   */
+  groupPausedByAdmin(title: string, leaving: boolean): string;
+  /** GROUP_REGISTRATION=approval: the admin chat was asked; reports start once it approves. */
+  groupAwaitingApproval: string;
+  /** GROUP_REGISTRATION=approval: the admin chat rejected the group; the bot leaves. */
+  groupRejected: string;
 }

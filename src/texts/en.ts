@@ -83,4 +83,14 @@ export const en: Texts = {
   groupRegistrationUndone: (title) =>
     `Sorry, the registration of this group could not be completed: the group “${title}” turned out to be registered in another chat. ` +
     'No more reports will arrive here and I am leaving. If this is a mistake, please contact the bot administrator.',
+
+  pausedByAdmin:
+    'Your subscription is paused by the administrator. Reports will arrive again once the administrator resumes it.',
+  groupPausedByAdmin: (title, leaving) =>
+    leaving
+      ? `The group “${title}” is paused by the bot administrator, so I am leaving. Once they resume it, add me again and make me an administrator.`
+      : 'This group’s subscription is paused by the bot administrator. Reports will arrive again once they resume it.',
+  groupAwaitingApproval:
+    'The bot administrator has been asked to approve this group. Reports will start once they do.',
+  groupRejected: 'The bot administrator did not approve this group, so I am leaving.',
 };

@@ -42,7 +42,7 @@ describe('directory commands', () => {
     );
     expect(duplicate.code).toBe(1);
     expect(duplicate.stderr.trim()).toBe(
-      'error: mailbox reports@example.com already exists (remove it first to change it)',
+      'error: mailbox reports@example.com already exists (change it with: mailbox edit)',
     );
 
     const bothPasswords = await cli(

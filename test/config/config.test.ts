@@ -1,6 +1,6 @@
 /** The settings schema: defaults, clear errors naming the key, secrets never echoed. */
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig, secretValues } from '../../src/config.js';
+import { ConfigError, configWarnings, loadConfig, secretValues } from '../../src/config.js';
 
 describe('configuration', () => {
   it('has working defaults for everything but the Telegram token', () => {
@@ -62,5 +62,39 @@ describe('configuration', () => {
     const token = '123456:AAE_abcdefghijklmnopqrstuvwxyz';
     const config = loadConfig({ TELEGRAM_BOT_TOKEN: token, SEATABLE_API_TOKEN: 'x'.repeat(40) });
     expect(secretValues(config).sort()).toEqual([token, 'x'.repeat(40)].sort());
+  });
+});
+
+describe('GROUP_REGISTRATION', () => {
+  it('defaults to title, takes title+user and approval, and refuses anything else', () => {
+    expect(loadConfig({}).GROUP_REGISTRATION).toBe('title');
+    expect(loadConfig({ GROUP_REGISTRATION: 'title+user' }).GROUP_REGISTRATION).toBe('title+user');
+    expect(loadConfig({ GROUP_REGISTRATION: 'approval', ADMIN_CHAT_ID: '-100123' }).GROUP_REGISTRATION).toBe(
+      'approval',
+    );
+    expect(() => loadConfig({ GROUP_REGISTRATION: 'password' })).toThrow(/GROUP_REGISTRATION:/);
+  });
+
+  it('needs an admin chat to approve in', () => {
+    expect(() => loadConfig({ GROUP_REGISTRATION: 'approval' })).toThrow(
+      'ADMIN_CHAT_ID: required with GROUP_REGISTRATION=approval (the chat that approves groups)',
+    );
+  });
+
+  it('keeps the deprecated GROUP_REGISTRATION_REQUIRES_USER working as title+user, with a warning', () => {
+    const old = loadConfig({ GROUP_REGISTRATION_REQUIRES_USER: 'true' });
+    expect(old.GROUP_REGISTRATION).toBe('title+user');
+    expect(configWarnings(old)).toEqual([
+      'GROUP_REGISTRATION_REQUIRES_USER is deprecated: set GROUP_REGISTRATION=title+user instead (in effect now: GROUP_REGISTRATION=title+user).',
+    ]);
+    // a stricter choice wins over the old switch
+    const both = loadConfig({
+      GROUP_REGISTRATION_REQUIRES_USER: 'true',
+      GROUP_REGISTRATION: 'approval',
+      ADMIN_CHAT_ID: '42',
+    });
+    expect(both.GROUP_REGISTRATION).toBe('approval');
+    expect(configWarnings(both)[0]).toContain('in effect now: GROUP_REGISTRATION=approval');
+    expect(configWarnings(loadConfig({}))).toEqual([]);
   });
 });

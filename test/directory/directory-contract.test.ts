@@ -239,25 +239,53 @@ describe.each([localImplementation, seaTableImplementation])(
     it('marks users inactive and active again, and deactivates a chat that is gone', async () => {
       const { directory, reopen } = await build();
       await directory.setUserActive(user(directory, 'Cy').key, false);
-      expect(user(directory, 'Cy').active).toBe(false);
+      expect(user(directory, 'Cy')).toMatchObject({ active: false, pausedByAdmin: true });
       await directory.setUserActive(user(directory, 'Cy').key, true);
       expect(user(directory, 'Cy').active).toBe(true);
+      expect(user(directory, 'Cy').pausedByAdmin).toBeUndefined();
 
-      await directory.deactivateChat(ANN_CHAT);
-      await directory.deactivateChat(OPS_CHAT);
+      await directory.deactivateChat(ANN_CHAT, 'blocked');
+      await directory.deactivateChat(OPS_CHAT, 'removed');
       await directory.deactivateChat(424242); // nobody: nothing happens
-      expect(user(directory, 'Ann').active).toBe(false);
-      expect(group(directory, 'Ops').active).toBe(false);
+      expect(user(directory, 'Ann')).toMatchObject({ active: false, chatGone: { reason: 'blocked' } });
+      // what the bot saw is not the admin's decision
+      expect(user(directory, 'Ann').pausedByAdmin).toBeUndefined();
+      expect(group(directory, 'Ops')).toMatchObject({ active: false, chatGone: { reason: 'removed' } });
       expect(user(directory, 'Cy').active).toBe(true);
       const reports = directory.snapshot().mailboxes[0]!;
       expect(recipientsFor(reports, directory.snapshot(), 'photo')).toEqual([]);
 
       const again = await reopen();
-      expect(user(again, 'Ann').active).toBe(false);
+      expect(user(again, 'Ann')).toMatchObject({ active: false, chatGone: { reason: 'blocked' } });
       expect(group(again, 'Ops').active).toBe(false);
-      // the bot made admin in the group again: registration reactivates it, lock kept
+      // the bot made admin in the group again: registration lifts what the bot saw, lock kept
       expect((await directory.claimGroup('Ops', OPS_CHAT)).outcome).toBe('already-registered');
       expect(group(directory, 'Ops')).toMatchObject({ active: true, locked: true });
+      expect(group(directory, 'Ops').chatGone).toBeUndefined();
+      // the user shared their phone again: the same
+      await directory.setUserTelegramId(user(directory, 'Ann').key, ANN_CHAT);
+      expect(user(directory, 'Ann').active).toBe(true);
+    });
+
+    it('keeps the admin’s pause through a new registration and a removal', async () => {
+      const { directory, reopen } = await build();
+      const cy = user(directory, 'Cy');
+      await directory.setUserActive(cy.key, false);
+      await directory.deactivateChat(CY_CHAT, 'blocked');
+      expect(user(directory, 'Cy')).toMatchObject({
+        active: false,
+        pausedByAdmin: true,
+        chatGone: { reason: 'blocked' },
+      });
+      // linking the account again lifts the block the bot saw, never the admin's pause
+      await directory.setUserTelegramId(cy.key, CY_CHAT);
+      expect(user(directory, 'Cy')).toMatchObject({ active: false, pausedByAdmin: true });
+      expect(user(directory, 'Cy').chatGone).toBeUndefined();
+      expect(user(await reopen(), 'Cy')).toMatchObject({ active: false, pausedByAdmin: true });
+      // a claim of a group never switches it on either: Active is the admin's alone
+      const claim = await directory.claimGroup('Sales Team', -100777);
+      expect(claim.outcome).toBe('registered');
+      expect(group(directory, 'Sales Team')).toMatchObject({ telegramId: -100777, active: true });
     });
 
     it('shows a write in the copy when the call returns, and in the source once writes are settled', async () => {

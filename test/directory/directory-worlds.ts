@@ -6,6 +6,7 @@
 import type { CountryCode } from 'libphonenumber-js';
 import type { Directory, TlsMode } from '../../src/directory/directory.js';
 import { LocalDirectory } from '../../src/directory/local/local-directory.js';
+import { ObservedDirectory } from '../../src/directory/observed-directory.js';
 import { SeaTableClient } from '../../src/directory/seatable/seatable-client.js';
 import { SeaTableDirectory } from '../../src/directory/seatable/seatable-directory.js';
 import { defaultSeaTableNames, type SeaTableNames } from '../../src/directory/seatable/seatable-schema.js';
@@ -13,6 +14,7 @@ import type { AdminAlerts } from '../../src/observability/admin-alerts.js';
 import { createLogger, type Logger } from '../../src/observability/logger.js';
 import { SecretScrubber } from '../../src/observability/secret-scrubber.js';
 import { type Database, openDatabase } from '../../src/store/database.js';
+import { GoneChats } from '../../src/store/gone-chats.js';
 import type { FakeBaseSeed, FakeColumnSeed, FakeRowSeed } from '../fakes/seatable/fake-seatable.js';
 import { FakeSeaTable, type FakeSeaTableOptions } from '../fakes/seatable/fake-seatable.js';
 import { CapturedLogs, removeDir, tempDataDir } from '../support/bot-harness.js';
@@ -311,7 +313,11 @@ export const seaTableImplementation: DirectoryImplementation = {
     const harness = await seaTableHarness({ seed: directorySeed(spec) });
     const reopened: Array<{ directory: SeaTableDirectory; db: Database; dataDir: string }> = [];
     const open = async () => {
-      const directory = harness.directory({ env: options.env });
+      // as the bot uses it: what the admin decided, with the bot's observations laid over it
+      const directory = new ObservedDirectory(
+        harness.directory({ env: options.env }),
+        new GoneChats(harness.db),
+      );
       await directory.start();
       return directory;
     };
@@ -339,7 +345,8 @@ export const seaTableImplementation: DirectoryImplementation = {
         });
         await other.start();
         reopened.push({ directory: other, db, dataDir });
-        return other;
+        // what SeaTable holds, with what the bot observed (kept in the bot's own file) laid over it
+        return new ObservedDirectory(other, new GoneChats(harness.db));
       },
       async close() {
         for (const { directory: other, db, dataDir } of reopened) {

@@ -638,12 +638,16 @@ describe('writes', () => {
     await directory.claimGroup('Ops', -100);
     await directory.writesSettled();
     expect(fake.rows('Groups')[0]!['Telegram ID']).toBe('-100');
-    // only the columns the bot owns were written
+    // only the columns the bot owns were written: never Active, which is the admin's
     const puts = fake.requestsTo('/rows', 'PUT').map((r) => r.body as { updates: Array<{ row: object }> });
     expect(puts.flatMap((b) => b.updates.map((u) => Object.keys(u.row).sort()))).toEqual([
       ['Telegram ID'],
-      ['Active', 'Telegram ID'],
+      ['Telegram ID'],
     ]);
+    const sql = fake.requestsTo('/sql', 'POST').map((r) => (r.body as { sql: string }).sql);
+    const updates = sql.filter((text) => text.startsWith('UPDATE'));
+    expect(updates.length).toBeGreaterThan(0);
+    for (const text of updates) expect(text).not.toContain('`Active`');
   });
 
   it('registers a group added in SeaTable after the last refresh', async () => {
@@ -667,30 +671,36 @@ describe('the write queue', () => {
     const first = h.directory();
     await first.start();
     const bob = first.snapshot().users[1]!;
+    // the admin paused Bob: registering his account must not switch him on
+    h.fake.setCells('Users', bob.key, { Active: false });
+    await first.refresh();
     await h.fake.goOffline();
     const startedAt = Date.now();
     await first.setUserTelegramId(bob.key, 4242);
-    await first.deactivateChat(11);
+    await first.moveGroupChat(-100, -1001);
     expect(Date.now() - startedAt).toBeLessThan(100);
     expect(first.snapshot().users.map((user) => [user.telegramId, user.active])).toEqual([
-      [11, false],
-      [4242, true],
+      [11, true],
+      [4242, false],
     ]);
+    expect(first.snapshot().groups[0]!.telegramId).toBe(-1001);
     await first.stop();
 
     // a new run during the outage: the saved copy and the queued changes
     const second = h.directory();
     await second.start();
     expect(second.snapshot().users.map((user) => [user.telegramId, user.active])).toEqual([
-      [11, false],
-      [4242, true],
+      [11, true],
+      [4242, false],
     ]);
+    expect(second.snapshot().groups[0]!.telegramId).toBe(-1001);
     await h.fake.goOnline();
     await second.writesSettled();
     expect(h.fake.rows('Users').map((row) => [row['Telegram ID'], row.Active])).toEqual([
-      ['11', false],
-      ['4242', true],
+      ['11', true],
+      ['4242', false],
     ]);
+    expect(h.fake.rows('Groups')[0]!['Telegram ID']).toBe('-1001');
     expect(h.db.prepare('SELECT COUNT(*) AS n FROM directory_writes').get()).toEqual({ n: 0 });
   });
 
@@ -788,7 +798,7 @@ describe('the write queue', () => {
     const { directory, fake } = await started({ seed: directorySeed(smallSpec()) });
     fake.clearRequests();
     await directory.setUserTelegramId(directory.snapshot().users[1]!.key, 31);
-    await directory.deactivateChat(11);
+    await directory.setUserActive(directory.snapshot().users[0]!.key, false);
     await directory.moveGroupChat(-100, -1001234);
     await directory.writesSettled();
     expect(fake.requestsTo('/rows', 'GET')).toHaveLength(0);
@@ -801,7 +811,7 @@ describe('the write queue', () => {
     const { directory, fake } = await started({ seed: directorySeed(smallSpec()) });
     fake.setLatency(3000, 'gateway');
     const before = Date.now();
-    await directory.deactivateChat(11);
+    await directory.setUserActive(directory.snapshot().users[0]!.key, false);
     await directory.moveGroupChat(-100, -1009);
     expect(Date.now() - before).toBeLessThan(100);
     expect(directory.snapshot().users[0]!.active).toBe(false);

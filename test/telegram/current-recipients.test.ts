@@ -1,7 +1,11 @@
 /** The rule before each send: the chat must still be an active recipient of the report's mailbox. */
 import { describe, expect, it } from 'vitest';
-import type { Directory, DirectorySnapshot } from '../../src/directory/directory.js';
+import type { Directory, DirectorySnapshot, DirectorySource } from '../../src/directory/directory.js';
+import { ObservedDirectory } from '../../src/directory/observed-directory.js';
+import { openDatabase } from '../../src/store/database.js';
+import { GoneChats } from '../../src/store/gone-chats.js';
 import { CurrentRecipients } from '../../src/telegram/current-recipients.js';
+import { removeDir, tempDataDir } from '../support/bot-harness.js';
 
 const MAILBOX = 'reports@example.com';
 
@@ -115,5 +119,31 @@ describe('CurrentRecipients', () => {
     // but not a user's chat that happens to share the old id
     const users = new CurrentRecipients(directoryOf(snapshot([user('1', -500)])).directory, 'photo');
     expect(users.refusal(delivery(supergroup, 'g', 'group'), MAILBOX, migratedFrom)).not.toBeNull();
+  });
+
+  it('sees a chat the bot saw go and an admin pause, through the directory the bot uses (gone_chats laid over the source)', async () => {
+    const dataDir = tempDataDir();
+    const db = openDatabase(dataDir);
+    try {
+      const source = directoryOf(snapshot([user('1', 101), user('2', 102)]));
+      const observed = new ObservedDirectory(
+        source.directory as unknown as DirectorySource,
+        new GoneChats(db),
+      );
+      const recipients = new CurrentRecipients(observed, 'photo');
+      expect(recipients.refusal(delivery(101, '1'), MAILBOX)).toBeNull();
+      expect(recipients.refusal(delivery(102, '2'), MAILBOX)).toBeNull();
+      // recorded in the bot's file only: the source's snapshot object stays the same
+      await observed.deactivateChat(101, 'blocked');
+      expect(recipients.refusal(delivery(101, '1'), MAILBOX)).toContain('its chat is gone, blocked');
+      // the admin unticks Active in the source
+      source.set(snapshot([user('1', 101), user('2', 102, { active: false })]));
+      expect(recipients.refusal(delivery(102, '2'), MAILBOX)).toContain('paused by the admin');
+      expect(recipients.refusal(delivery(101, '1'), MAILBOX)).toContain('its chat is gone');
+      recipients.stop();
+    } finally {
+      db.close();
+      removeDir(dataDir);
+    }
   });
 });

@@ -97,6 +97,8 @@ interface DirectorySeed {
     options?: { unread?: boolean },
   ): Promise<void>;
   group(entry: { title: string; mailboxes: string[] }): Promise<void>;
+  /** The admin pauses (or resumes) a user, by phone as written, or a group, by title (CLI, Active unticked). */
+  setPaused(kind: 'user' | 'group', who: string, paused: boolean): Promise<void>;
 }
 
 /** A directory the suite runs against, set up afresh for every test. */
@@ -149,6 +151,10 @@ const localBackend: DirectoryBackend = {
         },
         group: async (entry) => {
           directory.addGroup(entry);
+        },
+        setPaused: async (kind, who, paused) => {
+          if (kind === 'user') directory.setUserPaused(who, paused);
+          else directory.setGroupPaused(who, paused);
         },
       };
     },
@@ -209,6 +215,13 @@ const seaTableBackend: DirectoryBackend = {
             ),
           group: (entry) =>
             add('Groups', { Name: entry.title, Mailboxes: entry.mailboxes, Locked: false, Active: true }),
+          setPaused: async (kind, who, paused) => {
+            const table = kind === 'user' ? 'Users' : 'Groups';
+            const row = fake.rows(table).find((r) => r[kind === 'user' ? 'Phone' : 'Name'] === who);
+            if (!row) throw new Error(`no ${kind} ${who} in the fake base`);
+            fake.setCells(table, String(row._id), { Active: !paused });
+            await running.app.directory.refresh();
+          },
         };
       },
       breakWrites: async () => {
@@ -239,18 +252,19 @@ function registrationSuite(backend: DirectoryBackend): void {
       opened = null;
     });
 
+    /** The settings of the last world, to start the bot again on its data. */
+    let worldEnv: Record<string, string> = {};
+
     async function world(env: Record<string, string> = {}): Promise<RunningBot> {
       opened = await backend.open();
-      bot = await startBot({
-        deps: opened.deps,
-        env: {
-          TELEGRAM_BOT_TOKEN: telegram.token,
-          TELEGRAM_API_ROOT: telegram.apiRoot,
-          ADMIN_CHAT_ID: String(ADMIN_CHAT),
-          ...opened.env,
-          ...env,
-        },
-      });
+      worldEnv = {
+        TELEGRAM_BOT_TOKEN: telegram.token,
+        TELEGRAM_API_ROOT: telegram.apiRoot,
+        ADMIN_CHAT_ID: String(ADMIN_CHAT),
+        ...opened.env,
+        ...env,
+      };
+      bot = await startBot({ deps: opened.deps, env: worldEnv });
       seed = opened.seed(bot);
       await seed.mailbox('sales@example.com');
       await seed.mailbox('finance@example.com');
@@ -382,26 +396,98 @@ function registrationSuite(backend: DirectoryBackend): void {
         expect(lastMessage(anna.id).text).toContain('вы подписаны');
       });
 
-      it('puts the old id back when the entry cannot be switched on after the id was written', async () => {
+      it('tells a user the admin paused so, in their language, and writes nothing: /start and a shared phone', async () => {
         await world();
         await seed.user({ name: 'Anna', phone: '+79991234567', mailboxes: ['sales@example.com'] });
-        const directory = bot!.app.directory;
-        const writeId = directory.setUserTelegramId.bind(directory);
-        const writeActive = directory.setUserActive.bind(directory);
-        await writeActive(userWithPhone('+79991234567').key, false);
-        // a directory that writes the id but leaves the active flag alone, and then goes down
-        vi.spyOn(directory, 'setUserTelegramId').mockImplementation(async (key, telegramId) => {
-          await writeId(key, telegramId);
-          await writeActive(key, false);
-        });
-        vi.spyOn(directory, 'setUserActive').mockRejectedValue(
-          new DirectoryUnavailableError('SeaTable answered 503'),
-        );
-        const anna = person();
+        await seed.setPaused('user', '+79991234567', true);
+        const anna = person({ language_code: 'en' });
+        await handled(telegram.injectTextMessage(anna, '/start'));
         await handled(telegram.injectContact(anna, { phone_number: '79991234567' }));
+        expect(lastMessage(anna.id).text).toBe(
+          'Your subscription is paused by the administrator. Reports will arrive again once the administrator resumes it.',
+        );
+        expect(lastMessage(anna.id).reply_markup).toEqual({ remove_keyboard: true });
+        expect(userWithPhone('+79991234567')).toMatchObject({
+          telegramId: null,
+          active: false,
+          pausedByAdmin: true,
+        });
 
-        expect(lastMessage(anna.id).text).toContain('ничего не изменено');
-        expect(userWithPhone('+79991234567')).toMatchObject({ telegramId: null, active: false });
+        // linked before the pause: /start alone says so, in Russian by default
+        const boris = person();
+        await seed.user({
+          name: 'Boris',
+          phone: '+79991230000',
+          mailboxes: ['sales@example.com'],
+          telegramId: boris.id,
+        });
+        await seed.setPaused('user', '+79991230000', true);
+        await handled(telegram.injectTextMessage(boris, '/start'));
+        expect(lastMessage(boris.id).text).toContain('Ваша подписка приостановлена администратором');
+        await handled(telegram.injectContact(boris, { phone_number: '79991230000' }));
+        await handled(telegram.injectTextMessage(boris, '/status'));
+        expect(lastMessage(boris.id).text).toContain('приостановлена администратором');
+        expect(userWithPhone('+79991230000')).toMatchObject({
+          telegramId: boris.id,
+          active: false,
+          pausedByAdmin: true,
+        });
+
+        // the admin resumes: the same phone registers as usual
+        await seed.setPaused('user', '+79991234567', false);
+        await handled(telegram.injectContact(anna, { phone_number: '79991234567' }));
+        expect(userWithPhone('+79991234567')).toMatchObject({ telegramId: anna.id, active: true });
+      });
+
+      it('lifts what the bot saw (a block) on a new /start, never the admin’s pause', async () => {
+        await world();
+        const anna = person();
+        telegram.addPrivateChat(anna);
+        await seed.user({
+          name: 'Anna',
+          phone: '+79991234567',
+          mailboxes: ['sales@example.com'],
+          telegramId: anna.id,
+        });
+        await handled(
+          telegram.injectMyChatMember({
+            chat: anna.id,
+            from: anna,
+            oldStatus: 'member',
+            newStatus: 'kicked',
+          }),
+        );
+        expect(userWithPhone('+79991234567')).toMatchObject({
+          active: false,
+          chatGone: { reason: 'blocked' },
+        });
+        expect(userWithPhone('+79991234567').pausedByAdmin).toBeUndefined();
+        await seed.setPaused('user', '+79991234567', true);
+
+        await handled(
+          telegram.injectMyChatMember({
+            chat: anna.id,
+            from: anna,
+            oldStatus: 'kicked',
+            newStatus: 'member',
+          }),
+        );
+        await handled(telegram.injectTextMessage(anna, '/start'));
+        await handled(telegram.injectContact(anna, { phone_number: '79991234567' }));
+        expect(lastMessage(anna.id).text).toContain('приостановлена администратором');
+        expect(userWithPhone('+79991234567')).toMatchObject({ active: false, pausedByAdmin: true });
+
+        // resumed by the admin, the block the bot saw still holds until the user shares the phone
+        await seed.setPaused('user', '+79991234567', false);
+        expect(userWithPhone('+79991234567')).toMatchObject({
+          active: false,
+          chatGone: { reason: 'blocked' },
+        });
+        await handled(telegram.injectTextMessage(anna, '/start'));
+        expect(lastMessage(anna.id).reply_markup).toMatchObject({ keyboard: [[{ request_contact: true }]] });
+        await handled(telegram.injectContact(anna, { phone_number: '79991234567' }));
+        expect(userWithPhone('+79991234567')).toMatchObject({ telegramId: anna.id, active: true });
+        expect(userWithPhone('+79991234567').chatGone).toBeUndefined();
       });
 
       it('answers a repeated /start of a subscriber with what they receive, without the button', async () => {
@@ -714,6 +800,274 @@ function registrationSuite(backend: DirectoryBackend): void {
           expect(notice).toContain('locked to chat -100777');
         },
       );
+
+      it('keeps a group the admin paused paused through demotion and promotion, and writes nothing', async () => {
+        await world();
+        await seed.group({ title: 'BI team', mailboxes: ['sales@example.com'] });
+        const boss = admin({ language_code: 'en' });
+        const { chatId: groupId } = await botStatusChanged(
+          { title: 'BI team' },
+          boss,
+          'left',
+          'administrator',
+        );
+        await seed.setPaused('group', 'BI team', true);
+        expect(groupTitled('BI team')).toMatchObject({
+          telegramId: groupId,
+          active: false,
+          pausedByAdmin: true,
+        });
+
+        await botStatusChanged(groupId, boss, 'administrator', 'member');
+        await botStatusChanged(groupId, boss, 'member', 'administrator');
+        expect(lastMessage(groupId).text).toBe(
+          'This group’s subscription is paused by the bot administrator. Reports will arrive again once they resume it.',
+        );
+        // removed and added back: the bot saw it go, but the admin's pause still holds
+        await botStatusChanged(groupId, boss, 'administrator', 'left');
+        await botStatusChanged(groupId, boss, 'left', 'administrator');
+        expect(groupTitled('BI team')).toMatchObject({
+          telegramId: groupId,
+          locked: true,
+          active: false,
+          pausedByAdmin: true,
+        });
+        expect(telegram.chat(groupId)).toMatchObject({ botStatus: 'administrator' });
+
+        await seed.setPaused('group', 'BI team', false);
+        expect(groupTitled('BI team')).toMatchObject({ active: false, chatGone: { reason: 'removed' } });
+        await botStatusChanged(groupId, boss, 'administrator', 'member');
+        await botStatusChanged(groupId, boss, 'member', 'administrator');
+        expect(groupTitled('BI team')).toMatchObject({ telegramId: groupId, active: true });
+      });
+
+      it('refuses a new chat that asks for a paused row: nothing written, the bot leaves, the admin chat is told', async () => {
+        await world();
+        await seed.group({ title: 'BI team', mailboxes: ['sales@example.com'] });
+        await seed.setPaused('group', 'BI team', true);
+        const { chatId } = await botStatusChanged({ title: 'BI team' }, admin(), 'left', 'administrator');
+        expect(lastMessage(chatId).text).toContain('приостановлена администратором бота, поэтому я ухожу');
+        expect(telegram.chat(chatId)).toMatchObject({ botStatus: 'left' });
+        expect(groupTitled('BI team')).toMatchObject({ telegramId: null, locked: false });
+        expect(await adminMessage('is paused (Active unticked)')).toContain(`"BI team" (${chatId})`);
+      });
+
+      describe('with GROUP_REGISTRATION=title+user', () => {
+        it('accepts only a promoter subscribed to one of the row’s mailboxes', async () => {
+          await world({ GROUP_REGISTRATION: 'title+user' });
+          await seed.group({ title: 'BI team', mailboxes: ['sales@example.com'] });
+          const financeReader = admin();
+          await seed.user({
+            name: 'Finance reader',
+            phone: '+79991112200',
+            mailboxes: ['finance@example.com'],
+            telegramId: financeReader.id,
+          });
+          const { chatId: refusedId } = await botStatusChanged(
+            { title: 'BI team' },
+            financeReader,
+            'left',
+            'administrator',
+          );
+          expect(telegram.chat(refusedId)).toMatchObject({ botStatus: 'left' });
+          expect(groupTitled('BI team').telegramId).toBeNull();
+          expect(await adminMessage('GROUP_REGISTRATION=title+user')).toContain(`id ${financeReader.id}`);
+
+          const salesReader = admin();
+          await seed.user({
+            name: 'Sales reader',
+            phone: '+79991112201',
+            mailboxes: ['sales@example.com'],
+            telegramId: salesReader.id,
+          });
+          await seed.setPaused('user', '+79991112201', true);
+          const { chatId: pausedId } = await botStatusChanged(
+            { title: 'BI team' },
+            salesReader,
+            'left',
+            'administrator',
+          );
+          // a paused subscriber vouches for nothing
+          expect(telegram.chat(pausedId)).toMatchObject({ botStatus: 'left' });
+          await seed.setPaused('user', '+79991112201', false);
+          const { chatId } = await botStatusChanged(
+            { title: 'BI team' },
+            salesReader,
+            'left',
+            'administrator',
+          );
+          expect(groupTitled('BI team')).toMatchObject({ telegramId: chatId, locked: true });
+          expect(bot!.logs.matching('deprecated')).toHaveLength(0);
+        });
+      });
+
+      describe('with GROUP_REGISTRATION=approval', () => {
+        const env = { GROUP_REGISTRATION: 'approval' };
+
+        async function requested(title: string, promoter: UserSpec, id?: number) {
+          const { chatId } = await botStatusChanged(
+            { ...(id === undefined ? {} : { id }), title, type: 'supergroup' },
+            promoter,
+            'left',
+            'administrator',
+          );
+          const request = await eventually(
+            () => telegram.messagesIn(ADMIN_CHAT).find((message) => message.text?.includes(`id ${chatId}`)),
+            10_000,
+            'the approval request',
+          );
+          return { chatId, request };
+        }
+
+        function buttonData(message: { message: unknown }, label: string): string {
+          const markup = (
+            message.message as {
+              reply_markup?: { inline_keyboard: Array<Array<{ text: string; callback_data: string }>> };
+            }
+          ).reply_markup;
+          const button = markup?.inline_keyboard.flat().find((entry) => entry.text === label);
+          if (!button) throw new Error(`no ${label} button`);
+          return button.callback_data;
+        }
+
+        it('writes nothing until the admin chat approves, then registers and locks the group', async () => {
+          await world(env);
+          await seed.group({ title: 'BI team', mailboxes: ['sales@example.com'] });
+          const boss = admin({ username: 'boss', language_code: 'en' });
+          telegram.addGroup({ id: -100_777_0001, type: 'supergroup', title: 'BI team', botStatus: 'left' });
+          telegram.setMemberCount(-100_777_0001, 12);
+          const { chatId, request } = await requested('BI team', boss, -100_777_0001);
+          expect(chatId).toBe(-100_777_0001);
+          expect(lastMessage(chatId).text).toBe(
+            'The bot administrator has been asked to approve this group. Reports will start once they do.',
+          );
+          expect(request.text).toContain('Group: "BI team" (supergroup, id -1007770001, 12 members)');
+          expect(request.text).toContain(`"Group Admin" (@boss, id ${boss.id})`);
+          expect(request.text).toContain('sales@example.com');
+          expect(groupTitled('BI team')).toMatchObject({ telegramId: null, locked: false });
+
+          // only the admin chat decides: a stranger pressing is refused, nothing changes
+          const stranger = person();
+          const refused = telegram.injectCallbackQuery(
+            stranger,
+            ADMIN_CHAT,
+            request.message_id,
+            buttonData(request, 'Approve'),
+          );
+          await handled(refused);
+          expect(telegram.callbackAnswer(refused.callback_query!.id)).toEqual({
+            text: 'Only members of the admin chat can decide.',
+            show_alert: true,
+          });
+          expect(groupTitled('BI team').telegramId).toBeNull();
+          // the same buttons on a message in another chat (a copy) decide nothing either
+          telegram.addPrivateChat(stranger);
+          const copy = await bot!.app.polling!.bot.api.sendMessage(stranger.id, 'copy', {
+            reply_markup: {
+              inline_keyboard: [[{ text: 'Approve', callback_data: buttonData(request, 'Approve') }]],
+            },
+          });
+          const elsewhere = telegram.injectCallbackQuery(
+            { id: ADMIN_CHAT, first_name: 'Admins' },
+            stranger.id,
+            copy.message_id,
+            buttonData(request, 'Approve'),
+          );
+          await handled(elsewhere);
+          expect(telegram.callbackAnswer(elsewhere.callback_query!.id)).toEqual({
+            text: 'This button works only in the admin chat.',
+            show_alert: true,
+          });
+          expect(groupTitled('BI team').telegramId).toBeNull();
+
+          const approval = telegram.injectCallbackQuery(
+            { id: ADMIN_CHAT, first_name: 'Admins' },
+            ADMIN_CHAT,
+            request.message_id,
+            buttonData(request, 'Approve'),
+          );
+          await handled(approval);
+          expect(telegram.callbackAnswer(approval.callback_query!.id)).toEqual({ text: 'Approved' });
+          expect(groupTitled('BI team')).toMatchObject({ telegramId: chatId, locked: true, active: true });
+          expect(lastMessage(chatId).text).toContain('This group is registered');
+          const decided = telegram
+            .messagesIn(ADMIN_CHAT)
+            .find((message) => message.message_id === request.message_id)!;
+          expect(decided).toMatchObject({ edited: true });
+          expect(decided.text).toContain('✅ Approved by "Admins"');
+          expect(decided.reply_markup).toBeUndefined();
+          expect(bot!.app.languages.get(chatId)).toBe('en');
+        });
+
+        it('withdraws a request when the group removes the bot; a late Approve changes nothing', async () => {
+          await world(env);
+          await seed.group({ title: 'BI team', mailboxes: ['sales@example.com'] });
+          const boss = admin();
+          const { chatId, request } = await requested('BI team', boss);
+          const approve = buttonData(request, 'Approve');
+          await botStatusChanged(chatId, boss, 'administrator', 'left');
+          const withdrawn = telegram.messagesIn(ADMIN_CHAT).find((m) => m.message_id === request.message_id)!;
+          expect(withdrawn.text).toContain('Withdrawn: the bot was removed from the group');
+          expect(withdrawn.reply_markup).toBeUndefined();
+          // a press on a copy of the old buttons (sent before the edit) finds no request
+          const late = telegram.injectCallbackQuery(
+            { id: ADMIN_CHAT, first_name: 'Admins' },
+            ADMIN_CHAT,
+            (
+              await bot!.app.polling!.bot.api.sendMessage(ADMIN_CHAT, 'copy', {
+                reply_markup: {
+                  inline_keyboard: [[{ text: 'Approve', callback_data: approve }]],
+                },
+              })
+            ).message_id,
+            approve,
+          );
+          await handled(late);
+          expect(telegram.callbackAnswer(late.callback_query!.id)).toEqual({
+            text: 'This request was already decided or withdrawn.',
+          });
+          expect(groupTitled('BI team')).toMatchObject({ telegramId: null, locked: false });
+        });
+
+        it('leaves and writes nothing on Reject', async () => {
+          await world(env);
+          await seed.group({ title: 'BI team', mailboxes: ['sales@example.com'] });
+          const { chatId, request } = await requested('BI team', admin());
+          await handled(
+            telegram.injectCallbackQuery(
+              { id: ADMIN_CHAT, first_name: 'Admins' },
+              ADMIN_CHAT,
+              request.message_id,
+              buttonData(request, 'Reject'),
+            ),
+          );
+          expect(telegram.chat(chatId)).toMatchObject({ botStatus: 'left' });
+          expect(telegram.messagesIn(chatId).map((message) => message.text)).toContain(
+            'Администратор бота не подтвердил эту группу, поэтому я ухожу.',
+          );
+          expect(groupTitled('BI team')).toMatchObject({ telegramId: null, locked: false });
+          expect(
+            telegram.messagesIn(ADMIN_CHAT).find((m) => m.message_id === request.message_id)?.text,
+          ).toContain('❌ Rejected');
+        });
+
+        it('keeps a waiting request through a restart: Approve after it registers the group', async () => {
+          const first = await world(env);
+          await seed.group({ title: 'BI team', mailboxes: ['sales@example.com'] });
+          const { chatId, request } = await requested('BI team', admin());
+          await first.stop();
+          bot = await startBot({ dataDir: first.dataDir, deps: opened!.deps, env: worldEnv });
+          await handled(
+            telegram.injectCallbackQuery(
+              { id: ADMIN_CHAT, first_name: 'Admins' },
+              ADMIN_CHAT,
+              request.message_id,
+              buttonData(request, 'Approve'),
+            ),
+          );
+          expect(groupTitled('BI team')).toMatchObject({ telegramId: chatId, locked: true });
+        });
+      });
 
       describe('with GROUP_REGISTRATION_REQUIRES_USER', () => {
         const env = { GROUP_REGISTRATION_REQUIRES_USER: 'true' };

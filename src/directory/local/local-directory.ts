@@ -10,7 +10,9 @@ import type { MediaMode } from '../../core/message-plan.js';
 import { normalizePhone } from '../../core/phone.js';
 import { formatSenderAuth, parseSenderAuth } from '../../core/sender-auth.js';
 import { type Database, nowIso } from '../../store/database.js';
+import { GoneChats } from '../../store/gone-chats.js';
 import type {
+  ChatGoneReason,
   Directory,
   DirectorySnapshot,
   GroupClaim,
@@ -20,6 +22,7 @@ import type {
   UserEntry,
   WriteRejection,
 } from '../directory.js';
+import { overlayObservations } from '../observed-directory.js';
 
 /** A problem with a directory command: a duplicate, an unknown mailbox, a bad value. */
 export class DirectoryInputError extends Error {
@@ -60,6 +63,48 @@ export interface NewGroup {
   mediaMode?: MediaMode;
 }
 
+/** Changes to a mailbox (`mailbox edit`); what is left out stays. */
+export interface MailboxChanges {
+  host?: string;
+  port?: number;
+  tls?: TlsMode;
+  login?: string;
+  /** Stores the password in the database (drops a `passwordEnv`). */
+  password?: string;
+  /** Reads the password from this variable (drops a stored password). */
+  passwordEnv?: string;
+  folder?: string;
+  /** Replaces the allowed senders; an empty list means anyone. */
+  allowFrom?: string[];
+  /** null goes back to MEDIA_MODE. */
+  mediaMode?: MediaMode | null;
+  /** null goes back to MARK_SEEN. */
+  markSeen?: boolean | null;
+}
+
+/** Changes to a user (`user edit`); what is left out stays. */
+export interface UserChanges {
+  name?: string;
+  phone?: string;
+  /** Replaces the subscriptions. */
+  mailboxes?: string[];
+  /** null unlinks the Telegram account (the user registers again with /start). */
+  telegramId?: number | null;
+}
+
+/** Changes to a group (`group edit`); what is left out stays. */
+export interface GroupChanges {
+  title?: string;
+  /** Replaces the subscriptions. */
+  mailboxes?: string[];
+  /** null: the whole group, no topic. */
+  topicId?: number | null;
+  /** A number locks the group to that chat; null clears id and lock, so the group registers again. */
+  telegramId?: number | null;
+  /** null goes back to the mailbox's or MEDIA_MODE. */
+  mediaMode?: MediaMode | null;
+}
+
 export interface LocalDirectoryOptions {
   /** Region for phone numbers written without a country code. */
   phoneRegion: CountryCode;
@@ -89,6 +134,10 @@ interface MailboxRow {
 
 const EMAIL_PATTERN = /^[^@\s]+@[^@\s]+$/;
 
+/**
+ * `active` in the tables is the admin's decision (`pause`/`resume`); what the bot observed (gone
+ * chats) lives in the same file and is laid over it on every read, as for any directory.
+ */
 export class LocalDirectory implements Directory {
   readonly kind = 'local' as const;
   private current: DirectorySnapshot = { mailboxes: [], users: [], groups: [], loadedAt: nowIso() };
@@ -96,11 +145,14 @@ export class LocalDirectory implements Directory {
   private timer: NodeJS.Timeout | null = null;
   private dataVersion = -1;
   private fingerprint = '';
+  private readonly gone: GoneChats;
 
   constructor(
     private readonly db: Database,
     private readonly options: LocalDirectoryOptions,
-  ) {}
+  ) {
+    this.gone = new GoneChats(db);
+  }
 
   async start(): Promise<void> {
     this.reload();
@@ -232,7 +284,10 @@ export class LocalDirectory implements Directory {
         active: row.active === 1,
       }),
     );
-    return { mailboxes, users, groups, loadedAt: nowIso() };
+    const gone = this.gone.all();
+    return overlayObservations({ mailboxes, users, groups, loadedAt: nowIso() }, (chatId) =>
+      gone.get(chatId),
+    );
   }
 
   // ---- writes from the bot (registration, delivery feedback) ------------------------------------
@@ -246,8 +301,10 @@ export class LocalDirectory implements Directory {
           .run(nowIso(), telegramId, Number(userKey));
       }
       this.db
-        .prepare('UPDATE users SET telegram_id = ?, active = 1, updated_at = ? WHERE id = ?')
+        .prepare('UPDATE users SET telegram_id = ?, updated_at = ? WHERE id = ?')
         .run(telegramId, nowIso(), Number(userKey));
+      // a new registration by this account: what the bot saw of it is lifted (never the admin's pause)
+      if (telegramId !== null) this.gone.clear(telegramId);
     })();
     this.reload();
   }
@@ -271,8 +328,9 @@ export class LocalDirectory implements Directory {
       }
       const already = row.locked === 1 && row.telegram_id === chatId;
       this.db
-        .prepare('UPDATE groups SET telegram_id = ?, locked = 1, active = 1, updated_at = ? WHERE id = ?')
+        .prepare('UPDATE groups SET telegram_id = ?, locked = 1, updated_at = ? WHERE id = ?')
         .run(chatId, nowIso(), row.id);
+      this.gone.clear(chatId);
       return { id: row.id, outcome: already ? 'already-registered' : 'registered' };
     })();
     if (!decision) return { outcome: 'unknown-title' };
@@ -284,21 +342,21 @@ export class LocalDirectory implements Directory {
   }
 
   async moveGroupChat(oldChatId: number, newChatId: number): Promise<void> {
-    this.db
-      .prepare('UPDATE groups SET telegram_id = ?, updated_at = ? WHERE telegram_id = ?')
-      .run(newChatId, nowIso(), oldChatId);
+    this.db.transaction(() => {
+      this.db
+        .prepare('UPDATE groups SET telegram_id = ?, updated_at = ? WHERE telegram_id = ?')
+        .run(newChatId, nowIso(), oldChatId);
+      this.gone.move(oldChatId, newChatId);
+    })();
     this.reload();
   }
 
-  async deactivateChat(chatId: number): Promise<void> {
-    this.db.transaction(() => {
-      this.db
-        .prepare('UPDATE users SET active = 0, updated_at = ? WHERE telegram_id = ?')
-        .run(nowIso(), chatId);
-      this.db
-        .prepare('UPDATE groups SET active = 0, updated_at = ? WHERE telegram_id = ?')
-        .run(nowIso(), chatId);
-    })();
+  /** Recorded apart from `active`, which stays the admin's. */
+  async deactivateChat(chatId: number, reason: ChatGoneReason = 'refused'): Promise<void> {
+    const known = [...this.current.users, ...this.current.groups].some(
+      (entry) => entry.telegramId === chatId,
+    );
+    if (known) this.gone.record(chatId, reason);
     this.reload();
   }
 
@@ -335,7 +393,7 @@ export class LocalDirectory implements Directory {
     if (!Number.isInteger(port) || port < 1 || port > 65535)
       throw new DirectoryInputError(`--port: ${port} is not a TCP port`);
     if (this.db.prepare('SELECT 1 FROM mailboxes WHERE email = ?').get(email)) {
-      throw new DirectoryInputError(`mailbox ${email} already exists (remove it first to change it)`);
+      throw new DirectoryInputError(`mailbox ${email} already exists (change it with: mailbox edit)`);
     }
     const now = nowIso();
     const result = this.db
@@ -395,15 +453,201 @@ export class LocalDirectory implements Directory {
 
   /** Removes a user found by phone number or by Telegram id. */
   removeUser(phoneOrTelegramId: string): void {
-    const phone = normalizePhone(phoneOrTelegramId, this.options.phoneRegion);
-    const byPhone = phone ? this.db.prepare('DELETE FROM users WHERE phone = ?').run(phone) : { changes: 0 };
-    const result =
-      byPhone.changes > 0 || !/^-?\d+$/.test(phoneOrTelegramId)
-        ? byPhone
-        : this.db.prepare('DELETE FROM users WHERE telegram_id = ?').run(Number(phoneOrTelegramId));
-    if (result.changes === 0)
-      throw new DirectoryInputError(`no user with phone or Telegram id ${phoneOrTelegramId}`);
+    this.db.prepare('DELETE FROM users WHERE id = ?').run(this.userRowId(phoneOrTelegramId));
     this.reload();
+  }
+
+  /** The row of the user with this phone number, or else with this Telegram id. */
+  private userRowId(phoneOrTelegramId: string): number {
+    const phone = normalizePhone(phoneOrTelegramId, this.options.phoneRegion);
+    const byPhone = phone
+      ? (this.db.prepare('SELECT id FROM users WHERE phone = ?').get(phone) as { id: number } | undefined)
+      : undefined;
+    const row =
+      byPhone ??
+      (/^-?\d+$/.test(phoneOrTelegramId.trim())
+        ? (this.db.prepare('SELECT id FROM users WHERE telegram_id = ?').get(Number(phoneOrTelegramId)) as
+            | { id: number }
+            | undefined)
+        : undefined);
+    if (!row) throw new DirectoryInputError(`no user with phone or Telegram id ${phoneOrTelegramId}`);
+    return row.id;
+  }
+
+  private groupRowId(title: string): number {
+    const row = this.db.prepare('SELECT id FROM groups WHERE title = ?').get(title.trim()) as
+      | { id: number }
+      | undefined;
+    if (!row) throw new DirectoryInputError(`no group titled "${title}"`);
+    return row.id;
+  }
+
+  private mailboxRowId(email: string): number {
+    const row = this.db.prepare('SELECT id FROM mailboxes WHERE email = ?').get(email.trim().toLowerCase()) as
+      | { id: number }
+      | undefined;
+    if (!row) throw new DirectoryInputError(`no mailbox ${email}`);
+    return row.id;
+  }
+
+  // ---- the admin's pause (`pause`/`resume`): only the admin sets it, nothing in Telegram lifts it ----
+
+  /** Pauses (or resumes) a user found by phone or Telegram id. What the bot observed stays as it is. */
+  setUserPaused(phoneOrTelegramId: string, paused: boolean): UserEntry {
+    const id = this.userRowId(phoneOrTelegramId);
+    this.db
+      .prepare('UPDATE users SET active = ?, updated_at = ? WHERE id = ?')
+      .run(paused ? 0 : 1, nowIso(), id);
+    this.reload();
+    return this.current.users.find((user) => user.key === String(id))!;
+  }
+
+  setGroupPaused(title: string, paused: boolean): GroupEntry {
+    const id = this.groupRowId(title);
+    this.db
+      .prepare('UPDATE groups SET active = ?, updated_at = ? WHERE id = ?')
+      .run(paused ? 0 : 1, nowIso(), id);
+    this.reload();
+    return this.current.groups.find((group) => group.key === String(id))!;
+  }
+
+  /** A paused mailbox is not read (its listener stops); mail that arrives meanwhile waits on the server. */
+  setMailboxPaused(email: string, paused: boolean): MailboxEntry {
+    const id = this.mailboxRowId(email);
+    this.db
+      .prepare('UPDATE mailboxes SET active = ?, updated_at = ? WHERE id = ?')
+      .run(paused ? 0 : 1, nowIso(), id);
+    this.reload();
+    return this.current.mailboxes.find((mailbox) => mailbox.key === String(id))!;
+  }
+
+  // ---- edit in place (instead of remove and add again) -------------------------------------------
+
+  editUser(phoneOrTelegramId: string, changes: UserChanges): UserEntry {
+    const id = this.userRowId(phoneOrTelegramId);
+    const name = changes.name?.trim();
+    if (name === '') throw new DirectoryInputError('--name must not be empty');
+    let phone: string | undefined;
+    if (changes.phone !== undefined) {
+      phone = normalizePhone(changes.phone, this.options.phoneRegion) ?? undefined;
+      if (!phone) throw new DirectoryInputError(`--phone: "${changes.phone}" is not a valid phone number`);
+      if (this.db.prepare('SELECT 1 FROM users WHERE phone = ? AND id != ?').get(phone, id)) {
+        throw new DirectoryInputError(`a user with phone ${phone} already exists`);
+      }
+    }
+    const mailboxIds = changes.mailboxes === undefined ? undefined : this.mailboxIds(changes.mailboxes);
+    this.db.transaction(() => {
+      const now = nowIso();
+      if (name !== undefined)
+        this.db.prepare('UPDATE users SET name = ?, updated_at = ? WHERE id = ?').run(name, now, id);
+      if (phone !== undefined)
+        this.db.prepare('UPDATE users SET phone = ?, updated_at = ? WHERE id = ?').run(phone, now, id);
+      if (changes.telegramId !== undefined) {
+        if (changes.telegramId !== null) {
+          // one Telegram account, one user
+          this.db
+            .prepare('UPDATE users SET telegram_id = NULL, updated_at = ? WHERE telegram_id = ? AND id != ?')
+            .run(now, changes.telegramId, id);
+        }
+        this.db
+          .prepare('UPDATE users SET telegram_id = ?, updated_at = ? WHERE id = ?')
+          .run(changes.telegramId, now, id);
+      }
+      if (mailboxIds !== undefined) this.replaceLinks('user_mailboxes', 'user_id', id, mailboxIds);
+    })();
+    this.reload();
+    return this.current.users.find((user) => user.key === String(id))!;
+  }
+
+  editGroup(title: string, changes: GroupChanges): GroupEntry {
+    const id = this.groupRowId(title);
+    const newTitle = changes.title?.trim();
+    if (newTitle === '') throw new DirectoryInputError('--title must not be empty');
+    if (
+      newTitle !== undefined &&
+      this.db.prepare('SELECT 1 FROM groups WHERE title = ? AND id != ?').get(newTitle, id)
+    ) {
+      throw new DirectoryInputError(`a group titled "${newTitle}" already exists`);
+    }
+    const mailboxIds = changes.mailboxes === undefined ? undefined : this.mailboxIds(changes.mailboxes);
+    this.db.transaction(() => {
+      const now = nowIso();
+      const set = (column: string, value: unknown) =>
+        this.db.prepare(`UPDATE groups SET ${column} = ?, updated_at = ? WHERE id = ?`).run(value, now, id);
+      if (newTitle !== undefined) set('title', newTitle);
+      if (changes.topicId !== undefined) set('topic_id', changes.topicId);
+      if (changes.mediaMode !== undefined) set('media_mode', changes.mediaMode);
+      if (changes.telegramId !== undefined) {
+        set('telegram_id', changes.telegramId);
+        set('locked', changes.telegramId === null ? 0 : 1);
+      }
+      if (mailboxIds !== undefined) this.replaceLinks('group_mailboxes', 'group_id', id, mailboxIds);
+    })();
+    this.reload();
+    return this.current.groups.find((group) => group.key === String(id))!;
+  }
+
+  editMailbox(email: string, changes: MailboxChanges): MailboxEntry {
+    const id = this.mailboxRowId(email);
+    if (changes.password !== undefined && changes.passwordEnv !== undefined) {
+      throw new DirectoryInputError('give at most one of --password or --password-env');
+    }
+    if (changes.passwordEnv !== undefined && !/^[A-Za-z_][A-Za-z0-9_]*$/.test(changes.passwordEnv)) {
+      throw new DirectoryInputError(
+        `--password-env: "${changes.passwordEnv}" is not an environment variable name`,
+      );
+    }
+    if (changes.host !== undefined && !changes.host.trim())
+      throw new DirectoryInputError('--host must not be empty');
+    if (
+      changes.port !== undefined &&
+      (!Number.isInteger(changes.port) || changes.port < 1 || changes.port > 65535)
+    ) {
+      throw new DirectoryInputError(`--port: ${changes.port} is not a TCP port`);
+    }
+    const allowFrom = changes.allowFrom?.map((pattern) => {
+      const normalized = normalizeSenderPattern(pattern);
+      if (!normalized)
+        throw new DirectoryInputError(`--allow-from: "${pattern}" is neither an address nor @domain`);
+      return normalized;
+    });
+    this.db.transaction(() => {
+      const now = nowIso();
+      const set = (column: string, value: unknown) =>
+        this.db
+          .prepare(`UPDATE mailboxes SET ${column} = ?, updated_at = ? WHERE id = ?`)
+          .run(value, now, id);
+      if (changes.host !== undefined) set('host', changes.host.trim());
+      if (changes.port !== undefined) set('port', changes.port);
+      if (changes.tls !== undefined) set('tls', changes.tls);
+      if (changes.login !== undefined) set('login', changes.login.trim());
+      if (changes.password !== undefined) {
+        set('password', changes.password);
+        set('password_env', null);
+      }
+      if (changes.passwordEnv !== undefined) {
+        set('password_env', changes.passwordEnv);
+        set('password', null);
+      }
+      if (changes.folder !== undefined) set('folder', changes.folder.trim() || 'INBOX');
+      if (allowFrom !== undefined) set('allow_from', JSON.stringify(allowFrom));
+      if (changes.mediaMode !== undefined) set('media_mode', changes.mediaMode);
+      if (changes.markSeen !== undefined)
+        set('mark_seen', changes.markSeen === null ? null : changes.markSeen ? 1 : 0);
+    })();
+    this.reload();
+    return this.current.mailboxes.find((mailbox) => mailbox.key === String(id))!;
+  }
+
+  private replaceLinks(
+    table: 'user_mailboxes' | 'group_mailboxes',
+    column: 'user_id' | 'group_id',
+    ownerId: number,
+    mailboxIds: number[],
+  ): void {
+    this.db.prepare(`DELETE FROM ${table} WHERE ${column} = ?`).run(ownerId);
+    const link = this.db.prepare(`INSERT INTO ${table} (${column}, mailbox_id) VALUES (?, ?)`);
+    for (const mailboxId of mailboxIds) link.run(ownerId, mailboxId);
   }
 
   addGroup(input: NewGroup): GroupEntry {

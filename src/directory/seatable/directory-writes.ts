@@ -6,13 +6,15 @@
 import type { DirectorySnapshot } from '../directory.js';
 
 export type DirectoryWrite =
-  /** Links a Telegram account to a user (null unlinks); the user is switched on, others lose the id. */
+  /**
+   * Links a Telegram account to a user (null unlinks); others lose the id. Active is the admin's
+   * alone: registration never ticks it, and a chat the bot saw go is kept in gone_chats instead.
+   */
   | { kind: 'user-telegram-id'; userKey: string; telegramId: number | null }
   | { kind: 'user-active'; userKey: string; active: boolean }
   /** Locks the group row to the chat, with SeaTable's conditional write (never over another chat's lock). */
   | { kind: 'claim-group'; groupKey: string; title: string; chatId: number }
-  | { kind: 'move-group-chat'; oldChatId: number; newChatId: number }
-  | { kind: 'deactivate-chat'; chatId: number };
+  | { kind: 'move-group-chat'; oldChatId: number; newChatId: number };
 
 /** The copy with `write` applied. Applying a change twice gives the same copy as applying it once. */
 export function applyWrite(snapshot: DirectorySnapshot, write: DirectoryWrite): DirectorySnapshot {
@@ -22,7 +24,7 @@ export function applyWrite(snapshot: DirectorySnapshot, write: DirectoryWrite): 
         ...snapshot,
         users: snapshot.users.map((user) =>
           user.key === write.userKey
-            ? { ...user, telegramId: write.telegramId, active: true }
+            ? { ...user, telegramId: write.telegramId }
             : write.telegramId !== null && user.telegramId === write.telegramId
               ? { ...user, telegramId: null }
               : user,
@@ -39,9 +41,7 @@ export function applyWrite(snapshot: DirectorySnapshot, write: DirectoryWrite): 
       return {
         ...snapshot,
         groups: snapshot.groups.map((group) =>
-          group.key === write.groupKey
-            ? { ...group, telegramId: write.chatId, locked: true, active: true }
-            : group,
+          group.key === write.groupKey ? { ...group, telegramId: write.chatId, locked: true } : group,
         ),
       };
     case 'move-group-chat':
@@ -49,16 +49,6 @@ export function applyWrite(snapshot: DirectorySnapshot, write: DirectoryWrite): 
         ...snapshot,
         groups: snapshot.groups.map((group) =>
           group.telegramId === write.oldChatId ? { ...group, telegramId: write.newChatId } : group,
-        ),
-      };
-    case 'deactivate-chat':
-      return {
-        ...snapshot,
-        users: snapshot.users.map((user) =>
-          user.telegramId === write.chatId ? { ...user, active: false } : user,
-        ),
-        groups: snapshot.groups.map((group) =>
-          group.telegramId === write.chatId ? { ...group, active: false } : group,
         ),
       };
   }
@@ -85,8 +75,6 @@ export function describeWrite(write: DirectoryWrite): string {
       return `lock the group "${write.title}" (row ${write.groupKey}) to chat ${write.chatId}`;
     case 'move-group-chat':
       return `move group chat ${write.oldChatId} to ${write.newChatId}`;
-    case 'deactivate-chat':
-      return `mark chat ${write.chatId} inactive`;
   }
 }
 
@@ -115,8 +103,6 @@ export function parseWrite(text: string): DirectoryWrite | null {
         : null;
     case 'move-group-chat':
       return isId(write.oldChatId) && isId(write.newChatId) ? (write as DirectoryWrite) : null;
-    case 'deactivate-chat':
-      return isId(write.chatId) ? (write as DirectoryWrite) : null;
     default:
       return null;
   }

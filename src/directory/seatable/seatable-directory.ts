@@ -20,8 +20,8 @@ import type { Logger } from '../../observability/logger.js';
 import type { SecretScrubber } from '../../observability/secret-scrubber.js';
 import { type Database, nowIso } from '../../store/database.js';
 import {
-  type Directory,
   type DirectorySnapshot,
+  type DirectorySource,
   DirectoryUnavailableError,
   type GroupClaim,
   type WriteRejection,
@@ -104,7 +104,7 @@ function isPermanent(error: unknown): boolean {
   );
 }
 
-export class SeaTableDirectory implements Directory {
+export class SeaTableDirectory implements DirectorySource {
   readonly kind = 'seatable' as const;
   private current: DirectorySnapshot = { mailboxes: [], users: [], groups: [], loadedAt: nowIso() };
   private fingerprint = '';
@@ -563,17 +563,12 @@ export class SeaTableDirectory implements Directory {
       ...chosen,
       telegramId: chatId,
       locked: true,
-      active: true,
     };
     return { outcome: already ? 'already-registered' : 'registered', group };
   }
 
   async moveGroupChat(oldChatId: number, newChatId: number): Promise<void> {
     this.record({ kind: 'move-group-chat', oldChatId, newChatId });
-  }
-
-  async deactivateChat(chatId: number): Promise<void> {
-    this.record({ kind: 'deactivate-chat', chatId });
   }
 
   writesSettled(): Promise<void> {

@@ -65,21 +65,12 @@ export class SeaTableWriter {
         await this.updateRows('Groups', rows, { 'Telegram ID': value });
         return { outcome: 'landed' };
       }
-      case 'deactivate-chat': {
-        await this.context.schema();
-        const users = await this.rowsWithTelegramId('Users', write.chatId);
-        const groups = await this.rowsWithTelegramId('Groups', write.chatId);
-        await this.updateRows('Users', users, { Active: false });
-        await this.updateRows('Groups', groups, { Active: false });
-        return { outcome: 'landed' };
-      }
     }
   }
 
   private async setUserTelegramId(userKey: string, telegramId: number | null): Promise<void> {
     const schema = await this.context.schema();
     const column = this.columnName('Users', 'Telegram ID');
-    const active = this.columnName('Users', 'Active');
     // the latest verified owner of a Telegram account wins: no other user keeps this id
     const others =
       telegramId === null
@@ -91,7 +82,8 @@ export class SeaTableWriter {
         ...others.map((rowId) => ({ rowId, row: { [column]: null } })),
         {
           rowId: userKey,
-          row: { [column]: this.telegramIdValue(schema, 'Users', telegramId), [active]: true },
+          // Active is the admin's decision: registration never ticks it
+          row: { [column]: this.telegramIdValue(schema, 'Users', telegramId) },
         },
       ],
       { metadata: this.context.metadata() ?? undefined },
@@ -120,11 +112,11 @@ export class SeaTableWriter {
     const table = quoted(this.context.names.tables.Groups);
     const id = quoted(this.columnName('Groups', 'Telegram ID'));
     const locked = quoted(this.columnName('Groups', 'Locked'));
-    const active = quoted(this.columnName('Groups', 'Active'));
+    // Active is the admin's decision: registration never ticks it
     // constants only (parameters in UPDATE are not documented): an integer and a checked row id
     const idLiteral = this.telegramIdType(schema, 'Groups') === 'number' ? String(chatId) : `'${chatId}'`;
     await this.context.client.sql(
-      `UPDATE ${table} SET ${id} = ${idLiteral}, ${locked} = true, ${active} = true WHERE _id = '${checkedRowId(groupKey)}' AND (${locked} IS NOT TRUE OR ${id} IS NULL OR ${id} = ${idLiteral})`,
+      `UPDATE ${table} SET ${id} = ${idLiteral}, ${locked} = true WHERE _id = '${checkedRowId(groupKey)}' AND (${locked} IS NOT TRUE OR ${id} IS NULL OR ${id} = ${idLiteral})`,
     );
     const [after] = await this.readGroupState([subject]);
     if (!after) return { outcome: 'rejected', group: null };

@@ -250,7 +250,7 @@ export class WriteBack {
         this.alerted = true;
         this.options.alerts.raise(
           WAITING_ALERT,
-          `Changes to the SeaTable directory (registrations, inactive chats) are waiting for SeaTable since ${entry.createdAt} (${reason}). They are in effect for the bot already and are written to SeaTable as soon as it takes them.`,
+          `Changes to the SeaTable directory (registrations, group migrations) are waiting for SeaTable since ${entry.createdAt} (${reason}). They are in effect for the bot already and are written to SeaTable as soon as it takes them.`,
         );
       }
       this.options.onDeferred?.(error);

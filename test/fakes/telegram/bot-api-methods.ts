@@ -13,6 +13,7 @@ import {
   tooManyRequests,
 } from './bot-api-error.js';
 import type { BotCommandStore } from './bot-commands.js';
+import type { DeliveredMessage } from './call-log.js';
 import type { ChatRecord, ChatRegistry, SendContent } from './chat-registry.js';
 import { type FileKind, type FileStore, mimeTypeFor, type StoredFile } from './file-store.js';
 import { type ImageSize, readImageSize } from './image-size.js';
@@ -62,6 +63,17 @@ export interface ServerState {
   deliver(chatId: number, message: Message, sent: SentOptions): void;
   /** Queues an update for the bot (used when the bot's own actions produce one). */
   enqueue(update: UpdateWithoutId): Update;
+  /** A message the bot sent and the chat still has, for editMessageText. */
+  findDelivered(chatId: number, messageId: number): DeliveredMessage | undefined;
+  /** Callback queries sent to the bot, by id, with the bot's answer once given. */
+  readonly callbackQueries: Map<string, CallbackQueryRecord>;
+}
+
+/** A callback query the fake sent to the bot (a button press) and how the bot answered it. */
+export interface CallbackQueryRecord {
+  id: string;
+  fromId: number;
+  answer?: { text?: string; show_alert?: boolean; url?: string; cache_time?: number };
 }
 
 /** Per-call data a handler reads and fills for the call log. */
@@ -80,7 +92,7 @@ export type MethodHandler = (call: CallContext, state: ServerState) => unknown;
 /** Canonical name and handler per lower-case method name (methods are case-insensitive). */
 export const METHODS = new Map<string, { name: string; handler: MethodHandler }>();
 
-function register(name: string, handler: MethodHandler): void {
+export function register(name: string, handler: MethodHandler): void {
   METHODS.set(name.toLowerCase(), { name, handler });
 }
 
@@ -417,7 +429,7 @@ function applyCaption(message: Record<string, unknown>, caption: FormattedText |
 }
 
 /** Validates `reply_markup`: inline keyboard, reply keyboard, keyboard removal or force reply. */
-function parseReplyMarkup(raw: unknown): Record<string, unknown> | undefined {
+export function parseReplyMarkup(raw: unknown): Record<string, unknown> | undefined {
   if (raw === undefined || raw === null || raw === '') return undefined;
   const invalid = () => badRequest("can't parse reply keyboard markup JSON object");
   if (typeof raw !== 'object' || Array.isArray(raw)) throw invalid();

@@ -68,8 +68,10 @@ export interface DeliveredMessage {
   reply_markup?: unknown;
   disable_notification?: boolean;
   protect_content?: boolean;
-  /** The full Bot API message returned to the bot. */
+  /** The full Bot API message returned to the bot (as last edited). */
   message: Message;
+  /** Set once the bot edited the message (editMessageText). */
+  edited?: boolean;
 }
 
 /** Totals over the call log. */

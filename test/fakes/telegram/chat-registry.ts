@@ -43,6 +43,10 @@ export interface GroupChatRecord {
    * that is a plain member, not an administrator. A permission left out is allowed.
    */
   permissions: ChatPermissions;
+  /** People in the chat the fake was told about (for getChatMember / getChatMemberCount). */
+  members: Map<number, { user: User; status: 'creator' | 'administrator' | 'member' | 'left' | 'kicked' }>;
+  /** What getChatMemberCount answers when set; otherwise the members known plus the bot. */
+  memberCount?: number;
 }
 
 export type ChatRecord = PrivateChatRecord | GroupChatRecord;
@@ -110,6 +114,7 @@ export class ChatRegistry {
       botStatus: spec.botStatus,
       deleted: false,
       permissions: {},
+      members: new Map(),
       ...(spec.username === undefined ? {} : { username: spec.username }),
     };
     this.chats.set(spec.id, record);

@@ -32,6 +32,7 @@ import {
   tooManyFilesAttached,
 } from './bot-api-error.js';
 import {
+  type CallbackQueryRecord,
   type CallContext,
   DEFAULT_UPLOAD_LIMITS,
   METHODS,
@@ -67,6 +68,8 @@ import {
   type UserSpec,
 } from './update-builders.js';
 import { UpdateQueue } from './update-queue.js';
+// answerCallbackQuery, editMessageText, getChatMember, getChatMemberCount
+import './interactive-methods.js';
 
 export type { BotApiError } from './bot-api-error.js';
 export type { UploadLimits } from './bot-api-methods.js';
@@ -199,6 +202,8 @@ export class FakeTelegram {
   private rateLimiter: RateLimiter | undefined;
   private readonly messageIds = new Map<number, number>();
   private readonly delivered = new Map<number, DeliveredMessage[]>();
+  private readonly callbackQueries = new Map<string, CallbackQueryRecord>();
+  private nextCallbackQuery = 1;
   private log: CallLogEntry[] = [];
   private nextSeq = 1;
   private nextMediaGroup = 1;
@@ -516,6 +521,53 @@ export class FakeTelegram {
         }),
       ),
     );
+  }
+
+  /**
+   * A press of an inline button: a `callback_query` update for a message the bot sent to `chatId`
+   * (its current text and keyboard), by `from`. Throws when the message has no button with this data.
+   */
+  injectCallbackQuery(from: UserSpec, chatId: number, messageId: number, data: string): Update {
+    const delivered = this.delivered.get(chatId)?.find((message) => message.message_id === messageId);
+    if (delivered === undefined) throw new Error(`FakeTelegram: no message ${messageId} in chat ${chatId}`);
+    const markup = (delivered.message as Message & { reply_markup?: { inline_keyboard?: unknown[][] } })
+      .reply_markup;
+    const buttons = (markup?.inline_keyboard ?? []).flat() as Array<{ callback_data?: string }>;
+    if (!buttons.some((button) => button.callback_data === data)) {
+      throw new Error(`FakeTelegram: message ${messageId} in chat ${chatId} has no button with data ${data}`);
+    }
+    const user = toUser(from);
+    const id = `${this.botInfo.id}${String(this.nextCallbackQuery++).padStart(8, '0')}`;
+    this.callbackQueries.set(id, { id, fromId: user.id });
+    return this.injectUpdate({
+      callback_query: {
+        id,
+        from: user,
+        message: delivered.message,
+        chat_instance: String(-Math.abs(chatId) - 7_000_000_000),
+        data,
+      },
+    } as UpdateWithoutId);
+  }
+
+  /** How the bot answered a callback query (undefined until it did). */
+  callbackAnswer(queryId: string): CallbackQueryRecord['answer'] {
+    return this.callbackQueries.get(queryId)?.answer;
+  }
+
+  /** Puts a person into a group (or changes their status there), for getChatMember and the member count. */
+  setMember(
+    chatId: number,
+    user: UserSpec,
+    status: 'creator' | 'administrator' | 'member' | 'left' | 'kicked' = 'member',
+  ): void {
+    const chat = this.requireGroup(chatId);
+    chat.members.set(user.id, { user: toUser(user), status });
+  }
+
+  /** What getChatMemberCount answers for the group. */
+  setMemberCount(chatId: number, count: number): void {
+    this.requireGroup(chatId).memberCount = count;
   }
 
   /** The `allowed_updates` setting the bot last sent (empty = Telegram's default set). */
@@ -889,6 +941,9 @@ export class FakeTelegram {
         this.notify();
       },
       enqueue: (update) => this.updates.push(update),
+      findDelivered: (chatId, messageId) =>
+        this.delivered.get(chatId)?.find((message) => message.message_id === messageId),
+      callbackQueries: this.callbackQueries,
     };
   }
 
