@@ -211,6 +211,7 @@ export class App {
           timings,
           connectGate,
           firstSyncLookbackMs: config.IMAP_FIRST_SYNC_LOOKBACK_HOURS * 3600_000,
+          reportRetentionMs: config.REPORT_RETENTION_DAYS * 24 * 3600_000,
         }),
       logger,
     );

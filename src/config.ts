@@ -244,9 +244,9 @@ export const settings = {
       'Keep a report\u2019s spooled files this long after all its deliveries are final (for `resend`).',
   },
   REPORT_RETENTION_DAYS: {
-    schema: positiveInteger(1).default(90),
+    schema: positiveInteger(3).default(90),
     description:
-      'Forget a report (its record, its deliveries and any spooled files) this many days after it was received and its last delivery ended; a report with a delivery still pending is kept.',
+      'Forget a report (its record, its deliveries and any spooled files) this many days after it was received and its last delivery ended; a report with a delivery still pending is kept. At least 3: a report is recognised as already recorded only while it is kept, and after a UIDVALIDITY change the mailbox is rescanned from a day before the newest report, at most back to a day inside this time; a shorter retention would leave that rescan too short a window, or replay forgotten reports.',
   },
 } satisfies Record<string, { schema: z.ZodType; description: string; secret?: boolean }>;
 

@@ -180,12 +180,20 @@ export function checkSender(
   const fromDomain = domainOf(from);
   if (mode === 'dkim') {
     if (!evidence.dkim) return { ok: false, reason: 'DKIM was not verified' };
+    // mailauth's `aligned` is about the From address mailauth read; the bot acts on the one it read
+    // itself, so the signing domain must be aligned with that one too (a display name or a second
+    // address the two parsers read differently cannot borrow a signature of another domain)
+    const alignedWithBoth = (signature: DkimSignatureFact): boolean =>
+      signature.aligned && isAligned(signature.domain, fromDomain);
     const good = evidence.dkim.find(
       (signature) =>
-        signature.result === 'pass' && signature.aligned && signature.signsFrom && signature.coversBody,
+        signature.result === 'pass' &&
+        alignedWithBoth(signature) &&
+        signature.signsFrom &&
+        signature.coversBody,
     );
     if (good) return { ok: true };
-    const aligned = evidence.dkim.filter((signature) => signature.aligned);
+    const aligned = evidence.dkim.filter(alignedWithBoth);
     const seen = evidence.dkim.length
       ? evidence.dkim
           .map((signature) => {
@@ -193,7 +201,7 @@ export function checkSender(
               signature.result !== 'pass'
                 ? `${signature.result}${signature.comment ? ` (${signature.comment})` : ''}`
                 : 'pass',
-              signature.aligned ? null : 'not aligned',
+              alignedWithBoth(signature) ? null : 'not aligned',
               signature.signsFrom ? null : 'From not signed',
               signature.coversBody ? null : 'part of the body unsigned (l=)',
             ].filter(Boolean);
@@ -216,6 +224,16 @@ export function checkSender(
     .map(parseAuthenticationResults)
     .find((parsed) => parsed?.authservId === trusted);
   if (!header) return { ok: false, reason: `no Authentication-Results header from ${trusted}` };
+  // the server names the From domain it read (header.from, as DMARC does); another one than the bot's
+  // means the two read the From header differently, and the server's results are about someone else
+  const otherFrom = header.results
+    .map((entry) => domainOf(entry.properties['header.from']))
+    .find((domain) => domain && domain !== fromDomain);
+  if (otherFrom)
+    return {
+      ok: false,
+      reason: `${trusted} read the From domain as ${otherFrom}, the bot as ${fromDomain}`,
+    };
   const pass = header.results.find((entry) => {
     if (entry.result !== 'pass') return false;
     if (entry.method === 'dkim')

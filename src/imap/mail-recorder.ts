@@ -95,7 +95,7 @@ export class MailRecorder {
         });
         result = intake.recordParsed(mailbox, position, parsed, spoolDir);
       } catch (error) {
-        rmSync(spoolDir, { recursive: true, force: true });
+        this.removeUnrecordedSpool(spoolDir);
         // only the mail's own bytes make it unreadable; a server refusal, a dropped connection, a
         // full disk or a busy database leave the watermark here, and the mail is tried again
         if (!(error instanceof UnreadableMailError) || !client.usable) {
@@ -108,6 +108,22 @@ export class MailRecorder {
       }
     }
     return result;
+  }
+
+  /**
+   * Removes the spool directory of a mail that failed on its way in, unless a report was recorded
+   * with it before the failure (its files are that report's now; reading the mail again finds a
+   * duplicate and must not find the files gone). When the store cannot say, the directory stays: the
+   * start-up clean-up of unreferenced spool directories removes it if no report holds it.
+   */
+  private removeUnrecordedSpool(spoolDir: string): void {
+    let referenced: boolean;
+    try {
+      referenced = this.options.store.referencedSpoolDirs().has(spoolDir);
+    } catch {
+      return;
+    }
+    if (!referenced) rmSync(spoolDir, { recursive: true, force: true });
   }
 
   /** The server gave no content for a UID: fine if the mail is gone, an error if it is still there. */

@@ -6,7 +6,7 @@ import type { SecretScrubber } from '../observability/secret-scrubber.js';
 import { sanitizeServerText } from '../observability/server-text.js';
 import type { ReportStore, Watermark } from '../store/report-store.js';
 import type { ConnectGate } from './connect-gate.js';
-import { firstSyncCutoff, mailboxIdentity } from './first-sync.js';
+import { firstSyncCutoff, mailboxIdentity, rescanCutoff } from './first-sync.js';
 import { imapConnectionOptions } from './imap-connection.js';
 import { describeImapError, isLoginRejected } from './imap-errors.js';
 import { isoOf, MailRecorder } from './mail-recorder.js';
@@ -47,6 +47,11 @@ export interface MailboxListenerOptions {
    * otherwise from now (IMAP_FIRST_SYNC_LOOKBACK_HOURS). Default 24 h.
    */
   firstSyncLookbackMs?: number;
+  /**
+   * REPORT_RETENTION_DAYS in ms: a rescan after a UIDVALIDITY change stays a day inside it, where no
+   * report has been forgotten yet. Default 90 days.
+   */
+  reportRetentionMs?: number;
 }
 
 /**
@@ -75,6 +80,7 @@ export interface ListenerStatus {
 }
 
 const DEFAULT_FIRST_SYNC_LOOKBACK_MS = 24 * 3600_000;
+const DEFAULT_REPORT_RETENTION_MS = 90 * 24 * 3600_000;
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
@@ -401,7 +407,7 @@ export class MailboxListener {
    * mailbox added again): at the mail that arrived after the mailbox's directory row was created,
    * when that is within the first-sync lookback, otherwise from now. After a UIDVALIDITY change: a
    * day before the newest mail already recorded (mails already recorded are recognised by their
-   * fingerprint and skipped).
+   * fingerprint and skipped), but not earlier than a day inside the retention time ({@link rescanCutoff}).
    */
   private async startingPoint(
     client: ImapFlow,
@@ -413,7 +419,7 @@ export class MailboxListener {
     const lookbackMs = this.options.firstSyncLookbackMs ?? DEFAULT_FIRST_SYNC_LOOKBACK_MS;
     const newest = previousUidValidity ? store.newestInternalDate(mailbox.email) : null;
     const cutoff = newest
-      ? new Date(Date.parse(newest) - 24 * 3600_000)
+      ? rescanCutoff(newest, Date.now(), this.options.reportRetentionMs ?? DEFAULT_REPORT_RETENTION_MS)
       : firstSyncCutoff(mailbox.addedAt, Date.now(), lookbackMs);
     if (previousUidValidity) {
       this.log.warn(

@@ -46,6 +46,12 @@ export interface ReportIntakeOptions {
    * SUPERSET_URL: when set, only a link under this address becomes the report's link; others are dropped.
    */
   supersetUrl?: string | null;
+  /**
+   * How long a mail whose sender check meets a temporary DNS failure is read again, counted from the
+   * first such failure (in this process); after that it is recorded as rejected and the admin chat is
+   * told, so that a sender's broken DNS cannot hold back every later report of the mailbox. Default 1 h.
+   */
+  senderCheckRetryMs?: number;
   now?: () => number;
 }
 
@@ -61,6 +67,10 @@ export class SenderCheckUnavailableError extends Error {
 const SENDER_ALERT_INTERVAL_MS = 60 * 60_000;
 /** Senders remembered for that pacing; past this, entries older than the interval are forgotten. */
 const SENDER_ALERT_MEMORY = 1000;
+/** Default of {@link ReportIntakeOptions.senderCheckRetryMs}. */
+const SENDER_CHECK_RETRY_MS = 60 * 60_000;
+/** Mails remembered with a pending DNS failure; past this, those past the retry time are forgotten. */
+const SENDER_CHECK_MEMORY = 1000;
 
 /** Answers that settle a lookup: the name or record does not exist. Anything else is worth a retry. */
 const FINAL_DNS_CODES = new Set(['ENOTFOUND', 'ENODATA', 'ENONAME', 'EFORMERR', 'EBADNAME']);
@@ -119,6 +129,8 @@ export interface UnparsedMail {
 export class ReportIntake {
   /** When the admin chat was last told about a sender failing authentication. */
   private readonly senderAlertedAt = new Map<string, number>();
+  /** When the sender check of a mail (mailbox, UIDVALIDITY, UID) first met a temporary DNS failure. */
+  private readonly senderCheckFailingSince = new Map<string, number>();
 
   constructor(private readonly options: ReportIntakeOptions) {}
 
@@ -144,14 +156,29 @@ export class ReportIntake {
     spoolDir: string,
   ): IntakeResult {
     const result = this.recordParsedMail(mailbox, position, mail, spoolDir);
-    this.options.onResult?.(mailbox.email, result);
+    this.observe(mailbox, result);
     return result;
+  }
+
+  /**
+   * Tells onResult. The report is committed by now: a failing observer must not make the caller
+   * believe the mail was not recorded (it would remove the report's spooled files and read it again).
+   */
+  private observe(mailbox: MailboxEntry, result: IntakeResult): void {
+    try {
+      this.options.onResult?.(mailbox.email, result);
+    } catch (error) {
+      this.options.logger.error(
+        { err: error, mailbox: mailbox.email, reportId: result.reportId },
+        'observing a recorded mail failed; the report stays recorded',
+      );
+    }
   }
 
   /** Records a mail that could not be parsed (too large, unreadable), so the mailbox moves on. */
   recordUnparsed(mailbox: MailboxEntry, position: MailPosition, mail: UnparsedMail): IntakeResult {
     const result = this.recordUnparsedMail(mailbox, position, mail);
-    this.options.onResult?.(mailbox.email, result);
+    this.observe(mailbox, result);
     return result;
   }
 
@@ -185,16 +212,30 @@ export class ReportIntake {
       policy.authservId ?? this.options.authservId ?? null,
     );
     const allowed = isSenderAllowed(mail.from, mailbox.allowFrom);
+    const failingKey = `${position.mailbox}\n${position.uidValidity}\n${position.uid}`;
+    let dnsGaveUpAfterMs: number | null = null;
     if (allowed && !verdict.ok && verdict.temporary) {
-      // a DNS failure says nothing about the sender: nothing is recorded, the mail is read again later
-      rmSync(spoolDir, { recursive: true, force: true });
-      throw new SenderCheckUnavailableError(
-        `sender authentication could not be checked now: ${verdict.reason}`,
-      );
+      // a DNS failure says nothing about the sender: nothing is recorded, the mail is read again
+      // later, but only for a while: the watermark waits on this mail, and with it every later report
+      const now = (this.options.now ?? Date.now)();
+      const since = this.senderCheckFailingSince.get(failingKey) ?? now;
+      const limit = this.options.senderCheckRetryMs ?? SENDER_CHECK_RETRY_MS;
+      if (now - since < limit) {
+        this.rememberFailingCheck(failingKey, since, now, limit);
+        rmSync(spoolDir, { recursive: true, force: true });
+        throw new SenderCheckUnavailableError(
+          `sender authentication could not be checked now: ${verdict.reason}`,
+        );
+      }
+      dnsGaveUpAfterMs = now - since;
     }
+    this.senderCheckFailingSince.delete(failingKey);
     if (!allowed) {
       status = 'rejected_sender';
       reason = `sender ${mail.from ?? '(none)'} is not in the allowed senders of ${mailbox.email}`;
+    } else if (dnsGaveUpAfterMs !== null) {
+      status = 'rejected_sender';
+      reason = `sender ${mail.from ?? '(none)'} not authenticated (${policy.mode}): temporary DNS failure for ${Math.round(dnsGaveUpAfterMs / 60_000)} minutes: ${verdict.ok ? '' : verdict.reason}`;
     } else if (!verdict.ok) {
       status = 'rejected_sender';
       reason = `sender ${mail.from ?? '(none)'} failed sender authentication (${policy.mode}): ${verdict.reason}`;
@@ -247,7 +288,15 @@ export class ReportIntake {
       if (deliveries.length === 0)
         log.warn(fields, 'report recorded, but nobody with a Telegram chat is subscribed to this mailbox');
       else log.info(fields, 'report recorded');
-      if (deliveries.length > 0) this.options.onRecorded?.(reportId);
+      if (deliveries.length > 0) {
+        // committed: a failing wake-up must not look like a mail that was not recorded (the caller
+        // would remove its spooled files and read it again as a duplicate)
+        try {
+          this.options.onRecorded?.(reportId);
+        } catch (error) {
+          log.error({ err: error, reportId }, 'announcing a recorded report failed; it stays recorded');
+        }
+      }
     } else if (status === 'rejected_sender') {
       log.warn(
         { ...fields, reason },
@@ -256,7 +305,22 @@ export class ReportIntake {
     } else {
       log.info({ ...fields, reason }, 'mail has no PDF or PNG: recorded, nothing to forward');
     }
+    if (dnsGaveUpAfterMs !== null) {
+      this.options.alerts?.raise(
+        `sender-check-gave-up:${mailbox.email}:${reportId}`,
+        `A mail in ${mailbox.email} claiming to be from ${mail.from ?? '(none)'} was not forwarded: "${mail.subject || '(no subject)'}" — ${reason}. Its files were not kept; ask the sender to send it again once its DNS answers.`,
+      );
+    }
     return { reportId, status, deliveries: deliveries.length };
+  }
+
+  /** Remembers when a mail's sender check first failed temporarily, forgetting stale entries. */
+  private rememberFailingCheck(key: string, since: number, now: number, limit: number): void {
+    if (!this.senderCheckFailingSince.has(key) && this.senderCheckFailingSince.size >= SENDER_CHECK_MEMORY) {
+      for (const [known, at] of this.senderCheckFailingSince)
+        if (now - at >= limit) this.senderCheckFailingSince.delete(known);
+    }
+    this.senderCheckFailingSince.set(key, since);
   }
 
   /** The report's link: the parser's choice, or with SUPERSET_URL the first link under it (else none). */

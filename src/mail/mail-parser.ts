@@ -333,12 +333,22 @@ function parseDate(value: string): string | null {
   return Number.isFinite(time) ? new Date(time).toISOString() : null;
 }
 
+/**
+ * The first address of a raw (undecoded) From value. postal-mime's parser decodes RFC 2047 words in
+ * display names itself; decoding the whole value first would let a display name such as
+ * `=?utf-8?q?=3Creports=40company.example=3E?=` become the address, while DKIM (mailauth) reads the
+ * real one after it. RFC 2047 forbids encoded words in an address, so an address that is not written
+ * plainly in the raw value (postal-mime conjures one from a lone encoded word) counts as missing.
+ */
 function parseFrom(value: string): string | null {
   if (!value) return null;
+  const raw = value.slice(0, MAX_HEADER_VALUE);
   try {
-    for (const entry of addressParser(value.slice(0, MAX_HEADER_VALUE))) {
+    for (const entry of addressParser(raw)) {
       const mailbox = 'group' in entry && entry.group ? entry.group[0] : entry;
-      if (mailbox?.address?.includes('@')) return mailbox.address.toLowerCase();
+      if (!mailbox?.address?.includes('@')) continue;
+      const address = mailbox.address.toLowerCase();
+      return raw.toLowerCase().includes(address) ? address : null;
     }
   } catch {
     // an unparsable From header counts as missing
@@ -561,7 +571,7 @@ export async function parseMail(source: Readable, options: MailParserOptions): P
   const messageId = first('message-id').replace(/^<|>$/g, '').trim();
   return {
     subject: decodeHeader(first('subject')).replace(/\s+/g, ' ').trim(),
-    from: parseFrom(decodeHeader(first('from'))),
+    from: parseFrom(first('from')),
     date: parseDate(first('date')),
     messageId: messageId || null,
     link: summary.link,
@@ -586,10 +596,10 @@ function headerValues(headers: MimeNode['headers'], key: string): string[] {
   });
 }
 
-/** How many addresses a From value names (groups count their members). */
+/** How many addresses a raw From value names (groups count their members); see {@link parseFrom}. */
 function countAddresses(value: string): number {
   try {
-    return addressParser(decodeHeader(value).slice(0, MAX_HEADER_VALUE)).reduce(
+    return addressParser(value.slice(0, MAX_HEADER_VALUE)).reduce(
       (sum, entry) => sum + ('group' in entry && entry.group ? entry.group.length : entry.address ? 1 : 0),
       0,
     );

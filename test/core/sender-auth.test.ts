@@ -68,6 +68,23 @@ describe('SENDER_AUTH=authentication-results', () => {
     });
   });
 
+  it('fails when the server read another From domain (header.from) than the bot', () => {
+    // the SPF pass is aligned with the bot's From, but the server's DMARC read the From as evil's
+    expect(
+      judge(
+        'mx.example.com; spf=pass smtp.mailfrom=bounce@bi.example.com; dmarc=pass header.from=evil.example.net',
+      ),
+    ).toMatchObject({
+      ok: false,
+      reason: expect.stringContaining('read the From domain as evil.example.net'),
+    });
+    expect(
+      judge(
+        'mx.example.com; spf=pass smtp.mailfrom=bounce@bi.example.com; dmarc=pass header.from=bi.example.com',
+      ),
+    ).toEqual({ ok: true });
+  });
+
   it('fails without a configured authserv-id, and with two From addresses', () => {
     const header = 'mx.example.com; dkim=pass header.d=bi.example.com';
     expect(checkSender(FROM, evidence(header), 'authentication-results', null)).toMatchObject({ ok: false });
@@ -118,5 +135,39 @@ describe('SUPERSET_URL', () => {
     expect(isLinkUnder('https://bi.example.com.evil.net/x', 'https://bi.example.com')).toBe(false);
     expect(isLinkUnder('https://bi.example.com@evil.net/x', 'https://bi.example.com')).toBe(false);
     expect(isLinkUnder('http://bi.example.com/x', 'https://bi.example.com')).toBe(false);
+  });
+});
+
+describe('SENDER_AUTH=dkim', () => {
+  const signature = { result: 'pass', signsFrom: true, coversBody: true, comment: null };
+  it('fails a signature mailauth calls aligned when it is not aligned with the From the bot read', () => {
+    // mailauth read `evil@attacker.example` where the bot read reports@company.example: the attack of a
+    // From display name holding an encoded address
+    const verdict = checkSender(
+      'reports@company.example',
+      {
+        fromAddresses: 1,
+        authenticationResults: [],
+        dkim: [{ ...signature, domain: 'attacker.example', aligned: true }],
+      },
+      'dkim',
+      null,
+    );
+    expect(verdict).toMatchObject({
+      ok: false,
+      reason: expect.stringContaining('d=attacker.example: pass, not aligned'),
+    });
+    expect(
+      checkSender(
+        'reports@company.example',
+        {
+          fromAddresses: 1,
+          authenticationResults: [],
+          dkim: [{ ...signature, domain: 'mail.company.example', aligned: true }],
+        },
+        'dkim',
+        null,
+      ),
+    ).toEqual({ ok: true });
   });
 });

@@ -2,7 +2,7 @@
  * The intake's sender-authentication and link rules with a real SQLite store: what is recorded, what
  * the admin chat hears (once per sender and hour), which link a report keeps under SUPERSET_URL.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
@@ -58,7 +58,8 @@ function setUp(options: Partial<ReportIntakeOptions> = {}, senderAuth = 'dkim') 
     ...options,
   });
   let uid = 0;
-  const take = async (raw: Buffer | string) => {
+  /** Parses and records `raw` at the next UID, or at `atUid` (the same mail read again). */
+  const take = async (raw: Buffer | string, atUid?: number) => {
     const spoolDir = path.join(dir, 'spool', String(++uid));
     const mail = await parseMail(Readable.from([Buffer.from(raw)]), {
       spoolDir,
@@ -67,12 +68,19 @@ function setUp(options: Partial<ReportIntakeOptions> = {}, senderAuth = 'dkim') 
     });
     return intake.recordParsed(
       mailbox,
-      { mailbox: mailbox.email, uidValidity: '1', uid, internalDate: null },
+      { mailbox: mailbox.email, uidValidity: '1', uid: atUid ?? uid, internalDate: null },
       mail,
       spoolDir,
     );
   };
-  return { intake, store, alerts, take, advance: (ms: number) => (now += ms) };
+  return {
+    intake,
+    store,
+    alerts,
+    take,
+    advance: (ms: number) => (now += ms),
+    spoolOf: (n: number) => path.join(dir, 'spool', String(n)),
+  };
 }
 
 describe('sender authentication at intake', () => {
@@ -110,6 +118,43 @@ describe('sender authentication at intake', () => {
     expect(store.recent(10)).toEqual([]);
   });
 
+  it('records a mail as rejected, and tells the admin chat, when DNS fails for over an hour, so the mailbox moves on', async () => {
+    // the forger's own domain answers SERVFAIL for ever; with nothing in the allowed senders, anyone can
+    let calls = 0;
+    const failing = async () => {
+      calls++;
+      throw Object.assign(new Error('queryTxt ESERVFAIL'), { code: 'ESERVFAIL' });
+    };
+    const { store, alerts, take, advance } = setUp({ dnsResolver: failing });
+    const raw = await signMail(reportMail().raw, biKey);
+    await expect(take(raw, 1)).rejects.toBeInstanceOf(SenderCheckUnavailableError);
+    advance(59 * 60_000);
+    await expect(take(raw, 1)).rejects.toBeInstanceOf(SenderCheckUnavailableError);
+    expect(store.recent(10)).toEqual([]);
+    advance(60_000);
+    const given = await take(raw, 1);
+    expect(given).toMatchObject({ status: 'rejected_sender', deliveries: 0 });
+    expect(calls).toBeGreaterThanOrEqual(3);
+    const [report] = store.recent(10);
+    expect(report!.reason).toContain('not authenticated (dkim): temporary DNS failure for 60 minutes');
+    expect(alerts).toHaveLength(1);
+    expect(alerts[0]).toContain('temporary DNS failure');
+    // another mail failing the same way starts its own hour
+    await expect(take(await signMail(reportMail().raw, biKey), 2)).rejects.toBeInstanceOf(
+      SenderCheckUnavailableError,
+    );
+  });
+
+  it('rejects the forged-From attack: an encoded address as display name, signed by the forger', async () => {
+    const evilKey = makeDkimKey('evil.example.net');
+    const { take } = setUp({ dnsResolver: fakeResolver([biKey.record, evilKey.record]) });
+    const attack = await signMail(
+      reportMail({ from: '=?utf-8?q?=3Csuperset=40bi.example.com=3E?= <forger@evil.example.net>' }).raw,
+      evilKey,
+    );
+    expect(await take(attack)).toMatchObject({ status: 'rejected_sender', deliveries: 0 });
+  });
+
   it('keeps a mailbox without a rule of its own on SENDER_AUTH', async () => {
     const { take } = setUp({ senderAuth: 'off' }, 'off');
     expect(await take(reportMail().raw)).toMatchObject({ status: 'forward' });
@@ -132,5 +177,27 @@ describe('SUPERSET_URL', () => {
     );
     expect(store.recent(1)[0]?.subject).toBe(other.subject);
     expect(store.recent(1)[0]?.link).toBeNull();
+  });
+});
+
+describe('after the report is recorded', () => {
+  it('keeps the report and its spooled files when announcing or observing it fails', async () => {
+    const { take, store, spoolOf } = setUp(
+      {
+        onRecorded: () => {
+          throw new Error('the dispatcher could not be woken');
+        },
+        onResult: () => {
+          throw new Error('metrics broke');
+        },
+      },
+      'off',
+    );
+    const result = await take(reportMail().raw);
+    expect(result).toMatchObject({ status: 'forward', deliveries: 1 });
+    const [report] = store.recent(10);
+    expect(report!.files).toHaveLength(1);
+    expect(existsSync(report!.files[0]!.path)).toBe(true);
+    expect(report!.files[0]!.path.startsWith(spoolOf(1))).toBe(true);
   });
 });

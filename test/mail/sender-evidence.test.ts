@@ -88,6 +88,53 @@ describe('SENDER_AUTH=dkim', () => {
     expect(verdict).toMatchObject({ ok: false, reason: expect.stringContaining('2 From addresses') });
   });
 
+  describe('a From display name holding an encoded address (RFC 2047), signed by the forger', () => {
+    // the forger signs with their own domain; the bot must read the same From address DKIM judged
+    it.each([
+      [
+        'an encoded <address> as the display name',
+        '=?utf-8?q?=3Csuperset=40bi.example.com=3E?= <forger@evil.example.net>',
+        'forger@evil.example.net',
+      ],
+      [
+        'an encoded bare address as the display name',
+        '=?utf-8?q?superset=40bi.example.com?= <forger@evil.example.net>',
+        'forger@evil.example.net',
+      ],
+      [
+        'an encoded list of two addresses as the display name',
+        '=?utf-8?q?=3Csuperset=40bi.example.com=3E=2C_=3Cceo=40bi.example.com=3E?= <forger@evil.example.net>',
+        'forger@evil.example.net',
+      ],
+      [
+        'a base64-encoded <address> as the display name',
+        `=?utf-8?b?${Buffer.from('<superset@bi.example.com>').toString('base64')}?= <forger@evil.example.net>`,
+        'forger@evil.example.net',
+      ],
+      ['a lone encoded word that decodes to an address', '=?utf-8?q?=3Csuperset=40bi.example.com=3E?=', null],
+    ])('%s', async (_name, from, readAs) => {
+      const { mail, verdict } = await judge(await signMail(reportMail({ from }).raw, evilKey));
+      expect(mail.from).toBe(readAs);
+      // nothing of bi.example.com may pass: either the From is the forger's own or none at all
+      if (readAs) expect(verdict).toEqual({ ok: true });
+      else expect(verdict).toMatchObject({ ok: false });
+      expect(mail.from ?? '').not.toContain('bi.example.com');
+    });
+
+    it('still decodes a real encoded display name, and passes a genuine signature', async () => {
+      const { mail, verdict } = await judge(
+        await signMail(
+          reportMail({
+            from: `=?utf-8?b?${Buffer.from('Отчёты BI').toString('base64')}?= <superset@bi.example.com>`,
+          }).raw,
+          biKey,
+        ),
+      );
+      expect(mail.from).toBe('superset@bi.example.com');
+      expect(verdict).toEqual({ ok: true });
+    });
+  });
+
   it('fails a signature that does not sign the From header', async () => {
     const { verdict } = await judge(
       await signMail(reportMail().raw, biKey, { headerList: ['subject', 'date'] }),
