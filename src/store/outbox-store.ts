@@ -98,6 +98,12 @@ export class OutboxStore {
     return (this.db.prepare(sql).all(afterId) as DeliveryRow[]).map(toDelivery);
   }
 
+  /** The highest delivery id there is (0 for none), whatever its state. */
+  maxId(): number {
+    const row = this.db.prepare('SELECT max(id) AS id FROM deliveries').get() as { id: number | null };
+    return row.id ?? 0;
+  }
+
   delivery(id: number): Delivery | null {
     const row = this.db.prepare('SELECT * FROM deliveries WHERE id = ?').get(id) as DeliveryRow | undefined;
     return row ? toDelivery(row) : null;

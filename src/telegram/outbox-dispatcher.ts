@@ -182,6 +182,9 @@ export class OutboxDispatcher {
   }
 
   private load(): void {
+    // the first load starts the polls from the newest row there is, not the newest pending one: else
+    // every poll would read again every finished delivery above it (a history that only grows)
+    const newest = this.lastLoadedId === 0 ? this.options.outbox.maxId() : 0;
     for (const delivery of this.options.outbox.pendingAfter(this.lastLoadedId)) {
       this.lastLoadedId = Math.max(this.lastLoadedId, delivery.id);
       if (this.queue.has(delivery.id)) continue;
@@ -190,6 +193,7 @@ export class OutboxDispatcher {
       this.queuedPerReport.set(delivery.reportId, (this.queuedPerReport.get(delivery.reportId) ?? 0) + 1);
       this.enqueue(entry);
     }
+    this.lastLoadedId = Math.max(this.lastLoadedId, newest);
   }
 
   /** Places an entry in the schedule by its next message; finishes it when nothing is left to send. */

@@ -155,4 +155,43 @@ describe('outbox dispatcher', () => {
     );
     expect(large).toBeLessThanOrEqual(small * 1.5);
   }, 120_000);
+
+  it('after a restart, polls only the rows added since, not the finished history above the oldest pending one', async () => {
+    const { reports, outbox } = queueReport(60);
+    // a restart with one delivery pending and 59 finished ones above it
+    const [first, ...finished] = outbox.pending();
+    for (const delivery of finished) outbox.markSent(delivery.id);
+    const polledAfter: number[] = [];
+    const pendingAfter = outbox.pendingAfter.bind(outbox);
+    outbox.pendingAfter = (afterId: number) => {
+      polledAfter.push(afterId);
+      return pendingAfter(afterId);
+    };
+    const scrubber = new SecretScrubber();
+    const logger = createLogger({ level: 'silent', scrubber, destination: new CapturedLogs() });
+    const dispatcher = new OutboxDispatcher({
+      api: new Api(telegram.token, { apiRoot: telegram.apiRoot }),
+      outbox,
+      reports,
+      directory: subscribersDirectory(60),
+      logger,
+      scrubber,
+      alerts: new LoggedAlerts(logger),
+      limits: { messagesPerSecond: 1000, chatIntervalMs: 1000, groupMessagesPerMinute: 20 },
+      planLimits: DEFAULT_PLAN_LIMITS,
+      maxAttempts: 5,
+    });
+    dispatcher.start();
+    try {
+      await eventually(() => outbox.delivery(first!.id)?.state === 'sent', 30_000, 'the pending one sent');
+      dispatcher.wake();
+    } finally {
+      await dispatcher.stop();
+    }
+    expect(polledAfter[0]).toBe(0);
+    const poll = polledAfter.at(-1)!;
+    // rows a poll reads: those above the id it starts from (by the primary key)
+    const rowsPerPoll = outbox.forReport(first!.reportId).filter((delivery) => delivery.id > poll).length;
+    expect(rowsPerPoll).toBe(0);
+  }, 60_000);
 });
