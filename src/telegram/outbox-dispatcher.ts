@@ -523,8 +523,10 @@ export class OutboxDispatcher {
     const outcome = fallback
       ? `report ${delivery.reportId} went ${fallback} instead`
       : `report ${delivery.reportId} could not be sent (resend it once the right is given)`;
+    // one alert per report, so the admin learns which reports went otherwise (or not at all); the
+    // admin alerts remember a bounded number of keys
     this.options.alerts.raise(
-      `missing-right:${delivery.chatId}:${right}`,
+      `missing-right:${delivery.chatId}:${right}:${delivery.reportId}`,
       `${chat} does not let the bot send ${right}: ${outcome}. Allow members to send ${right} in the group's permissions, or make the bot an administrator.`,
     );
   }
