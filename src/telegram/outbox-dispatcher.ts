@@ -558,7 +558,11 @@ export class OutboxDispatcher {
       }
       case 'telegram-down': {
         // Telegram as a whole failing is no fault of this delivery: it waits for the outage to end
-        if (await this.reachability.noteFailure(delivery.chatId, reason)) {
+        if (
+          await this.reachability.noteFailure(delivery.chatId, reason, {
+            probeOnly: failure.details.notBotApi === true,
+          })
+        ) {
           entry.notBefore = this.now();
           outbox.reschedule(delivery.id, entry.notBefore, reason, false);
           log.info(
