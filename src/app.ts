@@ -47,6 +47,21 @@ export interface AppDependencies {
   onDeliveryOutcome?: (outcome: DeliveryOutcome) => void;
   /** First and longest wait between getMe probes while Telegram is unreachable, ms (default 2 s and 60 s). */
   telegramProbeMs?: { min: number; max: number };
+  /**
+   * The bot had to stop on its own (another bot took the lock of DATA_DIR): called once everything
+   * is stopped, with the reason. The `start` command exits non-zero with it.
+   */
+  onFatal?: (error: Error) => void;
+}
+
+/** Another process holds the lock of DATA_DIR now: this bot must not send another message. */
+export class InstanceLockLostError extends Error {
+  constructor(dataDir: string) {
+    super(
+      `the lock file of DATA_DIR ${path.resolve(dataDir)} was replaced and another bot holds the new one: this bot stopped sending and exits, so that no report goes twice. Run one bot per DATA_DIR.`,
+    );
+    this.name = 'InstanceLockLostError';
+  }
 }
 
 const MB = 1024 * 1024;
@@ -59,6 +74,7 @@ export class App {
   readonly listeners: ListenerSupervisor;
   readonly intake: ReportIntake;
   readonly outbox: OutboxStore;
+  private halting = false;
   readonly languages: ChatLanguages;
   readonly alerts: AdminAlerts;
   /** Present when TELEGRAM_BOT_TOKEN is set. */
@@ -269,15 +285,19 @@ export class App {
   /** Builds and starts the bot. */
   static async start(deps: AppDependencies): Promise<App> {
     // before anything touches DATA_DIR: a second bot must not send, sweep the spool or migrate
+    let app: App | undefined;
     const lock = InstanceLock.acquire(deps.config.DATA_DIR, {
-      onReplaced: (outcome) =>
-        outcome === 'relocked'
-          ? deps.logger.warn('the lock file of DATA_DIR was removed under the running bot; it is back')
-          : deps.logger.error(
-              'the lock file of DATA_DIR was replaced and another process holds the new one: two bots may be running on this DATA_DIR',
-            ),
+      checkIntervalMs: deps.config.INSTANCE_LOCK_CHECK_SECONDS * 1000,
+      onReplaced: (outcome) => {
+        if (outcome === 'relocked') {
+          deps.logger.warn('the lock file of DATA_DIR was removed under the running bot; it is back');
+          return;
+        }
+        const error = new InstanceLockLostError(deps.config.DATA_DIR);
+        deps.logger.fatal(error.message);
+        app?.halt(error);
+      },
     });
-    let app: App;
     try {
       app = new App(deps, lock);
     } catch (error) {
@@ -350,6 +370,24 @@ export class App {
       },
       'superset-telegram-bot started',
     );
+  }
+
+  /**
+   * Stops at once because this bot may not go on (another holds DATA_DIR): the dispatcher sends
+   * nothing more (the request in flight ends), then everything stops and {@link AppDependencies.onFatal}
+   * is told.
+   */
+  halt(error: Error): void {
+    if (this.halting) return;
+    this.halting = true;
+    // before the orderly stop, which closes the mail listeners first: not one message more meanwhile
+    const dispatcherStopped = this.dispatcher?.stop();
+    const stopped = Promise.all([dispatcherStopped, this.stop()]);
+    void stopped
+      .catch((stopError: unknown) =>
+        this.deps.logger.error({ err: this.deps.scrubber.describe(stopError) }, 'error while stopping'),
+      )
+      .finally(() => this.deps.onFatal?.(error));
   }
 
   /** Stops everything in order: no new mail, listeners closed, the database closed last. */

@@ -310,8 +310,18 @@ async function startCommand(): Promise<void> {
   }
   const logger = createLogger({ level: cfg.LOG_LEVEL, scrubber });
   const { App } = await load.app();
-  const app = await App.start({ config: cfg, logger, scrubber });
   let stopping = false;
+  const app = await App.start({
+    config: cfg,
+    logger,
+    scrubber,
+    // another bot took DATA_DIR: the app has stopped sending and stopped; say why, as for a failed start
+    onFatal: (error) => {
+      stopping = true;
+      console.error(`error: ${scrubber.scrub(error.message)}`);
+      process.exit(1);
+    },
+  });
   const shutdown = (signal: string) => {
     if (stopping) {
       // a second signal must not kill the bot mid-send: the first one is already being handled

@@ -21,6 +21,11 @@ export const settings = {
     description:
       'Directory for the SQLite state (reports, outbox, watermarks, local directory) and the file spool.',
   },
+  INSTANCE_LOCK_CHECK_SECONDS: {
+    schema: positiveInteger(1).default(30),
+    description:
+      'How often the running bot checks that its lock file in DATA_DIR (bot.lock) is still its own. Removed, it is taken again; taken by another bot meanwhile, this bot stops sending at once and exits with an error.',
+  },
   LOG_LEVEL: {
     schema: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     description:

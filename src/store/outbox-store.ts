@@ -98,6 +98,12 @@ export class OutboxStore {
     return (this.db.prepare(sql).all(afterId) as DeliveryRow[]).map(toDelivery);
   }
 
+  /** The highest delivery id there is (0 for none), whatever its state. */
+  maxId(): number {
+    const row = this.db.prepare('SELECT max(id) AS id FROM deliveries').get() as { id: number | null };
+    return row.id ?? 0;
+  }
+
   delivery(id: number): Delivery | null {
     const row = this.db.prepare('SELECT * FROM deliveries WHERE id = ?').get(id) as DeliveryRow | undefined;
     return row ? toDelivery(row) : null;
@@ -193,7 +199,8 @@ export class OutboxStore {
 
   /**
    * A group moved to a new chat id (supergroup migration): pending deliveries follow it. Where the new
-   * chat already has a delivery of the same report, the old one is cancelled instead. The move is
+   * chat already has the same report pending or sent, the old one is cancelled instead (a failed or
+   * cancelled one there does not count: the report would never arrive). The move is
    * remembered ({@link migratedFrom}), for while the directory still has the old id.
    */
   moveChat(oldChatId: number, newChatId: number): void {
@@ -206,14 +213,22 @@ export class OutboxStore {
       this.db
         .prepare(
           `UPDATE deliveries SET state = 'cancelled', last_error = 'the group moved to a supergroup that already has this report', finished_at = ?
-           WHERE chat_id = ? AND state = 'pending' AND report_id IN (SELECT report_id FROM deliveries WHERE chat_id = ?)`,
+           WHERE chat_id = ? AND state = 'pending'
+             AND report_id IN (SELECT report_id FROM deliveries WHERE chat_id = ? AND state IN ('pending', 'sent'))`,
         )
         .run(nowIso(), oldChatId, newChatId);
-      this.db
-        .prepare(
-          "UPDATE deliveries SET chat_id = ?, next_attempt_at = 0 WHERE chat_id = ? AND state = 'pending'",
-        )
-        .run(newChatId, oldChatId);
+      // one row at a time, each taking the next free round in the new chat (an earlier failed or
+      // cancelled delivery of the report there holds its round)
+      const moving = this.db
+        .prepare("SELECT id FROM deliveries WHERE chat_id = ? AND state = 'pending' ORDER BY id")
+        .all(oldChatId) as Array<{ id: number }>;
+      const move = this.db.prepare(
+        `UPDATE deliveries SET chat_id = ?, next_attempt_at = 0,
+           round = (SELECT coalesce(max(other.round), -1) + 1 FROM deliveries other
+                    WHERE other.report_id = deliveries.report_id AND other.chat_id = ?)
+         WHERE id = ?`,
+      );
+      for (const { id } of moving) move.run(newChatId, newChatId, id);
     })();
   }
 

@@ -56,6 +56,8 @@ export interface OutboxDispatcherOptions {
   parallelSends?: number;
   /** Longest pause between two attempts of one delivery, ms (default 5 min). */
   maxBackoffMs?: number;
+  /** First pause before recording a sent message again after a database error, ms (default 250; doubles up to 30 s). */
+  commitRetryMinMs?: number;
   /** Observes outcomes (metrics). */
   onOutcome?: (outcome: DeliveryOutcome) => void;
   /** A group moved to a new chat id (supergroup migration); state keyed by chat id should follow. */
@@ -148,10 +150,35 @@ export class OutboxDispatcher {
     this.running = this.loop();
   }
 
+  /**
+   * The send loop, kept alive: a database error (SQLITE_BUSY past the busy timeout while a CLI command
+   * writes, SQLITE_FULL) is logged and the loop goes on after a pause, so it cannot stop delivery or
+   * end the process as an unhandled rejection.
+   */
+  private async loop(): Promise<void> {
+    while (!this.stopping) {
+      try {
+        await this.loopOnce();
+        return;
+      } catch (error) {
+        this.log.error(
+          { err: this.options.scrubber.describe(error) },
+          'the send loop failed; it starts again in a moment',
+        );
+        await sleep(LOOP_RESTART_MS);
+      }
+    }
+  }
+
   /** New deliveries were committed: pick them up. */
   wake(): void {
     if (this.stopping) return;
-    this.load();
+    try {
+      this.load();
+    } catch (error) {
+      // the database busy or full: the next poll (2 s) reads again; a timer must not throw
+      this.log.error({ err: this.options.scrubber.describe(error) }, 'could not read new deliveries');
+    }
     this.wakeUp?.();
   }
 
@@ -182,6 +209,9 @@ export class OutboxDispatcher {
   }
 
   private load(): void {
+    // the first load starts the polls from the newest row there is, not the newest pending one: else
+    // every poll would read again every finished delivery above it (a history that only grows)
+    const newest = this.lastLoadedId === 0 ? this.options.outbox.maxId() : 0;
     for (const delivery of this.options.outbox.pendingAfter(this.lastLoadedId)) {
       this.lastLoadedId = Math.max(this.lastLoadedId, delivery.id);
       if (this.queue.has(delivery.id)) continue;
@@ -190,6 +220,7 @@ export class OutboxDispatcher {
       this.queuedPerReport.set(delivery.reportId, (this.queuedPerReport.get(delivery.reportId) ?? 0) + 1);
       this.enqueue(entry);
     }
+    this.lastLoadedId = Math.max(this.lastLoadedId, newest);
   }
 
   /** Places an entry in the schedule by its next message; finishes it when nothing is left to send. */
@@ -237,9 +268,17 @@ export class OutboxDispatcher {
     }
   }
 
-  private async loop(): Promise<void> {
+  private async loopOnce(): Promise<void> {
     const parallel = Math.max(1, this.options.parallelSends ?? 1);
     const inFlight = new Set<Promise<void>>();
+    try {
+      await this.sendWhileRunning(parallel, inFlight);
+    } finally {
+      await Promise.allSettled(inFlight);
+    }
+  }
+
+  private async sendWhileRunning(parallel: number, inFlight: Set<Promise<void>>): Promise<void> {
     while (!this.stopping) {
       let waitUntil = Number.POSITIVE_INFINITY;
       while (inFlight.size < parallel && !this.stopping) {
@@ -252,10 +291,16 @@ export class OutboxDispatcher {
         }
         const chatId = next.entry.delivery.chatId;
         this.busyChats.add(chatId);
-        const task = this.sendNext(next.entry, next.step).finally(() => {
-          inFlight.delete(task);
-          this.afterSend(next.entry, chatId);
-        });
+        const task = this.sendNext(next.entry, next.step)
+          .catch((error: unknown) => this.afterTaskError(next.entry, error))
+          .finally(() => {
+            inFlight.delete(task);
+            try {
+              this.afterSend(next.entry, chatId);
+            } catch (error) {
+              this.afterTaskError(next.entry, error);
+            }
+          });
         inFlight.add(task);
       }
       if (this.stopping) break;
@@ -271,7 +316,18 @@ export class OutboxDispatcher {
       if (timer) clearTimeout(timer);
       this.wakeUp = null;
     }
-    await Promise.allSettled(inFlight);
+  }
+
+  /**
+   * A database error around a send (reading the row before it, recording a failure after it): the
+   * delivery stays pending in the outbox and is tried again after a pause, with what is in memory.
+   */
+  private afterTaskError(entry: QueuedDelivery, error: unknown): void {
+    entry.notBefore = this.now() + LOOP_RESTART_MS;
+    this.log.error(
+      { err: this.options.scrubber.describe(error), deliveryId: entry.delivery.id },
+      'a database error around this delivery; it is tried again in a moment',
+    );
   }
 
   /**
@@ -356,9 +412,10 @@ export class OutboxDispatcher {
     const chatId = delivery.chatId;
     this.limiter.begin(chatId, messagesIn(step), this.now());
     const language = isLanguage(delivery.language) ? delivery.language : 'ru';
+    let learnt: Awaited<ReturnType<ReportSender['send']>>;
     try {
       const words = texts(language);
-      const learnt = await this.sender.send(
+      learnt = await this.sender.send(
         { chatId: delivery.chatId, threadId: delivery.threadId },
         step,
         {
@@ -370,24 +427,58 @@ export class OutboxDispatcher {
         },
         { onMissingRight: (right, fallback) => this.tellMissingRight(delivery, right, fallback) },
       );
-      this.limiter.end(chatId, this.now(), learnt.length > 0);
-      this.reachability.noteSuccess();
-      const finished = delivery.stepsDone + 1 >= plan.length;
-      // the first of several messages fixes the plan for the rest, whatever the settings after a restart
-      const fixPlan = !finished && !delivery.plan ? plan : undefined;
-      this.options.outbox.stepSent(delivery.id, finished, learnt, fixPlan);
-      if (fixPlan) delivery.plan = fixPlan;
-      delivery.stepsDone++;
-      delivery.attempts = 0;
-      entry.notBefore = 0;
-      if (finished) this.finish(entry, 'sent');
     } catch (error) {
+      entry.inFlight = false;
       // whatever was sent (an upload, perhaps) counts from now
       this.limiter.end(chatId, this.now(), true);
       await this.handleFailure(entry, classifySendError(error));
       return;
-    } finally {
-      entry.inFlight = false;
+    }
+    entry.inFlight = false;
+    // the message is out: from here on nothing may send it again, whatever the database says
+    this.limiter.end(chatId, this.now(), learnt.length > 0);
+    this.reachability.noteSuccess();
+    const finished = delivery.stepsDone + 1 >= plan.length;
+    // the first of several messages fixes the plan for the rest, whatever the settings after a restart
+    const fixPlan = !finished && !delivery.plan ? plan : undefined;
+    if (fixPlan) delivery.plan = fixPlan;
+    delivery.stepsDone++;
+    delivery.attempts = 0;
+    entry.notBefore = 0;
+    await this.commitStep(delivery, finished, learnt, fixPlan);
+    if (finished) this.finish(entry, 'sent');
+  }
+
+  /**
+   * Records a message sent. The database may refuse for a while (SQLITE_BUSY while a CLI command holds
+   * the write lock, SQLITE_FULL): the progress stays in memory and the commit is tried again with a
+   * growing pause until it goes in. It is never taken as a failed send, which would send the message
+   * again. Only a stop gives up (after a few more tries): then a restart repeats at most this message.
+   */
+  private async commitStep(
+    delivery: Delivery,
+    finished: boolean,
+    learnt: Awaited<ReturnType<ReportSender['send']>>,
+    fixPlan: PlannedMessage[] | undefined,
+  ): Promise<void> {
+    let pauseMs = this.options.commitRetryMinMs ?? 250;
+    for (let tries = 1; ; tries++) {
+      try {
+        this.options.outbox.stepSent(delivery.id, finished, learnt, fixPlan);
+        if (tries > 1) this.log.info({ deliveryId: delivery.id, tries }, 'message sent recorded at last');
+        return;
+      } catch (error) {
+        const givingUp = this.stopping && tries >= 5;
+        this.log.error(
+          { err: this.options.scrubber.describe(error), deliveryId: delivery.id, tries, retryInMs: pauseMs },
+          givingUp
+            ? 'could not record a message sent before stopping: a restart may send it again'
+            : 'could not record a message sent; it is not sent again, the record is tried again',
+        );
+        if (givingUp) return;
+        await sleep(pauseMs);
+        pauseMs = Math.min(pauseMs * 2, 30_000);
+      }
     }
   }
 
@@ -467,7 +558,11 @@ export class OutboxDispatcher {
       }
       case 'telegram-down': {
         // Telegram as a whole failing is no fault of this delivery: it waits for the outage to end
-        if (await this.reachability.noteFailure(delivery.chatId, reason)) {
+        if (
+          await this.reachability.noteFailure(delivery.chatId, reason, {
+            probeOnly: failure.details.notBotApi === true,
+          })
+        ) {
           entry.notBefore = this.now();
           outbox.reschedule(delivery.id, entry.notBefore, reason, false);
           log.info(
@@ -519,8 +614,10 @@ export class OutboxDispatcher {
     const outcome = fallback
       ? `report ${delivery.reportId} went ${fallback} instead`
       : `report ${delivery.reportId} could not be sent (resend it once the right is given)`;
+    // one alert per report, so the admin learns which reports went otherwise (or not at all); the
+    // admin alerts remember a bounded number of keys
     this.options.alerts.raise(
-      `missing-right:${delivery.chatId}:${right}`,
+      `missing-right:${delivery.chatId}:${right}:${delivery.reportId}`,
       `${chat} does not let the bot send ${right}: ${outcome}. Allow members to send ${right} in the group's permissions, or make the bot an administrator.`,
     );
   }
@@ -586,6 +683,13 @@ export class OutboxDispatcher {
         'report delivered',
       );
   }
+}
+
+/** Pause before the send loop, or a delivery after a database error, goes on. */
+const LOOP_RESTART_MS = 1000;
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 function messagesIn(step: PlannedMessage): number {

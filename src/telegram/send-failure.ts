@@ -26,7 +26,7 @@ export type SendFailureKind =
   | 'telegram-down'
   /** The bot lacks a right in the group (`details.right`): send what it may instead. */
   | 'missing-right'
-  /** An answer that is not the Bot API's (a proxy's error page): try again later. */
+  /** Not used for Bot API calls any more (a proxy's page is 'telegram-down' with `notBotApi`). */
   | 'transient'
   /** Anything else: try again a few times, then give up. */
   | 'other';
@@ -41,6 +41,11 @@ export class SendFailure extends Error {
       errorCode?: number;
       /** For 'missing-right': what the bot may not send, in Telegram's words ("photos", "documents", "text messages"). */
       right?: string;
+      /**
+       * For 'telegram-down': the answer was not the Bot API's (an HTML page of a proxy). Only getMe
+       * decides whether Telegram is down: a 413 page for a too-large upload is this request's own.
+       */
+      notBotApi?: boolean;
     } = {},
   ) {
     super(message);
@@ -105,13 +110,26 @@ export function classifySendError(error: unknown): SendFailure {
     return new SendFailure('other', text, { errorCode: code });
   }
   if (error instanceof HttpError) {
-    // an answer that is not JSON (a proxy's 413 page) is about this request, not about Telegram
-    if (error.error instanceof SyntaxError) {
-      return new SendFailure('transient', "the answer was not the Bot API's (a proxy error page?)");
+    // an answer that is not JSON: a proxy's page, a 502/503/504 while Telegram behind it fails (the
+    // path to Telegram is down) or a 413 for this request's body. getMe tells them apart
+    if (isNotJson(error.error)) {
+      return new SendFailure('telegram-down', "the answer was not the Bot API's (a proxy error page?)", {
+        notBotApi: true,
+      });
     }
     return new SendFailure('telegram-down', `network error: ${describeCause(error.error)}`);
   }
   return new SendFailure('other', error instanceof Error ? error.message : String(error));
+}
+
+/** The answer's body was not JSON: node-fetch's FetchError of type 'invalid-json' (or a bare SyntaxError). */
+function isNotJson(cause: unknown): boolean {
+  return (
+    cause instanceof SyntaxError ||
+    (cause instanceof Error &&
+      cause.name === 'FetchError' &&
+      (cause as { type?: string }).type === 'invalid-json')
+  );
 }
 
 function describeCause(cause: unknown): string {

@@ -90,16 +90,18 @@ export class TelegramReachability {
   /**
    * A send failed with a network error, a 5xx or a 401. Resolves `true` when Telegram as a whole is
    * failing (sending is paused, and the attempt must not count against the delivery), `false` when
-   * the failure is the delivery's own (getMe answers and the streak is short).
+   * the failure is the delivery's own (getMe answers and the streak is short). With `probeOnly` (an
+   * answer that was not the Bot API's, such as a proxy's HTML page) getMe alone decides: such pages
+   * for too-large uploads on several chats must not pause sending for good.
    */
-  async noteFailure(chatId: number, reason: string): Promise<boolean> {
+  async noteFailure(chatId: number, reason: string, options: { probeOnly?: boolean } = {}): Promise<boolean> {
     if (this.stopped) return true;
     // in flight when the outage began: it says nothing new
     if (this.current === 'down') return true;
-    this.streak.add(chatId);
+    if (!options.probeOnly) this.streak.add(chatId);
     const answers = await this.check();
     if (this.paused) return true;
-    if (!answers || this.streak.size >= (this.options.streakChats ?? 3)) {
+    if (!answers || (!options.probeOnly && this.streak.size >= (this.options.streakChats ?? 3))) {
       this.goDown(reason);
       return true;
     }

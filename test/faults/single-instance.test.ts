@@ -2,11 +2,16 @@
  * One running bot per DATA_DIR: a second `start` on the same directory (a rolling deploy, `docker
  * compose run` of the service) refuses within seconds and names the holder; the CLI commands that edit
  * the directory keep working meanwhile; a holder killed with -9 leaves nothing that blocks the next start.
+ * When the lock file is deleted under a running bot and a second bot takes the new one, the first stops
+ * sending at once and exits non-zero: nothing goes twice.
  */
+import { rmSync } from 'node:fs';
 import os from 'node:os';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LocalDirectory } from '../../src/directory/local/local-directory.js';
 import { openDatabase } from '../../src/store/database.js';
+import { LOCK_FILE } from '../../src/store/instance-lock.js';
 import { DovecotServer } from '../dovecot/dovecot.js';
 import { FakeTelegram } from '../fakes/telegram/fake-telegram.js';
 import { eventually, removeDir, tempDataDir } from '../support/bot-harness.js';
@@ -19,7 +24,7 @@ let telegram: FakeTelegram;
 let dataDir: string;
 
 beforeAll(async () => {
-  dovecot = await DovecotServer.start({ users: 1 });
+  dovecot = await DovecotServer.start({ users: 2 });
   telegram = await FakeTelegram.start();
   dataDir = tempDataDir();
 });
@@ -136,6 +141,75 @@ describe('two bots on one DATA_DIR', () => {
       expect(await fourth.stop()).toBe(0);
     } finally {
       for (const bot of bots) if (bot.child.exitCode === null) await bot.crash();
+    }
+  });
+});
+
+describe('a second bot taking a deleted lock file', () => {
+  it('makes the first bot stop sending and exit non-zero: each report goes once', async () => {
+    const ownDir = tempDataDir();
+    const db = openDatabase(ownDir);
+    const directory = new LocalDirectory(db, { phoneRegion: 'RU', pollIntervalMs: 0 });
+    const email = dovecot.address('user2');
+    directory.addMailbox(dovecot.mailbox('user2'));
+    const [reader] = subscribeReaders(telegram, directory, email, 1, { firstChatId: 9_410_001 });
+    db.close();
+    const env = {
+      DATA_DIR: ownDir,
+      TELEGRAM_BOT_TOKEN: telegram.token,
+      TELEGRAM_API_ROOT: telegram.apiRoot,
+      HTTP_PORT: '0',
+      LOG_LEVEL: 'info',
+      INSTANCE_LOCK_CHECK_SECONDS: '2',
+    };
+    const first = await BotProcess.start(env);
+    const bots = [first];
+    try {
+      await first.waitForLine('connected to the mailbox');
+      const before = reportMail();
+      await dovecot.append('user2', before.raw);
+      await telegram.waitForMessages(reader!, 1, 20_000);
+
+      // a clean-up script deletes bot.lock; a second bot starts before the first puts it back (if the
+      // first was quicker, the second is refused: delete and start again)
+      let second: BotProcess | null = null;
+      for (let tries = 0; tries < 5 && !second; tries++) {
+        rmSync(path.join(ownDir, LOCK_FILE), { force: true });
+        try {
+          second = await BotProcess.start(env);
+          bots.push(second);
+        } catch {
+          second = null;
+        }
+      }
+      expect(second, 'a second bot got the new lock').not.toBeNull();
+      // the first notices within a check interval and exits with an error that says why
+      const code = await Promise.race([
+        first.exited,
+        new Promise<'still running'>((resolve) => setTimeout(() => resolve('still running'), 15_000)),
+      ]);
+      expect(code).not.toBe('still running');
+      expect(code).not.toBe(0);
+      expect(first.lines.join('\n')).toContain('another bot holds the new one');
+      expect(first.lines.join('\n')).not.toContain(telegram.token);
+
+      // the second bot alone sends the next report: once
+      await second!.waitForLine('connected to the mailbox');
+      const after = reportMail();
+      await dovecot.append('user2', after.raw);
+      await eventually(
+        () => telegram.messagesIn(reader!).some((message) => message.caption?.startsWith(after.subject)),
+        20_000,
+        'the next report',
+      );
+      await new Promise((resolve) => setTimeout(resolve, 3000));
+      const captions = telegram.messagesIn(reader!).map((message) => message.caption ?? '');
+      expect(captions.filter((caption) => caption.startsWith(before.subject))).toHaveLength(1);
+      expect(captions.filter((caption) => caption.startsWith(after.subject))).toHaveLength(1);
+      expect(await second!.stop()).toBe(0);
+    } finally {
+      for (const bot of bots) if (bot.child.exitCode === null) await bot.crash();
+      removeDir(ownDir);
     }
   });
 });

@@ -64,4 +64,30 @@ describe('outbox store', () => {
     expect(outbox.delivery(id)?.chatId).toBe(-1_000_000_000_100);
     expect(outbox.migratedFrom(-1_000_000_000_100)).toBe(-100);
   });
+
+  it('moves a pending delivery to the new chat unless the new chat has that report pending or sent', () => {
+    const { outbox, id } = outboxWithOneDelivery(-100);
+    const database = db!;
+    const newChat = -1_000_000_000_100;
+    const reportId = outbox.delivery(id)!.reportId;
+    const addDelivery = (chatId: number, state: string, round: number) =>
+      Number(
+        database
+          .prepare(
+            `INSERT INTO deliveries (report_id, chat_id, recipient_kind, recipient_key, media_mode, created_at, state, round)
+             VALUES (?, ?, 'group', 'g1', 'both', ?, ?, ?)`,
+          )
+          .run(reportId, chatId, new Date().toISOString(), state, round).lastInsertRowid,
+      );
+    // a failed and a cancelled delivery of this report in the new chat: the report still has to go there
+    addDelivery(newChat, 'failed', 0);
+    addDelivery(newChat, 'cancelled', 1);
+    outbox.moveChat(-100, newChat);
+    expect(outbox.delivery(id)).toMatchObject({ state: 'pending', chatId: newChat });
+
+    // a second pending delivery to another old chat, while the new chat has the report pending: cancelled
+    const other = addDelivery(-200, 'pending', 0);
+    outbox.moveChat(-200, newChat);
+    expect(outbox.delivery(other)).toMatchObject({ state: 'cancelled', chatId: -200 });
+  });
 });

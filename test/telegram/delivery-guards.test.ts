@@ -189,6 +189,36 @@ describe('a group that refuses photos or documents', () => {
   });
 });
 
+describe('a group that refuses files, report after report', () => {
+  it('tells the admin chat of each report that went as a text naming the files', async () => {
+    const admin = nextChat++;
+    telegram.addPrivateChat({ id: admin, first_name: 'Admins' });
+    const { user, email } = await world({ ADMIN_CHAT_ID: String(admin) });
+    const noFiles = telegram.addGroup({ title: 'Still no files', botStatus: 'member' });
+    telegram.setChatPermissions(noFiles, { can_send_photos: false, can_send_documents: false });
+    directory().addGroup({ title: 'Still no files', mailboxes: [email], telegramId: noFiles });
+    await dovecot.append(user, reportMail({ subject: 'First report' }).raw);
+    await telegram.waitForMessages(noFiles, 1, 15_000);
+    await dovecot.append(user, reportMail({ subject: 'Second report' }).raw);
+    await telegram.waitForMessages(noFiles, 2, 15_000);
+    const reportIds = bot!.app.store.recent(2).map((report) => report.id);
+    expect(reportIds).toHaveLength(2);
+    const toldOf = (reportId: number) =>
+      telegram
+        .messagesIn(admin)
+        .some(
+          (message) =>
+            message.text?.includes('"Still no files"') &&
+            message.text.includes(`report ${reportId} went as a text naming the files`),
+        );
+    await eventually(
+      () => reportIds.every(toldOf),
+      20_000,
+      'the admin chat told of each report sent as a text',
+    );
+  });
+});
+
 describe('a stale delivery', () => {
   it('is given up after DELIVERY_MAX_AGE_HOURS, and the admin chat is told', async () => {
     const admin = nextChat++;

@@ -4,6 +4,7 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import BetterSqlite3 from 'better-sqlite3';
 import { Api } from 'grammy';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_PLAN_LIMITS } from '../../src/core/message-plan.js';
@@ -11,7 +12,7 @@ import type { Directory, DirectorySnapshot } from '../../src/directory/directory
 import { LoggedAlerts } from '../../src/observability/admin-alerts.js';
 import { createLogger } from '../../src/observability/logger.js';
 import { SecretScrubber } from '../../src/observability/secret-scrubber.js';
-import { type Database, openDatabase } from '../../src/store/database.js';
+import { DATABASE_FILE, type Database, openDatabase } from '../../src/store/database.js';
 import { OutboxStore } from '../../src/store/outbox-store.js';
 import { ReportStore } from '../../src/store/report-store.js';
 import { spoolRoot } from '../../src/store/spool.js';
@@ -95,7 +96,7 @@ function queueReport(queued: number) {
       threadId: null,
     })),
   );
-  return { reports, outbox: new OutboxStore(db) };
+  return { reports, outbox: new OutboxStore(db), dataDir };
 }
 
 /** A directory in which the `queued` readers of the report's mailbox are all still subscribed. */
@@ -154,5 +155,91 @@ describe('outbox dispatcher', () => {
       `dispatcher scheduling steps per message: ${small.toFixed(1)} (10 queued), ${large.toFixed(1)} (100,000 queued)`,
     );
     expect(large).toBeLessThanOrEqual(small * 1.5);
+  }, 120_000);
+
+  it('after a restart, polls only the rows added since, not the finished history above the oldest pending one', async () => {
+    const { reports, outbox } = queueReport(60);
+    // a restart with one delivery pending and 59 finished ones above it
+    const [first, ...finished] = outbox.pending();
+    for (const delivery of finished) outbox.markSent(delivery.id);
+    const polledAfter: number[] = [];
+    const pendingAfter = outbox.pendingAfter.bind(outbox);
+    outbox.pendingAfter = (afterId: number) => {
+      polledAfter.push(afterId);
+      return pendingAfter(afterId);
+    };
+    const scrubber = new SecretScrubber();
+    const logger = createLogger({ level: 'silent', scrubber, destination: new CapturedLogs() });
+    const dispatcher = new OutboxDispatcher({
+      api: new Api(telegram.token, { apiRoot: telegram.apiRoot }),
+      outbox,
+      reports,
+      directory: subscribersDirectory(60),
+      logger,
+      scrubber,
+      alerts: new LoggedAlerts(logger),
+      limits: { messagesPerSecond: 1000, chatIntervalMs: 1000, groupMessagesPerMinute: 20 },
+      planLimits: DEFAULT_PLAN_LIMITS,
+      maxAttempts: 5,
+    });
+    dispatcher.start();
+    try {
+      await eventually(() => outbox.delivery(first!.id)?.state === 'sent', 30_000, 'the pending one sent');
+      dispatcher.wake();
+    } finally {
+      await dispatcher.stop();
+    }
+    expect(polledAfter[0]).toBe(0);
+    const poll = polledAfter.at(-1)!;
+    // rows a poll reads: those above the id it starts from (by the primary key)
+    const rowsPerPoll = outbox.forReport(first!.reportId).filter((delivery) => delivery.id > poll).length;
+    expect(rowsPerPoll).toBe(0);
+  }, 60_000);
+
+  it('sends each message once when the database refuses to record it (another connection holds the write lock)', async () => {
+    const queued = 3;
+    const { reports, outbox, dataDir } = queueReport(queued);
+    const chats = Array.from({ length: queued }, (_, index) => FIRST_CHAT + index);
+    const before = chats.map((chat) => telegram.messagesIn(chat).length);
+    // a CLI command writing: it holds the write lock past the bot's 5 s busy timeout
+    const other = new BetterSqlite3(path.join(dataDir, DATABASE_FILE));
+    other.exec('BEGIN EXCLUSIVE');
+    const scrubber = new SecretScrubber();
+    const logs = new CapturedLogs();
+    const logger = createLogger({ level: 'debug', scrubber, destination: logs });
+    const dispatcher = new OutboxDispatcher({
+      api: new Api(telegram.token, { apiRoot: telegram.apiRoot }),
+      outbox,
+      reports,
+      directory: subscribersDirectory(queued),
+      logger,
+      scrubber,
+      alerts: new LoggedAlerts(logger),
+      limits: { messagesPerSecond: 1000, chatIntervalMs: 1000, groupMessagesPerMinute: 20 },
+      planLimits: DEFAULT_PLAN_LIMITS,
+      maxAttempts: 3,
+      commitRetryMinMs: 50,
+    });
+    dispatcher.start();
+    try {
+      await eventually(
+        () => chats.some((chat, index) => telegram.messagesIn(chat).length > before[index]!),
+        30_000,
+        'a first message sent',
+      );
+      // two busy timeouts of the bot (5 s each) while the lock is held
+      await new Promise((resolve) => setTimeout(resolve, 11_000));
+      other.exec('COMMIT');
+      await eventually(() => outbox.countByState().sent === queued, 60_000, 'every delivery recorded sent');
+      await dispatcher.stop();
+    } finally {
+      if (other.inTransaction) other.exec('ROLLBACK');
+      other.close();
+      await dispatcher.stop();
+    }
+    expect(chats.map((chat, index) => telegram.messagesIn(chat).length - before[index]!)).toEqual([1, 1, 1]);
+    expect(outbox.countByState()).toMatchObject({ sent: queued, failed: 0, pending: 0 });
+    // the lock did refuse the record (the scenario happened)
+    expect(logs.matching('could not record a message sent').length).toBeGreaterThanOrEqual(1);
   }, 120_000);
 });

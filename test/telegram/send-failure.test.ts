@@ -22,11 +22,22 @@ describe('classifySendError', () => {
     expect(classifySendError(apiError(401, 'Unauthorized')).kind).toBe('telegram-down');
   });
 
-  it("takes an answer that is not the Bot API's (a proxy's 413 page) as this request's trouble", () => {
+  it("lets getMe decide about an answer that is not the Bot API's (a proxy's 502 or 413 page)", () => {
     const failure = classifySendError(
       new HttpError("Network request for 'sendDocument' failed!", new SyntaxError('Unexpected token <')),
     );
-    expect(failure.kind).toBe('transient');
+    expect(failure).toMatchObject({ kind: 'telegram-down', details: { notBotApi: true } });
+    // what grammY's node-fetch client throws for such a page
+    const invalidJson = Object.assign(
+      new Error('invalid json response body at <url> reason: Unexpected token'),
+      {
+        name: 'FetchError',
+        type: 'invalid-json',
+      },
+    );
+    expect(
+      classifySendError(new HttpError("Network request for 'sendDocument' failed!", invalidJson)),
+    ).toMatchObject({ kind: 'telegram-down', details: { notBotApi: true } });
   });
 
   it('tells a missing right from a chat that is gone', () => {

@@ -54,6 +54,22 @@ describe('Telegram reachability', () => {
     reachability.stop();
   });
 
+  it("lets getMe alone decide about answers that are not the Bot API's: pages for too-large uploads on many chats pause nothing", async () => {
+    const { reachability, alerts, probes, state } = world();
+    const page = "the answer was not the Bot API's (a proxy error page?)";
+    for (const chatId of [1, 2, 3, 4, 5]) {
+      expect(await reachability.noteFailure(chatId, page, { probeOnly: true })).toBe(false);
+    }
+    expect(reachability.state).toBe('up');
+    expect(probes).toHaveLength(5);
+    expect(alerts).toEqual([]);
+    // the proxy answers getMe with its page too: Telegram is down behind it
+    state.answers = false;
+    expect(await reachability.noteFailure(6, page, { probeOnly: true })).toBe(true);
+    expect(reachability.paused).toBe(true);
+    reachability.stop();
+  });
+
   it('a success between failures starts the streak afresh', async () => {
     const { reachability } = world();
     await reachability.noteFailure(1, '502: Bad Gateway');

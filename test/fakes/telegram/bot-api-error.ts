@@ -72,6 +72,26 @@ export function nginxEntityTooLarge(): RawHttpAnswer {
   return new RawHttpAnswer(413, 'text/html', page, true);
 }
 
+/** The reasons nginx gives for the gateway statuses it answers itself. */
+const GATEWAY_REASONS: Record<number, string> = {
+  502: 'Bad Gateway',
+  503: 'Service Temporarily Unavailable',
+  504: 'Gateway Time-out',
+};
+
+/**
+ * The page nginx (a reverse proxy in front of TELEGRAM_API_ROOT) serves when its upstream fails: a
+ * 502/503/504 status with nginx's HTML error page (a non-JSON answer; grammY: HttpError).
+ */
+export function nginxGatewayPage(status: 502 | 503 | 504): RawHttpAnswer {
+  const title = `${status} ${GATEWAY_REASONS[status]}`;
+  const page =
+    `<html>\r\n<head><title>${title}</title></head>\r\n<body>\r\n` +
+    `<center><h1>${title}</h1></center>\r\n<hr><center>nginx/1.18.0</center>\r\n` +
+    '</body>\r\n</html>\r\n';
+  return new RawHttpAnswer(status, 'text/html', page, false);
+}
+
 /**
  * TDLib's HTTP reader refuses a multipart body with more than 50 files by writing the status line
  * with an empty body and closing the connection (`HttpConnectionBase::loop`).

@@ -28,6 +28,7 @@ import {
   BotApiError,
   Descriptions,
   nginxEntityTooLarge,
+  nginxGatewayPage,
   RawHttpAnswer,
   tooManyFilesAttached,
 } from './bot-api-error.js';
@@ -861,6 +862,10 @@ export class FakeTelegram {
     if (terminal?.kind === 'dropConnection') {
       request.socket.destroy();
       return { status: 0, description: 'connection dropped before delivery' };
+    }
+    if (terminal?.kind === 'gatewayPage') {
+      this.answerRaw(response, nginxGatewayPage(terminal.status));
+      return { status: terminal.status, description: `${terminal.status} (nginx HTML page)` };
     }
     if (terminal?.kind === 'entityTooLarge') {
       this.answerRaw(response, nginxEntityTooLarge());

@@ -95,6 +95,19 @@ describe('scripted faults', () => {
     expect(raw.status).toBe(200); // the fault was used up
   });
 
+  it("answers nginx's HTML 502 page, on getMe too, which grammY reports as HttpError (a body that is not JSON)", async () => {
+    telegram.failNext(2, faults.gatewayPage(502), { method: '*' });
+    const raw = await fetch(`${telegram.apiRoot}/bot${telegram.token}/getMe`);
+    expect(raw.status).toBe(502);
+    expect(raw.headers.get('content-type')).toContain('text/html');
+    expect(await raw.text()).toContain('<center><h1>502 Bad Gateway</h1></center>');
+    const error = await rejection(bot.api.sendMessage(1, 'not delivered'));
+    expect(error).toBeInstanceOf(HttpError);
+    // node-fetch (grammY's client) reports the body that is not JSON
+    expect((error as HttpError).error).toMatchObject({ name: 'FetchError', type: 'invalid-json' });
+    expect(telegram.messagesIn(1).map((message) => message.text)).not.toContain('not delivered');
+  });
+
   it('delays an answer and combines the delay with the next fault', async () => {
     telegram.failNext(1, faults.delay(150));
     telegram.failNext(1, faults.internalServerError());

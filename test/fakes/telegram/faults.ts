@@ -1,7 +1,7 @@
 /**
  * Scripted and random failures for the fake Bot API server: error answers (429, 5xx, 403/400 for a
  * chat), dropped connections (before or after the message was delivered), slow answers and the
- * nginx 413 page. Faults are matched against each call by method and chat id.
+ * nginx 413 and 502/503/504 pages. Faults are matched against each call by method and chat id.
  */
 import type { ResponseParameters } from 'grammy/types';
 
@@ -16,7 +16,9 @@ export type Fault =
   /** Wait `ms` before handling the call; combines with a following fault (see {@link FaultPlan}). */
   | { kind: 'delay'; ms: number }
   /** Answer `413 Request Entity Too Large` with nginx's HTML page (grammY: HttpError). */
-  | { kind: 'entityTooLarge' };
+  | { kind: 'entityTooLarge' }
+  /** Answer with nginx's HTML page for a failing upstream (502/503/504; grammY: HttpError). Nothing is delivered. */
+  | { kind: 'gatewayPage'; status: 502 | 503 | 504 };
 
 /** Factories for the usual faults, with the real server's wording. */
 export const faults = {
@@ -75,6 +77,10 @@ export const faults = {
   /** nginx's HTML `413 Request Entity Too Large` page. */
   entityTooLarge(): Fault {
     return { kind: 'entityTooLarge' };
+  },
+  /** nginx's HTML `502 Bad Gateway` page (or 503/504), as a reverse proxy serves when Telegram fails behind it. */
+  gatewayPage(status: 502 | 503 | 504 = 502): Fault {
+    return { kind: 'gatewayPage', status };
   },
 };
 

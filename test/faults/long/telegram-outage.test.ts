@@ -1,7 +1,8 @@
 /**
  * A long Telegram outage loses nothing (issue 10 part 1): for FAULT_TELEGRAM_OUTAGE_MINUTES (default
- * 10) the fake Bot API answers every call with 502 — and, in a second bot run at the same time, refuses
- * connections — while three reports arrive. Afterwards every delivery completes, none twice, none
+ * 10) the fake Bot API answers every call with 502 — and, in bot runs at the same time, refuses
+ * connections, or answers nginx's HTML 502 page (a reverse proxy in front of it) — while three reports
+ * arrive. Afterwards every delivery completes, none twice, none
  * failed, and the admin chat heard "unreachable since …" once and "reachable again" once.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -21,7 +22,7 @@ const RECOVERY_MS = 150_000;
 let dovecot: DovecotServer;
 
 beforeAll(async () => {
-  dovecot = await DovecotServer.start({ users: 2 });
+  dovecot = await DovecotServer.start({ users: 3 });
 });
 
 afterAll(async () => {
@@ -30,7 +31,7 @@ afterAll(async () => {
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-type Outage = '502 on every call' | 'connections refused';
+type Outage = '502 on every call' | 'connections refused' | "nginx's HTML 502 page on every call";
 
 async function survives(outage: Outage, dovecotUser: string, firstChatId: number): Promise<void> {
   const telegram = await FakeTelegram.start({ rateLimits: false });
@@ -56,6 +57,8 @@ async function survives(outage: Outage, dovecotUser: string, firstChatId: number
     const outageStart = Date.now();
     if (outage === '502 on every call')
       telegram.failNext(Number.POSITIVE_INFINITY, faults.badGateway(), { method: '*' });
+    else if (outage === "nginx's HTML 502 page on every call")
+      telegram.failNext(Number.POSITIVE_INFINITY, faults.gatewayPage(502), { method: '*' });
     else await telegram.refuseConnections();
     const subjects: string[] = [];
     for (let index = 0; index < REPORTS; index++) {
@@ -79,8 +82,8 @@ async function survives(outage: Outage, dovecotUser: string, firstChatId: number
       for (const delivery of bot.app.outbox.forReport(id)) expect(delivery.attempts).toBe(0);
     }
     const probes = bot.app.dispatcher!.reachability.probeCount;
-    if (outage === '502 on every call') telegram.clearFaults();
-    else await telegram.acceptConnections();
+    if (outage === 'connections refused') await telegram.acceptConnections();
+    else telegram.clearFaults();
 
     await eventually(
       () => readers.every((chatId) => telegram.messagesIn(chatId).length >= REPORTS),
@@ -131,6 +134,12 @@ describe('a Telegram outage', () => {
   it.concurrent(
     `of ${OUTAGE_MS / 60_000} min with connections refused loses nothing and sends nothing twice`,
     () => survives('connections refused', 'user2', 9_400_000),
+    timeout,
+  );
+  // a reverse proxy in front of TELEGRAM_API_ROOT answers its HTML page while Telegram behind it fails
+  it.concurrent(
+    `of ${OUTAGE_MS / 60_000} min with nginx's HTML 502 page on every call loses nothing and sends nothing twice`,
+    () => survives("nginx's HTML 502 page on every call", 'user3', 9_500_000),
     timeout,
   );
 });
