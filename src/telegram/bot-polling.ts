@@ -4,7 +4,7 @@
  * in the background while mail intake and the outbox go on. A token Telegram refuses (401) is fatal.
  */
 import { autoRetry } from '@grammyjs/auto-retry';
-import { Bot, type Composer, type Context, GrammyError } from 'grammy';
+import { type ApiClientOptions, Bot, type Composer, type Context, GrammyError } from 'grammy';
 import type { Logger } from '../observability/logger.js';
 import type { SecretScrubber } from '../observability/secret-scrubber.js';
 
@@ -14,6 +14,8 @@ export const ALLOWED_UPDATES = ['message', 'my_chat_member', 'callback_query'] a
 export interface BotPollingOptions {
   token: string;
   apiRoot: string;
+  /** grammY's fetch options: the TELEGRAM_PROXY agent (telegram-proxy.ts). */
+  baseFetchConfig?: ApiClientOptions['baseFetchConfig'];
   logger: Logger;
   scrubber: SecretScrubber;
   /** Handlers for updates. */
@@ -32,7 +34,13 @@ export class BotPolling {
 
   constructor(private readonly options: BotPollingOptions) {
     this.log = options.logger.child({ component: 'telegram' });
-    this.bot = new Bot(options.token, { client: { apiRoot: options.apiRoot, timeoutSeconds: 60 } });
+    this.bot = new Bot(options.token, {
+      client: {
+        apiRoot: options.apiRoot,
+        timeoutSeconds: 60,
+        ...(options.baseFetchConfig ? { baseFetchConfig: options.baseFetchConfig } : {}),
+      },
+    });
     // replies to people are retried on 429 and server errors, but never for long: a stuck reply must
     // not hold up the update loop
     this.bot.api.config.use(autoRetry({ maxRetryAttempts: 3, maxDelaySeconds: 30, rethrowHttpErrors: true }));
