@@ -110,7 +110,7 @@ function proxyFailureResult(
     return {
       check: 'telegram bot',
       status: 'FAIL',
-      detail: `proxy authentication failed: the proxy ${proxy.address} refused the user and password`,
+      detail: describeProxyError(error)!,
       hint: 'check the user and password in TELEGRAM_PROXY (percent-encode special characters)',
     };
   }
@@ -118,14 +118,17 @@ function proxyFailureResult(
     return {
       check: 'telegram bot',
       status: 'FAIL',
-      detail: `the proxy ${proxy.address} is not reachable (${describeProxyError(error) ?? 'no connection'})`,
+      detail: describeProxyError(error)!,
       hint: 'check the host and port in TELEGRAM_PROXY, and that the proxy runs',
     };
   }
   return {
     check: 'telegram bot',
     status: 'FAIL',
-    detail: `Telegram not reachable through the proxy ${proxy.address}: ${scrubber.scrub(describeProxyError(error) ?? classifySendError(error).message)}`,
+    detail:
+      code === 'EPROXYREFUSED'
+        ? (describeProxyError(error) ?? `Telegram not reachable through the proxy ${proxy.address}`)
+        : `Telegram not reachable through the proxy ${proxy.address}: ${scrubber.scrub(classifySendError(error).message)}`,
     hint: `check that the proxy may connect to ${apiRoot}`,
   };
 }

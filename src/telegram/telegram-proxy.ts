@@ -31,7 +31,11 @@ export class ProxyConnectError extends Error {
     readonly proxy: string,
     detail: string,
   ) {
-    super(`${PROXY_FAILURE_TEXT[code]} (proxy ${proxy}: ${detail})`);
+    super(
+      code === 'EPROXYAUTH'
+        ? `${PROXY_FAILURE_TEXT[code]}: the proxy ${proxy} refused the user and password (${detail})`
+        : `${PROXY_FAILURE_TEXT[code]} ${proxy} (${detail})`,
+    );
     this.name = 'ProxyConnectError';
   }
 }
@@ -39,7 +43,7 @@ export class ProxyConnectError extends Error {
 const PROXY_FAILURE_TEXT: Record<ProxyErrorCode, string> = {
   EPROXYAUTH: 'proxy authentication failed',
   EPROXYREFUSED: 'Telegram not reachable through the proxy',
-  EPROXYUNREACHABLE: 'the proxy is not reachable',
+  EPROXYUNREACHABLE: 'the proxy is not reachable:',
 };
 
 export interface TelegramProxy {
@@ -89,7 +93,7 @@ export function proxyFailureCode(error: unknown): ProxyErrorCode | null {
 }
 
 /**
- * "proxy authentication failed (proxy host:port: HTTP 407)" for an error caused by the proxy, else
+ * "proxy authentication failed: the proxy host:port refused the user and password (HTTP 407)" for an error caused by the proxy, else
  * null. node-fetch keeps only the code of the agent's error, and its own message quotes the request
  * URL (with the bot token): the words are taken from its "reason", which is ours.
  */
@@ -133,7 +137,9 @@ class CheckedHttpsProxyAgent extends HttpsProxyAgent<string> {
     }
     if (status === 200) return socket;
     socket.destroy();
-    if (status === 407) throw new ProxyConnectError('EPROXYAUTH', this.address, 'HTTP 407');
+    // 407 is the standard answer; tinyproxy answers a CONNECT with wrong credentials 401
+    if (status === 407 || status === 401)
+      throw new ProxyConnectError('EPROXYAUTH', this.address, `HTTP ${status}`);
     throw new ProxyConnectError('EPROXYREFUSED', this.address, `CONNECT answered HTTP ${status}`);
   }
 }
