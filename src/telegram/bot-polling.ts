@@ -7,6 +7,7 @@ import { autoRetry } from '@grammyjs/auto-retry';
 import { type ApiClientOptions, Bot, type Composer, type Context, GrammyError } from 'grammy';
 import type { Logger } from '../observability/logger.js';
 import type { SecretScrubber } from '../observability/secret-scrubber.js';
+import { describeProxyError } from './telegram-proxy.js';
 
 /** The update types the bot handles (sent explicitly: Telegram remembers the last list otherwise). */
 export const ALLOWED_UPDATES = ['message', 'my_chat_member', 'callback_query'] as const;
@@ -84,14 +85,16 @@ export class BotPolling {
           'Telegram refused TELEGRAM_BOT_TOKEN (401 Unauthorized): check the token from @BotFather',
         );
       }
-      this.log.warn(
-        { err: this.options.scrubber.describe(error) },
-        'Telegram is unreachable; will keep trying',
-      );
+      this.log.warn({ err: this.describeError(error) }, 'Telegram is unreachable; will keep trying');
       this.loop = this.retryInitInBackground();
       return;
     }
     this.loop = this.pollForever();
+  }
+
+  /** An error of a Bot API call, for the log: the proxy's failure when TELEGRAM_PROXY caused it. */
+  private describeError(error: unknown): string {
+    return this.options.scrubber.scrub(describeProxyError(error) ?? this.options.scrubber.describe(error));
   }
 
   private async retryInitInBackground(): Promise<void> {
@@ -101,7 +104,7 @@ export class BotPolling {
       try {
         await this.identify();
       } catch (error) {
-        this.log.warn({ err: this.options.scrubber.describe(error) }, 'Telegram is still unreachable');
+        this.log.warn({ err: this.describeError(error) }, 'Telegram is still unreachable');
         continue;
       }
       await this.pollForever();
@@ -133,7 +136,7 @@ export class BotPolling {
         this.polling = false;
         if (this.stopped) return;
         this.log.warn(
-          { err: this.options.scrubber.describe(error), retryInMs: delay },
+          { err: this.describeError(error), retryInMs: delay },
           'polling stopped with an error; restarting',
         );
         await this.pause(delay);
