@@ -23,6 +23,7 @@ import {
   type ProxyProgram,
   ProxyServer,
 } from '../proxy/proxy-server.js';
+import { TlsFront } from '../proxy/tls-front.js';
 import { eventually, removeDir, startBot } from '../support/bot-harness.js';
 import { CLI } from '../support/bot-process.js';
 import { subscribeReaders } from '../support/readers.js';
@@ -85,6 +86,20 @@ afterAll(async () => {
   await dovecot?.stop();
   if (bigFile) rmSync(path.dirname(bigFile), { recursive: true, force: true });
 });
+
+/** `superset-telegram-bot check` (the built CLI) with `env`; its exit code and everything it printed. */
+function runCheck(env: Record<string, string>): Promise<{ code: number; output: string }> {
+  return run(process.execPath, [CLI, 'check'], {
+    env: { PATH: process.env.PATH ?? '', ...env },
+    cwd: env.DATA_DIR,
+  }).then(
+    ({ stdout, stderr }) => ({ code: 0, output: stdout + stderr }),
+    (error: { code: number; stdout: string; stderr: string }) => ({
+      code: error.code,
+      output: error.stdout + error.stderr,
+    }),
+  );
+}
 
 /** A Bot API fake that accepts connections from the proxies' outgoing address only. */
 async function fakeBehindProxy(variant: Variant): Promise<{ telegram: FakeTelegram; apiRoot: string }> {
@@ -171,23 +186,13 @@ describe.each(VARIANTS)('Telegram through a $name proxy', (variant) => {
     const proxy = proxies.get(variant.program)!;
     const { telegram, apiRoot } = await fakeBehindProxy(variant);
     const dataDir = mkdtempSync(path.join(tmpdir(), 'stb-check-'));
-    const check = async (proxyUrl: string) => {
-      const env = {
-        PATH: process.env.PATH ?? '',
+    const check = (proxyUrl: string) =>
+      runCheck({
         DATA_DIR: dataDir,
         TELEGRAM_BOT_TOKEN: telegram.token,
         TELEGRAM_API_ROOT: apiRoot,
         TELEGRAM_PROXY: proxyUrl,
-      };
-      const result = await run(process.execPath, [CLI, 'check'], { env, cwd: dataDir }).then(
-        ({ stdout, stderr }) => ({ code: 0, output: stdout + stderr }),
-        (error: { code: number; stdout: string; stderr: string }) => ({
-          code: error.code,
-          output: error.stdout + error.stderr,
-        }),
-      );
-      return result;
-    };
+      });
     try {
       const address = `127.0.0.1:${proxy.port}`;
       const good = await check(proxy.url(variant.scheme));
@@ -238,4 +243,38 @@ describe('TELEGRAM_PROXY as a secret', () => {
       'http://proxy.example.com:3128',
     );
   });
+});
+
+describe('Telegram through an https:// proxy (TLS to the proxy, tinyproxy behind it)', () => {
+  it('check goes through it and tells a refused password apart', async () => {
+    const proxy = proxies.get('tinyproxy')!;
+    const front = await TlsFront.start(proxy.port);
+    const telegram = await FakeTelegram.start({ rateLimits: false, acceptFrom: PROXY_OUTGOING_ADDRESS });
+    const dataDir = mkdtempSync(path.join(tmpdir(), 'stb-check-'));
+    const url = (password: string) =>
+      `https://${proxy.user}:${encodeURIComponent(password)}@127.0.0.1:${front.port}`;
+    const check = (password: string) =>
+      runCheck({
+        DATA_DIR: dataDir,
+        NODE_EXTRA_CA_CERTS: front.certFile,
+        TELEGRAM_BOT_TOKEN: telegram.token,
+        TELEGRAM_API_ROOT: telegram.apiRoot.replace('127.0.0.1', FAKE_TELEGRAM_HOST),
+        TELEGRAM_PROXY: url(password),
+      });
+    try {
+      const good = await check(proxy.password);
+      expect(good.output).toMatch(
+        new RegExp(`telegram bot.*through the proxy 127.0.0.1:${front.port} \\(https\\)`),
+      );
+      expect(telegram.callsTo('getMe')).toHaveLength(1);
+      const refused = await check('Wrong-Tls-Proxy-Pass');
+      expect(refused.code).toBe(1);
+      expect(refused.output).toContain(`proxy authentication failed: the proxy 127.0.0.1:${front.port}`);
+      expect(refused.output).not.toContain('Wrong-Tls-Proxy-Pass');
+    } finally {
+      await telegram.stop();
+      await front.stop();
+      removeDir(dataDir);
+    }
+  }, 60_000);
 });
