@@ -194,12 +194,18 @@ export const settings = {
         (value) => {
           try {
             const url = new URL(value);
+            // the agents decode the user and password: a broken %-escape must stop here
+            decodeURIComponent(url.username);
+            decodeURIComponent(url.password);
             return ['http:', 'https:', 'socks5:', 'socks5h:'].includes(url.protocol) && url.hostname !== '';
           } catch {
             return false;
           }
         },
-        { error: 'expected a proxy URL: http://, https://, socks5:// or socks5h://host:port' },
+        {
+          error:
+            'expected a proxy URL: http://, https://, socks5:// or socks5h://[user:password@]host:port (special characters percent-encoded)',
+        },
       )
       .optional(),
     description:
@@ -359,13 +365,17 @@ export function describeSettings(): Array<{
   });
 }
 
-/** The values of the settings marked secret, for the log scrubber. */
-export function secretValues(config: Config): string[] {
-  const values = describeSettings()
+/** The values of the settings marked secret. */
+export function secretSettingValues(config: Config): string[] {
+  return describeSettings()
     .filter((setting) => setting.secret)
     .map((setting) => config[setting.name as SettingName])
     .filter((value): value is string => typeof value === 'string' && value.length > 0);
-  return [...values, ...proxyCredentials(config.TELEGRAM_PROXY)];
+}
+
+/** Everything secret in the settings, for the log scrubber: their values and the proxy's credentials. */
+export function secretValues(config: Config): string[] {
+  return [...new Set([...secretSettingValues(config), ...proxyCredentials(config.TELEGRAM_PROXY)])];
 }
 
 /**

@@ -5,7 +5,7 @@
  */
 import { Api, GrammyError } from 'grammy';
 import { ImapFlow } from 'imapflow';
-import { type Config, configWarnings, secretValues } from './config.js';
+import { type Config, configWarnings, secretSettingValues } from './config.js';
 import { parseSenderAuth } from './core/sender-auth.js';
 import type { Directory, MailboxEntry } from './directory/directory.js';
 import { imapConnectionOptions } from './imap/imap-connection.js';
@@ -262,7 +262,13 @@ function settingChecks(config: Config): CheckResult[] {
       hint: 'set SUPERSET_URL to the public address of Superset; links elsewhere are then dropped',
     });
   }
-  const short = secretValues(config).filter((value) => value.length < SHORT_SECRET_LENGTH).length;
+  // the proxy URL is long whatever its password: the password is what must not be short
+  const proxyPassword = config.TELEGRAM_PROXY
+    ? decodeURIComponent(new URL(config.TELEGRAM_PROXY).password)
+    : '';
+  const short =
+    secretSettingValues(config).filter((value) => value.length < SHORT_SECRET_LENGTH).length +
+    (proxyPassword && proxyPassword.length < SHORT_SECRET_LENGTH ? 1 : 0);
   if (short > 0) {
     results.push({
       check: 'secrets',

@@ -239,6 +239,16 @@ describe('TELEGRAM_PROXY as a secret', () => {
   it('refuses a URL of another scheme or without a host', () => {
     expect(() => loadConfig({ TELEGRAM_PROXY: 'ftp://proxy:21' })).toThrow(/TELEGRAM_PROXY/);
     expect(() => loadConfig({ TELEGRAM_PROXY: 'proxy.example.com:3128' })).toThrow(/TELEGRAM_PROXY/);
+    expect(() => loadConfig({ TELEGRAM_PROXY: 'http://bot:50%zz@proxy.example.com:3128' })).toThrow(
+      /TELEGRAM_PROXY/,
+    );
+    // the refusal names the setting, never its value
+    expect(() => loadConfig({ TELEGRAM_PROXY: 'ftp://bot:Refused-Secret-1@proxy:21' })).toThrow(
+      /TELEGRAM_PROXY/,
+    );
+    expect(() => loadConfig({ TELEGRAM_PROXY: 'ftp://bot:Refused-Secret-1@proxy:21' })).not.toThrow(
+      /Refused-Secret-1/,
+    );
     expect(loadConfig({ TELEGRAM_PROXY: 'http://proxy.example.com:3128' }).TELEGRAM_PROXY).toBe(
       'http://proxy.example.com:3128',
     );
