@@ -150,6 +150,8 @@ class CheckedSocksProxyAgent extends SocksProxyAgent {
     private readonly address: string,
   ) {
     super(url, { keepAlive: true });
+    // socks-proxy-agent keeps an IPv6 host in its URL brackets, which no socket connects to
+    if (this.proxy.host) this.proxy.host = this.proxy.host.replace(/^\[|\]$/g, '');
   }
 
   override async connect(req: ClientRequest, opts: AgentConnectOpts): Promise<Socket> {

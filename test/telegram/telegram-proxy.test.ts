@@ -14,7 +14,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig, secretValues } from '../../src/config.js';
 import type { LocalDirectory } from '../../src/directory/local/local-directory.js';
 import { SecretScrubber } from '../../src/observability/secret-scrubber.js';
-import { createTelegramProxy, proxyClientOptions } from '../../src/telegram/telegram-proxy.js';
+import {
+  createTelegramProxy,
+  describeProxyError,
+  proxyClientOptions,
+} from '../../src/telegram/telegram-proxy.js';
 import { DovecotServer } from '../dovecot/dovecot.js';
 import { FakeTelegram } from '../fakes/telegram/fake-telegram.js';
 import {
@@ -24,7 +28,7 @@ import {
   ProxyServer,
 } from '../proxy/proxy-server.js';
 import { TlsFront } from '../proxy/tls-front.js';
-import { eventually, removeDir, startBot } from '../support/bot-harness.js';
+import { eventually, freePort, removeDir, startBot } from '../support/bot-harness.js';
 import { CLI } from '../support/bot-process.js';
 import { subscribeReaders } from '../support/readers.js';
 import { reportMail } from '../support/simple-mail.js';
@@ -287,4 +291,32 @@ describe('Telegram through an https:// proxy (TLS to the proxy, tinyproxy behind
       removeDir(dataDir);
     }
   }, 60_000);
+});
+
+describe('proxy URLs', () => {
+  it('names the proxy as host:port, with the default port of its scheme', () => {
+    expect(createTelegramProxy('http://u:p@proxy.example.com').address).toBe('proxy.example.com:80');
+    expect(createTelegramProxy('https://proxy.example.com').address).toBe('proxy.example.com:443');
+    expect(createTelegramProxy('socks5h://u:p@10.0.0.1').address).toBe('10.0.0.1:1080');
+    expect(createTelegramProxy('socks5://[::1]:1081').address).toBe('[::1]:1081');
+  });
+
+  it.each(['http', 'socks5h'])(
+    'reaches an IPv6 %s proxy (brackets are not part of its host)',
+    async (scheme) => {
+      const port = await freePort();
+      const proxy = createTelegramProxy(`${scheme}://u:Ipv6-Proxy-Pass@[::1]:${port}`);
+      const api = new Api('123:abc', {
+        apiRoot: 'http://127.0.0.1:1',
+        timeoutSeconds: 5,
+        ...proxyClientOptions(proxy),
+      });
+      const error = await api.getMe().then(
+        () => null,
+        (failure: unknown) => failure,
+      );
+      expect(describeProxyError(error)).toBe(`the proxy is not reachable: [::1]:${port} (ECONNREFUSED)`);
+      proxy.agent.destroy();
+    },
+  );
 });
