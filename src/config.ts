@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import { isPhoneRegion } from './core/phone.js';
+import { isKnownTimeZone, parseQuietHours } from './core/quiet-hours.js';
 
 const booleanFromEnv = z
   .enum(['true', 'false', '1', '0', 'yes', 'no', 'on', 'off'], { error: 'expected true or false' })
@@ -208,6 +209,35 @@ export const settings = {
     schema: positiveInteger().max(16).default(1),
     description:
       'Bot API requests in flight at once. 1 (the default) means a crash can repeat at most one message; more is faster on slow links, and a crash may repeat one message per parallel send.',
+  },
+  TELEGRAM_PAID_BROADCAST: {
+    schema: booleanFromEnv.default(false),
+    description:
+      'Paid broadcasts: every message is sent with `allow_paid_broadcast`, and the overall rate rises to 1000 messages per second (the per-chat and per-group limits stay). Telegram charges 0.1 Star per message above the free 30 per second, from the bot\u2019s Stars balance; enable Paid Broadcasts in @BotFather and keep the balance funded (docs/operations.md). When the balance runs out, the bot falls back to TELEGRAM_MESSAGES_PER_SECOND without the flag until restarted, and tells the admin chat once.',
+  },
+  QUIET_HOURS: {
+    schema: z
+      .string()
+      .superRefine((value, context) => {
+        try {
+          parseQuietHours(value);
+        } catch (error) {
+          context.addIssue({ code: 'custom', message: (error as Error).message });
+        }
+      })
+      .optional(),
+    description:
+      'Reports recorded in this daily window, `HH:MM-HH:MM` in TZ (e.g. `22:00-08:00`, which crosses midnight), are sent without sound (`disable_notification`), every message of them; they are never held. Empty: off.',
+  },
+  TZ: {
+    schema: z
+      .string()
+      .refine((value) => isKnownTimeZone(value), {
+        error: 'expected a time zone name such as Europe/Moscow or UTC',
+      })
+      .optional(),
+    description:
+      'Time zone of QUIET_HOURS (an IANA name such as `Europe/Moscow`); unset: the system\u2019s. Node reads it for its own clock too.',
   },
   DELIVERY_MAX_ATTEMPTS: {
     schema: positiveInteger().default(8),
