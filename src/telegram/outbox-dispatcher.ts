@@ -4,7 +4,8 @@
  * at most one message; TELEGRAM_PARALLEL_SENDS trades that for speed on slow links.
  *
  * Scheduling is per message, not per report: while one group waits out its 20-per-minute window the
- * others keep receiving, and a chat that answered 429 is paused alone.
+ * others keep receiving, and a chat that answered 429 is paused alone. A report is served chat by chat
+ * (a chat part-way through it goes first), and reports queued at once take turns (send-schedule.ts).
  */
 import type { Api } from 'grammy';
 import { buildCaption } from '../core/caption.js';
@@ -148,6 +149,9 @@ export class OutboxDispatcher {
     this.schedule = new SendSchedule<QueuedDelivery>({
       chatOf: (entry) => entry.delivery.chatId,
       orderOf: (entry) => entry.delivery.id,
+      // chat by chat: a chat part-way through a report first; reports not yet begun take turns
+      groupOf: (entry) => entry.delivery.reportId,
+      startedOf: (entry) => entry.delivery.stepsDone > 0,
       chatReadyAt: (entry, messages, now) =>
         this.busyChats.has(entry.delivery.chatId)
           ? Number.POSITIVE_INFINITY
