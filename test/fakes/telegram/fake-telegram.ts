@@ -758,10 +758,11 @@ export class FakeTelegram {
     );
   }
 
-  /** Clears the call log and the received messages (chats, files, faults and limits stay). */
+  /** Clears the call log, the received messages and the Stars spent (chats, files, faults, limits and the Stars balance stay). */
   reset(): void {
     this.log = [];
     this.delivered.clear();
+    this.starsSpentTenths = 0;
   }
 
   // -------------------------------------------------------------------------------------------
