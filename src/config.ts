@@ -348,11 +348,18 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
 
 /** Settings that work but should be changed (deprecated names), for the log at start and `check`. */
 export function configWarnings(config: Config): string[] {
-  return config.GROUP_REGISTRATION_REQUIRES_USER
-    ? [
-        `GROUP_REGISTRATION_REQUIRES_USER is deprecated: set GROUP_REGISTRATION=title+user instead (in effect now: GROUP_REGISTRATION=${config.GROUP_REGISTRATION}).`,
-      ]
-    : [];
+  const warnings: string[] = [];
+  if (config.GROUP_REGISTRATION_REQUIRES_USER) {
+    warnings.push(
+      `GROUP_REGISTRATION_REQUIRES_USER is deprecated: set GROUP_REGISTRATION=title+user instead (in effect now: GROUP_REGISTRATION=${config.GROUP_REGISTRATION}).`,
+    );
+  }
+  if (config.TELEGRAM_PAID_BROADCAST && config.TELEGRAM_PARALLEL_SENDS === 1) {
+    warnings.push(
+      'TELEGRAM_PAID_BROADCAST is on with TELEGRAM_PARALLEL_SENDS=1: one request at a time cannot reach 1000 messages per second; raise TELEGRAM_PARALLEL_SENDS (e.g. 16).',
+    );
+  }
+  return warnings;
 }
 
 /** Documentation of every setting, for the README table and `--help`. */

@@ -108,6 +108,15 @@ describe('sending options', () => {
     );
   });
 
+  it('warns when paid broadcasts go one request at a time', () => {
+    expect(configWarnings(loadConfig({ TELEGRAM_PAID_BROADCAST: 'true' }))).toEqual([
+      expect.stringContaining('raise TELEGRAM_PARALLEL_SENDS'),
+    ]);
+    expect(
+      configWarnings(loadConfig({ TELEGRAM_PAID_BROADCAST: 'true', TELEGRAM_PARALLEL_SENDS: '16' })),
+    ).toEqual([]);
+  });
+
   it('takes QUIET_HOURS as HH:MM-HH:MM (empty: off) and TZ as a time zone name, with clear errors', () => {
     expect(loadConfig({}).QUIET_HOURS).toBeUndefined();
     expect(loadConfig({ QUIET_HOURS: '' }).QUIET_HOURS).toBeUndefined();
