@@ -115,6 +115,12 @@ export class OutboxDispatcher {
   private readonly log: Logger;
   private readonly now: () => number;
   private lastLoadedId = 0;
+  /** Sent messages waiting to be recorded in the next batch ({@link recordTogether}). */
+  private pendingRecords: Array<{
+    step: Parameters<OutboxStore['stepsSent']>[0][number];
+    resolve: () => void;
+    reject: (error: unknown) => void;
+  }> = [];
   /** Sending with `allow_paid_broadcast` (on with TELEGRAM_PAID_BROADCAST until the Stars run out). */
   private paidBroadcast: boolean;
   private running: Promise<void> | null = null;
@@ -486,7 +492,12 @@ export class OutboxDispatcher {
     let pauseMs = this.options.commitRetryMinMs ?? 250;
     for (let tries = 1; ; tries++) {
       try {
-        this.options.outbox.stepSent(delivery.id, finished, learnt, fixPlan);
+        await this.recordTogether({
+          id: delivery.id,
+          finished,
+          fileIds: learnt,
+          ...(fixPlan ? { plan: fixPlan } : {}),
+        });
         if (tries > 1) this.log.info({ deliveryId: delivery.id, tries }, 'message sent recorded at last');
         return;
       } catch (error) {
@@ -502,6 +513,30 @@ export class OutboxDispatcher {
         pauseMs = Math.min(pauseMs * 2, 30_000);
       }
     }
+  }
+
+  /**
+   * Records a sent message together with the others answered in the same turn of the event loop: one
+   * transaction, one disk sync (synchronous=FULL) for all of them. With several requests in flight (paid
+   * broadcasts at 1000/s) a sync per message would be the limit; a crash before the sync repeats at most
+   * the messages in flight, as TELEGRAM_PARALLEL_SENDS already says. Rejects for the whole batch when
+   * the database refuses; {@link commitStep} then tries again.
+   */
+  private recordTogether(step: Parameters<OutboxStore['stepsSent']>[0][number]): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.pendingRecords.push({ step, resolve, reject });
+      if (this.pendingRecords.length > 1) return;
+      setImmediate(() => {
+        const batch = this.pendingRecords.splice(0);
+        try {
+          this.options.outbox.stepsSent(batch.map((record) => record.step));
+        } catch (error) {
+          for (const record of batch) record.reject(error);
+          return;
+        }
+        for (const record of batch) record.resolve();
+      });
+    });
   }
 
   private async handleFailure(entry: QueuedDelivery, failure: SendFailure): Promise<void> {
