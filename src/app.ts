@@ -6,6 +6,7 @@ import path from 'node:path';
 import { Api } from 'grammy';
 import { type Config, configWarnings } from './config.js';
 import { DEFAULT_PLAN_LIMITS, type PlanLimits } from './core/message-plan.js';
+import { parseQuietHours } from './core/quiet-hours.js';
 import { createDirectory } from './directory/create-directory.js';
 import type { Directory } from './directory/directory.js';
 import { ConnectGate } from './imap/connect-gate.js';
@@ -30,6 +31,7 @@ import { BotPolling } from './telegram/bot-polling.js';
 import { createChatHandlers, publishCommands } from './telegram/chat-handlers.js';
 import { type DeliveryOutcome, OutboxDispatcher } from './telegram/outbox-dispatcher.js';
 import { classifySendError } from './telegram/send-failure.js';
+import { PAID_BROADCAST_MESSAGES_PER_SECOND } from './telegram/send-rate-limiter.js';
 import { createTelegramProxy, proxyClientOptions } from './telegram/telegram-proxy.js';
 
 export interface AppDependencies {
@@ -162,6 +164,10 @@ export class App {
           groupMessagesPerMinute: config.TELEGRAM_GROUP_MESSAGES_PER_MINUTE,
         },
         planLimits,
+        ...(config.TELEGRAM_PAID_BROADCAST
+          ? { paidBroadcast: { messagesPerSecond: PAID_BROADCAST_MESSAGES_PER_SECOND } }
+          : {}),
+        quietHours: config.QUIET_HOURS ? parseQuietHours(config.QUIET_HOURS, config.TZ) : null,
         maxAttempts: config.DELIVERY_MAX_ATTEMPTS,
         maxAgeMs: config.DELIVERY_MAX_AGE_HOURS * 3600_000,
         defaultMediaMode: config.MEDIA_MODE,

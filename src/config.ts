@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import { isPhoneRegion } from './core/phone.js';
+import { isKnownTimeZone, parseQuietHours } from './core/quiet-hours.js';
 
 const booleanFromEnv = z
   .enum(['true', 'false', '1', '0', 'yes', 'no', 'on', 'off'], { error: 'expected true or false' })
@@ -234,6 +235,35 @@ export const settings = {
     description:
       'Bot API requests in flight at once. 1 (the default) means a crash can repeat at most one message; more is faster on slow links, and a crash may repeat one message per parallel send.',
   },
+  TELEGRAM_PAID_BROADCAST: {
+    schema: booleanFromEnv.default(false),
+    description:
+      'Paid broadcasts: every message is sent with `allow_paid_broadcast`, and the overall rate rises to 1000 messages per second (the per-chat and per-group limits stay). Telegram charges 0.1 Star per message above the free 30 per second, from the bot\u2019s Stars balance; enable Paid Broadcasts in @BotFather and keep the balance funded (docs/operations.md). When the balance runs out, the bot falls back to TELEGRAM_MESSAGES_PER_SECOND without the flag until restarted, and tells the admin chat once.',
+  },
+  QUIET_HOURS: {
+    schema: z
+      .string()
+      .superRefine((value, context) => {
+        try {
+          parseQuietHours(value);
+        } catch (error) {
+          context.addIssue({ code: 'custom', message: (error as Error).message });
+        }
+      })
+      .optional(),
+    description:
+      'Reports recorded in this daily window, `HH:MM-HH:MM` in TZ (e.g. `22:00-08:00`, which crosses midnight), are sent without sound (`disable_notification`), every message of them; they are never held. Empty: off.',
+  },
+  TZ: {
+    schema: z
+      .string()
+      .refine((value) => isKnownTimeZone(value), {
+        error: 'expected a time zone name such as Europe/Moscow or UTC',
+      })
+      .optional(),
+    description:
+      'Time zone of QUIET_HOURS (an IANA name such as `Europe/Moscow`); unset: the system\u2019s. Node reads it for its own clock too.',
+  },
   DELIVERY_MAX_ATTEMPTS: {
     schema: positiveInteger().default(8),
     description:
@@ -343,11 +373,18 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
 
 /** Settings that work but should be changed (deprecated names), for the log at start and `check`. */
 export function configWarnings(config: Config): string[] {
-  return config.GROUP_REGISTRATION_REQUIRES_USER
-    ? [
-        `GROUP_REGISTRATION_REQUIRES_USER is deprecated: set GROUP_REGISTRATION=title+user instead (in effect now: GROUP_REGISTRATION=${config.GROUP_REGISTRATION}).`,
-      ]
-    : [];
+  const warnings: string[] = [];
+  if (config.GROUP_REGISTRATION_REQUIRES_USER) {
+    warnings.push(
+      `GROUP_REGISTRATION_REQUIRES_USER is deprecated: set GROUP_REGISTRATION=title+user instead (in effect now: GROUP_REGISTRATION=${config.GROUP_REGISTRATION}).`,
+    );
+  }
+  if (config.TELEGRAM_PAID_BROADCAST && config.TELEGRAM_PARALLEL_SENDS === 1) {
+    warnings.push(
+      'TELEGRAM_PAID_BROADCAST is on with TELEGRAM_PARALLEL_SENDS=1: one request at a time cannot reach 1000 messages per second; raise TELEGRAM_PARALLEL_SENDS (e.g. 16).',
+    );
+  }
+  return warnings;
 }
 
 /** Documentation of every setting, for the README table and `--help`. */

@@ -43,6 +43,22 @@ export interface SendObserver {
   onMissingRight?: (right: string, fallback: MissingRightFallback) => void;
 }
 
+/** Options of every Bot API call that carries a message of the report. */
+export interface SendFlags {
+  /** `disable_notification`: the message arrives without sound (QUIET_HOURS). */
+  silent?: boolean;
+  /** `allow_paid_broadcast`: counted against the paid 1000/s limit, billed in Stars (TELEGRAM_PAID_BROADCAST). */
+  paidBroadcast?: boolean;
+}
+
+/** The Bot API fields for `flags` (none when off, so the calls stay as they were). */
+function flagFields(flags: SendFlags): { disable_notification?: true; allow_paid_broadcast?: true } {
+  return {
+    ...(flags.silent ? { disable_notification: true } : {}),
+    ...(flags.paidBroadcast ? { allow_paid_broadcast: true } : {}),
+  };
+}
+
 export interface LearntFileId {
   sha256: string;
   sentAs: FileSentAs;
@@ -89,7 +105,9 @@ export class ReportSender {
     message: PlannedMessage,
     content: ReportContent,
     observer: SendObserver = {},
+    flags: SendFlags = {},
   ): Promise<LearntFileId[]> {
+    const extra = flagFields(flags);
     let captionLevel = 0;
     let photosAsDocuments = false;
     let filesAsText = false;
@@ -100,7 +118,15 @@ export class ReportSender {
         const caption =
           message.kind === 'notice' || message.withCaption ? captionAt(captionLevel, content) : null;
         if (filesAsText && message.kind !== 'notice') {
-          await this.sendFilesAsText(target.chatId, threadId, message, content, caption, captionLevel > 0);
+          await this.sendFilesAsText(
+            target.chatId,
+            threadId,
+            message,
+            content,
+            caption,
+            captionLevel > 0,
+            extra,
+          );
           return [];
         }
         return await this.attempt(target.chatId, threadId, message, content, {
@@ -108,6 +134,7 @@ export class ReportSender {
           plainNotice: captionLevel > 0,
           photosAsDocuments,
           forceUpload,
+          extra,
         });
       } catch (error) {
         const failure = classifySendError(error);
@@ -154,6 +181,7 @@ export class ReportSender {
     content: ReportContent,
     caption: Caption | null,
     plain: boolean,
+    extra: ReturnType<typeof flagFields>,
   ): Promise<void> {
     const items = message.kind === 'single' ? [message.item] : message.items;
     const names = items.map(
@@ -163,6 +191,7 @@ export class ReportSender {
     const text = caption ? `${caption.text}\n\n${notice}` : notice;
     const entities = caption && !plain ? toEntities(caption) : undefined;
     await this.api.sendMessage(chatId, truncateText(text, MESSAGE_TEXT_MAX_LENGTH), {
+      ...extra,
       ...(threadId !== null ? { message_thread_id: threadId } : {}),
       ...(entities ? { entities } : {}),
       link_preview_options: { is_disabled: true },
@@ -185,9 +214,10 @@ export class ReportSender {
       plainNotice: boolean;
       photosAsDocuments: boolean;
       forceUpload: boolean;
+      extra: ReturnType<typeof flagFields>;
     },
   ): Promise<LearntFileId[]> {
-    const thread = threadId !== null ? { message_thread_id: threadId } : {};
+    const thread = { ...options.extra, ...(threadId !== null ? { message_thread_id: threadId } : {}) };
     const captionFields = options.caption
       ? { caption: options.caption.text, caption_entities: toEntities(options.caption) }
       : {};
