@@ -80,6 +80,8 @@ export interface MailboxChanges {
   mediaMode?: MediaMode | null;
   /** null goes back to MARK_SEEN. */
   markSeen?: boolean | null;
+  /** The mailbox's sender-authentication rule (see core/sender-auth.ts); null goes back to SENDER_AUTH. */
+  senderAuth?: string | null;
 }
 
 /** Changes to a user (`user edit`); what is left out stays. */
@@ -611,6 +613,12 @@ export class LocalDirectory implements Directory {
         throw new DirectoryInputError(`--allow-from: "${pattern}" is neither an address nor @domain`);
       return normalized;
     });
+    const senderAuth = changes.senderAuth ? parseSenderAuth(changes.senderAuth) : null;
+    if (changes.senderAuth && !senderAuth) {
+      throw new DirectoryInputError(
+        `--sender-auth: "${changes.senderAuth}" is not off, dkim, authentication-results or authentication-results:<authserv-id>`,
+      );
+    }
     this.db.transaction(() => {
       const now = nowIso();
       const set = (column: string, value: unknown) =>
@@ -634,6 +642,8 @@ export class LocalDirectory implements Directory {
       if (changes.mediaMode !== undefined) set('media_mode', changes.mediaMode);
       if (changes.markSeen !== undefined)
         set('mark_seen', changes.markSeen === null ? null : changes.markSeen ? 1 : 0);
+      if (changes.senderAuth !== undefined)
+        set('sender_auth', senderAuth ? formatSenderAuth(senderAuth) : null);
     })();
     this.reload();
     return this.current.mailboxes.find((mailbox) => mailbox.key === String(id))!;

@@ -61,7 +61,8 @@ const TELEGRAM_ID = /^-?\d{1,16}$/;
 /** A link cell holds at most this many entries (SeaTable ≥ 5.3). */
 const LINK_CELL_CAP = 50;
 
-const TLS_SYNONYMS: Record<string, TlsMode> = {
+/** The words a TLS cell may hold (lower-case, single spaces), also read by the CSV import. */
+export const TLS_SYNONYMS: Record<string, TlsMode> = {
   tls: 'tls',
   ssl: 'tls',
   'ssl/tls': 'tls',
