@@ -81,16 +81,19 @@ export function readCsv(bytes: Buffer): CsvTable {
     );
   }
   if (text.startsWith(BOM)) text = text.slice(BOM.length);
+  // one kind of line break, so that line numbers count right (also inside quoted cells)
+  text = text.replace(/\r\n?/g, '\n');
   if (text.trim() === '') throw new CsvFileError('the file is empty: it needs at least a header line');
   const separator = detectSeparator(text);
-  let parsed: Array<{ record: string[]; info: { lines: number }; raw: string }>;
+  let parsed: Array<{ record: string[]; info: { lines: number } }>;
   try {
     parsed = parse(text, {
       delimiter: separator,
       info: true,
-      raw: true,
       relax_column_count: true,
       skip_empty_lines: true,
+      // spaces around a separator (`a, "b"`) are not part of the cells
+      trim: true,
       max_record_size: CSV_LIMITS.maxRecordChars,
       to: CSV_LIMITS.maxRows + 2,
     }) as unknown as typeof parsed;
@@ -104,9 +107,9 @@ export function readCsv(bytes: Buffer): CsvTable {
     throw new CsvFileError(`the file has more than ${CSV_LIMITS.maxRows} rows; at most that many are read`);
   }
   const records = parsed
-    .map(({ record, info, raw }) => ({
+    .map(({ record, info }) => ({
       // the info counts the line a record ends on; a quoted cell may span several
-      line: info.lines - (raw.replace(/(\r\n|\r|\n)$/, '').match(/\r\n|\r|\n/g)?.length ?? 0),
+      line: info.lines - record.reduce((breaks, cell) => breaks + (cell.match(/\n/g)?.length ?? 0), 0),
       cells: record.map(unneutralise),
     }))
     // a line of separators only (what spreadsheets write for an empty row) is no record
@@ -136,6 +139,8 @@ export function writeCsv(
     stringify([header as string[], ...rows.map((row) => row.map(neutralise))], {
       delimiter: separator,
       record_delimiter: 'windows',
+      // a bare line break in a cell is quoted too (by itself the writer quotes only \r\n)
+      quoted_match: /[\r\n]/,
     })
   );
 }

@@ -135,16 +135,6 @@ export function planImport<E extends { key: string }>(
       }
     });
     if (bad) continue;
-    for (const column of spec.columns) {
-      const value = read.get(column);
-      if (!column.unique || value === undefined || value === KEEP || value === null) continue;
-      const seenAt = firstLineOf.get(`${column.name}\u0000${String(value)}`);
-      if (seenAt !== undefined) {
-        problem(`${column.name} ${column.format(value)} is also on line ${seenAt}; each may appear once`);
-        bad = true;
-      } else firstLineOf.set(`${column.name}\u0000${String(value)}`, record.line);
-    }
-    if (bad) continue;
     const key = String(read.get(keyColumn));
     listed.add(key);
     const entry = entries.get(key);
@@ -166,6 +156,24 @@ export function planImport<E extends { key: string }>(
       problem(error.message);
       continue;
     }
+    // after blanks are resolved: a Telegram ID kept from the directory counts as much as one written
+    for (const column of spec.columns) {
+      const value = fields[column.field];
+      if (!column.unique || value === null || value === undefined) continue;
+      const unique = `${column.name}\u0000${String(value)}`;
+      const seenAt = firstLineOf.get(unique);
+      if (seenAt === undefined) {
+        firstLineOf.set(unique, record.line);
+        continue;
+      }
+      const kept =
+        !read.has(column) || read.get(column) === KEEP ? ' (kept from the directory: the cell is blank)' : '';
+      problem(
+        `${column.name} ${column.format(value)}${kept} is also on line ${seenAt}; each may appear once`,
+      );
+      bad = true;
+    }
+    if (bad) continue;
     if (!entry) {
       plan.adds.push({ line: record.line, key, fields });
       continue;
