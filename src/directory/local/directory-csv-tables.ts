@@ -46,7 +46,10 @@ export interface CsvColumn<E, V = unknown> {
   unique?: true;
   /** The dry run says "changed" instead of showing values. */
   secret?: true;
-  /** A new row must have it (a blank cell is refused); the text says what to write. */
+  /**
+   * A blank cell is refused, in a new row and where the directory has a value; the text says what to
+   * write. (Blank where the directory has nothing too is left alone, so that an export reads back.)
+   */
   requiredForNew?: string;
   /** The value of a trimmed cell; {@link KEEP} for "keep"; throws {@link CellError}. */
   read(cell: string, context: CellContext): V | typeof KEEP;
@@ -149,9 +152,10 @@ function mailboxesColumn<E extends { mailboxes: string[] }>(): CsvColumn<E, stri
     name: 'Mailboxes',
     field: 'mailboxes',
     required: true,
+    // blank only where it already is (a user whose mailboxes were all removed): see requiredForNew
+    requiredForNew: 'name at least one mailbox',
     read(cell, context) {
       const emails = [...new Set(listOf(cell).map((email) => email.toLowerCase()))].sort();
-      if (emails.length === 0) throw new CellError('is empty: name at least one mailbox');
       const unknown = emails.filter((email) => !context.knownMailboxes.has(email));
       if (unknown.length > 0)
         throw new CellError(`${unknown.join(', ')}: no such mailbox (import or add the mailboxes first)`);

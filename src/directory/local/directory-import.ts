@@ -93,6 +93,10 @@ function matchHeader<E>(
   return matched;
 }
 
+function isBlank(value: unknown): boolean {
+  return value === null || value === undefined || (Array.isArray(value) && value.length === 0);
+}
+
 /** Compares the file with the directory: what would be added, changed and removed, and the bad rows. */
 export function planImport<E extends { key: string }>(
   spec: CsvTableSpec<E>,
@@ -144,8 +148,12 @@ export function planImport<E extends { key: string }>(
     for (const column of spec.columns) {
       let value = read.has(column) ? read.get(column) : entry ? KEEP : column.read('', context);
       if (value === KEEP) value = entry ? column.value(entry) : null;
-      if (value === null && !entry && column.requiredForNew)
-        problem(`${column.name}: a new ${spec.noun} needs it (${column.requiredForNew})`);
+      if (column.requiredForNew && isBlank(value) && (!entry || !isBlank(column.value(entry))))
+        problem(
+          entry
+            ? `${column.name}: is empty; ${column.requiredForNew} (to remove the ${spec.noun}, leave its row out)`
+            : `${column.name}: a new ${spec.noun} needs it (${column.requiredForNew})`,
+        );
       fields[column.field] = value;
     }
     if (plan.problems.at(-1)?.line === record.line) continue;

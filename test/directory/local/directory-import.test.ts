@@ -256,7 +256,7 @@ describe('import', () => {
         message:
           'Telegram ID: "1,00123E+12" lost its digits to a spreadsheet; format the column as text and write the Telegram user id in full',
       },
-      { line: 9, message: 'Mailboxes: is empty: name at least one mailbox' },
+      { line: 9, message: 'Mailboxes: a new user needs it (name at least one mailbox)' },
       { line: 10, message: '5 cells, but the header has 4 (a separator inside a cell needs quotes)' },
     ]);
 
