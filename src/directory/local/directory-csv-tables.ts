@@ -377,13 +377,13 @@ export const USER_CSV: CsvTableSpec<UserEntry> = {
     activeColumn<UserEntry>(),
   ] as ReadonlyArray<CsvColumn<UserEntry>>,
   add(directory, fields) {
-    const added = directory.addUser({
+    directory.addUser({
       name: fields.name as string,
       phone: fields.phone as string,
       mailboxes: fields.mailboxes as string[],
       ...(typeof fields.telegramId === 'number' ? { telegramId: fields.telegramId } : {}),
     });
-    if (fields.active === false) directory.setUserPaused(added.phone, true);
+    if (fields.active === false) directory.setUserPaused(fields.phone as string, true);
   },
   edit(directory, entry, changed) {
     const { active, ...rest } = changed;

@@ -244,19 +244,22 @@ export function applyImport<E extends { key: string }, T>(
   let committed = false;
   try {
     db.transaction(() => {
-      for (const entry of plan.removes)
-        attempt(0, () => {
-          try {
-            plan.spec.remove(directory, entry);
-          } catch (error) {
-            throw new Error(
-              `removing ${plan.spec.noun} ${plan.spec.label(entry)}: ${(error as Error).message}`,
-            );
-          }
-        });
-      for (const change of plan.changes)
-        attempt(change.line, () => plan.spec.edit(directory, change.entry, change.fields));
-      for (const add of plan.adds) attempt(add.line, () => plan.spec.add(directory, add.fields));
+      // one read of the directory at the end, not one per row
+      directory.batch(() => {
+        for (const entry of plan.removes)
+          attempt(0, () => {
+            try {
+              plan.spec.remove(directory, entry);
+            } catch (error) {
+              throw new Error(
+                `removing ${plan.spec.noun} ${plan.spec.label(entry)}: ${(error as Error).message}`,
+              );
+            }
+          });
+        for (const change of plan.changes)
+          attempt(change.line, () => plan.spec.edit(directory, change.entry, change.fields));
+        for (const add of plan.adds) attempt(add.line, () => plan.spec.add(directory, add.fields));
+      });
       inspected = options.inspect?.();
       if (problems.length > 0 || !options.commit) throw new Rollback();
     })();

@@ -148,6 +148,8 @@ export class LocalDirectory implements Directory {
   private dataVersion = -1;
   private fingerprint = '';
   private readonly gone: GoneChats;
+  /** Inside {@link batch}: the directory is read once at the end, not after every write. */
+  private reloadDeferred = false;
 
   constructor(
     private readonly db: Database,
@@ -204,6 +206,7 @@ export class LocalDirectory implements Directory {
   }
 
   private reload(): void {
+    if (this.reloadDeferred) return;
     this.dataVersion = this.db.pragma('data_version', { simple: true }) as number;
     const next = this.read();
     const fingerprint = JSON.stringify({ ...next, loadedAt: '' });
@@ -363,6 +366,21 @@ export class LocalDirectory implements Directory {
   }
 
   // ---- administration (CLI) ----------------------------------------------------------------------
+
+  /**
+   * Runs many administrative writes (an import) and reads the directory once at the end instead of
+   * after each, which would make a large import quadratic. Inside, the entries the write methods
+   * return are not read back (they are undefined): use only their effect.
+   */
+  batch<T>(writes: () => T): T {
+    this.reloadDeferred = true;
+    try {
+      return writes();
+    } finally {
+      this.reloadDeferred = false;
+      this.reload();
+    }
+  }
 
   addMailbox(input: NewMailbox): MailboxEntry {
     const email = input.email.trim().toLowerCase();
