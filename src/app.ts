@@ -30,6 +30,7 @@ import { BotPolling } from './telegram/bot-polling.js';
 import { createChatHandlers, publishCommands } from './telegram/chat-handlers.js';
 import { type DeliveryOutcome, OutboxDispatcher } from './telegram/outbox-dispatcher.js';
 import { classifySendError } from './telegram/send-failure.js';
+import { createTelegramProxy, proxyClientOptions } from './telegram/telegram-proxy.js';
 
 export interface AppDependencies {
   config: Config;
@@ -99,7 +100,13 @@ export class App {
     this.db = openDatabase(config.DATA_DIR);
     this.store = new ReportStore(this.db);
     const token = config.TELEGRAM_BOT_TOKEN;
-    const adminApi = token ? new Api(token, { apiRoot: config.TELEGRAM_API_ROOT, timeoutSeconds: 30 }) : null;
+    // one agent for every Bot API call, so none can bypass TELEGRAM_PROXY
+    const viaProxy = proxyClientOptions(
+      config.TELEGRAM_PROXY ? createTelegramProxy(config.TELEGRAM_PROXY) : null,
+    );
+    const adminApi = token
+      ? new Api(token, { apiRoot: config.TELEGRAM_API_ROOT, timeoutSeconds: 30, ...viaProxy })
+      : null;
     this.alerts =
       adminApi && config.ADMIN_CHAT_ID
         ? new ChatAlerts({
@@ -142,7 +149,7 @@ export class App {
       };
       this.dispatcher = new OutboxDispatcher({
         // no auto-retry here: the dispatcher schedules retries itself, so other chats go on meanwhile
-        api: new Api(token, { apiRoot: config.TELEGRAM_API_ROOT, timeoutSeconds: 120 }),
+        api: new Api(token, { apiRoot: config.TELEGRAM_API_ROOT, timeoutSeconds: 120, ...viaProxy }),
         outbox: this.outbox,
         reports: this.store,
         directory: this.directory,
@@ -171,6 +178,7 @@ export class App {
       this.polling = new BotPolling({
         token,
         apiRoot: config.TELEGRAM_API_ROOT,
+        ...viaProxy,
         logger,
         scrubber,
         onReady: (bot) => publishCommands(bot.api),
@@ -182,7 +190,7 @@ export class App {
           alerts: this.alerts,
           logger,
           scrubber,
-          api: new Api(token, { apiRoot: config.TELEGRAM_API_ROOT, timeoutSeconds: 30 }),
+          api: new Api(token, { apiRoot: config.TELEGRAM_API_ROOT, timeoutSeconds: 30, ...viaProxy }),
           approvals: new GroupApprovals(this.db),
         }),
       });

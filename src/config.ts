@@ -187,6 +187,31 @@ export const settings = {
       .default('https://api.telegram.org'),
     description: 'Bot API root, without a trailing slash (a local Bot API server, or a test double).',
   },
+  TELEGRAM_PROXY: {
+    schema: z
+      .string()
+      .refine(
+        (value) => {
+          try {
+            const url = new URL(value);
+            // the agents decode the user and password: a broken %-escape must stop here
+            decodeURIComponent(url.username);
+            decodeURIComponent(url.password);
+            return ['http:', 'https:', 'socks5:', 'socks5h:'].includes(url.protocol) && url.hostname !== '';
+          } catch {
+            return false;
+          }
+        },
+        {
+          error:
+            'expected a proxy URL: http://, https://, socks5:// or socks5h://[user:password@]host:port (special characters percent-encoded)',
+        },
+      )
+      .optional(),
+    description:
+      'Proxy for every Bot API call (polling, sends, uploads, the admin chat, `check`): `http://` or `https://` (HTTP CONNECT), `socks5://` (names resolved by the bot) or `socks5h://` (names resolved by the proxy), with an optional `user:password@` (percent-encode special characters), e.g. `socks5h://bot:secret@proxy.example.com:1080`. A secret: logs and `check` show only host:port.',
+    secret: true,
+  },
   ADMIN_CHAT_ID: {
     schema: telegramChatId.optional(),
     description:
@@ -340,10 +365,40 @@ export function describeSettings(): Array<{
   });
 }
 
-/** The values of the settings marked secret, for the log scrubber. */
-export function secretValues(config: Config): string[] {
+/** The values of the settings marked secret. */
+export function secretSettingValues(config: Config): string[] {
   return describeSettings()
     .filter((setting) => setting.secret)
     .map((setting) => config[setting.name as SettingName])
     .filter((value): value is string => typeof value === 'string' && value.length > 0);
+}
+
+/** Everything secret in the settings, for the log scrubber: their values and the proxy's credentials. */
+export function secretValues(config: Config): string[] {
+  return [...new Set([...secretSettingValues(config), ...proxyCredentials(config.TELEGRAM_PROXY)])];
+}
+
+/**
+ * The password of a proxy URL (as written and decoded) and `user:password`: an error or a library's
+ * debug text may quote them without the rest of the URL.
+ */
+function proxyCredentials(proxyUrl: string | undefined): string[] {
+  if (!proxyUrl) return [];
+  const url = new URL(proxyUrl);
+  if (!url.password) return [];
+  const decode = (value: string) => {
+    try {
+      return decodeURIComponent(value);
+    } catch {
+      return value;
+    }
+  };
+  const userPassword = `${decode(url.username)}:${decode(url.password)}`;
+  // the Proxy-Authorization header carries them in base64
+  return [
+    `${url.username}:${url.password}`,
+    url.password,
+    decode(url.password),
+    Buffer.from(userPassword).toString('base64'),
+  ];
 }

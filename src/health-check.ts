@@ -5,12 +5,20 @@
  */
 import { Api, GrammyError } from 'grammy';
 import { ImapFlow } from 'imapflow';
-import { type Config, configWarnings, secretValues } from './config.js';
+import { type Config, configWarnings, secretSettingValues } from './config.js';
 import { parseSenderAuth } from './core/sender-auth.js';
 import type { Directory, MailboxEntry } from './directory/directory.js';
 import { imapConnectionOptions } from './imap/imap-connection.js';
 import { describeImapError } from './imap/imap-errors.js';
 import { type SecretScrubber, SHORT_SECRET_LENGTH } from './observability/secret-scrubber.js';
+import { classifySendError } from './telegram/send-failure.js';
+import {
+  createTelegramProxy,
+  describeProxyError,
+  proxyClientOptions,
+  proxyFailureCode,
+  type TelegramProxy,
+} from './telegram/telegram-proxy.js';
 
 export type CheckStatus = 'OK' | 'WARN' | 'FAIL';
 
@@ -90,6 +98,41 @@ async function checkMailbox(
   }
 }
 
+/** getMe failed through TELEGRAM_PROXY: the proxy refused our credentials, is down, or cannot reach Telegram. */
+function proxyFailureResult(
+  error: unknown,
+  proxy: TelegramProxy,
+  apiRoot: string,
+  scrubber: SecretScrubber,
+): CheckResult {
+  const code = proxyFailureCode(error);
+  if (code === 'EPROXYAUTH') {
+    return {
+      check: 'telegram bot',
+      status: 'FAIL',
+      detail: describeProxyError(error)!,
+      hint: 'check the user and password in TELEGRAM_PROXY (percent-encode special characters)',
+    };
+  }
+  if (code === 'EPROXYUNREACHABLE') {
+    return {
+      check: 'telegram bot',
+      status: 'FAIL',
+      detail: describeProxyError(error)!,
+      hint: 'check the host and port in TELEGRAM_PROXY, and that the proxy runs',
+    };
+  }
+  return {
+    check: 'telegram bot',
+    status: 'FAIL',
+    detail:
+      code === 'EPROXYREFUSED'
+        ? (describeProxyError(error) ?? `Telegram not reachable through the proxy ${proxy.address}`)
+        : `Telegram not reachable through the proxy ${proxy.address}: ${scrubber.scrub(classifySendError(error).message)}`,
+    hint: `check that the proxy may connect to ${apiRoot}`,
+  };
+}
+
 async function checkTelegram(
   config: Config,
   scrubber: SecretScrubber,
@@ -105,23 +148,44 @@ async function checkTelegram(
       },
     ];
   }
-  const api = new Api(config.TELEGRAM_BOT_TOKEN, {
+  const proxy = config.TELEGRAM_PROXY ? createTelegramProxy(config.TELEGRAM_PROXY) : null;
+  try {
+    return await checkTelegramApi(config, config.TELEGRAM_BOT_TOKEN, proxy, scrubber, timeoutMs);
+  } finally {
+    proxy?.agent.destroy();
+  }
+}
+
+async function checkTelegramApi(
+  config: Config,
+  token: string,
+  proxy: TelegramProxy | null,
+  scrubber: SecretScrubber,
+  timeoutMs: number,
+): Promise<CheckResult[]> {
+  const api = new Api(token, {
     apiRoot: config.TELEGRAM_API_ROOT,
     timeoutSeconds: Math.ceil(timeoutMs / 1000),
+    ...proxyClientOptions(proxy),
   });
+  const via = proxy ? ` through the proxy ${proxy.address} (${proxy.protocol})` : '';
   const results: CheckResult[] = [];
   try {
     const me = await withTimeout(api.getMe(), timeoutMs, 'getMe');
     results.push({
       check: 'telegram bot',
       status: 'OK',
-      detail: `@${me.username} (id ${me.id})${me.can_join_groups ? '' : ', cannot join groups'}`,
+      detail: `@${me.username} (id ${me.id})${via}${me.can_join_groups ? '' : ', cannot join groups'}`,
       ...(me.can_join_groups
         ? {}
         : { hint: 'allow groups in @BotFather (/setjoingroups) so groups can register' }),
     });
   } catch (error) {
     const refused = error instanceof GrammyError && (error.error_code === 401 || error.error_code === 404);
+    if (proxy && !refused) {
+      results.push(proxyFailureResult(error, proxy, config.TELEGRAM_API_ROOT, scrubber));
+      return results;
+    }
     results.push({
       check: 'telegram bot',
       status: 'FAIL',
@@ -198,7 +262,13 @@ function settingChecks(config: Config): CheckResult[] {
       hint: 'set SUPERSET_URL to the public address of Superset; links elsewhere are then dropped',
     });
   }
-  const short = secretValues(config).filter((value) => value.length < SHORT_SECRET_LENGTH).length;
+  // the proxy URL is long whatever its password: the password is what must not be short
+  const proxyPassword = config.TELEGRAM_PROXY
+    ? decodeURIComponent(new URL(config.TELEGRAM_PROXY).password)
+    : '';
+  const short =
+    secretSettingValues(config).filter((value) => value.length < SHORT_SECRET_LENGTH).length +
+    (proxyPassword && proxyPassword.length < SHORT_SECRET_LENGTH ? 1 : 0);
   if (short > 0) {
     results.push({
       check: 'secrets',

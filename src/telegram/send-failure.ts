@@ -3,6 +3,7 @@
  * `parameters` first and on the description text only where Telegram gives nothing better.
  */
 import { GrammyError, HttpError } from 'grammy';
+import { describeProxyError } from './telegram-proxy.js';
 
 export type SendFailureKind =
   /** 429: wait `retryAfterMs`, then try again; not a failure. */
@@ -117,6 +118,8 @@ export function classifySendError(error: unknown): SendFailure {
         notBotApi: true,
       });
     }
+    const proxyFailure = describeProxyError(error);
+    if (proxyFailure) return new SendFailure('telegram-down', `network error: ${proxyFailure}`);
     return new SendFailure('telegram-down', `network error: ${describeCause(error.error)}`);
   }
   return new SendFailure('other', error instanceof Error ? error.message : String(error));

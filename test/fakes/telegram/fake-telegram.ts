@@ -116,6 +116,11 @@ export interface FakeTelegramOptions {
   limits?: Partial<UploadLimits>;
   /** Longest getUpdates `timeout` honoured, in seconds (0–50). Default 50, like the real server. */
   maxPollTimeoutSeconds?: number;
+  /**
+   * Accept TCP connections only from this address (a proxy's outgoing address, e.g. `127.0.0.3`):
+   * any other is cut before a byte is read, so a client that bypasses the proxy fails. Default: all.
+   */
+  acceptFrom?: string;
 }
 
 /** A group, supergroup or channel as a test sets it up. */
@@ -191,6 +196,8 @@ export class FakeTelegram {
   readonly token: string;
   /** What getMe returns. */
   readonly botInfo: UserFromGetMe;
+  /** Connections cut because they did not come from `acceptFrom`. */
+  cutConnections = 0;
 
   private readonly server: Server;
   private readonly sockets = new Set<Socket>();
@@ -250,6 +257,12 @@ export class FakeTelegram {
     });
     const fake = new FakeTelegram(server, (server.address() as AddressInfo).port, options);
     server.on('connection', (socket) => {
+      const from = socket.remoteAddress?.replace(/^::ffff:/, '');
+      if (options.acceptFrom && from !== options.acceptFrom) {
+        fake.cutConnections++;
+        socket.destroy();
+        return;
+      }
       fake.sockets.add(socket);
       socket.on('close', () => fake.sockets.delete(socket));
     });
