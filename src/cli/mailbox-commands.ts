@@ -15,6 +15,7 @@ import {
   scrubber,
   UsageError,
 } from './command-options.js';
+import { registerDirectoryFileCommands } from './directory-file-commands.js';
 
 export function registerMailboxCommands(program: Command): void {
   const mailbox = program.command('mailbox').description('technical mailboxes (embedded directory)');
@@ -150,4 +151,5 @@ export function registerMailboxCommands(program: Command): void {
         `mailbox ${entry.email} changed (${entry.host}:${entry.port}, ${entry.tls}, folder ${entry.folder})`,
       );
     });
+  registerDirectoryFileCommands(mailbox, 'mailbox');
 }

@@ -80,6 +80,8 @@ export interface MailboxChanges {
   mediaMode?: MediaMode | null;
   /** null goes back to MARK_SEEN. */
   markSeen?: boolean | null;
+  /** The mailbox's sender-authentication rule (see core/sender-auth.ts); null goes back to SENDER_AUTH. */
+  senderAuth?: string | null;
 }
 
 /** Changes to a user (`user edit`); what is left out stays. */
@@ -146,6 +148,8 @@ export class LocalDirectory implements Directory {
   private dataVersion = -1;
   private fingerprint = '';
   private readonly gone: GoneChats;
+  /** Inside {@link batch}: the directory is read once at the end, not after every write. */
+  private reloadDeferred = false;
 
   constructor(
     private readonly db: Database,
@@ -202,6 +206,7 @@ export class LocalDirectory implements Directory {
   }
 
   private reload(): void {
+    if (this.reloadDeferred) return;
     this.dataVersion = this.db.pragma('data_version', { simple: true }) as number;
     const next = this.read();
     const fingerprint = JSON.stringify({ ...next, loadedAt: '' });
@@ -361,6 +366,21 @@ export class LocalDirectory implements Directory {
   }
 
   // ---- administration (CLI) ----------------------------------------------------------------------
+
+  /**
+   * Runs many administrative writes (an import) and reads the directory once at the end instead of
+   * after each, which would make a large import quadratic. Inside, the entries the write methods
+   * return are not read back (they are undefined): use only their effect.
+   */
+  batch<T>(writes: () => T): T {
+    this.reloadDeferred = true;
+    try {
+      return writes();
+    } finally {
+      this.reloadDeferred = false;
+      this.reload();
+    }
+  }
 
   addMailbox(input: NewMailbox): MailboxEntry {
     const email = input.email.trim().toLowerCase();
@@ -611,6 +631,12 @@ export class LocalDirectory implements Directory {
         throw new DirectoryInputError(`--allow-from: "${pattern}" is neither an address nor @domain`);
       return normalized;
     });
+    const senderAuth = changes.senderAuth ? parseSenderAuth(changes.senderAuth) : null;
+    if (changes.senderAuth && !senderAuth) {
+      throw new DirectoryInputError(
+        `--sender-auth: "${changes.senderAuth}" is not off, dkim, authentication-results or authentication-results:<authserv-id>`,
+      );
+    }
     this.db.transaction(() => {
       const now = nowIso();
       const set = (column: string, value: unknown) =>
@@ -634,6 +660,8 @@ export class LocalDirectory implements Directory {
       if (changes.mediaMode !== undefined) set('media_mode', changes.mediaMode);
       if (changes.markSeen !== undefined)
         set('mark_seen', changes.markSeen === null ? null : changes.markSeen ? 1 : 0);
+      if (changes.senderAuth !== undefined)
+        set('sender_auth', senderAuth ? formatSenderAuth(senderAuth) : null);
     })();
     this.reload();
     return this.current.mailboxes.find((mailbox) => mailbox.key === String(id))!;

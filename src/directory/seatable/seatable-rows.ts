@@ -9,7 +9,8 @@
  *   box as null, and the grid shows it unticked).
  * - Mailboxes (Users, Groups): a link column to the Mailboxes table (resolved by row id), a
  *   multiple-select of addresses, or a text of addresses separated by commas, spaces or new lines.
- * - TLS: tls / starttls / none, with common synonyms (ssl, imaps, 993 → tls; 143 → starttls…).
+ * - TLS: tls / starttls / none, with common synonyms (ssl, imaps, 993 → tls; 143 → starttls…); or a
+ *   checkbox: ticked tls, unticked starttls.
  * - Password: the password, or `env:VAR_NAME` to read it from the bot's environment.
  * - Telegram ID, Topic ID, Port: a number column or digits in a text column.
  */
@@ -61,7 +62,8 @@ const TELEGRAM_ID = /^-?\d{1,16}$/;
 /** A link cell holds at most this many entries (SeaTable ≥ 5.3). */
 const LINK_CELL_CAP = 50;
 
-const TLS_SYNONYMS: Record<string, TlsMode> = {
+/** The words a TLS cell may hold (lower-case, single spaces), also read by the CSV import. */
+export const TLS_SYNONYMS: Record<string, TlsMode> = {
   tls: 'tls',
   ssl: 'tls',
   'ssl/tls': 'tls',
@@ -235,7 +237,10 @@ function readMailboxes(
       continue;
     }
     let tls: TlsMode;
-    if (tlsCell === '') {
+    if (table.typeOf('TLS') === 'checkbox') {
+      // an untouched box reads as null, like an unticked one
+      tls = table.cell(row, 'TLS') === true ? 'tls' : 'starttls';
+    } else if (tlsCell === '') {
       // port 143 is the STARTTLS port: implicit TLS there never connects
       tls = port === 143 ? 'starttls' : 'tls';
     } else {
