@@ -173,7 +173,12 @@ export class ReportIntake {
    * sender authentication do not apply; and the same report (same `messageId`, the content
    * fingerprint) recorded within `retryWindowMs` is Superset retrying, not a new report.
    */
-  recordWebhook(mailbox: MailboxEntry, mail: ParsedMail, spoolDir: string, retryWindowMs: number): IntakeResult {
+  recordWebhook(
+    mailbox: MailboxEntry,
+    mail: ParsedMail,
+    spoolDir: string,
+    retryWindowMs: number,
+  ): IntakeResult {
     const arrival: WebhookArrival = { mailbox: mailbox.email, via: 'webhook' };
     const result = this.recordParsedMail(mailbox, arrival, mail, spoolDir, retryWindowMs);
     this.observe(mailbox, result);
@@ -211,9 +216,13 @@ export class ReportIntake {
   ): IntakeResult {
     const { store, logger } = this.options;
     const imap = 'uid' in position ? position : null;
-    const log = logger.child(imap ? { mailbox: mailbox.email, uid: imap.uid } : { mailbox: mailbox.email, via: 'webhook' });
+    const log = logger.child(
+      imap ? { mailbox: mailbox.email, uid: imap.uid } : { mailbox: mailbox.email, via: 'webhook' },
+    );
     const since =
-      retryWindowMs === null ? null : new Date((this.options.now ?? Date.now)() - retryWindowMs).toISOString();
+      retryWindowMs === null
+        ? null
+        : new Date((this.options.now ?? Date.now)() - retryWindowMs).toISOString();
     const earlier = store.findRecorded(position.mailbox, mail.rawSha256, mail.messageId, since);
     if (earlier !== null) {
       if (imap) store.advanceWatermark(imap);
