@@ -136,8 +136,13 @@ export class WebhookServer {
     });
     if ((await Promise.race([drained, timeout])) === 'timeout') {
       this.options.logger.warn('webhook requests still in flight at stop were cut; Superset retries them');
+      server.closeAllConnections();
+    } else {
+      // every answer given while stopping says `Connection: close`: its socket ends once it is flushed
+      const grace = new Promise<void>((resolve) => setTimeout(resolve, 2000).unref());
+      await Promise.race([closed, grace]);
+      server.closeAllConnections();
     }
-    server.closeAllConnections();
     await closed;
   }
 
