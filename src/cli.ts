@@ -31,6 +31,7 @@ const load = {
   seatableSchema: () => import('./directory/seatable/seatable-schema.js'),
   healthCheck: () => import('./health-check.js'),
   mailParser: () => import('./mail/mail-parser.js'),
+  webhookCommand: () => import('./webhook/webhook-command.js'),
 };
 const scrubber = new SecretScrubber();
 
@@ -177,6 +178,29 @@ async function checkCommand(): Promise<void> {
     console.log(failed === 0 ? '\nall checks passed' : `\n${failed} check(s) failed`);
     if (failed > 0) process.exitCode = 1;
   } finally {
+    db.close();
+  }
+}
+
+/** `webhook url <mailbox>` (src/webhook/webhook-command.ts): reads the directory, prints the URL last. */
+async function webhookUrlCommand(email: string): Promise<void> {
+  const cfg = config();
+  const logger = createLogger({ level: 'silent', scrubber });
+  const db = openDatabase(cfg.DATA_DIR);
+  const { createDirectory } = await load.directories();
+  const { webhookUrlLines } = await load.webhookCommand();
+  const directory = createDirectory({ config: cfg, db, logger, scrubber, localPollMs: 0 });
+  try {
+    await directory.start();
+    let lines: string[];
+    try {
+      lines = webhookUrlLines(cfg, directory.snapshot().mailboxes, email);
+    } catch (error) {
+      throw new UsageError((error as Error).message);
+    }
+    for (const line of lines) console.log(line);
+  } finally {
+    await directory.stop();
     db.close();
   }
 }
@@ -447,7 +471,11 @@ function buildProgram(): Command {
     .command('add')
     .description('add a mailbox to listen to')
     .argument('<email>', 'the mailbox address (also the default login)')
-    .requiredOption('--host <host>', 'IMAP server')
+    .option('--host <host>', 'IMAP server (required unless --webhook-only)')
+    .option(
+      '--webhook-only',
+      "no IMAP: reports come only through Superset's webhook (see `webhook url`); no other IMAP option applies",
+    )
     .option('--port <port>', 'IMAP port (default 993 with TLS, 143 otherwise)', integer)
     .option('--tls', 'implicit TLS (the default)')
     .option('--starttls', 'plain connection upgraded with STARTTLS (required)')
@@ -463,9 +491,33 @@ function buildProgram(): Command {
       '--sender-auth <rule>',
       'how mail proves its From: off, dkim, authentication-results or authentication-results:<authserv-id> (default: SENDER_AUTH)',
     )
-    .action((email: string, options) => {
+    .action((email: string, options, command: Command) => {
       const cfg = config();
       scrubber.add(options.password);
+      if (options.webhookOnly) {
+        const given = ['tls', 'starttls', 'folder'].filter(
+          (name) => command.getOptionValueSource(name) === 'cli',
+        );
+        if (given.length > 0)
+          throw new UsageError(`--${given[0]}: not for a --webhook-only mailbox (no IMAP)`);
+        const added = localDirectory(cfg).addMailbox({
+          email,
+          webhookOnly: true,
+          host: options.host,
+          port: options.port,
+          login: options.login,
+          password: options.password,
+          passwordEnv: options.passwordEnv,
+          allowFrom: options.allowFrom.length > 0 ? options.allowFrom : undefined,
+          mediaMode: options.mediaMode as MediaMode | undefined,
+          markSeen: options.markSeen,
+          senderAuth: options.senderAuth,
+        });
+        console.log(
+          `mailbox ${added.email} added (webhook only: no IMAP); its URL: superset-telegram-bot webhook url ${added.email}`,
+        );
+        return;
+      }
       const tls: TlsMode = options.starttls ? 'starttls' : options.tls === false ? 'none' : 'tls';
       const added = localDirectory(cfg).addMailbox({
         email,
@@ -772,6 +824,14 @@ function buildProgram(): Command {
         console.log(`group "${entry.title}" changed, subscribed to ${entry.mailboxes.join(', ')}`);
       },
     );
+
+  program
+    .command('webhook')
+    .description("Superset's webhook (WEBHOOK_PORT)")
+    .command('url')
+    .description("print the mailbox's webhook URL to paste into Superset (the last line is the URL)")
+    .argument('<mailbox>', 'the mailbox address')
+    .action(webhookUrlCommand);
 
   program
     .command('seatable')
