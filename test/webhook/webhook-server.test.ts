@@ -208,6 +208,22 @@ describe('webhook: what it refuses', () => {
     expect(reports()).toHaveLength(0);
   });
 
+  it('answers 503 for a paused mailbox (Superset retries), and takes the POST once resumed', async () => {
+    const { chats, url, directory } = await world({ readers: 1 });
+    directory.setMailboxPaused(MAILBOX, true);
+    const request = () => multipartRequest(reportPayload(), sampleFiles().slice(1, 2));
+    const paused = await post(url, request());
+    expect(paused.status).toBe(503);
+    expect(reports()).toHaveLength(0);
+    directory.setMailboxPaused(MAILBOX, false);
+    expect((await post(url, request())).status).toBe(200);
+    await telegram.waitForMessages(chats[0]!, 1, 15_000);
+    // the URL's token never reaches a log line
+    const token = url.split('/').at(-1)!;
+    expect(bot!.logs.text()).not.toContain(token);
+    expect(bot!.logs.text()).not.toContain(SECRET);
+  });
+
   it('answers 413 above MAX_MAIL_MB, with and without Content-Length, as an answer and not a reset', async () => {
     const { url } = await world({ env: { MAX_MAIL_MB: '1' } });
     const big = multipartRequest(reportPayload(), [
