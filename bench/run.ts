@@ -16,12 +16,14 @@ import { latencyBenchmark } from './latency.js';
 import { loadAverage } from './process-stats.js';
 import { Resources } from './resources.js';
 import { markdownTable, type ResultRow } from './results-table.js';
+import { webhookLatencyBenchmark } from './webhook-latency.js';
 
 const BENCHMARKS: Record<string, () => Promise<ResultRow[]>> = {
   'fan-out': () => fanOutBenchmark(),
   'fan-out-scale': () => fanOutScaleBenchmark(),
   'paid-broadcast': () => paidBroadcastBenchmark(),
   latency: () => latencyBenchmark(),
+  'webhook-latency': () => webhookLatencyBenchmark(),
   'idle-mailboxes': () => idleMailboxesBenchmark(),
   'big-pdf': () => bigPdfBenchmark(),
   'hostile-html': () => hostileHtmlBenchmark(),

@@ -8,7 +8,7 @@ import { type Config, configWarnings } from './config.js';
 import { DEFAULT_PLAN_LIMITS, type PlanLimits } from './core/message-plan.js';
 import { parseQuietHours } from './core/quiet-hours.js';
 import { createDirectory } from './directory/create-directory.js';
-import type { Directory } from './directory/directory.js';
+import { type Directory, isWebhookOnly } from './directory/directory.js';
 import { ConnectGate } from './imap/connect-gate.js';
 import { ListenerSupervisor } from './imap/listener-supervisor.js';
 import { MailboxHealthWatch } from './imap/mailbox-health-watch.js';
@@ -33,6 +33,8 @@ import { type DeliveryOutcome, OutboxDispatcher } from './telegram/outbox-dispat
 import { classifySendError } from './telegram/send-failure.js';
 import { PAID_BROADCAST_MESSAGES_PER_SECOND } from './telegram/send-rate-limiter.js';
 import { createTelegramProxy, proxyClientOptions } from './telegram/telegram-proxy.js';
+import { WebhookServer } from './webhook/webhook-server.js';
+import { webhookToken } from './webhook/webhook-token.js';
 
 export interface AppDependencies {
   config: Config;
@@ -55,6 +57,8 @@ export interface AppDependencies {
    * is stopped, with the reason. The `start` command exits non-zero with it.
    */
   onFatal?: (error: Error) => void;
+  /** Overrides for the webhook receiver's timeouts, ms (tests use short ones). */
+  webhookTimings?: { idleTimeoutMs?: number; requestTimeoutMs?: number; drainTimeoutMs?: number };
 }
 
 /** Another process holds the lock of DATA_DIR now: this bot must not send another message. */
@@ -88,6 +92,10 @@ export class App {
   private ops: OpsServer | null = null;
   /** The port of the operations endpoints, once started (0 when off). */
   opsPort = 0;
+  /** Present when WEBHOOK_PORT is set. */
+  private webhook: WebhookServer | null = null;
+  /** The port of the webhook receiver, once started (0 when off). */
+  webhookPort = 0;
   private unsubscribe: (() => void) | null = null;
   private janitor: NodeJS.Timeout | null = null;
   private stopped = false;
@@ -271,7 +279,9 @@ export class App {
   readiness(): Readiness {
     const snapshot = this.directory.snapshot();
     const statuses = this.listeners.statuses();
-    const active = snapshot.mailboxes.filter((mailbox) => mailbox.active).map((mailbox) => mailbox.email);
+    const active = snapshot.mailboxes
+      .filter((mailbox) => mailbox.active && !isWebhookOnly(mailbox))
+      .map((mailbox) => mailbox.email);
     const listening = new Set(statuses.map((status) => status.mailbox));
     const polling = this.polling ? this.polling.isPolling : null;
     const mailboxesReady =
@@ -354,9 +364,16 @@ export class App {
     this.janitor = setInterval(cleanSpool, 10 * 60_000);
     this.janitor.unref();
     const snapshot = this.directory.snapshot();
-    for (const mailbox of snapshot.mailboxes) scrubber.add(mailbox.password);
+    // a webhook URL is a credential too: its token never shows in a log line
+    const addSecrets = (mailboxes: typeof snapshot.mailboxes) => {
+      for (const mailbox of mailboxes) {
+        scrubber.add(mailbox.password);
+        if (config.WEBHOOK_SECRET) scrubber.add(webhookToken(config.WEBHOOK_SECRET, mailbox.email));
+      }
+    };
+    addSecrets(snapshot.mailboxes);
     this.unsubscribe = this.directory.onChange((next) => {
-      for (const mailbox of next.mailboxes) scrubber.add(mailbox.password);
+      addSecrets(next.mailboxes);
       void this.listeners.apply(next.mailboxes);
     });
     const active = snapshot.mailboxes.filter((mailbox) => mailbox.active);
@@ -365,6 +382,27 @@ export class App {
     }
     await this.listeners.apply(snapshot.mailboxes);
     this.health.start();
+    if (config.WEBHOOK_PORT > 0 && config.WEBHOOK_SECRET) {
+      this.webhook = new WebhookServer({
+        host: config.WEBHOOK_HOST,
+        port: config.WEBHOOK_PORT,
+        secret: config.WEBHOOK_SECRET,
+        tls:
+          config.WEBHOOK_TLS_CERT && config.WEBHOOK_TLS_KEY
+            ? { certFile: config.WEBHOOK_TLS_CERT, keyFile: config.WEBHOOK_TLS_KEY }
+            : null,
+        directory: this.directory,
+        intake: this.intake,
+        logger,
+        scrubber,
+        spoolRoot: spoolRoot(config.DATA_DIR),
+        maxBodyBytes: config.MAX_MAIL_MB * MB,
+        maxFileBytes: config.MAX_FILE_MB * MB,
+        ...this.deps.webhookTimings,
+        onAnswer: (status, outcome) => this.metrics.webhookRequests.inc({ status: String(status), outcome }),
+      });
+      this.webhookPort = await this.webhook.start();
+    }
     if (config.HTTP_PORT > 0) {
       this.ops = new OpsServer({
         host: config.HTTP_HOST,
@@ -381,6 +419,11 @@ export class App {
         mailboxes: active.length,
         dataDir: path.resolve(config.DATA_DIR),
         ...(this.opsPort ? { http: `http://${config.HTTP_HOST}:${this.opsPort}` } : {}),
+        ...(this.webhookPort
+          ? {
+              webhook: `${config.WEBHOOK_TLS_CERT ? 'https' : 'http'}://${config.WEBHOOK_HOST}:${this.webhookPort}`,
+            }
+          : {}),
       },
       'superset-telegram-bot started',
     );
@@ -412,7 +455,9 @@ export class App {
     if (this.janitor) clearInterval(this.janitor);
     this.health.stop();
     await this.ops?.stop();
-    // intake first (no new reports), then the request in flight finishes, then polling
+    // intake first (no new reports): the webhook stops accepting, answers 503 and lets the POSTs in
+    // flight be recorded; then the mailboxes; then the request in flight finishes, then polling
+    await this.webhook?.stop();
     await this.listeners.stop();
     await this.dispatcher?.stop();
     await this.polling?.stop();

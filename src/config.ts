@@ -293,6 +293,41 @@ export const settings = {
     schema: positiveInteger(0).max(65535).default(8080),
     description: 'Port of the /healthz, /readyz and /metrics endpoints; 0 turns them off.',
   },
+  WEBHOOK_PORT: {
+    schema: positiveInteger(0).max(65535).default(0),
+    description:
+      "Port of the receiver of Superset's webhook (Superset 6.1+, feature flag `ALERT_REPORT_WEBHOOK`): a report POSTed to a mailbox's webhook URL (`webhook url <mailbox>`) goes to the mailbox's subscribers at once, as a mail would. 0 turns it off. See docs/superset.md.",
+  },
+  WEBHOOK_HOST: {
+    schema: z.string().min(1).default('0.0.0.0'),
+    description: 'Address the webhook receiver listens on.',
+  },
+  WEBHOOK_SECRET: {
+    schema: z
+      .string()
+      .min(32, { error: 'expected at least 32 characters (e.g. `openssl rand -base64 32`)' })
+      .optional(),
+    description:
+      'Required with WEBHOOK_PORT: the secret every webhook URL is derived from (at least 32 characters). Superset sends no signature, so the URL is the credential; changing this secret changes every URL.',
+    secret: true,
+  },
+  WEBHOOK_PUBLIC_URL: {
+    schema: z
+      .url({ error: 'expected an http(s) URL' })
+      .regex(/^https?:\/\//, { error: 'expected an http(s) URL' })
+      .optional(),
+    description:
+      'How Superset reaches the webhook receiver (e.g. `https://bot.example.com`, a reverse proxy in front): `webhook url` prints full URLs starting with it; without it, only the path.',
+  },
+  WEBHOOK_TLS_CERT: {
+    schema: z.string().min(1).optional(),
+    description:
+      'PEM certificate (chain) file: the webhook receiver speaks HTTPS itself (Superset requires HTTPS unless `ALERT_REPORTS_WEBHOOK_HTTPS_ONLY = False`). Set with WEBHOOK_TLS_KEY, or put a reverse proxy in front.',
+  },
+  WEBHOOK_TLS_KEY: {
+    schema: z.string().min(1).optional(),
+    description: 'PEM private key file for WEBHOOK_TLS_CERT.',
+  },
   MAILBOX_DOWN_ALERT_MINUTES: {
     schema: positiveInteger(1).default(10),
     description:
@@ -346,6 +381,20 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
           code: 'custom',
           path: ['ADMIN_CHAT_ID'],
           message: 'required with GROUP_REGISTRATION=approval (the chat that approves groups)',
+        });
+      }
+      if (config.WEBHOOK_PORT > 0 && !config.WEBHOOK_SECRET) {
+        context.addIssue({
+          code: 'custom',
+          path: ['WEBHOOK_SECRET'],
+          message: 'required with WEBHOOK_PORT (at least 32 characters)',
+        });
+      }
+      if (Boolean(config.WEBHOOK_TLS_CERT) !== Boolean(config.WEBHOOK_TLS_KEY)) {
+        context.addIssue({
+          code: 'custom',
+          path: [config.WEBHOOK_TLS_CERT ? 'WEBHOOK_TLS_KEY' : 'WEBHOOK_TLS_CERT'],
+          message: 'WEBHOOK_TLS_CERT and WEBHOOK_TLS_KEY go together',
         });
       }
       if (config.DIRECTORY !== 'seatable') return;

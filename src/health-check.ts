@@ -7,7 +7,7 @@ import { Api, GrammyError } from 'grammy';
 import { ImapFlow } from 'imapflow';
 import { type Config, configWarnings, secretSettingValues } from './config.js';
 import { parseSenderAuth } from './core/sender-auth.js';
-import type { Directory, MailboxEntry } from './directory/directory.js';
+import { type Directory, isWebhookOnly, type MailboxEntry } from './directory/directory.js';
 import { imapConnectionOptions } from './imap/imap-connection.js';
 import { describeImapError } from './imap/imap-errors.js';
 import { type SecretScrubber, SHORT_SECRET_LENGTH } from './observability/secret-scrubber.js';
@@ -223,6 +223,28 @@ async function checkTelegramApi(
   return results;
 }
 
+/**
+ * A webhook-only mailbox has no IMAP server to log in to: what matters is that the webhook receiver
+ * is on. Its URL is not printed here (it is a credential): `webhook url <mailbox>` prints it.
+ */
+function webhookOnlyCheck(mailbox: MailboxEntry, config: Config): CheckResult {
+  const name = `mailbox ${mailbox.email}`;
+  if (config.WEBHOOK_PORT === 0) {
+    return {
+      check: name,
+      status: 'FAIL',
+      detail: 'webhook-only (no IMAP server), but the webhook receiver is off: its reports cannot arrive',
+      hint: 'set WEBHOOK_PORT and WEBHOOK_SECRET, then give Superset the URL from `webhook url <mailbox>`',
+    };
+  }
+  const scheme = config.WEBHOOK_TLS_CERT ? 'https' : 'http';
+  return {
+    check: name,
+    status: 'OK',
+    detail: `webhook-only (no IMAP): reports arrive at ${scheme}://${config.WEBHOOK_HOST}:${config.WEBHOOK_PORT}${config.WEBHOOK_PUBLIC_URL ? `, published as ${config.WEBHOOK_PUBLIC_URL}` : ''} (URL: \`webhook url ${mailbox.email}\`)`,
+  };
+}
+
 /** What the sender-authentication setting of a mailbox means for forged mail. */
 function senderChecks(mailbox: MailboxEntry, config: Config): CheckResult[] {
   const name = `mailbox ${mailbox.email}`;
@@ -337,6 +359,7 @@ export async function runHealthCheck(options: HealthCheckOptions): Promise<Check
       });
     }
     for (const mailbox of mailboxes) {
+      if (isWebhookOnly(mailbox)) continue;
       results.push(...senderChecks(mailbox, options.config));
       if (mailbox.password !== null && mailbox.password.length < SHORT_SECRET_LENGTH) {
         results.push({
@@ -361,7 +384,13 @@ export async function runHealthCheck(options: HealthCheckOptions): Promise<Check
     await options.directory.stop().catch(() => undefined);
   }
   const [mailboxResults, telegramResults] = await Promise.all([
-    Promise.all(mailboxes.map((mailbox) => checkMailbox(mailbox, options.scrubber, timeoutMs))),
+    Promise.all(
+      mailboxes.map((mailbox) =>
+        isWebhookOnly(mailbox)
+          ? webhookOnlyCheck(mailbox, options.config)
+          : checkMailbox(mailbox, options.scrubber, timeoutMs),
+      ),
+    ),
     checkTelegram(options.config, options.scrubber, timeoutMs),
   ]);
   results.push(...mailboxResults, ...telegramResults);

@@ -17,13 +17,46 @@ import {
 } from './command-options.js';
 import { registerDirectoryFileCommands } from './directory-file-commands.js';
 
+/**
+ * `mailbox add --webhook-only`: a mailbox whose reports come only through Superset's webhook. The
+ * directory refuses the IMAP options given with it; the CLI adds the ones with defaults (--folder, TLS).
+ */
+function addWebhookOnlyMailbox(
+  email: string,
+  options: Record<string, unknown> & { allowFrom: string[] },
+  command: Command,
+): void {
+  const given = ['tls', 'starttls', 'folder'].filter((name) => command.getOptionValueSource(name) === 'cli');
+  if (given.length > 0) throw new UsageError(`--${given[0]}: not for a --webhook-only mailbox (no IMAP)`);
+  const added = localDirectory(config()).addMailbox({
+    email,
+    webhookOnly: true,
+    host: options.host as string | undefined,
+    port: options.port as number | undefined,
+    login: options.login as string | undefined,
+    password: options.password as string | undefined,
+    passwordEnv: options.passwordEnv as string | undefined,
+    allowFrom: options.allowFrom.length > 0 ? options.allowFrom : undefined,
+    mediaMode: options.mediaMode as MediaMode | undefined,
+    markSeen: options.markSeen as boolean | undefined,
+    senderAuth: options.senderAuth as string | undefined,
+  });
+  console.log(
+    `mailbox ${added.email} added (webhook only: no IMAP); its URL: superset-telegram-bot webhook url ${added.email}`,
+  );
+}
+
 export function registerMailboxCommands(program: Command): void {
   const mailbox = program.command('mailbox').description('technical mailboxes (embedded directory)');
   mailbox
     .command('add')
     .description('add a mailbox to listen to')
     .argument('<email>', 'the mailbox address (also the default login)')
-    .requiredOption('--host <host>', 'IMAP server')
+    .option('--host <host>', 'IMAP server (required unless --webhook-only)')
+    .option(
+      '--webhook-only',
+      "no IMAP: reports come only through Superset's webhook (see `webhook url`); no other IMAP option applies",
+    )
     .option('--port <port>', 'IMAP port (default 993 with TLS, 143 otherwise)', integer)
     .option('--tls', 'implicit TLS (the default)')
     .option('--starttls', 'plain connection upgraded with STARTTLS (required)')
@@ -39,9 +72,13 @@ export function registerMailboxCommands(program: Command): void {
       '--sender-auth <rule>',
       'how mail proves its From: off, dkim, authentication-results or authentication-results:<authserv-id> (default: SENDER_AUTH)',
     )
-    .action((email: string, options) => {
+    .action((email: string, options, command: Command) => {
       const cfg = config();
       scrubber.add(options.password);
+      if (options.webhookOnly) {
+        addWebhookOnlyMailbox(email, options, command);
+        return;
+      }
       const tls: TlsMode = options.starttls ? 'starttls' : options.tls === false ? 'none' : 'tls';
       const added = localDirectory(cfg).addMailbox({
         email,

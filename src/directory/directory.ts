@@ -14,6 +14,7 @@ export interface MailboxEntry {
   key: string;
   /** The mailbox address, lower-cased: how users and groups refer to it. */
   email: string;
+  /** The IMAP server; '' for a webhook-only mailbox (see {@link isWebhookOnly}). */
   host: string;
   port: number;
   tls: TlsMode;
@@ -34,6 +35,14 @@ export interface MailboxEntry {
   active: boolean;
   /** When the mailbox was added: mail that arrived before this is not forwarded on the first connect. */
   addedAt: string;
+}
+
+/**
+ * A mailbox without IMAP settings (`mailbox add --webhook-only`, a SeaTable row with an empty Host):
+ * its reports come only through Superset's webhook. No listener runs for it and `check` does not log in.
+ */
+export function isWebhookOnly(mailbox: Pick<MailboxEntry, 'host'>): boolean {
+  return mailbox.host.trim() === '';
 }
 
 export interface UserEntry {

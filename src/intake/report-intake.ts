@@ -14,7 +14,13 @@ import type { Directory, MailboxEntry } from '../directory/directory.js';
 import type { DnsResolver } from '../mail/dkim-verification.js';
 import type { AdminAlerts } from '../observability/admin-alerts.js';
 import type { Logger } from '../observability/logger.js';
-import type { MailPosition, NewDelivery, ReportStatus, ReportStore } from '../store/report-store.js';
+import type {
+  MailPosition,
+  NewDelivery,
+  ReportStatus,
+  ReportStore,
+  WebhookArrival,
+} from '../store/report-store.js';
 
 export interface IntakeResult {
   /** The recorded report, or the earlier one for a duplicate. */
@@ -161,6 +167,25 @@ export class ReportIntake {
   }
 
   /**
+   * Records a report POSTed to the mailbox's webhook URL (already parsed, its files in `spoolDir`),
+   * exactly as a mail with the same subject, description, link and files would be, with two
+   * differences: the URL's token is what proves the sender, so the mailbox's allowed senders and
+   * sender authentication do not apply; and the same report (same `messageId`, the content
+   * fingerprint) recorded within `retryWindowMs` is Superset retrying, not a new report.
+   */
+  recordWebhook(
+    mailbox: MailboxEntry,
+    mail: ParsedMail,
+    spoolDir: string,
+    retryWindowMs: number,
+  ): IntakeResult {
+    const arrival: WebhookArrival = { mailbox: mailbox.email, via: 'webhook' };
+    const result = this.recordParsedMail(mailbox, arrival, mail, spoolDir, retryWindowMs);
+    this.observe(mailbox, result);
+    return result;
+  }
+
+  /**
    * Tells onResult. The report is committed by now: a failing observer must not make the caller
    * believe the mail was not recorded (it would remove the report's spooled files and read it again).
    */
@@ -184,15 +209,23 @@ export class ReportIntake {
 
   private recordParsedMail(
     mailbox: MailboxEntry,
-    position: MailPosition,
+    position: MailPosition | WebhookArrival,
     mail: ParsedMail,
     spoolDir: string,
+    retryWindowMs: number | null = null,
   ): IntakeResult {
     const { store, logger } = this.options;
-    const log = logger.child({ mailbox: mailbox.email, uid: position.uid });
-    const earlier = store.findRecorded(position.mailbox, mail.rawSha256, mail.messageId);
+    const imap = 'uid' in position ? position : null;
+    const log = logger.child(
+      imap ? { mailbox: mailbox.email, uid: imap.uid } : { mailbox: mailbox.email, via: 'webhook' },
+    );
+    const since =
+      retryWindowMs === null
+        ? null
+        : new Date((this.options.now ?? Date.now)() - retryWindowMs).toISOString();
+    const earlier = store.findRecorded(position.mailbox, mail.rawSha256, mail.messageId, since);
     if (earlier !== null) {
-      store.advanceWatermark(position);
+      if (imap) store.advanceWatermark(imap);
       rmSync(spoolDir, { recursive: true, force: true });
       log.info(
         { reportId: earlier, subject: mail.subject },
@@ -204,15 +237,16 @@ export class ReportIntake {
     let status: ReportStatus = 'forward';
     let reason: string | null = null;
     const tooLarge = mail.skipped.filter((part) => part.tooLargeBytes !== undefined);
-    const policy = this.senderAuthOf(mailbox);
+    // the webhook has no From: the secret token in its URL is what proves the sender
+    const policy: SenderAuthPolicy = imap ? this.senderAuthOf(mailbox) : { mode: 'off', authservId: null };
     const verdict = checkSender(
       mail.from,
       mail.evidence,
       policy.mode,
       policy.authservId ?? this.options.authservId ?? null,
     );
-    const allowed = isSenderAllowed(mail.from, mailbox.allowFrom);
-    const failingKey = `${position.mailbox}\n${position.uidValidity}\n${position.uid}`;
+    const allowed = imap ? isSenderAllowed(mail.from, mailbox.allowFrom) : true;
+    const failingKey = imap ? `${imap.mailbox}\n${imap.uidValidity}\n${imap.uid}` : '';
     let dnsGaveUpAfterMs: number | null = null;
     if (allowed && !verdict.ok && verdict.temporary) {
       // a DNS failure says nothing about the sender: nothing is recorded, the mail is read again

@@ -37,6 +37,15 @@ export interface MailPosition {
   internalDate: string | null;
 }
 
+/**
+ * A report that came in through the webhook: it has no place on an IMAP server, so it moves no
+ * watermark (a mailbox may have both ways in).
+ */
+export interface WebhookArrival {
+  mailbox: string;
+  via: 'webhook';
+}
+
 export interface NewDelivery {
   chatId: number;
   recipientKind: 'user' | 'group' | 'admin';
@@ -48,7 +57,7 @@ export interface NewDelivery {
 }
 
 export interface NewReport {
-  position: MailPosition;
+  position: MailPosition | WebhookArrival;
   mail: Omit<ParsedMail, 'files' | 'skipped'> & { files: ReportFile[]; skipped: SkippedPart[] };
   status: ReportStatus;
   reason: string | null;
@@ -154,13 +163,21 @@ export class ReportStore {
     return row.newest;
   }
 
-  /** The report this mail was already recorded as: same raw bytes, or same Message-ID, in this mailbox. */
-  findRecorded(mailbox: string, rawSha256: string, messageId: string | null): number | null {
+  /**
+   * The report this mail was already recorded as: same raw bytes, or same Message-ID, in this mailbox;
+   * with `since` (ISO time), only a report recorded at or after it (the webhook's retry window).
+   */
+  findRecorded(
+    mailbox: string,
+    rawSha256: string,
+    messageId: string | null,
+    since: string | null = null,
+  ): number | null {
     const row = this.db
       .prepare(
-        'SELECT id FROM reports WHERE mailbox = ? AND (raw_sha256 = ? OR (? IS NOT NULL AND message_id = ?)) ORDER BY id LIMIT 1',
+        'SELECT id FROM reports WHERE mailbox = ? AND (raw_sha256 = ? OR (? IS NOT NULL AND message_id = ?)) AND (? IS NULL OR recorded_at >= ?) ORDER BY id LIMIT 1',
       )
-      .get(mailbox, rawSha256, messageId, messageId) as { id: number } | undefined;
+      .get(mailbox, rawSha256, messageId, messageId, since, since) as { id: number } | undefined;
     return row?.id ?? null;
   }
 
@@ -168,6 +185,7 @@ export class ReportStore {
   record(report: NewReport, deliveries: NewDelivery[]): number {
     return this.db.transaction(() => {
       const { mail, position } = report;
+      const imap = 'uid' in position ? position : null;
       const now = nowIso();
       const result = this.db
         .prepare(
@@ -177,8 +195,8 @@ export class ReportStore {
         )
         .run(
           position.mailbox,
-          position.uidValidity,
-          position.uid,
+          imap?.uidValidity ?? null,
+          imap?.uid ?? null,
           mail.rawSha256,
           mail.rawSize,
           mail.messageId,
@@ -190,7 +208,8 @@ export class ReportStore {
           report.status,
           report.reason,
           report.spoolDir,
-          position.internalDate,
+          // a webhook report has no IMAP arrival time: the rescan after a UIDVALIDITY change goes by these
+          imap?.internalDate ?? null,
           now,
         );
       const reportId = Number(result.lastInsertRowid);
@@ -241,7 +260,7 @@ export class ReportStore {
           now,
         );
       }
-      this.advanceWatermark(position);
+      if (imap) this.advanceWatermark(imap);
       return reportId;
     })();
   }

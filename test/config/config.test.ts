@@ -65,6 +65,33 @@ describe('configuration', () => {
   });
 });
 
+describe('WEBHOOK_*', () => {
+  it('is off by default, and needs a secret of at least 32 characters with a port', () => {
+    expect(loadConfig({}).WEBHOOK_PORT).toBe(0);
+    expect(loadConfig({}).WEBHOOK_HOST).toBe('0.0.0.0');
+    expect(() => loadConfig({ WEBHOOK_PORT: '8443' })).toThrow(/WEBHOOK_SECRET: required with WEBHOOK_PORT/);
+    const short = 'too-short-secret';
+    let message = '';
+    try {
+      loadConfig({ WEBHOOK_PORT: '8443', WEBHOOK_SECRET: short });
+    } catch (error) {
+      message = (error as Error).message;
+    }
+    expect(message).toMatch(/WEBHOOK_SECRET: expected at least 32 characters/);
+    expect(message).not.toContain(short);
+    const secret = 'w'.repeat(32);
+    const config = loadConfig({ WEBHOOK_PORT: '8443', WEBHOOK_SECRET: secret });
+    expect(config.WEBHOOK_PORT).toBe(8443);
+    expect(secretValues(config)).toContain(secret);
+  });
+
+  it('takes TLS files only as a pair', () => {
+    expect(() =>
+      loadConfig({ WEBHOOK_PORT: '8443', WEBHOOK_SECRET: 'w'.repeat(32), WEBHOOK_TLS_CERT: '/etc/cert.pem' }),
+    ).toThrow(/WEBHOOK_TLS_KEY: WEBHOOK_TLS_CERT and WEBHOOK_TLS_KEY go together/);
+  });
+});
+
 describe('GROUP_REGISTRATION', () => {
   it('defaults to title, takes title+user and approval, and refuses anything else', () => {
     expect(loadConfig({}).GROUP_REGISTRATION).toBe('title');

@@ -5,7 +5,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import type { DirectorySnapshot } from '../../src/directory/directory.js';
-import { DirectoryUnavailableError } from '../../src/directory/directory.js';
+import { DirectoryUnavailableError, isWebhookOnly } from '../../src/directory/directory.js';
 import { SeaTableClient } from '../../src/directory/seatable/seatable-client.js';
 import type { SeaTableSqlParameter, SeaTableSqlResult } from '../../src/directory/seatable/seatable-model.js';
 import {
@@ -453,6 +453,22 @@ describe('reading the tables', () => {
     ).snapshot;
     expect(saved).toContain('b@example.com');
     expect(saved).not.toContain('b-from-env-secret');
+  });
+
+  it('reads a row with an empty Host as a webhook-only mailbox, without asking for a password', async () => {
+    const h = await harness({ seed: directorySeed({ mailboxes: [], users: [], groups: [] }) });
+    h.fake.seedRows('Mailboxes', [
+      { Email: 'hook@example.com', Active: true },
+      { Email: 'imap@example.com', Host: 'h', Password: 'pw-imap-secret', Active: true },
+    ]);
+    const directory = h.directory();
+    await directory.start();
+    const mailboxes = directory.snapshot().mailboxes;
+    expect(mailboxes.map((m) => [m.email, isWebhookOnly(m), m.active])).toEqual([
+      ['hook@example.com', true, true],
+      ['imap@example.com', false, true],
+    ]);
+    expect(warnings(h)).toEqual([]);
   });
 
   it('skips rows it cannot use with one warning per row and change, and never fails the load', async () => {

@@ -34,7 +34,13 @@ export class DirectoryInputError extends Error {
 
 export interface NewMailbox {
   email: string;
-  host: string;
+  /** The IMAP server; leave out (or '') with {@link webhookOnly}. */
+  host?: string;
+  /**
+   * No IMAP settings: the mailbox's reports come only through Superset's webhook. The IMAP options,
+   * allowed senders and sender authentication (the URL's token proves the sender) do not apply.
+   */
+  webhookOnly?: boolean;
   port?: number;
   tls?: TlsMode;
   login?: string;
@@ -386,8 +392,29 @@ export class LocalDirectory implements Directory {
     const email = input.email.trim().toLowerCase();
     if (!EMAIL_PATTERN.test(email))
       throw new DirectoryInputError(`"${input.email}" is not an e-mail address`);
-    if (!input.host.trim()) throw new DirectoryInputError('--host is required');
-    if ((input.password === undefined) === (input.passwordEnv === undefined)) {
+    const host = input.host?.trim() ?? '';
+    if (input.webhookOnly) {
+      const imapOnly = (
+        [
+          ['--host', host || undefined],
+          ['--port', input.port],
+          ['--login', input.login],
+          ['--password', input.password],
+          ['--password-env', input.passwordEnv],
+          ['--folder', input.folder],
+          ['--allow-from', input.allowFrom?.length ? input.allowFrom : undefined],
+          ['--mark-seen', input.markSeen],
+          ['--sender-auth', input.senderAuth],
+        ] as const
+      )
+        .filter(([, value]) => value !== undefined)
+        .map(([flag]) => flag);
+      if (imapOnly.length > 0)
+        throw new DirectoryInputError(
+          `${imapOnly.join(', ')}: not for a --webhook-only mailbox (no IMAP; the webhook URL's token proves the sender)`,
+        );
+    } else if (!host) throw new DirectoryInputError('--host is required (or --webhook-only)');
+    if (!input.webhookOnly && (input.password === undefined) === (input.passwordEnv === undefined)) {
       throw new DirectoryInputError('give exactly one of --password or --password-env');
     }
     if (input.passwordEnv !== undefined && !/^[A-Za-z_][A-Za-z0-9_]*$/.test(input.passwordEnv)) {
@@ -423,7 +450,7 @@ export class LocalDirectory implements Directory {
       )
       .run(
         email,
-        input.host.trim(),
+        host,
         port,
         tls,
         input.login?.trim() || email,

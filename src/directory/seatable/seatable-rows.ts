@@ -225,11 +225,9 @@ function readMailboxes(
       table.warn(row, label, 'the address appears in an earlier row too; this row is ignored');
       continue;
     }
+    // an empty Host: a webhook-only mailbox (Superset's webhook; no IMAP login, so no password)
     const host = textOf(table.cell(row, 'Host'));
-    if (!host) {
-      table.warn(row, label, `${table.quoted('Host')} is empty; the mailbox is ignored`);
-      continue;
-    }
+    const webhookOnly = host === '';
     const tlsCell = textOf(table.cell(row, 'TLS')).toLowerCase();
     const port = integerOf(table.cell(row, 'Port'));
     if (port !== undefined && (Number.isNaN(port) || port < 1 || port > 65535)) {
@@ -295,7 +293,7 @@ function readMailboxes(
       } else {
         passwordValue = password;
       }
-    } else {
+    } else if (!webhookOnly) {
       table.warn(row, label, `${table.quoted('Password')} is empty; the mailbox cannot log in`);
     }
     const mediaMode = mediaModeOf(table, row, label, 'MEDIA_MODE applies');
