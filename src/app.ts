@@ -200,6 +200,8 @@ export class App {
       authservId: config.SENDER_AUTHSERV_ID ?? null,
       supersetUrl: config.SUPERSET_URL ?? null,
       dnsResolver: dnsResolverFor(config.DNS_SERVERS),
+      supersetNotices: config.SUPERSET_NOTICES,
+      scrubber,
     });
     const timings: ListenerTimings = {
       idleRestartMs: config.IMAP_IDLE_RESTART_SECONDS * 1000,

@@ -19,6 +19,7 @@ import type { Directory } from '../directory/directory.js';
 import { sanitizeFileName } from '../mail/file-naming.js';
 import type { AdminAlerts } from '../observability/admin-alerts.js';
 import type { Logger } from '../observability/logger.js';
+import { sanitizeServerText } from '../observability/server-text.js';
 import type { SecretScrubber } from '../observability/secret-scrubber.js';
 import type { Delivery, OutboxStore } from '../store/outbox-store.js';
 import type { ReportStore, StoredReport } from '../store/report-store.js';
@@ -366,6 +367,12 @@ export class OutboxDispatcher {
     const language = isLanguage(delivery.language) ? delivery.language : 'ru';
     const key = `${language}:${delivery.mediaMode}`;
     let plan = prepared.plans.get(key);
+    if (!plan && prepared.report.notice) {
+      // SUPERSET_NOTICES=subscribers: Superset could not produce the report; one short text says so
+      const name = sanitizeServerText(prepared.report.notice.reportName, this.options.scrubber, 120);
+      plan = [{ kind: 'notice', text: texts(language).reportNotProduced(name), entities: [] }];
+      prepared.plans.set(key, plan);
+    }
     if (!plan) {
       const report = prepared.report;
       const words = texts(language);
