@@ -184,6 +184,8 @@ export class App {
           scrubber,
           api: new Api(token, { apiRoot: config.TELEGRAM_API_ROOT, timeoutSeconds: 30 }),
           approvals: new GroupApprovals(this.db),
+          reports: this.store,
+          onQueued: () => this.dispatcher?.wake(),
         }),
       });
     }

@@ -40,7 +40,8 @@ const FINAL_SUBJECT =
   /^(?:Report Failed\s*[-–—]\s*All Retries Exhausted|Отч[её]т не (?:сформирован|создан)\s*[-–—]\s*(?:все )?попытки исчерпаны)\s*[:：]\s*(.+)$/iu;
 const FINAL_BODY = /exhausted|failed|исчерпан|не удалось|ошибк/iu;
 
-const OWNERS_ERROR_SUBJECT = /^(?:Error occurred for (?:Report|Alert)|Произошла ошибка (?:для|в) (?:отч[её]те?|оповещени[ия]))\s*[:：]\s*(.+)$/iu;
+const OWNERS_ERROR_SUBJECT =
+  /^(?:Error occurred for (?:Report|Alert)|Произошла ошибка (?:для|в) (?:отч[её]те?|оповещени[ия]))\s*[:：]\s*(.+)$/iu;
 
 /** "unable to be generated" (4.1+), "Error: …" (≤ 4.0), and their RU renderings. */
 const ERROR_BODY =

@@ -391,7 +391,8 @@ export class ReportIntake {
         : notice.kind === 'final-failure'
           ? `Superset gave up on report ${name} (all retries exhausted) in ${where}`
           : `Superset could not produce report ${name}${notice.ownersOnly ? ' (error mail to its owners)' : ''} in ${where}`;
-    const subscribers = told > 0 ? `; ${told} recipient chat${told === 1 ? '' : 's'} told it was not produced` : '';
+    const subscribers =
+      told > 0 ? `; ${told} recipient chat${told === 1 ? '' : 's'} told it was not produced` : '';
     this.options.alerts?.raise(`superset-notice:${mailbox.email}:${reportId}`, `${what}${subscribers}.`);
   }
 

@@ -1,6 +1,6 @@
 /**
  * The commands people use in their private chat with the bot — /status, /stop, /help (/start is in
- * user-registration.ts) — a hint for anything else, and the command menu published with setMyCommands.
+ * user-registration.ts, /last in last-command.ts) — a hint for anything else, and the command menu published with setMyCommands.
  * Commands are answered in private chats only; in groups the bot stays quiet.
  */
 import { type Api, Composer, type Context } from 'grammy';
@@ -12,7 +12,7 @@ import { listedMailboxes, mailboxesOf, unlinkTelegramId, usersWithTelegramId } f
 import { REMOVE_KEYBOARD } from './user-registration.js';
 
 /** The bot's commands, in menu order. */
-export const COMMANDS = ['start', 'status', 'stop', 'help'] as const;
+export const COMMANDS = ['start', 'status', 'last', 'stop', 'help'] as const;
 
 /** The command menu in one language. */
 export function commandMenu(t: Texts): BotCommand[] {
@@ -80,7 +80,10 @@ export function createChatCommands(deps: ChatHandlerDependencies): Composer<Cont
   });
 
   privateChats.command('help', async (ctx) => {
-    await ctx.reply(texts(languageFor(ctx.from.language_code)).help);
+    const t = texts(languageFor(ctx.from.language_code));
+    // QUIET_HOURS (issue 13 part 5) may not be a setting of this build: then the help stays generic
+    const quietHours = (deps.config as { QUIET_HOURS?: string | undefined }).QUIET_HOURS;
+    await ctx.reply(quietHours ? `${t.help}\n\n${t.quietHoursNote(quietHours)}` : t.help);
   });
 
   // anything else in a private chat (text, an unknown command, a sticker): say what the bot understands

@@ -13,7 +13,12 @@ const COMMANDS =
 
 /** A day and time in the bot's time zone (TZ). */
 const dateEn = (iso: string): string =>
-  new Date(iso).toLocaleString('en-GB', { day: 'numeric', month: 'short', hour: '2-digit', minute: '2-digit' });
+  new Date(iso).toLocaleString('en-GB', {
+    day: 'numeric',
+    month: 'short',
+    hour: '2-digit',
+    minute: '2-digit',
+  });
 
 /** English: for users whose Telegram language is English. */
 export const en: Texts = {
@@ -68,7 +73,9 @@ export const en: Texts = {
   lastReports: (lines) =>
     lines
       .map((line) => {
-        const report = line.subject ? `“${line.subject}”${line.receivedAt ? ` of ${dateEn(line.receivedAt)}` : ''}` : '';
+        const report = line.subject
+          ? `“${line.subject}”${line.receivedAt ? ` of ${dateEn(line.receivedAt)}` : ''}`
+          : '';
         switch (line.state) {
           case 'queued':
             return `• ${line.mailbox}: sending ${report}`;

@@ -13,7 +13,12 @@ const COMMANDS =
 
 /** A day and time as Russians write it, in the bot's time zone (TZ). */
 const dateRu = (iso: string): string =>
-  new Date(iso).toLocaleString('ru-RU', { day: '2-digit', month: '2-digit', hour: '2-digit', minute: '2-digit' });
+  new Date(iso).toLocaleString('ru-RU', {
+    day: '2-digit',
+    month: '2-digit',
+    hour: '2-digit',
+    minute: '2-digit',
+  });
 
 /** Russian: the default language. */
 export const ru: Texts = {
@@ -68,7 +73,9 @@ export const ru: Texts = {
   lastReports: (lines) =>
     lines
       .map((line) => {
-        const report = line.subject ? `«${line.subject}»${line.receivedAt ? ` от ${dateRu(line.receivedAt)}` : ''}` : '';
+        const report = line.subject
+          ? `«${line.subject}»${line.receivedAt ? ` от ${dateRu(line.receivedAt)}` : ''}`
+          : '';
         switch (line.state) {
           case 'queued':
             return `• ${line.mailbox}: отправляю ${report}`;
