@@ -14,20 +14,36 @@ import { REMOVE_KEYBOARD } from './user-registration.js';
 /** The bot's commands, in menu order. */
 export const COMMANDS = ['start', 'status', 'last', 'stop', 'help'] as const;
 
+/** The commands answered in groups (the others are for private chats). */
+export const GROUP_COMMANDS = ['last'] as const;
+
 /** The command menu in one language. */
-export function commandMenu(t: Texts): BotCommand[] {
-  return COMMANDS.map((command) => ({ command, description: t.commandDescriptions[command] }));
+export function commandMenu(
+  t: Texts,
+  commands: readonly (typeof COMMANDS)[number][] = COMMANDS,
+): BotCommand[] {
+  return commands.map((command) => ({ command, description: t.commandDescriptions[command] }));
 }
 
 /**
  * Publishes the command menu (setMyCommands, default scope): in each language of the texts for
- * clients in that language, and in Russian, the default, for every other client.
+ * clients in that language, and in Russian, the default, for every other client; and the same for
+ * group chats (scope all_group_chats) with the commands answered there.
  * Call once the bot is known to Telegram (BotPolling's `onReady`); Telegram keeps the menu.
  */
 export async function publishCommands(api: Api): Promise<void> {
   await api.setMyCommands(commandMenu(texts(DEFAULT_LANGUAGE)));
   for (const language of LANGUAGES) {
     await api.setMyCommands(commandMenu(texts(language)), { language_code: language });
+  }
+  // groups see only what is answered there
+  const groups = { type: 'all_group_chats' } as const;
+  await api.setMyCommands(commandMenu(texts(DEFAULT_LANGUAGE), GROUP_COMMANDS), { scope: groups });
+  for (const language of LANGUAGES) {
+    await api.setMyCommands(commandMenu(texts(language), GROUP_COMMANDS), {
+      scope: groups,
+      language_code: language,
+    });
   }
 }
 

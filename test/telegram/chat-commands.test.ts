@@ -99,6 +99,15 @@ describe('publishCommands', () => {
       'Unsubscribe from reports',
       'Help',
     ]);
+    // in groups, only what is answered there
+    const groups = { type: 'all_group_chats' } as const;
+    expect(telegram.commandsFor(groups)?.map((entry) => entry.command)).toEqual(['last']);
+    expect(telegram.commandsFor(groups, 'ru')).toEqual([
+      { command: 'last', description: 'Последние отчёты ещё раз' },
+    ]);
+    expect(telegram.commandsFor(groups, 'en')).toEqual([
+      { command: 'last', description: 'The latest reports again' },
+    ]);
   });
 });
 
