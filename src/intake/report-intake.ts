@@ -344,11 +344,17 @@ export class ReportIntake {
         log.error({ err: error, reportId }, 'announcing a recorded report failed; it stays recorded');
       }
     }
+    // committed: telling the admin chat must not fail the recording either
+    try {
+      if (notice) this.tellAdminOfNotice(mailbox, notice, reportId, mode, deliveries.length);
+      else if (settled && settled.retries > 0)
+        this.tellAdminOfRecovery(mailbox, mail.subject, reportId, settled);
+    } catch (error) {
+      log.error({ err: error, reportId }, 'telling the admin chat about a Superset notice failed');
+    }
     if (notice) {
       log.info({ ...fields, notice: notice.kind, reportName: notice.reportName }, 'Superset notice recorded');
-      this.tellAdminOfNotice(mailbox, notice, reportId, mode, deliveries.length);
     } else if (status === 'forward') {
-      if (settled && settled.retries > 0) this.tellAdminOfRecovery(mailbox, mail.subject, reportId, settled);
       if (deliveries.length === 0)
         log.warn(fields, 'report recorded, but nobody with a Telegram chat is subscribed to this mailbox');
       else log.info(fields, 'report recorded');
