@@ -206,6 +206,8 @@ export class App {
           scrubber,
           api: new Api(token, { apiRoot: config.TELEGRAM_API_ROOT, timeoutSeconds: 30, ...viaProxy }),
           approvals: new GroupApprovals(this.db),
+          reports: this.store,
+          onQueued: () => this.dispatcher?.wake(),
         }),
       });
     }
@@ -222,6 +224,8 @@ export class App {
       authservId: config.SENDER_AUTHSERV_ID ?? null,
       supersetUrl: config.SUPERSET_URL ?? null,
       dnsResolver: dnsResolverFor(config.DNS_SERVERS),
+      supersetNotices: config.SUPERSET_NOTICES,
+      scrubber,
     });
     const timings: ListenerTimings = {
       idleRestartMs: config.IMAP_IDLE_RESTART_SECONDS * 1000,

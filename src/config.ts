@@ -129,6 +129,11 @@ export const settings = {
     description:
       'Public address of Superset. When set, only links under it become the "Open in Superset" button of a report; other links are dropped. Unset, the first link of the mail is trusted (`check` warns).',
   },
+  SUPERSET_NOTICES: {
+    schema: z.enum(['admin', 'subscribers', 'off']).default('admin'),
+    description:
+      'Superset\u2019s own notices (mail or webhook without files: "…unable to be generated", "Report Retry [n of m]: …", "Report Failed - All Retries Exhausted: …", EN and RU): `admin` tells the admin chat in one line (report name and mailbox); `subscribers` also tells the mailbox\u2019s current recipients once that the report was not produced today (retry notices only ever go to the admin chat); `off` records them silently. A report delivered after retry notices is mentioned in the admin chat. The allowed senders and SENDER_AUTH apply to notices as to reports.',
+  },
   IMAP_IDLE_RESTART_SECONDS: {
     schema: positiveInteger(2).default(240),
     description: 'Re-issue IDLE this often, and poll with NOOP this often on servers without IDLE.',
@@ -217,6 +222,11 @@ export const settings = {
     schema: telegramChatId.optional(),
     description:
       'Telegram chat that receives problem reports (mailbox down, failed deliveries, refused registrations).',
+  },
+  LAST_COMMAND_INTERVAL_SECONDS: {
+    schema: positiveInteger(0).default(60),
+    description:
+      'Least time between two `/last` commands of one chat (a user or a group) that are carried out; another one sooner is answered once with "wait", then ignored until the time is up. 0: no limit.',
   },
   TELEGRAM_MESSAGES_PER_SECOND: {
     schema: positiveInteger().default(30),

@@ -277,7 +277,16 @@ export class OutboxStore {
     this.db.prepare('DELETE FROM telegram_files WHERE sha256 = ? AND sent_as = ?').run(sha256, sentAs);
   }
 
-  /** Queues a report again for one chat (the `resend` command), as a new delivery row. */
+  /** Whether the report has a delivery to this chat still pending (any round). */
+  hasPending(reportId: number, chatId: number): boolean {
+    return (
+      this.db
+        .prepare("SELECT 1 FROM deliveries WHERE report_id = ? AND chat_id = ? AND state = 'pending' LIMIT 1")
+        .get(reportId, chatId) !== undefined
+    );
+  }
+
+  /** Queues a report again for one chat (the `resend` command, /last), as a new delivery row. */
   requeue(
     reportId: number,
     template: Omit<

@@ -22,6 +22,7 @@ import { sanitizeFileName } from '../mail/file-naming.js';
 import type { AdminAlerts } from '../observability/admin-alerts.js';
 import type { Logger } from '../observability/logger.js';
 import type { SecretScrubber } from '../observability/secret-scrubber.js';
+import { sanitizeServerText } from '../observability/server-text.js';
 import type { Delivery, OutboxStore } from '../store/outbox-store.js';
 import type { ReportStore, StoredReport } from '../store/report-store.js';
 import { LANGUAGES, type Language, texts } from '../texts/index.js';
@@ -393,6 +394,12 @@ export class OutboxDispatcher {
     const language = isLanguage(delivery.language) ? delivery.language : 'ru';
     const key = `${language}:${delivery.mediaMode}`;
     let plan = prepared.plans.get(key);
+    if (!plan && prepared.report.notice) {
+      // SUPERSET_NOTICES=subscribers: Superset could not produce the report; one short text says so
+      const name = sanitizeServerText(prepared.report.notice.reportName, this.options.scrubber, 120);
+      plan = [{ kind: 'notice', text: texts(language).reportNotProduced(name), entities: [] }];
+      prepared.plans.set(key, plan);
+    }
     if (!plan) {
       const report = prepared.report;
       const words = texts(language);

@@ -22,6 +22,8 @@ function databaseAtSchema7(fill: (db: BetterSqlite3.Database) => void): string {
   openDatabase(dataDir).close();
   const db = new BetterSqlite3(path.join(dataDir, DATABASE_FILE));
   db.exec('DROP TABLE gone_chats; DROP TABLE group_approvals;');
+  // and what later migrations added, so that they run again after 8 (9: Superset notices, /last)
+  db.exec('DROP TABLE IF EXISTS superset_notices; DROP INDEX IF EXISTS reports_forwarded_by_mailbox;');
   db.pragma('user_version = 7');
   fill(db);
   db.close();
