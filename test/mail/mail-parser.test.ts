@@ -11,6 +11,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { parseMail, UnreadableMailError } from '../../src/mail/mail-parser.js';
 import { hostileFixtures, stallingHeadersFixture, stallingHtmlFixtures } from '../fixtures/hostile-mail.js';
 import type { MailFixture } from '../fixtures/mail-fixture.js';
+import { supersetDataFixtures } from '../fixtures/superset-data-mail.js';
 import { supersetFixtures } from '../fixtures/superset-mail.js';
 
 const spoolRoot = mkdtempSync(path.join(tmpdir(), 'stb-parse-'));
@@ -28,7 +29,11 @@ function chunked(raw: Buffer, size = 4096): Readable {
 async function check(fixture: MailFixture): Promise<void> {
   const spoolDir = path.join(spoolRoot, createHash('sha256').update(fixture.name).digest('hex').slice(0, 16));
   const { expected } = fixture;
-  const options = { spoolDir, maxFileBytes: expected.maxFileSize ?? 50 * 1024 * 1024 };
+  const options = {
+    spoolDir,
+    maxFileBytes: expected.maxFileSize ?? 50 * 1024 * 1024,
+    ...(expected.forwardTypes ? { forwardTypes: expected.forwardTypes } : {}),
+  };
   if (expected.unreadable) {
     await expect(parseMail(chunked(fixture.raw), options)).rejects.toBeInstanceOf(UnreadableMailError);
     return;
@@ -73,12 +78,18 @@ async function check(fixture: MailFixture): Promise<void> {
       if (skip.reasonIncludes !== undefined) expect(actual.reason).toContain(skip.reasonIncludes);
     });
   }
+  if (expected.textTable === null) expect(mail.textTable ?? null).toBeNull();
+  else if (expected.textTable) expect(mail.textTable).toMatchObject(expected.textTable);
   expect(mail.rawSize).toBe(fixture.raw.length);
   expect(mail.rawSha256).toBe(createHash('sha256').update(fixture.raw).digest('hex'));
 }
 
 describe('parsing every shape of Superset mail', () => {
   for (const fixture of supersetFixtures()) it(fixture.name, () => check(fixture));
+});
+
+describe('parsing Superset data reports (CSV, XLSX, ZIP, TEXT) with FORWARD_FILE_TYPES', () => {
+  for (const fixture of supersetDataFixtures()) it(fixture.name, () => check(fixture));
 });
 
 describe('parsing hostile mail', () => {
