@@ -102,15 +102,17 @@ export function layOutTable(grid: TableGrid): string {
     ),
   );
   // a label spanning columns gets their joint width; when it is wider still, its last column grows
-  cells.forEach((row, index) =>
+  cells.forEach((row, index) => {
     row.forEach((cell, column) => {
       const span = spanOf(index, column);
       if (span <= 1) return;
       const last = Math.min(column + span, columnCount) - 1;
-      const room = widths.slice(column, last + 1).reduce((sum, width) => sum + width, 0) + (last - column) * COLUMN_GAP.length;
+      const room =
+        widths.slice(column, last + 1).reduce((sum, width) => sum + width, 0) +
+        (last - column) * COLUMN_GAP.length;
       if (displayWidth(cell) > room) widths[last]! += displayWidth(cell) - room;
-    }),
-  );
+    });
+  });
   const rightAligned = widths.map((_, column) => {
     const values = cells
       .slice(headerRows)
@@ -125,7 +127,8 @@ export function layOutTable(grid: TableGrid): string {
       const span = Math.max(1, Math.min(spanOf(index, column), widths.length - column));
       // a spanning label is laid over its columns, left-aligned, as pandas prints it
       const width =
-        widths.slice(column, column + span).reduce((sum, value) => sum + value, 0) + (span - 1) * COLUMN_GAP.length;
+        widths.slice(column, column + span).reduce((sum, value) => sum + value, 0) +
+        (span - 1) * COLUMN_GAP.length;
       const pad = ' '.repeat(Math.max(0, width - displayWidth(cell)));
       pieces.push(rightAligned[column] && span === 1 ? pad + cell : cell + pad);
       column += span - 1;

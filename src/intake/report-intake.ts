@@ -240,7 +240,7 @@ export class ReportIntake {
       status = 'rejected_sender';
       reason = `sender ${mail.from ?? '(none)'} failed sender authentication (${policy.mode}): ${verdict.reason}`;
       this.alertForgedSender(mailbox, mail, reason);
-    } else if (mail.files.length === 0 && tooLarge.length === 0) {
+    } else if (mail.files.length === 0 && tooLarge.length === 0 && mail.textTable?.delivery !== 'message') {
       status = 'no_files';
       reason =
         mail.skipped.length > 0

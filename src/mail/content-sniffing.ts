@@ -130,7 +130,8 @@ export class CsvTextCheck {
         }
       }
     }
-    if (/[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]/.test(text)) this.problem = 'binary data, not CSV text';
+    if (/[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]/.test(text))
+      this.problem = 'binary data, not CSV text';
   }
 
   /** Null when the part read as CSV text; otherwise why not. */

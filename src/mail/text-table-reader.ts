@@ -20,6 +20,13 @@ export const MAX_TABLE_CELLS = 200_000;
 export const MAX_TABLE_COLUMNS = 200;
 /** Characters kept of one cell. */
 export const MAX_CELL_LENGTH = 2_000;
+/**
+ * Characters and elements of the body before the table is given up: Superset puts the description and
+ * the link first (a few KB), so a table further down is not Superset's, and a hostile body costs no
+ * more than its summary does.
+ */
+const MAX_HTML_BEFORE_TABLE = 256 * 1024;
+const MAX_ELEMENTS_BEFORE_TABLE = 5_000;
 /** Open elements past which the rest of the body is ignored (htmlparser2's stack costs O(depth)). */
 const MAX_DEPTH = 64;
 /** Largest colspan/rowspan honoured; pandas uses them for repeated labels only. */
@@ -55,6 +62,7 @@ export class TextTableReader {
   private row: { cells: Cell[]; head: boolean } | null = null;
   private cell: Cell | null = null;
   private cellCount = 0;
+  private elementsBefore = 0;
   private scanned = 0;
   private truncated = false;
   private stopped = false;
@@ -76,6 +84,10 @@ export class TextTableReader {
       const room = MAX_TABLE_HTML - this.scanned;
       if (room <= 0) {
         this.stop(true);
+        return;
+      }
+      if (this.phase === 'before' && this.scanned >= MAX_HTML_BEFORE_TABLE) {
+        this.stop(false);
         return;
       }
       const piece = html.slice(offset, offset + Math.min(CHUNK_CHARACTERS, room));
@@ -114,6 +126,10 @@ export class TextTableReader {
     }
     if (HIDDEN.has(name)) this.hidden++;
     if (this.phase === 'before') {
+      if (++this.elementsBefore > MAX_ELEMENTS_BEFORE_TABLE) {
+        this.stop(false);
+        return;
+      }
       if (name === 'table' && /(^|\s)dataframe(\s|$)/i.test(attributes.class ?? '')) {
         this.phase = 'in';
         this.tableDepth = this.depth;

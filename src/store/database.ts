@@ -252,6 +252,11 @@ const MIGRATIONS: string[] = [
     requested_at TEXT NOT NULL
   );
   `,
+  // 9: (issue 13 part 4) a TEXT report's table (JSON of core/report.ts TextTable): every delivery, and
+  // one resumed after a restart, sends the same text
+  `
+  ALTER TABLE reports ADD COLUMN text_table TEXT;
+  `,
 ];
 
 /** Opens (creating when needed) the database in `dataDir` and brings its schema up to date. */

@@ -3,7 +3,7 @@
  * and the outbox rows created with them. A report, its deliveries and the watermark move in one
  * transaction, so a crash leaves either all of them or none.
  */
-import type { ParsedMail, ReportFile, SkippedPart } from '../core/report.js';
+import type { ParsedMail, ReportFile, SkippedPart, TextTable } from '../core/report.js';
 import { type Database, nowIso } from './database.js';
 
 /** What happened to a mail. Only `forward` reports have deliveries. */
@@ -71,6 +71,8 @@ export interface StoredReport {
   spoolDir: string | null;
   files: ReportFile[];
   skipped: SkippedPart[];
+  /** A TEXT report's table, as the parser found it; null for other reports. */
+  textTable: TextTable | null;
 }
 
 /**
@@ -194,6 +196,11 @@ export class ReportStore {
           now,
         );
       const reportId = Number(result.lastInsertRowid);
+      if (mail.textTable) {
+        this.db
+          .prepare('UPDATE reports SET text_table = ? WHERE id = ?')
+          .run(JSON.stringify(mail.textTable), reportId);
+      }
       const insertFile = this.db.prepare(
         `INSERT INTO report_files (report_id, position, filename, content_type, size, sha256, path, width, height)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -366,6 +373,7 @@ export class ReportStore {
       spoolDir: row.spool_dir,
       files,
       skipped,
+      textTable: row.text_table ? (JSON.parse(row.text_table) as TextTable) : null,
     };
   }
 }
@@ -384,6 +392,7 @@ interface ReportRow {
   recorded_at: string;
   internal_date: string | null;
   spool_dir: string | null;
+  text_table?: string | null;
 }
 
 interface FileRow {
