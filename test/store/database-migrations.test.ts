@@ -22,6 +22,8 @@ function databaseAtSchema7(fill: (db: BetterSqlite3.Database) => void): string {
   openDatabase(dataDir).close();
   const db = new BetterSqlite3(path.join(dataDir, DATABASE_FILE));
   db.exec('DROP TABLE gone_chats; DROP TABLE group_approvals;');
+  // and what the migrations after 8 added, which run again on open (9: issue 13 part 4)
+  db.exec('ALTER TABLE reports DROP COLUMN text_table;');
   db.pragma('user_version = 7');
   fill(db);
   db.close();
