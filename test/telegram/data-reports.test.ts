@@ -14,7 +14,7 @@ import { buildSupersetMail, supersetReportHtml, supersetTableHtml } from '../fix
 import { eventually, type RunningBot, removeDir, startBot } from '../support/bot-harness.js';
 import { subscribeReaders } from '../support/readers.js';
 
-const CHART_URL = 'https://superset.example.com/explore/p/Vb81KdWq2Mx/';
+const CHART_URL = 'https://superset.example.com/explore/p/Vb81KdWq2Mx/?standalone=0';
 const ALL_TYPES = 'pdf,png,csv,xlsx,zip,text';
 
 let dovecot: DovecotServer;
