@@ -5,6 +5,7 @@
  * `<pre>` table (or a CSV document when it is too long), the same table after a restart mid-fan-out.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { monospaceTable, TABLE_TEXT_MAX_LENGTH } from '../../src/core/text-table.js';
 import type { LocalDirectory } from '../../src/directory/local/local-directory.js';
 import { DovecotServer } from '../dovecot/dovecot.js';
 import { FakeTelegram, faults } from '../fakes/telegram/fake-telegram.js';
@@ -153,6 +154,32 @@ describe('data reports (FORWARD_FILE_TYPES)', () => {
     expect(message!.entities!.find((entity) => entity.type === 'text_link')).toMatchObject({
       url: CHART_URL,
     });
+  });
+
+  it('a table near the limit under a 1,000-character subject: the caption is cut, the table stays whole', async () => {
+    const { user, chats } = await world();
+    let rows = 1;
+    const grid = (count: number) => ({
+      cells: [['product', 'units'], ...longTableRows().slice(0, count)],
+      headerRows: 1,
+    });
+    while (monospaceTable(grid(rows + 1)) !== null) rows++;
+    const table = monospaceTable(grid(rows))!;
+    expect([...table].length).toBeGreaterThan(TABLE_TEXT_MAX_LENGTH - 40);
+    const subject = `[Report]  ${'Очень длинное название отчёта '.repeat(34)}`;
+    await dovecot.append(
+      user,
+      textReportMail(
+        'e2e-text-edge',
+        subject,
+        supersetTableHtml(['product', 'units'], longTableRows().slice(0, rows)),
+      ),
+    );
+    const [message] = await telegram.waitForMessages(chats[0]!, 1, 15_000);
+    expect(message!.type).toBe('text');
+    expect([...message!.text!].length).toBeLessThanOrEqual(4096);
+    expect(message!.text!.endsWith(`\n\n${table}`)).toBe(true);
+    expect(message!.text!.split('\n')[0]).toMatch(/…$/);
   });
 
   it('sends a TEXT report too long for one message as a CSV document for Excel', async () => {
