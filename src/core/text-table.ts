@@ -94,13 +94,15 @@ export function withoutRangeIndex(grid: TableGrid): TableGrid {
 export function layOutTable(grid: TableGrid): string {
   const { cells, headerRows } = grid;
   const spanOf = (row: number, column: number) => grid.spans?.[row]?.[column] ?? 1;
-  const columnCount = Math.max(0, ...cells.map((row) => row.length));
-  const widths = Array.from({ length: columnCount }, (_, column) =>
-    Math.max(
-      0,
-      ...cells.map((row, index) => (spanOf(index, column) === 1 ? displayWidth(row[column] ?? '') : 0)),
-    ),
-  );
+  // loops, not Math.max(...): a table may have far more rows than a call has room for arguments
+  const columnCount = cells.reduce((widest, row) => Math.max(widest, row.length), 0);
+  const widths = new Array<number>(columnCount).fill(0);
+  cells.forEach((row, index) => {
+    for (let column = 0; column < columnCount; column++) {
+      if (spanOf(index, column) !== 1) continue;
+      widths[column] = Math.max(widths[column]!, displayWidth(row[column] ?? ''));
+    }
+  });
   // a label spanning columns gets their joint width; when it is wider still, its last column grows
   cells.forEach((row, index) => {
     row.forEach((cell, column) => {
@@ -147,7 +149,8 @@ export function layOutTable(grid: TableGrid): string {
  * null when it must go as a CSV document.
  */
 export function monospaceTable(grid: TableGrid): string | null {
-  if (grid.cells.length === 0) return null;
+  // every row is a line of at least one character: more rows than half the limit cannot fit
+  if (grid.cells.length === 0 || grid.cells.length > TABLE_TEXT_MAX_LENGTH / 2) return null;
   const text = layOutTable(grid);
   if (codePointLength(text) > TABLE_TEXT_MAX_LENGTH) return null;
   if (text.split('\n').some((line) => displayWidth(line) > TABLE_LINE_MAX_WIDTH)) return null;

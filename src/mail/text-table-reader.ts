@@ -16,6 +16,11 @@ import type { TableGrid } from '../core/text-table.js';
 export const MAX_TABLE_HTML = 8 * 1024 * 1024;
 /** Cells read; the rest of a bigger table is left out (and the table marked truncated). */
 export const MAX_TABLE_CELLS = 200_000;
+/**
+ * Cells of the laid-out grid (rows × columns, after colspan and rowspan): a few small cells with large
+ * spans must not become millions of blank ones.
+ */
+export const MAX_GRID_CELLS = 400_000;
 /** Columns kept; wider rows are cut (and the table marked truncated). */
 export const MAX_TABLE_COLUMNS = 200;
 /** Characters kept of one cell. */
@@ -222,7 +227,12 @@ export class TextTableReader {
     const spanGrid: number[][] = [];
     /** Rows still covered by a rowspan, per column. */
     const covered: number[] = [];
+    let placed = 0;
     for (const row of this.rows) {
+      if (placed > MAX_GRID_CELLS) {
+        this.truncated = true;
+        break;
+      }
       const line: string[] = [];
       const spans: number[] = [];
       let column = 0;
@@ -248,10 +258,18 @@ export class TextTableReader {
         }
       }
       skipCovered();
+      placed += line.length;
       grid.push(line);
       spanGrid.push(spans);
     }
-    const width = Math.max(...grid.map((line) => line.length));
+    // a loop, not Math.max(...): a spread of 200,000 arguments overflows the stack
+    const width = grid.reduce((widest, line) => Math.max(widest, line.length), 0);
+    const keptRows = Math.max(1, Math.floor(MAX_GRID_CELLS / Math.max(1, width)));
+    if (grid.length > keptRows) {
+      this.truncated = true;
+      grid.length = keptRows;
+      spanGrid.length = keptRows;
+    }
     const cells = grid.map((line) => Array.from({ length: width }, (_, index) => line[index] ?? ''));
     // a span cut by MAX_TABLE_COLUMNS or by the table's width covers only the columns that exist
     const spans = spanGrid.map((line) =>
@@ -264,6 +282,7 @@ export class TextTableReader {
       headerRows = this.rows.findIndex((row) => !row.cells.every((cell) => cell.header));
       if (headerRows < 0 || headerRows === this.rows.length) headerRows = Math.min(1, this.rows.length - 1);
     }
+    headerRows = Math.min(headerRows, cells.length);
     return { cells, headerRows, ...(spans.some((line) => line.some((span) => span !== 1)) ? { spans } : {}) };
   }
 }

@@ -109,6 +109,51 @@ describe('size caps', () => {
   });
 });
 
+describe('bounded TEXT report tables', () => {
+  // Bodies built against the table reader. What bounds them is asserted (the grid's size, the cut said
+  // out loud), not a time: the cost is linear in the capped input, and timings belong to the benchmarks.
+  const start =
+    '<div>T</div><br><b><a href="https://superset.example.com/x">Explore in Superset</a></b><p></p>';
+  const fill = (unit: string) => unit.repeat(Math.floor((2 * 1024 * 1024) / unit.length));
+  const cases: Array<[string, string, boolean]> = [
+    // a real (if long) table: read whole, sent as CSV
+    [
+      '100,000 rows of one cell',
+      `${start}<table class="dataframe"><tbody>${fill('<tr><td>x</td></tr>\n')}</tbody></table>`,
+      false,
+    ],
+    ['cells never closed', `${start}<table class="dataframe"><tr>${fill('<td>x')}`, true],
+    ['tables nested in cells', `${start}<table class="dataframe"><tr><td>${fill('<table><tr><td>')}`, true],
+    [
+      'huge colspan and rowspan',
+      `${start}<table class="dataframe">${fill('<tr><td colspan="100000" rowspan="100000">x</td></tr>')}`,
+      true,
+    ],
+  ];
+  for (const [what, html, truncated] of cases) {
+    it(`${what}: the table is bounded${truncated ? ' and said to be cut' : ''}`, async () => {
+      const raw = Buffer.from(
+        `From: superset@superset.com\r\nSubject: [Report]  T\r\nContent-Type: text/html; charset=utf-8\r\n\r\n${html}`,
+      );
+      const spoolDir = path.join(spoolRoot, `table-bound-${what.length}`);
+      const mail = await parseMail(chunked(raw, 64 * 1024), {
+        spoolDir,
+        maxFileBytes: 50 * 1024 * 1024,
+        forwardTypes: ['text'],
+      });
+      const table = mail.textTable!;
+      expect(table.truncated).toBe(truncated);
+      expect(table.rows * Math.max(1, table.columns)).toBeLessThanOrEqual(400_000);
+      expect(table.columns).toBeLessThanOrEqual(200);
+      expect(table.delivery).toBe('document');
+      if (truncated)
+        expect(mail.skipped.map((part) => part.reason).join()).toContain('TEXT report table cut');
+      else expect(table.rows).toBe(Math.floor((2 * 1024 * 1024) / '<tr><td>x</td></tr>\n'.length));
+      rmSync(spoolDir, { recursive: true, force: true });
+    });
+  }
+});
+
 describe('bounded work per mail', () => {
   // The issue's budget: each 2 MB hostile body parses in under 200 ms. The best of three runs is
   // taken so that another process on the shared machine does not decide the result.
