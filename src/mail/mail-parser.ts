@@ -152,8 +152,11 @@ class PartReader {
     summarizer: HtmlSummarizer | TextSummarizer;
     table: TextTableReader | null;
   } | null = null;
-  /** A ZIP keeps its last ZIP_TAIL_BYTES (central directory), other parts TAIL_BYTES. */
-  private tailBytes = TAIL_BYTES;
+  /**
+   * A ZIP keeps its last ZIP_TAIL_BYTES (its central directory), other parts TAIL_BYTES. Until the first
+   * bytes are seen the part may be a ZIP, so the larger: a whole small archive can come in one chunk.
+   */
+  private tailBytes = ZIP_TAIL_BYTES;
   /** For a part declared CSV that reads as text: the check that it is UTF-8 CSV text, piece by piece. */
   private csvCheck: CsvTextCheck | null = null;
   private bodyBytes = 0;
@@ -229,12 +232,14 @@ class PartReader {
     this.pending = [];
     this.head = held.subarray(0, SNIFF_BYTES);
     this.sniffed = sniffContent(this.head);
+    if (this.sniffed !== 'zip') {
+      this.tailBytes = TAIL_BYTES;
+      this.tail = this.tail.subarray(-TAIL_BYTES);
+    }
     let candidate = false;
     if (this.sniffed === 'pdf' || this.sniffed === 'png') candidate = this.forward.has(this.sniffed);
     else if (this.sniffed === 'zip') {
       candidate = this.forward.has('zip') || this.forward.has('xlsx');
-      // the central directory sits at the end: keep enough of it to tell an XLSX from another ZIP
-      this.tailBytes = ZIP_TAIL_BYTES;
     } else if (this.sniffed === 'text' && declaredCsv(this.declaredType, this.filename)) {
       candidate = this.forward.has('csv');
       if (candidate) {

@@ -109,6 +109,22 @@ describe('size caps', () => {
   });
 });
 
+describe('a data file decoded in one piece', () => {
+  it('an XLSX whose central directory is over 1 KB, arriving in one chunk, is still an XLSX', async () => {
+    const fixture = supersetDataFixtures().find((entry) =>
+      entry.name.startsWith('XLSX with a central directory'),
+    )!;
+    const mail = await parseMail(chunked(fixture.raw, 1024 * 1024), {
+      spoolDir: path.join(spoolRoot, 'one-chunk-xlsx'),
+      maxFileBytes: 50 * 1024 * 1024,
+      forwardTypes: ['xlsx', 'zip'],
+    });
+    expect(mail.files.map((file) => [file.filename, file.contentType])).toEqual([
+      ['Book.xlsx', 'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet'],
+    ]);
+  });
+});
+
 describe('bounded TEXT report tables', () => {
   // Bodies built against the table reader. What bounds them is asserted (the grid's size, the cut said
   // out loud), not a time: the cost is linear in the capped input, and timings belong to the benchmarks.
