@@ -249,6 +249,7 @@ export class App {
           spoolRoot: spool,
           maxMailBytes: config.MAX_MAIL_MB * MB,
           maxFileBytes: config.MAX_FILE_MB * MB,
+          forwardTypes: config.FORWARD_FILE_TYPES,
           markSeen: mailbox.markSeen ?? config.MARK_SEEN,
           timings,
           connectGate,

@@ -6,6 +6,7 @@
 import { z } from 'zod';
 import { isPhoneRegion } from './core/phone.js';
 import { isKnownTimeZone, parseQuietHours } from './core/quiet-hours.js';
+import { FORWARD_FILE_TYPES, type ForwardFileType } from './core/report.js';
 
 const booleanFromEnv = z
   .enum(['true', 'false', '1', '0', 'yes', 'no', 'on', 'off'], { error: 'expected true or false' })
@@ -87,7 +88,27 @@ export const settings = {
   MAX_FILE_MB: {
     schema: positiveInteger().default(50),
     description:
-      'Largest single PDF/PNG (in MB) the bot keeps; a bigger part is skipped and recipients get a short notice instead. 50 MB is the Bot API upload limit.',
+      'Largest single file (PDF, PNG, or a kind FORWARD_FILE_TYPES adds) in MB the bot keeps; a bigger part is skipped and recipients get a short notice instead. 50 MB is the Bot API upload limit.',
+  },
+  FORWARD_FILE_TYPES: {
+    schema: z
+      .string()
+      .default('pdf,png')
+      .transform((value) => [
+        ...new Set(
+          value
+            .toLowerCase()
+            .split(/[\s,]+/)
+            .filter(Boolean),
+        ),
+      ])
+      .refine((types) => types.length > 0, { error: 'name at least one of pdf, png, csv, xlsx, zip, text' })
+      .refine((types) => types.every((type) => (FORWARD_FILE_TYPES as readonly string[]).includes(type)), {
+        error: 'expected a comma-separated list of pdf, png, csv, xlsx, zip, text',
+      })
+      .transform((types) => types as ForwardFileType[]),
+    description:
+      'What the bot forwards, separated by commas: `pdf`, `png` (the default), and also `csv`, `xlsx`, `zip` (Superset\u2019s data reports and CSV bundles, sent as documents) and `text` (a TEXT report: the table in the mail body, sent as an aligned monospace table when it fits in one message, otherwise as a CSV file with a BOM and `;` separators for Excel). Files are recognised by their bytes, not by their names: a ZIP named `.csv` goes as a ZIP (when `zip` is listed), an HTML page named `.csv` is not sent. Data reports go to Telegram\u2019s servers as readable data, so each kind is the admin\u2019s explicit choice.',
   },
   MARK_SEEN: {
     schema: booleanFromEnv.default(false),

@@ -54,6 +54,7 @@ async function parseCommand(file: string): Promise<void> {
       spoolDir,
       maxFileBytes: cfg.MAX_FILE_MB * MB,
       maxMailBytes: cfg.MAX_MAIL_MB * MB,
+      forwardTypes: cfg.FORWARD_FILE_TYPES,
     });
     const output = {
       subject: mail.subject,
@@ -67,6 +68,8 @@ async function parseCommand(file: string): Promise<void> {
         sha256,
       })),
       skipped: mail.skipped.map(({ filename, contentType, reason }) => ({ filename, contentType, reason })),
+      // a TEXT report: how its table goes out (FORWARD_FILE_TYPES `text`), and the text itself
+      textTable: mail.textTable ?? null,
     };
     console.log(JSON.stringify(output, null, 2));
   } catch (error) {

@@ -1,4 +1,5 @@
 import { type FetchMessageObject, ImapFlow } from 'imapflow';
+import type { ForwardFileType } from '../core/report.js';
 import type { MailboxEntry } from '../directory/directory.js';
 import type { ReportIntake } from '../intake/report-intake.js';
 import type { Logger } from '../observability/logger.js';
@@ -36,6 +37,8 @@ export interface MailboxListenerOptions {
   spoolRoot: string;
   maxMailBytes: number;
   maxFileBytes: number;
+  /** FORWARD_FILE_TYPES (default pdf, png). */
+  forwardTypes?: readonly ForwardFileType[];
   markSeen: boolean;
   timings: ListenerTimings;
   /** Extra CA certificates for servers with a private CA. */

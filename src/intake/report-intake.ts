@@ -301,14 +301,20 @@ export class ReportIntake {
       status = 'rejected_sender';
       reason = `sender ${mail.from ?? '(none)'} failed sender authentication (${policy.mode}): ${verdict.reason}`;
       this.alertForgedSender(mailbox, mail, reason);
-    } else if (mail.files.length === 0 && tooLarge.length === 0) {
+    } else if (mail.files.length === 0 && tooLarge.length === 0 && !mail.textTable) {
+      // (a TEXT report is a report, never a notice)
       // the same (subject, text) the webhook intake hands over as the notice's name and text
       notice = recogniseSupersetNotice(mail.subject, mail.description);
     }
     if (notice) {
       status = 'superset_notice';
       reason = `Superset notice (${notice.kind}) about "${notice.reportName}"`;
-    } else if (status === 'forward' && mail.files.length === 0 && tooLarge.length === 0) {
+    } else if (
+      status === 'forward' &&
+      mail.files.length === 0 &&
+      tooLarge.length === 0 &&
+      mail.textTable?.delivery !== 'message'
+    ) {
       status = 'no_files';
       reason =
         mail.skipped.length > 0

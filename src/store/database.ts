@@ -272,6 +272,11 @@ const MIGRATIONS: string[] = [
   -- /last: the newest forwarded report of a mailbox
   CREATE INDEX reports_forwarded_by_mailbox ON reports (mailbox, id) WHERE status = 'forward';
   `,
+  // 10: (issue 13 part 4) a TEXT report's table (JSON of core/report.ts TextTable): every delivery, and
+  // one resumed after a restart, sends the same text
+  `
+  ALTER TABLE reports ADD COLUMN text_table TEXT;
+  `,
 ];
 
 /** Opens (creating when needed) the database in `dataDir` and brings its schema up to date. */

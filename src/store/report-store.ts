@@ -3,7 +3,7 @@
  * and the outbox rows created with them. A report, its deliveries and the watermark move in one
  * transaction, so a crash leaves either all of them or none.
  */
-import type { ParsedMail, ReportFile, SkippedPart } from '../core/report.js';
+import type { ParsedMail, ReportFile, SkippedPart, TextTable } from '../core/report.js';
 import type { SupersetNoticeKind } from '../core/superset-notice.js';
 import { type Database, nowIso } from './database.js';
 import { SupersetNotices } from './superset-notices.js';
@@ -88,6 +88,8 @@ export interface StoredReport {
   skipped: SkippedPart[];
   /** For a `superset_notice`: which notice, about which report. */
   notice?: { kind: SupersetNoticeKind; reportName: string };
+  /** A TEXT report's table, as the parser found it; null for other reports. */
+  textTable: TextTable | null;
 }
 
 /**
@@ -229,6 +231,11 @@ export class ReportStore {
           now,
         );
       const reportId = Number(result.lastInsertRowid);
+      if (mail.textTable) {
+        this.db
+          .prepare('UPDATE reports SET text_table = ? WHERE id = ?')
+          .run(JSON.stringify(mail.textTable), reportId);
+      }
       const insertFile = this.db.prepare(
         `INSERT INTO report_files (report_id, position, filename, content_type, size, sha256, path, width, height)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -412,6 +419,7 @@ export class ReportStore {
       files,
       skipped,
       ...(row.status === 'superset_notice' ? this.noticeOf(row.id) : {}),
+      textTable: row.text_table ? (JSON.parse(row.text_table) as TextTable) : null,
     };
   }
 
@@ -438,6 +446,7 @@ interface ReportRow {
   internal_date: string | null;
   spool_dir: string | null;
   spool_removed_at: string | null;
+  text_table?: string | null;
 }
 
 interface FileRow {

@@ -416,6 +416,7 @@ export class OutboxDispatcher {
         limits: this.options.planLimits,
         tooLargeNotice: (file) =>
           words.tooLargeNotice(file.filename, file.size, this.options.planLimits.uploadMaxBytes),
+        textTable: report.textTable?.delivery === 'message' ? report.textTable.monospace : null,
       });
       prepared.plans.set(key, plan);
     }
@@ -458,6 +459,7 @@ export class OutboxDispatcher {
           files: report.files,
           linkLabel: words.linkLabel,
           filesNotAllowedNotice: words.filesNotAllowedNotice,
+          textTable: report.textTable?.monospace ?? null,
         },
         { onMissingRight: (right, fallback) => this.tellMissingRight(delivery, right, fallback) },
         { silent: this.isQuiet(report), paidBroadcast: this.paidBroadcast },

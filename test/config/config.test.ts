@@ -158,3 +158,20 @@ describe('sending options', () => {
     expect(() => loadConfig({ TZ: 'Moscow' })).toThrow(/TZ: expected a time zone name/);
   });
 });
+
+describe('FORWARD_FILE_TYPES', () => {
+  it('defaults to pdf,png and reads a list in any case, with spaces, once each', () => {
+    expect(loadConfig({}).FORWARD_FILE_TYPES).toEqual(['pdf', 'png']);
+    expect(loadConfig({ FORWARD_FILE_TYPES: 'PDF, png,csv , xlsx,zip,text,csv' }).FORWARD_FILE_TYPES).toEqual(
+      ['pdf', 'png', 'csv', 'xlsx', 'zip', 'text'],
+    );
+    expect(loadConfig({ FORWARD_FILE_TYPES: 'text' }).FORWARD_FILE_TYPES).toEqual(['text']);
+  });
+
+  it('refuses an unknown kind and a list of nothing, naming the setting', () => {
+    expect(() => loadConfig({ FORWARD_FILE_TYPES: 'pdf,docx' })).toThrow(
+      /FORWARD_FILE_TYPES: expected a comma-separated list/,
+    );
+    expect(() => loadConfig({ FORWARD_FILE_TYPES: ' , ' })).toThrow(/FORWARD_FILE_TYPES: name at least one/);
+  });
+});

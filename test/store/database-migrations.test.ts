@@ -24,6 +24,8 @@ function databaseAtSchema7(fill: (db: BetterSqlite3.Database) => void): string {
   db.exec('DROP TABLE gone_chats; DROP TABLE group_approvals;');
   // and what later migrations added, so that they run again after 8 (9: Superset notices, /last)
   db.exec('DROP TABLE IF EXISTS superset_notices; DROP INDEX IF EXISTS reports_forwarded_by_mailbox;');
+  // and what the migrations after 8 added, which run again on open (10: issue 13 part 4)
+  db.exec('ALTER TABLE reports DROP COLUMN text_table;');
   db.pragma('user_version = 7');
   fill(db);
   db.close();
