@@ -364,9 +364,11 @@ async function readMultipart(
   if (files.length > 0) fsyncDirectory(spoolDir);
   const ordinal: Partial<Record<ReportFileType, number>> = {};
   const names = uniqueFileNames(
-    files.map((file) =>
-      fileNameFor(file.declaredName, file.type, (ordinal[file.type] = (ordinal[file.type] ?? 0) + 1)),
-    ),
+    files.map((file) => {
+      const nth = (ordinal[file.type] ?? 0) + 1;
+      ordinal[file.type] = nth;
+      return fileNameFor(file.declaredName, file.type, nth);
+    }),
   );
   return {
     fields: fieldsRead,
