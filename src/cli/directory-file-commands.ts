@@ -86,20 +86,21 @@ function exportCommand(kind: TableKind, file: string | undefined, separator: Csv
 function importCommand(kind: TableKind, file: string, apply: boolean): void {
   const cfg = config();
   const spec = DIRECTORY_CSV[kind];
-  if (!existsSync(file)) throw new UsageError(`${file}: no such file`);
-  const size = statSync(file).size;
-  if (size > CSV_LIMITS.maxBytes) {
-    throw new UsageError(`${file}: ${size} bytes; at most ${CSV_LIMITS.maxBytes} are read`);
-  }
-  let table: ReturnType<typeof readCsv>;
-  try {
-    table = readCsv(readFileSync(file));
-  } catch (error) {
-    if (error instanceof CsvFileError) throw new UsageError(`${file}: ${error.message}`);
-    throw error;
-  }
+  // the embedded directory first: with SeaTable there is nothing to import into
   const { directory, db } = openLocalDirectory(cfg);
   try {
+    if (!existsSync(file)) throw new UsageError(`${file}: no such file`);
+    const size = statSync(file).size;
+    if (size > CSV_LIMITS.maxBytes) {
+      throw new UsageError(`${file}: ${size} bytes; at most ${CSV_LIMITS.maxBytes} are read`);
+    }
+    let table: ReturnType<typeof readCsv>;
+    try {
+      table = readCsv(readFileSync(file));
+    } catch (error) {
+      if (error instanceof CsvFileError) throw new UsageError(`${file}: ${error.message}`);
+      throw error;
+    }
     const snapshot = directory.snapshot();
     let plan: ImportPlan<{ key: string }>;
     try {
