@@ -7,7 +7,7 @@ import { Api } from 'grammy';
 import { type Config, configWarnings } from './config.js';
 import { DEFAULT_PLAN_LIMITS, type PlanLimits } from './core/message-plan.js';
 import { createDirectory } from './directory/create-directory.js';
-import type { Directory } from './directory/directory.js';
+import type { Directory, MailboxEntry } from './directory/directory.js';
 import { ConnectGate } from './imap/connect-gate.js';
 import { ListenerSupervisor } from './imap/listener-supervisor.js';
 import { MailboxHealthWatch } from './imap/mailbox-health-watch.js';
@@ -23,6 +23,7 @@ import { ChatLanguages } from './store/chat-languages.js';
 import { type Database, openDatabase } from './store/database.js';
 import { GroupApprovals } from './store/group-approvals.js';
 import { InstanceLock } from './store/instance-lock.js';
+import { RefreshTokenStore } from './store/oauth2-refresh-tokens.js';
 import { OutboxStore } from './store/outbox-store.js';
 import { ReportStore } from './store/report-store.js';
 import { forgetOldReports, removeFinishedSpools, removeOrphanSpoolDirs, spoolRoot } from './store/spool.js';
@@ -65,6 +66,11 @@ export class InstanceLockLostError extends Error {
 }
 
 const MB = 1024 * 1024;
+
+/** A mailbox's secrets, for the scrubber: its password, or its OAuth2 client secret and refresh token. */
+export function mailboxSecrets(mailbox: MailboxEntry): Array<string | null> {
+  return [mailbox.password, mailbox.oauth2?.clientSecret ?? null, mailbox.oauth2?.refreshToken ?? null];
+}
 
 /** The running bot. */
 export class App {
@@ -212,6 +218,8 @@ export class App {
     };
     const spool = spoolRoot(config.DATA_DIR);
     const connectGate = new ConnectGate(config.IMAP_CONNECT_CONCURRENCY);
+    const refreshTokens = new RefreshTokenStore(this.db);
+    scrubber.add(...refreshTokens.all());
     this.listeners = new ListenerSupervisor(
       (mailbox) =>
         new MailboxListener({
@@ -228,6 +236,7 @@ export class App {
           connectGate,
           firstSyncLookbackMs: config.IMAP_FIRST_SYNC_LOOKBACK_HOURS * 3600_000,
           reportRetentionMs: config.REPORT_RETENTION_DAYS * 24 * 3600_000,
+          refreshTokens,
         }),
       logger,
     );
@@ -340,9 +349,9 @@ export class App {
     this.janitor = setInterval(cleanSpool, 10 * 60_000);
     this.janitor.unref();
     const snapshot = this.directory.snapshot();
-    for (const mailbox of snapshot.mailboxes) scrubber.add(mailbox.password);
+    for (const mailbox of snapshot.mailboxes) scrubber.add(...mailboxSecrets(mailbox));
     this.unsubscribe = this.directory.onChange((next) => {
-      for (const mailbox of next.mailboxes) scrubber.add(mailbox.password);
+      for (const mailbox of next.mailboxes) scrubber.add(...mailboxSecrets(mailbox));
       void this.listeners.apply(next.mailboxes);
     });
     const active = snapshot.mailboxes.filter((mailbox) => mailbox.active);
