@@ -329,7 +329,10 @@ export class MailboxListener {
     );
     const fields = { err: description, grant: this.tokens?.grant, failures: this.current.failures };
     if (refused) {
-      this.log.error(fields, 'the OAuth2 token endpoint refused to give an access token: check the client secret, refresh token and app permissions of this mailbox');
+      this.log.error(
+        fields,
+        'the OAuth2 token endpoint refused to give an access token: check the client secret, refresh token and app permissions of this mailbox',
+      );
     } else {
       this.log.warn(fields, 'could not get an OAuth2 access token; retrying');
     }

@@ -37,8 +37,10 @@ export class RefreshTokenStore {
 
   /** Every stored refresh token, for the secret scrubber. */
   all(): string[] {
-    return (this.db.prepare('SELECT refresh_token FROM oauth2_refresh_tokens').all() as Array<{
-      refresh_token: string;
-    }>).map((row) => row.refresh_token);
+    return (
+      this.db.prepare('SELECT refresh_token FROM oauth2_refresh_tokens').all() as Array<{
+        refresh_token: string;
+      }>
+    ).map((row) => row.refresh_token);
   }
 }
