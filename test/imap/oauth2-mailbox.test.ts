@@ -119,11 +119,7 @@ describe('OAuth2 mailboxes', () => {
       // idle past the token's lifetime, then the server ends the session (as Exchange does)
       await new Promise((resolve) => setTimeout(resolve, 3500));
       await dovecot.kick('user3');
-      await eventually(
-        () => idp.requestsOf(oauth2.clientId).length > firstToken,
-        15_000,
-        'a fresh token',
-      );
+      await eventually(() => idp.requestsOf(oauth2.clientId).length > firstToken, 15_000, 'a fresh token');
       await inSync(bot, 'user3');
       await deliversOnce(bot, 'user3');
       // the expired token was not presented: no refused login on the way

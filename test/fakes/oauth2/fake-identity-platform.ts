@@ -231,7 +231,7 @@ export class FakeIdentityPlatform {
           this.rotatedAway.has(presented) ? 70000 : 700082,
           this.rotatedAway.has(presented)
             ? 'Provided grant is invalid or malformed.'
-            : "The refresh token has expired due to inactivity. The token was issued on 2026-09-01T10:00:00.0000000Z and was inactive for 90.00:00:00.",
+            : 'The refresh token has expired due to inactivity. The token was issued on 2026-09-01T10:00:00.0000000Z and was inactive for 90.00:00:00.',
         );
         return;
       }
@@ -244,12 +244,7 @@ export class FakeIdentityPlatform {
         refreshToken = presented;
       }
     } else {
-      refuse(
-        400,
-        'unsupported_grant_type',
-        70003,
-        `The app requested an unsupported grant type '${grant}'.`,
-      );
+      refuse(400, 'unsupported_grant_type', 70003, `The app requested an unsupported grant type '${grant}'.`);
       return;
     }
     const accessToken = `eyJ0eXAiOiJKV1Qi.${randomBytes(32).toString('base64url')}`;
@@ -259,7 +254,10 @@ export class FakeIdentityPlatform {
       expiresAt: Date.now() + this.expiresInSeconds * 1000,
     });
     this.requests.push({ grant, clientId, outcome: 'ok', at: Date.now() });
-    response.writeHead(200, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' });
+    response.writeHead(200, {
+      'content-type': 'application/json; charset=utf-8',
+      'cache-control': 'no-store',
+    });
     response.end(
       JSON.stringify({
         token_type: 'Bearer',
@@ -293,11 +291,23 @@ export class FakeIdentityPlatform {
   }
 }
 
-function sendError(response: ServerResponse, status: number, error: string, code: number, text: string): void {
+function sendError(
+  response: ServerResponse,
+  status: number,
+  error: string,
+  code: number,
+  text: string,
+): void {
   const traceId = randomUUID();
   const correlationId = randomUUID();
-  const timestamp = new Date().toISOString().replace('T', ' ').replace(/\.\d+Z$/, 'Z');
-  response.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' });
+  const timestamp = new Date()
+    .toISOString()
+    .replace('T', ' ')
+    .replace(/\.\d+Z$/, 'Z');
+  response.writeHead(status, {
+    'content-type': 'application/json; charset=utf-8',
+    'cache-control': 'no-store',
+  });
   response.end(
     JSON.stringify({
       error,
