@@ -215,6 +215,11 @@ function readMailboxes(
   for (const row of rows) {
     const password = table.cell(row, 'Password');
     if (typeof password === 'string' && !ENV_REFERENCE.test(password.trim())) secrets.push(password);
+    for (const column of ['OAuth2 client secret', 'OAuth2 refresh token'] as const) {
+      // refused below, but a secret typed into the cell is a secret all the same
+      const cell = table.cell(row, column);
+      if (typeof cell === 'string' && !ENV_REFERENCE.test(cell.trim())) secrets.push(cell);
+    }
     if (table.blank(row, ['Email', 'Host', 'Port', 'Login', 'Password', 'Folder'])) continue;
     const rawEmail = textOf(table.cell(row, 'Email'));
     const email = rawEmail.toLowerCase();
