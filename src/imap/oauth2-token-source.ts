@@ -151,7 +151,7 @@ export class OAuth2TokenSource {
         result = await oauth.processClientCredentialsResponse(server, client, response);
       }
     } catch (error) {
-      throw this.describe(error);
+      throw await this.describe(error);
     }
     scrubber.add(result.access_token);
     const rotated = result.refresh_token;
@@ -174,7 +174,7 @@ export class OAuth2TokenSource {
   }
 
   /** The endpoint's answer as a safe one-line error (its own words: error, error_description). */
-  private describe(error: unknown): TokenEndpointError {
+  private async describe(error: unknown): Promise<TokenEndpointError> {
     const { scrubber } = this.options;
     if (error instanceof oauth.ResponseBodyError) {
       const words = [error.error, error.error_description].filter(Boolean).join(', ');
@@ -197,8 +197,19 @@ export class OAuth2TokenSource {
       );
     }
     if (error instanceof oauth.OperationProcessingError) {
-      const response = (error.cause as { status?: number } | undefined)?.status;
-      const status = typeof response === 'number' ? response : null;
+      const response = error.cause instanceof Response ? error.cause : null;
+      const status = response?.status ?? null;
+      // a 5xx is no OAuth2 answer to oauth4webapi, but Microsoft's still carries error and error_description
+      const body = await oauthErrorBody(response);
+      if (body) {
+        const words = [body.error, body.error_description].filter(Boolean).join(', ');
+        return new TokenEndpointError(
+          'unavailable',
+          `token endpoint said HTTP ${status} (${sanitizeServerText(words, scrubber, 400)})`,
+          body.error,
+          status,
+        );
+      }
       return new TokenEndpointError(
         'unavailable',
         `token endpoint gave no usable answer${status ? ` (HTTP ${status})` : ''}: ${sanitizeServerText(error.message, scrubber)}`,
@@ -215,5 +226,22 @@ export class OAuth2TokenSource {
       'unavailable',
       `token endpoint not reachable: ${sanitizeServerText(reason, scrubber)}`,
     );
+  }
+}
+
+/** The `error` and `error_description` of an error answer's JSON body, when it has them. */
+async function oauthErrorBody(
+  response: Response | null,
+): Promise<{ error: string; error_description?: string } | null> {
+  if (!response || response.bodyUsed) return null;
+  try {
+    const body = (await response.json()) as { error?: unknown; error_description?: unknown };
+    if (typeof body?.error !== 'string') return null;
+    return {
+      error: body.error,
+      ...(typeof body.error_description === 'string' ? { error_description: body.error_description } : {}),
+    };
+  } catch {
+    return null;
   }
 }
