@@ -107,6 +107,17 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
   });
 }
 
+/** `promise`, or undefined as soon as `signal` aborts. */
+function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T | undefined> {
+  if (signal.aborted) return Promise.resolve(undefined);
+  let onAbort = () => {};
+  const aborted = new Promise<undefined>((resolve) => {
+    onAbort = () => resolve(undefined);
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+  return Promise.race([promise, aborted]).finally(() => signal.removeEventListener('abort', onAbort));
+}
+
 export class MailboxListener {
   private readonly abort = new AbortController();
   private client: ImapFlow | null = null;
@@ -229,12 +240,13 @@ export class MailboxListener {
     if (this.tokens) {
       this.current.state = 'connecting';
       try {
-        accessToken = await this.tokens.accessToken();
+        // stopping does not wait for a slow token endpoint
+        accessToken = await untilAborted(this.tokens.accessToken(), this.abort.signal);
       } catch (error) {
-        this.tokenFailed(error);
+        if (!this.abort.signal.aborted) this.tokenFailed(error);
         return false;
       }
-      if (this.abort.signal.aborted) return false;
+      if (accessToken === undefined || this.abort.signal.aborted) return false;
     } else if (mailbox.password === null) {
       this.fail(new Error(`no password: ${mailbox.passwordSource} is not set`), false);
       return false;
