@@ -130,7 +130,7 @@ export function registerMailboxCommands(program: Command): void {
           ...mailbox,
           oauth2: mailbox.oauth2
             ? { ...mailbox.oauth2, clientSecret: undefined, refreshToken: undefined }
-            : null,
+            : undefined,
         }));
       if (options.json) console.log(JSON.stringify(rows, null, 2));
       else

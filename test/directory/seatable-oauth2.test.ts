@@ -94,7 +94,7 @@ describe('SeaTable: OAuth2 mailboxes', () => {
       refreshToken: '1//refresh-value',
       refreshTokenSource: 'env:GOOGLE_REFRESH',
     });
-    expect(mailboxes[2]!.oauth2).toBeNull();
+    expect(mailboxes[2]!.oauth2).toBeUndefined();
     const warned = h.logs.lines.filter(
       (line) => line.msg?.includes('typed-secret') || line.msg?.includes('plain-http'),
     );

@@ -22,6 +22,11 @@ function databaseAtSchema7(fill: (db: BetterSqlite3.Database) => void): string {
   openDatabase(dataDir).close();
   const db = new BetterSqlite3(path.join(dataDir, DATABASE_FILE));
   db.exec('DROP TABLE gone_chats; DROP TABLE group_approvals;');
+  // and what later migrations added (9: issue 12 part 2, OAuth2 mailboxes)
+  db.exec(`DROP TABLE oauth2_refresh_tokens;
+    ALTER TABLE mailboxes DROP COLUMN oauth2_token_url; ALTER TABLE mailboxes DROP COLUMN oauth2_client_id;
+    ALTER TABLE mailboxes DROP COLUMN oauth2_client_secret_env; ALTER TABLE mailboxes DROP COLUMN oauth2_scope;
+    ALTER TABLE mailboxes DROP COLUMN oauth2_refresh_token_env;`);
   db.pragma('user_version = 7');
   fill(db);
   db.close();

@@ -246,9 +246,10 @@ export class LocalDirectory implements Directory {
         login: row.login,
         password: row.password_env ? (env[row.password_env] ?? null) : row.password,
         passwordSource: row.password_env ? `env:${row.password_env}` : 'directory',
-        oauth2:
-          row.oauth2_token_url && row.oauth2_client_id && row.oauth2_client_secret_env
-            ? resolveOAuth2(
+        // present only on OAuth2 mailboxes
+        ...(row.oauth2_token_url && row.oauth2_client_id && row.oauth2_client_secret_env
+          ? {
+              oauth2: resolveOAuth2(
                 {
                   tokenUrl: row.oauth2_token_url,
                   clientId: row.oauth2_client_id,
@@ -257,8 +258,9 @@ export class LocalDirectory implements Directory {
                   refreshTokenEnv: row.oauth2_refresh_token_env,
                 },
                 env,
-              )
-            : null,
+              ),
+            }
+          : {}),
         folder: row.folder,
         allowFrom: JSON.parse(row.allow_from) as string[],
         mediaMode: row.media_mode,

@@ -482,9 +482,8 @@ export class SeaTableDirectory implements DirectorySource {
                 refreshToken: fromEnv(mailbox.oauth2.refreshTokenSource),
               }
             : null;
-          return variable
-            ? { ...mailbox, password: this.env[variable] ?? null, oauth2 }
-            : { ...mailbox, oauth2 };
+          const resolved = oauth2 ? { ...mailbox, oauth2 } : mailbox;
+          return variable ? { ...resolved, password: this.env[variable] ?? null } : resolved;
         }),
       };
     } catch (error) {
@@ -513,7 +512,9 @@ export class SeaTableDirectory implements DirectorySource {
           mailboxes: snapshot.mailboxes.map((mailbox) => ({
             ...mailbox,
             password: mailbox.passwordSource === 'directory' ? mailbox.password : null,
-            oauth2: mailbox.oauth2 ? { ...mailbox.oauth2, clientSecret: null, refreshToken: null } : null,
+            ...(mailbox.oauth2
+              ? { oauth2: { ...mailbox.oauth2, clientSecret: null, refreshToken: null } }
+              : {}),
           })),
         },
       };

@@ -332,7 +332,8 @@ function readMailboxes(
       login: textOf(table.cell(row, 'Login')) || email,
       password: passwordValue,
       passwordSource,
-      oauth2,
+      // present only on OAuth2 mailboxes
+      ...(oauth2 ? { oauth2 } : {}),
       folder: textOf(table.cell(row, 'Folder')) || 'INBOX',
       allowFrom,
       mediaMode,
