@@ -8,7 +8,7 @@ import { type Config, configWarnings } from './config.js';
 import { DEFAULT_PLAN_LIMITS, type PlanLimits } from './core/message-plan.js';
 import { parseQuietHours } from './core/quiet-hours.js';
 import { createDirectory } from './directory/create-directory.js';
-import { type Directory, isWebhookOnly } from './directory/directory.js';
+import { type Directory, isWebhookOnly, type MailboxEntry } from './directory/directory.js';
 import { ConnectGate } from './imap/connect-gate.js';
 import { ListenerSupervisor } from './imap/listener-supervisor.js';
 import { MailboxHealthWatch } from './imap/mailbox-health-watch.js';
@@ -24,6 +24,7 @@ import { ChatLanguages } from './store/chat-languages.js';
 import { type Database, openDatabase } from './store/database.js';
 import { GroupApprovals } from './store/group-approvals.js';
 import { InstanceLock } from './store/instance-lock.js';
+import { RefreshTokenStore } from './store/oauth2-refresh-tokens.js';
 import { OutboxStore } from './store/outbox-store.js';
 import { ReportStore } from './store/report-store.js';
 import { forgetOldReports, removeFinishedSpools, removeOrphanSpoolDirs, spoolRoot } from './store/spool.js';
@@ -72,6 +73,11 @@ export class InstanceLockLostError extends Error {
 }
 
 const MB = 1024 * 1024;
+
+/** A mailbox's secrets, for the scrubber: its password, or its OAuth2 client secret and refresh token. */
+export function mailboxSecrets(mailbox: MailboxEntry): Array<string | null> {
+  return [mailbox.password, mailbox.oauth2?.clientSecret ?? null, mailbox.oauth2?.refreshToken ?? null];
+}
 
 /** The running bot. */
 export class App {
@@ -238,6 +244,8 @@ export class App {
     };
     const spool = spoolRoot(config.DATA_DIR);
     const connectGate = new ConnectGate(config.IMAP_CONNECT_CONCURRENCY);
+    const refreshTokens = new RefreshTokenStore(this.db);
+    scrubber.add(...refreshTokens.all());
     this.listeners = new ListenerSupervisor(
       (mailbox) =>
         new MailboxListener({
@@ -255,6 +263,7 @@ export class App {
           connectGate,
           firstSyncLookbackMs: config.IMAP_FIRST_SYNC_LOOKBACK_HOURS * 3600_000,
           reportRetentionMs: config.REPORT_RETENTION_DAYS * 24 * 3600_000,
+          refreshTokens,
         }),
       logger,
     );
@@ -372,7 +381,7 @@ export class App {
     // a webhook URL is a credential too: its token never shows in a log line
     const addSecrets = (mailboxes: typeof snapshot.mailboxes) => {
       for (const mailbox of mailboxes) {
-        scrubber.add(mailbox.password);
+        scrubber.add(...mailboxSecrets(mailbox));
         if (config.WEBHOOK_SECRET) scrubber.add(webhookToken(config.WEBHOOK_SECRET, mailbox.email));
       }
     };

@@ -10,6 +10,7 @@ import { type Recipient, recipientsFor } from '../core/recipients.js';
 import { createLogger } from '../observability/logger.js';
 import { ChatLanguages } from '../store/chat-languages.js';
 import { openDatabase } from '../store/database.js';
+import { RefreshTokenStore } from '../store/oauth2-refresh-tokens.js';
 import { type Delivery, OutboxStore } from '../store/outbox-store.js';
 import { ReportStore } from '../store/report-store.js';
 import { config, integer, load, MB, printTable, scrubber, UsageError } from './command-options.js';
@@ -93,6 +94,7 @@ async function checkCommand(): Promise<void> {
       config: cfg,
       directory,
       scrubber,
+      refreshTokens: new RefreshTokenStore(db),
       ...(cfg.DIRECTORY === 'seatable' ? { directoryChecks: () => seatableCheck(cfg) } : {}),
     });
     printTable(

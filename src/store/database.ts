@@ -277,6 +277,22 @@ const MIGRATIONS: string[] = [
   `
   ALTER TABLE reports ADD COLUMN text_table TEXT;
   `,
+  // 11: (issue 12 part 2) mailboxes that log in with OAuth2: the embedded directory's settings (secrets
+  // only as environment variable names), and refresh tokens the token endpoint rotated, which replace
+  // the configured one until the admin configures another (seed_hash: a hash of the configured one)
+  `
+  ALTER TABLE mailboxes ADD COLUMN oauth2_token_url TEXT;
+  ALTER TABLE mailboxes ADD COLUMN oauth2_client_id TEXT;
+  ALTER TABLE mailboxes ADD COLUMN oauth2_client_secret_env TEXT;
+  ALTER TABLE mailboxes ADD COLUMN oauth2_scope TEXT;
+  ALTER TABLE mailboxes ADD COLUMN oauth2_refresh_token_env TEXT;
+  CREATE TABLE oauth2_refresh_tokens (
+    mailbox TEXT PRIMARY KEY COLLATE NOCASE,
+    seed_hash TEXT NOT NULL,
+    refresh_token TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+  );
+  `,
 ];
 
 /** Opens (creating when needed) the database in `dataDir` and brings its schema up to date. */

@@ -135,7 +135,7 @@ describe('schema check and seatable init', () => {
     const first = await initSchema(client, names, { withOptional: true });
     expect(first.remaining).toEqual([]);
     expect(first.created[0]).toBe(
-      'table "Mailboxes" with columns Email, Host, Port, TLS, Login, Password, Folder, Allowed senders, Active, Media mode, Mark seen, Sender auth',
+      'table "Mailboxes" with columns Email, Host, Port, TLS, Login, Password, Folder, Allowed senders, Active, Media mode, Mark seen, Sender auth, OAuth2 token URL, OAuth2 client ID, OAuth2 client secret, OAuth2 scope, OAuth2 refresh token',
     );
     expect(first.created).toContain('column "Mailboxes" in table "Users" (link to "Mailboxes")');
     expect(first.created).toContain('column "Mailboxes" in table "Groups" (link to "Mailboxes")');
@@ -270,6 +270,11 @@ describe('schema check and seatable init', () => {
       'column "Media mode" in table "Mailboxes" (single-select)',
       'column "Mark seen" in table "Mailboxes" (checkbox)',
       'column "Sender auth" in table "Mailboxes" (text)',
+      'column "OAuth2 token URL" in table "Mailboxes" (text)',
+      'column "OAuth2 client ID" in table "Mailboxes" (text)',
+      'column "OAuth2 client secret" in table "Mailboxes" (text)',
+      'column "OAuth2 scope" in table "Mailboxes" (text)',
+      'column "OAuth2 refresh token" in table "Mailboxes" (text)',
       'column "Media mode" in table "Groups" (single-select)',
     ]);
     expect(result.remaining.map((p) => p.message)).toEqual([

@@ -36,7 +36,12 @@ export interface DirectoryColumns {
     | 'Active'
     | 'Media mode'
     | 'Mark seen'
-    | 'Sender auth';
+    | 'Sender auth'
+    | 'OAuth2 token URL'
+    | 'OAuth2 client ID'
+    | 'OAuth2 client secret'
+    | 'OAuth2 scope'
+    | 'OAuth2 refresh token';
   Users: 'Name' | 'Phone' | 'Mailboxes' | 'Telegram ID' | 'Active';
   Groups: 'Name' | 'Mailboxes' | 'Telegram ID' | 'Locked' | 'Topic ID' | 'Active' | 'Media mode';
 }
@@ -101,6 +106,12 @@ export const DIRECTORY_SCHEMA: {
     { name: 'Mark seen', accepts: ['checkbox'], create: checkbox, optional: true },
     // off, dkim, authentication-results or authentication-results:<authserv-id>; blank: SENDER_AUTH
     { name: 'Sender auth', accepts: ['text', 'single-select'], create: text, optional: true },
+    // OAuth2 instead of Password (docs/mailboxes.md): secrets only as env:VAR references
+    { name: 'OAuth2 token URL', accepts: ['text', 'url'], create: text, optional: true },
+    { name: 'OAuth2 client ID', accepts: ['text'], create: text, optional: true },
+    { name: 'OAuth2 client secret', accepts: ['text'], create: text, optional: true },
+    { name: 'OAuth2 scope', accepts: ['text'], create: text, optional: true },
+    { name: 'OAuth2 refresh token', accepts: ['text'], create: text, optional: true },
   ],
   Users: [
     { name: 'Name', accepts: ['text'], create: text },
