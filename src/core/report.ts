@@ -21,6 +21,16 @@ export interface ReportFile {
   /** Pixel size, read from the PNG header (PNG files only). */
   width?: number;
   height?: number;
+  /**
+   * PNG only, when measured at intake: the share (0–1) of its pixels that have its most common colour.
+   * Near 1 means a blank or unfinished screenshot.
+   */
+  dominantShare?: number;
+  /**
+   * Tall PNG only: the tiles it was cut into at intake, top to bottom, each a PNG within the photo
+   * limits, spooled next to it. Absent when it is not tall, or when cutting failed (then it goes whole).
+   */
+  tiles?: ReportFile[];
 }
 
 /** A MIME part that is not forwarded, and why. */

@@ -44,6 +44,8 @@ export interface NewDelivery {
   recipientName: string;
   language: string;
   mediaMode: string;
+  /** TALL_IMAGE_MODE for this chat; absent: `document`. */
+  tallImageMode?: string;
   threadId: number | null;
 }
 
@@ -195,8 +197,8 @@ export class ReportStore {
         );
       const reportId = Number(result.lastInsertRowid);
       const insertFile = this.db.prepare(
-        `INSERT INTO report_files (report_id, position, filename, content_type, size, sha256, path, width, height)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        `INSERT INTO report_files (report_id, position, filename, content_type, size, sha256, path, width, height, tiles, dominant_share)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       );
       mail.files.forEach((file, index) => {
         insertFile.run(
@@ -209,6 +211,8 @@ export class ReportStore {
           file.path,
           file.width ?? null,
           file.height ?? null,
+          file.tiles ? JSON.stringify(file.tiles) : null,
+          file.dominantShare ?? null,
         );
       });
       const insertSkipped = this.db.prepare(
@@ -225,8 +229,8 @@ export class ReportStore {
         );
       });
       const insertDelivery = this.db.prepare(
-        `INSERT OR IGNORE INTO deliveries (report_id, chat_id, recipient_kind, recipient_key, recipient_name, language, media_mode, thread_id, created_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        `INSERT OR IGNORE INTO deliveries (report_id, chat_id, recipient_kind, recipient_key, recipient_name, language, media_mode, tall_image_mode, thread_id, created_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       );
       for (const delivery of deliveries) {
         insertDelivery.run(
@@ -237,6 +241,7 @@ export class ReportStore {
           delivery.recipientName,
           delivery.language,
           delivery.mediaMode,
+          delivery.tallImageMode ?? null,
           delivery.threadId,
           now,
         );
@@ -329,6 +334,8 @@ export class ReportStore {
         sha256: file.sha256,
         path: file.path,
         ...(file.width !== null && file.height !== null ? { width: file.width, height: file.height } : {}),
+        ...(file.dominant_share !== null ? { dominantShare: file.dominant_share } : {}),
+        ...(file.tiles !== null ? { tiles: JSON.parse(file.tiles) as ReportFile[] } : {}),
       }),
     );
     const skipped = (
@@ -394,4 +401,6 @@ interface FileRow {
   path: string;
   width: number | null;
   height: number | null;
+  tiles: string | null;
+  dominant_share: number | null;
 }
