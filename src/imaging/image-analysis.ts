@@ -49,6 +49,8 @@ export interface ImageAnalysis {
   uniformRows: Uint8Array;
   /** Share (0–1) of the pixels that have the most common colour (channels quantised to 32 levels). */
   dominantShare: number;
+  /** Share (0–1) of the pixels in the two most common colours (a page background and card colour). */
+  twoColourShare: number;
 }
 
 /** Reads `path` once and measures it. Throws {@link ImageTooLargeError} before decoding a bomb. */
@@ -92,8 +94,21 @@ export async function analyseImage(path: string, options: AnalysisOptions = {}):
       uniformRows[row] = 1;
   }
   let most = 0;
-  for (const count of histogram) if (count > most) most = count;
-  return { width, height, uniformRows, dominantShare: most / (columns * height) };
+  let second = 0;
+  for (const count of histogram) {
+    if (count > most) {
+      second = most;
+      most = count;
+    } else if (count > second) second = count;
+  }
+  const pixels = columns * height;
+  return {
+    width,
+    height,
+    uniformRows,
+    dominantShare: most / pixels,
+    twoColourShare: (most + second) / pixels,
+  };
 }
 
 /** The image's size from its header, refusing one past `maxPixels` before anything is decoded. */

@@ -48,7 +48,7 @@ export function isTallImage(width: number, height: number, limits: TileLimits): 
 
 /**
  * Measures every PNG of `files` and tiles the tall ones into `spoolDir/tiles/`. Returns the files with
- * `dominantShare` and `tiles` set where that worked; a PNG that could not be read (a decompression bomb,
+ * `backgroundShare` and `tiles` set where that worked; a PNG that could not be read (a decompression bomb,
  * a broken file) is returned unchanged with a problem, so it still goes as a document.
  */
 export async function prepareReportImages(
@@ -66,7 +66,7 @@ export async function prepareReportImages(
     const tileDir = path.join(spoolDir, 'tiles', String(index));
     try {
       const analysis = await analyseImage(file.path, options);
-      const measured: ReportFile = { ...file, dominantShare: round4(analysis.dominantShare) };
+      const measured: ReportFile = { ...file, backgroundShare: round4(analysis.twoColourShare) };
       if (options.makeTiles && isTallImage(analysis.width, analysis.height, options.limits)) {
         const ranges = findTileCuts(
           analysis.height,

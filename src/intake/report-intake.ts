@@ -389,7 +389,7 @@ export class ReportIntake {
   private blankImages(files: readonly ReportFile[]): ReportFile[] {
     const threshold = this.options.images?.blankShare;
     if (threshold === undefined) return [];
-    return files.filter((file) => file.dominantShare !== undefined && file.dominantShare >= threshold);
+    return files.filter((file) => file.backgroundShare !== undefined && file.backgroundShare >= threshold);
   }
 
   /** Tells the admin chat which report of which mailbox looks blank, and whether it was sent. */
@@ -401,7 +401,10 @@ export class ReportIntake {
     held: boolean,
   ): void {
     const images = blank
-      .map((file) => `${file.filename} (${(100 * (file.dominantShare ?? 0)).toFixed(1)}% one colour)`)
+      .map(
+        (file) =>
+          `${file.filename} (${(100 * (file.backgroundShare ?? 0)).toFixed(1)}% background: blank page or empty cards)`,
+      )
       .join(', ');
     this.options.alerts?.raise(
       `blank-screenshot:${reportId}`,

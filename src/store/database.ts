@@ -260,7 +260,7 @@ const MIGRATIONS: string[] = [
   ALTER TABLE groups ADD COLUMN tall_image_mode TEXT CHECK (tall_image_mode IN ('tiles+document', 'tiles', 'document'));
   ALTER TABLE deliveries ADD COLUMN tall_image_mode TEXT;
   ALTER TABLE report_files ADD COLUMN tiles TEXT;
-  ALTER TABLE report_files ADD COLUMN dominant_share REAL;
+  ALTER TABLE report_files ADD COLUMN background_share REAL;
   `,
 ];
 

@@ -197,7 +197,7 @@ export class ReportStore {
         );
       const reportId = Number(result.lastInsertRowid);
       const insertFile = this.db.prepare(
-        `INSERT INTO report_files (report_id, position, filename, content_type, size, sha256, path, width, height, tiles, dominant_share)
+        `INSERT INTO report_files (report_id, position, filename, content_type, size, sha256, path, width, height, tiles, background_share)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       );
       mail.files.forEach((file, index) => {
@@ -212,7 +212,7 @@ export class ReportStore {
           file.width ?? null,
           file.height ?? null,
           file.tiles ? JSON.stringify(file.tiles) : null,
-          file.dominantShare ?? null,
+          file.backgroundShare ?? null,
         );
       });
       const insertSkipped = this.db.prepare(
@@ -334,7 +334,7 @@ export class ReportStore {
         sha256: file.sha256,
         path: file.path,
         ...(file.width !== null && file.height !== null ? { width: file.width, height: file.height } : {}),
-        ...(file.dominant_share !== null ? { dominantShare: file.dominant_share } : {}),
+        ...(file.background_share !== null ? { backgroundShare: file.background_share } : {}),
         ...(file.tiles !== null ? { tiles: JSON.parse(file.tiles) as ReportFile[] } : {}),
       }),
     );
@@ -402,5 +402,5 @@ interface FileRow {
   width: number | null;
   height: number | null;
   tiles: string | null;
-  dominant_share: number | null;
+  background_share: number | null;
 }
