@@ -169,6 +169,6 @@ export async function stripedPng(
     }
   }
   return sharp(raw, { raw: { width, height, channels }, limitInputPixels: false })
-    .png({ compressionLevel: 1 })
+    .png({ compressionLevel: 6 })
     .toBuffer();
 }

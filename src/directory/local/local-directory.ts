@@ -6,7 +6,7 @@
  */
 import type { CountryCode } from 'libphonenumber-js';
 import { normalizeSenderPattern } from '../../core/allowed-senders.js';
-import type { MediaMode } from '../../core/message-plan.js';
+import type { MediaMode, TallImageMode } from '../../core/message-plan.js';
 import { normalizePhone } from '../../core/phone.js';
 import { formatSenderAuth, parseSenderAuth } from '../../core/sender-auth.js';
 import { type Database, nowIso } from '../../store/database.js';
@@ -43,6 +43,8 @@ export interface NewMailbox {
   folder?: string;
   allowFrom?: string[];
   mediaMode?: MediaMode;
+  /** Overrides TALL_IMAGE_MODE for this mailbox. */
+  tallImageMode?: TallImageMode;
   markSeen?: boolean;
   /** The mailbox's own sender-authentication rule (see core/sender-auth.ts); absent: SENDER_AUTH. */
   senderAuth?: string;
@@ -61,6 +63,8 @@ export interface NewGroup {
   topicId?: number;
   telegramId?: number;
   mediaMode?: MediaMode;
+  /** Overrides the mailbox's TALL_IMAGE_MODE for this group. */
+  tallImageMode?: TallImageMode;
 }
 
 /** Changes to a mailbox (`mailbox edit`); what is left out stays. */
@@ -78,6 +82,8 @@ export interface MailboxChanges {
   allowFrom?: string[];
   /** null goes back to MEDIA_MODE. */
   mediaMode?: MediaMode | null;
+  /** null goes back to TALL_IMAGE_MODE. */
+  tallImageMode?: TallImageMode | null;
   /** null goes back to MARK_SEEN. */
   markSeen?: boolean | null;
 }
@@ -103,6 +109,8 @@ export interface GroupChanges {
   telegramId?: number | null;
   /** null goes back to the mailbox's or MEDIA_MODE. */
   mediaMode?: MediaMode | null;
+  /** null goes back to the mailbox's or TALL_IMAGE_MODE. */
+  tallImageMode?: TallImageMode | null;
 }
 
 export interface LocalDirectoryOptions {
@@ -126,6 +134,7 @@ interface MailboxRow {
   folder: string;
   allow_from: string;
   media_mode: MediaMode | null;
+  tall_image_mode: TallImageMode | null;
   mark_seen: number | null;
   sender_auth: string | null;
   active: number;
@@ -226,6 +235,7 @@ export class LocalDirectory implements Directory {
         folder: row.folder,
         allowFrom: JSON.parse(row.allow_from) as string[],
         mediaMode: row.media_mode,
+        ...(row.tall_image_mode ? { tallImageMode: row.tall_image_mode } : {}),
         markSeen: row.mark_seen === null ? null : row.mark_seen === 1,
         senderAuth: row.sender_auth === null ? null : parseSenderAuth(row.sender_auth),
         active: row.active === 1,
@@ -270,6 +280,7 @@ export class LocalDirectory implements Directory {
         locked: number;
         topic_id: number | null;
         media_mode: MediaMode | null;
+        tall_image_mode: TallImageMode | null;
         active: number;
       }>
     ).map(
@@ -280,6 +291,7 @@ export class LocalDirectory implements Directory {
         locked: row.locked === 1,
         topicId: row.topic_id,
         mediaMode: row.media_mode,
+        ...(row.tall_image_mode ? { tallImageMode: row.tall_image_mode } : {}),
         mailboxes: groupMailboxes.get(row.id) ?? [],
         active: row.active === 1,
       }),
@@ -398,8 +410,8 @@ export class LocalDirectory implements Directory {
     const now = nowIso();
     const result = this.db
       .prepare(
-        `INSERT INTO mailboxes (email, host, port, tls, login, password, password_env, folder, allow_from, media_mode, mark_seen, sender_auth, created_at, updated_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        `INSERT INTO mailboxes (email, host, port, tls, login, password, password_env, folder, allow_from, media_mode, tall_image_mode, mark_seen, sender_auth, created_at, updated_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       )
       .run(
         email,
@@ -412,6 +424,7 @@ export class LocalDirectory implements Directory {
         input.folder?.trim() || 'INBOX',
         JSON.stringify(allowFrom),
         input.mediaMode ?? null,
+        input.tallImageMode ?? null,
         input.markSeen === undefined ? null : input.markSeen ? 1 : 0,
         senderAuth ? formatSenderAuth(senderAuth) : null,
         now,
@@ -577,6 +590,7 @@ export class LocalDirectory implements Directory {
       if (newTitle !== undefined) set('title', newTitle);
       if (changes.topicId !== undefined) set('topic_id', changes.topicId);
       if (changes.mediaMode !== undefined) set('media_mode', changes.mediaMode);
+      if (changes.tallImageMode !== undefined) set('tall_image_mode', changes.tallImageMode);
       if (changes.telegramId !== undefined) {
         set('telegram_id', changes.telegramId);
         set('locked', changes.telegramId === null ? 0 : 1);
@@ -632,6 +646,7 @@ export class LocalDirectory implements Directory {
       if (changes.folder !== undefined) set('folder', changes.folder.trim() || 'INBOX');
       if (allowFrom !== undefined) set('allow_from', JSON.stringify(allowFrom));
       if (changes.mediaMode !== undefined) set('media_mode', changes.mediaMode);
+      if (changes.tallImageMode !== undefined) set('tall_image_mode', changes.tallImageMode);
       if (changes.markSeen !== undefined)
         set('mark_seen', changes.markSeen === null ? null : changes.markSeen ? 1 : 0);
     })();
@@ -661,7 +676,7 @@ export class LocalDirectory implements Directory {
       const now = nowIso();
       const result = this.db
         .prepare(
-          'INSERT INTO groups (title, telegram_id, locked, topic_id, media_mode, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)',
+          'INSERT INTO groups (title, telegram_id, locked, topic_id, media_mode, tall_image_mode, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
         )
         .run(
           title,
@@ -669,6 +684,7 @@ export class LocalDirectory implements Directory {
           input.telegramId === undefined ? 0 : 1,
           input.topicId ?? null,
           input.mediaMode ?? null,
+          input.tallImageMode ?? null,
           now,
           now,
         );
