@@ -22,6 +22,14 @@ function databaseAtSchema7(fill: (db: BetterSqlite3.Database) => void): string {
   openDatabase(dataDir).close();
   const db = new BetterSqlite3(path.join(dataDir, DATABASE_FILE));
   db.exec('DROP TABLE gone_chats; DROP TABLE group_approvals;');
+  // undo the later migrations too (9: tall image mode, tiles, background share)
+  db.exec(`
+    ALTER TABLE mailboxes DROP COLUMN tall_image_mode;
+    ALTER TABLE groups DROP COLUMN tall_image_mode;
+    ALTER TABLE deliveries DROP COLUMN tall_image_mode;
+    ALTER TABLE report_files DROP COLUMN tiles;
+    ALTER TABLE report_files DROP COLUMN background_share;
+  `);
   db.pragma('user_version = 7');
   fill(db);
   db.close();
