@@ -15,7 +15,7 @@
  */
 import type { CountryCode } from 'libphonenumber-js';
 import { normalizeSenderPattern } from '../../core/allowed-senders.js';
-import type { MediaMode } from '../../core/message-plan.js';
+import { type MediaMode, TALL_IMAGE_MODES, type TallImageMode } from '../../core/message-plan.js';
 import { maskPhone, normalizePhone } from '../../core/phone.js';
 import { parseSenderAuth } from '../../core/sender-auth.js';
 import type { GroupEntry, MailboxEntry, TlsMode, UserEntry } from '../directory.js';
@@ -83,6 +83,26 @@ const TLS_SYNONYMS: Record<string, TlsMode> = {
 };
 
 const MEDIA_MODES: readonly MediaMode[] = ['photo', 'document', 'both'];
+
+/** The optional Tall image mode cell of a mailbox or group row; a bad value is warned about and ignored. */
+function tallImageModeOf(
+  table: TableReader<'Mailboxes'> | TableReader<'Groups'>,
+  row: SeaTableRow,
+  label: string,
+  fallback: string,
+): TallImageMode | null {
+  const reader = table as TableReader<'Mailboxes'>;
+  if (!reader.present('Tall image mode')) return null;
+  const cell = textOf(reader.cell(row, 'Tall image mode')).toLowerCase();
+  if (cell === '') return null;
+  if ((TALL_IMAGE_MODES as readonly string[]).includes(cell)) return cell as TallImageMode;
+  reader.warn(
+    row,
+    label,
+    `${reader.quoted('Tall image mode')} "${cell}" is not tiles+document, tiles or document; ${fallback}`,
+  );
+  return null;
+}
 
 /** A cell that counts as empty: null, blank text, an empty list. */
 function isBlank(value: unknown): boolean {
@@ -294,6 +314,7 @@ function readMailboxes(
       table.warn(row, label, `${table.quoted('Password')} is empty; the mailbox cannot log in`);
     }
     const mediaMode = mediaModeOf(table, row, label, 'MEDIA_MODE applies');
+    const tallImageMode = tallImageModeOf(table, row, label, 'TALL_IMAGE_MODE applies');
     const senderAuthCell = textOf(table.cell(row, 'Sender auth'));
     const senderAuth = senderAuthCell === '' ? null : parseSenderAuth(senderAuthCell);
     if (senderAuthCell !== '' && !senderAuth) {
@@ -318,6 +339,7 @@ function readMailboxes(
       folder: textOf(table.cell(row, 'Folder')) || 'INBOX',
       allowFrom,
       mediaMode,
+      ...(tallImageMode ? { tallImageMode } : {}),
       markSeen: table.present('Mark seen') && table.cell(row, 'Mark seen') === true ? true : null,
       senderAuth,
       active: table.cell(row, 'Active') === true,
@@ -491,6 +513,7 @@ function readGroups(
       continue;
     }
     const mediaMode = mediaModeOf(table, row, label, "the mailbox's mode applies");
+    const tallImageMode = tallImageModeOf(table, row, label, "the mailbox's mode applies");
     entries.push({
       key: row._id,
       title,
@@ -498,6 +521,7 @@ function readGroups(
       locked: table.cell(row, 'Locked') === true,
       topicId: topicId ?? null,
       mediaMode,
+      ...(tallImageMode ? { tallImageMode } : {}),
       mailboxes: readSubscriptions(row, table, label, lookup),
       active: table.cell(row, 'Active') === true,
     });
