@@ -1,0 +1,113 @@
+/**
+ * What every command shares: loading the config (and learning its secrets for the scrubber), the option
+ * parsers, the errors a user can fix, opening the embedded directory, and printing tables.
+ */
+import { InvalidArgumentError, Option } from 'commander';
+import type { CountryCode } from 'libphonenumber-js';
+import { type Config, loadConfig, secretValues } from '../config.js';
+import type { ChatGone } from '../directory/directory.js';
+import { LocalDirectory } from '../directory/local/local-directory.js';
+import { SecretScrubber } from '../observability/secret-scrubber.js';
+import { openDatabase } from '../store/database.js';
+
+export const MB = 1024 * 1024;
+
+// Each command loads only what it needs: an admin's `user list` should not wait for grammY, imapflow
+// and prom-client to load.
+export const load = {
+  app: () => import('../app.js'),
+  directories: () => import('../directory/create-directory.js'),
+  seatableSchema: () => import('../directory/seatable/seatable-schema.js'),
+  healthCheck: () => import('../health-check.js'),
+  mailParser: () => import('../mail/mail-parser.js'),
+};
+
+/** Masks every secret the CLI has seen (config secrets, passwords given as options) in what it prints. */
+export const scrubber = new SecretScrubber();
+
+/** An error the user can fix; printed as one line without a stack. */
+export class UsageError extends Error {}
+
+/** The validated config from the environment; its secrets join the scrubber. */
+export function config(): Config {
+  const loaded = loadConfig(process.env);
+  scrubber.add(...secretValues(loaded));
+  return loaded;
+}
+
+/** Option parser: a whole number. */
+export function integer(value: string): number {
+  if (!/^-?\d+$/.test(value)) throw new InvalidArgumentError('expected a whole number');
+  return Number(value);
+}
+
+/** Option parser of a repeatable option: every value, in order. */
+export function collect(value: string, previous: string[] = []): string[] {
+  return [...previous, value];
+}
+
+export const mediaModeOption = () =>
+  new Option('--media-mode <mode>', 'how PNGs are sent: photo, document or both').choices([
+    'photo',
+    'document',
+    'both',
+  ]);
+
+/** Opens the embedded directory for a management command; refuses when SeaTable is the directory. */
+export function localDirectory(cfg: Config): LocalDirectory {
+  if (cfg.DIRECTORY !== 'local') {
+    throw new UsageError(
+      `DIRECTORY=${cfg.DIRECTORY}: mailboxes, users and groups are managed in SeaTable; edit the base instead`,
+    );
+  }
+  const directory = new LocalDirectory(openDatabase(cfg.DATA_DIR), {
+    phoneRegion: cfg.PHONE_REGION as CountryCode,
+    pollIntervalMs: 0,
+  });
+  void directory.start();
+  return directory;
+}
+
+/** Whether an entry receives reports, and if not, who decided: the admin (pause) or the bot (what it saw). */
+export function describeState(entry: { active: boolean; pausedByAdmin?: true; chatGone?: ChatGone }): string {
+  const seen = entry.chatGone
+    ? `off (bot: ${CHAT_GONE_WORDS[entry.chatGone.reason]}, since ${entry.chatGone.since.slice(0, 16).replace('T', ' ')})`
+    : null;
+  if (entry.pausedByAdmin) return seen ? `paused (admin); ${seen}` : 'paused (admin)';
+  return seen ?? (entry.active ? 'active' : 'off');
+}
+
+const CHAT_GONE_WORDS: Record<ChatGone['reason'], string> = {
+  blocked: 'the user blocked the bot',
+  removed: 'the bot was removed from the group',
+  refused: 'Telegram refused delivery (403)',
+};
+
+/** `--telegram-id` or `--unlink`/`--unlock` of an edit command: a number, null (clear) or nothing. */
+export function idChange(
+  id: number | undefined,
+  clear: boolean | undefined,
+  clearFlag: string,
+): number | null | undefined {
+  if (id !== undefined && clear) throw new UsageError(`give --telegram-id or ${clearFlag}, not both`);
+  return clear ? null : id;
+}
+
+/** Prints rows as an aligned text table (the keys of the first row are the columns), or `(none)`. */
+export function printTable(rows: Array<Record<string, string>>): void {
+  if (rows.length === 0) {
+    console.log('(none)');
+    return;
+  }
+  const columns = Object.keys(rows[0]!);
+  const widths = columns.map((column) =>
+    Math.max(column.length, ...rows.map((row) => (row[column] ?? '').length)),
+  );
+  const line = (values: string[]) =>
+    values
+      .map((value, index) => value.padEnd(widths[index]!))
+      .join('  ')
+      .trimEnd();
+  console.log(line(columns));
+  for (const row of rows) console.log(line(columns.map((column) => row[column] ?? '')));
+}
