@@ -2,7 +2,7 @@
  * `mailbox add|list|remove|pause|resume|edit`: the technical mailboxes of the embedded directory.
  */
 import { type Command, Option } from 'commander';
-import type { MediaMode } from '../core/message-plan.js';
+import type { MediaMode, TallImageMode } from '../core/message-plan.js';
 import type { TlsMode } from '../directory/directory.js';
 import { SHORT_SECRET_LENGTH } from '../observability/secret-scrubber.js';
 import {
@@ -13,6 +13,7 @@ import {
   mediaModeOption,
   printTable,
   scrubber,
+  tallImageModeOption,
   UsageError,
 } from './command-options.js';
 
@@ -33,6 +34,7 @@ export function registerMailboxCommands(program: Command): void {
     .option('--folder <folder>', 'folder to watch', 'INBOX')
     .option('--allow-from <pattern>', 'allowed sender: an address or @domain (repeatable)', collect, [])
     .addOption(mediaModeOption())
+    .addOption(tallImageModeOption())
     .option('--mark-seen', 'mark processed mails \\Seen')
     .option(
       '--sender-auth <rule>',
@@ -53,6 +55,7 @@ export function registerMailboxCommands(program: Command): void {
         folder: options.folder,
         allowFrom: options.allowFrom,
         mediaMode: options.mediaMode as MediaMode | undefined,
+        tallImageMode: options.tallImageMode as TallImageMode | undefined,
         markSeen: options.markSeen,
         senderAuth: options.senderAuth,
       });
@@ -128,6 +131,8 @@ export function registerMailboxCommands(program: Command): void {
     .option('--allow-anyone', 'clear the allowed senders: mail from anyone is forwarded')
     .addOption(mediaModeOption())
     .option('--default-media-mode', 'go back to MEDIA_MODE')
+    .addOption(tallImageModeOption())
+    .option('--default-tall-image-mode', 'go back to TALL_IMAGE_MODE')
     .option('--mark-seen', 'mark processed mails \\Seen')
     .option('--no-mark-seen', 'leave processed mails unseen')
     .action((email: string, options) => {
@@ -144,6 +149,9 @@ export function registerMailboxCommands(program: Command): void {
         folder: options.folder,
         allowFrom: options.allowAnyone ? [] : options.allowFrom,
         mediaMode: options.defaultMediaMode ? null : (options.mediaMode as MediaMode | undefined),
+        tallImageMode: options.defaultTallImageMode
+          ? null
+          : (options.tallImageMode as TallImageMode | undefined),
         markSeen: options.markSeen,
       });
       console.log(
