@@ -135,7 +135,7 @@ describe('schema check and seatable init', () => {
     const first = await initSchema(client, names);
     expect(first.remaining).toEqual([]);
     expect(first.created[0]).toBe(
-      'table "Mailboxes" with columns Email, Host, Port, TLS, Login, Password, Folder, Allowed senders, Active, Media mode, Mark seen, Sender auth',
+      'table "Mailboxes" with columns Email, Host, Port, TLS, Login, Password, Folder, Allowed senders, Active, Media mode, Mark seen, Sender auth, Tall image mode',
     );
     expect(first.created).toContain('column "Mailboxes" in table "Users" (link to "Mailboxes")');
     expect(first.created).toContain('column "Mailboxes" in table "Groups" (link to "Mailboxes")');
@@ -194,7 +194,9 @@ describe('schema check and seatable init', () => {
       'column "Media mode" in table "Mailboxes" (single-select)',
       'column "Mark seen" in table "Mailboxes" (checkbox)',
       'column "Sender auth" in table "Mailboxes" (text)',
+      'column "Tall image mode" in table "Mailboxes" (single-select)',
       'column "Media mode" in table "Groups" (single-select)',
+      'column "Tall image mode" in table "Groups" (single-select)',
     ]);
     expect(result.remaining.map((p) => p.message)).toEqual([
       'column "Locked" in table "Groups" is of type text; it must be checkbox',
