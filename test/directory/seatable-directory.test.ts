@@ -194,9 +194,7 @@ describe('schema check and seatable init', () => {
       'column "Media mode" in table "Mailboxes" (single-select)',
       'column "Mark seen" in table "Mailboxes" (checkbox)',
       'column "Sender auth" in table "Mailboxes" (text)',
-      'column "Tall image mode" in table "Mailboxes" (single-select)',
       'column "Media mode" in table "Groups" (single-select)',
-      'column "Tall image mode" in table "Groups" (single-select)',
     ]);
     expect(result.remaining.map((p) => p.message)).toEqual([
       'column "Locked" in table "Groups" is of type text; it must be checkbox',
