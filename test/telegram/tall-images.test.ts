@@ -10,6 +10,7 @@ import { DovecotServer } from '../dovecot/dovecot.js';
 import type { DeliveredMessage } from '../fakes/telegram/call-log.js';
 import { FakeTelegram } from '../fakes/telegram/fake-telegram.js';
 import { eventually, type RunningBot, removeDir, startBot } from '../support/bot-harness.js';
+import { runCli } from '../support/bot-process.js';
 import { blankPng, dashboardPng, stripedPng } from '../support/dashboard-images.js';
 import { subscribeReaders } from '../support/readers.js';
 import { pngReportMail } from '../support/simple-mail.js';
@@ -200,5 +201,10 @@ describe('blank screenshots', () => {
     await telegram.waitForMessages(reader, 1, 20_000);
     expect(await settled(reader)).toHaveLength(1);
     expect(telegram.messagesIn(admin)).toHaveLength(1);
+    // the admin releases the held one as the alert says: the running bot sends it
+    const released = await runCli(['resend', String(report.id)], { DATA_DIR: bot!.dataDir });
+    expect(released.code).toBe(0);
+    const [, held] = await telegram.waitForMessages(reader, 2, 20_000);
+    expect(held!.caption).toContain(mail.subject);
   });
 });
