@@ -16,6 +16,7 @@ import { latencyBenchmark } from './latency.js';
 import { loadAverage } from './process-stats.js';
 import { Resources } from './resources.js';
 import { markdownTable, type ResultRow } from './results-table.js';
+import { tallImageBenchmark } from './tall-image.js';
 import { webhookLatencyBenchmark } from './webhook-latency.js';
 
 const BENCHMARKS: Record<string, () => Promise<ResultRow[]>> = {
@@ -27,6 +28,7 @@ const BENCHMARKS: Record<string, () => Promise<ResultRow[]>> = {
   'idle-mailboxes': () => idleMailboxesBenchmark(),
   'big-pdf': () => bigPdfBenchmark(),
   'hostile-html': () => hostileHtmlBenchmark(),
+  'tall-image': () => tallImageBenchmark(),
 };
 
 const RESULTS_FILE = path.join(path.dirname(fileURLToPath(import.meta.url)), 'results.md');

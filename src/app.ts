@@ -222,6 +222,15 @@ export class App {
       directory: this.directory,
       logger,
       defaultMediaMode: config.MEDIA_MODE,
+      defaultTallImageMode: config.TALL_IMAGE_MODE,
+      images: {
+        tileLimits: {
+          photoMaxRatio: config.PHOTO_MAX_ASPECT_RATIO,
+          photoMaxDimensionSum: DEFAULT_PLAN_LIMITS.photoMaxDimensionSum,
+        },
+        blankScreenshots: config.BLANK_SCREENSHOTS,
+        blankShare: config.BLANK_SCREENSHOT_SHARE,
+      },
       languageOf: (chatId) => this.languages.get(chatId),
       onRecorded: () => this.dispatcher?.wake(),
       onResult: (mailbox, result) => this.metrics.reports.inc({ mailbox, result: result.status }),

@@ -315,6 +315,21 @@ export const settings = {
     description:
       'PNGs longer than this ratio (long side / short side) go as documents even in `photo` mode: Telegram shrinks photos to 2560 px on the long side, which makes a tall dashboard unreadable. Telegram itself refuses photos above 20.',
   },
+  TALL_IMAGE_MODE: {
+    schema: z.enum(['tiles+document', 'tiles', 'document']).default('tiles+document'),
+    description:
+      'Default for a PNG past PHOTO_MAX_ASPECT_RATIO (a tall dashboard): `tiles+document` (cut at intake into tiles within the ratio, cut in the gaps between dashboard rows where possible, sent as photo albums, then the original as a document), `tiles` (the tiles only) or `document` (the original only). Media mode `document` always sends the original only. Mailboxes and groups may override it.',
+  },
+  BLANK_SCREENSHOTS: {
+    schema: z.enum(['deliver', 'hold']).default('deliver'),
+    description:
+      'What to do with a report whose PNG is blank or unfinished (taken before the charts rendered: its page and card backgrounds cover BLANK_SCREENSHOT_SHARE of its pixels). Either way the admin chat is told the report and mailbox. `deliver` sends it anyway; `hold` records it and sends nothing: release it with `superset-telegram-bot resend <id>` while its files are kept (SPOOL_RETENTION_HOURS).',
+  },
+  BLANK_SCREENSHOT_SHARE: {
+    schema: z.coerce.number({ error: 'expected a number' }).gt(0.5).max(1).default(0.98),
+    description:
+      'Share of the pixels (0.5–1) in a PNG\u2019s two most common colours (page and card backgrounds) from which it counts as a blank screenshot; 1 leaves only images of one or two flat colours. Measured on generated Superset-like screenshots: rendered dashboards 71–78% (a row of big numbers 95%); a blank page 100%, a white page with a spinner 99.9%, empty cards with loading spinners 98.7%.',
+  },
   HTTP_HOST: {
     schema: z.string().min(1).default('127.0.0.1'),
     description:

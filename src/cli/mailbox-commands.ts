@@ -2,7 +2,7 @@
  * `mailbox add|list|remove|pause|resume|edit`: the technical mailboxes of the embedded directory.
  */
 import { type Command, Option } from 'commander';
-import type { MediaMode } from '../core/message-plan.js';
+import type { MediaMode, TallImageMode } from '../core/message-plan.js';
 import type { MailboxEntry, TlsMode } from '../directory/directory.js';
 import type { OAuth2Input } from '../directory/oauth2-settings.js';
 import { SHORT_SECRET_LENGTH } from '../observability/secret-scrubber.js';
@@ -14,6 +14,7 @@ import {
   mediaModeOption,
   printTable,
   scrubber,
+  tallImageModeOption,
   UsageError,
 } from './command-options.js';
 import { registerDirectoryFileCommands } from './directory-file-commands.js';
@@ -49,6 +50,7 @@ function addWebhookOnlyMailbox(
     passwordEnv: options.passwordEnv as string | undefined,
     allowFrom: options.allowFrom.length > 0 ? options.allowFrom : undefined,
     mediaMode: options.mediaMode as MediaMode | undefined,
+    tallImageMode: options.tallImageMode as TallImageMode | undefined,
     markSeen: options.markSeen as boolean | undefined,
     senderAuth: options.senderAuth as string | undefined,
   });
@@ -126,6 +128,7 @@ export function registerMailboxCommands(program: Command): void {
     .option('--folder <folder>', 'folder to watch', 'INBOX')
     .option('--allow-from <pattern>', 'allowed sender: an address or @domain (repeatable)', collect, [])
     .addOption(mediaModeOption())
+    .addOption(tallImageModeOption())
     .option('--mark-seen', 'mark processed mails \\Seen')
     .option(
       '--sender-auth <rule>',
@@ -150,6 +153,7 @@ export function registerMailboxCommands(program: Command): void {
       folder: options.folder,
       allowFrom: options.allowFrom,
       mediaMode: options.mediaMode as MediaMode | undefined,
+      tallImageMode: options.tallImageMode as TallImageMode | undefined,
       markSeen: options.markSeen,
       senderAuth: options.senderAuth,
       oauth2: oauth2Input(options),
@@ -232,6 +236,8 @@ export function registerMailboxCommands(program: Command): void {
     .option('--allow-anyone', 'clear the allowed senders: mail from anyone is forwarded')
     .addOption(mediaModeOption())
     .option('--default-media-mode', 'go back to MEDIA_MODE')
+    .addOption(tallImageModeOption())
+    .option('--default-tall-image-mode', 'go back to TALL_IMAGE_MODE')
     .option('--mark-seen', 'mark processed mails \\Seen')
     .option('--no-mark-seen', 'leave processed mails unseen');
   withOAuth2Options(edit).action((email: string, options) => {
@@ -248,6 +254,9 @@ export function registerMailboxCommands(program: Command): void {
       folder: options.folder,
       allowFrom: options.allowAnyone ? [] : options.allowFrom,
       mediaMode: options.defaultMediaMode ? null : (options.mediaMode as MediaMode | undefined),
+      tallImageMode: options.defaultTallImageMode
+        ? null
+        : (options.tallImageMode as TallImageMode | undefined),
       markSeen: options.markSeen,
       oauth2: oauth2Input(options),
     });

@@ -188,9 +188,14 @@ async function resendCommand(reportId: number, options: { chat?: number }): Prom
       const snapshot = directory.snapshot();
       const mailbox = snapshot.mailboxes.find((entry) => entry.email === report.mailbox.toLowerCase());
       recipients = recipientsFor(
-        { email: report.mailbox, mediaMode: mailbox?.mediaMode ?? null },
+        {
+          email: report.mailbox,
+          mediaMode: mailbox?.mediaMode ?? null,
+          tallImageMode: mailbox?.tallImageMode ?? null,
+        },
         snapshot,
         cfg.MEDIA_MODE,
+        cfg.TALL_IMAGE_MODE,
       );
     } finally {
       await directory.stop();
@@ -205,6 +210,7 @@ async function resendCommand(reportId: number, options: { chat?: number }): Prom
         recipientName: recipient.name,
         language: languages.get(recipient.chatId) as string,
         mediaMode: recipient.mediaMode as string,
+        tallImageMode: recipient.tallImageMode as string,
         threadId: recipient.threadId,
       }));
     if (options.chat !== undefined && targets.length === 0) {
@@ -219,6 +225,7 @@ async function resendCommand(reportId: number, options: { chat?: number }): Prom
         recipientName: `chat ${options.chat} (named in resend)`,
         language: languages.get(options.chat),
         mediaMode: cfg.MEDIA_MODE,
+        tallImageMode: cfg.TALL_IMAGE_MODE as string,
         threadId: null,
       });
     }

@@ -71,6 +71,17 @@ export interface ReportFile {
   /** Pixel size, read from the PNG header (PNG files only). */
   width?: number;
   height?: number;
+  /**
+   * PNG only, when measured at intake: the share (0–1) of its pixels in its two most common colours
+   * (a dashboard's page and card backgrounds). Near 1 means a blank or unfinished screenshot: a white
+   * page, or empty cards with loading spinners.
+   */
+  backgroundShare?: number;
+  /**
+   * Tall PNG only: the tiles it was cut into at intake, top to bottom, each a PNG within the photo
+   * limits, spooled next to it. Absent when it is not tall, or when cutting failed (then it goes whole).
+   */
+  tiles?: ReportFile[];
 }
 
 /** A MIME part that is not forwarded, and why. */

@@ -3,7 +3,7 @@
  * implementations sit behind this interface: the embedded SQLite one (local/) and SeaTable (seatable/).
  * The rest of the bot reads an in-memory snapshot, so delivery never waits on the directory.
  */
-import type { MediaMode } from '../core/message-plan.js';
+import type { MediaMode, TallImageMode } from '../core/message-plan.js';
 import type { SenderAuthPolicy } from '../core/sender-auth.js';
 
 /** How the IMAP connection is secured: implicit TLS (993), STARTTLS required (143), or none (loopback only). */
@@ -58,6 +58,8 @@ export interface MailboxEntry {
   allowFrom: string[];
   /** Overrides MEDIA_MODE for this mailbox's reports. */
   mediaMode: MediaMode | null;
+  /** Overrides TALL_IMAGE_MODE for this mailbox's reports; null or absent: the setting. */
+  tallImageMode?: TallImageMode | null;
   /** Overrides MARK_SEEN for this mailbox. */
   markSeen: boolean | null;
   /** Overrides SENDER_AUTH (and SENDER_AUTHSERV_ID) for this mailbox; null or absent: the global rule. */
@@ -117,6 +119,8 @@ export interface GroupEntry {
   /** Forum topic (message_thread_id) that receives the reports, if any. */
   topicId: number | null;
   mediaMode: MediaMode | null;
+  /** Overrides the mailbox's TALL_IMAGE_MODE for this group; null or absent: the mailbox's. */
+  tallImageMode?: TallImageMode | null;
   mailboxes: string[];
   /** Whether the group receives reports now: not paused by the admin, and the bot still in it. */
   active: boolean;

@@ -97,7 +97,8 @@ export class MailRecorder {
           maxMailBytes: this.options.maxMailBytes,
           dkim: intake.dkimFor(mailbox),
         });
-        result = intake.recordParsed(mailbox, position, parsed, spoolDir);
+        const prepared = await intake.prepareImages(mailbox, position, parsed, spoolDir);
+        result = intake.recordParsed(mailbox, position, prepared, spoolDir);
       } catch (error) {
         this.removeUnrecordedSpool(spoolDir);
         // only the mail's own bytes make it unreadable; a server refusal, a dropped connection, a

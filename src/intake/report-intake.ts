@@ -6,12 +6,13 @@
 import { Resolver } from 'node:dns/promises';
 import { rmSync } from 'node:fs';
 import { isSenderAllowed } from '../core/allowed-senders.js';
-import type { MediaMode } from '../core/message-plan.js';
+import type { MediaMode, TallImageMode } from '../core/message-plan.js';
 import { recipientsFor } from '../core/recipients.js';
-import type { ParsedMail } from '../core/report.js';
+import type { ParsedMail, ReportFile } from '../core/report.js';
 import { checkSender, type SenderAuthMode, type SenderAuthPolicy } from '../core/sender-auth.js';
 import { recogniseSupersetNotice, reportNameOf, type SupersetNotice } from '../core/superset-notice.js';
 import type { Directory, MailboxEntry } from '../directory/directory.js';
+import { prepareReportImages, type TileLimits } from '../imaging/report-images.js';
 import type { DnsResolver } from '../mail/dkim-verification.js';
 import type { AdminAlerts } from '../observability/admin-alerts.js';
 import type { Logger } from '../observability/logger.js';
@@ -38,6 +39,13 @@ export interface ReportIntakeOptions {
   directory: Directory;
   logger: Logger;
   defaultMediaMode: MediaMode;
+  /** TALL_IMAGE_MODE: how tall PNGs go to chats whose group and mailbox set none (default 'tiles+document'). */
+  defaultTallImageMode?: TallImageMode;
+  /**
+   * The image work done at intake ({@link ReportIntake.prepareImages}): tiles for tall PNGs and blank
+   * screenshot detection. Absent: PNGs are neither measured nor cut.
+   */
+  images?: IntakeImageOptions;
   /** The language a chat is spoken to in. */
   languageOf: (chatId: number) => string;
   /** Called after a report with deliveries is committed. */
@@ -83,6 +91,18 @@ export type SupersetNoticesMode = 'admin' | 'subscribers' | 'off';
 const SUBSCRIBER_NOTICE_WINDOW_MS = 12 * 3600_000;
 /** Longest report name quoted in the admin chat. */
 const ADMIN_NAME_MAX_LENGTH = 120;
+
+/** What {@link ReportIntakeOptions.images} sets. */
+export interface IntakeImageOptions {
+  /** The photo limits tiles must meet (PHOTO_MAX_ASPECT_RATIO, Telegram's 10000 px sum). */
+  tileLimits: TileLimits;
+  /** BLANK_SCREENSHOTS: a report with a blank PNG is still sent (`deliver`) or recorded only (`hold`). */
+  blankScreenshots: 'deliver' | 'hold';
+  /** BLANK_SCREENSHOT_SHARE: the share of one colour from which a PNG counts as blank. */
+  blankShare: number;
+  /** Largest image decoded, in pixels (default: src/imaging's, 100 Mpx). */
+  maxPixels?: number;
+}
 
 /** The sender-authentication check could not be done now (DNS failure): the mail is to be read again later. */
 export class SenderCheckUnavailableError extends Error {
@@ -175,6 +195,46 @@ export class ReportIntake {
   dkimFor(mailbox: MailboxEntry): { resolver?: DnsResolver } | null {
     if (this.senderAuthOf(mailbox).mode !== 'dkim') return null;
     return this.options.dnsResolver ? { resolver: this.options.dnsResolver } : {};
+  }
+
+  /**
+   * Measures the PNGs of a parsed mail and cuts the tall ones into tiles in `spoolDir` (once per report,
+   * before it is recorded: every chat then gets the same tiles, fanned out by file_id). Mail already
+   * recorded, and mail none of whose recipients wants tiles, is only measured or left as it is. A PNG
+   * that cannot be read (a decompression bomb, a broken file) goes whole, and the admin chat is told.
+   */
+  async prepareImages(
+    mailbox: MailboxEntry,
+    position: MailPosition,
+    mail: ParsedMail,
+    spoolDir: string,
+  ): Promise<ParsedMail> {
+    const images = this.options.images;
+    if (!images || !mail.files.some((file) => file.contentType === 'image/png')) return mail;
+    if (this.options.store.findRecorded(position.mailbox, mail.rawSha256, mail.messageId) !== null)
+      return mail;
+    const wantsTiles = recipientsFor(
+      mailbox,
+      this.options.directory.snapshot(),
+      this.options.defaultMediaMode,
+      this.options.defaultTallImageMode,
+    ).some((recipient) => recipient.mediaMode !== 'document' && recipient.tallImageMode !== 'document');
+    const { files, problems } = await prepareReportImages(mail.files, spoolDir, {
+      limits: images.tileLimits,
+      makeTiles: wantsTiles,
+      ...(images.maxPixels !== undefined ? { maxPixels: images.maxPixels } : {}),
+    });
+    for (const problem of problems) {
+      this.options.logger.warn(
+        { mailbox: mailbox.email, uid: position.uid, file: problem.filename, reason: problem.reason },
+        'a PNG could not be measured or cut into tiles: it goes whole, as a document',
+      );
+      this.options.alerts?.raise(
+        `image-unreadable:${mailbox.email}:${position.uidValidity}:${position.uid}:${problem.filename}`,
+        `The image ${problem.filename} of "${mail.subject || '(no subject)'}" in ${mailbox.email} could not be read for tiles or blank detection (${problem.reason}); it is sent whole, as a document.`,
+      );
+    }
+    return { ...mail, files };
   }
 
   /**
@@ -329,19 +389,27 @@ export class ReportIntake {
       notice.kind !== 'retry' &&
       !notice.ownersOnly &&
       !store.notices.subscribersToldWithin(mailbox.email, notice.reportName, SUBSCRIBER_NOTICE_WINDOW_MS);
+    const blank = status === 'forward' ? this.blankImages(mail.files) : [];
+    const held = blank.length > 0 && this.options.images?.blankScreenshots === 'hold';
+    if (held)
+      reason = 'held: blank or unfinished screenshot (BLANK_SCREENSHOTS=hold); release it with resend';
     const deliveries: NewDelivery[] =
-      status === 'forward' || toldSubscribers
-        ? recipientsFor(mailbox, this.options.directory.snapshot(), this.options.defaultMediaMode).map(
-            (recipient) => ({
-              chatId: recipient.chatId,
-              recipientKind: recipient.kind,
-              recipientKey: recipient.key,
-              recipientName: recipient.name,
-              language: this.options.languageOf(recipient.chatId),
-              mediaMode: recipient.mediaMode,
-              threadId: recipient.threadId,
-            }),
-          )
+      (status === 'forward' && !held) || toldSubscribers
+        ? recipientsFor(
+            mailbox,
+            this.options.directory.snapshot(),
+            this.options.defaultMediaMode,
+            this.options.defaultTallImageMode,
+          ).map((recipient) => ({
+            chatId: recipient.chatId,
+            recipientKind: recipient.kind,
+            recipientKey: recipient.key,
+            recipientName: recipient.name,
+            language: this.options.languageOf(recipient.chatId),
+            mediaMode: recipient.mediaMode,
+            tallImageMode: recipient.tallImageMode,
+            threadId: recipient.threadId,
+          }))
         : [];
     const keepFiles = status === 'forward';
     const link = this.trustedLink(mail);
@@ -392,8 +460,11 @@ export class ReportIntake {
     } catch (error) {
       log.error({ err: error, reportId }, 'telling the admin chat about a Superset notice failed');
     }
+    if (blank.length > 0) this.alertBlank(mailbox, mail, reportId, blank, held);
     if (notice) {
       log.info({ ...fields, notice: notice.kind, reportName: notice.reportName }, 'Superset notice recorded');
+    } else if (held) {
+      log.warn({ ...fields, reason }, 'report looks blank: recorded and held, not sent');
     } else if (status === 'forward') {
       if (deliveries.length === 0)
         log.warn(fields, 'report recorded, but nobody with a Telegram chat is subscribed to this mailbox');
@@ -454,6 +525,37 @@ export class ReportIntake {
     this.options.alerts?.raise(
       `superset-recovered:${mailbox.email}:${reportId}`,
       `Report "${this.safe(reportNameOf(subject))}" in ${this.safe(mailbox.email)} delivered after ${count} ${count === 1 ? 'retry' : 'retries'}.`,
+    );
+  }
+
+  /** The PNGs measured as blank (one colour over BLANK_SCREENSHOT_SHARE of their pixels). */
+  private blankImages(files: readonly ReportFile[]): ReportFile[] {
+    const threshold = this.options.images?.blankShare;
+    if (threshold === undefined) return [];
+    return files.filter((file) => file.backgroundShare !== undefined && file.backgroundShare >= threshold);
+  }
+
+  /** Tells the admin chat which report of which mailbox looks blank, and whether it was sent. */
+  private alertBlank(
+    mailbox: MailboxEntry,
+    mail: ParsedMail,
+    reportId: number,
+    blank: readonly ReportFile[],
+    held: boolean,
+  ): void {
+    const images = blank
+      .map(
+        (file) =>
+          `${file.filename} (${(100 * (file.backgroundShare ?? 0)).toFixed(1)}% background: blank page or empty cards)`,
+      )
+      .join(', ');
+    this.options.alerts?.raise(
+      `blank-screenshot:${reportId}`,
+      `Report ${reportId} "${mail.subject || '(no subject)'}" in ${mailbox.email} looks blank or unfinished (taken before its charts rendered?): ${images}. ${
+        held
+          ? `It is held, not sent (BLANK_SCREENSHOTS=hold): send it with: superset-telegram-bot resend ${reportId} (its files are kept for SPOOL_RETENTION_HOURS), or let it go.`
+          : 'It was sent anyway (BLANK_SCREENSHOTS=deliver).'
+      }`,
     );
   }
 

@@ -293,6 +293,16 @@ const MIGRATIONS: string[] = [
     updated_at TEXT NOT NULL
   );
   `,
+  // 12: issue 13 parts 1-2 (tall dashboards as tiles, blank screenshots): TALL_IMAGE_MODE per mailbox,
+  // group and delivery (NULL: the setting; on a delivery of before: 'document'); per PNG its tiles
+  // (JSON array of report files, spooled next to it) and the share of its most common colour
+  `
+  ALTER TABLE mailboxes ADD COLUMN tall_image_mode TEXT CHECK (tall_image_mode IN ('tiles+document', 'tiles', 'document'));
+  ALTER TABLE groups ADD COLUMN tall_image_mode TEXT CHECK (tall_image_mode IN ('tiles+document', 'tiles', 'document'));
+  ALTER TABLE deliveries ADD COLUMN tall_image_mode TEXT;
+  ALTER TABLE report_files ADD COLUMN tiles TEXT;
+  ALTER TABLE report_files ADD COLUMN background_share REAL;
+  `,
 ];
 
 /** Opens (creating when needed) the database in `dataDir` and brings its schema up to date. */

@@ -17,6 +17,8 @@ export interface Delivery {
   recipientName: string;
   language: string;
   mediaMode: string;
+  /** TALL_IMAGE_MODE for this chat, fixed when queued; null on rows queued before tiles existed (`document`). */
+  tallImageMode?: string | null;
   threadId: number | null;
   state: DeliveryState;
   stepsDone: number;
@@ -42,6 +44,7 @@ interface DeliveryRow {
   recipient_name: string;
   language: string;
   media_mode: string;
+  tall_image_mode?: string | null;
   thread_id: number | null;
   state: DeliveryState;
   steps_done: number;
@@ -63,6 +66,7 @@ function toDelivery(row: DeliveryRow): Delivery {
     recipientName: row.recipient_name,
     language: row.language,
     mediaMode: row.media_mode,
+    tallImageMode: row.tall_image_mode ?? null,
     threadId: row.thread_id,
     state: row.state,
     stepsDone: row.steps_done,
@@ -306,8 +310,8 @@ export class OutboxStore {
     return this.db.transaction(() => {
       const result = this.db
         .prepare(
-          `INSERT INTO deliveries (report_id, chat_id, recipient_kind, recipient_key, recipient_name, language, media_mode, thread_id, created_at, round)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, (SELECT coalesce(max(round), -1) + 1 FROM deliveries WHERE report_id = ? AND chat_id = ?))`,
+          `INSERT INTO deliveries (report_id, chat_id, recipient_kind, recipient_key, recipient_name, language, media_mode, tall_image_mode, thread_id, created_at, round)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, (SELECT coalesce(max(round), -1) + 1 FROM deliveries WHERE report_id = ? AND chat_id = ?))`,
         )
         .run(
           reportId,
@@ -317,6 +321,7 @@ export class OutboxStore {
           template.recipientName,
           template.language,
           template.mediaMode,
+          template.tallImageMode ?? null,
           template.threadId,
           nowIso(),
           reportId,

@@ -57,6 +57,8 @@ export interface NewDelivery {
   recipientName: string;
   language: string;
   mediaMode: string;
+  /** TALL_IMAGE_MODE for this chat; absent: `document`. */
+  tallImageMode?: string;
   threadId: number | null;
 }
 
@@ -237,8 +239,8 @@ export class ReportStore {
           .run(JSON.stringify(mail.textTable), reportId);
       }
       const insertFile = this.db.prepare(
-        `INSERT INTO report_files (report_id, position, filename, content_type, size, sha256, path, width, height)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        `INSERT INTO report_files (report_id, position, filename, content_type, size, sha256, path, width, height, tiles, background_share)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       );
       mail.files.forEach((file, index) => {
         insertFile.run(
@@ -251,6 +253,8 @@ export class ReportStore {
           file.path,
           file.width ?? null,
           file.height ?? null,
+          file.tiles ? JSON.stringify(file.tiles) : null,
+          file.backgroundShare ?? null,
         );
       });
       const insertSkipped = this.db.prepare(
@@ -267,8 +271,8 @@ export class ReportStore {
         );
       });
       const insertDelivery = this.db.prepare(
-        `INSERT OR IGNORE INTO deliveries (report_id, chat_id, recipient_kind, recipient_key, recipient_name, language, media_mode, thread_id, created_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        `INSERT OR IGNORE INTO deliveries (report_id, chat_id, recipient_kind, recipient_key, recipient_name, language, media_mode, tall_image_mode, thread_id, created_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       );
       for (const delivery of deliveries) {
         insertDelivery.run(
@@ -279,6 +283,7 @@ export class ReportStore {
           delivery.recipientName,
           delivery.language,
           delivery.mediaMode,
+          delivery.tallImageMode ?? null,
           delivery.threadId,
           now,
         );
@@ -380,6 +385,8 @@ export class ReportStore {
         sha256: file.sha256,
         path: file.path,
         ...(file.width !== null && file.height !== null ? { width: file.width, height: file.height } : {}),
+        ...(file.background_share !== null ? { backgroundShare: file.background_share } : {}),
+        ...(file.tiles !== null ? { tiles: JSON.parse(file.tiles) as ReportFile[] } : {}),
       }),
     );
     const skipped = (
@@ -457,4 +464,6 @@ interface FileRow {
   path: string;
   width: number | null;
   height: number | null;
+  tiles: string | null;
+  background_share: number | null;
 }

@@ -15,6 +15,7 @@ import {
   type PlanLimits,
   type PlannedMessage,
   planMessages,
+  type TallImageMode,
 } from '../core/message-plan.js';
 import { isQuietAt, type QuietHours } from '../core/quiet-hours.js';
 import type { Directory } from '../directory/directory.js';
@@ -392,7 +393,8 @@ export class OutboxDispatcher {
     // fixed when its first message went out
     if (delivery.plan) return delivery.plan;
     const language = isLanguage(delivery.language) ? delivery.language : 'ru';
-    const key = `${language}:${delivery.mediaMode}`;
+    const tallImageMode = (delivery.tallImageMode ?? 'document') as TallImageMode;
+    const key = `${language}:${delivery.mediaMode}:${tallImageMode}`;
     let plan = prepared.plans.get(key);
     if (!plan && prepared.report.notice) {
       // SUPERSET_NOTICES=subscribers: Superset could not produce the report; one short text says so
@@ -413,6 +415,7 @@ export class OutboxDispatcher {
           })),
         caption: buildCaption({ subject: report.subject, link: report.link, linkLabel: words.linkLabel }),
         mediaMode: delivery.mediaMode as MediaMode,
+        tallImageMode,
         limits: this.options.planLimits,
         tooLargeNotice: (file) =>
           words.tooLargeNotice(file.filename, file.size, this.options.planLimits.uploadMaxBytes),

@@ -113,6 +113,12 @@ function captionAt(level: number, content: ReportContent, maxLength = CAPTION_MA
   }
 }
 
+/** The file an item sends: a report file, or one tile of it. */
+function fileOf(files: readonly ReportFile[], item: PlannedItem): ReportFile | undefined {
+  const file = files[item.fileIndex];
+  return item.tile === undefined ? file : file?.tiles?.[item.tile];
+}
+
 function toEntities(caption: Caption | null): MessageEntity[] | undefined {
   if (!caption || caption.entities.length === 0) return undefined;
   return caption.entities.map((entity) => ({ ...entity }) as MessageEntity);
@@ -246,9 +252,7 @@ export class ReportSender {
     extra: ReturnType<typeof flagFields>,
   ): Promise<void> {
     const items = message.kind === 'single' ? [message.item] : message.items;
-    const names = items.map(
-      (item) => content.files[item.fileIndex]?.filename ?? `file ${item.fileIndex + 1}`,
-    );
+    const names = items.map((item) => fileOf(content.files, item)?.filename ?? `file ${item.fileIndex + 1}`);
     const notice = content.filesNotAllowedNotice!(names);
     const text = caption ? `${caption.text}\n\n${notice}` : notice;
     const entities = caption && !plain ? toEntities(caption) : undefined;
@@ -326,11 +330,11 @@ export class ReportSender {
     item: PlannedItem,
     forceUpload: boolean,
   ): { media: string | InputFile; uploaded: boolean; file: ReportFile } {
-    const file = files[item.fileIndex];
+    const file = fileOf(files, item);
     if (!file)
       throw new SendFailure(
         'other',
-        `the plan refers to file ${item.fileIndex}, which the report does not have`,
+        `the plan refers to file ${item.fileIndex}${item.tile !== undefined ? ` tile ${item.tile}` : ''}, which the report does not have`,
       );
     const known = forceUpload ? null : this.outbox.fileId(file.sha256, item.as);
     if (known) return { media: known, uploaded: false, file };

@@ -135,7 +135,7 @@ describe('schema check and seatable init', () => {
     const first = await initSchema(client, names, { withOptional: true });
     expect(first.remaining).toEqual([]);
     expect(first.created[0]).toBe(
-      'table "Mailboxes" with columns Email, Host, Port, TLS, Login, Password, Folder, Allowed senders, Active, Media mode, Mark seen, Sender auth, OAuth2 token URL, OAuth2 client ID, OAuth2 client secret, OAuth2 scope, OAuth2 refresh token',
+      'table "Mailboxes" with columns Email, Host, Port, TLS, Login, Password, Folder, Allowed senders, Active, Media mode, Mark seen, Sender auth, OAuth2 token URL, OAuth2 client ID, OAuth2 client secret, OAuth2 scope, OAuth2 refresh token, Tall image mode',
     );
     expect(first.created).toContain('column "Mailboxes" in table "Users" (link to "Mailboxes")');
     expect(first.created).toContain('column "Mailboxes" in table "Groups" (link to "Mailboxes")');

@@ -31,6 +31,14 @@ function databaseAtSchema7(fill: (db: BetterSqlite3.Database) => void): string {
     ALTER TABLE mailboxes DROP COLUMN oauth2_token_url; ALTER TABLE mailboxes DROP COLUMN oauth2_client_id;
     ALTER TABLE mailboxes DROP COLUMN oauth2_client_secret_env; ALTER TABLE mailboxes DROP COLUMN oauth2_scope;
     ALTER TABLE mailboxes DROP COLUMN oauth2_refresh_token_env;`);
+  // undo the later migrations too (12: tall image mode, tiles, background share)
+  db.exec(`
+    ALTER TABLE mailboxes DROP COLUMN tall_image_mode;
+    ALTER TABLE groups DROP COLUMN tall_image_mode;
+    ALTER TABLE deliveries DROP COLUMN tall_image_mode;
+    ALTER TABLE report_files DROP COLUMN tiles;
+    ALTER TABLE report_files DROP COLUMN background_share;
+  `);
   db.pragma('user_version = 7');
   fill(db);
   db.close();

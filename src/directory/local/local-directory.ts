@@ -6,7 +6,7 @@
  */
 import type { CountryCode } from 'libphonenumber-js';
 import { normalizeSenderPattern } from '../../core/allowed-senders.js';
-import type { MediaMode } from '../../core/message-plan.js';
+import type { MediaMode, TallImageMode } from '../../core/message-plan.js';
 import { normalizePhone } from '../../core/phone.js';
 import { formatSenderAuth, parseSenderAuth } from '../../core/sender-auth.js';
 import { type Database, nowIso } from '../../store/database.js';
@@ -55,6 +55,8 @@ export interface NewMailbox {
   folder?: string;
   allowFrom?: string[];
   mediaMode?: MediaMode;
+  /** Overrides TALL_IMAGE_MODE for this mailbox. */
+  tallImageMode?: TallImageMode;
   markSeen?: boolean;
   /** The mailbox's own sender-authentication rule (see core/sender-auth.ts); absent: SENDER_AUTH. */
   senderAuth?: string;
@@ -75,6 +77,8 @@ export interface NewGroup {
   topicId?: number;
   telegramId?: number;
   mediaMode?: MediaMode;
+  /** Overrides the mailbox's TALL_IMAGE_MODE for this group. */
+  tallImageMode?: TallImageMode;
 }
 
 /** Changes to a mailbox (`mailbox edit`); what is left out stays. */
@@ -94,6 +98,8 @@ export interface MailboxChanges {
   allowFrom?: string[];
   /** null goes back to MEDIA_MODE. */
   mediaMode?: MediaMode | null;
+  /** null goes back to TALL_IMAGE_MODE. */
+  tallImageMode?: TallImageMode | null;
   /** null goes back to MARK_SEEN. */
   markSeen?: boolean | null;
   /** The mailbox's sender-authentication rule (see core/sender-auth.ts); null goes back to SENDER_AUTH. */
@@ -121,6 +127,8 @@ export interface GroupChanges {
   telegramId?: number | null;
   /** null goes back to the mailbox's or MEDIA_MODE. */
   mediaMode?: MediaMode | null;
+  /** null goes back to the mailbox's or TALL_IMAGE_MODE. */
+  tallImageMode?: TallImageMode | null;
 }
 
 export interface LocalDirectoryOptions {
@@ -144,6 +152,7 @@ interface MailboxRow {
   folder: string;
   allow_from: string;
   media_mode: MediaMode | null;
+  tall_image_mode: TallImageMode | null;
   mark_seen: number | null;
   sender_auth: string | null;
   oauth2_token_url: string | null;
@@ -275,6 +284,7 @@ export class LocalDirectory implements Directory {
         folder: row.folder,
         allowFrom: JSON.parse(row.allow_from) as string[],
         mediaMode: row.media_mode,
+        ...(row.tall_image_mode ? { tallImageMode: row.tall_image_mode } : {}),
         markSeen: row.mark_seen === null ? null : row.mark_seen === 1,
         senderAuth: row.sender_auth === null ? null : parseSenderAuth(row.sender_auth),
         active: row.active === 1,
@@ -319,6 +329,7 @@ export class LocalDirectory implements Directory {
         locked: number;
         topic_id: number | null;
         media_mode: MediaMode | null;
+        tall_image_mode: TallImageMode | null;
         active: number;
       }>
     ).map(
@@ -329,6 +340,7 @@ export class LocalDirectory implements Directory {
         locked: row.locked === 1,
         topicId: row.topic_id,
         mediaMode: row.media_mode,
+        ...(row.tall_image_mode ? { tallImageMode: row.tall_image_mode } : {}),
         mailboxes: groupMailboxes.get(row.id) ?? [],
         active: row.active === 1,
       }),
@@ -494,9 +506,9 @@ export class LocalDirectory implements Directory {
     const now = nowIso();
     const result = this.db
       .prepare(
-        `INSERT INTO mailboxes (email, host, port, tls, login, password, password_env, folder, allow_from, media_mode, mark_seen, sender_auth, created_at, updated_at,
+        `INSERT INTO mailboxes (email, host, port, tls, login, password, password_env, folder, allow_from, media_mode, tall_image_mode, mark_seen, sender_auth, created_at, updated_at,
            oauth2_token_url, oauth2_client_id, oauth2_client_secret_env, oauth2_scope, oauth2_refresh_token_env)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       )
       .run(
         email,
@@ -509,6 +521,7 @@ export class LocalDirectory implements Directory {
         input.folder?.trim() || 'INBOX',
         JSON.stringify(allowFrom),
         input.mediaMode ?? null,
+        input.tallImageMode ?? null,
         input.markSeen === undefined ? null : input.markSeen ? 1 : 0,
         senderAuth ? formatSenderAuth(senderAuth) : null,
         now,
@@ -679,6 +692,7 @@ export class LocalDirectory implements Directory {
       if (newTitle !== undefined) set('title', newTitle);
       if (changes.topicId !== undefined) set('topic_id', changes.topicId);
       if (changes.mediaMode !== undefined) set('media_mode', changes.mediaMode);
+      if (changes.tallImageMode !== undefined) set('tall_image_mode', changes.tallImageMode);
       if (changes.telegramId !== undefined) {
         set('telegram_id', changes.telegramId);
         set('locked', changes.telegramId === null ? 0 : 1);
@@ -761,6 +775,7 @@ export class LocalDirectory implements Directory {
       if (changes.folder !== undefined) set('folder', changes.folder.trim() || 'INBOX');
       if (allowFrom !== undefined) set('allow_from', JSON.stringify(allowFrom));
       if (changes.mediaMode !== undefined) set('media_mode', changes.mediaMode);
+      if (changes.tallImageMode !== undefined) set('tall_image_mode', changes.tallImageMode);
       if (changes.markSeen !== undefined)
         set('mark_seen', changes.markSeen === null ? null : changes.markSeen ? 1 : 0);
       if (changes.senderAuth !== undefined)
@@ -792,7 +807,7 @@ export class LocalDirectory implements Directory {
       const now = nowIso();
       const result = this.db
         .prepare(
-          'INSERT INTO groups (title, telegram_id, locked, topic_id, media_mode, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)',
+          'INSERT INTO groups (title, telegram_id, locked, topic_id, media_mode, tall_image_mode, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
         )
         .run(
           title,
@@ -800,6 +815,7 @@ export class LocalDirectory implements Directory {
           input.telegramId === undefined ? 0 : 1,
           input.topicId ?? null,
           input.mediaMode ?? null,
+          input.tallImageMode ?? null,
           now,
           now,
         );

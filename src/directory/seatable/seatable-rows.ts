@@ -19,7 +19,7 @@
  */
 import type { CountryCode } from 'libphonenumber-js';
 import { normalizeSenderPattern } from '../../core/allowed-senders.js';
-import type { MediaMode } from '../../core/message-plan.js';
+import { type MediaMode, TALL_IMAGE_MODES, type TallImageMode } from '../../core/message-plan.js';
 import { maskPhone, normalizePhone } from '../../core/phone.js';
 import { parseSenderAuth } from '../../core/sender-auth.js';
 import type { GroupEntry, MailboxEntry, OAuth2Settings, TlsMode, UserEntry } from '../directory.js';
@@ -89,6 +89,26 @@ export const TLS_SYNONYMS: Record<string, TlsMode> = {
 };
 
 const MEDIA_MODES: readonly MediaMode[] = ['photo', 'document', 'both'];
+
+/** The optional Tall image mode cell of a mailbox or group row; a bad value is warned about and ignored. */
+function tallImageModeOf(
+  table: TableReader<'Mailboxes'> | TableReader<'Groups'>,
+  row: SeaTableRow,
+  label: string,
+  fallback: string,
+): TallImageMode | null {
+  const reader = table as TableReader<'Mailboxes'>;
+  if (!reader.present('Tall image mode')) return null;
+  const cell = textOf(reader.cell(row, 'Tall image mode')).toLowerCase();
+  if (cell === '') return null;
+  if ((TALL_IMAGE_MODES as readonly string[]).includes(cell)) return cell as TallImageMode;
+  reader.warn(
+    row,
+    label,
+    `${reader.quoted('Tall image mode')} "${cell}" is not tiles+document, tiles or document; ${fallback}`,
+  );
+  return null;
+}
 
 /** A cell that counts as empty: null, blank text, an empty list. */
 function isBlank(value: unknown): boolean {
@@ -314,6 +334,7 @@ function readMailboxes(
       table.warn(row, label, `${table.quoted('Password')} is empty; the mailbox cannot log in`);
     }
     const mediaMode = mediaModeOf(table, row, label, 'MEDIA_MODE applies');
+    const tallImageMode = tallImageModeOf(table, row, label, 'TALL_IMAGE_MODE applies');
     const senderAuthCell = textOf(table.cell(row, 'Sender auth'));
     const senderAuth = senderAuthCell === '' ? null : parseSenderAuth(senderAuthCell);
     if (senderAuthCell !== '' && !senderAuth) {
@@ -340,6 +361,7 @@ function readMailboxes(
       folder: textOf(table.cell(row, 'Folder')) || 'INBOX',
       allowFrom,
       mediaMode,
+      ...(tallImageMode ? { tallImageMode } : {}),
       markSeen: table.present('Mark seen') && table.cell(row, 'Mark seen') === true ? true : null,
       senderAuth,
       active: table.cell(row, 'Active') === true,
@@ -582,6 +604,7 @@ function readGroups(
       continue;
     }
     const mediaMode = mediaModeOf(table, row, label, "the mailbox's mode applies");
+    const tallImageMode = tallImageModeOf(table, row, label, "the mailbox's mode applies");
     entries.push({
       key: row._id,
       title,
@@ -589,6 +612,7 @@ function readGroups(
       locked: table.cell(row, 'Locked') === true,
       topicId: topicId ?? null,
       mediaMode,
+      ...(tallImageMode ? { tallImageMode } : {}),
       mailboxes: readSubscriptions(row, table, label, lookup),
       active: table.cell(row, 'Active') === true,
     });

@@ -41,9 +41,18 @@ export interface DirectoryColumns {
     | 'OAuth2 client ID'
     | 'OAuth2 client secret'
     | 'OAuth2 scope'
-    | 'OAuth2 refresh token';
+    | 'OAuth2 refresh token'
+    | 'Tall image mode';
   Users: 'Name' | 'Phone' | 'Mailboxes' | 'Telegram ID' | 'Active';
-  Groups: 'Name' | 'Mailboxes' | 'Telegram ID' | 'Locked' | 'Topic ID' | 'Active' | 'Media mode';
+  Groups:
+    | 'Name'
+    | 'Mailboxes'
+    | 'Telegram ID'
+    | 'Locked'
+    | 'Topic ID'
+    | 'Active'
+    | 'Media mode'
+    | 'Tall image mode';
 }
 
 /** One column of the model. */
@@ -66,6 +75,16 @@ const mediaModeColumn: ColumnModel = {
   create: {
     type: 'single-select',
     data: { options: [{ name: 'photo' }, { name: 'document' }, { name: 'both' }] },
+  },
+  optional: true,
+};
+// TALL_IMAGE_MODE of one mailbox or group (blank: the setting, or the mailbox's for a group)
+const tallImageModeColumn: ColumnModel = {
+  name: 'Tall image mode',
+  accepts: ['single-select', 'text'],
+  create: {
+    type: 'single-select',
+    data: { options: [{ name: 'tiles+document' }, { name: 'tiles' }, { name: 'document' }] },
   },
   optional: true,
 };
@@ -112,6 +131,7 @@ export const DIRECTORY_SCHEMA: {
     { name: 'OAuth2 client secret', accepts: ['text'], create: text, optional: true },
     { name: 'OAuth2 scope', accepts: ['text'], create: text, optional: true },
     { name: 'OAuth2 refresh token', accepts: ['text'], create: text, optional: true },
+    { ...tallImageModeColumn, name: 'Tall image mode' },
   ],
   Users: [
     { name: 'Name', accepts: ['text'], create: text },
@@ -128,6 +148,7 @@ export const DIRECTORY_SCHEMA: {
     { name: 'Topic ID', accepts: ['number', 'text'], create: { type: 'number' } },
     { ...activeColumn, name: 'Active' },
     { ...mediaModeColumn, name: 'Media mode' },
+    { ...tallImageModeColumn, name: 'Tall image mode' },
   ],
 };
 
