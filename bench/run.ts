@@ -9,7 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { bigPdfBenchmark } from './big-pdf.js';
-import { fanOutBenchmark, fanOutScaleBenchmark } from './fan-out.js';
+import { fanOutBenchmark, fanOutScaleBenchmark, paidBroadcastBenchmark } from './fan-out.js';
 import { hostileHtmlBenchmark } from './hostile-html.js';
 import { idleMailboxesBenchmark } from './idle-mailboxes.js';
 import { latencyBenchmark } from './latency.js';
@@ -21,6 +21,7 @@ import { webhookLatencyBenchmark } from './webhook-latency.js';
 const BENCHMARKS: Record<string, () => Promise<ResultRow[]>> = {
   'fan-out': () => fanOutBenchmark(),
   'fan-out-scale': () => fanOutScaleBenchmark(),
+  'paid-broadcast': () => paidBroadcastBenchmark(),
   latency: () => latencyBenchmark(),
   'webhook-latency': () => webhookLatencyBenchmark(),
   'idle-mailboxes': () => idleMailboxesBenchmark(),

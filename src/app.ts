@@ -6,8 +6,9 @@ import path from 'node:path';
 import { Api } from 'grammy';
 import { type Config, configWarnings } from './config.js';
 import { DEFAULT_PLAN_LIMITS, type PlanLimits } from './core/message-plan.js';
+import { parseQuietHours } from './core/quiet-hours.js';
 import { createDirectory } from './directory/create-directory.js';
-import { type Directory, isWebhookOnly } from './directory/directory.js';
+import { type Directory, isWebhookOnly, type MailboxEntry } from './directory/directory.js';
 import { ConnectGate } from './imap/connect-gate.js';
 import { ListenerSupervisor } from './imap/listener-supervisor.js';
 import { MailboxHealthWatch } from './imap/mailbox-health-watch.js';
@@ -23,6 +24,7 @@ import { ChatLanguages } from './store/chat-languages.js';
 import { type Database, openDatabase } from './store/database.js';
 import { GroupApprovals } from './store/group-approvals.js';
 import { InstanceLock } from './store/instance-lock.js';
+import { RefreshTokenStore } from './store/oauth2-refresh-tokens.js';
 import { OutboxStore } from './store/outbox-store.js';
 import { ReportStore } from './store/report-store.js';
 import { forgetOldReports, removeFinishedSpools, removeOrphanSpoolDirs, spoolRoot } from './store/spool.js';
@@ -30,6 +32,8 @@ import { BotPolling } from './telegram/bot-polling.js';
 import { createChatHandlers, publishCommands } from './telegram/chat-handlers.js';
 import { type DeliveryOutcome, OutboxDispatcher } from './telegram/outbox-dispatcher.js';
 import { classifySendError } from './telegram/send-failure.js';
+import { PAID_BROADCAST_MESSAGES_PER_SECOND } from './telegram/send-rate-limiter.js';
+import { createTelegramProxy, proxyClientOptions } from './telegram/telegram-proxy.js';
 import { WebhookServer } from './webhook/webhook-server.js';
 import { webhookToken } from './webhook/webhook-token.js';
 
@@ -70,6 +74,11 @@ export class InstanceLockLostError extends Error {
 
 const MB = 1024 * 1024;
 
+/** A mailbox's secrets, for the scrubber: its password, or its OAuth2 client secret and refresh token. */
+export function mailboxSecrets(mailbox: MailboxEntry): Array<string | null> {
+  return [mailbox.password, mailbox.oauth2?.clientSecret ?? null, mailbox.oauth2?.refreshToken ?? null];
+}
+
 /** The running bot. */
 export class App {
   readonly db: Database;
@@ -107,7 +116,13 @@ export class App {
     this.db = openDatabase(config.DATA_DIR);
     this.store = new ReportStore(this.db);
     const token = config.TELEGRAM_BOT_TOKEN;
-    const adminApi = token ? new Api(token, { apiRoot: config.TELEGRAM_API_ROOT, timeoutSeconds: 30 }) : null;
+    // one agent for every Bot API call, so none can bypass TELEGRAM_PROXY
+    const viaProxy = proxyClientOptions(
+      config.TELEGRAM_PROXY ? createTelegramProxy(config.TELEGRAM_PROXY) : null,
+    );
+    const adminApi = token
+      ? new Api(token, { apiRoot: config.TELEGRAM_API_ROOT, timeoutSeconds: 30, ...viaProxy })
+      : null;
     this.alerts =
       adminApi && config.ADMIN_CHAT_ID
         ? new ChatAlerts({
@@ -150,7 +165,7 @@ export class App {
       };
       this.dispatcher = new OutboxDispatcher({
         // no auto-retry here: the dispatcher schedules retries itself, so other chats go on meanwhile
-        api: new Api(token, { apiRoot: config.TELEGRAM_API_ROOT, timeoutSeconds: 120 }),
+        api: new Api(token, { apiRoot: config.TELEGRAM_API_ROOT, timeoutSeconds: 120, ...viaProxy }),
         outbox: this.outbox,
         reports: this.store,
         directory: this.directory,
@@ -163,6 +178,10 @@ export class App {
           groupMessagesPerMinute: config.TELEGRAM_GROUP_MESSAGES_PER_MINUTE,
         },
         planLimits,
+        ...(config.TELEGRAM_PAID_BROADCAST
+          ? { paidBroadcast: { messagesPerSecond: PAID_BROADCAST_MESSAGES_PER_SECOND } }
+          : {}),
+        quietHours: config.QUIET_HOURS ? parseQuietHours(config.QUIET_HOURS, config.TZ) : null,
         maxAttempts: config.DELIVERY_MAX_ATTEMPTS,
         maxAgeMs: config.DELIVERY_MAX_AGE_HOURS * 3600_000,
         defaultMediaMode: config.MEDIA_MODE,
@@ -179,6 +198,7 @@ export class App {
       this.polling = new BotPolling({
         token,
         apiRoot: config.TELEGRAM_API_ROOT,
+        ...viaProxy,
         logger,
         scrubber,
         onReady: (bot) => publishCommands(bot.api),
@@ -190,8 +210,10 @@ export class App {
           alerts: this.alerts,
           logger,
           scrubber,
-          api: new Api(token, { apiRoot: config.TELEGRAM_API_ROOT, timeoutSeconds: 30 }),
+          api: new Api(token, { apiRoot: config.TELEGRAM_API_ROOT, timeoutSeconds: 30, ...viaProxy }),
           approvals: new GroupApprovals(this.db),
+          reports: this.store,
+          onQueued: () => this.dispatcher?.wake(),
         }),
       });
     }
@@ -208,6 +230,8 @@ export class App {
       authservId: config.SENDER_AUTHSERV_ID ?? null,
       supersetUrl: config.SUPERSET_URL ?? null,
       dnsResolver: dnsResolverFor(config.DNS_SERVERS),
+      supersetNotices: config.SUPERSET_NOTICES,
+      scrubber,
     });
     const timings: ListenerTimings = {
       idleRestartMs: config.IMAP_IDLE_RESTART_SECONDS * 1000,
@@ -220,6 +244,8 @@ export class App {
     };
     const spool = spoolRoot(config.DATA_DIR);
     const connectGate = new ConnectGate(config.IMAP_CONNECT_CONCURRENCY);
+    const refreshTokens = new RefreshTokenStore(this.db);
+    scrubber.add(...refreshTokens.all());
     this.listeners = new ListenerSupervisor(
       (mailbox) =>
         new MailboxListener({
@@ -231,11 +257,13 @@ export class App {
           spoolRoot: spool,
           maxMailBytes: config.MAX_MAIL_MB * MB,
           maxFileBytes: config.MAX_FILE_MB * MB,
+          forwardTypes: config.FORWARD_FILE_TYPES,
           markSeen: mailbox.markSeen ?? config.MARK_SEEN,
           timings,
           connectGate,
           firstSyncLookbackMs: config.IMAP_FIRST_SYNC_LOOKBACK_HOURS * 3600_000,
           reportRetentionMs: config.REPORT_RETENTION_DAYS * 24 * 3600_000,
+          refreshTokens,
         }),
       logger,
     );
@@ -353,7 +381,7 @@ export class App {
     // a webhook URL is a credential too: its token never shows in a log line
     const addSecrets = (mailboxes: typeof snapshot.mailboxes) => {
       for (const mailbox of mailboxes) {
-        scrubber.add(mailbox.password);
+        scrubber.add(...mailboxSecrets(mailbox));
         if (config.WEBHOOK_SECRET) scrubber.add(webhookToken(config.WEBHOOK_SECRET, mailbox.email));
       }
     };

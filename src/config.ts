@@ -5,6 +5,8 @@
  */
 import { z } from 'zod';
 import { isPhoneRegion } from './core/phone.js';
+import { isKnownTimeZone, parseQuietHours } from './core/quiet-hours.js';
+import { FORWARD_FILE_TYPES, type ForwardFileType } from './core/report.js';
 
 const booleanFromEnv = z
   .enum(['true', 'false', '1', '0', 'yes', 'no', 'on', 'off'], { error: 'expected true or false' })
@@ -86,7 +88,27 @@ export const settings = {
   MAX_FILE_MB: {
     schema: positiveInteger().default(50),
     description:
-      'Largest single PDF/PNG (in MB) the bot keeps; a bigger part is skipped and recipients get a short notice instead. 50 MB is the Bot API upload limit.',
+      'Largest single file (PDF, PNG, or a kind FORWARD_FILE_TYPES adds) in MB the bot keeps; a bigger part is skipped and recipients get a short notice instead. 50 MB is the Bot API upload limit.',
+  },
+  FORWARD_FILE_TYPES: {
+    schema: z
+      .string()
+      .default('pdf,png')
+      .transform((value) => [
+        ...new Set(
+          value
+            .toLowerCase()
+            .split(/[\s,]+/)
+            .filter(Boolean),
+        ),
+      ])
+      .refine((types) => types.length > 0, { error: 'name at least one of pdf, png, csv, xlsx, zip, text' })
+      .refine((types) => types.every((type) => (FORWARD_FILE_TYPES as readonly string[]).includes(type)), {
+        error: 'expected a comma-separated list of pdf, png, csv, xlsx, zip, text',
+      })
+      .transform((types) => types as ForwardFileType[]),
+    description:
+      'What the bot forwards, separated by commas: `pdf`, `png` (the default), and also `csv`, `xlsx`, `zip` (Superset\u2019s data reports and CSV bundles, sent as documents) and `text` (a TEXT report: the table in the mail body, sent as an aligned monospace table when it fits in one message, otherwise as a CSV file with a BOM and `;` separators for Excel). Files are recognised by their bytes, not by their names: a ZIP named `.csv` goes as a ZIP (when `zip` is listed), an HTML page named `.csv` is not sent. Data reports go to Telegram\u2019s servers as readable data, so each kind is the admin\u2019s explicit choice.',
   },
   MARK_SEEN: {
     schema: booleanFromEnv.default(false),
@@ -127,6 +149,11 @@ export const settings = {
       .optional(),
     description:
       'Public address of Superset. When set, only links under it become the "Open in Superset" button of a report; other links are dropped. Unset, the first link of the mail is trusted (`check` warns).',
+  },
+  SUPERSET_NOTICES: {
+    schema: z.enum(['admin', 'subscribers', 'off']).default('admin'),
+    description:
+      'Superset\u2019s own notices (mail or webhook without files: "…unable to be generated", "Report Retry [n of m]: …", "Report Failed - All Retries Exhausted: …", EN and RU): `admin` tells the admin chat in one line (report name and mailbox); `subscribers` also tells the mailbox\u2019s current recipients once that the report was not produced today (retry notices only ever go to the admin chat); `off` records them silently. A report delivered after retry notices is mentioned in the admin chat. The allowed senders and SENDER_AUTH apply to notices as to reports.',
   },
   IMAP_IDLE_RESTART_SECONDS: {
     schema: positiveInteger(2).default(240),
@@ -187,10 +214,40 @@ export const settings = {
       .default('https://api.telegram.org'),
     description: 'Bot API root, without a trailing slash (a local Bot API server, or a test double).',
   },
+  TELEGRAM_PROXY: {
+    schema: z
+      .string()
+      .refine(
+        (value) => {
+          try {
+            const url = new URL(value);
+            // the agents decode the user and password: a broken %-escape must stop here
+            decodeURIComponent(url.username);
+            decodeURIComponent(url.password);
+            return ['http:', 'https:', 'socks5:', 'socks5h:'].includes(url.protocol) && url.hostname !== '';
+          } catch {
+            return false;
+          }
+        },
+        {
+          error:
+            'expected a proxy URL: http://, https://, socks5:// or socks5h://[user:password@]host:port (special characters percent-encoded)',
+        },
+      )
+      .optional(),
+    description:
+      'Proxy for every Bot API call (polling, sends, uploads, the admin chat, `check`): `http://` or `https://` (HTTP CONNECT), `socks5://` (names resolved by the bot) or `socks5h://` (names resolved by the proxy), with an optional `user:password@` (percent-encode special characters), e.g. `socks5h://bot:secret@proxy.example.com:1080`. A secret: logs and `check` show only host:port.',
+    secret: true,
+  },
   ADMIN_CHAT_ID: {
     schema: telegramChatId.optional(),
     description:
       'Telegram chat that receives problem reports (mailbox down, failed deliveries, refused registrations).',
+  },
+  LAST_COMMAND_INTERVAL_SECONDS: {
+    schema: positiveInteger(0).default(60),
+    description:
+      'Least time between two `/last` commands of one chat (a user or a group) that are carried out; another one sooner is answered once with "wait", then ignored until the time is up. 0: no limit.',
   },
   TELEGRAM_MESSAGES_PER_SECOND: {
     schema: positiveInteger().default(30),
@@ -208,6 +265,35 @@ export const settings = {
     schema: positiveInteger().max(16).default(1),
     description:
       'Bot API requests in flight at once. 1 (the default) means a crash can repeat at most one message; more is faster on slow links, and a crash may repeat one message per parallel send.',
+  },
+  TELEGRAM_PAID_BROADCAST: {
+    schema: booleanFromEnv.default(false),
+    description:
+      'Paid broadcasts: every message is sent with `allow_paid_broadcast`, and the overall rate rises to 1000 messages per second (the per-chat and per-group limits stay). Telegram charges 0.1 Star per message above the free 30 per second, from the bot\u2019s Stars balance; enable Paid Broadcasts in @BotFather and keep the balance funded (docs/operations.md). When the balance runs out, the bot falls back to TELEGRAM_MESSAGES_PER_SECOND without the flag until restarted, and tells the admin chat once.',
+  },
+  QUIET_HOURS: {
+    schema: z
+      .string()
+      .superRefine((value, context) => {
+        try {
+          parseQuietHours(value);
+        } catch (error) {
+          context.addIssue({ code: 'custom', message: (error as Error).message });
+        }
+      })
+      .optional(),
+    description:
+      'Reports recorded in this daily window, `HH:MM-HH:MM` in TZ (e.g. `22:00-08:00`, which crosses midnight), are sent without sound (`disable_notification`), every message of them; they are never held. Empty: off.',
+  },
+  TZ: {
+    schema: z
+      .string()
+      .refine((value) => isKnownTimeZone(value), {
+        error: 'expected a time zone name such as Europe/Moscow or UTC',
+      })
+      .optional(),
+    description:
+      'Time zone of QUIET_HOURS (an IANA name such as `Europe/Moscow`); unset: the system\u2019s. Node reads it for its own clock too.',
   },
   DELIVERY_MAX_ATTEMPTS: {
     schema: positiveInteger().default(8),
@@ -367,11 +453,18 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
 
 /** Settings that work but should be changed (deprecated names), for the log at start and `check`. */
 export function configWarnings(config: Config): string[] {
-  return config.GROUP_REGISTRATION_REQUIRES_USER
-    ? [
-        `GROUP_REGISTRATION_REQUIRES_USER is deprecated: set GROUP_REGISTRATION=title+user instead (in effect now: GROUP_REGISTRATION=${config.GROUP_REGISTRATION}).`,
-      ]
-    : [];
+  const warnings: string[] = [];
+  if (config.GROUP_REGISTRATION_REQUIRES_USER) {
+    warnings.push(
+      `GROUP_REGISTRATION_REQUIRES_USER is deprecated: set GROUP_REGISTRATION=title+user instead (in effect now: GROUP_REGISTRATION=${config.GROUP_REGISTRATION}).`,
+    );
+  }
+  if (config.TELEGRAM_PAID_BROADCAST && config.TELEGRAM_PARALLEL_SENDS === 1) {
+    warnings.push(
+      'TELEGRAM_PAID_BROADCAST is on with TELEGRAM_PARALLEL_SENDS=1: one request at a time cannot reach 1000 messages per second; raise TELEGRAM_PARALLEL_SENDS (e.g. 16).',
+    );
+  }
+  return warnings;
 }
 
 /** Documentation of every setting, for the README table and `--help`. */
@@ -389,10 +482,40 @@ export function describeSettings(): Array<{
   });
 }
 
-/** The values of the settings marked secret, for the log scrubber. */
-export function secretValues(config: Config): string[] {
+/** The values of the settings marked secret. */
+export function secretSettingValues(config: Config): string[] {
   return describeSettings()
     .filter((setting) => setting.secret)
     .map((setting) => config[setting.name as SettingName])
     .filter((value): value is string => typeof value === 'string' && value.length > 0);
+}
+
+/** Everything secret in the settings, for the log scrubber: their values and the proxy's credentials. */
+export function secretValues(config: Config): string[] {
+  return [...new Set([...secretSettingValues(config), ...proxyCredentials(config.TELEGRAM_PROXY)])];
+}
+
+/**
+ * The password of a proxy URL (as written and decoded) and `user:password`: an error or a library's
+ * debug text may quote them without the rest of the URL.
+ */
+function proxyCredentials(proxyUrl: string | undefined): string[] {
+  if (!proxyUrl) return [];
+  const url = new URL(proxyUrl);
+  if (!url.password) return [];
+  const decode = (value: string) => {
+    try {
+      return decodeURIComponent(value);
+    } catch {
+      return value;
+    }
+  };
+  const userPassword = `${decode(url.username)}:${decode(url.password)}`;
+  // the Proxy-Authorization header carries them in base64
+  return [
+    `${url.username}:${url.password}`,
+    url.password,
+    decode(url.password),
+    Buffer.from(userPassword).toString('base64'),
+  ];
 }

@@ -5,12 +5,22 @@
  */
 import { Api, GrammyError } from 'grammy';
 import { ImapFlow } from 'imapflow';
-import { type Config, configWarnings, secretValues } from './config.js';
+import { type Config, configWarnings, secretSettingValues } from './config.js';
 import { parseSenderAuth } from './core/sender-auth.js';
 import { type Directory, isWebhookOnly, type MailboxEntry } from './directory/directory.js';
 import { imapConnectionOptions } from './imap/imap-connection.js';
-import { describeImapError } from './imap/imap-errors.js';
+import { describeImapError, isLoginRejected } from './imap/imap-errors.js';
+import { OAuth2TokenSource } from './imap/oauth2-token-source.js';
 import { type SecretScrubber, SHORT_SECRET_LENGTH } from './observability/secret-scrubber.js';
+import type { RefreshTokenStore } from './store/oauth2-refresh-tokens.js';
+import { classifySendError } from './telegram/send-failure.js';
+import {
+  createTelegramProxy,
+  describeProxyError,
+  proxyClientOptions,
+  proxyFailureCode,
+  type TelegramProxy,
+} from './telegram/telegram-proxy.js';
 
 export type CheckStatus = 'OK' | 'WARN' | 'FAIL';
 
@@ -30,6 +40,11 @@ export interface HealthCheckOptions {
   directoryChecks?: () => Promise<CheckResult[]>;
   /** Per-mailbox and per-call limit, ms (default 15 s). */
   timeoutMs?: number;
+  /**
+   * The bot's stored (rotated) OAuth2 refresh tokens: `check` uses and updates them like the bot, so
+   * that a token endpoint that rotates never leaves the running bot with a voided one.
+   */
+  refreshTokens?: RefreshTokenStore;
 }
 
 function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
@@ -46,9 +61,32 @@ async function checkMailbox(
   mailbox: MailboxEntry,
   scrubber: SecretScrubber,
   timeoutMs: number,
+  refreshTokens?: RefreshTokenStore,
 ): Promise<CheckResult> {
   const name = `mailbox ${mailbox.email}`;
-  if (mailbox.password === null) {
+  let accessToken: string | undefined;
+  if (mailbox.oauth2) {
+    const tokens = new OAuth2TokenSource({
+      mailbox: mailbox.email,
+      settings: mailbox.oauth2,
+      scrubber,
+      refreshTokens,
+      timeoutMs,
+    });
+    try {
+      accessToken = await tokens.accessToken();
+    } catch (error) {
+      const secretVariables = [mailbox.oauth2.clientSecretSource, mailbox.oauth2.refreshTokenSource]
+        .filter(Boolean)
+        .join(' and ');
+      return {
+        check: name,
+        status: 'FAIL',
+        detail: `OAuth2 (${tokens.grant} grant): ${scrubber.describe(error)}`,
+        hint: `check the token URL, client id ${mailbox.oauth2.clientId}, ${secretVariables}, and the app's consent (docs/mailboxes.md)`,
+      };
+    }
+  } else if (mailbox.password === null) {
     return {
       check: name,
       status: 'FAIL',
@@ -57,7 +95,7 @@ async function checkMailbox(
     };
   }
   const client = new ImapFlow({
-    ...imapConnectionOptions(mailbox),
+    ...imapConnectionOptions(mailbox, undefined, accessToken),
     connectionTimeout: timeoutMs,
     greetingTimeout: timeoutMs,
     socketTimeout: timeoutMs,
@@ -71,13 +109,21 @@ async function checkMailbox(
     return {
       check: name,
       status: 'OK',
-      detail: `${mailbox.host}:${mailbox.port} ${mailbox.tls}, folder ${mailbox.folder} (${status.messages ?? 0} messages), ${idle}`,
+      detail: `${mailbox.host}:${mailbox.port} ${mailbox.tls}, folder ${mailbox.folder} (${status.messages ?? 0} messages), ${idle}${accessToken !== undefined ? ', OAuth2 token accepted' : ''}`,
     };
   } catch (error) {
     const fields = error as { authenticationFailed?: boolean; responseText?: string; code?: string };
     // the server's words, made safe like everywhere else (a terminal is as open to escapes as a log)
     const detail = describeImapError(error, scrubber);
     let hint = `check the host, port and TLS mode (--tls, --starttls or --no-tls) of ${mailbox.email}`;
+    if (accessToken !== undefined && isLoginRejected(error)) {
+      return {
+        check: name,
+        status: 'FAIL',
+        detail: `the token endpoint gave a token, but IMAP refused the token: ${detail}`,
+        hint: `check that the app may access ${mailbox.login} (Microsoft 365: IMAP.AccessAsApp with admin consent, the Exchange service principal and Add-MailboxPermission; see docs/mailboxes.md)`,
+      };
+    }
     if (fields.authenticationFailed)
       hint = `check the login (${mailbox.login}) and the password (${mailbox.passwordSource})`;
     else if (/nonexistent|doesn't exist|not found|NONEXISTENT/i.test(detail))
@@ -88,6 +134,41 @@ async function checkMailbox(
     if (client.usable) await client.logout().catch(() => client.close());
     else client.close();
   }
+}
+
+/** getMe failed through TELEGRAM_PROXY: the proxy refused our credentials, is down, or cannot reach Telegram. */
+function proxyFailureResult(
+  error: unknown,
+  proxy: TelegramProxy,
+  apiRoot: string,
+  scrubber: SecretScrubber,
+): CheckResult {
+  const code = proxyFailureCode(error);
+  if (code === 'EPROXYAUTH') {
+    return {
+      check: 'telegram bot',
+      status: 'FAIL',
+      detail: describeProxyError(error)!,
+      hint: 'check the user and password in TELEGRAM_PROXY (percent-encode special characters)',
+    };
+  }
+  if (code === 'EPROXYUNREACHABLE') {
+    return {
+      check: 'telegram bot',
+      status: 'FAIL',
+      detail: describeProxyError(error)!,
+      hint: 'check the host and port in TELEGRAM_PROXY, and that the proxy runs',
+    };
+  }
+  return {
+    check: 'telegram bot',
+    status: 'FAIL',
+    detail:
+      code === 'EPROXYREFUSED'
+        ? (describeProxyError(error) ?? `Telegram not reachable through the proxy ${proxy.address}`)
+        : `Telegram not reachable through the proxy ${proxy.address}: ${scrubber.scrub(classifySendError(error).message)}`,
+    hint: `check that the proxy may connect to ${apiRoot}`,
+  };
 }
 
 async function checkTelegram(
@@ -105,23 +186,44 @@ async function checkTelegram(
       },
     ];
   }
-  const api = new Api(config.TELEGRAM_BOT_TOKEN, {
+  const proxy = config.TELEGRAM_PROXY ? createTelegramProxy(config.TELEGRAM_PROXY) : null;
+  try {
+    return await checkTelegramApi(config, config.TELEGRAM_BOT_TOKEN, proxy, scrubber, timeoutMs);
+  } finally {
+    proxy?.agent.destroy();
+  }
+}
+
+async function checkTelegramApi(
+  config: Config,
+  token: string,
+  proxy: TelegramProxy | null,
+  scrubber: SecretScrubber,
+  timeoutMs: number,
+): Promise<CheckResult[]> {
+  const api = new Api(token, {
     apiRoot: config.TELEGRAM_API_ROOT,
     timeoutSeconds: Math.ceil(timeoutMs / 1000),
+    ...proxyClientOptions(proxy),
   });
+  const via = proxy ? ` through the proxy ${proxy.address} (${proxy.protocol})` : '';
   const results: CheckResult[] = [];
   try {
     const me = await withTimeout(api.getMe(), timeoutMs, 'getMe');
     results.push({
       check: 'telegram bot',
       status: 'OK',
-      detail: `@${me.username} (id ${me.id})${me.can_join_groups ? '' : ', cannot join groups'}`,
+      detail: `@${me.username} (id ${me.id})${via}${me.can_join_groups ? '' : ', cannot join groups'}`,
       ...(me.can_join_groups
         ? {}
         : { hint: 'allow groups in @BotFather (/setjoingroups) so groups can register' }),
     });
   } catch (error) {
     const refused = error instanceof GrammyError && (error.error_code === 401 || error.error_code === 404);
+    if (proxy && !refused) {
+      results.push(proxyFailureResult(error, proxy, config.TELEGRAM_API_ROOT, scrubber));
+      return results;
+    }
     results.push({
       check: 'telegram bot',
       status: 'FAIL',
@@ -220,7 +322,13 @@ function settingChecks(config: Config): CheckResult[] {
       hint: 'set SUPERSET_URL to the public address of Superset; links elsewhere are then dropped',
     });
   }
-  const short = secretValues(config).filter((value) => value.length < SHORT_SECRET_LENGTH).length;
+  // the proxy URL is long whatever its password: the password is what must not be short
+  const proxyPassword = config.TELEGRAM_PROXY
+    ? decodeURIComponent(new URL(config.TELEGRAM_PROXY).password)
+    : '';
+  const short =
+    secretSettingValues(config).filter((value) => value.length < SHORT_SECRET_LENGTH).length +
+    (proxyPassword && proxyPassword.length < SHORT_SECRET_LENGTH ? 1 : 0);
   if (short > 0) {
     results.push({
       check: 'secrets',
@@ -259,7 +367,10 @@ export async function runHealthCheck(options: HealthCheckOptions): Promise<Check
     await options.directory.start();
     const snapshot = options.directory.snapshot();
     mailboxes = snapshot.mailboxes.filter((mailbox) => mailbox.active);
-    for (const mailbox of mailboxes) options.scrubber.add(mailbox.password);
+    for (const mailbox of mailboxes) {
+      options.scrubber.add(mailbox.password, mailbox.oauth2?.clientSecret, mailbox.oauth2?.refreshToken);
+    }
+    options.scrubber.add(...(options.refreshTokens?.all() ?? []));
     const registeredUsers = snapshot.users.filter((user) => user.active && user.telegramId !== null).length;
     const registeredGroups = snapshot.groups.filter(
       (group) => group.active && group.telegramId !== null,
@@ -318,7 +429,7 @@ export async function runHealthCheck(options: HealthCheckOptions): Promise<Check
       mailboxes.map((mailbox) =>
         isWebhookOnly(mailbox)
           ? webhookOnlyCheck(mailbox, options.config)
-          : checkMailbox(mailbox, options.scrubber, timeoutMs),
+          : checkMailbox(mailbox, options.scrubber, timeoutMs, options.refreshTokens),
       ),
     ),
     checkTelegram(options.config, options.scrubber, timeoutMs),

@@ -8,7 +8,7 @@ import { type Config, loadConfig, secretValues } from '../config.js';
 import type { ChatGone } from '../directory/directory.js';
 import { LocalDirectory } from '../directory/local/local-directory.js';
 import { SecretScrubber } from '../observability/secret-scrubber.js';
-import { openDatabase } from '../store/database.js';
+import { type Database, openDatabase } from '../store/database.js';
 
 export const MB = 1024 * 1024;
 
@@ -55,17 +55,23 @@ export const mediaModeOption = () =>
 
 /** Opens the embedded directory for a management command; refuses when SeaTable is the directory. */
 export function localDirectory(cfg: Config): LocalDirectory {
+  return openLocalDirectory(cfg).directory;
+}
+
+/** The embedded directory with its database (for a command that needs both, in one transaction). */
+export function openLocalDirectory(cfg: Config): { directory: LocalDirectory; db: Database } {
   if (cfg.DIRECTORY !== 'local') {
     throw new UsageError(
       `DIRECTORY=${cfg.DIRECTORY}: mailboxes, users and groups are managed in SeaTable; edit the base instead`,
     );
   }
-  const directory = new LocalDirectory(openDatabase(cfg.DATA_DIR), {
+  const db = openDatabase(cfg.DATA_DIR);
+  const directory = new LocalDirectory(db, {
     phoneRegion: cfg.PHONE_REGION as CountryCode,
     pollIntervalMs: 0,
   });
   void directory.start();
-  return directory;
+  return { directory, db };
 }
 
 /** Whether an entry receives reports, and if not, who decided: the admin (pause) or the bot (what it saw). */

@@ -13,6 +13,7 @@ import {
   mediaModeOption,
   printTable,
 } from './command-options.js';
+import { registerDirectoryFileCommands } from './directory-file-commands.js';
 
 export function registerGroupCommands(program: Command): void {
   const group = program.command('group').description('Telegram groups that receive reports');
@@ -120,4 +121,5 @@ export function registerGroupCommands(program: Command): void {
         console.log(`group "${entry.title}" changed, subscribed to ${entry.mailboxes.join(', ')}`);
       },
     );
+  registerDirectoryFileCommands(group, 'group');
 }

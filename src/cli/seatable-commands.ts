@@ -11,7 +11,10 @@ export function registerSeaTableCommands(program: Command): void {
     .command('seatable')
     .description('the SeaTable directory (DIRECTORY=seatable)')
     .command('init')
-    .description('create the missing tables and columns in the SeaTable base (never changes existing ones)')
+    .description(
+      'create the missing tables and required columns in the SeaTable base (never changes existing ones)',
+    )
+    .option('--with-optional', 'also create the optional columns (Media mode, Mark seen, Sender auth)')
     .action(seatableInitCommand);
 }
 
@@ -61,14 +64,22 @@ export async function seatableCheck(cfg: Config): Promise<CheckResult[]> {
   }));
 }
 
-async function seatableInitCommand(): Promise<void> {
+async function seatableInitCommand(options: { withOptional?: boolean }): Promise<void> {
   const cfg = config();
   requireSeaTableSettings(cfg);
   const { describeSchemaProblems, initSchema, seaTableNames } = await load.seatableSchema();
   const { createSeaTableClient } = await load.directories();
-  const result = await initSchema(createSeaTableClient(cfg), seaTableNames(cfg));
-  if (result.created.length === 0) console.log('nothing to create: the base has every table and column');
+  const result = await initSchema(createSeaTableClient(cfg), seaTableNames(cfg), {
+    withOptional: options.withOptional === true,
+  });
+  if (result.created.length === 0)
+    console.log('nothing to create: the base has every table and required column');
   for (const line of result.created) console.log(`created ${line}`);
+  if (result.optionalLeftOut.length > 0) {
+    console.log(
+      `optional columns not created (the global settings apply; add them with --with-optional): ${result.optionalLeftOut.join(', ')}`,
+    );
+  }
   if (result.remaining.length > 0) {
     console.log(`\n${describeSchemaProblems(result.remaining)}`);
     process.exitCode = 1;

@@ -11,6 +11,7 @@ import {
   localDirectory,
   printTable,
 } from './command-options.js';
+import { registerDirectoryFileCommands } from './directory-file-commands.js';
 
 export function registerUserCommands(program: Command): void {
   const user = program.command('user').description('people who receive reports in a private chat');
@@ -103,4 +104,5 @@ export function registerUserCommands(program: Command): void {
         );
       },
     );
+  registerDirectoryFileCommands(user, 'user');
 }

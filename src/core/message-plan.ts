@@ -69,6 +69,11 @@ export interface PlanInput {
   limits?: PlanLimits;
   /** The localized notice for a file that is too large to send, e.g. `texts(lang).tooLargeNotice`. */
   tooLargeNotice: (file: { filename: string; size: number }) => string;
+  /**
+   * A TEXT report's table laid out in monospace (`TextTable.monospace`), sent as one message before the
+   * files; null or absent when there is none (a table too long for a message is a CSV among `files`).
+   */
+  textTable?: string | null;
 }
 
 /** One file in one message, and the Telegram media type it is sent as. */
@@ -80,12 +85,15 @@ export interface PlannedItem {
 
 /**
  * One Telegram call:
+ * - `table`: `sendMessage` with the report's monospace table (the report's stored text, not a copy: the
+ *   plan stays small data) in a `<pre>` block, under the caption when `withCaption`;
  * - `single`: `sendPhoto` / `sendDocument`, with the caption when `withCaption`;
  * - `album`: `sendMediaGroup` with 2–10 items of one media type, the caption on `items[0]` when `withCaption`;
  * - `notice`: `sendMessage` with `text` and `entities` (the entities are the caption's when the notice
  *   carries the caption because no file could be sent; otherwise empty).
  */
 export type PlannedMessage =
+  | { kind: 'table'; withCaption: boolean }
   | { kind: 'single'; item: PlannedItem; withCaption: boolean }
   | { kind: 'album'; items: PlannedItem[]; withCaption: boolean }
   | { kind: 'notice'; text: string; entities: CaptionEntity[] };
@@ -104,7 +112,8 @@ export function isPhotoEligible(file: ReportFile, limits: PlanLimits = {}): bool
 }
 
 /**
- * The messages that deliver one report to one chat, in sending order: the photo group, then the document
+ * The messages that deliver one report to one chat, in sending order: a TEXT report's table, the photo
+ * group, then the document
  * group (PDFs and PNGs sent as documents, in document order), then one notice per file too large to send.
  * Each group is a `single` (1 item) or albums of near-equal size (11 → 6 + 5, 21 → 7 + 7 + 7); the first
  * message of each group carries the caption. No files and no `tooLarge` → `[]`.
@@ -130,7 +139,11 @@ export function planMessages(input: PlanInput): PlannedMessage[] {
   });
   oversized.push(...input.tooLarge);
 
-  const plan = [...groupMessages(photos, limits.albumMax), ...groupMessages(documents, limits.albumMax)];
+  const plan = [
+    ...(input.textTable ? [{ kind: 'table', withCaption: true } as const] : []),
+    ...groupMessages(photos, limits.albumMax),
+    ...groupMessages(documents, limits.albumMax),
+  ];
   // With nothing else sent, the first notice carries the caption, so the reader still learns which report it was.
   let captionPending = plan.length === 0 && input.caption.text !== '';
   for (const file of oversized) {

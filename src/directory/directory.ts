@@ -9,6 +9,34 @@ import type { SenderAuthPolicy } from '../core/sender-auth.js';
 /** How the IMAP connection is secured: implicit TLS (993), STARTTLS required (143), or none (loopback only). */
 export type TlsMode = 'tls' | 'starttls' | 'none';
 
+/**
+ * How a mailbox logs in with OAuth2 (SASL XOAUTH2/OAUTHBEARER) instead of a password: the client
+ * credentials grant (Microsoft 365 app-only access) or, when a refresh token is given, the
+ * refresh-token grant (Google, Yandex, others). Secrets are resolved values; their `…Source` fields
+ * name where they come from (`env:VAR`) and are what messages show.
+ */
+export interface OAuth2Settings {
+  /** The token endpoint, e.g. `https://login.microsoftonline.com/<tenant>/oauth2/v2.0/token`. */
+  tokenUrl: string;
+  clientId: string;
+  /** The client secret, resolved; null when its variable is not set. */
+  clientSecret: string | null;
+  /** Where the client secret comes from (`env:VAR`). */
+  clientSecretSource: string;
+  /**
+   * The scope asked for; null: the client credentials grant asks for
+   * {@link DEFAULT_OAUTH2_SCOPE}, the refresh-token grant sends none (the grant's own scope).
+   */
+  scope: string | null;
+  /** The refresh token, resolved; null when its variable is not set (or no refresh token is used). */
+  refreshToken: string | null;
+  /** Where the refresh token comes from (`env:VAR`); null: the client credentials grant. */
+  refreshTokenSource: string | null;
+}
+
+/** The scope of Microsoft 365 app-only IMAP access, the default of the client credentials grant. */
+export const DEFAULT_OAUTH2_SCOPE = 'https://outlook.office365.com/.default';
+
 export interface MailboxEntry {
   /** Stable identity inside its directory (local row id, SeaTable row id). */
   key: string;
@@ -23,6 +51,8 @@ export interface MailboxEntry {
   password: string | null;
   /** Where the password comes from, for messages: 'directory' or 'env:VAR'. Never the password itself. */
   passwordSource: string;
+  /** Set: the mailbox logs in with an OAuth2 access token instead of the password. Absent or null: password. */
+  oauth2?: OAuth2Settings | null;
   folder: string;
   /** Allowed senders: addresses or `@domain`; empty means anyone. */
   allowFrom: string[];

@@ -17,6 +17,7 @@ function connectionSettings(mailbox: MailboxEntry): string {
     mailbox.tls,
     mailbox.login,
     mailbox.password,
+    mailbox.oauth2 ?? null,
     mailbox.folder,
     mailbox.allowFrom,
     mailbox.mediaMode,

@@ -8,6 +8,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import { rmSync } from 'node:fs';
 import path from 'node:path';
 import type { FetchMessageObject, ImapFlow } from 'imapflow';
+import type { ForwardFileType } from '../core/report.js';
 import type { MailboxEntry } from '../directory/directory.js';
 import type { IntakeResult, ReportIntake, UnparsedMail } from '../intake/report-intake.js';
 import { parseMail, UnreadableMailError } from '../mail/mail-parser.js';
@@ -26,6 +27,8 @@ export interface MailRecorderOptions {
   spoolRoot: string;
   maxMailBytes: number;
   maxFileBytes: number;
+  /** FORWARD_FILE_TYPES (default pdf, png). */
+  forwardTypes?: readonly ForwardFileType[];
 }
 
 export function isoOf(date: Date | string | undefined): string | null {
@@ -90,6 +93,7 @@ export class MailRecorder {
         const parsed = await parseMail(download.content, {
           spoolDir,
           maxFileBytes: this.options.maxFileBytes,
+          ...(this.options.forwardTypes ? { forwardTypes: this.options.forwardTypes } : {}),
           maxMailBytes: this.options.maxMailBytes,
           dkim: intake.dkimFor(mailbox),
         });

@@ -10,10 +10,13 @@ import type { MediaMode } from '../core/message-plan.js';
 import { recipientsFor } from '../core/recipients.js';
 import type { ParsedMail } from '../core/report.js';
 import { checkSender, type SenderAuthMode, type SenderAuthPolicy } from '../core/sender-auth.js';
+import { recogniseSupersetNotice, reportNameOf, type SupersetNotice } from '../core/superset-notice.js';
 import type { Directory, MailboxEntry } from '../directory/directory.js';
 import type { DnsResolver } from '../mail/dkim-verification.js';
 import type { AdminAlerts } from '../observability/admin-alerts.js';
 import type { Logger } from '../observability/logger.js';
+import { SecretScrubber } from '../observability/secret-scrubber.js';
+import { sanitizeServerText } from '../observability/server-text.js';
 import type {
   MailPosition,
   NewDelivery,
@@ -21,6 +24,7 @@ import type {
   ReportStore,
   WebhookArrival,
 } from '../store/report-store.js';
+import type { SettledRetries } from '../store/superset-notices.js';
 
 export interface IntakeResult {
   /** The recorded report, or the earlier one for a duplicate. */
@@ -58,8 +62,27 @@ export interface ReportIntakeOptions {
    * told, so that a sender's broken DNS cannot hold back every later report of the mailbox. Default 1 h.
    */
   senderCheckRetryMs?: number;
+  /**
+   * SUPERSET_NOTICES: what becomes of Superset's own notices (see core/superset-notice.ts): `admin`
+   * (default) tells the admin chat; `subscribers` also queues "not produced" for the mailbox's
+   * recipients; `off` records them silently.
+   */
+  supersetNotices?: SupersetNoticesMode;
+  /** Masks secrets in the names quoted to the admin chat (none known when not given). */
+  scrubber?: SecretScrubber;
   now?: () => number;
 }
+
+/** The values of SUPERSET_NOTICES. */
+export type SupersetNoticesMode = 'admin' | 'subscribers' | 'off';
+
+/**
+ * Subscribers hear of one failed report once in this time, though Superset may send an error notice
+ * and then a final failure for the same run.
+ */
+const SUBSCRIBER_NOTICE_WINDOW_MS = 12 * 3600_000;
+/** Longest report name quoted in the admin chat. */
+const ADMIN_NAME_MAX_LENGTH = 120;
 
 /** The sender-authentication check could not be done now (DNS failure): the mail is to be read again later. */
 export class SenderCheckUnavailableError extends Error {
@@ -68,6 +91,9 @@ export class SenderCheckUnavailableError extends Error {
     this.name = 'SenderCheckUnavailableError';
   }
 }
+
+/** Masks nothing: for intakes built without the bot's scrubber (tests). */
+const NO_SECRETS = new SecretScrubber();
 
 /** Least time between two admin-chat messages about the same failing sender. */
 const SENDER_ALERT_INTERVAL_MS = 60 * 60_000;
@@ -248,6 +274,7 @@ export class ReportIntake {
     const allowed = imap ? isSenderAllowed(mail.from, mailbox.allowFrom) : true;
     const failingKey = imap ? `${imap.mailbox}\n${imap.uidValidity}\n${imap.uid}` : '';
     let dnsGaveUpAfterMs: number | null = null;
+    let notice: SupersetNotice | null = null;
     if (allowed && !verdict.ok && verdict.temporary) {
       // a DNS failure says nothing about the sender: nothing is recorded, the mail is read again
       // later, but only for a while: the watermark waits on this mail, and with it every later report
@@ -274,7 +301,20 @@ export class ReportIntake {
       status = 'rejected_sender';
       reason = `sender ${mail.from ?? '(none)'} failed sender authentication (${policy.mode}): ${verdict.reason}`;
       this.alertForgedSender(mailbox, mail, reason);
-    } else if (mail.files.length === 0 && tooLarge.length === 0) {
+    } else if (mail.files.length === 0 && tooLarge.length === 0 && !mail.textTable) {
+      // (a TEXT report is a report, never a notice)
+      // the same (subject, text) the webhook intake hands over as the notice's name and text
+      notice = recogniseSupersetNotice(mail.subject, mail.description);
+    }
+    if (notice) {
+      status = 'superset_notice';
+      reason = `Superset notice (${notice.kind}) about "${notice.reportName}"`;
+    } else if (
+      status === 'forward' &&
+      mail.files.length === 0 &&
+      tooLarge.length === 0 &&
+      mail.textTable?.delivery !== 'message'
+    ) {
       status = 'no_files';
       reason =
         mail.skipped.length > 0
@@ -282,8 +322,15 @@ export class ReportIntake {
           : 'no PDF or PNG file in the mail';
     }
 
+    const mode = this.options.supersetNotices ?? 'admin';
+    const toldSubscribers =
+      notice !== null &&
+      mode === 'subscribers' &&
+      notice.kind !== 'retry' &&
+      !notice.ownersOnly &&
+      !store.notices.subscribersToldWithin(mailbox.email, notice.reportName, SUBSCRIBER_NOTICE_WINDOW_MS);
     const deliveries: NewDelivery[] =
-      status === 'forward'
+      status === 'forward' || toldSubscribers
         ? recipientsFor(mailbox, this.options.directory.snapshot(), this.options.defaultMediaMode).map(
             (recipient) => ({
               chatId: recipient.chatId,
@@ -298,6 +345,7 @@ export class ReportIntake {
         : [];
     const keepFiles = status === 'forward';
     const link = this.trustedLink(mail);
+    let settled = null as SettledRetries | null;
     const reportId = store.record(
       {
         position,
@@ -307,6 +355,15 @@ export class ReportIntake {
         spoolDir: keepFiles && mail.files.length > 0 ? spoolDir : null,
       },
       deliveries,
+      (id) => {
+        // in the report's transaction: a crash leaves both the notice and its effects, or neither
+        if (notice) {
+          store.notices.insert(id, mailbox.email, notice, toldSubscribers && deliveries.length > 0);
+          if (notice.kind === 'final-failure') store.notices.settleRetries(mailbox.email, notice.reportName);
+        } else if (status === 'forward') {
+          settled = store.notices.settleRetries(mailbox.email, reportNameOf(mail.subject));
+        }
+      },
     );
     if (!keepFiles || mail.files.length === 0) rmSync(spoolDir, { recursive: true, force: true });
 
@@ -318,19 +375,29 @@ export class ReportIntake {
       skipped: mail.skipped.map((part) => `${part.filename ?? part.contentType}: ${part.reason}`),
       deliveries: deliveries.length,
     };
-    if (status === 'forward') {
+    if (deliveries.length > 0) {
+      // committed: a failing wake-up must not look like a mail that was not recorded (the caller
+      // would remove its spooled files and read it again as a duplicate)
+      try {
+        this.options.onRecorded?.(reportId);
+      } catch (error) {
+        log.error({ err: error, reportId }, 'announcing a recorded report failed; it stays recorded');
+      }
+    }
+    // committed: telling the admin chat must not fail the recording either
+    try {
+      if (notice) this.tellAdminOfNotice(mailbox, notice, reportId, mode, deliveries.length);
+      else if (settled && settled.retries > 0)
+        this.tellAdminOfRecovery(mailbox, mail.subject, reportId, settled);
+    } catch (error) {
+      log.error({ err: error, reportId }, 'telling the admin chat about a Superset notice failed');
+    }
+    if (notice) {
+      log.info({ ...fields, notice: notice.kind, reportName: notice.reportName }, 'Superset notice recorded');
+    } else if (status === 'forward') {
       if (deliveries.length === 0)
         log.warn(fields, 'report recorded, but nobody with a Telegram chat is subscribed to this mailbox');
       else log.info(fields, 'report recorded');
-      if (deliveries.length > 0) {
-        // committed: a failing wake-up must not look like a mail that was not recorded (the caller
-        // would remove its spooled files and read it again as a duplicate)
-        try {
-          this.options.onRecorded?.(reportId);
-        } catch (error) {
-          log.error({ err: error, reportId }, 'announcing a recorded report failed; it stays recorded');
-        }
-      }
     } else if (status === 'rejected_sender') {
       log.warn(
         { ...fields, reason },
@@ -346,6 +413,48 @@ export class ReportIntake {
       );
     }
     return { reportId, status, deliveries: deliveries.length };
+  }
+
+  /** A report name or mailbox as quoted in the admin chat: one clean line, bounded, no secret. */
+  private safe(text: string): string {
+    return sanitizeServerText(text, this.options.scrubber ?? NO_SECRETS, ADMIN_NAME_MAX_LENGTH);
+  }
+
+  /** The one-line admin-chat message about a Superset notice (SUPERSET_NOTICES admin or subscribers). */
+  private tellAdminOfNotice(
+    mailbox: MailboxEntry,
+    notice: SupersetNotice,
+    reportId: number,
+    mode: SupersetNoticesMode,
+    told: number,
+  ): void {
+    if (mode === 'off') return;
+    const name = `"${this.safe(notice.reportName)}"`;
+    const where = this.safe(mailbox.email);
+    const what =
+      notice.kind === 'retry'
+        ? `Superset is retrying report ${name}${notice.attempt ? ` (attempt ${notice.attempt} of ${notice.maxAttempts})` : ''} in ${where}`
+        : notice.kind === 'final-failure'
+          ? `Superset gave up on report ${name} (all retries exhausted) in ${where}`
+          : `Superset could not produce report ${name}${notice.ownersOnly ? ' (error mail to its owners)' : ''} in ${where}`;
+    const subscribers =
+      told > 0 ? `; ${told} recipient chat${told === 1 ? '' : 's'} told it was not produced` : '';
+    this.options.alerts?.raise(`superset-notice:${mailbox.email}:${reportId}`, `${what}${subscribers}.`);
+  }
+
+  /** A report delivered after retry notices: the admin chat hears the run ended well. */
+  private tellAdminOfRecovery(
+    mailbox: MailboxEntry,
+    subject: string,
+    reportId: number,
+    settled: SettledRetries,
+  ): void {
+    if ((this.options.supersetNotices ?? 'admin') === 'off') return;
+    const count = settled.lastAttempt ?? settled.retries;
+    this.options.alerts?.raise(
+      `superset-recovered:${mailbox.email}:${reportId}`,
+      `Report "${this.safe(reportNameOf(subject))}" in ${this.safe(mailbox.email)} delivered after ${count} ${count === 1 ? 'retry' : 'retries'}.`,
+    );
   }
 
   /** Remembers when a mail's sender check first failed temporarily, forgetting stale entries. */

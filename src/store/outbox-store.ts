@@ -127,22 +127,46 @@ export class OutboxStore {
     fileIds: Array<{ sha256: string; sentAs: FileSentAs; fileId: string }>,
     plan?: readonly PlannedMessage[],
   ): void {
+    this.stepsSent([{ id, finished, fileIds, ...(plan ? { plan } : {}) }]);
+  }
+
+  /**
+   * Records several sent messages in one transaction (one disk sync): the messages that requests in
+   * flight at once brought back together (TELEGRAM_PARALLEL_SENDS).
+   */
+  stepsSent(
+    steps: ReadonlyArray<{
+      id: number;
+      finished: boolean;
+      fileIds: Array<{ sha256: string; sentAs: FileSentAs; fileId: string }>;
+      plan?: readonly PlannedMessage[];
+    }>,
+  ): void {
     this.db.transaction(() => {
-      const now = nowIso();
-      this.db
-        .prepare(
-          `UPDATE deliveries SET steps_done = steps_done + 1, attempts = 0, last_error = NULL,
+      for (const step of steps) this.recordStep(step.id, step.finished, step.fileIds, step.plan);
+    })();
+  }
+
+  private recordStep(
+    id: number,
+    finished: boolean,
+    fileIds: Array<{ sha256: string; sentAs: FileSentAs; fileId: string }>,
+    plan?: readonly PlannedMessage[],
+  ): void {
+    const now = nowIso();
+    this.db
+      .prepare(
+        `UPDATE deliveries SET steps_done = steps_done + 1, attempts = 0, last_error = NULL,
              state = CASE WHEN ? THEN 'sent' ELSE state END, finished_at = CASE WHEN ? THEN ? ELSE finished_at END,
              plan = coalesce(?, plan)
            WHERE id = ?`,
-        )
-        .run(finished ? 1 : 0, finished ? 1 : 0, now, plan ? JSON.stringify(plan) : null, id);
-      const upsert = this.db.prepare(
-        `INSERT INTO telegram_files (sha256, sent_as, file_id, updated_at) VALUES (?, ?, ?, ?)
+      )
+      .run(finished ? 1 : 0, finished ? 1 : 0, now, plan ? JSON.stringify(plan) : null, id);
+    const upsert = this.db.prepare(
+      `INSERT INTO telegram_files (sha256, sent_as, file_id, updated_at) VALUES (?, ?, ?, ?)
          ON CONFLICT (sha256, sent_as) DO UPDATE SET file_id = excluded.file_id, updated_at = excluded.updated_at`,
-      );
-      for (const file of fileIds) upsert.run(file.sha256, file.sentAs, file.fileId, now);
-    })();
+    );
+    for (const file of fileIds) upsert.run(file.sha256, file.sentAs, file.fileId, now);
   }
 
   /** A delivery with nothing (left) to send. */
@@ -253,7 +277,16 @@ export class OutboxStore {
     this.db.prepare('DELETE FROM telegram_files WHERE sha256 = ? AND sent_as = ?').run(sha256, sentAs);
   }
 
-  /** Queues a report again for one chat (the `resend` command), as a new delivery row. */
+  /** Whether the report has a delivery to this chat still pending (any round). */
+  hasPending(reportId: number, chatId: number): boolean {
+    return (
+      this.db
+        .prepare("SELECT 1 FROM deliveries WHERE report_id = ? AND chat_id = ? AND state = 'pending' LIMIT 1")
+        .get(reportId, chatId) !== undefined
+    );
+  }
+
+  /** Queues a report again for one chat (the `resend` command, /last), as a new delivery row. */
   requeue(
     reportId: number,
     template: Omit<

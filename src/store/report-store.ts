@@ -3,8 +3,10 @@
  * and the outbox rows created with them. A report, its deliveries and the watermark move in one
  * transaction, so a crash leaves either all of them or none.
  */
-import type { ParsedMail, ReportFile, SkippedPart } from '../core/report.js';
+import type { ParsedMail, ReportFile, SkippedPart, TextTable } from '../core/report.js';
+import type { SupersetNoticeKind } from '../core/superset-notice.js';
 import { type Database, nowIso } from './database.js';
+import { SupersetNotices } from './superset-notices.js';
 
 /** What happened to a mail. Only `forward` reports have deliveries. */
 export type ReportStatus =
@@ -17,7 +19,9 @@ export type ReportStatus =
   /** over MAX_MAIL_MB: not downloaded */
   | 'too_large'
   /** not an e-mail, or it could not be read */
-  | 'unreadable';
+  | 'unreadable'
+  /** Superset's own notice (an error, a retry, a final failure): deliveries only with SUPERSET_NOTICES=subscribers */
+  | 'superset_notice';
 
 export interface Watermark {
   uidValidity: string;
@@ -78,8 +82,14 @@ export interface StoredReport {
   recordedAt: string;
   internalDate: string | null;
   spoolDir: string | null;
+  /** When the janitor removed the spooled files (null while they are kept). */
+  spoolRemovedAt: string | null;
   files: ReportFile[];
   skipped: SkippedPart[];
+  /** For a `superset_notice`: which notice, about which report. */
+  notice?: { kind: SupersetNoticeKind; reportName: string };
+  /** A TEXT report's table, as the parser found it; null for other reports. */
+  textTable: TextTable | null;
 }
 
 /**
@@ -107,7 +117,12 @@ export const JANITOR_QUERIES = {
 } as const;
 
 export class ReportStore {
-  constructor(private readonly db: Database) {}
+  /** Superset's notices, recorded with their reports (in the same transaction, through `record`'s `alongside`). */
+  readonly notices: SupersetNotices;
+
+  constructor(private readonly db: Database) {
+    this.notices = new SupersetNotices(db);
+  }
 
   watermark(mailbox: string): Watermark | null {
     const row = this.db
@@ -181,8 +196,11 @@ export class ReportStore {
     return row?.id ?? null;
   }
 
-  /** Records a report with its deliveries and advances the watermark, atomically. Returns the report id. */
-  record(report: NewReport, deliveries: NewDelivery[]): number {
+  /**
+   * Records a report with its deliveries and advances the watermark, atomically. Returns the report id.
+   * `alongside` runs in the same transaction once the report has its id (its notice row, say).
+   */
+  record(report: NewReport, deliveries: NewDelivery[], alongside?: (reportId: number) => void): number {
     return this.db.transaction(() => {
       const { mail, position } = report;
       const imap = 'uid' in position ? position : null;
@@ -213,6 +231,11 @@ export class ReportStore {
           now,
         );
       const reportId = Number(result.lastInsertRowid);
+      if (mail.textTable) {
+        this.db
+          .prepare('UPDATE reports SET text_table = ? WHERE id = ?')
+          .run(JSON.stringify(mail.textTable), reportId);
+      }
       const insertFile = this.db.prepare(
         `INSERT INTO report_files (report_id, position, filename, content_type, size, sha256, path, width, height)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -260,6 +283,7 @@ export class ReportStore {
           now,
         );
       }
+      alongside?.(reportId);
       if (imap) this.advanceWatermark(imap);
       return reportId;
     })();
@@ -267,6 +291,14 @@ export class ReportStore {
 
   report(id: number): StoredReport | null {
     const row = this.db.prepare('SELECT * FROM reports WHERE id = ?').get(id) as ReportRow | undefined;
+    return row ? this.toReport(row) : null;
+  }
+
+  /** The newest report of `mailbox` that was forwarded (status `forward`), or null when there is none. */
+  latestForwarded(mailbox: string): StoredReport | null {
+    const row = this.db
+      .prepare("SELECT * FROM reports WHERE mailbox = ? AND status = 'forward' ORDER BY id DESC LIMIT 1")
+      .get(mailbox) as ReportRow | undefined;
     return row ? this.toReport(row) : null;
   }
 
@@ -383,9 +415,19 @@ export class ReportStore {
       recordedAt: row.recorded_at,
       internalDate: row.internal_date,
       spoolDir: row.spool_dir,
+      spoolRemovedAt: row.spool_removed_at,
       files,
       skipped,
+      ...(row.status === 'superset_notice' ? this.noticeOf(row.id) : {}),
+      textTable: row.text_table ? (JSON.parse(row.text_table) as TextTable) : null,
     };
+  }
+
+  private noticeOf(reportId: number): Pick<StoredReport, 'notice'> {
+    const notice = this.db
+      .prepare('SELECT kind, report_name FROM superset_notices WHERE report_id = ?')
+      .get(reportId) as { kind: SupersetNoticeKind; report_name: string } | undefined;
+    return notice ? { notice: { kind: notice.kind, reportName: notice.report_name } } : {};
   }
 }
 
@@ -403,6 +445,8 @@ interface ReportRow {
   recorded_at: string;
   internal_date: string | null;
   spool_dir: string | null;
+  spool_removed_at: string | null;
+  text_table?: string | null;
 }
 
 interface FileRow {

@@ -4,9 +4,10 @@
  * in the background while mail intake and the outbox go on. A token Telegram refuses (401) is fatal.
  */
 import { autoRetry } from '@grammyjs/auto-retry';
-import { Bot, type Composer, type Context, GrammyError } from 'grammy';
+import { type ApiClientOptions, Bot, type Composer, type Context, GrammyError } from 'grammy';
 import type { Logger } from '../observability/logger.js';
 import type { SecretScrubber } from '../observability/secret-scrubber.js';
+import { describeProxyError } from './telegram-proxy.js';
 
 /** The update types the bot handles (sent explicitly: Telegram remembers the last list otherwise). */
 export const ALLOWED_UPDATES = ['message', 'my_chat_member', 'callback_query'] as const;
@@ -14,6 +15,8 @@ export const ALLOWED_UPDATES = ['message', 'my_chat_member', 'callback_query'] a
 export interface BotPollingOptions {
   token: string;
   apiRoot: string;
+  /** grammY's fetch options: the TELEGRAM_PROXY agent (telegram-proxy.ts). */
+  baseFetchConfig?: ApiClientOptions['baseFetchConfig'];
   logger: Logger;
   scrubber: SecretScrubber;
   /** Handlers for updates. */
@@ -32,7 +35,13 @@ export class BotPolling {
 
   constructor(private readonly options: BotPollingOptions) {
     this.log = options.logger.child({ component: 'telegram' });
-    this.bot = new Bot(options.token, { client: { apiRoot: options.apiRoot, timeoutSeconds: 60 } });
+    this.bot = new Bot(options.token, {
+      client: {
+        apiRoot: options.apiRoot,
+        timeoutSeconds: 60,
+        ...(options.baseFetchConfig ? { baseFetchConfig: options.baseFetchConfig } : {}),
+      },
+    });
     // replies to people are retried on 429 and server errors, but never for long: a stuck reply must
     // not hold up the update loop
     this.bot.api.config.use(autoRetry({ maxRetryAttempts: 3, maxDelaySeconds: 30, rethrowHttpErrors: true }));
@@ -76,14 +85,16 @@ export class BotPolling {
           'Telegram refused TELEGRAM_BOT_TOKEN (401 Unauthorized): check the token from @BotFather',
         );
       }
-      this.log.warn(
-        { err: this.options.scrubber.describe(error) },
-        'Telegram is unreachable; will keep trying',
-      );
+      this.log.warn({ err: this.describeError(error) }, 'Telegram is unreachable; will keep trying');
       this.loop = this.retryInitInBackground();
       return;
     }
     this.loop = this.pollForever();
+  }
+
+  /** An error of a Bot API call, for the log: the proxy's failure when TELEGRAM_PROXY caused it. */
+  private describeError(error: unknown): string {
+    return this.options.scrubber.scrub(describeProxyError(error) ?? this.options.scrubber.describe(error));
   }
 
   private async retryInitInBackground(): Promise<void> {
@@ -93,7 +104,7 @@ export class BotPolling {
       try {
         await this.identify();
       } catch (error) {
-        this.log.warn({ err: this.options.scrubber.describe(error) }, 'Telegram is still unreachable');
+        this.log.warn({ err: this.describeError(error) }, 'Telegram is still unreachable');
         continue;
       }
       await this.pollForever();
@@ -125,7 +136,7 @@ export class BotPolling {
         this.polling = false;
         if (this.stopped) return;
         this.log.warn(
-          { err: this.options.scrubber.describe(error), retryInMs: delay },
+          { err: this.describeError(error), retryInMs: delay },
           'polling stopped with an error; restarting',
         );
         await this.pause(delay);

@@ -142,8 +142,7 @@ export class TelegramReachability {
     if (this.current === 'up') {
       this.downSince = this.now();
       this.log.warn({ reason }, 'Telegram is unreachable: sending paused, probing with getMe');
-      // 401 is Telegram refusing the token (revoked in @BotFather): waiting will not fix that
-      const hint = /^401\b/.test(reason) ? ' Telegram refuses the bot token: check TELEGRAM_BOT_TOKEN.' : '';
+      const hint = outageHint(reason);
       this.options.alerts.raise(
         UNREACHABLE_ALERT,
         `Telegram unreachable since ${new Date(this.downSince).toISOString()} (${reason}). Sending is paused and resumes by itself; nothing is lost.${hint}`,
@@ -177,4 +176,18 @@ export class TelegramReachability {
     if (this.probeTimer) clearTimeout(this.probeTimer);
     this.probeTimer = null;
   }
+}
+
+/** What the admin can do about an outage, when its reason says (a refused token, the proxy). */
+function outageHint(reason: string): string {
+  // 401 is Telegram refusing the token (revoked in @BotFather): waiting will not fix that
+  if (/^401\b/.test(reason)) return ' Telegram refuses the bot token: check TELEGRAM_BOT_TOKEN.';
+  // the proxy's words come from telegram-proxy.ts
+  if (/proxy authentication failed/.test(reason))
+    return ' The proxy is the cause: it refuses the user and password in TELEGRAM_PROXY (fix them and restart the bot).';
+  if (/Telegram not reachable through the proxy/.test(reason))
+    return ' The proxy is the cause: it is up but cannot reach Telegram.';
+  if (/the proxy is not reachable/.test(reason))
+    return ' The proxy is the cause: it does not answer (is TELEGRAM_PROXY running?).';
+  return '';
 }

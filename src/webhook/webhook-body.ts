@@ -362,9 +362,13 @@ async function readMultipart(
     else skipped.push(part.part);
   }
   if (files.length > 0) fsyncDirectory(spoolDir);
-  const ordinal: Record<ReportFileType, number> = { 'application/pdf': 0, 'image/png': 0 };
+  const ordinal: Partial<Record<ReportFileType, number>> = {};
   const names = uniqueFileNames(
-    files.map((file) => fileNameFor(file.declaredName, file.type, ++ordinal[file.type])),
+    files.map((file) => {
+      const nth = (ordinal[file.type] ?? 0) + 1;
+      ordinal[file.type] = nth;
+      return fileNameFor(file.declaredName, file.type, nth);
+    }),
   );
   return {
     fields: fieldsRead,

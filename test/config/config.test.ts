@@ -125,3 +125,53 @@ describe('GROUP_REGISTRATION', () => {
     expect(configWarnings(loadConfig({}))).toEqual([]);
   });
 });
+
+describe('sending options', () => {
+  it('turns paid broadcasts on with TELEGRAM_PAID_BROADCAST, off by default', () => {
+    expect(loadConfig({}).TELEGRAM_PAID_BROADCAST).toBe(false);
+    expect(loadConfig({ TELEGRAM_PAID_BROADCAST: 'true' }).TELEGRAM_PAID_BROADCAST).toBe(true);
+    expect(() => loadConfig({ TELEGRAM_PAID_BROADCAST: 'maybe' })).toThrow(
+      /TELEGRAM_PAID_BROADCAST: expected true or false/,
+    );
+  });
+
+  it('warns when paid broadcasts go one request at a time', () => {
+    expect(configWarnings(loadConfig({ TELEGRAM_PAID_BROADCAST: 'true' }))).toEqual([
+      expect.stringContaining('raise TELEGRAM_PARALLEL_SENDS'),
+    ]);
+    expect(
+      configWarnings(loadConfig({ TELEGRAM_PAID_BROADCAST: 'true', TELEGRAM_PARALLEL_SENDS: '16' })),
+    ).toEqual([]);
+  });
+
+  it('takes QUIET_HOURS as HH:MM-HH:MM (empty: off) and TZ as a time zone name, with clear errors', () => {
+    expect(loadConfig({}).QUIET_HOURS).toBeUndefined();
+    expect(loadConfig({ QUIET_HOURS: '' }).QUIET_HOURS).toBeUndefined();
+    expect(loadConfig({ QUIET_HOURS: '22:00-08:00', TZ: 'Europe/Moscow' })).toMatchObject({
+      QUIET_HOURS: '22:00-08:00',
+      TZ: 'Europe/Moscow',
+    });
+    expect(() => loadConfig({ QUIET_HOURS: '22:00' })).toThrow(
+      /QUIET_HOURS: expected HH:MM-HH:MM on a 24-hour clock, e\.g\. 22:00-08:00/,
+    );
+    expect(() => loadConfig({ QUIET_HOURS: '08:00-08:00' })).toThrow(/QUIET_HOURS: the start and the end/);
+    expect(() => loadConfig({ TZ: 'Moscow' })).toThrow(/TZ: expected a time zone name/);
+  });
+});
+
+describe('FORWARD_FILE_TYPES', () => {
+  it('defaults to pdf,png and reads a list in any case, with spaces, once each', () => {
+    expect(loadConfig({}).FORWARD_FILE_TYPES).toEqual(['pdf', 'png']);
+    expect(loadConfig({ FORWARD_FILE_TYPES: 'PDF, png,csv , xlsx,zip,text,csv' }).FORWARD_FILE_TYPES).toEqual(
+      ['pdf', 'png', 'csv', 'xlsx', 'zip', 'text'],
+    );
+    expect(loadConfig({ FORWARD_FILE_TYPES: 'text' }).FORWARD_FILE_TYPES).toEqual(['text']);
+  });
+
+  it('refuses an unknown kind and a list of nothing, naming the setting', () => {
+    expect(() => loadConfig({ FORWARD_FILE_TYPES: 'pdf,docx' })).toThrow(
+      /FORWARD_FILE_TYPES: expected a comma-separated list/,
+    );
+    expect(() => loadConfig({ FORWARD_FILE_TYPES: ' , ' })).toThrow(/FORWARD_FILE_TYPES: name at least one/);
+  });
+});

@@ -389,3 +389,40 @@ describe('DEFAULT_PLAN_LIMITS', () => {
     expect(Object.isFrozen(DEFAULT_PLAN_LIMITS)).toBe(true);
   });
 });
+
+describe('a TEXT report table and data files (issue 13 part 4)', () => {
+  const data = (name: string, contentType: ReportFile['contentType']): ReportFile => ({
+    ...pdf(name),
+    contentType,
+  });
+
+  it('sends the table first, as one message with the caption, then the files', () => {
+    expect(plan([pdf('a.pdf')], 'photo', { textTable: 'k  v\n-  -\na  1' })).toEqual([
+      { kind: 'table', withCaption: true },
+      { kind: 'single', item: { fileIndex: 0, as: 'document' }, withCaption: true },
+    ]);
+    expect(plan([], 'photo', { textTable: 'k' })).toEqual([{ kind: 'table', withCaption: true }]);
+    expect(countMessages(plan([], 'photo', { textTable: 'k' }))).toBe(1);
+  });
+
+  it('is plain data: the plan names the table, it does not copy its text', () => {
+    const text = 'x'.repeat(3000);
+    expect(JSON.stringify(plan([], 'photo', { textTable: text }))).not.toContain('xxx');
+  });
+
+  it('sends CSV, XLSX and ZIP files as documents, grouped in one album with PDFs', () => {
+    const files = [
+      data('a.csv', 'text/csv'),
+      data('b.xlsx', 'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet'),
+      data('c.zip', 'application/zip'),
+    ];
+    expect(plan(files, 'photo')).toEqual([
+      {
+        kind: 'album',
+        items: [0, 1, 2].map((fileIndex) => ({ fileIndex, as: 'document' })),
+        withCaption: true,
+      },
+    ]);
+    for (const file of files) expect(isPhotoEligible(file)).toBe(false);
+  });
+});

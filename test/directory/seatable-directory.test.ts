@@ -128,14 +128,14 @@ describe('schema check and seatable init', () => {
     expect((error as SeaTableSchemaError).problems).toHaveLength(4);
   });
 
-  it('creates every table and column on an empty base, and nothing on a second run', async () => {
+  it('creates every table and column on an empty base with --with-optional, and nothing on a second run', async () => {
     const h = await harness();
     const client = new SeaTableClient({ serverUrl: h.fake.url, apiToken: h.fake.apiToken });
     const names = defaultSeaTableNames();
-    const first = await initSchema(client, names);
+    const first = await initSchema(client, names, { withOptional: true });
     expect(first.remaining).toEqual([]);
     expect(first.created[0]).toBe(
-      'table "Mailboxes" with columns Email, Host, Port, TLS, Login, Password, Folder, Allowed senders, Active, Media mode, Mark seen, Sender auth',
+      'table "Mailboxes" with columns Email, Host, Port, TLS, Login, Password, Folder, Allowed senders, Active, Media mode, Mark seen, Sender auth, OAuth2 token URL, OAuth2 client ID, OAuth2 client secret, OAuth2 scope, OAuth2 refresh token',
     );
     expect(first.created).toContain('column "Mailboxes" in table "Users" (link to "Mailboxes")');
     expect(first.created).toContain('column "Mailboxes" in table "Groups" (link to "Mailboxes")');
@@ -158,12 +158,88 @@ describe('schema check and seatable init', () => {
     ]);
 
     const second = await initSchema(client, names);
-    expect(second).toEqual({ created: [], remaining: [] });
+    expect(second).toEqual({ created: [], optionalLeftOut: [], remaining: [] });
 
     // the directory starts on the new base, empty
     const directory = h.directory();
     await directory.start();
     expect(directory.snapshot()).toMatchObject({ mailboxes: [], users: [], groups: [] });
+  });
+
+  it('creates only the required columns by default; the optional ones with --with-optional', async () => {
+    const h = await harness();
+    const client = new SeaTableClient({ serverUrl: h.fake.url, apiToken: h.fake.apiToken });
+    const names = defaultSeaTableNames();
+    const first = await initSchema(client, names);
+    expect(first.remaining).toEqual([]);
+    expect(first.created[0]).toBe(
+      'table "Mailboxes" with columns Email, Host, Port, TLS, Login, Password, Folder, Allowed senders, Active',
+    );
+    expect(first.created).toContain(
+      'table "Groups" with columns Name, Telegram ID, Locked, Topic ID, Active',
+    );
+    expect(first.optionalLeftOut).toEqual([
+      'Mailboxes.Media mode',
+      'Mailboxes.Mark seen',
+      'Mailboxes.Sender auth',
+      'Groups.Media mode',
+    ]);
+    // a base without the optional columns is complete: the bot starts on it
+    expect(checkSchema(await client.getMetadata(), names).problems).toEqual([]);
+    const directory = h.directory();
+    await directory.start();
+    expect(directory.snapshot()).toMatchObject({ mailboxes: [], users: [], groups: [] });
+
+    const optional = await initSchema(client, names, { withOptional: true });
+    expect(optional).toEqual({
+      created: [
+        'column "Media mode" in table "Mailboxes" (single-select)',
+        'column "Mark seen" in table "Mailboxes" (checkbox)',
+        'column "Sender auth" in table "Mailboxes" (text)',
+        'column "Media mode" in table "Groups" (single-select)',
+      ],
+      optionalLeftOut: [],
+      remaining: [],
+    });
+  });
+
+  it('understands a TLS column of type checkbox: ticked tls, unticked or untouched starttls', async () => {
+    const [mailboxColumns, userColumns, groupColumns] = directoryTables('text');
+    const row = (email: string, tls: boolean | null, port: number | null) => ({
+      ...mailboxRow({ ...INFO, email }),
+      TLS: tls,
+      Port: port,
+    });
+    const h = await harness({
+      seed: {
+        tables: [
+          {
+            name: 'Mailboxes',
+            columns: mailboxColumns!.map((c) =>
+              c.name === 'TLS' ? { name: 'TLS', type: 'checkbox' as const } : c,
+            ),
+            rows: [
+              row('ticked@example.com', true, null),
+              row('unticked@example.com', false, null),
+              row('untouched@example.com', null, null),
+              row('ownport@example.com', false, 1143),
+            ],
+          },
+          { name: 'Users', columns: userColumns! },
+          { name: 'Groups', columns: groupColumns! },
+        ],
+      },
+    });
+    const client = new SeaTableClient({ serverUrl: h.fake.url, apiToken: h.fake.apiToken });
+    expect(checkSchema(await client.getMetadata(), defaultSeaTableNames()).problems).toEqual([]);
+    const directory = h.directory();
+    await directory.start();
+    expect(directory.snapshot().mailboxes.map((m) => [m.email, m.tls, m.port])).toEqual([
+      ['ticked@example.com', 'tls', 993],
+      ['unticked@example.com', 'starttls', 143],
+      ['untouched@example.com', 'starttls', 143],
+      ['ownport@example.com', 'starttls', 1143],
+    ]);
   });
 
   it('adds only the missing columns to an existing base and leaves rows and wrong columns alone', async () => {
@@ -188,12 +264,17 @@ describe('schema check and seatable init', () => {
     });
     const client = new SeaTableClient({ serverUrl: h.fake.url, apiToken: h.fake.apiToken });
     const before = h.fake.rows('Mailboxes');
-    const result = await initSchema(client, defaultSeaTableNames());
+    const result = await initSchema(client, defaultSeaTableNames(), { withOptional: true });
     expect(result.created).toEqual([
       'column "Folder" in table "Mailboxes" (text)',
       'column "Media mode" in table "Mailboxes" (single-select)',
       'column "Mark seen" in table "Mailboxes" (checkbox)',
       'column "Sender auth" in table "Mailboxes" (text)',
+      'column "OAuth2 token URL" in table "Mailboxes" (text)',
+      'column "OAuth2 client ID" in table "Mailboxes" (text)',
+      'column "OAuth2 client secret" in table "Mailboxes" (text)',
+      'column "OAuth2 scope" in table "Mailboxes" (text)',
+      'column "OAuth2 refresh token" in table "Mailboxes" (text)',
       'column "Media mode" in table "Groups" (single-select)',
     ]);
     expect(result.remaining.map((p) => p.message)).toEqual([

@@ -121,4 +121,28 @@ describe('Telegram reachability', () => {
     expect(alerts).toHaveLength(2);
     reachability.stop();
   });
+
+  it.each([
+    [
+      'network error: proxy authentication failed: the proxy 10.0.0.5:3128 refused the user and password (HTTP 407)',
+      'The proxy is the cause: it refuses the user and password in TELEGRAM_PROXY',
+    ],
+    [
+      'network error: Telegram not reachable through the proxy 10.0.0.5:3128 (CONNECT answered HTTP 502)',
+      'The proxy is the cause: it is up but cannot reach Telegram',
+    ],
+    [
+      'network error: the proxy is not reachable: 10.0.0.5:3128 (ECONNREFUSED)',
+      'The proxy is the cause: it does not answer',
+    ],
+  ])('names the proxy as the cause in the admin chat: %s', async (reason, hint) => {
+    const { reachability, alerts, state } = world();
+    state.answers = false;
+    expect(await reachability.noteFailure(1, reason)).toBe(true);
+    expect(alerts).toHaveLength(1);
+    expect(alerts[0]).toContain(reason);
+    expect(alerts[0]).toContain(hint);
+    expect(alerts[0]).toContain('nothing is lost');
+    reachability.stop();
+  });
 });

@@ -22,6 +22,12 @@ import type {
   UserEntry,
   WriteRejection,
 } from '../directory.js';
+import {
+  OAUTH2_OPTION_NAMES,
+  type OAuth2Input,
+  oauth2InputProblem,
+  resolveOAuth2,
+} from '../oauth2-settings.js';
 import { overlayObservations } from '../observed-directory.js';
 
 /** A problem with a directory command: a duplicate, an unknown mailbox, a bad value. */
@@ -52,6 +58,8 @@ export interface NewMailbox {
   markSeen?: boolean;
   /** The mailbox's own sender-authentication rule (see core/sender-auth.ts); absent: SENDER_AUTH. */
   senderAuth?: string;
+  /** Log in with OAuth2 instead of a password (then give neither password nor passwordEnv). */
+  oauth2?: OAuth2Input;
 }
 
 export interface NewUser {
@@ -79,6 +87,8 @@ export interface MailboxChanges {
   password?: string;
   /** Reads the password from this variable (drops a stored password). */
   passwordEnv?: string;
+  /** Switches to OAuth2 (drops the password); a password or passwordEnv switches back. */
+  oauth2?: OAuth2Input;
   folder?: string;
   /** Replaces the allowed senders; an empty list means anyone. */
   allowFrom?: string[];
@@ -86,6 +96,8 @@ export interface MailboxChanges {
   mediaMode?: MediaMode | null;
   /** null goes back to MARK_SEEN. */
   markSeen?: boolean | null;
+  /** The mailbox's sender-authentication rule (see core/sender-auth.ts); null goes back to SENDER_AUTH. */
+  senderAuth?: string | null;
 }
 
 /** Changes to a user (`user edit`); what is left out stays. */
@@ -134,11 +146,24 @@ interface MailboxRow {
   media_mode: MediaMode | null;
   mark_seen: number | null;
   sender_auth: string | null;
+  oauth2_token_url: string | null;
+  oauth2_client_id: string | null;
+  oauth2_client_secret_env: string | null;
+  oauth2_scope: string | null;
+  oauth2_refresh_token_env: string | null;
   active: number;
   created_at: string;
 }
 
 const EMAIL_PATTERN = /^[^@\s]+@[^@\s]+$/;
+
+const OAUTH2_COLUMNS = [
+  'oauth2_token_url',
+  'oauth2_client_id',
+  'oauth2_client_secret_env',
+  'oauth2_scope',
+  'oauth2_refresh_token_env',
+] as const;
 
 /**
  * `active` in the tables is the admin's decision (`pause`/`resume`); what the bot observed (gone
@@ -152,6 +177,8 @@ export class LocalDirectory implements Directory {
   private dataVersion = -1;
   private fingerprint = '';
   private readonly gone: GoneChats;
+  /** Inside {@link batch}: the directory is read once at the end, not after every write. */
+  private reloadDeferred = false;
 
   constructor(
     private readonly db: Database,
@@ -208,6 +235,7 @@ export class LocalDirectory implements Directory {
   }
 
   private reload(): void {
+    if (this.reloadDeferred) return;
     this.dataVersion = this.db.pragma('data_version', { simple: true }) as number;
     const next = this.read();
     const fingerprint = JSON.stringify({ ...next, loadedAt: '' });
@@ -229,6 +257,21 @@ export class LocalDirectory implements Directory {
         login: row.login,
         password: row.password_env ? (env[row.password_env] ?? null) : row.password,
         passwordSource: row.password_env ? `env:${row.password_env}` : 'directory',
+        // present only on OAuth2 mailboxes
+        ...(row.oauth2_token_url && row.oauth2_client_id && row.oauth2_client_secret_env
+          ? {
+              oauth2: resolveOAuth2(
+                {
+                  tokenUrl: row.oauth2_token_url,
+                  clientId: row.oauth2_client_id,
+                  clientSecretEnv: row.oauth2_client_secret_env,
+                  scope: row.oauth2_scope,
+                  refreshTokenEnv: row.oauth2_refresh_token_env,
+                },
+                env,
+              ),
+            }
+          : {}),
         folder: row.folder,
         allowFrom: JSON.parse(row.allow_from) as string[],
         mediaMode: row.media_mode,
@@ -368,6 +411,21 @@ export class LocalDirectory implements Directory {
 
   // ---- administration (CLI) ----------------------------------------------------------------------
 
+  /**
+   * Runs many administrative writes (an import) and reads the directory once at the end instead of
+   * after each, which would make a large import quadratic. Inside, the entries the write methods
+   * return are not read back (they are undefined): use only their effect.
+   */
+  batch<T>(writes: () => T): T {
+    this.reloadDeferred = true;
+    try {
+      return writes();
+    } finally {
+      this.reloadDeferred = false;
+      this.reload();
+    }
+  }
+
   addMailbox(input: NewMailbox): MailboxEntry {
     const email = input.email.trim().toLowerCase();
     if (!EMAIL_PATTERN.test(email))
@@ -385,6 +443,7 @@ export class LocalDirectory implements Directory {
           ['--allow-from', input.allowFrom?.length ? input.allowFrom : undefined],
           ['--mark-seen', input.markSeen],
           ['--sender-auth', input.senderAuth],
+          ['--oauth2-*', input.oauth2],
         ] as const
       )
         .filter(([, value]) => value !== undefined)
@@ -394,8 +453,18 @@ export class LocalDirectory implements Directory {
           `${imapOnly.join(', ')}: not for a --webhook-only mailbox (no IMAP; the webhook URL's token proves the sender)`,
         );
     } else if (!host) throw new DirectoryInputError('--host is required (or --webhook-only)');
-    if (!input.webhookOnly && (input.password === undefined) === (input.passwordEnv === undefined)) {
-      throw new DirectoryInputError('give exactly one of --password or --password-env');
+    if (input.webhookOnly) {
+      // no login at all
+    } else if (input.oauth2) {
+      if (input.password !== undefined || input.passwordEnv !== undefined) {
+        throw new DirectoryInputError('an OAuth2 mailbox takes no --password or --password-env');
+      }
+      const problem = oauth2InputProblem(input.oauth2, OAUTH2_OPTION_NAMES);
+      if (problem) throw new DirectoryInputError(problem);
+    } else if ((input.password === undefined) === (input.passwordEnv === undefined)) {
+      throw new DirectoryInputError(
+        'give exactly one of --password or --password-env (or the --oauth2-* options)',
+      );
     }
     if (input.passwordEnv !== undefined && !/^[A-Za-z_][A-Za-z0-9_]*$/.test(input.passwordEnv)) {
       throw new DirectoryInputError(
@@ -425,8 +494,9 @@ export class LocalDirectory implements Directory {
     const now = nowIso();
     const result = this.db
       .prepare(
-        `INSERT INTO mailboxes (email, host, port, tls, login, password, password_env, folder, allow_from, media_mode, mark_seen, sender_auth, created_at, updated_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        `INSERT INTO mailboxes (email, host, port, tls, login, password, password_env, folder, allow_from, media_mode, mark_seen, sender_auth, created_at, updated_at,
+           oauth2_token_url, oauth2_client_id, oauth2_client_secret_env, oauth2_scope, oauth2_refresh_token_env)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       )
       .run(
         email,
@@ -443,6 +513,11 @@ export class LocalDirectory implements Directory {
         senderAuth ? formatSenderAuth(senderAuth) : null,
         now,
         now,
+        input.oauth2?.tokenUrl.trim() ?? null,
+        input.oauth2?.clientId.trim() ?? null,
+        input.oauth2?.clientSecretEnv ?? null,
+        input.oauth2?.scope?.trim() || null,
+        input.oauth2?.refreshTokenEnv ?? null,
       );
     this.reload();
     return this.current.mailboxes.find((mailbox) => mailbox.key === String(result.lastInsertRowid))!;
@@ -619,6 +694,13 @@ export class LocalDirectory implements Directory {
     if (changes.password !== undefined && changes.passwordEnv !== undefined) {
       throw new DirectoryInputError('give at most one of --password or --password-env');
     }
+    if (changes.oauth2) {
+      if (changes.password !== undefined || changes.passwordEnv !== undefined) {
+        throw new DirectoryInputError('give either a password or the --oauth2-* options, not both');
+      }
+      const problem = oauth2InputProblem(changes.oauth2, OAUTH2_OPTION_NAMES);
+      if (problem) throw new DirectoryInputError(problem);
+    }
     if (changes.passwordEnv !== undefined && !/^[A-Za-z_][A-Za-z0-9_]*$/.test(changes.passwordEnv)) {
       throw new DirectoryInputError(
         `--password-env: "${changes.passwordEnv}" is not an environment variable name`,
@@ -638,6 +720,12 @@ export class LocalDirectory implements Directory {
         throw new DirectoryInputError(`--allow-from: "${pattern}" is neither an address nor @domain`);
       return normalized;
     });
+    const senderAuth = changes.senderAuth ? parseSenderAuth(changes.senderAuth) : null;
+    if (changes.senderAuth && !senderAuth) {
+      throw new DirectoryInputError(
+        `--sender-auth: "${changes.senderAuth}" is not off, dkim, authentication-results or authentication-results:<authserv-id>`,
+      );
+    }
     this.db.transaction(() => {
       const now = nowIso();
       const set = (column: string, value: unknown) =>
@@ -648,19 +736,35 @@ export class LocalDirectory implements Directory {
       if (changes.port !== undefined) set('port', changes.port);
       if (changes.tls !== undefined) set('tls', changes.tls);
       if (changes.login !== undefined) set('login', changes.login.trim());
+      const dropOAuth2 = () => {
+        for (const column of OAUTH2_COLUMNS) set(column, null);
+      };
       if (changes.password !== undefined) {
         set('password', changes.password);
         set('password_env', null);
+        dropOAuth2();
       }
       if (changes.passwordEnv !== undefined) {
         set('password_env', changes.passwordEnv);
         set('password', null);
+        dropOAuth2();
+      }
+      if (changes.oauth2) {
+        set('password', null);
+        set('password_env', null);
+        set('oauth2_token_url', changes.oauth2.tokenUrl.trim());
+        set('oauth2_client_id', changes.oauth2.clientId.trim());
+        set('oauth2_client_secret_env', changes.oauth2.clientSecretEnv);
+        set('oauth2_scope', changes.oauth2.scope?.trim() || null);
+        set('oauth2_refresh_token_env', changes.oauth2.refreshTokenEnv ?? null);
       }
       if (changes.folder !== undefined) set('folder', changes.folder.trim() || 'INBOX');
       if (allowFrom !== undefined) set('allow_from', JSON.stringify(allowFrom));
       if (changes.mediaMode !== undefined) set('media_mode', changes.mediaMode);
       if (changes.markSeen !== undefined)
         set('mark_seen', changes.markSeen === null ? null : changes.markSeen ? 1 : 0);
+      if (changes.senderAuth !== undefined)
+        set('sender_auth', senderAuth ? formatSenderAuth(senderAuth) : null);
     })();
     this.reload();
     return this.current.mailboxes.find((mailbox) => mailbox.key === String(id))!;

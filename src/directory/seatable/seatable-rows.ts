@@ -9,8 +9,12 @@
  *   box as null, and the grid shows it unticked).
  * - Mailboxes (Users, Groups): a link column to the Mailboxes table (resolved by row id), a
  *   multiple-select of addresses, or a text of addresses separated by commas, spaces or new lines.
- * - TLS: tls / starttls / none, with common synonyms (ssl, imaps, 993 → tls; 143 → starttls…).
+ * - TLS: tls / starttls / none, with common synonyms (ssl, imaps, 993 → tls; 143 → starttls…); or a
+ *   checkbox: ticked tls, unticked starttls.
  * - Password: the password, or `env:VAR_NAME` to read it from the bot's environment.
+ * - OAuth2 token URL, client ID, client secret, scope, refresh token (optional): a filled token URL
+ *   makes the mailbox log in with OAuth2 instead of the Password; the secret and the refresh token
+ *   only as `env:VAR_NAME` (a secret typed into the cell would be shown to everyone with the base).
  * - Telegram ID, Topic ID, Port: a number column or digits in a text column.
  */
 import type { CountryCode } from 'libphonenumber-js';
@@ -18,7 +22,8 @@ import { normalizeSenderPattern } from '../../core/allowed-senders.js';
 import type { MediaMode } from '../../core/message-plan.js';
 import { maskPhone, normalizePhone } from '../../core/phone.js';
 import { parseSenderAuth } from '../../core/sender-auth.js';
-import type { GroupEntry, MailboxEntry, TlsMode, UserEntry } from '../directory.js';
+import type { GroupEntry, MailboxEntry, OAuth2Settings, TlsMode, UserEntry } from '../directory.js';
+import { type OAuth2Input, oauth2InputProblem, resolveOAuth2 } from '../oauth2-settings.js';
 import type { SeaTableLinkCell, SeaTableRow } from './seatable-model.js';
 import type { DirectoryColumns, DirectoryTable, ResolvedSchema, SeaTableNames } from './seatable-schema.js';
 
@@ -61,7 +66,8 @@ const TELEGRAM_ID = /^-?\d{1,16}$/;
 /** A link cell holds at most this many entries (SeaTable ≥ 5.3). */
 const LINK_CELL_CAP = 50;
 
-const TLS_SYNONYMS: Record<string, TlsMode> = {
+/** The words a TLS cell may hold (lower-case, single spaces), also read by the CSV import. */
+export const TLS_SYNONYMS: Record<string, TlsMode> = {
   tls: 'tls',
   ssl: 'tls',
   'ssl/tls': 'tls',
@@ -211,6 +217,11 @@ function readMailboxes(
   for (const row of rows) {
     const password = table.cell(row, 'Password');
     if (typeof password === 'string' && !ENV_REFERENCE.test(password.trim())) secrets.push(password);
+    for (const column of ['OAuth2 client secret', 'OAuth2 refresh token'] as const) {
+      // refused below, but a secret typed into the cell is a secret all the same
+      const cell = table.cell(row, column);
+      if (typeof cell === 'string' && !ENV_REFERENCE.test(cell.trim())) secrets.push(cell);
+    }
     if (table.blank(row, ['Email', 'Host', 'Port', 'Login', 'Password', 'Folder'])) continue;
     const rawEmail = textOf(table.cell(row, 'Email'));
     const email = rawEmail.toLowerCase();
@@ -233,7 +244,10 @@ function readMailboxes(
       continue;
     }
     let tls: TlsMode;
-    if (tlsCell === '') {
+    if (table.typeOf('TLS') === 'checkbox') {
+      // an untouched box reads as null, like an unticked one
+      tls = table.cell(row, 'TLS') === true ? 'tls' : 'starttls';
+    } else if (tlsCell === '') {
       // port 143 is the STARTTLS port: implicit TLS there never connects
       tls = port === 143 ? 'starttls' : 'tls';
     } else {
@@ -264,9 +278,17 @@ function readMailboxes(
       );
       continue;
     }
+    let oauth2: OAuth2Settings | null = null;
+    if (textOf(table.cell(row, 'OAuth2 token URL'))) {
+      const read = readOAuth2(row, table, label, options);
+      if (!read) continue;
+      oauth2 = read;
+    }
     let passwordValue: string | null = null;
     let passwordSource = 'directory';
-    if (typeof password === 'string' && password.trim() !== '') {
+    if (oauth2) {
+      // the OAuth2 columns decide; a leftover password is not used
+    } else if (typeof password === 'string' && password.trim() !== '') {
       const reference = ENV_REFERENCE.exec(password.trim());
       if (reference) {
         passwordSource = `env:${reference[1]}`;
@@ -313,6 +335,8 @@ function readMailboxes(
       login: textOf(table.cell(row, 'Login')) || email,
       password: passwordValue,
       passwordSource,
+      // present only on OAuth2 mailboxes
+      ...(oauth2 ? { oauth2 } : {}),
       folder: textOf(table.cell(row, 'Folder')) || 'INBOX',
       allowFrom,
       mediaMode,
@@ -323,6 +347,75 @@ function readMailboxes(
     });
   }
   return entries;
+}
+
+/**
+ * The OAuth2 columns of a row whose token URL is filled; null (with a warning) when they are unusable:
+ * then only this mailbox is left out.
+ */
+function readOAuth2(
+  row: SeaTableRow,
+  table: TableReader<'Mailboxes'>,
+  label: string,
+  options: RowReadOptions,
+): OAuth2Settings | null {
+  const secretReference = (
+    column: 'OAuth2 client secret' | 'OAuth2 refresh token',
+  ): string | null | false => {
+    const cell = textOf(table.cell(row, column));
+    if (!cell) return null;
+    const reference = ENV_REFERENCE.exec(cell);
+    if (reference) return reference[1]!;
+    table.warn(
+      row,
+      label,
+      `${table.quoted(column)} must be env:VAR_NAME (the secret itself belongs in the bot's environment, not in the base); the mailbox is ignored`,
+    );
+    return false;
+  };
+  const clientSecretEnv = secretReference('OAuth2 client secret');
+  const refreshTokenEnv = secretReference('OAuth2 refresh token');
+  if (clientSecretEnv === false || refreshTokenEnv === false) return null;
+  if (clientSecretEnv === null) {
+    table.warn(
+      row,
+      label,
+      `${table.quoted('OAuth2 client secret')} is empty (give env:VAR_NAME); the mailbox is ignored`,
+    );
+    return null;
+  }
+  const input: OAuth2Input = {
+    tokenUrl: textOf(table.cell(row, 'OAuth2 token URL')),
+    clientId: textOf(table.cell(row, 'OAuth2 client ID')),
+    clientSecretEnv,
+    scope: textOf(table.cell(row, 'OAuth2 scope')) || null,
+    refreshTokenEnv,
+  };
+  const problem = oauth2InputProblem(input, {
+    tokenUrl: table.quoted('OAuth2 token URL'),
+    clientId: table.quoted('OAuth2 client ID'),
+    clientSecretEnv: table.quoted('OAuth2 client secret'),
+    scope: table.quoted('OAuth2 scope'),
+    refreshTokenEnv: table.quoted('OAuth2 refresh token'),
+  });
+  if (problem) {
+    table.warn(row, label, `${problem}; the mailbox is ignored`);
+    return null;
+  }
+  const settings = resolveOAuth2(input, options.env);
+  for (const [value, source] of [
+    [settings.clientSecret, settings.clientSecretSource],
+    [settings.refreshToken, settings.refreshTokenSource],
+  ] as const) {
+    if (source && value === null) {
+      table.warn(
+        row,
+        label,
+        `the environment variable ${source.slice(4)} is not set; the mailbox cannot log in`,
+      );
+    }
+  }
+  return settings;
 }
 
 interface SubscriptionLookup {

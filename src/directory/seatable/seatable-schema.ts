@@ -36,7 +36,12 @@ export interface DirectoryColumns {
     | 'Active'
     | 'Media mode'
     | 'Mark seen'
-    | 'Sender auth';
+    | 'Sender auth'
+    | 'OAuth2 token URL'
+    | 'OAuth2 client ID'
+    | 'OAuth2 client secret'
+    | 'OAuth2 scope'
+    | 'OAuth2 refresh token';
   Users: 'Name' | 'Phone' | 'Mailboxes' | 'Telegram ID' | 'Active';
   Groups: 'Name' | 'Mailboxes' | 'Telegram ID' | 'Locked' | 'Topic ID' | 'Active' | 'Media mode';
 }
@@ -84,8 +89,9 @@ export const DIRECTORY_SCHEMA: {
     { name: 'Host', accepts: ['text', 'url'], create: text },
     { name: 'Port', accepts: ['number', 'text'], create: { type: 'number' } },
     {
+      // a checkbox is understood too: ticked tls, unticked starttls
       name: 'TLS',
-      accepts: ['single-select', 'text'],
+      accepts: ['single-select', 'text', 'checkbox'],
       create: {
         type: 'single-select',
         data: { options: [{ name: 'tls' }, { name: 'starttls' }, { name: 'none' }] },
@@ -100,6 +106,12 @@ export const DIRECTORY_SCHEMA: {
     { name: 'Mark seen', accepts: ['checkbox'], create: checkbox, optional: true },
     // off, dkim, authentication-results or authentication-results:<authserv-id>; blank: SENDER_AUTH
     { name: 'Sender auth', accepts: ['text', 'single-select'], create: text, optional: true },
+    // OAuth2 instead of Password (docs/mailboxes.md): secrets only as env:VAR references
+    { name: 'OAuth2 token URL', accepts: ['text', 'url'], create: text, optional: true },
+    { name: 'OAuth2 client ID', accepts: ['text'], create: text, optional: true },
+    { name: 'OAuth2 client secret', accepts: ['text'], create: text, optional: true },
+    { name: 'OAuth2 scope', accepts: ['text'], create: text, optional: true },
+    { name: 'OAuth2 refresh token', accepts: ['text'], create: text, optional: true },
   ],
   Users: [
     { name: 'Name', accepts: ['text'], create: text },
@@ -358,6 +370,8 @@ export async function checkSeaTableBase(
 export interface SchemaInitResult {
   /** One line per table or column created, in order. */
   created: string[];
+  /** Optional columns the base lacks and init left out (without `withOptional`), as `Table.Column`. */
+  optionalLeftOut: string[];
   /** Problems init cannot fix (wrong types, wrong links); empty when the base is now complete. */
   remaining: SchemaProblem[];
 }
@@ -367,17 +381,36 @@ function columnDefinition(model: ColumnModel, name: string, names: SeaTableNames
   return linkToMailboxes ? { ...definition, name, linkTo: names.tables.Mailboxes } : { ...definition, name };
 }
 
+export interface SchemaInitOptions {
+  /**
+   * Also create the optional columns (Media mode, Mark seen, Sender auth…). Default false: a base
+   * gets only what the bot needs, and an optional column left out means the global setting.
+   */
+  withOptional?: boolean;
+}
+
 /**
- * Creates the missing tables and columns (optional ones too), in the model's order. Never changes
- * or removes an existing table, column or row; a second run creates nothing.
+ * Creates the missing tables and the missing required columns (optional ones too with
+ * `withOptional`), in the model's order. Never changes or removes an existing table, column or row;
+ * a second run creates nothing.
  */
-export async function initSchema(client: SeaTableClient, names: SeaTableNames): Promise<SchemaInitResult> {
+export async function initSchema(
+  client: SeaTableClient,
+  names: SeaTableNames,
+  options: SchemaInitOptions = {},
+): Promise<SchemaInitResult> {
   const created: string[] = [];
+  const optionalLeftOut: string[] = [];
   let metadata = await client.getMetadata();
   for (const logical of DIRECTORY_TABLES) {
     const tableName = names.tables[logical];
     const columnNames = names.columns[logical] as Record<string, string>;
-    const models = DIRECTORY_SCHEMA[logical];
+    const models = DIRECTORY_SCHEMA[logical].filter((model) => {
+      if (!model.optional || options.withOptional) return true;
+      const present = findTable(metadata, tableName)?.columns.some((c) => c.name === columnNames[model.name]);
+      if (!present) optionalLeftOut.push(`${tableName}.${columnNames[model.name]}`);
+      return false;
+    });
     let table = findTable(metadata, tableName);
     if (!table) {
       // links are added afterwards: a table is created with plain columns only
@@ -404,5 +437,5 @@ export async function initSchema(client: SeaTableClient, names: SeaTableNames): 
     }
     metadata = await client.getMetadata();
   }
-  return { created, remaining: checkSchema(metadata, names).problems };
+  return { created, optionalLeftOut, remaining: checkSchema(metadata, names).problems };
 }

@@ -1,0 +1,341 @@
+/**
+ * Import and export of the embedded directory's tables (a real SQLite file, the real LocalDirectory):
+ * an export reads back unchanged, a dry run changes nothing, an applied import is one transaction, and
+ * mistaken or hostile files are refused row by row with nothing applied.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { readCsv } from '../../../src/directory/local/csv-file.js';
+import {
+  type CsvTableSpec,
+  DIRECTORY_CSV,
+  GROUP_CSV,
+  MAILBOX_CSV,
+  USER_CSV,
+} from '../../../src/directory/local/directory-csv-tables.js';
+import {
+  applyImport,
+  CsvHeaderError,
+  exportTable,
+  planImport,
+} from '../../../src/directory/local/directory-import.js';
+import { LocalDirectory, type NewUser } from '../../../src/directory/local/local-directory.js';
+import { type Database, openDatabase } from '../../../src/store/database.js';
+import { removeDir, tempDataDir } from '../../support/bot-harness.js';
+
+const opened: Array<{ db: Database; dir: string }> = [];
+afterEach(() => {
+  for (const { db, dir } of opened.splice(0)) {
+    db.close();
+    removeDir(dir);
+  }
+});
+
+function world(env: Record<string, string> = {}) {
+  const dir = tempDataDir();
+  const db = openDatabase(dir);
+  opened.push({ db, dir });
+  const directory = new LocalDirectory(db, { phoneRegion: 'RU', pollIntervalMs: 0, env });
+  void directory.start();
+  return { db, directory };
+}
+
+/** A directory with the awkward values a real one has. */
+function populated() {
+  const w = world({ SALES_PASSWORD: 'from-the-environment' });
+  const { directory } = w;
+  directory.addMailbox({
+    email: 'Reports@Example.com',
+    host: 'imap.example.com',
+    password: 'Stored-Secret-123',
+    allowFrom: ['@bi.example.com', 'superset@example.org'],
+    markSeen: false,
+    senderAuth: 'authentication-results:mx.example.com',
+  });
+  directory.addMailbox({
+    email: 'sales@example.com',
+    host: 'imap.example.com',
+    port: 143,
+    tls: 'starttls',
+    login: 'sales-login',
+    passwordEnv: 'SALES_PASSWORD',
+    folder: 'Superset/Отчёты',
+    mediaMode: 'both',
+  });
+  directory.addUser({
+    name: 'Иван "Ваня" Петров; отдел',
+    phone: '8 (999) 123-45-67',
+    mailboxes: ['reports@example.com'],
+  });
+  directory.addUser({
+    name: '=HYPERLINK("http://evil.example","click")',
+    phone: '+7 999 123-45-68',
+    mailboxes: ['reports@example.com', 'sales@example.com'],
+    telegramId: 5_551_234,
+  });
+  directory.setUserPaused('+79991234568', true);
+  directory.addGroup({
+    title: 'BI, team',
+    mailboxes: ['sales@example.com'],
+    telegramId: -1_001_234_567_890,
+    topicId: 7,
+  });
+  directory.addGroup({ title: '@channel', mailboxes: ['reports@example.com'], mediaMode: 'document' });
+  return w;
+}
+
+const context = (directory: LocalDirectory) => ({
+  phoneRegion: 'RU' as const,
+  knownMailboxes: new Set(directory.snapshot().mailboxes.map((mailbox) => mailbox.email)),
+});
+
+function plan<E extends { key: string }>(spec: CsvTableSpec<E>, directory: LocalDirectory, csv: string) {
+  return planImport(spec, readCsv(Buffer.from(csv)), directory.snapshot(), context(directory));
+}
+
+describe('export, then import', () => {
+  it('reads every table back unchanged, with either separator', () => {
+    const { directory } = populated();
+    for (const kind of ['mailbox', 'user', 'group'] as const) {
+      for (const separator of [';', ','] as const) {
+        const text = exportTable(DIRECTORY_CSV[kind] as never, directory.snapshot(), separator);
+        const result = plan(DIRECTORY_CSV[kind] as CsvTableSpec<{ key: string }>, directory, text);
+        expect(result.problems, `${kind} ${separator}`).toEqual([]);
+        expect(
+          { adds: result.adds, changes: result.changes, removes: result.removes },
+          `${kind} ${separator}`,
+        ).toEqual({
+          adds: [],
+          changes: [],
+          removes: [],
+        });
+        expect(result.unchanged).toBe(DIRECTORY_CSV[kind].entries(directory.snapshot()).length);
+      }
+    }
+  });
+
+  it('writes no stored password, neutralises formulas, and keeps what the bot learnt meanwhile', () => {
+    const { directory } = populated();
+    const mailboxes = exportTable(MAILBOX_CSV, directory.snapshot(), ';');
+    expect(mailboxes).not.toContain('Stored-Secret-123');
+    expect(mailboxes).not.toContain('from-the-environment');
+    expect(mailboxes).toContain(';env:SALES_PASSWORD;');
+    const users = exportTable(USER_CSV, directory.snapshot(), ';');
+    expect(users).toContain(`"'=HYPERLINK(""http://evil.example"",""click"")"`);
+    expect(exportTable(GROUP_CSV, directory.snapshot(), ';')).toContain("'@channel;");
+
+    // Ivan registers with the bot after the export: importing the old file must not unlink him
+    const ivan = directory.snapshot().users.find((user) => user.phone === '+79991234567')!;
+    void directory.setUserTelegramId(ivan.key, 7_770_001);
+    const again = plan(USER_CSV, directory, users);
+    expect(again.changes).toEqual([]);
+    applyImport(directory, (directory as unknown as { db: Database }).db, again, { commit: true });
+    expect(directory.snapshot().users.find((user) => user.key === ivan.key)?.telegramId).toBe(7_770_001);
+  });
+});
+
+describe('import', () => {
+  it('dry run: plans adds, changes and removals and changes nothing; --apply carries them out', () => {
+    const { db, directory } = populated();
+    const before = JSON.stringify({ ...directory.snapshot(), loadedAt: '' });
+    const csv = [
+      'Name;Phone;Mailboxes;Active',
+      // same person, other format, new name and one more mailbox; resumed
+      'Иван Петров;+7 999 123 45 67;reports@example.com, sales@example.com;yes',
+      'Анна;89990000001;SALES@example.com;',
+      'Пётр;+7 999 000 00 02;reports@example.com;нет',
+    ].join('\r\n');
+    const result = plan(USER_CSV, directory, csv);
+    expect(result.problems).toEqual([]);
+    expect(result.adds.map((add) => [add.line, add.key])).toEqual([
+      [3, '+79990000001'],
+      [4, '+79990000002'],
+    ]);
+    expect(result.changes).toHaveLength(1);
+    expect(result.changes[0]!.changes.map((change) => [change.column, change.from, change.to])).toEqual([
+      ['Name', 'Иван "Ваня" Петров; отдел', 'Иван Петров'],
+      ['Mailboxes', 'reports@example.com', 'reports@example.com sales@example.com'],
+    ]);
+    // the user not in the file goes
+    expect(result.removes.map((user) => user.phone)).toEqual(['+79991234568']);
+
+    const dry = applyImport(directory, db, result, {
+      commit: false,
+      inspect: () => directory.snapshot().users.length,
+    });
+    expect(dry).toMatchObject({ committed: false, problems: [], inspected: 3 });
+    expect(JSON.stringify({ ...directory.snapshot(), loadedAt: '' })).toBe(before);
+    expect(db.prepare('SELECT count(*) AS n FROM users').get()).toEqual({ n: 2 });
+
+    expect(applyImport(directory, db, result, { commit: true })).toMatchObject({
+      committed: true,
+      problems: [],
+    });
+    const users = directory
+      .snapshot()
+      .users.map((user) => [user.name, user.phone, user.mailboxes, !user.pausedByAdmin]);
+    expect(users).toEqual([
+      ['Иван Петров', '+79991234567', ['reports@example.com', 'sales@example.com'], true],
+      ['Анна', '+79990000001', ['sales@example.com'], true],
+      ['Пётр', '+79990000002', ['reports@example.com'], false],
+    ]);
+    // and the same file again is nothing to do
+    const second = plan(USER_CSV, directory, csv);
+    expect([second.adds.length, second.changes.length, second.removes.length]).toEqual([0, 0, 0]);
+  });
+
+  it('mailboxes: a new one needs a password, a blank one keeps the stored password, a written one replaces it', () => {
+    const { db, directory } = populated();
+    const header = 'Email,Host,Password,Allowed senders';
+    const missing = plan(
+      MAILBOX_CSV,
+      directory,
+      `${header}\nreports@example.com,imap.example.com,,\nnew@example.com,imap.example.com,,\n`,
+    );
+    expect(missing.problems).toEqual([
+      {
+        line: 3,
+        message:
+          'Password: a new mailbox needs it (the password, or env:VARIABLE to read it from the environment)',
+      },
+    ]);
+    const result = plan(
+      MAILBOX_CSV,
+      directory,
+      `${header}\nREPORTS@example.com,imap.example.com,,"@bi.example.com superset@example.org"\nsales@example.com,imap.example.com,New-Secret-456,\n`,
+    );
+    expect(result.problems).toEqual([]);
+    // reports: unchanged (blank password kept); columns not in the file keep their values
+    expect(result.unchanged).toBe(1);
+    const sales = result.changes[0]!;
+    expect(sales.changes.map((change) => change.column)).toEqual(['Password']);
+    expect(sales.changes[0]!.secret).toBe(true);
+    applyImport(directory, db, result, { commit: true });
+    const row = db
+      .prepare('SELECT password, password_env, port, tls, login FROM mailboxes WHERE email = ?')
+      .get('sales@example.com');
+    expect(row).toEqual({
+      password: 'New-Secret-456',
+      password_env: null,
+      port: 143,
+      tls: 'starttls',
+      login: 'sales-login',
+    });
+    expect(db.prepare('SELECT password FROM mailboxes WHERE email = ?').get('reports@example.com')).toEqual({
+      password: 'Stored-Secret-123',
+    });
+  });
+
+  it('lists every bad row with its line and plans nothing for them', () => {
+    const { directory } = populated();
+    const users = plan(
+      USER_CSV,
+      directory,
+      [
+        'Name;Phone;Mailboxes;Telegram ID',
+        'A;+7 999 123-45-67;reports@example.com;',
+        'B;8 999 123 45 67;reports@example.com;', // the same phone, written otherwise
+        'C;12;reports@example.com;',
+        'D;+79990000003;nobody@example.com;',
+        'E;+79990000004;reports@example.com;5551234', // the paused user's Telegram ID (not in the file: removed)
+        'F;+79990000005;reports@example.com;5551234',
+        'G;+79990000006;reports@example.com;1,00123E+12',
+        'H;+79990000007;;',
+        'I;+79990000008;reports@example.com;;extra',
+      ].join('\n'),
+    );
+    expect(users.problems).toEqual([
+      { line: 3, message: 'Phone +79991234567 is also on line 2; each may appear once' },
+      { line: 4, message: 'Phone: "12" is not a valid phone number' },
+      {
+        line: 5,
+        message: 'Mailboxes: nobody@example.com: no such mailbox (import or add the mailboxes first)',
+      },
+      { line: 7, message: 'Telegram ID 5551234 is also on line 6; each may appear once' },
+      {
+        line: 8,
+        message:
+          'Telegram ID: "1,00123E+12" lost its digits to a spreadsheet; format the column as text and write the Telegram user id in full',
+      },
+      { line: 9, message: 'Mailboxes: a new user needs it (name at least one mailbox)' },
+      { line: 10, message: '5 cells, but the header has 4 (a separator inside a cell needs quotes)' },
+    ]);
+
+    const mailboxes = plan(
+      MAILBOX_CSV,
+      directory,
+      'Email,Host,Password,TLS,Port,Sender auth\nreports@example.com,h,,,,\nREPORTS@EXAMPLE.COM,h,,,,\nx@example.com,h,p,maybe,70000,sometimes\n',
+    );
+    expect(mailboxes.problems).toEqual([
+      { line: 3, message: 'Email reports@example.com is also on line 2; each may appear once' },
+      // in the file's column order
+      { line: 4, message: 'TLS: "maybe" is not tls, starttls or none' },
+      { line: 4, message: 'Port: 70000 is not a TCP port (1–65535)' },
+      {
+        line: 4,
+        message:
+          'Sender auth: "sometimes" is not off, dkim, authentication-results or authentication-results:<authserv-id>',
+      },
+    ]);
+
+    const groups = plan(
+      GROUP_CSV,
+      directory,
+      'Name,Mailboxes,Telegram ID,Locked\nBI team,sales@example.com,-100500,no\nNew,sales@example.com,,yes\n',
+    );
+    expect(groups.problems.map((problem) => problem.line)).toEqual([2, 3]);
+    expect(groups.problems[0]!.message).toContain('locked to it');
+  });
+
+  it('a Telegram ID kept from the directory (blank cell) counts against one written on another row', () => {
+    const { directory } = populated();
+    const result = plan(
+      USER_CSV,
+      directory,
+      'Name,Phone,Mailboxes,Telegram ID\nHolder,+7 999 123-45-68,reports@example.com,\nTaker,+7 999 123-45-67,reports@example.com,5551234\n',
+    );
+    expect(result.problems).toEqual([
+      {
+        line: 3,
+        message: 'Telegram ID 5551234 is also on line 2; each may appear once',
+      },
+    ]);
+  });
+
+  it('refuses a header with unknown or missing columns, naming the expected ones', () => {
+    const { directory } = populated();
+    expect(() => plan(USER_CSV, directory, 'Name,Phone,Mailbox\n')).toThrow(CsvHeaderError);
+    expect(() => plan(USER_CSV, directory, 'Name,Phone,Mailbox\n')).toThrow(
+      'unknown column "Mailbox" in the header; the Users columns are: Name, Phone, Mailboxes, Telegram ID, Active (required: Name, Phone, Mailboxes)',
+    );
+    expect(() => plan(GROUP_CSV, directory, 'Name,Telegram ID\n')).toThrow('the header lacks "Mailboxes"');
+    expect(() => plan(MAILBOX_CSV, directory, 'email,HOST,host\n')).toThrow('column "Host" appears twice');
+  });
+
+  it('a row the directory refuses while applying rolls the whole import back', () => {
+    const { db, directory } = populated();
+    class RefusingDirectory extends LocalDirectory {
+      override addUser(input: NewUser) {
+        if (input.name === 'Refused') throw new Error('refused for the test');
+        return super.addUser(input);
+      }
+    }
+    const refusing = new RefusingDirectory(db, { phoneRegion: 'RU', pollIntervalMs: 0 });
+    void refusing.start();
+    const before = JSON.stringify({ ...refusing.snapshot(), loadedAt: '' });
+    const result = plan(
+      USER_CSV,
+      refusing,
+      'Name,Phone,Mailboxes\nFirst,+79990000011,reports@example.com\nRefused,+79990000012,reports@example.com\n',
+    );
+    expect(result.problems).toEqual([]);
+    const outcome = applyImport(refusing, db, result, { commit: true });
+    expect(outcome).toMatchObject({
+      committed: false,
+      problems: [{ line: 3, message: 'refused for the test' }],
+    });
+    // the removals and the first add are undone too
+    expect(JSON.stringify({ ...refusing.snapshot(), loadedAt: '' })).toBe(before);
+    void directory.refresh();
+    expect(directory.snapshot().users.map((user) => user.phone)).toEqual(['+79991234567', '+79991234568']);
+  });
+});
