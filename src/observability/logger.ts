@@ -25,6 +25,7 @@ export const CREDENTIAL_FIELDS = [
   'TELEGRAM_PROXY',
   // socks-proxy-agent's field for the proxy URL, credentials included
   'proxyUrl',
+  'WEBHOOK_SECRET',
 ] as const;
 
 /** Fields that hold secrets wherever they appear (up to four levels deep), as pino redact paths. */
