@@ -33,7 +33,7 @@ describe('seatable init', () => {
       'created table "Mailboxes" with columns Email, Host, Port, TLS, Login, Password, Folder, Allowed senders, Active\n',
     );
     expect(first.stdout).toContain(
-      'optional columns not created (the global settings apply; add them with --with-optional): Mailboxes.Media mode, Mailboxes.Mark seen, Mailboxes.Sender auth, Groups.Media mode',
+      'optional columns not created (the global settings apply; add them with --with-optional): Mailboxes.Media mode, Mailboxes.Mark seen, Mailboxes.Sender auth, Mailboxes.OAuth2 token URL, Mailboxes.OAuth2 client ID, Mailboxes.OAuth2 client secret, Mailboxes.OAuth2 scope, Mailboxes.OAuth2 refresh token, Mailboxes.Tall image mode, Groups.Media mode, Groups.Tall image mode',
     );
     const optional = await cli('seatable', 'init', '--with-optional');
     expect(optional.code).toBe(0);

@@ -182,7 +182,14 @@ describe('schema check and seatable init', () => {
       'Mailboxes.Media mode',
       'Mailboxes.Mark seen',
       'Mailboxes.Sender auth',
+      'Mailboxes.OAuth2 token URL',
+      'Mailboxes.OAuth2 client ID',
+      'Mailboxes.OAuth2 client secret',
+      'Mailboxes.OAuth2 scope',
+      'Mailboxes.OAuth2 refresh token',
+      'Mailboxes.Tall image mode',
       'Groups.Media mode',
+      'Groups.Tall image mode',
     ]);
     // a base without the optional columns is complete: the bot starts on it
     expect(checkSchema(await client.getMetadata(), names).problems).toEqual([]);
