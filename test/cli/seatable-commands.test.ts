@@ -41,7 +41,14 @@ describe('seatable init', () => {
       'created column "Media mode" in table "Mailboxes" (single-select)',
       'created column "Mark seen" in table "Mailboxes" (checkbox)',
       'created column "Sender auth" in table "Mailboxes" (text)',
+      'created column "OAuth2 token URL" in table "Mailboxes" (text)',
+      'created column "OAuth2 client ID" in table "Mailboxes" (text)',
+      'created column "OAuth2 client secret" in table "Mailboxes" (text)',
+      'created column "OAuth2 scope" in table "Mailboxes" (text)',
+      'created column "OAuth2 refresh token" in table "Mailboxes" (text)',
+      'created column "Tall image mode" in table "Mailboxes" (single-select)',
       'created column "Media mode" in table "Groups" (single-select)',
+      'created column "Tall image mode" in table "Groups" (single-select)',
     ]);
     const again = await cli('seatable', 'init', '--with-optional');
     expect(again.stdout.trim()).toBe('nothing to create: the base has every table and required column');
