@@ -160,7 +160,9 @@ describe('a second bot taking a deleted lock file', () => {
       TELEGRAM_API_ROOT: telegram.apiRoot,
       HTTP_PORT: '0',
       LOG_LEVEL: 'info',
-      INSTANCE_LOCK_CHECK_SECONDS: '2',
+      // long enough for a second bot to start (node, config, SQLite) on a loaded machine before the
+      // first puts the deleted lock file back
+      INSTANCE_LOCK_CHECK_SECONDS: '8',
     };
     const first = await BotProcess.start(env);
     const bots = [first];
@@ -186,7 +188,7 @@ describe('a second bot taking a deleted lock file', () => {
       // the first notices within a check interval and exits with an error that says why
       const code = await Promise.race([
         first.exited,
-        new Promise<'still running'>((resolve) => setTimeout(() => resolve('still running'), 15_000)),
+        new Promise<'still running'>((resolve) => setTimeout(() => resolve('still running'), 30_000)),
       ]);
       expect(code).not.toBe('still running');
       expect(code).not.toBe(0);
