@@ -19,7 +19,7 @@ import { formatSenderAuth, parseSenderAuth } from '../../core/sender-auth.js';
 import type { DirectorySnapshot, GroupEntry, MailboxEntry, UserEntry } from '../directory.js';
 import { TLS_SYNONYMS } from '../seatable/seatable-rows.js';
 import type { DirectoryTable } from '../seatable/seatable-schema.js';
-import type { LocalDirectory, MailboxChanges, NewMailbox } from './local-directory.js';
+import type { LocalDirectory, MailboxChanges, NewGroup, NewMailbox, NewUser } from './local-directory.js';
 
 /** A cell the column cannot use; the message names the value, the caller adds line and column. */
 export class CellError extends Error {}
@@ -377,13 +377,9 @@ export const USER_CSV: CsvTableSpec<UserEntry> = {
     activeColumn<UserEntry>(),
   ] as ReadonlyArray<CsvColumn<UserEntry>>,
   add(directory, fields) {
-    directory.addUser({
-      name: fields.name as string,
-      phone: fields.phone as string,
-      mailboxes: fields.mailboxes as string[],
-      ...(typeof fields.telegramId === 'number' ? { telegramId: fields.telegramId } : {}),
-    });
-    if (fields.active === false) directory.setUserPaused(fields.phone as string, true);
+    const { active, ...rest } = fields;
+    directory.addUser(withoutNulls(rest) as unknown as NewUser);
+    if (active === false) directory.setUserPaused(fields.phone as string, true);
   },
   edit(directory, entry, changed) {
     const { active, ...rest } = changed;
@@ -444,14 +440,9 @@ export const GROUP_CSV: CsvTableSpec<GroupEntry> = {
     fields.locked = hasId;
   },
   add(directory, fields) {
-    directory.addGroup({
-      title: fields.title as string,
-      mailboxes: fields.mailboxes as string[],
-      ...(typeof fields.telegramId === 'number' ? { telegramId: fields.telegramId } : {}),
-      ...(typeof fields.topicId === 'number' ? { topicId: fields.topicId } : {}),
-      ...(fields.mediaMode ? { mediaMode: fields.mediaMode as MediaMode } : {}),
-    });
-    if (fields.active === false) directory.setGroupPaused(fields.title as string, true);
+    const { active, locked: _derived, ...rest } = fields;
+    directory.addGroup(withoutNulls(rest) as unknown as NewGroup);
+    if (active === false) directory.setGroupPaused(fields.title as string, true);
   },
   edit(directory, entry, changed) {
     const { active, locked: _derived, ...rest } = changed;
