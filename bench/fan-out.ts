@@ -14,12 +14,15 @@ import { prepareDataDir, SEND_METHODS, sleep, startBotProcess } from './bot-setu
 import { MIB, mib, RssSampler, sampleProcess } from './process-stats.js';
 import { Resources } from './resources.js';
 import { informational, judged, type ResultRow } from './results-table.js';
+import { simulatedMedianRatio } from './schedule-simulation.js';
 
 const NAME = 'fan-out';
 /** Telegram's overall limit, messages per second (the fake's default). */
 const MESSAGES_PER_SECOND = 30;
 /** The raised overall limit of the scale runs (fake and bot alike). */
 const SCALE_MESSAGES_PER_SECOND = 1000;
+/** TELEGRAM_PARALLEL_SENDS of the paid-broadcast run (docs/operations.md recommends it with paid broadcasts). */
+const PAID_PARALLEL_SENDS = 16;
 
 export interface FanOutOptions {
   /** Recipients (default 1000). */
@@ -28,6 +31,11 @@ export interface FanOutOptions {
   messagesPerSecond?: number;
   /** Settings for the bot on top of the defaults, to compare (e.g. TELEGRAM_PARALLEL_SENDS). */
   botEnv?: Record<string, string>;
+  /**
+   * Paid broadcasts: the bot runs with TELEGRAM_PAID_BROADCAST=true, and the fake keeps Telegram's free
+   * 30/s for unpaid sends while admitting `messagesPerSecond` with `allow_paid_broadcast`.
+   */
+  paid?: boolean;
 }
 
 /** What one fan-out measured. */
@@ -51,6 +59,12 @@ export interface FanOutMeasurement {
   peakRssBytes: number;
   /** The bot's RSS before the mail arrived, bytes. */
   idleRssBytes: number;
+  /** Per chat: seconds from the first send call to the answer of the chat's last message (its whole report). */
+  completeSeconds: number[];
+  /** Send calls accepted with `allow_paid_broadcast`. */
+  paidCalls: number;
+  /** Stars the fake billed (0.1 per paid message beyond the free 30/s). */
+  starsSpent: number;
 }
 
 /** A Superset dashboard report: a ~1 MB PDF export and three ~1.2 MB screenshots. */
@@ -94,7 +108,11 @@ export async function measureFanOut(options: FanOutOptions = {}): Promise<FanOut
       server.stop(),
     );
     const telegram = resources.hold(
-      await FakeTelegram.start({ rateLimits: { globalMessages: messagesPerSecond } }),
+      await FakeTelegram.start({
+        rateLimits: options.paid
+          ? { paidGlobalMessages: messagesPerSecond }
+          : { globalMessages: messagesPerSecond },
+      }),
       'fake Bot API',
       (fake) => fake.stop(),
     );
@@ -103,7 +121,13 @@ export async function measureFanOut(options: FanOutOptions = {}): Promise<FanOut
       resources,
     );
     const bot = await startBotProcess(
-      { ...setup.env, TELEGRAM_MESSAGES_PER_SECOND: String(messagesPerSecond), ...options.botEnv },
+      {
+        ...setup.env,
+        ...(options.paid
+          ? { TELEGRAM_PAID_BROADCAST: 'true' }
+          : { TELEGRAM_MESSAGES_PER_SECOND: String(messagesPerSecond) }),
+        ...options.botEnv,
+      },
       resources,
     );
     await bot.waitForLine('connected to the mailbox', 30_000);
@@ -126,6 +150,9 @@ export async function measureFanOut(options: FanOutOptions = {}): Promise<FanOut
     let firstSendAt: number | null = null;
     let lastSuccessAt = 0;
     let messages = 0;
+    let paidCalls = 0;
+    /** When the benchmark saw each chat's latest accepted message answered. */
+    const chatDoneAt = new Map<number, number>();
     let tooManyRequests = 0;
     const deadline = Date.now() + (3 * minimumSeconds + 120) * 1000;
     while (messages < expectedMessages) {
@@ -139,6 +166,8 @@ export async function measureFanOut(options: FanOutOptions = {}): Promise<FanOut
         if (entry.status === 200) {
           messages += messagesOf(entry);
           lastSuccessAt = observedAt;
+          chatDoneAt.set(Number(entry.chatId), observedAt);
+          if (entry.params.allow_paid_broadcast === true) paidCalls++;
         }
       }
       if (bot.child.exitCode !== null) throw new Error(`the bot exited (code ${bot.child.exitCode})`);
@@ -174,6 +203,9 @@ export async function measureFanOut(options: FanOutOptions = {}): Promise<FanOut
       cpuSeconds: done.cpuSeconds - idle.cpuSeconds,
       peakRssBytes: Math.max(rss.maxRssBytes, done.peakRssBytes),
       idleRssBytes: idle.rssBytes,
+      completeSeconds: [...chatDoneAt.values()].map((at) => (at - firstSendAt!) / 1000),
+      paidCalls,
+      starsSpent: telegram.starsSpent,
     };
   } finally {
     await resources.release();
@@ -200,12 +232,49 @@ export async function fanOutBenchmark(options: FanOutOptions = {}): Promise<Resu
       uploadRatio <= 1.1,
     ),
     informational(NAME, '429 answers seen', `${run.tooManyRequests} (of ${run.sendCalls} send calls)`),
+    ...whoWaitsHowLong(run),
     judged(
       NAME,
       'chats that received exactly the report',
       `${run.complete} / ${run.chats}`,
       `${run.chats} / ${run.chats}`,
       run.complete === run.chats,
+    ),
+  ];
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
+}
+
+/**
+ * Issue 13 part 6: the median chat's time to its whole report ÷ the fan-out's wall time, measured; and
+ * beside it the figure of the old order (first ready first, i.e. round-robin over the chats), which the
+ * bot no longer has: computed by the real SendSchedule and SendRateLimiter on a virtual clock for the
+ * same report and chats, each request answered at once.
+ */
+function whoWaitsHowLong(run: FanOutMeasurement): ResultRow[] {
+  const ratio = median(run.completeSeconds) / run.wallSeconds;
+  const roundRobin = simulatedMedianRatio({
+    chats: run.chats,
+    steps: [3, 1],
+    messagesPerSecond: run.messagesPerSecond,
+    chatByChat: false,
+  });
+  return [
+    judged(
+      NAME,
+      "median time to a chat's whole report ÷ fan-out wall time (chat by chat)",
+      `${ratio.toFixed(3)} (median ${median(run.completeSeconds).toFixed(1)} s of ${run.wallSeconds.toFixed(1)} s)`,
+      '≤ 0.55',
+      ratio <= 0.55,
+    ),
+    informational(
+      NAME,
+      'the same for round-robin (the order before; simulated with the real scheduler)',
+      roundRobin.toFixed(3),
     ),
   ];
 }
@@ -267,4 +336,52 @@ export async function fanOutScaleBenchmark(options: { chats?: number[] } = {}): 
     ),
   );
   return rows;
+}
+
+/**
+ * Issue 12 part 4: paid broadcasts. 1000 chats receive the report (4000 messages) with
+ * TELEGRAM_PAID_BROADCAST=true from a fake that admits 1000 messages/s with `allow_paid_broadcast` and
+ * Telegram's 30/s without it; the least possible is messages ÷ 1000 s.
+ */
+export async function paidBroadcastBenchmark(
+  options: { chats?: number; botEnv?: Record<string, string> } = {},
+): Promise<ResultRow[]> {
+  const name = 'paid-broadcast';
+  const run = await measureFanOut({
+    chats: options.chats ?? 1000,
+    messagesPerSecond: SCALE_MESSAGES_PER_SECOND,
+    paid: true,
+    // one request at a time cannot carry 1000 messages/s: the documented setting for paid broadcasts
+    botEnv: { TELEGRAM_PARALLEL_SENDS: String(PAID_PARALLEL_SENDS), ...options.botEnv },
+  });
+  const ratio = run.wallSeconds / run.minimumSeconds;
+  return [
+    informational(
+      name,
+      `wall time, ${run.expectedMessages} messages (${run.chats} chats × 3 photos + 1 PDF) at ${run.messagesPerSecond} msg/s paid, TELEGRAM_PARALLEL_SENDS=${PAID_PARALLEL_SENDS}`,
+      `${run.wallSeconds.toFixed(2)} s (least ${run.minimumSeconds.toFixed(1)} s), ${run.tooManyRequests} × 429`,
+    ),
+    judged(
+      name,
+      `wall time ÷ least possible (messages ÷ ${run.messagesPerSecond}/s)`,
+      ratio.toFixed(3),
+      '≤ 1.05',
+      ratio <= 1.05,
+    ),
+    judged(
+      name,
+      'send calls accepted with allow_paid_broadcast',
+      `${run.paidCalls} / ${run.sendCalls - run.tooManyRequests}`,
+      'all',
+      run.paidCalls === run.sendCalls - run.tooManyRequests,
+    ),
+    informational(name, 'Stars billed by the fake (0.1 per message beyond 30/s)', run.starsSpent.toFixed(1)),
+    judged(
+      name,
+      'chats that received exactly the report',
+      `${run.complete} / ${run.chats}`,
+      `${run.chats} / ${run.chats}`,
+      run.complete === run.chats,
+    ),
+  ];
 }

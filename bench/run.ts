@@ -9,21 +9,26 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { bigPdfBenchmark } from './big-pdf.js';
-import { fanOutBenchmark, fanOutScaleBenchmark } from './fan-out.js';
+import { fanOutBenchmark, fanOutScaleBenchmark, paidBroadcastBenchmark } from './fan-out.js';
 import { hostileHtmlBenchmark } from './hostile-html.js';
 import { idleMailboxesBenchmark } from './idle-mailboxes.js';
 import { latencyBenchmark } from './latency.js';
 import { loadAverage } from './process-stats.js';
 import { Resources } from './resources.js';
 import { markdownTable, type ResultRow } from './results-table.js';
+import { tallImageBenchmark } from './tall-image.js';
+import { webhookLatencyBenchmark } from './webhook-latency.js';
 
 const BENCHMARKS: Record<string, () => Promise<ResultRow[]>> = {
   'fan-out': () => fanOutBenchmark(),
   'fan-out-scale': () => fanOutScaleBenchmark(),
+  'paid-broadcast': () => paidBroadcastBenchmark(),
   latency: () => latencyBenchmark(),
+  'webhook-latency': () => webhookLatencyBenchmark(),
   'idle-mailboxes': () => idleMailboxesBenchmark(),
   'big-pdf': () => bigPdfBenchmark(),
   'hostile-html': () => hostileHtmlBenchmark(),
+  'tall-image': () => tallImageBenchmark(),
 };
 
 const RESULTS_FILE = path.join(path.dirname(fileURLToPath(import.meta.url)), 'results.md');

@@ -6,8 +6,9 @@ import path from 'node:path';
 import { Api } from 'grammy';
 import { type Config, configWarnings } from './config.js';
 import { DEFAULT_PLAN_LIMITS, type PlanLimits } from './core/message-plan.js';
+import { parseQuietHours } from './core/quiet-hours.js';
 import { createDirectory } from './directory/create-directory.js';
-import type { Directory } from './directory/directory.js';
+import { type Directory, isWebhookOnly, type MailboxEntry } from './directory/directory.js';
 import { ConnectGate } from './imap/connect-gate.js';
 import { ListenerSupervisor } from './imap/listener-supervisor.js';
 import { MailboxHealthWatch } from './imap/mailbox-health-watch.js';
@@ -23,6 +24,7 @@ import { ChatLanguages } from './store/chat-languages.js';
 import { type Database, openDatabase } from './store/database.js';
 import { GroupApprovals } from './store/group-approvals.js';
 import { InstanceLock } from './store/instance-lock.js';
+import { RefreshTokenStore } from './store/oauth2-refresh-tokens.js';
 import { OutboxStore } from './store/outbox-store.js';
 import { ReportStore } from './store/report-store.js';
 import { forgetOldReports, removeFinishedSpools, removeOrphanSpoolDirs, spoolRoot } from './store/spool.js';
@@ -30,7 +32,10 @@ import { BotPolling } from './telegram/bot-polling.js';
 import { createChatHandlers, publishCommands } from './telegram/chat-handlers.js';
 import { type DeliveryOutcome, OutboxDispatcher } from './telegram/outbox-dispatcher.js';
 import { classifySendError } from './telegram/send-failure.js';
+import { PAID_BROADCAST_MESSAGES_PER_SECOND } from './telegram/send-rate-limiter.js';
 import { createTelegramProxy, proxyClientOptions } from './telegram/telegram-proxy.js';
+import { WebhookServer } from './webhook/webhook-server.js';
+import { webhookToken } from './webhook/webhook-token.js';
 
 export interface AppDependencies {
   config: Config;
@@ -53,6 +58,8 @@ export interface AppDependencies {
    * is stopped, with the reason. The `start` command exits non-zero with it.
    */
   onFatal?: (error: Error) => void;
+  /** Overrides for the webhook receiver's timeouts, ms (tests use short ones). */
+  webhookTimings?: { idleTimeoutMs?: number; requestTimeoutMs?: number; drainTimeoutMs?: number };
 }
 
 /** Another process holds the lock of DATA_DIR now: this bot must not send another message. */
@@ -66,6 +73,11 @@ export class InstanceLockLostError extends Error {
 }
 
 const MB = 1024 * 1024;
+
+/** A mailbox's secrets, for the scrubber: its password, or its OAuth2 client secret and refresh token. */
+export function mailboxSecrets(mailbox: MailboxEntry): Array<string | null> {
+  return [mailbox.password, mailbox.oauth2?.clientSecret ?? null, mailbox.oauth2?.refreshToken ?? null];
+}
 
 /** The running bot. */
 export class App {
@@ -86,6 +98,10 @@ export class App {
   private ops: OpsServer | null = null;
   /** The port of the operations endpoints, once started (0 when off). */
   opsPort = 0;
+  /** Present when WEBHOOK_PORT is set. */
+  private webhook: WebhookServer | null = null;
+  /** The port of the webhook receiver, once started (0 when off). */
+  webhookPort = 0;
   private unsubscribe: (() => void) | null = null;
   private janitor: NodeJS.Timeout | null = null;
   private stopped = false;
@@ -162,6 +178,10 @@ export class App {
           groupMessagesPerMinute: config.TELEGRAM_GROUP_MESSAGES_PER_MINUTE,
         },
         planLimits,
+        ...(config.TELEGRAM_PAID_BROADCAST
+          ? { paidBroadcast: { messagesPerSecond: PAID_BROADCAST_MESSAGES_PER_SECOND } }
+          : {}),
+        quietHours: config.QUIET_HOURS ? parseQuietHours(config.QUIET_HOURS, config.TZ) : null,
         maxAttempts: config.DELIVERY_MAX_ATTEMPTS,
         maxAgeMs: config.DELIVERY_MAX_AGE_HOURS * 3600_000,
         defaultMediaMode: config.MEDIA_MODE,
@@ -192,6 +212,8 @@ export class App {
           scrubber,
           api: new Api(token, { apiRoot: config.TELEGRAM_API_ROOT, timeoutSeconds: 30, ...viaProxy }),
           approvals: new GroupApprovals(this.db),
+          reports: this.store,
+          onQueued: () => this.dispatcher?.wake(),
         }),
       });
     }
@@ -200,6 +222,15 @@ export class App {
       directory: this.directory,
       logger,
       defaultMediaMode: config.MEDIA_MODE,
+      defaultTallImageMode: config.TALL_IMAGE_MODE,
+      images: {
+        tileLimits: {
+          photoMaxRatio: config.PHOTO_MAX_ASPECT_RATIO,
+          photoMaxDimensionSum: DEFAULT_PLAN_LIMITS.photoMaxDimensionSum,
+        },
+        blankScreenshots: config.BLANK_SCREENSHOTS,
+        blankShare: config.BLANK_SCREENSHOT_SHARE,
+      },
       languageOf: (chatId) => this.languages.get(chatId),
       onRecorded: () => this.dispatcher?.wake(),
       onResult: (mailbox, result) => this.metrics.reports.inc({ mailbox, result: result.status }),
@@ -208,6 +239,8 @@ export class App {
       authservId: config.SENDER_AUTHSERV_ID ?? null,
       supersetUrl: config.SUPERSET_URL ?? null,
       dnsResolver: dnsResolverFor(config.DNS_SERVERS),
+      supersetNotices: config.SUPERSET_NOTICES,
+      scrubber,
     });
     const timings: ListenerTimings = {
       idleRestartMs: config.IMAP_IDLE_RESTART_SECONDS * 1000,
@@ -220,6 +253,8 @@ export class App {
     };
     const spool = spoolRoot(config.DATA_DIR);
     const connectGate = new ConnectGate(config.IMAP_CONNECT_CONCURRENCY);
+    const refreshTokens = new RefreshTokenStore(this.db);
+    scrubber.add(...refreshTokens.all());
     this.listeners = new ListenerSupervisor(
       (mailbox) =>
         new MailboxListener({
@@ -231,11 +266,13 @@ export class App {
           spoolRoot: spool,
           maxMailBytes: config.MAX_MAIL_MB * MB,
           maxFileBytes: config.MAX_FILE_MB * MB,
+          forwardTypes: config.FORWARD_FILE_TYPES,
           markSeen: mailbox.markSeen ?? config.MARK_SEEN,
           timings,
           connectGate,
           firstSyncLookbackMs: config.IMAP_FIRST_SYNC_LOOKBACK_HOURS * 3600_000,
           reportRetentionMs: config.REPORT_RETENTION_DAYS * 24 * 3600_000,
+          refreshTokens,
         }),
       logger,
     );
@@ -265,7 +302,9 @@ export class App {
   readiness(): Readiness {
     const snapshot = this.directory.snapshot();
     const statuses = this.listeners.statuses();
-    const active = snapshot.mailboxes.filter((mailbox) => mailbox.active).map((mailbox) => mailbox.email);
+    const active = snapshot.mailboxes
+      .filter((mailbox) => mailbox.active && !isWebhookOnly(mailbox))
+      .map((mailbox) => mailbox.email);
     const listening = new Set(statuses.map((status) => status.mailbox));
     const polling = this.polling ? this.polling.isPolling : null;
     const mailboxesReady =
@@ -348,9 +387,16 @@ export class App {
     this.janitor = setInterval(cleanSpool, 10 * 60_000);
     this.janitor.unref();
     const snapshot = this.directory.snapshot();
-    for (const mailbox of snapshot.mailboxes) scrubber.add(mailbox.password);
+    // a webhook URL is a credential too: its token never shows in a log line
+    const addSecrets = (mailboxes: typeof snapshot.mailboxes) => {
+      for (const mailbox of mailboxes) {
+        scrubber.add(...mailboxSecrets(mailbox));
+        if (config.WEBHOOK_SECRET) scrubber.add(webhookToken(config.WEBHOOK_SECRET, mailbox.email));
+      }
+    };
+    addSecrets(snapshot.mailboxes);
     this.unsubscribe = this.directory.onChange((next) => {
-      for (const mailbox of next.mailboxes) scrubber.add(mailbox.password);
+      addSecrets(next.mailboxes);
       void this.listeners.apply(next.mailboxes);
     });
     const active = snapshot.mailboxes.filter((mailbox) => mailbox.active);
@@ -359,6 +405,27 @@ export class App {
     }
     await this.listeners.apply(snapshot.mailboxes);
     this.health.start();
+    if (config.WEBHOOK_PORT > 0 && config.WEBHOOK_SECRET) {
+      this.webhook = new WebhookServer({
+        host: config.WEBHOOK_HOST,
+        port: config.WEBHOOK_PORT,
+        secret: config.WEBHOOK_SECRET,
+        tls:
+          config.WEBHOOK_TLS_CERT && config.WEBHOOK_TLS_KEY
+            ? { certFile: config.WEBHOOK_TLS_CERT, keyFile: config.WEBHOOK_TLS_KEY }
+            : null,
+        directory: this.directory,
+        intake: this.intake,
+        logger,
+        scrubber,
+        spoolRoot: spoolRoot(config.DATA_DIR),
+        maxBodyBytes: config.MAX_MAIL_MB * MB,
+        maxFileBytes: config.MAX_FILE_MB * MB,
+        ...this.deps.webhookTimings,
+        onAnswer: (status, outcome) => this.metrics.webhookRequests.inc({ status: String(status), outcome }),
+      });
+      this.webhookPort = await this.webhook.start();
+    }
     if (config.HTTP_PORT > 0) {
       this.ops = new OpsServer({
         host: config.HTTP_HOST,
@@ -375,6 +442,11 @@ export class App {
         mailboxes: active.length,
         dataDir: path.resolve(config.DATA_DIR),
         ...(this.opsPort ? { http: `http://${config.HTTP_HOST}:${this.opsPort}` } : {}),
+        ...(this.webhookPort
+          ? {
+              webhook: `${config.WEBHOOK_TLS_CERT ? 'https' : 'http'}://${config.WEBHOOK_HOST}:${this.webhookPort}`,
+            }
+          : {}),
       },
       'superset-telegram-bot started',
     );
@@ -406,7 +478,9 @@ export class App {
     if (this.janitor) clearInterval(this.janitor);
     this.health.stop();
     await this.ops?.stop();
-    // intake first (no new reports), then the request in flight finishes, then polling
+    // intake first (no new reports): the webhook stops accepting, answers 503 and lets the POSTs in
+    // flight be recorded; then the mailboxes; then the request in flight finishes, then polling
+    await this.webhook?.stop();
     await this.listeners.stop();
     await this.dispatcher?.stop();
     await this.polling?.stop();

@@ -5,6 +5,8 @@
  */
 import { z } from 'zod';
 import { isPhoneRegion } from './core/phone.js';
+import { isKnownTimeZone, parseQuietHours } from './core/quiet-hours.js';
+import { FORWARD_FILE_TYPES, type ForwardFileType } from './core/report.js';
 
 const booleanFromEnv = z
   .enum(['true', 'false', '1', '0', 'yes', 'no', 'on', 'off'], { error: 'expected true or false' })
@@ -86,7 +88,27 @@ export const settings = {
   MAX_FILE_MB: {
     schema: positiveInteger().default(50),
     description:
-      'Largest single PDF/PNG (in MB) the bot keeps; a bigger part is skipped and recipients get a short notice instead. 50 MB is the Bot API upload limit.',
+      'Largest single file (PDF, PNG, or a kind FORWARD_FILE_TYPES adds) in MB the bot keeps; a bigger part is skipped and recipients get a short notice instead. 50 MB is the Bot API upload limit.',
+  },
+  FORWARD_FILE_TYPES: {
+    schema: z
+      .string()
+      .default('pdf,png')
+      .transform((value) => [
+        ...new Set(
+          value
+            .toLowerCase()
+            .split(/[\s,]+/)
+            .filter(Boolean),
+        ),
+      ])
+      .refine((types) => types.length > 0, { error: 'name at least one of pdf, png, csv, xlsx, zip, text' })
+      .refine((types) => types.every((type) => (FORWARD_FILE_TYPES as readonly string[]).includes(type)), {
+        error: 'expected a comma-separated list of pdf, png, csv, xlsx, zip, text',
+      })
+      .transform((types) => types as ForwardFileType[]),
+    description:
+      'What the bot forwards, separated by commas: `pdf`, `png` (the default), and also `csv`, `xlsx`, `zip` (Superset\u2019s data reports and CSV bundles, sent as documents) and `text` (a TEXT report: the table in the mail body, sent as an aligned monospace table when it fits in one message, otherwise as a CSV file with a BOM and `;` separators for Excel). Files are recognised by their bytes, not by their names: a ZIP named `.csv` goes as a ZIP (when `zip` is listed), an HTML page named `.csv` is not sent. Data reports go to Telegram\u2019s servers as readable data, so each kind is the admin\u2019s explicit choice.',
   },
   MARK_SEEN: {
     schema: booleanFromEnv.default(false),
@@ -127,6 +149,11 @@ export const settings = {
       .optional(),
     description:
       'Public address of Superset. When set, only links under it become the "Open in Superset" button of a report; other links are dropped. Unset, the first link of the mail is trusted (`check` warns).',
+  },
+  SUPERSET_NOTICES: {
+    schema: z.enum(['admin', 'subscribers', 'off']).default('admin'),
+    description:
+      'Superset\u2019s own notices (mail or webhook without files: "…unable to be generated", "Report Retry [n of m]: …", "Report Failed - All Retries Exhausted: …", EN and RU): `admin` tells the admin chat in one line (report name and mailbox); `subscribers` also tells the mailbox\u2019s current recipients once that the report was not produced today (retry notices only ever go to the admin chat); `off` records them silently. A report delivered after retry notices is mentioned in the admin chat. The allowed senders and SENDER_AUTH apply to notices as to reports.',
   },
   IMAP_IDLE_RESTART_SECONDS: {
     schema: positiveInteger(2).default(240),
@@ -217,6 +244,11 @@ export const settings = {
     description:
       'Telegram chat that receives problem reports (mailbox down, failed deliveries, refused registrations).',
   },
+  LAST_COMMAND_INTERVAL_SECONDS: {
+    schema: positiveInteger(0).default(60),
+    description:
+      'Least time between two `/last` commands of one chat (a user or a group) that are carried out; another one sooner is answered once with "wait", then ignored until the time is up. 0: no limit.',
+  },
   TELEGRAM_MESSAGES_PER_SECOND: {
     schema: positiveInteger().default(30),
     description: 'Overall sending rate (messages per second; an album counts as its number of items).',
@@ -233,6 +265,35 @@ export const settings = {
     schema: positiveInteger().max(16).default(1),
     description:
       'Bot API requests in flight at once. 1 (the default) means a crash can repeat at most one message; more is faster on slow links, and a crash may repeat one message per parallel send.',
+  },
+  TELEGRAM_PAID_BROADCAST: {
+    schema: booleanFromEnv.default(false),
+    description:
+      'Paid broadcasts: every message is sent with `allow_paid_broadcast`, and the overall rate rises to 1000 messages per second (the per-chat and per-group limits stay). Telegram charges 0.1 Star per message above the free 30 per second, from the bot\u2019s Stars balance; enable Paid Broadcasts in @BotFather and keep the balance funded (docs/operations.md). When the balance runs out, the bot falls back to TELEGRAM_MESSAGES_PER_SECOND without the flag until restarted, and tells the admin chat once.',
+  },
+  QUIET_HOURS: {
+    schema: z
+      .string()
+      .superRefine((value, context) => {
+        try {
+          parseQuietHours(value);
+        } catch (error) {
+          context.addIssue({ code: 'custom', message: (error as Error).message });
+        }
+      })
+      .optional(),
+    description:
+      'Reports recorded in this daily window, `HH:MM-HH:MM` in TZ (e.g. `22:00-08:00`, which crosses midnight), are sent without sound (`disable_notification`), every message of them; they are never held. Empty: off.',
+  },
+  TZ: {
+    schema: z
+      .string()
+      .refine((value) => isKnownTimeZone(value), {
+        error: 'expected a time zone name such as Europe/Moscow or UTC',
+      })
+      .optional(),
+    description:
+      'Time zone of QUIET_HOURS (an IANA name such as `Europe/Moscow`); unset: the system\u2019s. Node reads it for its own clock too.',
   },
   DELIVERY_MAX_ATTEMPTS: {
     schema: positiveInteger().default(8),
@@ -254,6 +315,21 @@ export const settings = {
     description:
       'PNGs longer than this ratio (long side / short side) go as documents even in `photo` mode: Telegram shrinks photos to 2560 px on the long side, which makes a tall dashboard unreadable. Telegram itself refuses photos above 20.',
   },
+  TALL_IMAGE_MODE: {
+    schema: z.enum(['tiles+document', 'tiles', 'document']).default('tiles+document'),
+    description:
+      'Default for a PNG past PHOTO_MAX_ASPECT_RATIO (a tall dashboard): `tiles+document` (cut at intake into tiles within the ratio, cut in the gaps between dashboard rows where possible, sent as photo albums, then the original as a document), `tiles` (the tiles only) or `document` (the original only). Media mode `document` always sends the original only. Mailboxes and groups may override it.',
+  },
+  BLANK_SCREENSHOTS: {
+    schema: z.enum(['deliver', 'hold']).default('deliver'),
+    description:
+      'What to do with a report whose PNG is blank or unfinished (taken before the charts rendered: its page and card backgrounds cover BLANK_SCREENSHOT_SHARE of its pixels). Either way the admin chat is told the report and mailbox. `deliver` sends it anyway; `hold` records it and sends nothing: release it with `superset-telegram-bot resend <id>` while its files are kept (SPOOL_RETENTION_HOURS).',
+  },
+  BLANK_SCREENSHOT_SHARE: {
+    schema: z.coerce.number({ error: 'expected a number' }).gt(0.5).max(1).default(0.98),
+    description:
+      'Share of the pixels (0.5–1) in a PNG\u2019s two most common colours (page and card backgrounds) from which it counts as a blank screenshot; 1 leaves only images of one or two flat colours. Measured on generated Superset-like screenshots: rendered dashboards 71–78% (a row of big numbers 95%); a blank page 100%, a white page with a spinner 99.9%, empty cards with loading spinners 98.7%.',
+  },
   HTTP_HOST: {
     schema: z.string().min(1).default('127.0.0.1'),
     description:
@@ -262,6 +338,41 @@ export const settings = {
   HTTP_PORT: {
     schema: positiveInteger(0).max(65535).default(8080),
     description: 'Port of the /healthz, /readyz and /metrics endpoints; 0 turns them off.',
+  },
+  WEBHOOK_PORT: {
+    schema: positiveInteger(0).max(65535).default(0),
+    description:
+      "Port of the receiver of Superset's webhook (Superset 6.1+, feature flag `ALERT_REPORT_WEBHOOK`): a report POSTed to a mailbox's webhook URL (`webhook url <mailbox>`) goes to the mailbox's subscribers at once, as a mail would. 0 turns it off. See docs/superset.md.",
+  },
+  WEBHOOK_HOST: {
+    schema: z.string().min(1).default('0.0.0.0'),
+    description: 'Address the webhook receiver listens on.',
+  },
+  WEBHOOK_SECRET: {
+    schema: z
+      .string()
+      .min(32, { error: 'expected at least 32 characters (e.g. `openssl rand -base64 32`)' })
+      .optional(),
+    description:
+      'Required with WEBHOOK_PORT: the secret every webhook URL is derived from (at least 32 characters). Superset sends no signature, so the URL is the credential; changing this secret changes every URL.',
+    secret: true,
+  },
+  WEBHOOK_PUBLIC_URL: {
+    schema: z
+      .url({ error: 'expected an http(s) URL' })
+      .regex(/^https?:\/\//, { error: 'expected an http(s) URL' })
+      .optional(),
+    description:
+      'How Superset reaches the webhook receiver (e.g. `https://bot.example.com`, a reverse proxy in front): `webhook url` prints full URLs starting with it; without it, only the path.',
+  },
+  WEBHOOK_TLS_CERT: {
+    schema: z.string().min(1).optional(),
+    description:
+      'PEM certificate (chain) file: the webhook receiver speaks HTTPS itself (Superset requires HTTPS unless `ALERT_REPORTS_WEBHOOK_HTTPS_ONLY = False`). Set with WEBHOOK_TLS_KEY, or put a reverse proxy in front.',
+  },
+  WEBHOOK_TLS_KEY: {
+    schema: z.string().min(1).optional(),
+    description: 'PEM private key file for WEBHOOK_TLS_CERT.',
   },
   MAILBOX_DOWN_ALERT_MINUTES: {
     schema: positiveInteger(1).default(10),
@@ -318,6 +429,20 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
           message: 'required with GROUP_REGISTRATION=approval (the chat that approves groups)',
         });
       }
+      if (config.WEBHOOK_PORT > 0 && !config.WEBHOOK_SECRET) {
+        context.addIssue({
+          code: 'custom',
+          path: ['WEBHOOK_SECRET'],
+          message: 'required with WEBHOOK_PORT (at least 32 characters)',
+        });
+      }
+      if (Boolean(config.WEBHOOK_TLS_CERT) !== Boolean(config.WEBHOOK_TLS_KEY)) {
+        context.addIssue({
+          code: 'custom',
+          path: [config.WEBHOOK_TLS_CERT ? 'WEBHOOK_TLS_KEY' : 'WEBHOOK_TLS_CERT'],
+          message: 'WEBHOOK_TLS_CERT and WEBHOOK_TLS_KEY go together',
+        });
+      }
       if (config.DIRECTORY !== 'seatable') return;
       for (const key of ['SEATABLE_SERVER_URL', 'SEATABLE_API_TOKEN'] as const) {
         if (!config[key])
@@ -343,11 +468,18 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
 
 /** Settings that work but should be changed (deprecated names), for the log at start and `check`. */
 export function configWarnings(config: Config): string[] {
-  return config.GROUP_REGISTRATION_REQUIRES_USER
-    ? [
-        `GROUP_REGISTRATION_REQUIRES_USER is deprecated: set GROUP_REGISTRATION=title+user instead (in effect now: GROUP_REGISTRATION=${config.GROUP_REGISTRATION}).`,
-      ]
-    : [];
+  const warnings: string[] = [];
+  if (config.GROUP_REGISTRATION_REQUIRES_USER) {
+    warnings.push(
+      `GROUP_REGISTRATION_REQUIRES_USER is deprecated: set GROUP_REGISTRATION=title+user instead (in effect now: GROUP_REGISTRATION=${config.GROUP_REGISTRATION}).`,
+    );
+  }
+  if (config.TELEGRAM_PAID_BROADCAST && config.TELEGRAM_PARALLEL_SENDS === 1) {
+    warnings.push(
+      'TELEGRAM_PAID_BROADCAST is on with TELEGRAM_PARALLEL_SENDS=1: one request at a time cannot reach 1000 messages per second; raise TELEGRAM_PARALLEL_SENDS (e.g. 16).',
+    );
+  }
+  return warnings;
 }
 
 /** Documentation of every setting, for the README table and `--help`. */

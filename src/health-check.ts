@@ -7,10 +7,12 @@ import { Api, GrammyError } from 'grammy';
 import { ImapFlow } from 'imapflow';
 import { type Config, configWarnings, secretSettingValues } from './config.js';
 import { parseSenderAuth } from './core/sender-auth.js';
-import type { Directory, MailboxEntry } from './directory/directory.js';
+import { type Directory, isWebhookOnly, type MailboxEntry } from './directory/directory.js';
 import { imapConnectionOptions } from './imap/imap-connection.js';
-import { describeImapError } from './imap/imap-errors.js';
+import { describeImapError, isLoginRejected } from './imap/imap-errors.js';
+import { OAuth2TokenSource } from './imap/oauth2-token-source.js';
 import { type SecretScrubber, SHORT_SECRET_LENGTH } from './observability/secret-scrubber.js';
+import type { RefreshTokenStore } from './store/oauth2-refresh-tokens.js';
 import { classifySendError } from './telegram/send-failure.js';
 import {
   createTelegramProxy,
@@ -38,6 +40,11 @@ export interface HealthCheckOptions {
   directoryChecks?: () => Promise<CheckResult[]>;
   /** Per-mailbox and per-call limit, ms (default 15 s). */
   timeoutMs?: number;
+  /**
+   * The bot's stored (rotated) OAuth2 refresh tokens: `check` uses and updates them like the bot, so
+   * that a token endpoint that rotates never leaves the running bot with a voided one.
+   */
+  refreshTokens?: RefreshTokenStore;
 }
 
 function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
@@ -54,9 +61,32 @@ async function checkMailbox(
   mailbox: MailboxEntry,
   scrubber: SecretScrubber,
   timeoutMs: number,
+  refreshTokens?: RefreshTokenStore,
 ): Promise<CheckResult> {
   const name = `mailbox ${mailbox.email}`;
-  if (mailbox.password === null) {
+  let accessToken: string | undefined;
+  if (mailbox.oauth2) {
+    const tokens = new OAuth2TokenSource({
+      mailbox: mailbox.email,
+      settings: mailbox.oauth2,
+      scrubber,
+      refreshTokens,
+      timeoutMs,
+    });
+    try {
+      accessToken = await tokens.accessToken();
+    } catch (error) {
+      const secretVariables = [mailbox.oauth2.clientSecretSource, mailbox.oauth2.refreshTokenSource]
+        .filter(Boolean)
+        .join(' and ');
+      return {
+        check: name,
+        status: 'FAIL',
+        detail: `OAuth2 (${tokens.grant} grant): ${scrubber.describe(error)}`,
+        hint: `check the token URL, client id ${mailbox.oauth2.clientId}, ${secretVariables}, and the app's consent (docs/mailboxes.md)`,
+      };
+    }
+  } else if (mailbox.password === null) {
     return {
       check: name,
       status: 'FAIL',
@@ -65,7 +95,7 @@ async function checkMailbox(
     };
   }
   const client = new ImapFlow({
-    ...imapConnectionOptions(mailbox),
+    ...imapConnectionOptions(mailbox, undefined, accessToken),
     connectionTimeout: timeoutMs,
     greetingTimeout: timeoutMs,
     socketTimeout: timeoutMs,
@@ -79,13 +109,21 @@ async function checkMailbox(
     return {
       check: name,
       status: 'OK',
-      detail: `${mailbox.host}:${mailbox.port} ${mailbox.tls}, folder ${mailbox.folder} (${status.messages ?? 0} messages), ${idle}`,
+      detail: `${mailbox.host}:${mailbox.port} ${mailbox.tls}, folder ${mailbox.folder} (${status.messages ?? 0} messages), ${idle}${accessToken !== undefined ? ', OAuth2 token accepted' : ''}`,
     };
   } catch (error) {
     const fields = error as { authenticationFailed?: boolean; responseText?: string; code?: string };
     // the server's words, made safe like everywhere else (a terminal is as open to escapes as a log)
     const detail = describeImapError(error, scrubber);
     let hint = `check the host, port and TLS mode (--tls, --starttls or --no-tls) of ${mailbox.email}`;
+    if (accessToken !== undefined && isLoginRejected(error)) {
+      return {
+        check: name,
+        status: 'FAIL',
+        detail: `the token endpoint gave a token, but IMAP refused the token: ${detail}`,
+        hint: `check that the app may access ${mailbox.login} (Microsoft 365: IMAP.AccessAsApp with admin consent, the Exchange service principal and Add-MailboxPermission; see docs/mailboxes.md)`,
+      };
+    }
     if (fields.authenticationFailed)
       hint = `check the login (${mailbox.login}) and the password (${mailbox.passwordSource})`;
     else if (/nonexistent|doesn't exist|not found|NONEXISTENT/i.test(detail))
@@ -223,6 +261,28 @@ async function checkTelegramApi(
   return results;
 }
 
+/**
+ * A webhook-only mailbox has no IMAP server to log in to: what matters is that the webhook receiver
+ * is on. Its URL is not printed here (it is a credential): `webhook url <mailbox>` prints it.
+ */
+function webhookOnlyCheck(mailbox: MailboxEntry, config: Config): CheckResult {
+  const name = `mailbox ${mailbox.email}`;
+  if (config.WEBHOOK_PORT === 0) {
+    return {
+      check: name,
+      status: 'FAIL',
+      detail: 'webhook-only (no IMAP server), but the webhook receiver is off: its reports cannot arrive',
+      hint: 'set WEBHOOK_PORT and WEBHOOK_SECRET, then give Superset the URL from `webhook url <mailbox>`',
+    };
+  }
+  const scheme = config.WEBHOOK_TLS_CERT ? 'https' : 'http';
+  return {
+    check: name,
+    status: 'OK',
+    detail: `webhook-only (no IMAP): reports arrive at ${scheme}://${config.WEBHOOK_HOST}:${config.WEBHOOK_PORT}${config.WEBHOOK_PUBLIC_URL ? `, published as ${config.WEBHOOK_PUBLIC_URL}` : ''} (URL: \`webhook url ${mailbox.email}\`)`,
+  };
+}
+
 /** What the sender-authentication setting of a mailbox means for forged mail. */
 function senderChecks(mailbox: MailboxEntry, config: Config): CheckResult[] {
   const name = `mailbox ${mailbox.email}`;
@@ -307,7 +367,10 @@ export async function runHealthCheck(options: HealthCheckOptions): Promise<Check
     await options.directory.start();
     const snapshot = options.directory.snapshot();
     mailboxes = snapshot.mailboxes.filter((mailbox) => mailbox.active);
-    for (const mailbox of mailboxes) options.scrubber.add(mailbox.password);
+    for (const mailbox of mailboxes) {
+      options.scrubber.add(mailbox.password, mailbox.oauth2?.clientSecret, mailbox.oauth2?.refreshToken);
+    }
+    options.scrubber.add(...(options.refreshTokens?.all() ?? []));
     const registeredUsers = snapshot.users.filter((user) => user.active && user.telegramId !== null).length;
     const registeredGroups = snapshot.groups.filter(
       (group) => group.active && group.telegramId !== null,
@@ -337,6 +400,7 @@ export async function runHealthCheck(options: HealthCheckOptions): Promise<Check
       });
     }
     for (const mailbox of mailboxes) {
+      if (isWebhookOnly(mailbox)) continue;
       results.push(...senderChecks(mailbox, options.config));
       if (mailbox.password !== null && mailbox.password.length < SHORT_SECRET_LENGTH) {
         results.push({
@@ -361,7 +425,13 @@ export async function runHealthCheck(options: HealthCheckOptions): Promise<Check
     await options.directory.stop().catch(() => undefined);
   }
   const [mailboxResults, telegramResults] = await Promise.all([
-    Promise.all(mailboxes.map((mailbox) => checkMailbox(mailbox, options.scrubber, timeoutMs))),
+    Promise.all(
+      mailboxes.map((mailbox) =>
+        isWebhookOnly(mailbox)
+          ? webhookOnlyCheck(mailbox, options.config)
+          : checkMailbox(mailbox, options.scrubber, timeoutMs, options.refreshTokens),
+      ),
+    ),
     checkTelegram(options.config, options.scrubber, timeoutMs),
   ]);
   results.push(...mailboxResults, ...telegramResults);

@@ -64,3 +64,41 @@ describe('check: group registration', () => {
     expect(old[1]!.detail).toContain('GROUP_REGISTRATION_REQUIRES_USER is deprecated');
   });
 });
+
+describe('check: webhook-only mailboxes', () => {
+  async function checkWebhookOnly(env: Record<string, string>) {
+    dataDir = tempDataDir();
+    db = openDatabase(dataDir);
+    const directory = new LocalDirectory(db, { phoneRegion: 'RU', pollIntervalMs: 0 });
+    directory.addMailbox({ email: 'hook@example.com', webhookOnly: true });
+    const results = await runHealthCheck({
+      config: testConfig(dataDir, env),
+      directory,
+      scrubber: new SecretScrubber(),
+      timeoutMs: 500,
+    });
+    return results.filter((result) => result.check === 'mailbox hook@example.com');
+  }
+
+  it('does not log in, and says where its reports arrive', async () => {
+    const secret = 'w'.repeat(40);
+    const results = await checkWebhookOnly({
+      WEBHOOK_PORT: '8443',
+      WEBHOOK_SECRET: secret,
+      WEBHOOK_PUBLIC_URL: 'https://bot.example.com',
+    });
+    expect(results).toEqual([
+      {
+        check: 'mailbox hook@example.com',
+        status: 'OK',
+        detail:
+          'webhook-only (no IMAP): reports arrive at http://0.0.0.0:8443, published as https://bot.example.com (URL: `webhook url hook@example.com`)',
+      },
+    ]);
+  });
+
+  it('fails when the webhook receiver is off', async () => {
+    const [result] = await checkWebhookOnly({});
+    expect(result).toMatchObject({ status: 'FAIL', hint: expect.stringContaining('WEBHOOK_PORT') });
+  });
+});

@@ -5,6 +5,7 @@
 import { InvalidArgumentError, Option } from 'commander';
 import type { CountryCode } from 'libphonenumber-js';
 import { type Config, loadConfig, secretValues } from '../config.js';
+import { TALL_IMAGE_MODES } from '../core/message-plan.js';
 import type { ChatGone } from '../directory/directory.js';
 import { LocalDirectory } from '../directory/local/local-directory.js';
 import { SecretScrubber } from '../observability/secret-scrubber.js';
@@ -52,6 +53,12 @@ export const mediaModeOption = () =>
     'document',
     'both',
   ]);
+
+export const tallImageModeOption = () =>
+  new Option(
+    '--tall-image-mode <mode>',
+    'how a PNG too tall for a readable photo is sent: tiles+document, tiles or document',
+  ).choices(TALL_IMAGE_MODES);
 
 /** Opens the embedded directory for a management command; refuses when SeaTable is the directory. */
 export function localDirectory(cfg: Config): LocalDirectory {

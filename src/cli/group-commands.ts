@@ -2,7 +2,7 @@
  * `group add|list|remove|pause|resume|edit`: the Telegram groups that receive reports.
  */
 import type { Command } from 'commander';
-import type { MediaMode } from '../core/message-plan.js';
+import type { MediaMode, TallImageMode } from '../core/message-plan.js';
 import {
   collect,
   config,
@@ -12,6 +12,7 @@ import {
   localDirectory,
   mediaModeOption,
   printTable,
+  tallImageModeOption,
 } from './command-options.js';
 import { registerDirectoryFileCommands } from './directory-file-commands.js';
 
@@ -25,6 +26,7 @@ export function registerGroupCommands(program: Command): void {
     .option('--topic <id>', 'forum topic (message_thread_id) for the reports', integer)
     .option('--telegram-id <id>', 'Telegram chat id, if already known (locks the group to it)', integer)
     .addOption(mediaModeOption())
+    .addOption(tallImageModeOption())
     .action(
       (options: {
         title: string;
@@ -32,6 +34,7 @@ export function registerGroupCommands(program: Command): void {
         topic?: number;
         telegramId?: number;
         mediaMode?: MediaMode;
+        tallImageMode?: TallImageMode;
       }) => {
         const added = localDirectory(config()).addGroup({
           title: options.title,
@@ -39,6 +42,7 @@ export function registerGroupCommands(program: Command): void {
           topicId: options.topic,
           telegramId: options.telegramId,
           mediaMode: options.mediaMode,
+          tallImageMode: options.tallImageMode,
         });
         console.log(`group "${added.title}" added, subscribed to ${added.mailboxes.join(', ')}`);
       },
@@ -98,6 +102,8 @@ export function registerGroupCommands(program: Command): void {
     .option('--unlock', 'forget the chat id and the lock: the group registers again')
     .addOption(mediaModeOption())
     .option('--default-media-mode', 'go back to the mailbox’s or MEDIA_MODE')
+    .addOption(tallImageModeOption())
+    .option('--default-tall-image-mode', 'go back to the mailbox’s or TALL_IMAGE_MODE')
     .action(
       (
         title: string,
@@ -109,6 +115,8 @@ export function registerGroupCommands(program: Command): void {
           unlock?: boolean;
           mediaMode?: MediaMode;
           defaultMediaMode?: boolean;
+          tallImageMode?: TallImageMode;
+          defaultTallImageMode?: boolean;
         },
       ) => {
         const entry = localDirectory(config()).editGroup(title, {
@@ -117,6 +125,7 @@ export function registerGroupCommands(program: Command): void {
           topicId: options.topic === false ? null : options.topic,
           telegramId: idChange(options.telegramId, options.unlock, '--unlock'),
           mediaMode: options.defaultMediaMode ? null : options.mediaMode,
+          tallImageMode: options.defaultTallImageMode ? null : options.tallImageMode,
         });
         console.log(`group "${entry.title}" changed, subscribed to ${entry.mailboxes.join(', ')}`);
       },

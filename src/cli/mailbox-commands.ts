@@ -2,8 +2,9 @@
  * `mailbox add|list|remove|pause|resume|edit`: the technical mailboxes of the embedded directory.
  */
 import { type Command, Option } from 'commander';
-import type { MediaMode } from '../core/message-plan.js';
-import type { TlsMode } from '../directory/directory.js';
+import type { MediaMode, TallImageMode } from '../core/message-plan.js';
+import type { MailboxEntry, TlsMode } from '../directory/directory.js';
+import type { OAuth2Input } from '../directory/oauth2-settings.js';
 import { SHORT_SECRET_LENGTH } from '../observability/secret-scrubber.js';
 import {
   collect,
@@ -13,17 +14,110 @@ import {
   mediaModeOption,
   printTable,
   scrubber,
+  tallImageModeOption,
   UsageError,
 } from './command-options.js';
 import { registerDirectoryFileCommands } from './directory-file-commands.js';
 
+/**
+ * `mailbox add --webhook-only`: a mailbox whose reports come only through Superset's webhook. The
+ * directory refuses the IMAP options given with it; the CLI adds the ones with defaults (--folder, TLS).
+ */
+function addWebhookOnlyMailbox(
+  email: string,
+  options: Record<string, unknown> & { allowFrom: string[] },
+  command: Command,
+): void {
+  const imapOnly: Array<[string, string]> = [
+    ['tls', '--tls'],
+    ['starttls', '--starttls'],
+    ['folder', '--folder'],
+    ['oauth2TokenUrl', '--oauth2-token-url'],
+    ['oauth2ClientId', '--oauth2-client-id'],
+    ['oauth2ClientSecretEnv', '--oauth2-client-secret-env'],
+    ['oauth2Scope', '--oauth2-scope'],
+    ['oauth2RefreshTokenEnv', '--oauth2-refresh-token-env'],
+  ];
+  const given = imapOnly.filter(([name]) => command.getOptionValueSource(name) === 'cli');
+  if (given.length > 0) throw new UsageError(`${given[0]![1]}: not for a --webhook-only mailbox (no IMAP)`);
+  const added = localDirectory(config()).addMailbox({
+    email,
+    webhookOnly: true,
+    host: options.host as string | undefined,
+    port: options.port as number | undefined,
+    login: options.login as string | undefined,
+    password: options.password as string | undefined,
+    passwordEnv: options.passwordEnv as string | undefined,
+    allowFrom: options.allowFrom.length > 0 ? options.allowFrom : undefined,
+    mediaMode: options.mediaMode as MediaMode | undefined,
+    tallImageMode: options.tallImageMode as TallImageMode | undefined,
+    markSeen: options.markSeen as boolean | undefined,
+    senderAuth: options.senderAuth as string | undefined,
+  });
+  console.log(
+    `mailbox ${added.email} added (webhook only: no IMAP); its URL: superset-telegram-bot webhook url ${added.email}`,
+  );
+}
+
+/** The `--oauth2-*` options of `mailbox add` and `mailbox edit` (docs/mailboxes.md). */
+function withOAuth2Options(command: Command): Command {
+  return command
+    .option('--oauth2-token-url <url>', 'log in with OAuth2 (XOAUTH2): the token endpoint (https)')
+    .option('--oauth2-client-id <id>', 'OAuth2: the app (client) id')
+    .option(
+      '--oauth2-client-secret-env <VAR>',
+      'OAuth2: read the client secret from this environment variable',
+    )
+    .option(
+      '--oauth2-scope <scope>',
+      'OAuth2: the scope (default with the client credentials grant: https://outlook.office365.com/.default)',
+    )
+    .option(
+      '--oauth2-refresh-token-env <VAR>',
+      'OAuth2: use the refresh-token grant with the refresh token in this environment variable (default: the client credentials grant)',
+    );
+}
+
+/** The OAuth2 settings given on the command line; undefined when none of them is. */
+function oauth2Input(options: Record<string, string | undefined>): OAuth2Input | undefined {
+  const { oauth2TokenUrl, oauth2ClientId, oauth2ClientSecretEnv, oauth2Scope, oauth2RefreshTokenEnv } =
+    options;
+  const given = [oauth2TokenUrl, oauth2ClientId, oauth2ClientSecretEnv, oauth2Scope, oauth2RefreshTokenEnv];
+  if (given.every((value) => value === undefined)) return undefined;
+  if (!oauth2TokenUrl || !oauth2ClientId || !oauth2ClientSecretEnv) {
+    throw new UsageError(
+      'OAuth2 needs --oauth2-token-url, --oauth2-client-id and --oauth2-client-secret-env together',
+    );
+  }
+  return {
+    tokenUrl: oauth2TokenUrl,
+    clientId: oauth2ClientId,
+    clientSecretEnv: oauth2ClientSecretEnv,
+    scope: oauth2Scope ?? null,
+    refreshTokenEnv: oauth2RefreshTokenEnv ?? null,
+  };
+}
+
+/** How a mailbox logs in, for the list: where its password or OAuth2 secrets come from. */
+function loginMethod(mailbox: MailboxEntry): string {
+  if (!mailbox.oauth2) return mailbox.passwordSource;
+  const { refreshTokenSource, clientSecretSource } = mailbox.oauth2;
+  return refreshTokenSource
+    ? `oauth2 refresh token (${clientSecretSource}, ${refreshTokenSource})`
+    : `oauth2 client credentials (${clientSecretSource})`;
+}
+
 export function registerMailboxCommands(program: Command): void {
   const mailbox = program.command('mailbox').description('technical mailboxes (embedded directory)');
-  mailbox
+  const add = mailbox
     .command('add')
     .description('add a mailbox to listen to')
     .argument('<email>', 'the mailbox address (also the default login)')
-    .requiredOption('--host <host>', 'IMAP server')
+    .option('--host <host>', 'IMAP server (required unless --webhook-only)')
+    .option(
+      '--webhook-only',
+      "no IMAP: reports come only through Superset's webhook (see `webhook url`); no other IMAP option applies",
+    )
     .option('--port <port>', 'IMAP port (default 993 with TLS, 143 otherwise)', integer)
     .option('--tls', 'implicit TLS (the default)')
     .option('--starttls', 'plain connection upgraded with STARTTLS (required)')
@@ -34,41 +128,48 @@ export function registerMailboxCommands(program: Command): void {
     .option('--folder <folder>', 'folder to watch', 'INBOX')
     .option('--allow-from <pattern>', 'allowed sender: an address or @domain (repeatable)', collect, [])
     .addOption(mediaModeOption())
+    .addOption(tallImageModeOption())
     .option('--mark-seen', 'mark processed mails \\Seen')
     .option(
       '--sender-auth <rule>',
       'how mail proves its From: off, dkim, authentication-results or authentication-results:<authserv-id> (default: SENDER_AUTH)',
-    )
-    .action((email: string, options) => {
-      const cfg = config();
-      scrubber.add(options.password);
-      const tls: TlsMode = options.starttls ? 'starttls' : options.tls === false ? 'none' : 'tls';
-      const added = localDirectory(cfg).addMailbox({
-        email,
-        host: options.host,
-        port: options.port,
-        tls,
-        login: options.login,
-        password: options.password,
-        passwordEnv: options.passwordEnv,
-        folder: options.folder,
-        allowFrom: options.allowFrom,
-        mediaMode: options.mediaMode as MediaMode | undefined,
-        markSeen: options.markSeen,
-        senderAuth: options.senderAuth,
-      });
-      console.log(
-        `mailbox ${added.email} added (${added.host}:${added.port}, ${added.tls}, folder ${added.folder})`,
-      );
-      if (typeof options.password === 'string' && options.password.length < SHORT_SECRET_LENGTH) {
-        console.log(
-          `warning: the IMAP password is shorter than ${SHORT_SECRET_LENGTH} characters: easy to guess, and too short to be masked reliably if some other program logs it`,
-        );
-      }
-      if (added.allowFrom.length === 0) {
-        console.log('warning: no --allow-from: mail from any sender will be forwarded');
-      }
+    );
+  withOAuth2Options(add).action((email: string, options, command: Command) => {
+    const cfg = config();
+    scrubber.add(options.password);
+    if (options.webhookOnly) {
+      addWebhookOnlyMailbox(email, options, command);
+      return;
+    }
+    const tls: TlsMode = options.starttls ? 'starttls' : options.tls === false ? 'none' : 'tls';
+    const added = localDirectory(cfg).addMailbox({
+      email,
+      host: options.host,
+      port: options.port,
+      tls,
+      login: options.login,
+      password: options.password,
+      passwordEnv: options.passwordEnv,
+      folder: options.folder,
+      allowFrom: options.allowFrom,
+      mediaMode: options.mediaMode as MediaMode | undefined,
+      tallImageMode: options.tallImageMode as TallImageMode | undefined,
+      markSeen: options.markSeen,
+      senderAuth: options.senderAuth,
+      oauth2: oauth2Input(options),
     });
+    console.log(
+      `mailbox ${added.email} added (${added.host}:${added.port}, ${added.tls}, folder ${added.folder}${added.oauth2 ? `, ${loginMethod(added)}` : ''})`,
+    );
+    if (typeof options.password === 'string' && options.password.length < SHORT_SECRET_LENGTH) {
+      console.log(
+        `warning: the IMAP password is shorter than ${SHORT_SECRET_LENGTH} characters: easy to guess, and too short to be masked reliably if some other program logs it`,
+      );
+    }
+    if (added.allowFrom.length === 0) {
+      console.log('warning: no --allow-from: mail from any sender will be forwarded');
+    }
+  });
   mailbox
     .command('list')
     .description('list mailboxes (passwords are never shown)')
@@ -76,7 +177,13 @@ export function registerMailboxCommands(program: Command): void {
     .action((options: { json?: boolean }) => {
       const rows = localDirectory(config())
         .snapshot()
-        .mailboxes.map(({ password: _secret, key: _key, ...mailbox }) => mailbox);
+        // secrets never leave: the OAuth2 ones are shown by where they come from, like the password
+        .mailboxes.map(({ password: _secret, key: _key, ...mailbox }) => ({
+          ...mailbox,
+          oauth2: mailbox.oauth2
+            ? { ...mailbox.oauth2, clientSecret: undefined, refreshToken: undefined }
+            : undefined,
+        }));
       if (options.json) console.log(JSON.stringify(rows, null, 2));
       else
         printTable(
@@ -85,7 +192,7 @@ export function registerMailboxCommands(program: Command): void {
             server: `${row.host}:${row.port}`,
             tls: row.tls,
             login: row.login,
-            password: row.passwordSource,
+            password: loginMethod(row as MailboxEntry),
             folder: row.folder,
             'allowed senders': row.allowFrom.join(' ') || '(anyone)',
             state: row.active ? 'active' : 'paused (admin)',
@@ -114,7 +221,7 @@ export function registerMailboxCommands(program: Command): void {
         console.log(`mailbox ${entry.email} ${paused ? 'paused' : 'resumed'}`);
       });
   }
-  mailbox
+  const edit = mailbox
     .command('edit')
     .description('change a mailbox in place (what is not given stays)')
     .argument('<email>')
@@ -129,27 +236,33 @@ export function registerMailboxCommands(program: Command): void {
     .option('--allow-anyone', 'clear the allowed senders: mail from anyone is forwarded')
     .addOption(mediaModeOption())
     .option('--default-media-mode', 'go back to MEDIA_MODE')
+    .addOption(tallImageModeOption())
+    .option('--default-tall-image-mode', 'go back to TALL_IMAGE_MODE')
     .option('--mark-seen', 'mark processed mails \\Seen')
-    .option('--no-mark-seen', 'leave processed mails unseen')
-    .action((email: string, options) => {
-      scrubber.add(options.password);
-      if (options.allowFrom && options.allowAnyone)
-        throw new UsageError('give --allow-from or --allow-anyone, not both');
-      const entry = localDirectory(config()).editMailbox(email, {
-        host: options.host,
-        port: options.port,
-        tls: options.tlsMode as TlsMode | undefined,
-        login: options.login,
-        password: options.password,
-        passwordEnv: options.passwordEnv,
-        folder: options.folder,
-        allowFrom: options.allowAnyone ? [] : options.allowFrom,
-        mediaMode: options.defaultMediaMode ? null : (options.mediaMode as MediaMode | undefined),
-        markSeen: options.markSeen,
-      });
-      console.log(
-        `mailbox ${entry.email} changed (${entry.host}:${entry.port}, ${entry.tls}, folder ${entry.folder})`,
-      );
+    .option('--no-mark-seen', 'leave processed mails unseen');
+  withOAuth2Options(edit).action((email: string, options) => {
+    scrubber.add(options.password);
+    if (options.allowFrom && options.allowAnyone)
+      throw new UsageError('give --allow-from or --allow-anyone, not both');
+    const entry = localDirectory(config()).editMailbox(email, {
+      host: options.host,
+      port: options.port,
+      tls: options.tlsMode as TlsMode | undefined,
+      login: options.login,
+      password: options.password,
+      passwordEnv: options.passwordEnv,
+      folder: options.folder,
+      allowFrom: options.allowAnyone ? [] : options.allowFrom,
+      mediaMode: options.defaultMediaMode ? null : (options.mediaMode as MediaMode | undefined),
+      tallImageMode: options.defaultTallImageMode
+        ? null
+        : (options.tallImageMode as TallImageMode | undefined),
+      markSeen: options.markSeen,
+      oauth2: oauth2Input(options),
     });
+    console.log(
+      `mailbox ${entry.email} changed (${entry.host}:${entry.port}, ${entry.tls}, folder ${entry.folder})`,
+    );
+  });
   registerDirectoryFileCommands(mailbox, 'mailbox');
 }

@@ -14,6 +14,7 @@ import { registerOperatingCommands } from './operating-commands.js';
 import { registerSeaTableCommands } from './seatable-commands.js';
 import { registerStartCommand } from './start-command.js';
 import { registerUserCommands } from './user-commands.js';
+import { registerWebhookCommands } from './webhook-commands.js';
 
 export function buildProgram(): Command {
   const program = new Command()
@@ -27,6 +28,7 @@ export function buildProgram(): Command {
   registerUserCommands(program);
   registerGroupCommands(program);
   registerSeaTableCommands(program);
+  registerWebhookCommands(program);
   return program;
 }
 

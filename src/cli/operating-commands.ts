@@ -10,6 +10,7 @@ import { type Recipient, recipientsFor } from '../core/recipients.js';
 import { createLogger } from '../observability/logger.js';
 import { ChatLanguages } from '../store/chat-languages.js';
 import { openDatabase } from '../store/database.js';
+import { RefreshTokenStore } from '../store/oauth2-refresh-tokens.js';
 import { type Delivery, OutboxStore } from '../store/outbox-store.js';
 import { ReportStore } from '../store/report-store.js';
 import { config, integer, load, MB, printTable, scrubber, UsageError } from './command-options.js';
@@ -54,6 +55,7 @@ async function parseCommand(file: string): Promise<void> {
       spoolDir,
       maxFileBytes: cfg.MAX_FILE_MB * MB,
       maxMailBytes: cfg.MAX_MAIL_MB * MB,
+      forwardTypes: cfg.FORWARD_FILE_TYPES,
     });
     const output = {
       subject: mail.subject,
@@ -67,6 +69,8 @@ async function parseCommand(file: string): Promise<void> {
         sha256,
       })),
       skipped: mail.skipped.map(({ filename, contentType, reason }) => ({ filename, contentType, reason })),
+      // a TEXT report: how its table goes out (FORWARD_FILE_TYPES `text`), and the text itself
+      textTable: mail.textTable ?? null,
     };
     console.log(JSON.stringify(output, null, 2));
   } catch (error) {
@@ -90,6 +94,7 @@ async function checkCommand(): Promise<void> {
       config: cfg,
       directory,
       scrubber,
+      refreshTokens: new RefreshTokenStore(db),
       ...(cfg.DIRECTORY === 'seatable' ? { directoryChecks: () => seatableCheck(cfg) } : {}),
     });
     printTable(
@@ -183,9 +188,14 @@ async function resendCommand(reportId: number, options: { chat?: number }): Prom
       const snapshot = directory.snapshot();
       const mailbox = snapshot.mailboxes.find((entry) => entry.email === report.mailbox.toLowerCase());
       recipients = recipientsFor(
-        { email: report.mailbox, mediaMode: mailbox?.mediaMode ?? null },
+        {
+          email: report.mailbox,
+          mediaMode: mailbox?.mediaMode ?? null,
+          tallImageMode: mailbox?.tallImageMode ?? null,
+        },
         snapshot,
         cfg.MEDIA_MODE,
+        cfg.TALL_IMAGE_MODE,
       );
     } finally {
       await directory.stop();
@@ -200,6 +210,7 @@ async function resendCommand(reportId: number, options: { chat?: number }): Prom
         recipientName: recipient.name,
         language: languages.get(recipient.chatId) as string,
         mediaMode: recipient.mediaMode as string,
+        tallImageMode: recipient.tallImageMode as string,
         threadId: recipient.threadId,
       }));
     if (options.chat !== undefined && targets.length === 0) {
@@ -214,6 +225,7 @@ async function resendCommand(reportId: number, options: { chat?: number }): Prom
         recipientName: `chat ${options.chat} (named in resend)`,
         language: languages.get(options.chat),
         mediaMode: cfg.MEDIA_MODE,
+        tallImageMode: cfg.TALL_IMAGE_MODE as string,
         threadId: null,
       });
     }

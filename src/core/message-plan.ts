@@ -25,6 +25,23 @@ export type MediaMode = 'photo' | 'document' | 'both';
 /** The default {@link MediaMode}. */
 export const DEFAULT_MEDIA_MODE: MediaMode = 'photo';
 
+/**
+ * How a PNG too tall to be a readable photo is sent (a setting per mailbox and per group), when it was
+ * cut into tiles at intake:
+ * - `tiles+document`: the tiles as photo albums, then the original as a document (the default);
+ * - `tiles`: the tiles only;
+ * - `document`: the original as a document only (the behaviour before tiles).
+ * Media mode `document` (lossless always) sends the original only, whatever this says; media mode `both`
+ * always adds the original.
+ */
+export type TallImageMode = 'tiles+document' | 'tiles' | 'document';
+
+/** Every {@link TallImageMode}, for settings and directory columns. */
+export const TALL_IMAGE_MODES: readonly TallImageMode[] = ['tiles+document', 'tiles', 'document'];
+
+/** The default {@link TallImageMode}. */
+export const DEFAULT_TALL_IMAGE_MODE: TallImageMode = 'tiles+document';
+
 /** Telegram limits the plan respects. Every field is optional; see {@link DEFAULT_PLAN_LIMITS}. */
 export interface PlanLimits {
   /** Largest file sent as a photo, in bytes. Default 10 MiB (Bot API: photos "at most 10 MB"). */
@@ -65,27 +82,39 @@ export interface PlanInput {
   caption: Caption;
   /** How PNGs are sent. */
   mediaMode: MediaMode;
+  /** How a PNG that has {@link ReportFile.tiles} is sent; absent: `document` (the tiles are ignored). */
+  tallImageMode?: TallImageMode;
   /** Overrides for {@link DEFAULT_PLAN_LIMITS}. */
   limits?: PlanLimits;
   /** The localized notice for a file that is too large to send, e.g. `texts(lang).tooLargeNotice`. */
   tooLargeNotice: (file: { filename: string; size: number }) => string;
+  /**
+   * A TEXT report's table laid out in monospace (`TextTable.monospace`), sent as one message before the
+   * files; null or absent when there is none (a table too long for a message is a CSV among `files`).
+   */
+  textTable?: string | null;
 }
 
 /** One file in one message, and the Telegram media type it is sent as. */
 export interface PlannedItem {
   /** Index into {@link PlanInput.files}. */
   fileIndex: number;
+  /** Index into that file's {@link ReportFile.tiles}: the item is this tile, not the whole file. */
+  tile?: number;
   as: 'photo' | 'document';
 }
 
 /**
  * One Telegram call:
+ * - `table`: `sendMessage` with the report's monospace table (the report's stored text, not a copy: the
+ *   plan stays small data) in a `<pre>` block, under the caption when `withCaption`;
  * - `single`: `sendPhoto` / `sendDocument`, with the caption when `withCaption`;
  * - `album`: `sendMediaGroup` with 2–10 items of one media type, the caption on `items[0]` when `withCaption`;
  * - `notice`: `sendMessage` with `text` and `entities` (the entities are the caption's when the notice
  *   carries the caption because no file could be sent; otherwise empty).
  */
 export type PlannedMessage =
+  | { kind: 'table'; withCaption: boolean }
   | { kind: 'single'; item: PlannedItem; withCaption: boolean }
   | { kind: 'album'; items: PlannedItem[]; withCaption: boolean }
   | { kind: 'notice'; text: string; entities: CaptionEntity[] };
@@ -104,7 +133,9 @@ export function isPhotoEligible(file: ReportFile, limits: PlanLimits = {}): bool
 }
 
 /**
- * The messages that deliver one report to one chat, in sending order: the photo group, then the document
+ * The messages that deliver one report to one chat, in sending order: a TEXT report's table, the photo
+ * group, then the tiles of tall PNGs (see {@link TallImageMode}; each image's tiles in albums of their
+ * own), then the document
  * group (PDFs and PNGs sent as documents, in document order), then one notice per file too large to send.
  * Each group is a `single` (1 item) or albums of near-equal size (11 → 6 + 5, 21 → 7 + 7 + 7); the first
  * message of each group carries the caption. No files and no `tooLarge` → `[]`.
@@ -112,7 +143,9 @@ export function isPhotoEligible(file: ReportFile, limits: PlanLimits = {}): bool
 export function planMessages(input: PlanInput): PlannedMessage[] {
   const limits = resolveLimits(input.limits ?? {});
   const photos: PlannedItem[] = [];
+  const tileSets: PlannedItem[][] = [];
   const documents: PlannedItem[] = [];
+  const tallImageMode = input.tallImageMode ?? 'document';
   const oversized: { filename: string; size: number }[] = [];
 
   input.files.forEach((file, fileIndex) => {
@@ -125,12 +158,25 @@ export function planMessages(input: PlanInput): PlannedMessage[] {
       return;
     }
     const asPhoto = input.mediaMode !== 'document' && isPhotoEligible(file, limits);
+    const tiles =
+      !asPhoto && input.mediaMode !== 'document' && tallImageMode !== 'document' ? (file.tiles ?? []) : [];
+    // every tile must be a photo Telegram takes (a tile past 10 MB, say): otherwise the original goes whole
+    const asTiles = tiles.length >= 2 && tiles.every((tile) => isPhotoEligible(tile, limits));
     if (asPhoto) photos.push({ fileIndex, as: 'photo' });
-    if (!asPhoto || input.mediaMode === 'both') documents.push({ fileIndex, as: 'document' });
+    if (asTiles) tileSets.push(tiles.map((_, tile) => ({ fileIndex, tile, as: 'photo' })));
+    const withOriginal = !asTiles || tallImageMode === 'tiles+document';
+    if ((!asPhoto && withOriginal) || input.mediaMode === 'both')
+      documents.push({ fileIndex, as: 'document' });
   });
   oversized.push(...input.tooLarge);
 
-  const plan = [...groupMessages(photos, limits.albumMax), ...groupMessages(documents, limits.albumMax)];
+  const plan = [
+    ...(input.textTable ? [{ kind: 'table', withCaption: true } as const] : []),
+    ...groupMessages(photos, limits.albumMax),
+    // the caption goes with the first tiles only: several tall images are one report
+    ...tileSets.flatMap((tiles, index) => groupMessages(tiles, limits.albumMax, index === 0)),
+    ...groupMessages(documents, limits.albumMax),
+  ];
   // With nothing else sent, the first notice carries the caption, so the reader still learns which report it was.
   let captionPending = plan.length === 0 && input.caption.text !== '';
   for (const file of oversized) {
@@ -154,7 +200,7 @@ export function countMessages(plan: readonly PlannedMessage[]): number {
 }
 
 /** Splits one media type's items into a single message or albums of near-equal size, never an album of 1. */
-function groupMessages(items: PlannedItem[], albumMax: number): PlannedMessage[] {
+function groupMessages(items: PlannedItem[], albumMax: number, captioned = true): PlannedMessage[] {
   if (items.length === 0) return [];
   const chunkCount = Math.ceil(items.length / albumMax);
   const baseSize = Math.floor(items.length / chunkCount);
@@ -166,7 +212,7 @@ function groupMessages(items: PlannedItem[], albumMax: number): PlannedMessage[]
     const size = baseSize + (chunk < largerChunks ? 1 : 0);
     const chunkItems = items.slice(start, start + size);
     start += size;
-    const withCaption = chunk === 0;
+    const withCaption = captioned && chunk === 0;
     // A chunk of 1 only happens with albumMax 2 (3 items → 2 + 1); Telegram rejects one-item albums.
     messages.push(
       chunkItems.length === 1

@@ -3,7 +3,7 @@
  * subscribed to the mailbox. One recipient per chat, even when a chat is both a user and a group row.
  */
 import type { DirectorySnapshot, MailboxEntry } from '../directory/directory.js';
-import type { MediaMode } from './message-plan.js';
+import { DEFAULT_TALL_IMAGE_MODE, type MediaMode, type TallImageMode } from './message-plan.js';
 
 export interface Recipient {
   chatId: number;
@@ -13,17 +13,21 @@ export interface Recipient {
   /** For logs and the `reports` command. */
   name: string;
   mediaMode: MediaMode;
+  /** How tall PNGs go to this chat: the group's mode, else the mailbox's, else TALL_IMAGE_MODE. */
+  tallImageMode: TallImageMode;
   /** Forum topic of a group, if configured. */
   threadId: number | null;
 }
 
 export function recipientsFor(
-  mailbox: Pick<MailboxEntry, 'email' | 'mediaMode'>,
+  mailbox: Pick<MailboxEntry, 'email' | 'mediaMode' | 'tallImageMode'>,
   snapshot: DirectorySnapshot,
   defaultMediaMode: MediaMode,
+  defaultTallImageMode: TallImageMode = DEFAULT_TALL_IMAGE_MODE,
 ): Recipient[] {
   const email = mailbox.email.toLowerCase();
   const mailboxMode = mailbox.mediaMode ?? defaultMediaMode;
+  const mailboxTallMode = mailbox.tallImageMode ?? defaultTallImageMode;
   const byChat = new Map<number, Recipient>();
   for (const user of snapshot.users) {
     if (!user.active || user.telegramId === null || !user.mailboxes.includes(email)) continue;
@@ -34,6 +38,7 @@ export function recipientsFor(
       key: user.key,
       name: user.name,
       mediaMode: mailboxMode,
+      tallImageMode: mailboxTallMode,
       threadId: null,
     });
   }
@@ -46,6 +51,7 @@ export function recipientsFor(
       key: group.key,
       name: group.title,
       mediaMode: group.mediaMode ?? mailboxMode,
+      tallImageMode: group.tallImageMode ?? mailboxTallMode,
       threadId: group.topicId,
     });
   }

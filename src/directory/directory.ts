@@ -3,17 +3,46 @@
  * implementations sit behind this interface: the embedded SQLite one (local/) and SeaTable (seatable/).
  * The rest of the bot reads an in-memory snapshot, so delivery never waits on the directory.
  */
-import type { MediaMode } from '../core/message-plan.js';
+import type { MediaMode, TallImageMode } from '../core/message-plan.js';
 import type { SenderAuthPolicy } from '../core/sender-auth.js';
 
 /** How the IMAP connection is secured: implicit TLS (993), STARTTLS required (143), or none (loopback only). */
 export type TlsMode = 'tls' | 'starttls' | 'none';
+
+/**
+ * How a mailbox logs in with OAuth2 (SASL XOAUTH2/OAUTHBEARER) instead of a password: the client
+ * credentials grant (Microsoft 365 app-only access) or, when a refresh token is given, the
+ * refresh-token grant (Google, Yandex, others). Secrets are resolved values; their `…Source` fields
+ * name where they come from (`env:VAR`) and are what messages show.
+ */
+export interface OAuth2Settings {
+  /** The token endpoint, e.g. `https://login.microsoftonline.com/<tenant>/oauth2/v2.0/token`. */
+  tokenUrl: string;
+  clientId: string;
+  /** The client secret, resolved; null when its variable is not set. */
+  clientSecret: string | null;
+  /** Where the client secret comes from (`env:VAR`). */
+  clientSecretSource: string;
+  /**
+   * The scope asked for; null: the client credentials grant asks for
+   * {@link DEFAULT_OAUTH2_SCOPE}, the refresh-token grant sends none (the grant's own scope).
+   */
+  scope: string | null;
+  /** The refresh token, resolved; null when its variable is not set (or no refresh token is used). */
+  refreshToken: string | null;
+  /** Where the refresh token comes from (`env:VAR`); null: the client credentials grant. */
+  refreshTokenSource: string | null;
+}
+
+/** The scope of Microsoft 365 app-only IMAP access, the default of the client credentials grant. */
+export const DEFAULT_OAUTH2_SCOPE = 'https://outlook.office365.com/.default';
 
 export interface MailboxEntry {
   /** Stable identity inside its directory (local row id, SeaTable row id). */
   key: string;
   /** The mailbox address, lower-cased: how users and groups refer to it. */
   email: string;
+  /** The IMAP server; '' for a webhook-only mailbox (see {@link isWebhookOnly}). */
   host: string;
   port: number;
   tls: TlsMode;
@@ -22,11 +51,15 @@ export interface MailboxEntry {
   password: string | null;
   /** Where the password comes from, for messages: 'directory' or 'env:VAR'. Never the password itself. */
   passwordSource: string;
+  /** Set: the mailbox logs in with an OAuth2 access token instead of the password. Absent or null: password. */
+  oauth2?: OAuth2Settings | null;
   folder: string;
   /** Allowed senders: addresses or `@domain`; empty means anyone. */
   allowFrom: string[];
   /** Overrides MEDIA_MODE for this mailbox's reports. */
   mediaMode: MediaMode | null;
+  /** Overrides TALL_IMAGE_MODE for this mailbox's reports; null or absent: the setting. */
+  tallImageMode?: TallImageMode | null;
   /** Overrides MARK_SEEN for this mailbox. */
   markSeen: boolean | null;
   /** Overrides SENDER_AUTH (and SENDER_AUTHSERV_ID) for this mailbox; null or absent: the global rule. */
@@ -34,6 +67,14 @@ export interface MailboxEntry {
   active: boolean;
   /** When the mailbox was added: mail that arrived before this is not forwarded on the first connect. */
   addedAt: string;
+}
+
+/**
+ * A mailbox without IMAP settings (`mailbox add --webhook-only`, a SeaTable row with an empty Host):
+ * its reports come only through Superset's webhook. No listener runs for it and `check` does not log in.
+ */
+export function isWebhookOnly(mailbox: Pick<MailboxEntry, 'host'>): boolean {
+  return mailbox.host.trim() === '';
 }
 
 export interface UserEntry {
@@ -78,6 +119,8 @@ export interface GroupEntry {
   /** Forum topic (message_thread_id) that receives the reports, if any. */
   topicId: number | null;
   mediaMode: MediaMode | null;
+  /** Overrides the mailbox's TALL_IMAGE_MODE for this group; null or absent: the mailbox's. */
+  tallImageMode?: TallImageMode | null;
   mailboxes: string[];
   /** Whether the group receives reports now: not paused by the admin, and the bot still in it. */
   active: boolean;

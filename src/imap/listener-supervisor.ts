@@ -3,7 +3,7 @@
  * restarts those whose connection settings changed, and stops those removed or deactivated, while
  * the others keep running untouched.
  */
-import type { MailboxEntry } from '../directory/directory.js';
+import { isWebhookOnly, type MailboxEntry } from '../directory/directory.js';
 import type { Logger } from '../observability/logger.js';
 import type { ListenerStatus, MailboxListener } from './mailbox-listener.js';
 
@@ -17,6 +17,7 @@ function connectionSettings(mailbox: MailboxEntry): string {
     mailbox.tls,
     mailbox.login,
     mailbox.password,
+    mailbox.oauth2 ?? null,
     mailbox.folder,
     mailbox.allowFrom,
     mailbox.mediaMode,
@@ -40,8 +41,11 @@ export class ListenerSupervisor {
   }
 
   private async reconcile(mailboxes: MailboxEntry[]): Promise<void> {
+    // a webhook-only mailbox has no IMAP server to listen to
     const wanted = new Map(
-      mailboxes.filter((mailbox) => mailbox.active).map((mailbox) => [mailbox.email, mailbox]),
+      mailboxes
+        .filter((mailbox) => mailbox.active && !isWebhookOnly(mailbox))
+        .map((mailbox) => [mailbox.email, mailbox]),
     );
     const stopping: Promise<void>[] = [];
     for (const [email, running] of this.listeners) {

@@ -8,6 +8,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import { rmSync } from 'node:fs';
 import path from 'node:path';
 import type { FetchMessageObject, ImapFlow } from 'imapflow';
+import type { ForwardFileType } from '../core/report.js';
 import type { MailboxEntry } from '../directory/directory.js';
 import type { IntakeResult, ReportIntake, UnparsedMail } from '../intake/report-intake.js';
 import { parseMail, UnreadableMailError } from '../mail/mail-parser.js';
@@ -26,6 +27,8 @@ export interface MailRecorderOptions {
   spoolRoot: string;
   maxMailBytes: number;
   maxFileBytes: number;
+  /** FORWARD_FILE_TYPES (default pdf, png). */
+  forwardTypes?: readonly ForwardFileType[];
 }
 
 export function isoOf(date: Date | string | undefined): string | null {
@@ -90,10 +93,12 @@ export class MailRecorder {
         const parsed = await parseMail(download.content, {
           spoolDir,
           maxFileBytes: this.options.maxFileBytes,
+          ...(this.options.forwardTypes ? { forwardTypes: this.options.forwardTypes } : {}),
           maxMailBytes: this.options.maxMailBytes,
           dkim: intake.dkimFor(mailbox),
         });
-        result = intake.recordParsed(mailbox, position, parsed, spoolDir);
+        const prepared = await intake.prepareImages(mailbox, position, parsed, spoolDir);
+        result = intake.recordParsed(mailbox, position, prepared, spoolDir);
       } catch (error) {
         this.removeUnrecordedSpool(spoolDir);
         // only the mail's own bytes make it unreadable; a server refusal, a dropped connection, a

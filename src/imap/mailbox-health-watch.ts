@@ -20,7 +20,7 @@ export interface MailboxHealthWatchOptions {
 
 export class MailboxHealthWatch {
   private timer: NodeJS.Timeout | null = null;
-  private readonly raised = new Map<string, Set<'down' | 'login'>>();
+  private readonly raised = new Map<string, Set<'down' | 'login' | 'token'>>();
   private readonly firstSeen = new Map<string, number>();
 
   constructor(private readonly options: MailboxHealthWatchOptions) {}
@@ -57,7 +57,21 @@ export class MailboxHealthWatch {
             `Mailbox ${status.mailbox}: the login works again.`,
           );
         }
+        if (raised.delete('token')) {
+          this.options.alerts.clear(
+            `mailbox-token:${status.mailbox}`,
+            `Mailbox ${status.mailbox}: the OAuth2 token endpoint gives access tokens again.`,
+          );
+        }
         continue;
+      }
+      if (status.tokenRefused && !raised.has('token')) {
+        // a refused grant does not heal by waiting: say so at once (the listener keeps retrying slowly)
+        raised.add('token');
+        this.options.alerts.raise(
+          `mailbox-token:${status.mailbox}`,
+          `Mailbox ${status.mailbox}: the OAuth2 token endpoint refused to give an access token (${status.lastError ?? 'no detail'}). Check the mailbox's client secret, refresh token and the app's permissions; the bot retries with backoff, other mailboxes are not affected.`,
+        );
       }
       if (
         status.loginRejected &&

@@ -1,15 +1,18 @@
 import { type FetchMessageObject, ImapFlow } from 'imapflow';
+import type { ForwardFileType } from '../core/report.js';
 import type { MailboxEntry } from '../directory/directory.js';
 import type { ReportIntake } from '../intake/report-intake.js';
 import type { Logger } from '../observability/logger.js';
 import type { SecretScrubber } from '../observability/secret-scrubber.js';
 import { sanitizeServerText } from '../observability/server-text.js';
+import type { RefreshTokenStore } from '../store/oauth2-refresh-tokens.js';
 import type { ReportStore, Watermark } from '../store/report-store.js';
 import type { ConnectGate } from './connect-gate.js';
 import { firstSyncCutoff, mailboxIdentity, rescanCutoff } from './first-sync.js';
 import { imapConnectionOptions } from './imap-connection.js';
 import { describeImapError, isLoginRejected } from './imap-errors.js';
 import { isoOf, MailRecorder } from './mail-recorder.js';
+import { OAuth2TokenSource, TokenEndpointError } from './oauth2-token-source.js';
 
 /** Timings of a listener, all in milliseconds. */
 export interface ListenerTimings {
@@ -36,6 +39,8 @@ export interface MailboxListenerOptions {
   spoolRoot: string;
   maxMailBytes: number;
   maxFileBytes: number;
+  /** FORWARD_FILE_TYPES (default pdf, png). */
+  forwardTypes?: readonly ForwardFileType[];
   markSeen: boolean;
   timings: ListenerTimings;
   /** Extra CA certificates for servers with a private CA. */
@@ -52,6 +57,8 @@ export interface MailboxListenerOptions {
    * report has been forgotten yet. Default 90 days.
    */
   reportRetentionMs?: number;
+  /** Where an OAuth2 mailbox keeps a refresh token its token endpoint rotated (see RefreshTokenStore). */
+  refreshTokens?: RefreshTokenStore;
 }
 
 /**
@@ -70,6 +77,11 @@ export interface ListenerStatus {
   lastErrorAt: string | null;
   /** The server refused the login (not a connection limit): the password or login is wrong. */
   loginRejected: boolean;
+  /**
+   * OAuth2: the token endpoint refused to give an access token (invalid_grant, invalid_client…):
+   * only the admin can fix it. False once the mailbox is up again.
+   */
+  tokenRefused?: boolean;
   connectedAt: string | null;
   /** When the mailbox last stopped being up (connection lost or catch-up failed); null while it never was up. */
   disconnectedAt: string | null;
@@ -98,6 +110,17 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
   });
 }
 
+/** `promise`, or undefined as soon as `signal` aborts. */
+function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T | undefined> {
+  if (signal.aborted) return Promise.resolve(undefined);
+  let onAbort = () => {};
+  const aborted = new Promise<undefined>((resolve) => {
+    onAbort = () => resolve(undefined);
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+  return Promise.race([promise, aborted]).finally(() => signal.removeEventListener('abort', onAbort));
+}
+
 export class MailboxListener {
   private readonly abort = new AbortController();
   private client: ImapFlow | null = null;
@@ -109,10 +132,24 @@ export class MailboxListener {
   private readonly log: Logger;
   private readonly current: ListenerStatus;
   private readonly recorder: MailRecorder;
+  /** Access tokens of an OAuth2 mailbox; null for a password mailbox. */
+  private readonly tokens: OAuth2TokenSource | null;
+  /** A login with a fresh token was already retried at once since the last successful login. */
+  private retriedWithFreshToken = false;
 
   constructor(private readonly options: MailboxListenerOptions) {
     this.log = options.logger.child({ mailbox: options.mailbox.email });
     this.recorder = new MailRecorder(options);
+    this.tokens = options.mailbox.oauth2
+      ? new OAuth2TokenSource({
+          mailbox: options.mailbox.email,
+          settings: options.mailbox.oauth2,
+          scrubber: options.scrubber,
+          refreshTokens: options.refreshTokens,
+          logger: this.log,
+          timeoutMs: options.timings.connectTimeoutMs,
+        })
+      : null;
     this.current = {
       mailbox: options.mailbox.email,
       state: 'connecting',
@@ -120,6 +157,7 @@ export class MailboxListener {
       lastError: null,
       lastErrorAt: null,
       loginRejected: false,
+      tokenRefused: false,
       connectedAt: null,
       disconnectedAt: null,
       lastMailAt: null,
@@ -165,8 +203,9 @@ export class MailboxListener {
   private async supervise(): Promise<void> {
     const { timings } = this.options;
     while (!this.abort.signal.aborted) {
-      await this.connectAndListen();
+      const retryAtOnce = await this.connectAndListen();
       if (this.abort.signal.aborted) break;
+      if (retryAtOnce) continue;
       const ceiling = Math.min(
         timings.reconnectMaxMs,
         timings.reconnectBaseMs * 2 ** Math.min(this.current.failures, 20),
@@ -179,10 +218,10 @@ export class MailboxListener {
     }
   }
 
-  private createClient(): ImapFlow {
+  private createClient(accessToken: string | undefined): ImapFlow {
     const { mailbox, timings } = this.options;
     return new ImapFlow({
-      ...imapConnectionOptions(mailbox, this.options.tlsCa),
+      ...imapConnectionOptions(mailbox, this.options.tlsCa, accessToken),
       id: `mbx-${mailbox.email}`,
       // IDLE as soon as the connection is free: with the 15 s default new mail would wait that long
       autoIdleDelay: 200,
@@ -194,14 +233,28 @@ export class MailboxListener {
     });
   }
 
-  /** One connection's life: connect, catch up, idle, until the connection closes. */
-  private async connectAndListen(): Promise<void> {
+  /**
+   * One connection's life: connect, catch up, idle, until the connection closes. Resolves true when
+   * the next attempt should follow at once (an OAuth2 login refused once: a fresh token is tried).
+   */
+  private async connectAndListen(): Promise<boolean> {
     const { mailbox, timings, scrubber } = this.options;
-    if (mailbox.password === null) {
+    let accessToken: string | undefined;
+    if (this.tokens) {
+      this.current.state = 'connecting';
+      try {
+        // stopping does not wait for a slow token endpoint
+        accessToken = await untilAborted(this.tokens.accessToken(), this.abort.signal);
+      } catch (error) {
+        if (!this.abort.signal.aborted) this.tokenFailed(error);
+        return false;
+      }
+      if (accessToken === undefined || this.abort.signal.aborted) return false;
+    } else if (mailbox.password === null) {
       this.fail(new Error(`no password: ${mailbox.passwordSource} is not set`), false);
-      return;
+      return false;
     }
-    const client = this.createClient();
+    const client = this.createClient(accessToken);
     this.client = client;
     this.failedOnThisConnection = false;
     const closed = new Promise<void>((resolve) => client.once('close', () => resolve()));
@@ -216,13 +269,14 @@ export class MailboxListener {
     try {
       if (this.options.connectGate) {
         release = await this.options.connectGate.acquire(this.abort.signal);
-        if (!release) return;
+        if (!release) return false;
       }
       try {
         await client.connect();
       } finally {
         release?.();
       }
+      this.retriedWithFreshToken = false;
       const wasDown = this.current.disconnectedAt !== null || this.current.failures > 0;
       // logged in; the mailbox counts as up only once a catch-up has completed (markInSync)
       this.current.connectedAt = new Date().toISOString();
@@ -256,24 +310,60 @@ export class MailboxListener {
       }
     } catch (error) {
       const rejected = isLoginRejected(error);
-      this.fail(error, rejected);
       client.close();
+      if (rejected && this.tokens) {
+        // the token may have been revoked or expired early: never present it again
+        this.tokens.invalidate();
+        if (!this.retriedWithFreshToken && !this.abort.signal.aborted) {
+          this.retriedWithFreshToken = true;
+          this.log.warn(
+            { err: describeImapError(error, scrubber) },
+            'the IMAP server refused the access token: trying once more with a fresh one',
+          );
+          return true;
+        }
+      }
+      this.fail(error, rejected);
     } finally {
       if (catchUp) clearInterval(catchUp);
       if (this.syncing) await this.syncing.catch(() => undefined);
       if (!this.abort.signal.aborted) this.current.state = 'waiting';
       this.client = null;
     }
+    return false;
+  }
+
+  /** No access token: the endpoint refused (alerted, backs off like a refused login) or is unreachable. */
+  private tokenFailed(error: unknown): void {
+    const refused = error instanceof TokenEndpointError && error.kind === 'refused';
+    this.current.failures++;
+    this.current.loginRejected = false;
+    this.current.tokenRefused = refused;
+    const description = this.noteError(
+      error instanceof TokenEndpointError ? error.message : describeImapError(error, this.options.scrubber),
+    );
+    const fields = { err: description, grant: this.tokens?.grant, failures: this.current.failures };
+    if (refused) {
+      this.log.error(
+        fields,
+        'the OAuth2 token endpoint refused to give an access token: check the client secret, refresh token and app permissions of this mailbox',
+      );
+    } else {
+      this.log.warn(fields, 'could not get an OAuth2 access token; retrying');
+    }
   }
 
   private fail(error: unknown, loginRejected: boolean): void {
     this.current.failures++;
     this.current.loginRejected = loginRejected;
+    this.current.tokenRefused = false;
     const description = this.noteError(describeImapError(error, this.options.scrubber));
     if (loginRejected) {
       this.log.error(
         { err: description, login: this.options.mailbox.login, failures: this.current.failures },
-        'the IMAP server rejected the login: check the login and password of this mailbox',
+        this.tokens
+          ? 'the IMAP server refused the OAuth2 access token: check that the app may access this mailbox (its permission on the mailbox, the scope)'
+          : 'the IMAP server rejected the login: check the login and password of this mailbox',
       );
     } else {
       this.log.warn(
@@ -302,6 +392,7 @@ export class MailboxListener {
     this.current.state = 'connected';
     this.current.failures = 0;
     this.current.loginRejected = false;
+    this.current.tokenRefused = false;
     if (recovering) this.log.info('caught up: the mailbox is in sync again');
     else this.log.info('caught up: the mailbox is in sync');
   }

@@ -6,15 +6,26 @@
 import { Resolver } from 'node:dns/promises';
 import { rmSync } from 'node:fs';
 import { isSenderAllowed } from '../core/allowed-senders.js';
-import type { MediaMode } from '../core/message-plan.js';
+import type { MediaMode, TallImageMode } from '../core/message-plan.js';
 import { recipientsFor } from '../core/recipients.js';
-import type { ParsedMail } from '../core/report.js';
+import type { ParsedMail, ReportFile } from '../core/report.js';
 import { checkSender, type SenderAuthMode, type SenderAuthPolicy } from '../core/sender-auth.js';
+import { recogniseSupersetNotice, reportNameOf, type SupersetNotice } from '../core/superset-notice.js';
 import type { Directory, MailboxEntry } from '../directory/directory.js';
+import { prepareReportImages, type TileLimits } from '../imaging/report-images.js';
 import type { DnsResolver } from '../mail/dkim-verification.js';
 import type { AdminAlerts } from '../observability/admin-alerts.js';
 import type { Logger } from '../observability/logger.js';
-import type { MailPosition, NewDelivery, ReportStatus, ReportStore } from '../store/report-store.js';
+import { SecretScrubber } from '../observability/secret-scrubber.js';
+import { sanitizeServerText } from '../observability/server-text.js';
+import type {
+  MailPosition,
+  NewDelivery,
+  ReportStatus,
+  ReportStore,
+  WebhookArrival,
+} from '../store/report-store.js';
+import type { SettledRetries } from '../store/superset-notices.js';
 
 export interface IntakeResult {
   /** The recorded report, or the earlier one for a duplicate. */
@@ -28,6 +39,13 @@ export interface ReportIntakeOptions {
   directory: Directory;
   logger: Logger;
   defaultMediaMode: MediaMode;
+  /** TALL_IMAGE_MODE: how tall PNGs go to chats whose group and mailbox set none (default 'tiles+document'). */
+  defaultTallImageMode?: TallImageMode;
+  /**
+   * The image work done at intake ({@link ReportIntake.prepareImages}): tiles for tall PNGs and blank
+   * screenshot detection. Absent: PNGs are neither measured nor cut.
+   */
+  images?: IntakeImageOptions;
   /** The language a chat is spoken to in. */
   languageOf: (chatId: number) => string;
   /** Called after a report with deliveries is committed. */
@@ -52,7 +70,38 @@ export interface ReportIntakeOptions {
    * told, so that a sender's broken DNS cannot hold back every later report of the mailbox. Default 1 h.
    */
   senderCheckRetryMs?: number;
+  /**
+   * SUPERSET_NOTICES: what becomes of Superset's own notices (see core/superset-notice.ts): `admin`
+   * (default) tells the admin chat; `subscribers` also queues "not produced" for the mailbox's
+   * recipients; `off` records them silently.
+   */
+  supersetNotices?: SupersetNoticesMode;
+  /** Masks secrets in the names quoted to the admin chat (none known when not given). */
+  scrubber?: SecretScrubber;
   now?: () => number;
+}
+
+/** The values of SUPERSET_NOTICES. */
+export type SupersetNoticesMode = 'admin' | 'subscribers' | 'off';
+
+/**
+ * Subscribers hear of one failed report once in this time, though Superset may send an error notice
+ * and then a final failure for the same run.
+ */
+const SUBSCRIBER_NOTICE_WINDOW_MS = 12 * 3600_000;
+/** Longest report name quoted in the admin chat. */
+const ADMIN_NAME_MAX_LENGTH = 120;
+
+/** What {@link ReportIntakeOptions.images} sets. */
+export interface IntakeImageOptions {
+  /** The photo limits tiles must meet (PHOTO_MAX_ASPECT_RATIO, Telegram's 10000 px sum). */
+  tileLimits: TileLimits;
+  /** BLANK_SCREENSHOTS: a report with a blank PNG is still sent (`deliver`) or recorded only (`hold`). */
+  blankScreenshots: 'deliver' | 'hold';
+  /** BLANK_SCREENSHOT_SHARE: the share of one colour from which a PNG counts as blank. */
+  blankShare: number;
+  /** Largest image decoded, in pixels (default: src/imaging's, 100 Mpx). */
+  maxPixels?: number;
 }
 
 /** The sender-authentication check could not be done now (DNS failure): the mail is to be read again later. */
@@ -62,6 +111,9 @@ export class SenderCheckUnavailableError extends Error {
     this.name = 'SenderCheckUnavailableError';
   }
 }
+
+/** Masks nothing: for intakes built without the bot's scrubber (tests). */
+const NO_SECRETS = new SecretScrubber();
 
 /** Least time between two admin-chat messages about the same failing sender. */
 const SENDER_ALERT_INTERVAL_MS = 60 * 60_000;
@@ -146,6 +198,46 @@ export class ReportIntake {
   }
 
   /**
+   * Measures the PNGs of a parsed mail and cuts the tall ones into tiles in `spoolDir` (once per report,
+   * before it is recorded: every chat then gets the same tiles, fanned out by file_id). Mail already
+   * recorded, and mail none of whose recipients wants tiles, is only measured or left as it is. A PNG
+   * that cannot be read (a decompression bomb, a broken file) goes whole, and the admin chat is told.
+   */
+  async prepareImages(
+    mailbox: MailboxEntry,
+    position: MailPosition,
+    mail: ParsedMail,
+    spoolDir: string,
+  ): Promise<ParsedMail> {
+    const images = this.options.images;
+    if (!images || !mail.files.some((file) => file.contentType === 'image/png')) return mail;
+    if (this.options.store.findRecorded(position.mailbox, mail.rawSha256, mail.messageId) !== null)
+      return mail;
+    const wantsTiles = recipientsFor(
+      mailbox,
+      this.options.directory.snapshot(),
+      this.options.defaultMediaMode,
+      this.options.defaultTallImageMode,
+    ).some((recipient) => recipient.mediaMode !== 'document' && recipient.tallImageMode !== 'document');
+    const { files, problems } = await prepareReportImages(mail.files, spoolDir, {
+      limits: images.tileLimits,
+      makeTiles: wantsTiles,
+      ...(images.maxPixels !== undefined ? { maxPixels: images.maxPixels } : {}),
+    });
+    for (const problem of problems) {
+      this.options.logger.warn(
+        { mailbox: mailbox.email, uid: position.uid, file: problem.filename, reason: problem.reason },
+        'a PNG could not be measured or cut into tiles: it goes whole, as a document',
+      );
+      this.options.alerts?.raise(
+        `image-unreadable:${mailbox.email}:${position.uidValidity}:${position.uid}:${problem.filename}`,
+        `The image ${problem.filename} of "${mail.subject || '(no subject)'}" in ${mailbox.email} could not be read for tiles or blank detection (${problem.reason}); it is sent whole, as a document.`,
+      );
+    }
+    return { ...mail, files };
+  }
+
+  /**
    * Records a parsed mail found at `position` in `mailbox`. The spool directory holding its files is
    * kept for a report with deliveries and removed otherwise.
    */
@@ -156,6 +248,25 @@ export class ReportIntake {
     spoolDir: string,
   ): IntakeResult {
     const result = this.recordParsedMail(mailbox, position, mail, spoolDir);
+    this.observe(mailbox, result);
+    return result;
+  }
+
+  /**
+   * Records a report POSTed to the mailbox's webhook URL (already parsed, its files in `spoolDir`),
+   * exactly as a mail with the same subject, description, link and files would be, with two
+   * differences: the URL's token is what proves the sender, so the mailbox's allowed senders and
+   * sender authentication do not apply; and the same report (same `messageId`, the content
+   * fingerprint) recorded within `retryWindowMs` is Superset retrying, not a new report.
+   */
+  recordWebhook(
+    mailbox: MailboxEntry,
+    mail: ParsedMail,
+    spoolDir: string,
+    retryWindowMs: number,
+  ): IntakeResult {
+    const arrival: WebhookArrival = { mailbox: mailbox.email, via: 'webhook' };
+    const result = this.recordParsedMail(mailbox, arrival, mail, spoolDir, retryWindowMs);
     this.observe(mailbox, result);
     return result;
   }
@@ -184,15 +295,23 @@ export class ReportIntake {
 
   private recordParsedMail(
     mailbox: MailboxEntry,
-    position: MailPosition,
+    position: MailPosition | WebhookArrival,
     mail: ParsedMail,
     spoolDir: string,
+    retryWindowMs: number | null = null,
   ): IntakeResult {
     const { store, logger } = this.options;
-    const log = logger.child({ mailbox: mailbox.email, uid: position.uid });
-    const earlier = store.findRecorded(position.mailbox, mail.rawSha256, mail.messageId);
+    const imap = 'uid' in position ? position : null;
+    const log = logger.child(
+      imap ? { mailbox: mailbox.email, uid: imap.uid } : { mailbox: mailbox.email, via: 'webhook' },
+    );
+    const since =
+      retryWindowMs === null
+        ? null
+        : new Date((this.options.now ?? Date.now)() - retryWindowMs).toISOString();
+    const earlier = store.findRecorded(position.mailbox, mail.rawSha256, mail.messageId, since);
     if (earlier !== null) {
-      store.advanceWatermark(position);
+      if (imap) store.advanceWatermark(imap);
       rmSync(spoolDir, { recursive: true, force: true });
       log.info(
         { reportId: earlier, subject: mail.subject },
@@ -204,16 +323,18 @@ export class ReportIntake {
     let status: ReportStatus = 'forward';
     let reason: string | null = null;
     const tooLarge = mail.skipped.filter((part) => part.tooLargeBytes !== undefined);
-    const policy = this.senderAuthOf(mailbox);
+    // the webhook has no From: the secret token in its URL is what proves the sender
+    const policy: SenderAuthPolicy = imap ? this.senderAuthOf(mailbox) : { mode: 'off', authservId: null };
     const verdict = checkSender(
       mail.from,
       mail.evidence,
       policy.mode,
       policy.authservId ?? this.options.authservId ?? null,
     );
-    const allowed = isSenderAllowed(mail.from, mailbox.allowFrom);
-    const failingKey = `${position.mailbox}\n${position.uidValidity}\n${position.uid}`;
+    const allowed = imap ? isSenderAllowed(mail.from, mailbox.allowFrom) : true;
+    const failingKey = imap ? `${imap.mailbox}\n${imap.uidValidity}\n${imap.uid}` : '';
     let dnsGaveUpAfterMs: number | null = null;
+    let notice: SupersetNotice | null = null;
     if (allowed && !verdict.ok && verdict.temporary) {
       // a DNS failure says nothing about the sender: nothing is recorded, the mail is read again
       // later, but only for a while: the watermark waits on this mail, and with it every later report
@@ -240,7 +361,20 @@ export class ReportIntake {
       status = 'rejected_sender';
       reason = `sender ${mail.from ?? '(none)'} failed sender authentication (${policy.mode}): ${verdict.reason}`;
       this.alertForgedSender(mailbox, mail, reason);
-    } else if (mail.files.length === 0 && tooLarge.length === 0) {
+    } else if (mail.files.length === 0 && tooLarge.length === 0 && !mail.textTable) {
+      // (a TEXT report is a report, never a notice)
+      // the same (subject, text) the webhook intake hands over as the notice's name and text
+      notice = recogniseSupersetNotice(mail.subject, mail.description);
+    }
+    if (notice) {
+      status = 'superset_notice';
+      reason = `Superset notice (${notice.kind}) about "${notice.reportName}"`;
+    } else if (
+      status === 'forward' &&
+      mail.files.length === 0 &&
+      tooLarge.length === 0 &&
+      mail.textTable?.delivery !== 'message'
+    ) {
       status = 'no_files';
       reason =
         mail.skipped.length > 0
@@ -248,22 +382,38 @@ export class ReportIntake {
           : 'no PDF or PNG file in the mail';
     }
 
+    const mode = this.options.supersetNotices ?? 'admin';
+    const toldSubscribers =
+      notice !== null &&
+      mode === 'subscribers' &&
+      notice.kind !== 'retry' &&
+      !notice.ownersOnly &&
+      !store.notices.subscribersToldWithin(mailbox.email, notice.reportName, SUBSCRIBER_NOTICE_WINDOW_MS);
+    const blank = status === 'forward' ? this.blankImages(mail.files) : [];
+    const held = blank.length > 0 && this.options.images?.blankScreenshots === 'hold';
+    if (held)
+      reason = 'held: blank or unfinished screenshot (BLANK_SCREENSHOTS=hold); release it with resend';
     const deliveries: NewDelivery[] =
-      status === 'forward'
-        ? recipientsFor(mailbox, this.options.directory.snapshot(), this.options.defaultMediaMode).map(
-            (recipient) => ({
-              chatId: recipient.chatId,
-              recipientKind: recipient.kind,
-              recipientKey: recipient.key,
-              recipientName: recipient.name,
-              language: this.options.languageOf(recipient.chatId),
-              mediaMode: recipient.mediaMode,
-              threadId: recipient.threadId,
-            }),
-          )
+      (status === 'forward' && !held) || toldSubscribers
+        ? recipientsFor(
+            mailbox,
+            this.options.directory.snapshot(),
+            this.options.defaultMediaMode,
+            this.options.defaultTallImageMode,
+          ).map((recipient) => ({
+            chatId: recipient.chatId,
+            recipientKind: recipient.kind,
+            recipientKey: recipient.key,
+            recipientName: recipient.name,
+            language: this.options.languageOf(recipient.chatId),
+            mediaMode: recipient.mediaMode,
+            tallImageMode: recipient.tallImageMode,
+            threadId: recipient.threadId,
+          }))
         : [];
     const keepFiles = status === 'forward';
     const link = this.trustedLink(mail);
+    let settled = null as SettledRetries | null;
     const reportId = store.record(
       {
         position,
@@ -273,6 +423,15 @@ export class ReportIntake {
         spoolDir: keepFiles && mail.files.length > 0 ? spoolDir : null,
       },
       deliveries,
+      (id) => {
+        // in the report's transaction: a crash leaves both the notice and its effects, or neither
+        if (notice) {
+          store.notices.insert(id, mailbox.email, notice, toldSubscribers && deliveries.length > 0);
+          if (notice.kind === 'final-failure') store.notices.settleRetries(mailbox.email, notice.reportName);
+        } else if (status === 'forward') {
+          settled = store.notices.settleRetries(mailbox.email, reportNameOf(mail.subject));
+        }
+      },
     );
     if (!keepFiles || mail.files.length === 0) rmSync(spoolDir, { recursive: true, force: true });
 
@@ -284,19 +443,32 @@ export class ReportIntake {
       skipped: mail.skipped.map((part) => `${part.filename ?? part.contentType}: ${part.reason}`),
       deliveries: deliveries.length,
     };
-    if (status === 'forward') {
+    if (deliveries.length > 0) {
+      // committed: a failing wake-up must not look like a mail that was not recorded (the caller
+      // would remove its spooled files and read it again as a duplicate)
+      try {
+        this.options.onRecorded?.(reportId);
+      } catch (error) {
+        log.error({ err: error, reportId }, 'announcing a recorded report failed; it stays recorded');
+      }
+    }
+    // committed: telling the admin chat must not fail the recording either
+    try {
+      if (notice) this.tellAdminOfNotice(mailbox, notice, reportId, mode, deliveries.length);
+      else if (settled && settled.retries > 0)
+        this.tellAdminOfRecovery(mailbox, mail.subject, reportId, settled);
+    } catch (error) {
+      log.error({ err: error, reportId }, 'telling the admin chat about a Superset notice failed');
+    }
+    if (blank.length > 0) this.alertBlank(mailbox, mail, reportId, blank, held);
+    if (notice) {
+      log.info({ ...fields, notice: notice.kind, reportName: notice.reportName }, 'Superset notice recorded');
+    } else if (held) {
+      log.warn({ ...fields, reason }, 'report looks blank: recorded and held, not sent');
+    } else if (status === 'forward') {
       if (deliveries.length === 0)
         log.warn(fields, 'report recorded, but nobody with a Telegram chat is subscribed to this mailbox');
       else log.info(fields, 'report recorded');
-      if (deliveries.length > 0) {
-        // committed: a failing wake-up must not look like a mail that was not recorded (the caller
-        // would remove its spooled files and read it again as a duplicate)
-        try {
-          this.options.onRecorded?.(reportId);
-        } catch (error) {
-          log.error({ err: error, reportId }, 'announcing a recorded report failed; it stays recorded');
-        }
-      }
     } else if (status === 'rejected_sender') {
       log.warn(
         { ...fields, reason },
@@ -312,6 +484,79 @@ export class ReportIntake {
       );
     }
     return { reportId, status, deliveries: deliveries.length };
+  }
+
+  /** A report name or mailbox as quoted in the admin chat: one clean line, bounded, no secret. */
+  private safe(text: string): string {
+    return sanitizeServerText(text, this.options.scrubber ?? NO_SECRETS, ADMIN_NAME_MAX_LENGTH);
+  }
+
+  /** The one-line admin-chat message about a Superset notice (SUPERSET_NOTICES admin or subscribers). */
+  private tellAdminOfNotice(
+    mailbox: MailboxEntry,
+    notice: SupersetNotice,
+    reportId: number,
+    mode: SupersetNoticesMode,
+    told: number,
+  ): void {
+    if (mode === 'off') return;
+    const name = `"${this.safe(notice.reportName)}"`;
+    const where = this.safe(mailbox.email);
+    const what =
+      notice.kind === 'retry'
+        ? `Superset is retrying report ${name}${notice.attempt ? ` (attempt ${notice.attempt} of ${notice.maxAttempts})` : ''} in ${where}`
+        : notice.kind === 'final-failure'
+          ? `Superset gave up on report ${name} (all retries exhausted) in ${where}`
+          : `Superset could not produce report ${name}${notice.ownersOnly ? ' (error mail to its owners)' : ''} in ${where}`;
+    const subscribers =
+      told > 0 ? `; ${told} recipient chat${told === 1 ? '' : 's'} told it was not produced` : '';
+    this.options.alerts?.raise(`superset-notice:${mailbox.email}:${reportId}`, `${what}${subscribers}.`);
+  }
+
+  /** A report delivered after retry notices: the admin chat hears the run ended well. */
+  private tellAdminOfRecovery(
+    mailbox: MailboxEntry,
+    subject: string,
+    reportId: number,
+    settled: SettledRetries,
+  ): void {
+    if ((this.options.supersetNotices ?? 'admin') === 'off') return;
+    const count = settled.lastAttempt ?? settled.retries;
+    this.options.alerts?.raise(
+      `superset-recovered:${mailbox.email}:${reportId}`,
+      `Report "${this.safe(reportNameOf(subject))}" in ${this.safe(mailbox.email)} delivered after ${count} ${count === 1 ? 'retry' : 'retries'}.`,
+    );
+  }
+
+  /** The PNGs measured as blank (one colour over BLANK_SCREENSHOT_SHARE of their pixels). */
+  private blankImages(files: readonly ReportFile[]): ReportFile[] {
+    const threshold = this.options.images?.blankShare;
+    if (threshold === undefined) return [];
+    return files.filter((file) => file.backgroundShare !== undefined && file.backgroundShare >= threshold);
+  }
+
+  /** Tells the admin chat which report of which mailbox looks blank, and whether it was sent. */
+  private alertBlank(
+    mailbox: MailboxEntry,
+    mail: ParsedMail,
+    reportId: number,
+    blank: readonly ReportFile[],
+    held: boolean,
+  ): void {
+    const images = blank
+      .map(
+        (file) =>
+          `${file.filename} (${(100 * (file.backgroundShare ?? 0)).toFixed(1)}% background: blank page or empty cards)`,
+      )
+      .join(', ');
+    this.options.alerts?.raise(
+      `blank-screenshot:${reportId}`,
+      `Report ${reportId} "${mail.subject || '(no subject)'}" in ${mailbox.email} looks blank or unfinished (taken before its charts rendered?): ${images}. ${
+        held
+          ? `It is held, not sent (BLANK_SCREENSHOTS=hold): send it with: superset-telegram-bot resend ${reportId} (its files are kept for SPOOL_RETENTION_HOURS), or let it go.`
+          : 'It was sent anyway (BLANK_SCREENSHOTS=deliver).'
+      }`,
+    );
   }
 
   /** Remembers when a mail's sender check first failed temporarily, forgetting stale entries. */

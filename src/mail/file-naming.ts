@@ -6,10 +6,19 @@ import type { ReportFileType } from '../core/report.js';
 /** Longest name kept before the extension, in code points. */
 const MAX_NAME_LENGTH = 150;
 
-const EXTENSION: Record<ReportFileType, string> = { 'application/pdf': '.pdf', 'image/png': '.png' };
+const EXTENSION: Record<ReportFileType, string> = {
+  'application/pdf': '.pdf',
+  'image/png': '.png',
+  'text/csv': '.csv',
+  'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet': '.xlsx',
+  'application/zip': '.zip',
+};
 const NAMELESS_STEM: Record<ReportFileType, string> = {
   'application/pdf': 'report',
   'image/png': 'screenshot',
+  'text/csv': 'data',
+  'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet': 'data',
+  'application/zip': 'data',
 };
 
 // C0/C1 controls, DEL, and the bidi marks and overrides that can disguise an extension (U+202E)
@@ -30,7 +39,9 @@ export function sanitizeFileName(declared: string | null | undefined): string {
 
 /**
  * The final name of a file: the sanitised declared name cut to length, with the extension of its real
- * type; `report-N.pdf` / `screenshot-N.png` when it has no usable name.
+ * type appended when the name has another (Superset 6.0's ZIP named `X.csv` becomes `X.csv.zip`, which
+ * opens as what it is and still tells what the sender called it); `report-N.pdf` /
+ * `screenshot-N.png` / `data-N.csv` when it has no usable name.
  */
 export function fileNameFor(
   declared: string | null | undefined,

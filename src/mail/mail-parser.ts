@@ -1,6 +1,8 @@
 /**
  * Turns one raw mail into a ParsedMail, streaming: the message flows through mailsplit (the MIME
- * splitter imapflow itself is built on) and each PDF/PNG part is decoded straight into a spool file.
+ * splitter imapflow itself is built on) and each part of a forwarded type (FORWARD_FILE_TYPES: PDF,
+ * PNG, CSV, XLSX, ZIP) is decoded straight into a spool file; a TEXT report's table is read from the
+ * HTML body and kept as text, or written to the spool as a CSV when it is too big for a message.
  * Nothing holds the whole mail or a whole file in memory, so a 50 MB PDF costs a few MB of RAM.
  *
  * Why not postal-mime's `parse()` for this: it reads the whole message and every decoded attachment
@@ -16,25 +18,44 @@ import { TextDecoder } from 'node:util';
 import { Splitter } from '@zone-eu/mailsplit';
 import { addressParser, decodeWords } from 'postal-mime';
 import { readPngDimensions } from '../core/png-header.js';
-import type { ParsedMail, ReportFile, ReportFileType, SkippedPart } from '../core/report.js';
-import type { SenderEvidence } from '../core/sender-auth.js';
 import {
+  DEFAULT_FORWARD_FILE_TYPES,
+  FORWARD_NAME_OF,
+  type ForwardFileType,
+  type ParsedMail,
+  type ReportFile,
+  type ReportFileType,
+  type SkippedPart,
+  type TextTable,
+} from '../core/report.js';
+import type { SenderEvidence } from '../core/sender-auth.js';
+import { monospaceTable, tableToCsv, withoutRangeIndex } from '../core/text-table.js';
+import {
+  CsvTextCheck,
+  classifyZip,
   describeContent,
   pdfIsComplete,
   pngIsComplete,
   SNIFF_BYTES,
   type SniffedContent,
   sniffContent,
+  ZIP_TAIL_BYTES,
 } from './content-sniffing.js';
 import { DkimVerification, type DnsResolver } from './dkim-verification.js';
 import { fileNameFor, uniqueFileNames } from './file-naming.js';
 import { HtmlSummarizer, type HtmlSummary, MAX_HTML_SCANNED, TextSummarizer } from './html-summary.js';
+import { MAX_TABLE_HTML, type TableReading, TextTableReader } from './text-table-reader.js';
 
 export interface MailParserOptions {
   /** Directory that receives this mail's files; created when the first file is written. */
   spoolDir: string;
-  /** A PDF/PNG part larger than this (decoded bytes) is skipped as too large. */
+  /** A part of a forwarded type larger than this (decoded bytes) is skipped as too large. */
   maxFileBytes: number;
+  /**
+   * FORWARD_FILE_TYPES: the kinds of file kept (others are skipped with the reason) and whether a TEXT
+   * report's table is forwarded (`text`). Default `pdf`, `png`.
+   */
+  forwardTypes?: readonly ForwardFileType[];
   /** A mail larger than this (raw bytes) stops being read; what was read so far is kept. */
   maxMailBytes?: number;
   /**
@@ -69,6 +90,8 @@ export const MAX_PARTS = 500;
  * (MAX_HTML_SCANNED, up to 4 bytes each). Superset bodies are a few KB.
  */
 const MAX_BODY_BYTES = 4 * MAX_HTML_SCANNED;
+/** The HTML body bytes read for a TEXT report's table (its characters are capped by MAX_TABLE_HTML). */
+const MAX_TABLE_BODY_BYTES = 2 * MAX_TABLE_HTML;
 /** Headers of which at least one must open an e-mail; random bytes have none of them. */
 const KNOWN_HEADERS = new Set([
   'from',
@@ -124,7 +147,18 @@ class PartReader {
   private fd: number | null = null;
   private filePath: string | null = null;
   /** For the body: its text is decoded and summarised as it arrives, never held whole. */
-  private body: { decoder: TextDecoder; summarizer: HtmlSummarizer | TextSummarizer } | null = null;
+  private body: {
+    decoder: TextDecoder;
+    summarizer: HtmlSummarizer | TextSummarizer;
+    table: TextTableReader | null;
+  } | null = null;
+  /**
+   * A ZIP keeps its last ZIP_TAIL_BYTES (its central directory), other parts TAIL_BYTES. Until the first
+   * bytes are seen the part may be a ZIP, so the larger: a whole small archive can come in one chunk.
+   */
+  private tailBytes = ZIP_TAIL_BYTES;
+  /** For a part declared CSV that reads as text: the check that it is UTF-8 CSV text, piece by piece. */
+  private csvCheck: CsvTextCheck | null = null;
   private bodyBytes = 0;
   private sniffed: SniffedContent | null = null;
   private overCap = false;
@@ -135,13 +169,16 @@ class PartReader {
     readonly isBody: boolean,
     private readonly spool: () => string,
     private readonly maxFileBytes: number,
+    private readonly forward: ReadonlySet<ForwardFileType>,
   ) {
     this.declaredType = (node.contentType || 'text/plain').toLowerCase();
     this.filename = node.filename || null;
     if (isBody) {
+      const html = this.declaredType === 'text/html';
       this.body = {
         decoder: textDecoderFor(node.charset),
-        summarizer: this.declaredType === 'text/html' ? new HtmlSummarizer() : new TextSummarizer(),
+        summarizer: html ? new HtmlSummarizer() : new TextSummarizer(),
+        table: html ? new TextTableReader() : null,
       };
     }
     this.decoder = node.getDecoder();
@@ -163,13 +200,18 @@ class PartReader {
   private take(chunk: Buffer): void {
     this.size += chunk.length;
     if (this.body) {
-      if (this.bodyBytes < MAX_BODY_BYTES)
-        this.body.summarizer.write(this.body.decoder.decode(chunk, { stream: true }));
+      const limit = this.body.table ? MAX_TABLE_BODY_BYTES : MAX_BODY_BYTES;
+      if (this.bodyBytes < limit) {
+        const text = this.body.decoder.decode(chunk, { stream: true });
+        if (this.bodyBytes < MAX_BODY_BYTES) this.body.summarizer.write(text);
+        this.body.table?.write(text);
+      }
       this.bodyBytes += chunk.length;
       return;
     }
     this.hash.update(chunk);
-    this.tail = Buffer.concat([this.tail, chunk]).subarray(-TAIL_BYTES);
+    this.tail = Buffer.concat([this.tail, chunk]).subarray(-this.tailBytes);
+    this.csvCheck?.write(chunk);
     if (this.size > this.maxFileBytes) this.overCap = true;
     if (this.sniffed === null) {
       this.pending.push(chunk);
@@ -181,13 +223,31 @@ class PartReader {
     else writeSync(this.fd, chunk);
   }
 
-  /** Looks at the first bytes and, for a PDF or PNG, opens a spool file and writes what was held back. */
+  /**
+   * Looks at the first bytes and, for a part that may be forwarded (its sniffed kind is in
+   * FORWARD_FILE_TYPES), opens a spool file and writes what was held back.
+   */
   private decide(): void {
     const held = Buffer.concat(this.pending);
     this.pending = [];
     this.head = held.subarray(0, SNIFF_BYTES);
     this.sniffed = sniffContent(this.head);
-    if ((this.sniffed === 'pdf' || this.sniffed === 'png') && !this.overCap) {
+    if (this.sniffed !== 'zip') {
+      this.tailBytes = TAIL_BYTES;
+      this.tail = this.tail.subarray(-TAIL_BYTES);
+    }
+    let candidate = false;
+    if (this.sniffed === 'pdf' || this.sniffed === 'png') candidate = this.forward.has(this.sniffed);
+    else if (this.sniffed === 'zip') {
+      candidate = this.forward.has('zip') || this.forward.has('xlsx');
+    } else if (this.sniffed === 'text' && declaredCsv(this.declaredType, this.filename)) {
+      candidate = this.forward.has('csv');
+      if (candidate) {
+        this.csvCheck = new CsvTextCheck();
+        this.csvCheck.write(held);
+      }
+    }
+    if (candidate && !this.overCap) {
       this.filePath = path.join(this.spool(), `${randomUUID()}.part`);
       this.fd = openSync(this.filePath, 'wx', 0o600);
       writeSync(this.fd, held);
@@ -207,11 +267,14 @@ class PartReader {
     await this.done;
     if (this.body) {
       // the last bytes of a multi-byte character held back by the streaming decoder
-      this.body.summarizer.write(this.body.decoder.decode());
+      const rest = this.body.decoder.decode();
+      this.body.summarizer.write(rest);
+      this.body.table?.write(rest);
       return {
         kind: 'body',
         type: this.declaredType,
         summary: this.body.summarizer.end(),
+        table: this.body.table?.end() ?? null,
       };
     }
     if (this.sniffed === null) this.decide();
@@ -221,13 +284,19 @@ class PartReader {
       return { kind: 'skipped', part: { filename: this.filename, contentType: this.declaredType, reason } };
     };
     const declaredAs = declaredFileType(this.declaredType, this.filename);
-    if (sniffed !== 'pdf' && sniffed !== 'png') {
+    const type = this.forwardedType(sniffed);
+    if (type === null) {
       if (sniffed === 'empty') return skip('empty part');
-      if (declaredAs === 'application/pdf')
+      if (declaredAs === 'application/pdf' && sniffed !== 'pdf')
         return skip(`not a PDF: the content is ${describeContent(sniffed)}`);
-      if (declaredAs === 'image/png') return skip(`not a PNG: the content is ${describeContent(sniffed)}`);
+      if (declaredAs === 'image/png' && sniffed !== 'png')
+        return skip(`not a PNG: the content is ${describeContent(sniffed)}`);
+      if (declaredAs === 'text/csv' && this.forward.has('csv') && sniffed !== 'zip') {
+        const problem = sniffed === 'text' ? this.csvCheck?.end() : describeContent(sniffed);
+        if (problem) return skip(`not a CSV: the content is ${problem}`);
+      }
       return skip(
-        `${describeKind(this.declaredType, this.filename, sniffed)}: only PDF and PNG files are forwarded`,
+        `${describeKind(this.declaredType, this.filename, sniffed, this.zipKind())}: only ${describeForwarded(this.forward)} files are forwarded`,
       );
     }
     if (this.overCap) {
@@ -241,18 +310,14 @@ class PartReader {
         },
       };
     }
-    const type: ReportFileType = sniffed === 'pdf' ? 'application/pdf' : 'image/png';
-    const complete = sniffed === 'pdf' ? pdfIsComplete(this.tail) : pngIsComplete(this.tail);
-    if (!complete || this.failure) {
-      return skip(`truncated ${sniffed === 'pdf' ? 'PDF (no %%EOF marker)' : 'PNG (no IEND chunk)'}`);
-    }
+    const incomplete = this.incompleteness(type);
+    if (incomplete || this.failure) return skip(`truncated ${incomplete ?? describeContent(sniffed)}`);
     const dimensions = type === 'image/png' ? readPngDimensions(this.head) : null;
     if (type === 'image/png' && !dimensions) return skip('not a PNG: the image header is damaged');
-    if (this.fd !== null) {
-      fsyncSync(this.fd);
-      closeSync(this.fd);
-      this.fd = null;
-    }
+    if (this.fd === null) return skip('not kept (no spool file)');
+    fsyncSync(this.fd);
+    closeSync(this.fd);
+    this.fd = null;
     return {
       kind: 'file',
       declaredName: this.filename,
@@ -264,6 +329,38 @@ class PartReader {
     };
   }
 
+  /** What the part is forwarded as, or null when its kind is not forwarded (or it is not what it claims). */
+  private forwardedType(sniffed: SniffedContent): ReportFileType | null {
+    let type: ReportFileType | null = null;
+    if (sniffed === 'pdf') type = 'application/pdf';
+    else if (sniffed === 'png') type = 'image/png';
+    else if (sniffed === 'zip') {
+      type =
+        this.zipKind() === 'xlsx'
+          ? 'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet'
+          : 'application/zip';
+    } else if (this.csvCheck && this.csvCheck.end() === null) type = 'text/csv';
+    return type !== null && this.forward.has(FORWARD_NAME_OF[type]) ? type : null;
+  }
+
+  private zipKind(): 'xlsx' | 'zip' | null {
+    return this.sniffed === 'zip' ? classifyZip(this.head, this.tail) : null;
+  }
+
+  /** Why a file of `type` is cut off (PDF without %%EOF, PNG without IEND, ZIP without its end record), or null. */
+  private incompleteness(type: ReportFileType): string | null {
+    switch (type) {
+      case 'application/pdf':
+        return pdfIsComplete(this.tail) ? null : 'PDF (no %%EOF marker)';
+      case 'image/png':
+        return pngIsComplete(this.tail) ? null : 'PNG (no IEND chunk)';
+      case 'text/csv':
+        return null;
+      default:
+        return hasZipEnd(this.tail) ? null : 'ZIP archive (no end of central directory)';
+    }
+  }
+
   /** Drops whatever was written (the parse failed as a whole). */
   abandon(): void {
     this.discardFile();
@@ -271,7 +368,7 @@ class PartReader {
 }
 
 type PartOutcome =
-  | { kind: 'body'; type: string; summary: HtmlSummary }
+  | { kind: 'body'; type: string; summary: HtmlSummary; table: TableReading | null }
   | { kind: 'skipped'; part: SkippedPart }
   | {
       kind: 'file';
@@ -288,11 +385,42 @@ function declaredFileType(type: string, filename: string | null): ReportFileType
   const name = (filename ?? '').toLowerCase();
   if (type === 'application/pdf' || name.endsWith('.pdf')) return 'application/pdf';
   if (type === 'image/png' || name.endsWith('.png')) return 'image/png';
+  if (declaredCsv(type, name)) return 'text/csv';
   return null;
 }
 
-function describeKind(type: string, filename: string | null, sniffed: SniffedContent): string {
+/** Whether a part says it is CSV (Superset: `application/octet-stream` named `X.csv`; the webhook: `text/csv`). */
+function declaredCsv(type: string, filename: string | null): boolean {
+  return (
+    ['text/csv', 'application/csv', 'text/comma-separated-values', 'text/x-csv'].includes(type) ||
+    (filename ?? '').toLowerCase().endsWith('.csv')
+  );
+}
+
+/** Whether a ZIP's last bytes hold its end-of-central-directory record (a cut-off ZIP does not). */
+function hasZipEnd(tail: Buffer): boolean {
+  const end = tail.subarray(Math.max(0, tail.length - 22 - 0xffff));
+  for (let index = end.length - 22; index >= 0; index--) {
+    if (end.readUInt32LE(index) === 0x06054b50) return true;
+  }
+  return false;
+}
+
+/** The forwarded kinds in words, for skip reasons: "PDF and PNG", "PDF, PNG and CSV". */
+function describeForwarded(forward: ReadonlySet<ForwardFileType>): string {
+  const words = [...forward].filter((type) => type !== 'text').map((type) => type.toUpperCase());
+  if (words.length === 0) return 'no';
+  return words.length === 1 ? words[0]! : `${words.slice(0, -1).join(', ')} and ${words.at(-1)}`;
+}
+
+function describeKind(
+  type: string,
+  filename: string | null,
+  sniffed: SniffedContent,
+  zipKind: 'xlsx' | 'zip' | null,
+): string {
   const name = (filename ?? '').toLowerCase();
+  if (zipKind === 'xlsx') return 'Excel workbook';
   if (sniffed === 'zip') return name.endsWith('.csv') ? 'ZIP archive named .csv' : 'ZIP archive';
   if (type === 'text/csv' || name.endsWith('.csv')) return 'CSV';
   if (type === 'message/rfc822') return 'attached e-mail message';
@@ -413,6 +541,7 @@ export async function parseMail(source: Readable, options: MailParserOptions): P
   const dkim = options.dkim ? new DkimVerification(options.dkim.resolver) : null;
   const meter = new RawMeter(options.maxMailBytes ?? Number.POSITIVE_INFINITY, dkim);
   const splitter = new Splitter({ ignoreEmbedded: true, maxHeadSize: 2 * 1024 * 1024 });
+  const forward = new Set(options.forwardTypes ?? DEFAULT_FORWARD_FILE_TYPES);
   let spoolReady = false;
   const spool = () => {
     if (!spoolReady) {
@@ -481,7 +610,7 @@ export async function parseMail(source: Readable, options: MailParserOptions): P
           let isBody = false;
           if (!isAttachment && type === 'text/html' && !htmlBodySeen) isBody = htmlBodySeen = true;
           else if (!isAttachment && type === 'text/plain' && !textBodySeen) isBody = textBodySeen = true;
-          current = new PartReader(node, isBody, spool, options.maxFileBytes);
+          current = new PartReader(node, isBody, spool, options.maxFileBytes, forward);
           readers.push(current);
         } else if (data.type === 'body' && current && data.value) {
           current.write(data.value);
@@ -534,13 +663,22 @@ export async function parseMail(source: Readable, options: MailParserOptions): P
 
   let html: HtmlSummary | null = null;
   let plain: HtmlSummary | null = null;
+  let table: TableReading | null = null;
   const files: Array<Omit<ReportFile, 'filename'> & { declaredName: string | null }> = [];
   const skipped: SkippedPart[] = [];
-  const ordinal: Record<ReportFileType, number> = { 'application/pdf': 0, 'image/png': 0 };
+  const ordinal: Record<ReportFileType, number> = {
+    'application/pdf': 0,
+    'image/png': 0,
+    'text/csv': 0,
+    'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet': 0,
+    'application/zip': 0,
+  };
   for (const outcome of outcomes) {
     if (outcome.kind === 'body') {
-      if (outcome.type === 'text/html') html = outcome.summary;
-      else plain = outcome.summary;
+      if (outcome.type === 'text/html') {
+        html = outcome.summary;
+        table = outcome.table;
+      } else plain = outcome.summary;
     } else if (outcome.kind === 'skipped') {
       skipped.push(outcome.part);
     } else {
@@ -563,14 +701,19 @@ export async function parseMail(source: Readable, options: MailParserOptions): P
     });
   }
 
+  const first = (key: string): string => (headerValues(headers, key)[0] ?? '').slice(0, MAX_HEADER_VALUE);
+  const subject = decodeHeader(first('subject')).replace(/\s+/g, ' ').trim();
+  const textTable = table
+    ? textTableOf(table, subject, forward, options.maxFileBytes, spool, files, skipped)
+    : null;
   const names = uniqueFileNames(
     files.map((file) => fileNameFor(file.declaredName, file.contentType, ++ordinal[file.contentType])),
   );
+  if (textTable?.delivery === 'document') textTable.csvFilename = names.at(-1)!;
   const summary: HtmlSummary = html ?? plain ?? { link: null, description: '', links: [] };
-  const first = (key: string): string => (headerValues(headers, key)[0] ?? '').slice(0, MAX_HEADER_VALUE);
   const messageId = first('message-id').replace(/^<|>$/g, '').trim();
   return {
-    subject: decodeHeader(first('subject')).replace(/\s+/g, ' ').trim(),
+    subject,
     from: parseFrom(first('from')),
     date: parseDate(first('date')),
     messageId: messageId || null,
@@ -578,11 +721,79 @@ export async function parseMail(source: Readable, options: MailParserOptions): P
     links: summary.links,
     description: summary.description,
     files: files.map(({ declaredName: _declared, ...file }, index) => ({ ...file, filename: names[index]! })),
+    textTable,
     skipped,
     rawSize: meter.size,
     rawSha256,
     evidence,
   };
+}
+
+/**
+ * What becomes of a TEXT report's table: not forwarded (FORWARD_FILE_TYPES lacks `text`; a skipped entry
+ * says so), a monospace message when it fits, or a CSV written to the spool and appended to `files`.
+ */
+function textTableOf(
+  reading: TableReading,
+  subject: string,
+  forward: ReadonlySet<ForwardFileType>,
+  maxFileBytes: number,
+  spool: () => string,
+  files: Array<Omit<ReportFile, 'filename'> & { declaredName: string | null }>,
+  skipped: SkippedPart[],
+): TextTable {
+  const grid = withoutRangeIndex(reading.grid);
+  const shape = {
+    columns: grid.cells[0]?.length ?? 0,
+    rows: grid.cells.length - grid.headerRows,
+    truncated: reading.truncated,
+  };
+  if (!forward.has('text')) {
+    skipped.push({
+      filename: null,
+      contentType: 'text/html',
+      reason: 'TEXT report (a table in the body): not forwarded, FORWARD_FILE_TYPES has no text',
+    });
+    return { ...shape, delivery: 'not-forwarded', monospace: null };
+  }
+  if (reading.truncated) {
+    skipped.push({
+      filename: null,
+      contentType: 'text/html',
+      reason: `TEXT report table cut at ${shape.rows} rows and ${shape.columns} columns (the parser's limits): the rest of the body was not read`,
+    });
+  }
+  // a cut table goes as CSV: a message would show a partial table as if whole
+  const monospace = reading.truncated ? null : monospaceTable(grid);
+  if (monospace !== null) return { ...shape, delivery: 'message', monospace };
+  const csv = tableToCsv(grid);
+  // Superset names its own CSV after the report ("<name>.csv"); the subject is that name behind the prefix
+  const name = subject.replace(/^\[[^\]]*\]\s*/, '') || null;
+  if (csv.length > maxFileBytes) {
+    skipped.push({
+      filename: name,
+      contentType: 'text/csv',
+      reason: `too large: ${csv.length} bytes, over the ${maxFileBytes}-byte limit`,
+      tooLargeBytes: csv.length,
+    });
+    return { ...shape, delivery: 'not-forwarded', monospace: null };
+  }
+  const filePath = path.join(spool(), `${randomUUID()}.part`);
+  const fd = openSync(filePath, 'wx', 0o600);
+  try {
+    writeSync(fd, csv);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  files.push({
+    declaredName: name,
+    contentType: 'text/csv',
+    size: csv.length,
+    sha256: createHash('sha256').update(csv).digest('hex'),
+    path: filePath,
+  });
+  return { ...shape, delivery: 'document', monospace: null };
 }
 
 /** The values of every header `key` of the root, unfolded, in order (top first). */

@@ -22,6 +22,10 @@ export const CREDENTIAL_FIELDS = [
   // the secret settings, should a config object ever be logged
   'TELEGRAM_BOT_TOKEN',
   'SEATABLE_API_TOKEN',
+  'TELEGRAM_PROXY',
+  // socks-proxy-agent's field for the proxy URL, credentials included
+  'proxyUrl',
+  'WEBHOOK_SECRET',
 ] as const;
 
 /** Fields that hold secrets wherever they appear (up to four levels deep), as pino redact paths. */

@@ -18,6 +18,7 @@ export class BotMetrics {
   readonly deliveries: Counter<'result'>;
   readonly deliveryLatency: Histogram;
   readonly telegramErrors: Counter<'code'>;
+  readonly webhookRequests: Counter<'status' | 'outcome'>;
 
   constructor(sources: MetricsSources) {
     const registers = [this.registry];
@@ -44,6 +45,12 @@ export class BotMetrics {
       name: 'stb_telegram_api_errors_total',
       help: 'Bot API errors during delivery, by error code (0 = network).',
       labelNames: ['code'],
+      registers,
+    });
+    this.webhookRequests = new Counter({
+      name: 'stb_webhook_requests_total',
+      help: 'Answers of the webhook receiver, by HTTP status and outcome (recorded, retry, not_found, too_large, malformed, paused, stopping, failed, method_not_allowed).',
+      labelNames: ['status', 'outcome'],
       registers,
     });
     new Gauge({

@@ -252,6 +252,57 @@ const MIGRATIONS: string[] = [
     requested_at TEXT NOT NULL
   );
   `,
+  // 9: issue 13 part 3 (engineer n): Superset's own notices (errors, retries, final failures), so a
+  // later success names the retries before it, and subscribers hear of a failed report once
+  `
+  CREATE TABLE superset_notices (
+    report_id INTEGER PRIMARY KEY REFERENCES reports(id) ON DELETE CASCADE,
+    mailbox TEXT NOT NULL COLLATE NOCASE,
+    kind TEXT NOT NULL CHECK (kind IN ('error', 'retry', 'final-failure')),
+    report_name TEXT NOT NULL,
+    attempt INTEGER,
+    max_attempts INTEGER,
+    -- 1 when the mailbox's recipients were sent "the report was not produced"
+    told_subscribers INTEGER NOT NULL DEFAULT 0,
+    -- a retry notice: when a delivered report or a final failure ended its run
+    settled_at TEXT,
+    recorded_at TEXT NOT NULL
+  );
+  CREATE INDEX superset_notices_by_mailbox ON superset_notices (mailbox, recorded_at);
+  -- /last: the newest forwarded report of a mailbox
+  CREATE INDEX reports_forwarded_by_mailbox ON reports (mailbox, id) WHERE status = 'forward';
+  `,
+  // 10: (issue 13 part 4) a TEXT report's table (JSON of core/report.ts TextTable): every delivery, and
+  // one resumed after a restart, sends the same text
+  `
+  ALTER TABLE reports ADD COLUMN text_table TEXT;
+  `,
+  // 11: (issue 12 part 2) mailboxes that log in with OAuth2: the embedded directory's settings (secrets
+  // only as environment variable names), and refresh tokens the token endpoint rotated, which replace
+  // the configured one until the admin configures another (seed_hash: a hash of the configured one)
+  `
+  ALTER TABLE mailboxes ADD COLUMN oauth2_token_url TEXT;
+  ALTER TABLE mailboxes ADD COLUMN oauth2_client_id TEXT;
+  ALTER TABLE mailboxes ADD COLUMN oauth2_client_secret_env TEXT;
+  ALTER TABLE mailboxes ADD COLUMN oauth2_scope TEXT;
+  ALTER TABLE mailboxes ADD COLUMN oauth2_refresh_token_env TEXT;
+  CREATE TABLE oauth2_refresh_tokens (
+    mailbox TEXT PRIMARY KEY COLLATE NOCASE,
+    seed_hash TEXT NOT NULL,
+    refresh_token TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+  );
+  `,
+  // 12: issue 13 parts 1-2 (tall dashboards as tiles, blank screenshots): TALL_IMAGE_MODE per mailbox,
+  // group and delivery (NULL: the setting; on a delivery of before: 'document'); per PNG its tiles
+  // (JSON array of report files, spooled next to it) and the share of its most common colour
+  `
+  ALTER TABLE mailboxes ADD COLUMN tall_image_mode TEXT CHECK (tall_image_mode IN ('tiles+document', 'tiles', 'document'));
+  ALTER TABLE groups ADD COLUMN tall_image_mode TEXT CHECK (tall_image_mode IN ('tiles+document', 'tiles', 'document'));
+  ALTER TABLE deliveries ADD COLUMN tall_image_mode TEXT;
+  ALTER TABLE report_files ADD COLUMN tiles TEXT;
+  ALTER TABLE report_files ADD COLUMN background_share REAL;
+  `,
 ];
 
 /** Opens (creating when needed) the database in `dataDir` and brings its schema up to date. */

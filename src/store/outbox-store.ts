@@ -17,6 +17,8 @@ export interface Delivery {
   recipientName: string;
   language: string;
   mediaMode: string;
+  /** TALL_IMAGE_MODE for this chat, fixed when queued; null on rows queued before tiles existed (`document`). */
+  tallImageMode?: string | null;
   threadId: number | null;
   state: DeliveryState;
   stepsDone: number;
@@ -42,6 +44,7 @@ interface DeliveryRow {
   recipient_name: string;
   language: string;
   media_mode: string;
+  tall_image_mode?: string | null;
   thread_id: number | null;
   state: DeliveryState;
   steps_done: number;
@@ -63,6 +66,7 @@ function toDelivery(row: DeliveryRow): Delivery {
     recipientName: row.recipient_name,
     language: row.language,
     mediaMode: row.media_mode,
+    tallImageMode: row.tall_image_mode ?? null,
     threadId: row.thread_id,
     state: row.state,
     stepsDone: row.steps_done,
@@ -127,22 +131,46 @@ export class OutboxStore {
     fileIds: Array<{ sha256: string; sentAs: FileSentAs; fileId: string }>,
     plan?: readonly PlannedMessage[],
   ): void {
+    this.stepsSent([{ id, finished, fileIds, ...(plan ? { plan } : {}) }]);
+  }
+
+  /**
+   * Records several sent messages in one transaction (one disk sync): the messages that requests in
+   * flight at once brought back together (TELEGRAM_PARALLEL_SENDS).
+   */
+  stepsSent(
+    steps: ReadonlyArray<{
+      id: number;
+      finished: boolean;
+      fileIds: Array<{ sha256: string; sentAs: FileSentAs; fileId: string }>;
+      plan?: readonly PlannedMessage[];
+    }>,
+  ): void {
     this.db.transaction(() => {
-      const now = nowIso();
-      this.db
-        .prepare(
-          `UPDATE deliveries SET steps_done = steps_done + 1, attempts = 0, last_error = NULL,
+      for (const step of steps) this.recordStep(step.id, step.finished, step.fileIds, step.plan);
+    })();
+  }
+
+  private recordStep(
+    id: number,
+    finished: boolean,
+    fileIds: Array<{ sha256: string; sentAs: FileSentAs; fileId: string }>,
+    plan?: readonly PlannedMessage[],
+  ): void {
+    const now = nowIso();
+    this.db
+      .prepare(
+        `UPDATE deliveries SET steps_done = steps_done + 1, attempts = 0, last_error = NULL,
              state = CASE WHEN ? THEN 'sent' ELSE state END, finished_at = CASE WHEN ? THEN ? ELSE finished_at END,
              plan = coalesce(?, plan)
            WHERE id = ?`,
-        )
-        .run(finished ? 1 : 0, finished ? 1 : 0, now, plan ? JSON.stringify(plan) : null, id);
-      const upsert = this.db.prepare(
-        `INSERT INTO telegram_files (sha256, sent_as, file_id, updated_at) VALUES (?, ?, ?, ?)
+      )
+      .run(finished ? 1 : 0, finished ? 1 : 0, now, plan ? JSON.stringify(plan) : null, id);
+    const upsert = this.db.prepare(
+      `INSERT INTO telegram_files (sha256, sent_as, file_id, updated_at) VALUES (?, ?, ?, ?)
          ON CONFLICT (sha256, sent_as) DO UPDATE SET file_id = excluded.file_id, updated_at = excluded.updated_at`,
-      );
-      for (const file of fileIds) upsert.run(file.sha256, file.sentAs, file.fileId, now);
-    })();
+    );
+    for (const file of fileIds) upsert.run(file.sha256, file.sentAs, file.fileId, now);
   }
 
   /** A delivery with nothing (left) to send. */
@@ -253,7 +281,16 @@ export class OutboxStore {
     this.db.prepare('DELETE FROM telegram_files WHERE sha256 = ? AND sent_as = ?').run(sha256, sentAs);
   }
 
-  /** Queues a report again for one chat (the `resend` command), as a new delivery row. */
+  /** Whether the report has a delivery to this chat still pending (any round). */
+  hasPending(reportId: number, chatId: number): boolean {
+    return (
+      this.db
+        .prepare("SELECT 1 FROM deliveries WHERE report_id = ? AND chat_id = ? AND state = 'pending' LIMIT 1")
+        .get(reportId, chatId) !== undefined
+    );
+  }
+
+  /** Queues a report again for one chat (the `resend` command, /last), as a new delivery row. */
   requeue(
     reportId: number,
     template: Omit<
@@ -273,8 +310,8 @@ export class OutboxStore {
     return this.db.transaction(() => {
       const result = this.db
         .prepare(
-          `INSERT INTO deliveries (report_id, chat_id, recipient_kind, recipient_key, recipient_name, language, media_mode, thread_id, created_at, round)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, (SELECT coalesce(max(round), -1) + 1 FROM deliveries WHERE report_id = ? AND chat_id = ?))`,
+          `INSERT INTO deliveries (report_id, chat_id, recipient_kind, recipient_key, recipient_name, language, media_mode, tall_image_mode, thread_id, created_at, round)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, (SELECT coalesce(max(round), -1) + 1 FROM deliveries WHERE report_id = ? AND chat_id = ?))`,
         )
         .run(
           reportId,
@@ -284,6 +321,7 @@ export class OutboxStore {
           template.recipientName,
           template.language,
           template.mediaMode,
+          template.tallImageMode ?? null,
           template.threadId,
           nowIso(),
           reportId,

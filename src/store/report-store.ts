@@ -3,8 +3,10 @@
  * and the outbox rows created with them. A report, its deliveries and the watermark move in one
  * transaction, so a crash leaves either all of them or none.
  */
-import type { ParsedMail, ReportFile, SkippedPart } from '../core/report.js';
+import type { ParsedMail, ReportFile, SkippedPart, TextTable } from '../core/report.js';
+import type { SupersetNoticeKind } from '../core/superset-notice.js';
 import { type Database, nowIso } from './database.js';
+import { SupersetNotices } from './superset-notices.js';
 
 /** What happened to a mail. Only `forward` reports have deliveries. */
 export type ReportStatus =
@@ -17,7 +19,9 @@ export type ReportStatus =
   /** over MAX_MAIL_MB: not downloaded */
   | 'too_large'
   /** not an e-mail, or it could not be read */
-  | 'unreadable';
+  | 'unreadable'
+  /** Superset's own notice (an error, a retry, a final failure): deliveries only with SUPERSET_NOTICES=subscribers */
+  | 'superset_notice';
 
 export interface Watermark {
   uidValidity: string;
@@ -37,6 +41,15 @@ export interface MailPosition {
   internalDate: string | null;
 }
 
+/**
+ * A report that came in through the webhook: it has no place on an IMAP server, so it moves no
+ * watermark (a mailbox may have both ways in).
+ */
+export interface WebhookArrival {
+  mailbox: string;
+  via: 'webhook';
+}
+
 export interface NewDelivery {
   chatId: number;
   recipientKind: 'user' | 'group' | 'admin';
@@ -44,11 +57,13 @@ export interface NewDelivery {
   recipientName: string;
   language: string;
   mediaMode: string;
+  /** TALL_IMAGE_MODE for this chat; absent: `document`. */
+  tallImageMode?: string;
   threadId: number | null;
 }
 
 export interface NewReport {
-  position: MailPosition;
+  position: MailPosition | WebhookArrival;
   mail: Omit<ParsedMail, 'files' | 'skipped'> & { files: ReportFile[]; skipped: SkippedPart[] };
   status: ReportStatus;
   reason: string | null;
@@ -69,8 +84,14 @@ export interface StoredReport {
   recordedAt: string;
   internalDate: string | null;
   spoolDir: string | null;
+  /** When the janitor removed the spooled files (null while they are kept). */
+  spoolRemovedAt: string | null;
   files: ReportFile[];
   skipped: SkippedPart[];
+  /** For a `superset_notice`: which notice, about which report. */
+  notice?: { kind: SupersetNoticeKind; reportName: string };
+  /** A TEXT report's table, as the parser found it; null for other reports. */
+  textTable: TextTable | null;
 }
 
 /**
@@ -98,7 +119,12 @@ export const JANITOR_QUERIES = {
 } as const;
 
 export class ReportStore {
-  constructor(private readonly db: Database) {}
+  /** Superset's notices, recorded with their reports (in the same transaction, through `record`'s `alongside`). */
+  readonly notices: SupersetNotices;
+
+  constructor(private readonly db: Database) {
+    this.notices = new SupersetNotices(db);
+  }
 
   watermark(mailbox: string): Watermark | null {
     const row = this.db
@@ -154,20 +180,32 @@ export class ReportStore {
     return row.newest;
   }
 
-  /** The report this mail was already recorded as: same raw bytes, or same Message-ID, in this mailbox. */
-  findRecorded(mailbox: string, rawSha256: string, messageId: string | null): number | null {
+  /**
+   * The report this mail was already recorded as: same raw bytes, or same Message-ID, in this mailbox;
+   * with `since` (ISO time), only a report recorded at or after it (the webhook's retry window).
+   */
+  findRecorded(
+    mailbox: string,
+    rawSha256: string,
+    messageId: string | null,
+    since: string | null = null,
+  ): number | null {
     const row = this.db
       .prepare(
-        'SELECT id FROM reports WHERE mailbox = ? AND (raw_sha256 = ? OR (? IS NOT NULL AND message_id = ?)) ORDER BY id LIMIT 1',
+        'SELECT id FROM reports WHERE mailbox = ? AND (raw_sha256 = ? OR (? IS NOT NULL AND message_id = ?)) AND (? IS NULL OR recorded_at >= ?) ORDER BY id LIMIT 1',
       )
-      .get(mailbox, rawSha256, messageId, messageId) as { id: number } | undefined;
+      .get(mailbox, rawSha256, messageId, messageId, since, since) as { id: number } | undefined;
     return row?.id ?? null;
   }
 
-  /** Records a report with its deliveries and advances the watermark, atomically. Returns the report id. */
-  record(report: NewReport, deliveries: NewDelivery[]): number {
+  /**
+   * Records a report with its deliveries and advances the watermark, atomically. Returns the report id.
+   * `alongside` runs in the same transaction once the report has its id (its notice row, say).
+   */
+  record(report: NewReport, deliveries: NewDelivery[], alongside?: (reportId: number) => void): number {
     return this.db.transaction(() => {
       const { mail, position } = report;
+      const imap = 'uid' in position ? position : null;
       const now = nowIso();
       const result = this.db
         .prepare(
@@ -177,8 +215,8 @@ export class ReportStore {
         )
         .run(
           position.mailbox,
-          position.uidValidity,
-          position.uid,
+          imap?.uidValidity ?? null,
+          imap?.uid ?? null,
           mail.rawSha256,
           mail.rawSize,
           mail.messageId,
@@ -190,13 +228,19 @@ export class ReportStore {
           report.status,
           report.reason,
           report.spoolDir,
-          position.internalDate,
+          // a webhook report has no IMAP arrival time: the rescan after a UIDVALIDITY change goes by these
+          imap?.internalDate ?? null,
           now,
         );
       const reportId = Number(result.lastInsertRowid);
+      if (mail.textTable) {
+        this.db
+          .prepare('UPDATE reports SET text_table = ? WHERE id = ?')
+          .run(JSON.stringify(mail.textTable), reportId);
+      }
       const insertFile = this.db.prepare(
-        `INSERT INTO report_files (report_id, position, filename, content_type, size, sha256, path, width, height)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        `INSERT INTO report_files (report_id, position, filename, content_type, size, sha256, path, width, height, tiles, background_share)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       );
       mail.files.forEach((file, index) => {
         insertFile.run(
@@ -209,6 +253,8 @@ export class ReportStore {
           file.path,
           file.width ?? null,
           file.height ?? null,
+          file.tiles ? JSON.stringify(file.tiles) : null,
+          file.backgroundShare ?? null,
         );
       });
       const insertSkipped = this.db.prepare(
@@ -225,8 +271,8 @@ export class ReportStore {
         );
       });
       const insertDelivery = this.db.prepare(
-        `INSERT OR IGNORE INTO deliveries (report_id, chat_id, recipient_kind, recipient_key, recipient_name, language, media_mode, thread_id, created_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        `INSERT OR IGNORE INTO deliveries (report_id, chat_id, recipient_kind, recipient_key, recipient_name, language, media_mode, tall_image_mode, thread_id, created_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       );
       for (const delivery of deliveries) {
         insertDelivery.run(
@@ -237,17 +283,27 @@ export class ReportStore {
           delivery.recipientName,
           delivery.language,
           delivery.mediaMode,
+          delivery.tallImageMode ?? null,
           delivery.threadId,
           now,
         );
       }
-      this.advanceWatermark(position);
+      alongside?.(reportId);
+      if (imap) this.advanceWatermark(imap);
       return reportId;
     })();
   }
 
   report(id: number): StoredReport | null {
     const row = this.db.prepare('SELECT * FROM reports WHERE id = ?').get(id) as ReportRow | undefined;
+    return row ? this.toReport(row) : null;
+  }
+
+  /** The newest report of `mailbox` that was forwarded (status `forward`), or null when there is none. */
+  latestForwarded(mailbox: string): StoredReport | null {
+    const row = this.db
+      .prepare("SELECT * FROM reports WHERE mailbox = ? AND status = 'forward' ORDER BY id DESC LIMIT 1")
+      .get(mailbox) as ReportRow | undefined;
     return row ? this.toReport(row) : null;
   }
 
@@ -329,6 +385,8 @@ export class ReportStore {
         sha256: file.sha256,
         path: file.path,
         ...(file.width !== null && file.height !== null ? { width: file.width, height: file.height } : {}),
+        ...(file.background_share !== null ? { backgroundShare: file.background_share } : {}),
+        ...(file.tiles !== null ? { tiles: JSON.parse(file.tiles) as ReportFile[] } : {}),
       }),
     );
     const skipped = (
@@ -364,9 +422,19 @@ export class ReportStore {
       recordedAt: row.recorded_at,
       internalDate: row.internal_date,
       spoolDir: row.spool_dir,
+      spoolRemovedAt: row.spool_removed_at,
       files,
       skipped,
+      ...(row.status === 'superset_notice' ? this.noticeOf(row.id) : {}),
+      textTable: row.text_table ? (JSON.parse(row.text_table) as TextTable) : null,
     };
+  }
+
+  private noticeOf(reportId: number): Pick<StoredReport, 'notice'> {
+    const notice = this.db
+      .prepare('SELECT kind, report_name FROM superset_notices WHERE report_id = ?')
+      .get(reportId) as { kind: SupersetNoticeKind; report_name: string } | undefined;
+    return notice ? { notice: { kind: notice.kind, reportName: notice.report_name } } : {};
   }
 }
 
@@ -384,6 +452,8 @@ interface ReportRow {
   recorded_at: string;
   internal_date: string | null;
   spool_dir: string | null;
+  spool_removed_at: string | null;
+  text_table?: string | null;
 }
 
 interface FileRow {
@@ -394,4 +464,6 @@ interface FileRow {
   path: string;
   width: number | null;
   height: number | null;
+  tiles: string | null;
+  background_share: number | null;
 }

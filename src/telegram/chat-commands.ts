@@ -1,6 +1,6 @@
 /**
  * The commands people use in their private chat with the bot — /status, /stop, /help (/start is in
- * user-registration.ts) — a hint for anything else, and the command menu published with setMyCommands.
+ * user-registration.ts, /last in last-command.ts) — a hint for anything else, and the command menu published with setMyCommands.
  * Commands are answered in private chats only; in groups the bot stays quiet.
  */
 import { type Api, Composer, type Context } from 'grammy';
@@ -12,22 +12,38 @@ import { listedMailboxes, mailboxesOf, unlinkTelegramId, usersWithTelegramId } f
 import { REMOVE_KEYBOARD } from './user-registration.js';
 
 /** The bot's commands, in menu order. */
-export const COMMANDS = ['start', 'status', 'stop', 'help'] as const;
+export const COMMANDS = ['start', 'status', 'last', 'stop', 'help'] as const;
+
+/** The commands answered in groups (the others are for private chats). */
+export const GROUP_COMMANDS = ['last'] as const;
 
 /** The command menu in one language. */
-export function commandMenu(t: Texts): BotCommand[] {
-  return COMMANDS.map((command) => ({ command, description: t.commandDescriptions[command] }));
+export function commandMenu(
+  t: Texts,
+  commands: readonly (typeof COMMANDS)[number][] = COMMANDS,
+): BotCommand[] {
+  return commands.map((command) => ({ command, description: t.commandDescriptions[command] }));
 }
 
 /**
  * Publishes the command menu (setMyCommands, default scope): in each language of the texts for
- * clients in that language, and in Russian, the default, for every other client.
+ * clients in that language, and in Russian, the default, for every other client; and the same for
+ * group chats (scope all_group_chats) with the commands answered there.
  * Call once the bot is known to Telegram (BotPolling's `onReady`); Telegram keeps the menu.
  */
 export async function publishCommands(api: Api): Promise<void> {
   await api.setMyCommands(commandMenu(texts(DEFAULT_LANGUAGE)));
   for (const language of LANGUAGES) {
     await api.setMyCommands(commandMenu(texts(language)), { language_code: language });
+  }
+  // groups see only what is answered there
+  const groups = { type: 'all_group_chats' } as const;
+  await api.setMyCommands(commandMenu(texts(DEFAULT_LANGUAGE), GROUP_COMMANDS), { scope: groups });
+  for (const language of LANGUAGES) {
+    await api.setMyCommands(commandMenu(texts(language), GROUP_COMMANDS), {
+      scope: groups,
+      language_code: language,
+    });
   }
 }
 
@@ -80,7 +96,10 @@ export function createChatCommands(deps: ChatHandlerDependencies): Composer<Cont
   });
 
   privateChats.command('help', async (ctx) => {
-    await ctx.reply(texts(languageFor(ctx.from.language_code)).help);
+    const t = texts(languageFor(ctx.from.language_code));
+    // QUIET_HOURS (issue 13 part 5) may not be a setting of this build: then the help stays generic
+    const quietHours = (deps.config as { QUIET_HOURS?: string | undefined }).QUIET_HOURS;
+    await ctx.reply(quietHours ? `${t.help}\n\n${t.quietHoursNote(quietHours)}` : t.help);
   });
 
   // anything else in a private chat (text, an unknown command, a sticker): say what the bot understands

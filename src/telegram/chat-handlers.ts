@@ -14,9 +14,11 @@ import type { SecretScrubber } from '../observability/secret-scrubber.js';
 import type { ChatLanguages } from '../store/chat-languages.js';
 import type { GroupApprovals } from '../store/group-approvals.js';
 import type { OutboxStore } from '../store/outbox-store.js';
+import type { ReportStore } from '../store/report-store.js';
 import { languageFor, texts } from '../texts/index.js';
 import { createChatCommands } from './chat-commands.js';
 import { createGroupRegistration } from './group-registration.js';
+import { createLastCommand } from './last-command.js';
 import { createUserRegistration } from './user-registration.js';
 
 export { publishCommands } from './chat-commands.js';
@@ -41,6 +43,10 @@ export interface ChatHandlerDependencies {
   api?: Api;
   /** Group registrations waiting for the admin chat (GROUP_REGISTRATION=approval). */
   approvals: GroupApprovals;
+  /** The recorded reports, for /last; without it /last is not offered. */
+  reports?: ReportStore;
+  /** Deliveries were queued by a command (/last): wakes the dispatcher. */
+  onQueued?: () => void;
 }
 
 export function createChatHandlers(deps: ChatHandlerDependencies): Composer<Context> {
@@ -48,8 +54,27 @@ export function createChatHandlers(deps: ChatHandlerDependencies): Composer<Cont
   const composer = new Composer<Context>();
   composer
     .errorBoundary((error) => answerUnexpected(error, deps, log))
-    .use(createGroupRegistration(deps), createUserRegistration(deps), createChatCommands(deps));
+    .use(
+      createGroupRegistration(deps),
+      createUserRegistration(deps),
+      ...(deps.reports ? [lastCommandOf(deps, deps.reports)] : []),
+      createChatCommands(deps),
+    );
   return composer;
+}
+
+function lastCommandOf(deps: ChatHandlerDependencies, reports: ReportStore): Composer<Context> {
+  return createLastCommand({
+    directory: deps.directory,
+    reports,
+    outbox: deps.outbox,
+    languages: deps.languages,
+    logger: deps.logger,
+    scrubber: deps.scrubber,
+    defaultMediaMode: deps.config.MEDIA_MODE,
+    intervalMs: deps.config.LAST_COMMAND_INTERVAL_SECONDS * 1000,
+    ...(deps.onQueued ? { onQueued: deps.onQueued } : {}),
+  });
 }
 
 /**

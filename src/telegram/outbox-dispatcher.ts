@@ -4,7 +4,8 @@
  * at most one message; TELEGRAM_PARALLEL_SENDS trades that for speed on slow links.
  *
  * Scheduling is per message, not per report: while one group waits out its 20-per-minute window the
- * others keep receiving, and a chat that answered 429 is paused alone.
+ * others keep receiving, and a chat that answered 429 is paused alone. A report is served chat by chat
+ * (a chat part-way through it goes first), and reports queued at once take turns (send-schedule.ts).
  */
 import type { Api } from 'grammy';
 import { buildCaption } from '../core/caption.js';
@@ -14,12 +15,15 @@ import {
   type PlanLimits,
   type PlannedMessage,
   planMessages,
+  type TallImageMode,
 } from '../core/message-plan.js';
+import { isQuietAt, type QuietHours } from '../core/quiet-hours.js';
 import type { Directory } from '../directory/directory.js';
 import { sanitizeFileName } from '../mail/file-naming.js';
 import type { AdminAlerts } from '../observability/admin-alerts.js';
 import type { Logger } from '../observability/logger.js';
 import type { SecretScrubber } from '../observability/secret-scrubber.js';
+import { sanitizeServerText } from '../observability/server-text.js';
 import type { Delivery, OutboxStore } from '../store/outbox-store.js';
 import type { ReportStore, StoredReport } from '../store/report-store.js';
 import { LANGUAGES, type Language, texts } from '../texts/index.js';
@@ -58,6 +62,18 @@ export interface OutboxDispatcherOptions {
   maxBackoffMs?: number;
   /** First pause before recording a sent message again after a database error, ms (default 250; doubles up to 30 s). */
   commitRetryMinMs?: number;
+  /**
+   * Paid broadcasts (TELEGRAM_PAID_BROADCAST): every message goes with `allow_paid_broadcast` and the
+   * overall rate is `messagesPerSecond` (1000) instead of `limits.messagesPerSecond`, until Telegram
+   * says the bot's Stars balance cannot pay: then the free rate, without the flag, until restarted.
+   */
+  paidBroadcast?: { messagesPerSecond: number };
+  /**
+   * QUIET_HOURS: every message of a report recorded inside this window goes without sound
+   * (`disable_notification`). The report's recorded time decides, so a retry, a restart or a long
+   * fan-out does not change how one report arrives.
+   */
+  quietHours?: QuietHours | null;
   /** Observes outcomes (metrics). */
   onOutcome?: (outcome: DeliveryOutcome) => void;
   /** A group moved to a new chat id (supergroup migration); state keyed by chat id should follow. */
@@ -101,6 +117,14 @@ export class OutboxDispatcher {
   private readonly log: Logger;
   private readonly now: () => number;
   private lastLoadedId = 0;
+  /** Sent messages waiting to be recorded in the next batch ({@link recordTogether}). */
+  private pendingRecords: Array<{
+    step: Parameters<OutboxStore['stepsSent']>[0][number];
+    resolve: () => void;
+    reject: (error: unknown) => void;
+  }> = [];
+  /** Sending with `allow_paid_broadcast` (on with TELEGRAM_PAID_BROADCAST until the Stars run out). */
+  private paidBroadcast: boolean;
   private running: Promise<void> | null = null;
   private stopping = false;
   private wakeUp: (() => void) | null = null;
@@ -112,6 +136,8 @@ export class OutboxDispatcher {
 
   constructor(private readonly options: OutboxDispatcherOptions) {
     this.limiter = new SendRateLimiter(options.limits);
+    this.paidBroadcast = options.paidBroadcast !== undefined;
+    if (options.paidBroadcast) this.limiter.setMessagesPerSecond(options.paidBroadcast.messagesPerSecond);
     this.sender = new ReportSender(options.api, options.outbox);
     this.log = options.logger.child({ component: 'delivery' });
     this.now = options.now ?? Date.now;
@@ -131,6 +157,9 @@ export class OutboxDispatcher {
     this.schedule = new SendSchedule<QueuedDelivery>({
       chatOf: (entry) => entry.delivery.chatId,
       orderOf: (entry) => entry.delivery.id,
+      // chat by chat: a chat part-way through a report first; reports not yet begun take turns
+      groupOf: (entry) => entry.delivery.reportId,
+      startedOf: (entry) => entry.delivery.stepsDone > 0,
       chatReadyAt: (entry, messages, now) =>
         this.busyChats.has(entry.delivery.chatId)
           ? Number.POSITIVE_INFINITY
@@ -364,8 +393,15 @@ export class OutboxDispatcher {
     // fixed when its first message went out
     if (delivery.plan) return delivery.plan;
     const language = isLanguage(delivery.language) ? delivery.language : 'ru';
-    const key = `${language}:${delivery.mediaMode}`;
+    const tallImageMode = (delivery.tallImageMode ?? 'document') as TallImageMode;
+    const key = `${language}:${delivery.mediaMode}:${tallImageMode}`;
     let plan = prepared.plans.get(key);
+    if (!plan && prepared.report.notice) {
+      // SUPERSET_NOTICES=subscribers: Superset could not produce the report; one short text says so
+      const name = sanitizeServerText(prepared.report.notice.reportName, this.options.scrubber, 120);
+      plan = [{ kind: 'notice', text: texts(language).reportNotProduced(name), entities: [] }];
+      prepared.plans.set(key, plan);
+    }
     if (!plan) {
       const report = prepared.report;
       const words = texts(language);
@@ -379,9 +415,11 @@ export class OutboxDispatcher {
           })),
         caption: buildCaption({ subject: report.subject, link: report.link, linkLabel: words.linkLabel }),
         mediaMode: delivery.mediaMode as MediaMode,
+        tallImageMode,
         limits: this.options.planLimits,
         tooLargeNotice: (file) =>
           words.tooLargeNotice(file.filename, file.size, this.options.planLimits.uploadMaxBytes),
+        textTable: report.textTable?.delivery === 'message' ? report.textTable.monospace : null,
       });
       prepared.plans.set(key, plan);
     }
@@ -424,8 +462,10 @@ export class OutboxDispatcher {
           files: report.files,
           linkLabel: words.linkLabel,
           filesNotAllowedNotice: words.filesNotAllowedNotice,
+          textTable: report.textTable?.monospace ?? null,
         },
         { onMissingRight: (right, fallback) => this.tellMissingRight(delivery, right, fallback) },
+        { silent: this.isQuiet(report), paidBroadcast: this.paidBroadcast },
       );
     } catch (error) {
       entry.inFlight = false;
@@ -464,7 +504,12 @@ export class OutboxDispatcher {
     let pauseMs = this.options.commitRetryMinMs ?? 250;
     for (let tries = 1; ; tries++) {
       try {
-        this.options.outbox.stepSent(delivery.id, finished, learnt, fixPlan);
+        await this.recordTogether({
+          id: delivery.id,
+          finished,
+          fileIds: learnt,
+          ...(fixPlan ? { plan: fixPlan } : {}),
+        });
         if (tries > 1) this.log.info({ deliveryId: delivery.id, tries }, 'message sent recorded at last');
         return;
       } catch (error) {
@@ -480,6 +525,30 @@ export class OutboxDispatcher {
         pauseMs = Math.min(pauseMs * 2, 30_000);
       }
     }
+  }
+
+  /**
+   * Records a sent message together with the others answered in the same turn of the event loop: one
+   * transaction, one disk sync (synchronous=FULL) for all of them. With several requests in flight (paid
+   * broadcasts at 1000/s) a sync per message would be the limit; a crash before the sync repeats at most
+   * the messages in flight, as TELEGRAM_PARALLEL_SENDS already says. Rejects for the whole batch when
+   * the database refuses; {@link commitStep} then tries again.
+   */
+  private recordTogether(step: Parameters<OutboxStore['stepsSent']>[0][number]): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.pendingRecords.push({ step, resolve, reject });
+      if (this.pendingRecords.length > 1) return;
+      setImmediate(() => {
+        const batch = this.pendingRecords.splice(0);
+        try {
+          this.options.outbox.stepsSent(batch.map((record) => record.step));
+        } catch (error) {
+          for (const record of batch) record.reject(error);
+          return;
+        }
+        for (const record of batch) record.resolve();
+      });
+    });
   }
 
   private async handleFailure(entry: QueuedDelivery, failure: SendFailure): Promise<void> {
@@ -502,6 +571,16 @@ export class OutboxDispatcher {
           'Telegram asked to slow down (429); this chat waits',
         );
         this.options.onOutcome?.({ delivery, result: 'rate-limited', errorCode: 429 });
+        return;
+      }
+      case 'stars-exhausted': {
+        // without TELEGRAM_PAID_BROADCAST nothing was paid for: an error like any other
+        if (!this.options.paidBroadcast) break;
+        this.stopPaidBroadcast(reason);
+        // the message was not sent (nothing was billed): it goes again at once, at the free rate
+        entry.notBefore = this.now();
+        outbox.reschedule(delivery.id, entry.notBefore, reason, false);
+        this.options.onOutcome?.({ delivery, result: 'retry', errorCode: failure.details.errorCode });
         return;
       }
       case 'migrated': {
@@ -577,7 +656,35 @@ export class OutboxDispatcher {
       }
       default:
         this.retryLater(entry, reason, failure.details.errorCode);
+        return;
     }
+    this.retryLater(entry, reason, failure.details.errorCode);
+  }
+
+  /** Whether a report's messages go without sound: it was recorded inside QUIET_HOURS. */
+  private isQuiet(report: StoredReport): boolean {
+    const window = this.options.quietHours;
+    if (!window) return false;
+    const recordedAt = new Date(report.recordedAt);
+    return !Number.isNaN(recordedAt.getTime()) && isQuietAt(window, recordedAt);
+  }
+
+  /**
+   * The bot's Stars balance cannot pay for paid broadcasts: back to the free rate without the flag, and
+   * the admin chat is told once. It stays so until the bot is restarted (after the balance is topped up).
+   */
+  private stopPaidBroadcast(reason: string): void {
+    if (!this.paidBroadcast) return;
+    this.paidBroadcast = false;
+    this.limiter.setMessagesPerSecond(this.options.limits.messagesPerSecond);
+    this.log.error(
+      { reason, messagesPerSecond: this.options.limits.messagesPerSecond },
+      "paid broadcasts refused: the bot's Telegram Stars balance is too low; sending at the free rate",
+    );
+    this.options.alerts.raise(
+      'paid-broadcast-stars',
+      `Paid broadcasts stopped: Telegram refused them because the bot's Stars balance is too low (${reason}). Reports now go at the free rate of ${this.options.limits.messagesPerSecond} messages per second. Top up the bot's Stars balance and restart the bot to send at 1000 per second again (TELEGRAM_PAID_BROADCAST).`,
+    );
   }
 
   /** Counts a failed attempt of the delivery: tries again after a backoff, or gives up at the limit. */

@@ -9,7 +9,9 @@ import { type Api, InputFile, InputMediaBuilder } from 'grammy';
 import type { InputMediaDocument, InputMediaPhoto, Message, MessageEntity } from 'grammy/types';
 import {
   buildCaption,
+  CAPTION_MAX_LENGTH,
   type Caption,
+  codePointLength,
   MESSAGE_TEXT_MAX_LENGTH,
   plainCaption,
   shortCaption,
@@ -17,6 +19,7 @@ import {
 } from '../core/caption.js';
 import type { PlannedItem, PlannedMessage } from '../core/message-plan.js';
 import type { ReportFile } from '../core/report.js';
+import { escapeHtml } from '../core/text-table.js';
 import type { FileSentAs, OutboxStore } from '../store/outbox-store.js';
 import { classifySendError, SendFailure } from './send-failure.js';
 
@@ -33,6 +36,8 @@ export interface ReportContent {
   linkLabel: string;
   /** The text that names files the group does not let the bot send, in the recipient's language. */
   filesNotAllowedNotice?: (filenames: readonly string[]) => string;
+  /** A TEXT report's monospace table (the plan's `table` message), or null. */
+  textTable?: string | null;
 }
 
 /** How a message went out after the group refused a kind of content. */
@@ -43,10 +48,41 @@ export interface SendObserver {
   onMissingRight?: (right: string, fallback: MissingRightFallback) => void;
 }
 
+/** Options of every Bot API call that carries a message of the report. */
+export interface SendFlags {
+  /** `disable_notification`: the message arrives without sound (QUIET_HOURS). */
+  silent?: boolean;
+  /** `allow_paid_broadcast`: counted against the paid 1000/s limit, billed in Stars (TELEGRAM_PAID_BROADCAST). */
+  paidBroadcast?: boolean;
+}
+
+/** The Bot API fields for `flags` (none when off, so the calls stay as they were). */
+function flagFields(flags: SendFlags): { disable_notification?: true; allow_paid_broadcast?: true } {
+  return {
+    ...(flags.silent ? { disable_notification: true } : {}),
+    ...(flags.paidBroadcast ? { allow_paid_broadcast: true } : {}),
+  };
+}
+
 export interface LearntFileId {
   sha256: string;
   sentAs: FileSentAs;
   fileId: string;
+}
+
+/** A caption in Telegram HTML: its text escaped, its `text_link` entities as `<a href>` (none when `plain`). */
+export function captionHtml(caption: Caption, plain: boolean): string {
+  const links = plain ? [] : [...caption.entities].sort((a, b) => a.offset - b.offset);
+  let html = '';
+  let at = 0;
+  for (const link of links) {
+    if (link.offset < at) continue;
+    html += escapeHtml(caption.text.slice(at, link.offset));
+    const label = caption.text.slice(link.offset, link.offset + link.length);
+    html += `<a href="${escapeHtml(link.url)}">${escapeHtml(label)}</a>`;
+    at = link.offset + link.length;
+  }
+  return html + escapeHtml(caption.text.slice(at));
 }
 
 /** Characters the Bot API's multipart reader treats specially in an unquoted file name. */
@@ -55,18 +91,32 @@ export function uploadFileName(filename: string): string {
   return filename.replace(/[;%"\\/\r\n]/g, '_');
 }
 
-/** Simpler captions to fall back to, in order, after Telegram refused one. */
-function captionAt(level: number, content: ReportContent): Caption | null {
+/**
+ * Simpler captions to fall back to, in order, after Telegram refused one; at most `maxLength` characters
+ * (a caption's 1024, or what a table message leaves).
+ */
+function captionAt(level: number, content: ReportContent, maxLength = CAPTION_MAX_LENGTH): Caption | null {
   switch (level) {
     case 0:
-      return buildCaption({ subject: content.subject, link: content.link, linkLabel: content.linkLabel });
+      return buildCaption({
+        subject: content.subject,
+        link: content.link,
+        linkLabel: content.linkLabel,
+        maxLength,
+      });
     case 1:
-      return plainCaption(content.subject, content.link);
+      return plainCaption(content.subject, content.link, maxLength);
     case 2:
-      return shortCaption(content.subject);
+      return shortCaption(content.subject, Math.min(200, maxLength));
     default:
       return null;
   }
+}
+
+/** The file an item sends: a report file, or one tile of it. */
+function fileOf(files: readonly ReportFile[], item: PlannedItem): ReportFile | undefined {
+  const file = files[item.fileIndex];
+  return item.tile === undefined ? file : file?.tiles?.[item.tile];
 }
 
 function toEntities(caption: Caption | null): MessageEntity[] | undefined {
@@ -89,7 +139,9 @@ export class ReportSender {
     message: PlannedMessage,
     content: ReportContent,
     observer: SendObserver = {},
+    flags: SendFlags = {},
   ): Promise<LearntFileId[]> {
+    const extra = flagFields(flags);
     let captionLevel = 0;
     let photosAsDocuments = false;
     let filesAsText = false;
@@ -98,9 +150,23 @@ export class ReportSender {
     for (;;) {
       try {
         const caption =
-          message.kind === 'notice' || message.withCaption ? captionAt(captionLevel, content) : null;
+          message.kind === 'notice' || message.withCaption
+            ? captionAt(captionLevel, content, this.captionRoom(message, content))
+            : null;
+        if (message.kind === 'table') {
+          await this.sendTable(target.chatId, threadId, content, caption, captionLevel > 0);
+          return [];
+        }
         if (filesAsText && message.kind !== 'notice') {
-          await this.sendFilesAsText(target.chatId, threadId, message, content, caption, captionLevel > 0);
+          await this.sendFilesAsText(
+            target.chatId,
+            threadId,
+            message,
+            content,
+            caption,
+            captionLevel > 0,
+            extra,
+          );
           return [];
         }
         return await this.attempt(target.chatId, threadId, message, content, {
@@ -108,11 +174,12 @@ export class ReportSender {
           plainNotice: captionLevel > 0,
           photosAsDocuments,
           forceUpload,
+          extra,
         });
       } catch (error) {
         const failure = classifySendError(error);
         // the group's permissions refuse photos or documents: the chat is not gone, send what it takes
-        if (failure.kind === 'missing-right' && message.kind !== 'notice') {
+        if (failure.kind === 'missing-right' && message.kind !== 'notice' && message.kind !== 'table') {
           const right = failure.details.right ?? '';
           if (/photo/i.test(right) && !photosAsDocuments && this.hasPhotos(message)) {
             photosAsDocuments = true;
@@ -146,23 +213,51 @@ export class ReportSender {
     }
   }
 
-  /** The caption (when the message carries it) and a text naming the message's files. */
-  private async sendFilesAsText(
+  /** The room for the caption: a table message holds the caption, a blank line and the table. */
+  private captionRoom(message: PlannedMessage, content: ReportContent): number {
+    if (message.kind !== 'table') return CAPTION_MAX_LENGTH;
+    const tableLength = codePointLength(content.textTable ?? '');
+    return Math.max(0, Math.min(CAPTION_MAX_LENGTH, MESSAGE_TEXT_MAX_LENGTH - tableLength - 2));
+  }
+
+  /**
+   * A TEXT report's table: the caption, a blank line, and the table in `<pre>`, with HTML parse mode.
+   * Every character of the subject, the link and the table is escaped, so no cell can end the block or
+   * add markup; the 4096-character limit counts the text after parsing, which the plan made fit.
+   */
+  private async sendTable(
     chatId: number,
     threadId: number | null,
-    message: Exclude<PlannedMessage, { kind: 'notice' }>,
     content: ReportContent,
     caption: Caption | null,
     plain: boolean,
   ): Promise<void> {
+    if (!content.textTable) throw new SendFailure('other', 'the plan sends a table the report does not have');
+    const head = caption && caption.text !== '' ? `${captionHtml(caption, plain)}\n\n` : '';
+    await this.api.sendMessage(chatId, `${head}<pre>${escapeHtml(content.textTable)}</pre>`, {
+      ...(threadId !== null ? { message_thread_id: threadId } : {}),
+      parse_mode: 'HTML',
+      link_preview_options: { is_disabled: true },
+    });
+  }
+
+  /** The caption and a text naming the message's files. */
+  private async sendFilesAsText(
+    chatId: number,
+    threadId: number | null,
+    message: Extract<PlannedMessage, { kind: 'single' | 'album' }>,
+    content: ReportContent,
+    caption: Caption | null,
+    plain: boolean,
+    extra: ReturnType<typeof flagFields>,
+  ): Promise<void> {
     const items = message.kind === 'single' ? [message.item] : message.items;
-    const names = items.map(
-      (item) => content.files[item.fileIndex]?.filename ?? `file ${item.fileIndex + 1}`,
-    );
+    const names = items.map((item) => fileOf(content.files, item)?.filename ?? `file ${item.fileIndex + 1}`);
     const notice = content.filesNotAllowedNotice!(names);
     const text = caption ? `${caption.text}\n\n${notice}` : notice;
     const entities = caption && !plain ? toEntities(caption) : undefined;
     await this.api.sendMessage(chatId, truncateText(text, MESSAGE_TEXT_MAX_LENGTH), {
+      ...extra,
       ...(threadId !== null ? { message_thread_id: threadId } : {}),
       ...(entities ? { entities } : {}),
       link_preview_options: { is_disabled: true },
@@ -185,12 +280,14 @@ export class ReportSender {
       plainNotice: boolean;
       photosAsDocuments: boolean;
       forceUpload: boolean;
+      extra: ReturnType<typeof flagFields>;
     },
   ): Promise<LearntFileId[]> {
-    const thread = threadId !== null ? { message_thread_id: threadId } : {};
+    const thread = { ...options.extra, ...(threadId !== null ? { message_thread_id: threadId } : {}) };
     const captionFields = options.caption
       ? { caption: options.caption.text, caption_entities: toEntities(options.caption) }
       : {};
+    if (message.kind === 'table') throw new SendFailure('other', 'a table message is not sent as files');
     if (message.kind === 'notice') {
       const entities = options.plainNotice ? undefined : (message.entities as MessageEntity[]);
       await this.api.sendMessage(chatId, message.text, {
@@ -233,11 +330,11 @@ export class ReportSender {
     item: PlannedItem,
     forceUpload: boolean,
   ): { media: string | InputFile; uploaded: boolean; file: ReportFile } {
-    const file = files[item.fileIndex];
+    const file = fileOf(files, item);
     if (!file)
       throw new SendFailure(
         'other',
-        `the plan refers to file ${item.fileIndex}, which the report does not have`,
+        `the plan refers to file ${item.fileIndex}${item.tile !== undefined ? ` tile ${item.tile}` : ''}, which the report does not have`,
       );
     const known = forceUpload ? null : this.outbox.fileId(file.sha256, item.as);
     if (known) return { media: known, uploaded: false, file };

@@ -25,6 +25,11 @@ export type SendFailureKind =
    * failing as a whole. The dispatcher asks getMe before it counts this against the delivery.
    */
   | 'telegram-down'
+  /**
+   * A paid broadcast (`allow_paid_broadcast`) the bot's Telegram Stars balance cannot pay: send at the
+   * free rate, without the flag, and tell the admin chat.
+   */
+  | 'stars-exhausted'
   /** The bot lacks a right in the group (`details.right`): send what it may instead. */
   | 'missing-right'
   /** Not used for Bot API calls any more (a proxy's page is 'telegram-down' with `notBotApi`). */
@@ -84,6 +89,10 @@ export function classifySendError(error: unknown): SendFailure {
     if (code === 403) return new SendFailure('chat-gone', text, { errorCode: code });
     if (code >= 500 || code === 401) return new SendFailure('telegram-down', text, { errorCode: code });
     if (code === 400) {
+      // Telegram's error name for a Stars balance too low (the Bot API passes such names on as they are)
+      if (/BALANCE_TOO_LOW|not enough stars|stars balance/i.test(description)) {
+        return new SendFailure('stars-exhausted', text, { errorCode: code });
+      }
       if (/message thread not found|TOPIC_CLOSED|TOPIC_DELETED/i.test(description)) {
         return new SendFailure('thread-not-found', text, { errorCode: code });
       }

@@ -5,6 +5,9 @@
  * request for the per-chat interval. A small margin absorbs the time a request spends on the wire.
  */
 
+/** The overall limit with paid broadcasts (`allow_paid_broadcast`), messages per second (Bot API docs). */
+export const PAID_BROADCAST_MESSAGES_PER_SECOND = 1000;
+
 export interface SendRateLimits {
   /** Messages per second, overall. */
   messagesPerSecond: number;
@@ -22,7 +25,8 @@ class SlidingWindow {
   private total = 0;
 
   constructor(
-    private readonly capacity: number,
+    /** Changed by {@link SendRateLimiter.setMessagesPerSecond}; entries already in stay counted. */
+    public capacity: number,
     private readonly lengthMs: number,
   ) {}
 
@@ -66,9 +70,26 @@ export class SendRateLimiter {
   private readonly inFlightChats = new Map<number, { messages: number; startedAt: number }>();
   private readonly margin: number;
 
-  constructor(private readonly limits: SendRateLimits) {
+  private readonly limits: SendRateLimits;
+
+  constructor(limits: SendRateLimits) {
+    this.limits = { ...limits };
     this.margin = limits.marginMs ?? 10;
     this.global = new SlidingWindow(limits.messagesPerSecond, 1000 + this.margin);
+  }
+
+  /** The overall rate now (messages per second). */
+  get messagesPerSecond(): number {
+    return this.limits.messagesPerSecond;
+  }
+
+  /**
+   * Changes the overall rate (paid broadcasts on or off). Messages already sent stay in the window: after
+   * a drop from 1000/s to 30/s nothing more goes until the last second's sends have left it.
+   */
+  setMessagesPerSecond(messagesPerSecond: number): void {
+    this.limits.messagesPerSecond = messagesPerSecond;
+    this.global.capacity = messagesPerSecond;
   }
 
   /**

@@ -2,13 +2,25 @@
  * The dispatcher's queue in the shape its question needs: "which delivery may send next?" answered at
  * a cost that does not depend on how many deliveries wait.
  *
+ * Who goes first (issue 13 part 6, "who waits how long"): a report is served chat by chat. A delivery
+ * whose chat has already received part of the report ("started") goes before any delivery that has not
+ * begun, so a chat gets the rest of its report as soon as its own limits allow, and the chats in
+ * order have the whole report one after another (half the chats have it at about half the fan-out
+ * time) instead of all of them getting their last message near the end. Between reports, the
+ * deliveries not yet begun take turns report by report, one message each, so a small report that
+ * arrives during a huge fan-out starts at once with half the rate instead of waiting for the whole of
+ * it. Within one report they go in their order (the delivery id: the order the recipients were
+ * queued).
+ *
  * A queued delivery is in one of four places:
- * - ready: its own chat would take its next message now. Kept in one first-in-first-out list per
- *   message count (1 for a document or a notice, 2–10 for an album), so the fullest album that the
- *   overall window admits is found by looking at ten list heads; within a list the one that became
- *   ready first goes first, which for deliveries loaded together is the oldest.
+ * - ready: its own chat would take its next message now. Kept in first-in-first-out lines by message
+ *   count (1 for a document or a notice, 2–10 for an album), in two tiers: started deliveries (one
+ *   line) and not-begun ones (one line per report, the lines taking turns). The fullest album that the
+ *   overall window admits is found by looking at the heads of the lines of ten message counts, started
+ *   ones first; within a line the one that became ready first goes first, which for deliveries loaded
+ *   together is the oldest.
  * - waiting: its chat (or its own backoff) holds it until a known time; a heap ordered by that time
- *   (then by age) hands it back to the ready lists when the time comes. Only waits of the next
+ *   (then by age) hands it back to the ready lines when the time comes. Only waits of the next
  *   {@link NEAR_MS} are in that heap (in a fan-out: the chats served in the last second or so); longer
  *   ones (backoffs, 429 pauses, a full group window) wait in a second heap and move over when their
  *   time is near, so a backlog of retries does not slow down the choice of every other message.
@@ -29,6 +41,16 @@ export interface SendScheduleOptions<T> {
   /** Age order of entries, for ties (the delivery id). */
   orderOf(entry: T): number;
   /**
+   * The group an entry belongs to (the report): groups take turns among entries not yet begun. Default:
+   * one group for all.
+   */
+  groupOf?(entry: T): number;
+  /**
+   * Whether the entry has already sent part of its messages: started entries go before those not yet
+   * begun. Default: none is.
+   */
+  startedOf?(entry: T): boolean;
+  /**
    * When the entry's own chat would take a request of `messages` messages: its backoff, the chat and
    * group windows, a 429 pause. Infinity while the chat has a request in flight.
    */
@@ -39,13 +61,16 @@ export interface SendScheduleOptions<T> {
 
 type Place = 'idle' | 'ready' | 'waiting' | 'parked' | 'taken';
 
-interface Slot {
+interface Slot<T> {
   place: Place;
   /** Bumped at each placement: list items of an older one are stale. */
   generation: number;
   /** The chat the entry is indexed under. */
   chatId: number;
   messages: number;
+  /** While ready: the line it waits in, and that line's class. */
+  line: ReadyLine<T> | null;
+  readyClass: ReadyClass<T> | null;
 }
 
 interface ListItem<T> {
@@ -90,6 +115,25 @@ class Fifo<T> {
     this.items = this.items.slice(this.head).filter((item): item is T => item !== undefined && keep(item));
     this.head = 0;
   }
+}
+
+/** Ready entries of one group (or all started ones), first ready first. */
+class ReadyLine<T> {
+  readonly items = new Fifo<ListItem<T>>();
+  /** Items that are not stale. */
+  live = 0;
+  /** Whether the line is in its class's turns. */
+  inTurns = false;
+
+  constructor(readonly group: number) {}
+}
+
+/** The ready lines of one tier and message count, taking turns. */
+class ReadyClass<T> {
+  readonly lines = new Map<number, ReadyLine<T>>();
+  /** Lines with ready entries, the next to serve at the head. */
+  readonly turns = new Fifo<ReadyLine<T>>();
+  live = 0;
 }
 
 /** A binary min-heap of timed items: earliest time, then lowest order. */
@@ -158,11 +202,10 @@ const COMPACT_ABOVE = 1024;
 export const NEAR_MS = 2000;
 
 export class SendSchedule<T> {
-  private readonly slots = new Map<T, Slot>();
+  private readonly slots = new Map<T, Slot<T>>();
   private readonly byChat = new Map<number, Set<T>>();
-  /** Ready entries by message count (index 1–10). */
-  private readonly ready: Array<Fifo<ListItem<T>>> = [];
-  private readonly readyCount: number[] = [];
+  /** Ready entries: started ones (tier 0), then not yet begun (tier 1); each by message count (1–10). */
+  private readonly ready: [Array<ReadyClass<T> | undefined>, Array<ReadyClass<T> | undefined>] = [[], []];
   private readonly waiting: TimerHeap<T>;
   private readonly waitingFar: TimerHeap<T>;
   private waitingCount = 0;
@@ -210,7 +253,7 @@ export class SendSchedule<T> {
     let slot = this.slots.get(entry);
     const chatId = this.options.chatOf(entry);
     if (!slot) {
-      slot = { place: 'idle', generation: 0, chatId, messages };
+      slot = { place: 'idle', generation: 0, chatId, messages, line: null, readyClass: null };
       this.slots.set(entry, slot);
       this.index(entry, chatId);
     } else {
@@ -260,34 +303,28 @@ export class SendSchedule<T> {
       this.put(top.entry, slot, this.options.chatReadyAt(top.entry, slot.messages, now), now);
     }
     let waitUntil = Number.POSITIVE_INFINITY;
-    for (let messages = this.ready.length - 1; messages >= 1; messages--) {
-      const list = this.ready[messages];
-      if (!list || this.readyCount[messages] === 0) continue;
-      this.work++;
-      const overall = this.options.overallReadyAt(messages, now);
-      if (overall > now) {
-        waitUntil = Math.min(waitUntil, overall);
-        continue;
-      }
-      for (let head = list.peek(); head; head = list.peek()) {
+    for (const tier of this.ready) {
+      for (let messages = tier.length - 1; messages >= 1; messages--) {
+        const readyClass = tier[messages];
+        if (!readyClass || readyClass.live === 0) continue;
         this.work++;
-        const slot = this.live(head, 'ready');
-        if (!slot) {
-          list.shift();
+        const overall = this.options.overallReadyAt(messages, now);
+        if (overall > now) {
+          waitUntil = Math.min(waitUntil, overall);
           continue;
         }
-        const chatAt = this.options.chatReadyAt(head.entry, messages, now);
-        if (chatAt > now) {
-          // its chat moved on since it became ready
-          list.shift();
-          this.leave(slot);
-          this.put(head.entry, slot, chatAt, now);
-          continue;
+        for (let line = readyClass.turns.peek(); line; line = readyClass.turns.peek()) {
+          this.work++;
+          const entry = line.live > 0 ? this.takeFrom(line, messages, now) : null;
+          // the line had its turn: to the back while it has more, else out
+          readyClass.turns.shift();
+          if (line.live > 0) readyClass.turns.push(line);
+          else {
+            line.inTurns = false;
+            if (readyClass.lines.get(line.group) === line) readyClass.lines.delete(line.group);
+          }
+          if (entry !== null) return { entry };
         }
-        list.shift();
-        this.leave(slot);
-        slot.place = 'taken';
-        return { entry: head.entry };
       }
     }
     for (const heap of [this.waiting, this.waitingFar]) {
@@ -303,20 +340,58 @@ export class SendSchedule<T> {
     return { waitUntil };
   }
 
-  private put(entry: T, slot: Slot, chatAt: number, now: number): void {
+  /**
+   * The first entry of `line` whose chat still takes it now (taken), or null when none is left. Heads
+   * that are stale are dropped; heads whose chat moved on go to wait.
+   */
+  private takeFrom(line: ReadyLine<T>, messages: number, now: number): T | null {
+    for (let head = line.items.peek(); head; head = line.items.peek()) {
+      this.work++;
+      line.items.shift();
+      const slot = this.live(head, 'ready');
+      if (!slot) continue;
+      const chatAt = this.options.chatReadyAt(head.entry, messages, now);
+      this.leave(slot);
+      if (chatAt > now) {
+        // its chat moved on since it became ready
+        this.put(head.entry, slot, chatAt, now);
+        continue;
+      }
+      slot.place = 'taken';
+      return head.entry;
+    }
+    return null;
+  }
+
+  private put(entry: T, slot: Slot<T>, chatAt: number, now: number): void {
     slot.generation++;
     if (chatAt <= now) {
       slot.place = 'ready';
-      let list = this.ready[slot.messages];
-      if (!list) {
-        list = new Fifo();
-        this.ready[slot.messages] = list;
-        for (let index = 0; index < this.ready.length; index++) this.readyCount[index] ??= 0;
+      const started = this.options.startedOf?.(entry) ?? false;
+      const tier = this.ready[started ? 0 : 1];
+      let readyClass = tier[slot.messages];
+      if (!readyClass) {
+        readyClass = new ReadyClass();
+        tier[slot.messages] = readyClass;
       }
-      list.push({ entry, generation: slot.generation });
-      this.readyCount[slot.messages]!++;
-      if (list.length > COMPACT_ABOVE && list.length > 2 * this.readyCount[slot.messages]!) {
-        list.filter((item) => this.live(item, 'ready') !== null);
+      // started entries share one line: they are few (the chats part-way through) and go first anyway
+      const group = started ? 0 : (this.options.groupOf?.(entry) ?? 0);
+      let line = readyClass.lines.get(group);
+      if (!line) {
+        line = new ReadyLine(group);
+        readyClass.lines.set(group, line);
+      }
+      line.items.push({ entry, generation: slot.generation });
+      line.live++;
+      readyClass.live++;
+      slot.line = line;
+      slot.readyClass = readyClass;
+      if (!line.inTurns) {
+        line.inTurns = true;
+        readyClass.turns.push(line);
+      }
+      if (line.items.length > COMPACT_ABOVE && line.items.length > 2 * line.live) {
+        line.items.filter((item) => this.live(item, 'ready') !== null);
       }
     } else if (Number.isFinite(chatAt)) {
       slot.place = 'waiting';
@@ -333,15 +408,19 @@ export class SendSchedule<T> {
   }
 
   /** Takes the entry out of its current place (its list item, if any, becomes stale). */
-  private leave(slot: Slot): void {
-    if (slot.place === 'ready') this.readyCount[slot.messages]!--;
-    else if (slot.place === 'waiting') this.waitingCount--;
+  private leave(slot: Slot<T>): void {
+    if (slot.place === 'ready') {
+      slot.line!.live--;
+      slot.readyClass!.live--;
+      slot.line = null;
+      slot.readyClass = null;
+    } else if (slot.place === 'waiting') this.waitingCount--;
     slot.place = 'idle';
     slot.generation++;
   }
 
   /** The slot of a list item that is still current, in `place`; null for a stale item. */
-  private live(item: ListItem<T>, place: Place): Slot | null {
+  private live(item: ListItem<T>, place: Place): Slot<T> | null {
     const slot = this.slots.get(item.entry);
     return slot && slot.place === place && slot.generation === item.generation ? slot : null;
   }

@@ -93,9 +93,10 @@ export function proxyFailureCode(error: unknown): ProxyErrorCode | null {
 }
 
 /**
- * "proxy authentication failed: the proxy host:port refused the user and password (HTTP 407)" for an error caused by the proxy, else
- * null. node-fetch keeps only the code of the agent's error, and its own message quotes the request
- * URL (with the bot token): the words are taken from its "reason", which is ours.
+ * The words for an error the proxy caused ("proxy authentication failed: the proxy host:port refused
+ * the user and password (HTTP 407)"), else null. node-fetch keeps only the code of the agent's error,
+ * and its own message quotes the request URL (with the bot token): the words are taken from its
+ * "reason", which is ours.
  */
 export function describeProxyError(error: unknown): string | null {
   const code = proxyFailureCode(error);

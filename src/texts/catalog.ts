@@ -12,7 +12,23 @@ export interface CommandDescriptions {
   start: string;
   status: string;
   stop: string;
+  last: string;
   help: string;
+}
+
+/** What /last does for one mailbox of the chat. */
+export interface LastReportLine {
+  /** The mailbox address. */
+  mailbox: string;
+  /**
+   * `queued`: its latest report is being sent again; `pending`: that report is already on its way to
+   * this chat; `gone`: its files are no longer kept; `none`: no report has arrived from it yet.
+   */
+  state: 'queued' | 'pending' | 'gone' | 'none';
+  /** The report's subject (made safe), for every state but `none`. */
+  subject?: string;
+  /** When the report arrived (ISO time), for every state but `none`. */
+  receivedAt?: string;
 }
 
 export interface Texts {
@@ -66,6 +82,19 @@ export interface Texts {
   stopNotSubscribed: string;
   /** /help. */
   help: string;
+  /** Added to /help when QUIET_HOURS is set: reports arriving then come without sound. */
+  quietHoursNote(hours: string): string;
+  /** /last: what is sent again, per mailbox of the chat. */
+  lastReports(lines: readonly LastReportLine[]): string;
+  /** /last from a chat that receives no reports now. */
+  lastNothingSubscribed: string;
+  /** /last again within LAST_COMMAND_INTERVAL_SECONDS: how long to wait. */
+  lastTooSoon(seconds: number): string;
+  /**
+   * SUPERSET_NOTICES=subscribers: Superset could not produce today's report.
+   * @param reportName the report's name as Superset gave it, made safe, quoted as is.
+   */
+  reportNotProduced(reportName: string): string;
   /** Anything else in a private chat: which commands there are. */
   unknownMessage: string;
 

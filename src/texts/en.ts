@@ -8,7 +8,17 @@ const formatSize = (bytes: number): string => formatByteSize(bytes, ['B', 'KB', 
 const list = (mailboxes: readonly ListedMailbox[]): string =>
   formatMailboxList(mailboxes, { paused: 'paused', more: (count) => `… and ${count} more` });
 
-const COMMANDS = '/status — what you receive\n/stop — unsubscribe\n/help — help';
+const COMMANDS =
+  '/status — what you receive\n/last — the latest reports again\n/stop — unsubscribe\n/help — help';
+
+/** A day and time in the bot's time zone (TZ). */
+const dateEn = (iso: string): string =>
+  new Date(iso).toLocaleString('en-GB', {
+    day: 'numeric',
+    month: 'short',
+    hour: '2-digit',
+    minute: '2-digit',
+  });
 
 /** English: for users whose Telegram language is English. */
 export const en: Texts = {
@@ -23,6 +33,7 @@ export const en: Texts = {
     start: 'Subscribe to reports',
     status: 'What I receive',
     stop: 'Unsubscribe from reports',
+    last: 'The latest reports again',
     help: 'Help',
   },
   startGreeting:
@@ -58,7 +69,29 @@ export const en: Texts = {
     `${COMMANDS}\n\n` +
     'To get reports in a group, add me to the group and make me an administrator. ' +
     'The group’s title must be in the bot administrator’s list of groups.',
-  unknownMessage: 'I only understand the commands /start, /status, /stop and /help.',
+  quietHoursNote: (hours) => `Reports arriving ${hours.replace('-', ' to ')} come without sound.`,
+  lastReports: (lines) =>
+    lines
+      .map((line) => {
+        const report = line.subject
+          ? `“${line.subject}”${line.receivedAt ? ` of ${dateEn(line.receivedAt)}` : ''}`
+          : '';
+        switch (line.state) {
+          case 'queued':
+            return `• ${line.mailbox}: sending ${report}`;
+          case 'pending':
+            return `• ${line.mailbox}: ${report} is already on its way`;
+          case 'gone':
+            return `• ${line.mailbox}: the latest report ${report} is no longer kept`;
+          default:
+            return `• ${line.mailbox}: no report yet`;
+        }
+      })
+      .join('\n'),
+  lastNothingSubscribed: 'You receive no reports now, so there is nothing to send again.',
+  lastTooSoon: (seconds) => `Please wait ${seconds} s and ask again.`,
+  reportNotProduced: (reportName) => `⚠️ The report “${reportName}” was not produced today.`,
+  unknownMessage: 'I only understand the commands /start, /status, /last, /stop and /help.',
 
   groupRegistered: (mailboxes) =>
     mailboxes.length > 0

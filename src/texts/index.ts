@@ -7,7 +7,7 @@ import type { Texts } from './catalog.js';
 import { en } from './en.js';
 import { ru } from './ru.js';
 
-export type { CommandDescriptions, ListedMailbox, Texts } from './catalog.js';
+export type { CommandDescriptions, LastReportLine, ListedMailbox, Texts } from './catalog.js';
 
 /** The languages the bot speaks. */
 export const LANGUAGES = ['ru', 'en'] as const;

@@ -8,7 +8,17 @@ const formatSize = (bytes: number): string => formatByteSize(bytes, ['Б', 'КБ
 const list = (mailboxes: readonly ListedMailbox[]): string =>
   formatMailboxList(mailboxes, { paused: 'приостановлен', more: (count) => `… и ещё ${count}` });
 
-const COMMANDS = '/status — что вы получаете\n/stop — отписаться\n/help — справка';
+const COMMANDS =
+  '/status — что вы получаете\n/last — последние отчёты ещё раз\n/stop — отписаться\n/help — справка';
+
+/** A day and time as Russians write it, in the bot's time zone (TZ). */
+const dateRu = (iso: string): string =>
+  new Date(iso).toLocaleString('ru-RU', {
+    day: '2-digit',
+    month: '2-digit',
+    hour: '2-digit',
+    minute: '2-digit',
+  });
 
 /** Russian: the default language. */
 export const ru: Texts = {
@@ -23,6 +33,7 @@ export const ru: Texts = {
     start: 'Подписаться на отчёты',
     status: 'Что я получаю',
     stop: 'Отписаться от отчётов',
+    last: 'Последние отчёты ещё раз',
     help: 'Справка',
   },
   startGreeting:
@@ -58,7 +69,29 @@ export const ru: Texts = {
     `${COMMANDS}\n\n` +
     'Чтобы отчёты приходили в группу, добавьте меня в неё и назначьте администратором. ' +
     'Название группы должно быть в списке групп у администратора бота.',
-  unknownMessage: 'Я понимаю только команды /start, /status, /stop и /help.',
+  quietHoursNote: (hours) => `С ${hours.replace('-', ' до ')} отчёты приходят без звука.`,
+  lastReports: (lines) =>
+    lines
+      .map((line) => {
+        const report = line.subject
+          ? `«${line.subject}»${line.receivedAt ? ` от ${dateRu(line.receivedAt)}` : ''}`
+          : '';
+        switch (line.state) {
+          case 'queued':
+            return `• ${line.mailbox}: отправляю ${report}`;
+          case 'pending':
+            return `• ${line.mailbox}: ${report} уже в пути`;
+          case 'gone':
+            return `• ${line.mailbox}: последний отчёт ${report} больше не хранится`;
+          default:
+            return `• ${line.mailbox}: отчётов ещё не было`;
+        }
+      })
+      .join('\n'),
+  lastNothingSubscribed: 'Сейчас вы не получаете отчётов, поэтому присылать нечего.',
+  lastTooSoon: (seconds) => `Подождите, пожалуйста, ${seconds} с и попросите снова.`,
+  reportNotProduced: (reportName) => `⚠️ Отчёт «${reportName}» сегодня не сформирован.`,
+  unknownMessage: 'Я понимаю только команды /start, /status, /last, /stop и /help.',
 
   groupRegistered: (mailboxes) =>
     mailboxes.length > 0

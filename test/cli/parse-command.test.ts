@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { supersetDataFixtures } from '../fixtures/superset-data-mail.js';
 import { supersetFixtures } from '../fixtures/superset-mail.js';
 import { runCli } from '../support/bot-process.js';
 
@@ -23,7 +24,8 @@ describe('parse command', () => {
     const result = await parse(file);
     expect(result.code).toBe(0);
     const output = JSON.parse(result.stdout);
-    expect(Object.keys(output)).toEqual(['subject', 'from', 'date', 'link', 'files', 'skipped']);
+    expect(Object.keys(output)).toEqual(['subject', 'from', 'date', 'link', 'files', 'skipped', 'textTable']);
+    expect(output.textTable).toBeNull();
     expect(output.files).toEqual(
       fixture.expected.files.map(({ filename, contentType, size, sha256 }) => ({
         filename,
@@ -35,6 +37,41 @@ describe('parse command', () => {
     for (const skipped of output.skipped)
       expect(Object.keys(skipped)).toEqual(['filename', 'contentType', 'reason']);
     if (fixture.expected.subject !== undefined) expect(output.subject).toBe(fixture.expected.subject);
+  });
+
+  it("shows CSV, XLSX and ZIP files and a TEXT report's table with FORWARD_FILE_TYPES", async () => {
+    const pick = (start: string) => supersetDataFixtures().find((entry) => entry.name.startsWith(start))!;
+    const env = { FORWARD_FILE_TYPES: 'pdf,png,csv,xlsx,zip,text' };
+    for (const fixture of [
+      pick('CSV chart report'),
+      pick('master XLSX'),
+      pick('Superset 6.0/6.1 CSV bundle'),
+    ]) {
+      const file = path.join(dir, 'data.eml');
+      writeFileSync(file, fixture.raw);
+      const output = JSON.parse((await runCli(['parse', file], env, { cwd: dir })).stdout);
+      expect(output.files.map((entry: { filename: string; contentType: string }) => entry)).toEqual(
+        fixture.expected.files.map(({ filename, contentType, size, sha256 }) => ({
+          filename,
+          contentType,
+          size,
+          sha256,
+        })),
+      );
+    }
+    const text = pick('TEXT report that fits');
+    const file = path.join(dir, 'text.eml');
+    writeFileSync(file, text.raw);
+    const output = JSON.parse((await runCli(['parse', file], env, { cwd: dir })).stdout);
+    expect(output.files).toEqual([]);
+    expect(output.textTable).toMatchObject({
+      delivery: 'message',
+      monospace: text.expected.textTable!.monospace,
+    });
+    // the default: the table is recognised and said to be not forwarded
+    const byDefault = JSON.parse((await parse(file)).stdout);
+    expect(byDefault.textTable).toMatchObject({ delivery: 'not-forwarded' });
+    expect(byDefault.skipped[0].reason).toContain('FORWARD_FILE_TYPES has no text');
   });
 
   it('fails with one line for input that is not a mail, an empty file and a missing file', async () => {

@@ -65,6 +65,33 @@ describe('configuration', () => {
   });
 });
 
+describe('WEBHOOK_*', () => {
+  it('is off by default, and needs a secret of at least 32 characters with a port', () => {
+    expect(loadConfig({}).WEBHOOK_PORT).toBe(0);
+    expect(loadConfig({}).WEBHOOK_HOST).toBe('0.0.0.0');
+    expect(() => loadConfig({ WEBHOOK_PORT: '8443' })).toThrow(/WEBHOOK_SECRET: required with WEBHOOK_PORT/);
+    const short = 'too-short-secret';
+    let message = '';
+    try {
+      loadConfig({ WEBHOOK_PORT: '8443', WEBHOOK_SECRET: short });
+    } catch (error) {
+      message = (error as Error).message;
+    }
+    expect(message).toMatch(/WEBHOOK_SECRET: expected at least 32 characters/);
+    expect(message).not.toContain(short);
+    const secret = 'w'.repeat(32);
+    const config = loadConfig({ WEBHOOK_PORT: '8443', WEBHOOK_SECRET: secret });
+    expect(config.WEBHOOK_PORT).toBe(8443);
+    expect(secretValues(config)).toContain(secret);
+  });
+
+  it('takes TLS files only as a pair', () => {
+    expect(() =>
+      loadConfig({ WEBHOOK_PORT: '8443', WEBHOOK_SECRET: 'w'.repeat(32), WEBHOOK_TLS_CERT: '/etc/cert.pem' }),
+    ).toThrow(/WEBHOOK_TLS_KEY: WEBHOOK_TLS_CERT and WEBHOOK_TLS_KEY go together/);
+  });
+});
+
 describe('GROUP_REGISTRATION', () => {
   it('defaults to title, takes title+user and approval, and refuses anything else', () => {
     expect(loadConfig({}).GROUP_REGISTRATION).toBe('title');
@@ -96,5 +123,55 @@ describe('GROUP_REGISTRATION', () => {
     expect(both.GROUP_REGISTRATION).toBe('approval');
     expect(configWarnings(both)[0]).toContain('in effect now: GROUP_REGISTRATION=approval');
     expect(configWarnings(loadConfig({}))).toEqual([]);
+  });
+});
+
+describe('sending options', () => {
+  it('turns paid broadcasts on with TELEGRAM_PAID_BROADCAST, off by default', () => {
+    expect(loadConfig({}).TELEGRAM_PAID_BROADCAST).toBe(false);
+    expect(loadConfig({ TELEGRAM_PAID_BROADCAST: 'true' }).TELEGRAM_PAID_BROADCAST).toBe(true);
+    expect(() => loadConfig({ TELEGRAM_PAID_BROADCAST: 'maybe' })).toThrow(
+      /TELEGRAM_PAID_BROADCAST: expected true or false/,
+    );
+  });
+
+  it('warns when paid broadcasts go one request at a time', () => {
+    expect(configWarnings(loadConfig({ TELEGRAM_PAID_BROADCAST: 'true' }))).toEqual([
+      expect.stringContaining('raise TELEGRAM_PARALLEL_SENDS'),
+    ]);
+    expect(
+      configWarnings(loadConfig({ TELEGRAM_PAID_BROADCAST: 'true', TELEGRAM_PARALLEL_SENDS: '16' })),
+    ).toEqual([]);
+  });
+
+  it('takes QUIET_HOURS as HH:MM-HH:MM (empty: off) and TZ as a time zone name, with clear errors', () => {
+    expect(loadConfig({}).QUIET_HOURS).toBeUndefined();
+    expect(loadConfig({ QUIET_HOURS: '' }).QUIET_HOURS).toBeUndefined();
+    expect(loadConfig({ QUIET_HOURS: '22:00-08:00', TZ: 'Europe/Moscow' })).toMatchObject({
+      QUIET_HOURS: '22:00-08:00',
+      TZ: 'Europe/Moscow',
+    });
+    expect(() => loadConfig({ QUIET_HOURS: '22:00' })).toThrow(
+      /QUIET_HOURS: expected HH:MM-HH:MM on a 24-hour clock, e\.g\. 22:00-08:00/,
+    );
+    expect(() => loadConfig({ QUIET_HOURS: '08:00-08:00' })).toThrow(/QUIET_HOURS: the start and the end/);
+    expect(() => loadConfig({ TZ: 'Moscow' })).toThrow(/TZ: expected a time zone name/);
+  });
+});
+
+describe('FORWARD_FILE_TYPES', () => {
+  it('defaults to pdf,png and reads a list in any case, with spaces, once each', () => {
+    expect(loadConfig({}).FORWARD_FILE_TYPES).toEqual(['pdf', 'png']);
+    expect(loadConfig({ FORWARD_FILE_TYPES: 'PDF, png,csv , xlsx,zip,text,csv' }).FORWARD_FILE_TYPES).toEqual(
+      ['pdf', 'png', 'csv', 'xlsx', 'zip', 'text'],
+    );
+    expect(loadConfig({ FORWARD_FILE_TYPES: 'text' }).FORWARD_FILE_TYPES).toEqual(['text']);
+  });
+
+  it('refuses an unknown kind and a list of nothing, naming the setting', () => {
+    expect(() => loadConfig({ FORWARD_FILE_TYPES: 'pdf,docx' })).toThrow(
+      /FORWARD_FILE_TYPES: expected a comma-separated list/,
+    );
+    expect(() => loadConfig({ FORWARD_FILE_TYPES: ' , ' })).toThrow(/FORWARD_FILE_TYPES: name at least one/);
   });
 });

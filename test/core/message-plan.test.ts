@@ -389,3 +389,96 @@ describe('DEFAULT_PLAN_LIMITS', () => {
     expect(Object.isFrozen(DEFAULT_PLAN_LIMITS)).toBe(true);
   });
 });
+
+describe('a TEXT report table and data files (issue 13 part 4)', () => {
+  const data = (name: string, contentType: ReportFile['contentType']): ReportFile => ({
+    ...pdf(name),
+    contentType,
+  });
+
+  it('sends the table first, as one message with the caption, then the files', () => {
+    expect(plan([pdf('a.pdf')], 'photo', { textTable: 'k  v\n-  -\na  1' })).toEqual([
+      { kind: 'table', withCaption: true },
+      { kind: 'single', item: { fileIndex: 0, as: 'document' }, withCaption: true },
+    ]);
+    expect(plan([], 'photo', { textTable: 'k' })).toEqual([{ kind: 'table', withCaption: true }]);
+    expect(countMessages(plan([], 'photo', { textTable: 'k' }))).toBe(1);
+  });
+
+  it('is plain data: the plan names the table, it does not copy its text', () => {
+    const text = 'x'.repeat(3000);
+    expect(JSON.stringify(plan([], 'photo', { textTable: text }))).not.toContain('xxx');
+  });
+
+  it('sends CSV, XLSX and ZIP files as documents, grouped in one album with PDFs', () => {
+    const files = [
+      data('a.csv', 'text/csv'),
+      data('b.xlsx', 'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet'),
+      data('c.zip', 'application/zip'),
+    ];
+    expect(plan(files, 'photo')).toEqual([
+      {
+        kind: 'album',
+        items: [0, 1, 2].map((fileIndex) => ({ fileIndex, as: 'document' })),
+        withCaption: true,
+      },
+    ]);
+    for (const file of files) expect(isPhotoEligible(file)).toBe(false);
+  });
+});
+
+describe('planMessages with tiles of a tall PNG', () => {
+  /** A 1600×30000 screenshot cut at intake into `count` tiles of 1600×2500. */
+  function tall(name: string, count: number, tileSize = 300_000): ReportFile {
+    const tiles = Array.from({ length: count }, (_, index) => ({
+      ...png(`${name} (${index + 1}-${count}).png`, 1600, 2500, tileSize),
+      sha256: `${index}`.padStart(64, 'e'),
+    }));
+    return { ...png(`${name}.png`, 1600, 30_000, 3 * MiB), tiles };
+  }
+  const tile = (fileIndex: number, index: number): PlannedItem => ({ fileIndex, tile: index, as: 'photo' });
+
+  it('sends the tiles as albums of at most 10, then the original as a document (tiles+document)', () => {
+    const messages = plan([tall('Sales', 12)], 'photo', { tallImageMode: 'tiles+document' });
+    expect(messages).toEqual([
+      { kind: 'album', items: [0, 1, 2, 3, 4, 5].map((index) => tile(0, index)), withCaption: true },
+      { kind: 'album', items: [6, 7, 8, 9, 10, 11].map((index) => tile(0, index)), withCaption: false },
+      { kind: 'single', item: doc(0), withCaption: true },
+    ]);
+  });
+
+  it('sends the tiles only in tiles mode, the original only in document mode or without the setting', () => {
+    expect(plan([tall('Sales', 3)], 'photo', { tallImageMode: 'tiles' })).toEqual([
+      { kind: 'album', items: [tile(0, 0), tile(0, 1), tile(0, 2)], withCaption: true },
+    ]);
+    const whole = [{ kind: 'single', item: doc(0), withCaption: true }];
+    expect(plan([tall('Sales', 3)], 'photo', { tallImageMode: 'document' })).toEqual(whole);
+    expect(plan([tall('Sales', 3)], 'photo')).toEqual(whole);
+  });
+
+  it('follows the media mode: document sends the original only, both always adds it', () => {
+    expect(plan([tall('Sales', 3)], 'document', { tallImageMode: 'tiles' })).toEqual([
+      { kind: 'single', item: doc(0), withCaption: true },
+    ]);
+    expect(plan([tall('Sales', 3)], 'both', { tallImageMode: 'tiles' })).toEqual([
+      { kind: 'album', items: [tile(0, 0), tile(0, 1), tile(0, 2)], withCaption: true },
+      { kind: 'single', item: doc(0), withCaption: true },
+    ]);
+  });
+
+  it('keeps ordinary photos, each tall image’s tiles and the documents apart, one caption for the tiles', () => {
+    const files = [png('a.png', 1600, 1200), tall('B', 2), pdf('c.pdf'), tall('D', 2)];
+    expect(plan(files, 'photo', { tallImageMode: 'tiles+document' })).toEqual([
+      { kind: 'single', item: photo(0), withCaption: true },
+      { kind: 'album', items: [tile(1, 0), tile(1, 1)], withCaption: true },
+      { kind: 'album', items: [tile(3, 0), tile(3, 1)], withCaption: false },
+      { kind: 'album', items: [doc(1), doc(2), doc(3)], withCaption: true },
+    ]);
+  });
+
+  it('sends the original whole when a tile is no photo Telegram takes (over 10 MB)', () => {
+    expect(plan([tall('Sales', 3, 11 * MiB)], 'photo', { tallImageMode: 'tiles' })).toEqual([
+      { kind: 'single', item: doc(0), withCaption: true },
+    ]);
+  });
+});

@@ -21,6 +21,7 @@ const REPORTS: MailboxSpec = {
   login: 'reports',
   password: 'reports-imap-pw',
   allowFrom: ['superset@bi.example.com', '@BI.example.com'],
+  tallImageMode: 'tiles',
 };
 const SALES: MailboxSpec = {
   email: 'sales@example.com',
@@ -45,7 +46,13 @@ function spec(): DirectorySpec {
       { name: 'Cy', phone: '79991234569', mailboxes: ['sales@example.com'], telegramId: CY_CHAT },
     ],
     groups: [
-      { title: 'Ops', mailboxes: ['reports@example.com'], telegramId: OPS_CHAT, topicId: 7 },
+      {
+        title: 'Ops',
+        mailboxes: ['reports@example.com'],
+        telegramId: OPS_CHAT,
+        topicId: 7,
+        tallImageMode: 'document',
+      },
       { title: 'Sales Team', mailboxes: ['sales@example.com'] },
     ],
   };
@@ -105,6 +112,7 @@ describe.each([localImplementation, seaTableImplementation])(
             folder: 'INBOX',
             allowFrom: ['superset@bi.example.com', '@bi.example.com'],
             mediaMode: null,
+            tallImageMode: 'tiles',
             markSeen: null,
             senderAuth: null,
             active: true,
@@ -155,6 +163,7 @@ describe.each([localImplementation, seaTableImplementation])(
             locked: true,
             topicId: 7,
             mediaMode: null,
+            tallImageMode: 'document',
             mailboxes: ['reports@example.com'],
             active: true,
           },

@@ -3,7 +3,9 @@
  * suite: the embedded SQLite directory (managed like the CLI does) and the SeaTable directory
  * (rows in a FakeSeaTable base, read over real HTTP, last good copy in a real SQLite file).
  */
+
 import type { CountryCode } from 'libphonenumber-js';
+import type { TallImageMode } from '../../src/core/message-plan.js';
 import type { Directory, TlsMode } from '../../src/directory/directory.js';
 import { LocalDirectory } from '../../src/directory/local/local-directory.js';
 import { ObservedDirectory } from '../../src/directory/observed-directory.js';
@@ -30,6 +32,7 @@ export interface MailboxSpec {
   password?: string;
   passwordEnv?: string;
   allowFrom?: string[];
+  tallImageMode?: TallImageMode;
 }
 
 export interface UserSpec {
@@ -46,6 +49,7 @@ export interface GroupSpec {
   topicId?: number;
   /** A group with a known id is locked to it. */
   telegramId?: number;
+  tallImageMode?: TallImageMode;
 }
 
 export interface DirectorySpec {
@@ -90,6 +94,7 @@ function addLocalMailbox(directory: LocalDirectory, mailbox: MailboxSpec): void 
     password: mailbox.password,
     passwordEnv: mailbox.passwordEnv,
     allowFrom: mailbox.allowFrom,
+    tallImageMode: mailbox.tallImageMode,
   });
 }
 
@@ -154,6 +159,7 @@ export function directoryTables(
       { name: 'Folder', type: 'text' },
       { name: 'Allowed senders', type: 'text' },
       { name: 'Active', type: 'checkbox' },
+      { name: 'Tall image mode', type: 'single-select', options: ['tiles+document', 'tiles', 'document'] },
     ],
     [
       { name: 'Name', type: 'text' },
@@ -169,6 +175,7 @@ export function directoryTables(
       { name: 'Locked', type: 'checkbox' },
       { name: 'Topic ID', type: 'number' },
       { name: 'Active', type: 'checkbox' },
+      { name: 'Tall image mode', type: 'single-select', options: ['tiles+document', 'tiles', 'document'] },
     ],
   ];
 }
@@ -185,6 +192,7 @@ export function mailboxRow(mailbox: MailboxSpec): FakeRowSeed {
     Folder: 'INBOX',
     'Allowed senders': (mailbox.allowFrom ?? []).join(', '),
     Active: true,
+    'Tall image mode': mailbox.tallImageMode ?? null,
   };
 }
 
@@ -224,6 +232,7 @@ export function directorySeed(spec: DirectorySpec, form: SubscriptionForm = 'lin
           Locked: group.telegramId !== undefined,
           'Topic ID': group.topicId ?? null,
           Active: true,
+          'Tall image mode': group.tallImageMode ?? null,
         })),
       },
     ],

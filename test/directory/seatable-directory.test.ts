@@ -5,7 +5,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import type { DirectorySnapshot } from '../../src/directory/directory.js';
-import { DirectoryUnavailableError } from '../../src/directory/directory.js';
+import { DirectoryUnavailableError, isWebhookOnly } from '../../src/directory/directory.js';
 import { SeaTableClient } from '../../src/directory/seatable/seatable-client.js';
 import type { SeaTableSqlParameter, SeaTableSqlResult } from '../../src/directory/seatable/seatable-model.js';
 import {
@@ -135,7 +135,7 @@ describe('schema check and seatable init', () => {
     const first = await initSchema(client, names, { withOptional: true });
     expect(first.remaining).toEqual([]);
     expect(first.created[0]).toBe(
-      'table "Mailboxes" with columns Email, Host, Port, TLS, Login, Password, Folder, Allowed senders, Active, Media mode, Mark seen, Sender auth',
+      'table "Mailboxes" with columns Email, Host, Port, TLS, Login, Password, Folder, Allowed senders, Active, Media mode, Mark seen, Sender auth, OAuth2 token URL, OAuth2 client ID, OAuth2 client secret, OAuth2 scope, OAuth2 refresh token, Tall image mode',
     );
     expect(first.created).toContain('column "Mailboxes" in table "Users" (link to "Mailboxes")');
     expect(first.created).toContain('column "Mailboxes" in table "Groups" (link to "Mailboxes")');
@@ -270,6 +270,11 @@ describe('schema check and seatable init', () => {
       'column "Media mode" in table "Mailboxes" (single-select)',
       'column "Mark seen" in table "Mailboxes" (checkbox)',
       'column "Sender auth" in table "Mailboxes" (text)',
+      'column "OAuth2 token URL" in table "Mailboxes" (text)',
+      'column "OAuth2 client ID" in table "Mailboxes" (text)',
+      'column "OAuth2 client secret" in table "Mailboxes" (text)',
+      'column "OAuth2 scope" in table "Mailboxes" (text)',
+      'column "OAuth2 refresh token" in table "Mailboxes" (text)',
       'column "Media mode" in table "Groups" (single-select)',
     ]);
     expect(result.remaining.map((p) => p.message)).toEqual([
@@ -453,6 +458,22 @@ describe('reading the tables', () => {
     ).snapshot;
     expect(saved).toContain('b@example.com');
     expect(saved).not.toContain('b-from-env-secret');
+  });
+
+  it('reads a row with an empty Host as a webhook-only mailbox, without asking for a password', async () => {
+    const h = await harness({ seed: directorySeed({ mailboxes: [], users: [], groups: [] }) });
+    h.fake.seedRows('Mailboxes', [
+      { Email: 'hook@example.com', Active: true },
+      { Email: 'imap@example.com', Host: 'h', Password: 'pw-imap-secret', Active: true },
+    ]);
+    const directory = h.directory();
+    await directory.start();
+    const mailboxes = directory.snapshot().mailboxes;
+    expect(mailboxes.map((m) => [m.email, isWebhookOnly(m), m.active])).toEqual([
+      ['hook@example.com', true, true],
+      ['imap@example.com', false, true],
+    ]);
+    expect(warnings(h)).toEqual([]);
   });
 
   it('skips rows it cannot use with one warning per row and change, and never fails the load', async () => {

@@ -695,7 +695,8 @@ describe('the docs', () => {
         const flags = tokens
           .map((token) => token.replace(/^[[(]+/, ''))
           .filter((token) => /^--[a-z]/.test(token))
-          .map((flag) => flag.replace(/[^a-z-].*$/, ''));
+          // flags may hold digits (--oauth2-token-url)
+          .map((flag) => flag.replace(/[^a-z0-9-].*$/, ''));
         if (words.length > 0) mentions.push({ where, words, flags });
       };
       const invocation =

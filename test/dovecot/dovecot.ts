@@ -39,6 +39,13 @@ export interface DovecotOptions {
   noIdle?: boolean;
   /** Extra lines for dovecot.conf (e.g. `imap_fetch_failure = no-after`). */
   extraConf?: string;
+  /**
+   * Also accept OAuth2 logins (SASL XOAUTH2 and OAUTHBEARER) through Dovecot's `oauth2` passdb, which
+   * asks this RFC 7662 introspection endpoint (`introspection_mode = post`) whether a token is active
+   * and whose it is (`username`). Password logins keep working. Like Microsoft 365, only XOAUTH2 is
+   * advertised unless `oauthbearer` is set.
+   */
+  oauth2?: { introspectionUrl: string; oauthbearer?: boolean };
 }
 
 export class DovecotServer {
@@ -51,6 +58,7 @@ export class DovecotServer {
   private readonly userCount: number;
   private noIdle: boolean;
   private readonly extraConf: string;
+  private readonly oauth2: { introspectionUrl: string; oauthbearer?: boolean } | null;
 
   private constructor(
     readonly dir: string,
@@ -59,6 +67,7 @@ export class DovecotServer {
     this.userCount = options.users ?? 3;
     this.noIdle = options.noIdle ?? false;
     this.extraConf = options.extraConf ?? '';
+    this.oauth2 = options.oauth2 ?? null;
   }
 
   /** Starts a new instance in a fresh temp dir. */
@@ -76,7 +85,9 @@ export class DovecotServer {
   }
 
   private async boot(port?: number): Promise<void> {
-    const extra = [this.noIdle ? CAPABILITIES_WITHOUT_IDLE : '', this.extraConf].filter(Boolean).join('\n');
+    const extra = [this.noIdle ? CAPABILITIES_WITHOUT_IDLE : '', this.oauth2Conf(), this.extraConf]
+      .filter(Boolean)
+      .join('\n');
     const env = { ...process.env, DOVECOT_EXTRA_CONF: extra };
     const args = [path.join(scripts, 'start-dovecot.sh'), this.dir, String(this.userCount)];
     if (port) args.push(String(port));
@@ -95,6 +106,34 @@ export class DovecotServer {
     this.password = vars.DOVECOT_PASSWORD ?? 'secret';
     this.conf = vars.DOVECOT_CONF ?? '';
     this.ca = vars.DOVECOT_CA ?? '';
+  }
+
+  /** The dovecot.conf lines of the oauth2 passdb, with its own file next to dovecot.conf. */
+  private oauth2Conf(): string {
+    if (!this.oauth2) return '';
+    const file = path.join(this.dir, 'dovecot-oauth2.conf.ext');
+    writeFileSync(
+      file,
+      [
+        `introspection_url = ${this.oauth2.introspectionUrl}`,
+        'introspection_mode = post',
+        'force_introspection = yes',
+        'username_attribute = username',
+        'active_attribute = active',
+        'active_value = true',
+        '',
+      ].join('\n'),
+    );
+    // the auth process runs as the dovecot user
+    chmodSync(file, 0o644);
+    return [
+      `auth_mechanisms = plain login xoauth2${this.oauth2.oauthbearer ? ' oauthbearer' : ''}`,
+      'passdb {',
+      '  driver = oauth2',
+      `  mechanisms = xoauth2${this.oauth2.oauthbearer ? ' oauthbearer' : ''}`,
+      `  args = ${file}`,
+      '}',
+    ].join('\n');
   }
 
   /** Stops the server, keeping its mail, so it can be started again. */

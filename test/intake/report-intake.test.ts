@@ -2,11 +2,12 @@
  * The intake's sender-authentication and link rules with a real SQLite store: what is recorded, what
  * the admin chat hears (once per sender and hour), which link a report keeps under SUPERSET_URL.
  */
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { afterAll, describe, expect, it } from 'vitest';
+import type { ParsedMail } from '../../src/core/report.js';
 import { LocalDirectory } from '../../src/directory/local/local-directory.js';
 import {
   ReportIntake,
@@ -18,6 +19,7 @@ import { createLogger } from '../../src/observability/logger.js';
 import { SecretScrubber } from '../../src/observability/secret-scrubber.js';
 import { openDatabase } from '../../src/store/database.js';
 import { ReportStore } from '../../src/store/report-store.js';
+import { makePdf } from '../fixtures/sample-files.js';
 import { fakeResolver, makeDkimKey, signMail } from '../support/dkim.js';
 import { reportMail } from '../support/simple-mail.js';
 
@@ -78,6 +80,8 @@ function setUp(options: Partial<ReportIntakeOptions> = {}, senderAuth = 'dkim') 
     store,
     alerts,
     take,
+    mailbox,
+    dir,
     advance: (ms: number) => (now += ms),
     spoolOf: (n: number) => path.join(dir, 'spool', String(n)),
   };
@@ -199,5 +203,58 @@ describe('after the report is recorded', () => {
     expect(report!.files).toHaveLength(1);
     expect(existsSync(report!.files[0]!.path)).toBe(true);
     expect(report!.files[0]!.path.startsWith(spoolOf(1))).toBe(true);
+  });
+});
+
+describe('reports from the webhook', () => {
+  /** A report as the webhook hands it over: one PDF in its own spool directory, no sender. */
+  function webhookReport(dir: string, fingerprint: string) {
+    const spoolDir = path.join(dir, 'spool', `hook-${Math.random().toString(36).slice(2)}`);
+    mkdirSync(spoolDir, { recursive: true });
+    const pdf = makePdf();
+    const file = path.join(spoolDir, 'report.part');
+    writeFileSync(file, pdf);
+    const mail: ParsedMail = {
+      subject: 'Weekly sales',
+      from: null,
+      date: null,
+      messageId: `webhook:${fingerprint}`,
+      link: null,
+      description: '',
+      files: [
+        { filename: 'report.pdf', contentType: 'application/pdf', size: pdf.length, sha256: 'x', path: file },
+      ],
+      skipped: [],
+      rawSize: pdf.length,
+      rawSha256: `${fingerprint}${Math.random()}`,
+    };
+    return { mail, spoolDir };
+  }
+
+  it('forwards without a From despite allowed senders and DKIM, moves no watermark, and knows retries for an hour', async () => {
+    let offsetMs = 0;
+    // the store stamps reports with the real clock: the intake's clock must be the real one too
+    const { intake, store, mailbox: entry, dir } = setUp({ now: () => Date.now() + offsetMs });
+    const first = webhookReport(dir, 'f'.repeat(64));
+    const recorded = intake.recordWebhook(entry, first.mail, first.spoolDir, 3600_000);
+    expect(recorded).toMatchObject({ status: 'forward', deliveries: 1 });
+    expect(store.watermark('reports@example.com')).toBeNull();
+    expect(store.report(recorded.reportId)).toMatchObject({ uid: null, sender: null, internalDate: null });
+
+    const retry = webhookReport(dir, 'f'.repeat(64));
+    expect(intake.recordWebhook(entry, retry.mail, retry.spoolDir, 3600_000)).toEqual({
+      reportId: recorded.reportId,
+      status: 'duplicate',
+      deliveries: 0,
+    });
+    expect(existsSync(retry.spoolDir)).toBe(false);
+    expect(existsSync(first.spoolDir)).toBe(true);
+
+    // the same report an hour and a minute later is a new report (a daily report may repeat itself)
+    offsetMs = 61 * 60_000;
+    const later = webhookReport(dir, 'f'.repeat(64));
+    const again = intake.recordWebhook(entry, later.mail, later.spoolDir, 3600_000);
+    expect(again.status).toBe('forward');
+    expect(again.reportId).not.toBe(recorded.reportId);
   });
 });

@@ -11,6 +11,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { parseMail, UnreadableMailError } from '../../src/mail/mail-parser.js';
 import { hostileFixtures, stallingHeadersFixture, stallingHtmlFixtures } from '../fixtures/hostile-mail.js';
 import type { MailFixture } from '../fixtures/mail-fixture.js';
+import { supersetDataFixtures } from '../fixtures/superset-data-mail.js';
 import { supersetFixtures } from '../fixtures/superset-mail.js';
 
 const spoolRoot = mkdtempSync(path.join(tmpdir(), 'stb-parse-'));
@@ -28,7 +29,11 @@ function chunked(raw: Buffer, size = 4096): Readable {
 async function check(fixture: MailFixture): Promise<void> {
   const spoolDir = path.join(spoolRoot, createHash('sha256').update(fixture.name).digest('hex').slice(0, 16));
   const { expected } = fixture;
-  const options = { spoolDir, maxFileBytes: expected.maxFileSize ?? 50 * 1024 * 1024 };
+  const options = {
+    spoolDir,
+    maxFileBytes: expected.maxFileSize ?? 50 * 1024 * 1024,
+    ...(expected.forwardTypes ? { forwardTypes: expected.forwardTypes } : {}),
+  };
   if (expected.unreadable) {
     await expect(parseMail(chunked(fixture.raw), options)).rejects.toBeInstanceOf(UnreadableMailError);
     return;
@@ -73,12 +78,18 @@ async function check(fixture: MailFixture): Promise<void> {
       if (skip.reasonIncludes !== undefined) expect(actual.reason).toContain(skip.reasonIncludes);
     });
   }
+  if (expected.textTable === null) expect(mail.textTable ?? null).toBeNull();
+  else if (expected.textTable) expect(mail.textTable).toMatchObject(expected.textTable);
   expect(mail.rawSize).toBe(fixture.raw.length);
   expect(mail.rawSha256).toBe(createHash('sha256').update(fixture.raw).digest('hex'));
 }
 
 describe('parsing every shape of Superset mail', () => {
   for (const fixture of supersetFixtures()) it(fixture.name, () => check(fixture));
+});
+
+describe('parsing Superset data reports (CSV, XLSX, ZIP, TEXT) with FORWARD_FILE_TYPES', () => {
+  for (const fixture of supersetDataFixtures()) it(fixture.name, () => check(fixture));
 });
 
 describe('parsing hostile mail', () => {
@@ -96,6 +107,67 @@ describe('size caps', () => {
     expect(mail.skipped.at(-1)!.reason).toContain('mail too large');
     expect(mail.rawSize).toBe(raw.length);
   });
+});
+
+describe('a data file decoded in one piece', () => {
+  it('an XLSX whose central directory is over 1 KB, arriving in one chunk, is still an XLSX', async () => {
+    const fixture = supersetDataFixtures().find((entry) =>
+      entry.name.startsWith('XLSX with a central directory'),
+    )!;
+    const mail = await parseMail(chunked(fixture.raw, 1024 * 1024), {
+      spoolDir: path.join(spoolRoot, 'one-chunk-xlsx'),
+      maxFileBytes: 50 * 1024 * 1024,
+      forwardTypes: ['xlsx', 'zip'],
+    });
+    expect(mail.files.map((file) => [file.filename, file.contentType])).toEqual([
+      ['Book.xlsx', 'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet'],
+    ]);
+  });
+});
+
+describe('bounded TEXT report tables', () => {
+  // Bodies built against the table reader. What bounds them is asserted (the grid's size, the cut said
+  // out loud), not a time: the cost is linear in the capped input, and timings belong to the benchmarks.
+  const start =
+    '<div>T</div><br><b><a href="https://superset.example.com/x">Explore in Superset</a></b><p></p>';
+  const fill = (unit: string) => unit.repeat(Math.floor((2 * 1024 * 1024) / unit.length));
+  const cases: Array<[string, string, boolean]> = [
+    // a real (if long) table: read whole, sent as CSV
+    [
+      '100,000 rows of one cell',
+      `${start}<table class="dataframe"><tbody>${fill('<tr><td>x</td></tr>\n')}</tbody></table>`,
+      false,
+    ],
+    ['cells never closed', `${start}<table class="dataframe"><tr>${fill('<td>x')}`, true],
+    ['tables nested in cells', `${start}<table class="dataframe"><tr><td>${fill('<table><tr><td>')}`, true],
+    [
+      'huge colspan and rowspan',
+      `${start}<table class="dataframe">${fill('<tr><td colspan="100000" rowspan="100000">x</td></tr>')}`,
+      true,
+    ],
+  ];
+  for (const [what, html, truncated] of cases) {
+    it(`${what}: the table is bounded${truncated ? ' and said to be cut' : ''}`, async () => {
+      const raw = Buffer.from(
+        `From: superset@superset.com\r\nSubject: [Report]  T\r\nContent-Type: text/html; charset=utf-8\r\n\r\n${html}`,
+      );
+      const spoolDir = path.join(spoolRoot, `table-bound-${what.length}`);
+      const mail = await parseMail(chunked(raw, 64 * 1024), {
+        spoolDir,
+        maxFileBytes: 50 * 1024 * 1024,
+        forwardTypes: ['text'],
+      });
+      const table = mail.textTable!;
+      expect(table.truncated).toBe(truncated);
+      expect(table.rows * Math.max(1, table.columns)).toBeLessThanOrEqual(400_000);
+      expect(table.columns).toBeLessThanOrEqual(200);
+      expect(table.delivery).toBe('document');
+      if (truncated)
+        expect(mail.skipped.map((part) => part.reason).join()).toContain('TEXT report table cut');
+      else expect(table.rows).toBe(Math.floor((2 * 1024 * 1024) / '<tr><td>x</td></tr>\n'.length));
+      rmSync(spoolDir, { recursive: true, force: true });
+    });
+  }
 });
 
 describe('bounded work per mail', () => {

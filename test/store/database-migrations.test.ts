@@ -22,6 +22,23 @@ function databaseAtSchema7(fill: (db: BetterSqlite3.Database) => void): string {
   openDatabase(dataDir).close();
   const db = new BetterSqlite3(path.join(dataDir, DATABASE_FILE));
   db.exec('DROP TABLE gone_chats; DROP TABLE group_approvals;');
+  // and what later migrations added, so that they run again after 8 (9: Superset notices, /last)
+  db.exec('DROP TABLE IF EXISTS superset_notices; DROP INDEX IF EXISTS reports_forwarded_by_mailbox;');
+  // and what the migrations after 8 added, which run again on open (10: issue 13 part 4)
+  db.exec('ALTER TABLE reports DROP COLUMN text_table;');
+  // and what later migrations added (11: issue 12 part 2, OAuth2 mailboxes)
+  db.exec(`DROP TABLE oauth2_refresh_tokens;
+    ALTER TABLE mailboxes DROP COLUMN oauth2_token_url; ALTER TABLE mailboxes DROP COLUMN oauth2_client_id;
+    ALTER TABLE mailboxes DROP COLUMN oauth2_client_secret_env; ALTER TABLE mailboxes DROP COLUMN oauth2_scope;
+    ALTER TABLE mailboxes DROP COLUMN oauth2_refresh_token_env;`);
+  // undo the later migrations too (12: tall image mode, tiles, background share)
+  db.exec(`
+    ALTER TABLE mailboxes DROP COLUMN tall_image_mode;
+    ALTER TABLE groups DROP COLUMN tall_image_mode;
+    ALTER TABLE deliveries DROP COLUMN tall_image_mode;
+    ALTER TABLE report_files DROP COLUMN tiles;
+    ALTER TABLE report_files DROP COLUMN background_share;
+  `);
   db.pragma('user_version = 7');
   fill(db);
   db.close();

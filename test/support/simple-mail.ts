@@ -73,6 +73,8 @@ export interface PngReportOptions {
   link?: string;
   /** Store the PNGs uncompressed (about width × height × 3 bytes), to build big files. */
   uncompressed?: boolean;
+  /** The screenshots' bytes as given (e.g. from test/support/dashboard-images.ts), instead of `screenshots`. */
+  images?: Buffer[];
 }
 
 /** A Superset PNG report: inline screenshots named "<subject> <date>" without an extension. */
@@ -86,12 +88,14 @@ export function pngReportMail(options: PngReportOptions = {}): {
   const subject = options.subject ?? `[Report]  Dashboard ${unique}`;
   const boundary = `===============${String(Date.now() + counter).padStart(19, '0')}==`;
   const date = new Date().toUTCString().replace('GMT', '+0000');
-  const pngs = (options.screenshots ?? [{ width: 1600, height: 1200 }]).map((size, index) =>
-    makePng(size.width, size.height, {
-      rgb: size.rgb ?? [counter % 256, (index * 40) % 256, (counter >> 8) % 256],
-      ...(options.uncompressed ? { compressionLevel: 0 } : {}),
-    }),
-  );
+  const pngs =
+    options.images ??
+    (options.screenshots ?? [{ width: 1600, height: 1200 }]).map((size, index) =>
+      makePng(size.width, size.height, {
+        rgb: size.rgb ?? [counter % 256, (index * 40) % 256, (counter >> 8) % 256],
+        ...(options.uncompressed ? { compressionLevel: 0 } : {}),
+      }),
+    );
   const ids = pngs.map((_, index) => `${unique}.${index}@bi.example.com`);
   const lines = [
     `Subject: ${subject}`,
@@ -130,8 +134,9 @@ export function pngReportMail(options: PngReportOptions = {}): {
       `Content-ID: <${ids[index]}>`,
       'Content-Disposition: inline',
       '',
-      ...(png.toString('base64').match(/.{1,76}/g) ?? []),
     );
+    // one line at a time: a big image has more lines than a call may take arguments
+    for (const line of png.toString('base64').match(/.{1,76}/g) ?? []) lines.push(line);
   });
   lines.push(`--${boundary}--`, '');
   return { raw: lines.join('\r\n'), subject: subject.replace(/\s+/g, ' ').trim(), pngs };

@@ -83,20 +83,30 @@ const linkedTo = (telegramId: number) =>
   bot!.app.directory.snapshot().users.filter((user) => user.telegramId === telegramId);
 
 describe('publishCommands', () => {
-  it('registers /start, /status, /stop and /help in Russian by default and in English for English clients', async () => {
+  it('registers /start, /status, /last, /stop and /help in Russian by default and in English for English clients', async () => {
     await publishCommands(new Api(telegram.token, { apiRoot: telegram.apiRoot }));
     const names = (language?: string) =>
       telegram.commandsFor(undefined, language)?.map((entry) => entry.command);
-    expect(names()).toEqual(['start', 'status', 'stop', 'help']);
-    expect(names('ru')).toEqual(['start', 'status', 'stop', 'help']);
-    expect(names('en')).toEqual(['start', 'status', 'stop', 'help']);
+    expect(names()).toEqual(['start', 'status', 'last', 'stop', 'help']);
+    expect(names('ru')).toEqual(['start', 'status', 'last', 'stop', 'help']);
+    expect(names('en')).toEqual(['start', 'status', 'last', 'stop', 'help']);
     expect(telegram.commandsFor(undefined, 'ru')?.[0]?.description).toBe('Подписаться на отчёты');
     expect(telegram.commandsFor()?.[0]?.description).toBe('Подписаться на отчёты');
     expect(telegram.commandsFor(undefined, 'en')?.map((entry) => entry.description)).toEqual([
       'Subscribe to reports',
       'What I receive',
+      'The latest reports again',
       'Unsubscribe from reports',
       'Help',
+    ]);
+    // in groups, only what is answered there
+    const groups = { type: 'all_group_chats' } as const;
+    expect(telegram.commandsFor(groups)?.map((entry) => entry.command)).toEqual(['last']);
+    expect(telegram.commandsFor(groups, 'ru')).toEqual([
+      { command: 'last', description: 'Последние отчёты ещё раз' },
+    ]);
+    expect(telegram.commandsFor(groups, 'en')).toEqual([
+      { command: 'last', description: 'The latest reports again' },
     ]);
   });
 });
@@ -254,8 +264,8 @@ describe('/help and everything else', () => {
     await handled(telegram.injectTextMessage(anna, 'привет'));
     await handled(telegram.injectTextMessage(anna, '/unsubscribe'));
     expect(telegram.messagesIn(anna.id).map((message) => message.text)).toEqual([
-      'Я понимаю только команды /start, /status, /stop и /help.',
-      'Я понимаю только команды /start, /status, /stop и /help.',
+      'Я понимаю только команды /start, /status, /last, /stop и /help.',
+      'Я понимаю только команды /start, /status, /last, /stop и /help.',
     ]);
   });
 

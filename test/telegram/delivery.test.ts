@@ -89,8 +89,8 @@ describe('delivery', () => {
     expect(telegram.messagesIn(other)).toHaveLength(0);
   });
 
-  it('sends screenshots as one photo album, a tall one as a document', async () => {
-    const { user, email } = await world();
+  it('sends screenshots as one photo album, a tall one as a document (TALL_IMAGE_MODE=document)', async () => {
+    const { user, email } = await world({ TALL_IMAGE_MODE: 'document' });
     const [reader] = addUsers(email, 1);
     const mail = pngReportMail({
       screenshots: [

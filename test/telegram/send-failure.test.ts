@@ -54,4 +54,12 @@ describe('classifySendError', () => {
     );
     expect(classifySendError(apiError(400, 'Bad Request: chat not found')).kind).toBe('chat-gone');
   });
+
+  it('recognises a paid broadcast the Stars balance cannot pay', () => {
+    expect(classifySendError(apiError(400, 'Bad Request: BALANCE_TOO_LOW')).kind).toBe('stars-exhausted');
+    // a 429 stays a rate limit, whatever the flag
+    expect(
+      classifySendError(apiError(429, 'Too Many Requests: retry after 3', { retry_after: 3 })).kind,
+    ).toBe('rate-limited');
+  });
 });

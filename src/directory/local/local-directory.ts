@@ -6,7 +6,7 @@
  */
 import type { CountryCode } from 'libphonenumber-js';
 import { normalizeSenderPattern } from '../../core/allowed-senders.js';
-import type { MediaMode } from '../../core/message-plan.js';
+import type { MediaMode, TallImageMode } from '../../core/message-plan.js';
 import { normalizePhone } from '../../core/phone.js';
 import { formatSenderAuth, parseSenderAuth } from '../../core/sender-auth.js';
 import { type Database, nowIso } from '../../store/database.js';
@@ -22,6 +22,12 @@ import type {
   UserEntry,
   WriteRejection,
 } from '../directory.js';
+import {
+  OAUTH2_OPTION_NAMES,
+  type OAuth2Input,
+  oauth2InputProblem,
+  resolveOAuth2,
+} from '../oauth2-settings.js';
 import { overlayObservations } from '../observed-directory.js';
 
 /** A problem with a directory command: a duplicate, an unknown mailbox, a bad value. */
@@ -34,7 +40,13 @@ export class DirectoryInputError extends Error {
 
 export interface NewMailbox {
   email: string;
-  host: string;
+  /** The IMAP server; leave out (or '') with {@link webhookOnly}. */
+  host?: string;
+  /**
+   * No IMAP settings: the mailbox's reports come only through Superset's webhook. The IMAP options,
+   * allowed senders and sender authentication (the URL's token proves the sender) do not apply.
+   */
+  webhookOnly?: boolean;
   port?: number;
   tls?: TlsMode;
   login?: string;
@@ -43,9 +55,13 @@ export interface NewMailbox {
   folder?: string;
   allowFrom?: string[];
   mediaMode?: MediaMode;
+  /** Overrides TALL_IMAGE_MODE for this mailbox. */
+  tallImageMode?: TallImageMode;
   markSeen?: boolean;
   /** The mailbox's own sender-authentication rule (see core/sender-auth.ts); absent: SENDER_AUTH. */
   senderAuth?: string;
+  /** Log in with OAuth2 instead of a password (then give neither password nor passwordEnv). */
+  oauth2?: OAuth2Input;
 }
 
 export interface NewUser {
@@ -61,6 +77,8 @@ export interface NewGroup {
   topicId?: number;
   telegramId?: number;
   mediaMode?: MediaMode;
+  /** Overrides the mailbox's TALL_IMAGE_MODE for this group. */
+  tallImageMode?: TallImageMode;
 }
 
 /** Changes to a mailbox (`mailbox edit`); what is left out stays. */
@@ -73,11 +91,15 @@ export interface MailboxChanges {
   password?: string;
   /** Reads the password from this variable (drops a stored password). */
   passwordEnv?: string;
+  /** Switches to OAuth2 (drops the password); a password or passwordEnv switches back. */
+  oauth2?: OAuth2Input;
   folder?: string;
   /** Replaces the allowed senders; an empty list means anyone. */
   allowFrom?: string[];
   /** null goes back to MEDIA_MODE. */
   mediaMode?: MediaMode | null;
+  /** null goes back to TALL_IMAGE_MODE. */
+  tallImageMode?: TallImageMode | null;
   /** null goes back to MARK_SEEN. */
   markSeen?: boolean | null;
   /** The mailbox's sender-authentication rule (see core/sender-auth.ts); null goes back to SENDER_AUTH. */
@@ -105,6 +127,8 @@ export interface GroupChanges {
   telegramId?: number | null;
   /** null goes back to the mailbox's or MEDIA_MODE. */
   mediaMode?: MediaMode | null;
+  /** null goes back to the mailbox's or TALL_IMAGE_MODE. */
+  tallImageMode?: TallImageMode | null;
 }
 
 export interface LocalDirectoryOptions {
@@ -128,13 +152,27 @@ interface MailboxRow {
   folder: string;
   allow_from: string;
   media_mode: MediaMode | null;
+  tall_image_mode: TallImageMode | null;
   mark_seen: number | null;
   sender_auth: string | null;
+  oauth2_token_url: string | null;
+  oauth2_client_id: string | null;
+  oauth2_client_secret_env: string | null;
+  oauth2_scope: string | null;
+  oauth2_refresh_token_env: string | null;
   active: number;
   created_at: string;
 }
 
 const EMAIL_PATTERN = /^[^@\s]+@[^@\s]+$/;
+
+const OAUTH2_COLUMNS = [
+  'oauth2_token_url',
+  'oauth2_client_id',
+  'oauth2_client_secret_env',
+  'oauth2_scope',
+  'oauth2_refresh_token_env',
+] as const;
 
 /**
  * `active` in the tables is the admin's decision (`pause`/`resume`); what the bot observed (gone
@@ -228,9 +266,25 @@ export class LocalDirectory implements Directory {
         login: row.login,
         password: row.password_env ? (env[row.password_env] ?? null) : row.password,
         passwordSource: row.password_env ? `env:${row.password_env}` : 'directory',
+        // present only on OAuth2 mailboxes
+        ...(row.oauth2_token_url && row.oauth2_client_id && row.oauth2_client_secret_env
+          ? {
+              oauth2: resolveOAuth2(
+                {
+                  tokenUrl: row.oauth2_token_url,
+                  clientId: row.oauth2_client_id,
+                  clientSecretEnv: row.oauth2_client_secret_env,
+                  scope: row.oauth2_scope,
+                  refreshTokenEnv: row.oauth2_refresh_token_env,
+                },
+                env,
+              ),
+            }
+          : {}),
         folder: row.folder,
         allowFrom: JSON.parse(row.allow_from) as string[],
         mediaMode: row.media_mode,
+        ...(row.tall_image_mode ? { tallImageMode: row.tall_image_mode } : {}),
         markSeen: row.mark_seen === null ? null : row.mark_seen === 1,
         senderAuth: row.sender_auth === null ? null : parseSenderAuth(row.sender_auth),
         active: row.active === 1,
@@ -275,6 +329,7 @@ export class LocalDirectory implements Directory {
         locked: number;
         topic_id: number | null;
         media_mode: MediaMode | null;
+        tall_image_mode: TallImageMode | null;
         active: number;
       }>
     ).map(
@@ -285,6 +340,7 @@ export class LocalDirectory implements Directory {
         locked: row.locked === 1,
         topicId: row.topic_id,
         mediaMode: row.media_mode,
+        ...(row.tall_image_mode ? { tallImageMode: row.tall_image_mode } : {}),
         mailboxes: groupMailboxes.get(row.id) ?? [],
         active: row.active === 1,
       }),
@@ -386,9 +442,41 @@ export class LocalDirectory implements Directory {
     const email = input.email.trim().toLowerCase();
     if (!EMAIL_PATTERN.test(email))
       throw new DirectoryInputError(`"${input.email}" is not an e-mail address`);
-    if (!input.host.trim()) throw new DirectoryInputError('--host is required');
-    if ((input.password === undefined) === (input.passwordEnv === undefined)) {
-      throw new DirectoryInputError('give exactly one of --password or --password-env');
+    const host = input.host?.trim() ?? '';
+    if (input.webhookOnly) {
+      const imapOnly = (
+        [
+          ['--host', host || undefined],
+          ['--port', input.port],
+          ['--login', input.login],
+          ['--password', input.password],
+          ['--password-env', input.passwordEnv],
+          ['--folder', input.folder],
+          ['--allow-from', input.allowFrom?.length ? input.allowFrom : undefined],
+          ['--mark-seen', input.markSeen],
+          ['--sender-auth', input.senderAuth],
+          ['--oauth2-*', input.oauth2],
+        ] as const
+      )
+        .filter(([, value]) => value !== undefined)
+        .map(([flag]) => flag);
+      if (imapOnly.length > 0)
+        throw new DirectoryInputError(
+          `${imapOnly.join(', ')}: not for a --webhook-only mailbox (no IMAP; the webhook URL's token proves the sender)`,
+        );
+    } else if (!host) throw new DirectoryInputError('--host is required (or --webhook-only)');
+    if (input.webhookOnly) {
+      // no login at all
+    } else if (input.oauth2) {
+      if (input.password !== undefined || input.passwordEnv !== undefined) {
+        throw new DirectoryInputError('an OAuth2 mailbox takes no --password or --password-env');
+      }
+      const problem = oauth2InputProblem(input.oauth2, OAUTH2_OPTION_NAMES);
+      if (problem) throw new DirectoryInputError(problem);
+    } else if ((input.password === undefined) === (input.passwordEnv === undefined)) {
+      throw new DirectoryInputError(
+        'give exactly one of --password or --password-env (or the --oauth2-* options)',
+      );
     }
     if (input.passwordEnv !== undefined && !/^[A-Za-z_][A-Za-z0-9_]*$/.test(input.passwordEnv)) {
       throw new DirectoryInputError(
@@ -418,12 +506,13 @@ export class LocalDirectory implements Directory {
     const now = nowIso();
     const result = this.db
       .prepare(
-        `INSERT INTO mailboxes (email, host, port, tls, login, password, password_env, folder, allow_from, media_mode, mark_seen, sender_auth, created_at, updated_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        `INSERT INTO mailboxes (email, host, port, tls, login, password, password_env, folder, allow_from, media_mode, tall_image_mode, mark_seen, sender_auth, created_at, updated_at,
+           oauth2_token_url, oauth2_client_id, oauth2_client_secret_env, oauth2_scope, oauth2_refresh_token_env)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       )
       .run(
         email,
-        input.host.trim(),
+        host,
         port,
         tls,
         input.login?.trim() || email,
@@ -432,10 +521,16 @@ export class LocalDirectory implements Directory {
         input.folder?.trim() || 'INBOX',
         JSON.stringify(allowFrom),
         input.mediaMode ?? null,
+        input.tallImageMode ?? null,
         input.markSeen === undefined ? null : input.markSeen ? 1 : 0,
         senderAuth ? formatSenderAuth(senderAuth) : null,
         now,
         now,
+        input.oauth2?.tokenUrl.trim() ?? null,
+        input.oauth2?.clientId.trim() ?? null,
+        input.oauth2?.clientSecretEnv ?? null,
+        input.oauth2?.scope?.trim() || null,
+        input.oauth2?.refreshTokenEnv ?? null,
       );
     this.reload();
     return this.current.mailboxes.find((mailbox) => mailbox.key === String(result.lastInsertRowid))!;
@@ -597,6 +692,7 @@ export class LocalDirectory implements Directory {
       if (newTitle !== undefined) set('title', newTitle);
       if (changes.topicId !== undefined) set('topic_id', changes.topicId);
       if (changes.mediaMode !== undefined) set('media_mode', changes.mediaMode);
+      if (changes.tallImageMode !== undefined) set('tall_image_mode', changes.tallImageMode);
       if (changes.telegramId !== undefined) {
         set('telegram_id', changes.telegramId);
         set('locked', changes.telegramId === null ? 0 : 1);
@@ -611,6 +707,13 @@ export class LocalDirectory implements Directory {
     const id = this.mailboxRowId(email);
     if (changes.password !== undefined && changes.passwordEnv !== undefined) {
       throw new DirectoryInputError('give at most one of --password or --password-env');
+    }
+    if (changes.oauth2) {
+      if (changes.password !== undefined || changes.passwordEnv !== undefined) {
+        throw new DirectoryInputError('give either a password or the --oauth2-* options, not both');
+      }
+      const problem = oauth2InputProblem(changes.oauth2, OAUTH2_OPTION_NAMES);
+      if (problem) throw new DirectoryInputError(problem);
     }
     if (changes.passwordEnv !== undefined && !/^[A-Za-z_][A-Za-z0-9_]*$/.test(changes.passwordEnv)) {
       throw new DirectoryInputError(
@@ -647,17 +750,32 @@ export class LocalDirectory implements Directory {
       if (changes.port !== undefined) set('port', changes.port);
       if (changes.tls !== undefined) set('tls', changes.tls);
       if (changes.login !== undefined) set('login', changes.login.trim());
+      const dropOAuth2 = () => {
+        for (const column of OAUTH2_COLUMNS) set(column, null);
+      };
       if (changes.password !== undefined) {
         set('password', changes.password);
         set('password_env', null);
+        dropOAuth2();
       }
       if (changes.passwordEnv !== undefined) {
         set('password_env', changes.passwordEnv);
         set('password', null);
+        dropOAuth2();
+      }
+      if (changes.oauth2) {
+        set('password', null);
+        set('password_env', null);
+        set('oauth2_token_url', changes.oauth2.tokenUrl.trim());
+        set('oauth2_client_id', changes.oauth2.clientId.trim());
+        set('oauth2_client_secret_env', changes.oauth2.clientSecretEnv);
+        set('oauth2_scope', changes.oauth2.scope?.trim() || null);
+        set('oauth2_refresh_token_env', changes.oauth2.refreshTokenEnv ?? null);
       }
       if (changes.folder !== undefined) set('folder', changes.folder.trim() || 'INBOX');
       if (allowFrom !== undefined) set('allow_from', JSON.stringify(allowFrom));
       if (changes.mediaMode !== undefined) set('media_mode', changes.mediaMode);
+      if (changes.tallImageMode !== undefined) set('tall_image_mode', changes.tallImageMode);
       if (changes.markSeen !== undefined)
         set('mark_seen', changes.markSeen === null ? null : changes.markSeen ? 1 : 0);
       if (changes.senderAuth !== undefined)
@@ -689,7 +807,7 @@ export class LocalDirectory implements Directory {
       const now = nowIso();
       const result = this.db
         .prepare(
-          'INSERT INTO groups (title, telegram_id, locked, topic_id, media_mode, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)',
+          'INSERT INTO groups (title, telegram_id, locked, topic_id, media_mode, tall_image_mode, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
         )
         .run(
           title,
@@ -697,6 +815,7 @@ export class LocalDirectory implements Directory {
           input.telegramId === undefined ? 0 : 1,
           input.topicId ?? null,
           input.mediaMode ?? null,
+          input.tallImageMode ?? null,
           now,
           now,
         );

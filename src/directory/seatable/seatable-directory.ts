@@ -412,7 +412,9 @@ export class SeaTableDirectory implements DirectorySource {
 
   /** Makes `snapshot` current: persists it when asked, and tells the listeners when it changed. */
   private adopt(snapshot: DirectorySnapshot, persist: boolean): void {
-    for (const mailbox of snapshot.mailboxes) this.options.scrubber.add(mailbox.password);
+    for (const mailbox of snapshot.mailboxes) {
+      this.options.scrubber.add(mailbox.password, mailbox.oauth2?.clientSecret, mailbox.oauth2?.refreshToken);
+    }
     this.current = snapshot;
     const fingerprint = JSON.stringify({ ...snapshot, loadedAt: '' });
     const changed = fingerprint !== this.fingerprint;
@@ -471,7 +473,17 @@ export class SeaTableDirectory implements DirectorySource {
         loadedAt: row.loaded_at,
         mailboxes: snapshot.mailboxes.map((mailbox) => {
           const variable = mailbox.passwordSource.startsWith('env:') ? mailbox.passwordSource.slice(4) : null;
-          return variable ? { ...mailbox, password: this.env[variable] ?? null } : mailbox;
+          const fromEnv = (source: string | null) =>
+            source?.startsWith('env:') ? (this.env[source.slice(4)] ?? null) : null;
+          const oauth2 = mailbox.oauth2
+            ? {
+                ...mailbox.oauth2,
+                clientSecret: fromEnv(mailbox.oauth2.clientSecretSource),
+                refreshToken: fromEnv(mailbox.oauth2.refreshTokenSource),
+              }
+            : null;
+          const resolved = oauth2 ? { ...mailbox, oauth2 } : mailbox;
+          return variable ? { ...resolved, password: this.env[variable] ?? null } : resolved;
         }),
       };
     } catch (error) {
@@ -496,9 +508,14 @@ export class SeaTableDirectory implements DirectorySource {
         snapshot: {
           ...snapshot,
           // a password from the environment stays there
-          mailboxes: snapshot.mailboxes.map((mailbox) =>
-            mailbox.passwordSource === 'directory' ? mailbox : { ...mailbox, password: null },
-          ),
+          // and so do the OAuth2 secrets (they come only from there)
+          mailboxes: snapshot.mailboxes.map((mailbox) => ({
+            ...mailbox,
+            password: mailbox.passwordSource === 'directory' ? mailbox.password : null,
+            ...(mailbox.oauth2
+              ? { oauth2: { ...mailbox.oauth2, clientSecret: null, refreshToken: null } }
+              : {}),
+          })),
         },
       };
       this.options.db

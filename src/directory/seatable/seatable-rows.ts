@@ -12,14 +12,18 @@
  * - TLS: tls / starttls / none, with common synonyms (ssl, imaps, 993 → tls; 143 → starttls…); or a
  *   checkbox: ticked tls, unticked starttls.
  * - Password: the password, or `env:VAR_NAME` to read it from the bot's environment.
+ * - OAuth2 token URL, client ID, client secret, scope, refresh token (optional): a filled token URL
+ *   makes the mailbox log in with OAuth2 instead of the Password; the secret and the refresh token
+ *   only as `env:VAR_NAME` (a secret typed into the cell would be shown to everyone with the base).
  * - Telegram ID, Topic ID, Port: a number column or digits in a text column.
  */
 import type { CountryCode } from 'libphonenumber-js';
 import { normalizeSenderPattern } from '../../core/allowed-senders.js';
-import type { MediaMode } from '../../core/message-plan.js';
+import { type MediaMode, TALL_IMAGE_MODES, type TallImageMode } from '../../core/message-plan.js';
 import { maskPhone, normalizePhone } from '../../core/phone.js';
 import { parseSenderAuth } from '../../core/sender-auth.js';
-import type { GroupEntry, MailboxEntry, TlsMode, UserEntry } from '../directory.js';
+import type { GroupEntry, MailboxEntry, OAuth2Settings, TlsMode, UserEntry } from '../directory.js';
+import { type OAuth2Input, oauth2InputProblem, resolveOAuth2 } from '../oauth2-settings.js';
 import type { SeaTableLinkCell, SeaTableRow } from './seatable-model.js';
 import type { DirectoryColumns, DirectoryTable, ResolvedSchema, SeaTableNames } from './seatable-schema.js';
 
@@ -85,6 +89,26 @@ export const TLS_SYNONYMS: Record<string, TlsMode> = {
 };
 
 const MEDIA_MODES: readonly MediaMode[] = ['photo', 'document', 'both'];
+
+/** The optional Tall image mode cell of a mailbox or group row; a bad value is warned about and ignored. */
+function tallImageModeOf(
+  table: TableReader<'Mailboxes'> | TableReader<'Groups'>,
+  row: SeaTableRow,
+  label: string,
+  fallback: string,
+): TallImageMode | null {
+  const reader = table as TableReader<'Mailboxes'>;
+  if (!reader.present('Tall image mode')) return null;
+  const cell = textOf(reader.cell(row, 'Tall image mode')).toLowerCase();
+  if (cell === '') return null;
+  if ((TALL_IMAGE_MODES as readonly string[]).includes(cell)) return cell as TallImageMode;
+  reader.warn(
+    row,
+    label,
+    `${reader.quoted('Tall image mode')} "${cell}" is not tiles+document, tiles or document; ${fallback}`,
+  );
+  return null;
+}
 
 /** A cell that counts as empty: null, blank text, an empty list. */
 function isBlank(value: unknown): boolean {
@@ -213,6 +237,11 @@ function readMailboxes(
   for (const row of rows) {
     const password = table.cell(row, 'Password');
     if (typeof password === 'string' && !ENV_REFERENCE.test(password.trim())) secrets.push(password);
+    for (const column of ['OAuth2 client secret', 'OAuth2 refresh token'] as const) {
+      // refused below, but a secret typed into the cell is a secret all the same
+      const cell = table.cell(row, column);
+      if (typeof cell === 'string' && !ENV_REFERENCE.test(cell.trim())) secrets.push(cell);
+    }
     if (table.blank(row, ['Email', 'Host', 'Port', 'Login', 'Password', 'Folder'])) continue;
     const rawEmail = textOf(table.cell(row, 'Email'));
     const email = rawEmail.toLowerCase();
@@ -225,11 +254,9 @@ function readMailboxes(
       table.warn(row, label, 'the address appears in an earlier row too; this row is ignored');
       continue;
     }
+    // an empty Host: a webhook-only mailbox (Superset's webhook; no IMAP login, so no password)
     const host = textOf(table.cell(row, 'Host'));
-    if (!host) {
-      table.warn(row, label, `${table.quoted('Host')} is empty; the mailbox is ignored`);
-      continue;
-    }
+    const webhookOnly = host === '';
     const tlsCell = textOf(table.cell(row, 'TLS')).toLowerCase();
     const port = integerOf(table.cell(row, 'Port'));
     if (port !== undefined && (Number.isNaN(port) || port < 1 || port > 65535)) {
@@ -271,9 +298,17 @@ function readMailboxes(
       );
       continue;
     }
+    let oauth2: OAuth2Settings | null = null;
+    if (textOf(table.cell(row, 'OAuth2 token URL'))) {
+      const read = readOAuth2(row, table, label, options);
+      if (!read) continue;
+      oauth2 = read;
+    }
     let passwordValue: string | null = null;
     let passwordSource = 'directory';
-    if (typeof password === 'string' && password.trim() !== '') {
+    if (oauth2) {
+      // the OAuth2 columns decide; a leftover password is not used
+    } else if (typeof password === 'string' && password.trim() !== '') {
       const reference = ENV_REFERENCE.exec(password.trim());
       if (reference) {
         passwordSource = `env:${reference[1]}`;
@@ -295,10 +330,11 @@ function readMailboxes(
       } else {
         passwordValue = password;
       }
-    } else {
+    } else if (!webhookOnly) {
       table.warn(row, label, `${table.quoted('Password')} is empty; the mailbox cannot log in`);
     }
     const mediaMode = mediaModeOf(table, row, label, 'MEDIA_MODE applies');
+    const tallImageMode = tallImageModeOf(table, row, label, 'TALL_IMAGE_MODE applies');
     const senderAuthCell = textOf(table.cell(row, 'Sender auth'));
     const senderAuth = senderAuthCell === '' ? null : parseSenderAuth(senderAuthCell);
     if (senderAuthCell !== '' && !senderAuth) {
@@ -320,9 +356,12 @@ function readMailboxes(
       login: textOf(table.cell(row, 'Login')) || email,
       password: passwordValue,
       passwordSource,
+      // present only on OAuth2 mailboxes
+      ...(oauth2 ? { oauth2 } : {}),
       folder: textOf(table.cell(row, 'Folder')) || 'INBOX',
       allowFrom,
       mediaMode,
+      ...(tallImageMode ? { tallImageMode } : {}),
       markSeen: table.present('Mark seen') && table.cell(row, 'Mark seen') === true ? true : null,
       senderAuth,
       active: table.cell(row, 'Active') === true,
@@ -330,6 +369,75 @@ function readMailboxes(
     });
   }
   return entries;
+}
+
+/**
+ * The OAuth2 columns of a row whose token URL is filled; null (with a warning) when they are unusable:
+ * then only this mailbox is left out.
+ */
+function readOAuth2(
+  row: SeaTableRow,
+  table: TableReader<'Mailboxes'>,
+  label: string,
+  options: RowReadOptions,
+): OAuth2Settings | null {
+  const secretReference = (
+    column: 'OAuth2 client secret' | 'OAuth2 refresh token',
+  ): string | null | false => {
+    const cell = textOf(table.cell(row, column));
+    if (!cell) return null;
+    const reference = ENV_REFERENCE.exec(cell);
+    if (reference) return reference[1]!;
+    table.warn(
+      row,
+      label,
+      `${table.quoted(column)} must be env:VAR_NAME (the secret itself belongs in the bot's environment, not in the base); the mailbox is ignored`,
+    );
+    return false;
+  };
+  const clientSecretEnv = secretReference('OAuth2 client secret');
+  const refreshTokenEnv = secretReference('OAuth2 refresh token');
+  if (clientSecretEnv === false || refreshTokenEnv === false) return null;
+  if (clientSecretEnv === null) {
+    table.warn(
+      row,
+      label,
+      `${table.quoted('OAuth2 client secret')} is empty (give env:VAR_NAME); the mailbox is ignored`,
+    );
+    return null;
+  }
+  const input: OAuth2Input = {
+    tokenUrl: textOf(table.cell(row, 'OAuth2 token URL')),
+    clientId: textOf(table.cell(row, 'OAuth2 client ID')),
+    clientSecretEnv,
+    scope: textOf(table.cell(row, 'OAuth2 scope')) || null,
+    refreshTokenEnv,
+  };
+  const problem = oauth2InputProblem(input, {
+    tokenUrl: table.quoted('OAuth2 token URL'),
+    clientId: table.quoted('OAuth2 client ID'),
+    clientSecretEnv: table.quoted('OAuth2 client secret'),
+    scope: table.quoted('OAuth2 scope'),
+    refreshTokenEnv: table.quoted('OAuth2 refresh token'),
+  });
+  if (problem) {
+    table.warn(row, label, `${problem}; the mailbox is ignored`);
+    return null;
+  }
+  const settings = resolveOAuth2(input, options.env);
+  for (const [value, source] of [
+    [settings.clientSecret, settings.clientSecretSource],
+    [settings.refreshToken, settings.refreshTokenSource],
+  ] as const) {
+    if (source && value === null) {
+      table.warn(
+        row,
+        label,
+        `the environment variable ${source.slice(4)} is not set; the mailbox cannot log in`,
+      );
+    }
+  }
+  return settings;
 }
 
 interface SubscriptionLookup {
@@ -496,6 +604,7 @@ function readGroups(
       continue;
     }
     const mediaMode = mediaModeOf(table, row, label, "the mailbox's mode applies");
+    const tallImageMode = tallImageModeOf(table, row, label, "the mailbox's mode applies");
     entries.push({
       key: row._id,
       title,
@@ -503,6 +612,7 @@ function readGroups(
       locked: table.cell(row, 'Locked') === true,
       topicId: topicId ?? null,
       mediaMode,
+      ...(tallImageMode ? { tallImageMode } : {}),
       mailboxes: readSubscriptions(row, table, label, lookup),
       active: table.cell(row, 'Active') === true,
     });

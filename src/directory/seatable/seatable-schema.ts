@@ -36,9 +36,23 @@ export interface DirectoryColumns {
     | 'Active'
     | 'Media mode'
     | 'Mark seen'
-    | 'Sender auth';
+    | 'Sender auth'
+    | 'OAuth2 token URL'
+    | 'OAuth2 client ID'
+    | 'OAuth2 client secret'
+    | 'OAuth2 scope'
+    | 'OAuth2 refresh token'
+    | 'Tall image mode';
   Users: 'Name' | 'Phone' | 'Mailboxes' | 'Telegram ID' | 'Active';
-  Groups: 'Name' | 'Mailboxes' | 'Telegram ID' | 'Locked' | 'Topic ID' | 'Active' | 'Media mode';
+  Groups:
+    | 'Name'
+    | 'Mailboxes'
+    | 'Telegram ID'
+    | 'Locked'
+    | 'Topic ID'
+    | 'Active'
+    | 'Media mode'
+    | 'Tall image mode';
 }
 
 /** One column of the model. */
@@ -61,6 +75,16 @@ const mediaModeColumn: ColumnModel = {
   create: {
     type: 'single-select',
     data: { options: [{ name: 'photo' }, { name: 'document' }, { name: 'both' }] },
+  },
+  optional: true,
+};
+// TALL_IMAGE_MODE of one mailbox or group (blank: the setting, or the mailbox's for a group)
+const tallImageModeColumn: ColumnModel = {
+  name: 'Tall image mode',
+  accepts: ['single-select', 'text'],
+  create: {
+    type: 'single-select',
+    data: { options: [{ name: 'tiles+document' }, { name: 'tiles' }, { name: 'document' }] },
   },
   optional: true,
 };
@@ -101,6 +125,13 @@ export const DIRECTORY_SCHEMA: {
     { name: 'Mark seen', accepts: ['checkbox'], create: checkbox, optional: true },
     // off, dkim, authentication-results or authentication-results:<authserv-id>; blank: SENDER_AUTH
     { name: 'Sender auth', accepts: ['text', 'single-select'], create: text, optional: true },
+    // OAuth2 instead of Password (docs/mailboxes.md): secrets only as env:VAR references
+    { name: 'OAuth2 token URL', accepts: ['text', 'url'], create: text, optional: true },
+    { name: 'OAuth2 client ID', accepts: ['text'], create: text, optional: true },
+    { name: 'OAuth2 client secret', accepts: ['text'], create: text, optional: true },
+    { name: 'OAuth2 scope', accepts: ['text'], create: text, optional: true },
+    { name: 'OAuth2 refresh token', accepts: ['text'], create: text, optional: true },
+    { ...tallImageModeColumn, name: 'Tall image mode' },
   ],
   Users: [
     { name: 'Name', accepts: ['text'], create: text },
@@ -117,6 +148,7 @@ export const DIRECTORY_SCHEMA: {
     { name: 'Topic ID', accepts: ['number', 'text'], create: { type: 'number' } },
     { ...activeColumn, name: 'Active' },
     { ...mediaModeColumn, name: 'Media mode' },
+    { ...tallImageModeColumn, name: 'Tall image mode' },
   ],
 };
 

@@ -112,6 +112,8 @@ export const Descriptions = {
   messageTextEmpty: 'message text is empty',
   threadNotFound: 'message thread not found',
   groupUpgraded: 'group chat was upgraded to a supergroup chat',
+  /** Telegram's error name for a Stars balance too low to pay (here: a paid broadcast). */
+  balanceTooLow: 'BALANCE_TOO_LOW',
   getUpdatesConflict:
     'Conflict: terminated by other getUpdates request; make sure that only one bot instance is running',
   webhookActiveConflict:

@@ -44,6 +44,13 @@ export interface SentOptions {
   reply_markup?: unknown;
   disable_notification?: boolean;
   protect_content?: boolean;
+  allow_paid_broadcast?: boolean;
+}
+
+/** The bot's Telegram Stars balance, for paid broadcasts. */
+export interface StarsAccount {
+  /** Charges 0.1 Star per billed message; false (nothing charged) when the balance cannot pay. */
+  pay(billedMessages: number): boolean;
 }
 
 /** The server state the handlers work on. */
@@ -55,6 +62,7 @@ export interface ServerState {
   readonly commands: BotCommandStore;
   readonly limits: UploadLimits;
   rateLimiter(): RateLimiter | undefined;
+  readonly stars: StarsAccount;
   /** Current time, ms. */
   now(): number;
   nextMessageId(chatId: number): number;
@@ -170,7 +178,7 @@ register('sendMessage', (call, state) => {
   const { chat, threadId } = resolveTarget(call, state, 'text messages');
   if (codePointLength(formatted.text) > 4096) throw badRequest(Descriptions.messageTooLong);
   state.chats.checkRecipientAccepts(chat);
-  admitOrThrow(state, chat, 1);
+  admitOrThrow(state, chat, 1, params);
 
   const message = baseMessage(state, chat, threadId, params);
   message.text = formatted.text;
@@ -217,7 +225,7 @@ register('sendMediaGroup', (call, state) => {
     }
   });
   state.chats.checkRecipientAccepts(chat);
-  admitOrThrow(state, chat, items.length);
+  admitOrThrow(state, chat, items.length, params);
 
   const mediaGroupId = items.length > 1 ? state.nextMediaGroupId() : undefined;
   const messages = prepared.map((entry, index) => {
@@ -250,7 +258,7 @@ function sendFile(call: CallContext, state: ServerState, kind: 'document' | 'pho
   checkCaptionLength(caption);
   const processed = processInput(input);
   state.chats.checkRecipientAccepts(chat);
-  admitOrThrow(state, chat, 1);
+  admitOrThrow(state, chat, 1, params);
 
   const message = baseMessage(state, chat, threadId, params);
   attachFile(message, kind, processed, state);
@@ -507,11 +515,26 @@ function contentOf(kind: FileKind): SendContent {
   }
 }
 
-function admitOrThrow(state: ServerState, chat: ChatRecord, messageCount: number): void {
+/**
+ * The flood limits, and with `allow_paid_broadcast` the raised overall limit and its bill in Stars
+ * (0.1 Star per message beyond the free amount). The Bot API does not document the refusal when the
+ * bot's balance cannot pay; it passes Telegram's own error name on as a 400 (like `TOPIC_CLOSED`),
+ * which for a Stars balance is `BALANCE_TOO_LOW` (see docs/operations.md).
+ */
+function admitOrThrow(
+  state: ServerState,
+  chat: ChatRecord,
+  messageCount: number,
+  params: Record<string, unknown>,
+): void {
   const limiter = state.rateLimiter();
   if (limiter === undefined) return;
-  const retryAfter = limiter.admit(chat.id, chat.type !== 'private', messageCount, state.now());
-  if (retryAfter !== undefined) throw tooManyRequests(retryAfter);
+  const paid = params.allow_paid_broadcast === true;
+  const verdict = limiter.admit(chat.id, chat.type !== 'private', messageCount, state.now(), paid, (billed) =>
+    state.stars.pay(billed),
+  );
+  if (verdict === 'unpaid') throw badRequest(Descriptions.balanceTooLow);
+  if (verdict !== undefined) throw tooManyRequests(verdict);
 }
 
 function baseMessage(
@@ -541,6 +564,7 @@ function sentOptions(params: Record<string, unknown>, replyMarkup: unknown): Sen
     ...(replyMarkup === undefined ? {} : { reply_markup: replyMarkup }),
     ...(params.disable_notification === true ? { disable_notification: true } : {}),
     ...(params.protect_content === true ? { protect_content: true } : {}),
+    ...(params.allow_paid_broadcast === true ? { allow_paid_broadcast: true } : {}),
   };
 }
 

@@ -68,6 +68,8 @@ export interface DeliveredMessage {
   reply_markup?: unknown;
   disable_notification?: boolean;
   protect_content?: boolean;
+  /** Sent with `allow_paid_broadcast` (counted against the paid 1000/s limit). */
+  allow_paid_broadcast?: boolean;
   /** The full Bot API message returned to the bot (as last edited). */
   message: Message;
   /** Set once the bot edited the message (editMessageText). */
@@ -85,7 +87,12 @@ export interface CallTotals {
 /** Builds the summary of a sent message. */
 export function summarizeMessage(
   message: Message,
-  sent: { reply_markup?: unknown; disable_notification?: boolean; protect_content?: boolean },
+  sent: {
+    reply_markup?: unknown;
+    disable_notification?: boolean;
+    protect_content?: boolean;
+    allow_paid_broadcast?: boolean;
+  },
 ): DeliveredMessage {
   const record = message as Message & {
     text?: string;
@@ -127,5 +134,6 @@ export function summarizeMessage(
   if (sent.reply_markup !== undefined) base.reply_markup = sent.reply_markup;
   if (sent.disable_notification) base.disable_notification = true;
   if (sent.protect_content) base.protect_content = true;
+  if (sent.allow_paid_broadcast) base.allow_paid_broadcast = true;
   return base;
 }

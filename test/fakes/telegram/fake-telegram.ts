@@ -208,6 +208,9 @@ export class FakeTelegram {
   private readonly faultPlan = new FaultPlan();
   private readonly limits: UploadLimits;
   private rateLimiter: RateLimiter | undefined;
+  /** The bot's Stars balance in tenths of a Star (a paid message costs one); null: unlimited. */
+  private starsTenths: number | null = null;
+  private starsSpentTenths = 0;
   private readonly messageIds = new Map<number, number>();
   private readonly delivered = new Map<number, DeliveredMessage[]>();
   private readonly callbackQueries = new Map<string, CallbackQueryRecord>();
@@ -691,6 +694,20 @@ export class FakeTelegram {
     this.rateLimiter = options === false ? undefined : new RateLimiter(options);
   }
 
+  /**
+   * The bot's Telegram Stars balance for paid broadcasts (`null`, the default: unlimited). Each message
+   * sent with `allow_paid_broadcast` beyond the free 30/s costs 0.1 Star; when the balance cannot pay,
+   * the send is refused with `400 Bad Request: BALANCE_TOO_LOW`.
+   */
+  setStarsBalance(stars: number | null): void {
+    this.starsTenths = stars === null ? null : Math.round(stars * 10);
+  }
+
+  /** Stars spent on paid broadcasts so far. */
+  get starsSpent(): number {
+    return this.starsSpentTenths / 10;
+  }
+
   /** The commands published for a scope (default `{type:'default'}`) and language (default ''). */
   commandsFor(scope?: BotCommandScope, languageCode?: string): BotCommand[] | undefined {
     return this.commands.lookup(scope, languageCode);
@@ -754,10 +771,11 @@ export class FakeTelegram {
     );
   }
 
-  /** Clears the call log and the received messages (chats, files, faults and limits stay). */
+  /** Clears the call log, the received messages and the Stars spent (chats, files, faults, limits and the Stars balance stay). */
   reset(): void {
     this.log = [];
     this.delivered.clear();
+    this.starsSpentTenths = 0;
   }
 
   // -------------------------------------------------------------------------------------------
@@ -949,6 +967,16 @@ export class FakeTelegram {
       commands: this.commands,
       limits: this.limits,
       rateLimiter: () => this.rateLimiter,
+      stars: {
+        pay: (billed) => {
+          if (this.starsTenths !== null) {
+            if (this.starsTenths < billed) return false;
+            this.starsTenths -= billed;
+          }
+          this.starsSpentTenths += billed;
+          return true;
+        },
+      },
       now: () => Date.now(),
       nextMessageId: (chatId) => this.nextMessageId(chatId),
       nextMediaGroupId: () => `1${String(this.nextMediaGroup++).padStart(17, '0')}`,

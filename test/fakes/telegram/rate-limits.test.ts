@@ -133,4 +133,55 @@ describe('RateLimiter windows', () => {
     expect(limiter.admit(7, false, 1, 500)).toBe(1);
     expect(limiter.admit(7, false, 1, 1_000)).toBeUndefined();
   });
+
+  it('admits 1000 messages per second with allow_paid_broadcast, billing those beyond the free 30', () => {
+    const limiter = new RateLimiter();
+    const start = 9_000_000;
+    let billed = 0;
+    const pay = (count: number) => {
+      billed += count;
+      return true;
+    };
+    for (let chat = 1; chat <= 1000; chat++) {
+      expect(limiter.admit(chat, false, 1, start + chat / 10, true, pay)).toBeUndefined();
+    }
+    expect(billed).toBe(970);
+    // the 1001st within the second waits, paid or not; the per-chat limit stays for paid sends
+    expect(limiter.admit(1001, false, 1, start + 200, true, pay)).toBe(1);
+    expect(limiter.admit(1002, false, 1, start + 200)).toBe(1);
+    // half the second's sends have left the overall window, but chat 1000 received at +100 ms
+    expect(limiter.admit(1000, false, 1, start + 1_050, true, pay)).toBe(1);
+    expect(limiter.admit(1001, false, 1, start + 1_050, true, pay)).toBeUndefined();
+  });
+
+  it('refuses an unpaid send while paid ones fill the window, and keeps a send the balance cannot pay uncounted', () => {
+    const limiter = new RateLimiter();
+    for (let chat = 1; chat <= 40; chat++) expect(limiter.admit(chat, false, 1, 0, true)).toBeUndefined();
+    expect(limiter.admit(41, false, 1, 10)).toBe(1);
+    expect(limiter.admit(42, false, 1, 10, true, () => false)).toBe('unpaid');
+    // not counted: the chat may receive at once when paid
+    expect(limiter.admit(42, false, 1, 20, true)).toBeUndefined();
+  });
+});
+
+describe('paid broadcasts over HTTP', () => {
+  it('answers BALANCE_TOO_LOW when the Stars balance cannot pay, and records the flag on delivered messages', async () => {
+    telegram = await FakeTelegram.start();
+    const bot = new Bot(telegram.token, { client: { apiRoot: telegram.apiRoot } });
+    for (let chat = 1; chat <= 32; chat++) telegram.addPrivateChat({ id: chat });
+    telegram.setStarsBalance(0.1);
+    for (let chat = 1; chat <= 31; chat++) {
+      await bot.api.sendMessage(chat, 'paid', { allow_paid_broadcast: true });
+    }
+    expect(telegram.starsSpent).toBe(0.1);
+    const error = await grammyError(bot.api.sendMessage(32, 'paid', { allow_paid_broadcast: true }));
+    expect(error.error_code).toBe(400);
+    expect(error.description).toBe('Bad Request: BALANCE_TOO_LOW');
+    expect(telegram.messagesIn(32)).toHaveLength(0);
+    expect(telegram.messagesIn(31)[0]!.allow_paid_broadcast).toBe(true);
+    // without the flag: the ordinary 429 of the free 30/s
+    const limited = await grammyError(bot.api.sendMessage(32, 'free'));
+    expect(limited.error_code).toBe(429);
+    expect(limited.parameters.retry_after).toBeGreaterThanOrEqual(1);
+  });
 });
