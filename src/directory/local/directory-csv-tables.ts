@@ -13,7 +13,7 @@
 
 import type { CountryCode } from 'libphonenumber-js';
 import { normalizeSenderPattern } from '../../core/allowed-senders.js';
-import type { MediaMode } from '../../core/message-plan.js';
+import { type MediaMode, TALL_IMAGE_MODES, type TallImageMode } from '../../core/message-plan.js';
 import { normalizePhone } from '../../core/phone.js';
 import { formatSenderAuth, parseSenderAuth } from '../../core/sender-auth.js';
 import type { DirectorySnapshot, GroupEntry, MailboxEntry, UserEntry } from '../directory.js';
@@ -129,6 +129,25 @@ function yesNoColumn<E>(
   blank: boolean | null,
 ): CsvColumn<E, boolean | null> {
   return { name, field, read: (cell) => yesNo(cell) ?? blank, value, format: formatYesNo };
+}
+
+function tallImageModeColumn<E extends { tallImageMode?: TallImageMode | null }>(): CsvColumn<
+  E,
+  TallImageMode | null
+> {
+  return {
+    name: 'Tall image mode',
+    field: 'tallImageMode',
+    read(cell) {
+      if (cell === '') return null;
+      const mode = cell.toLowerCase() as TallImageMode;
+      if (!TALL_IMAGE_MODES.includes(mode))
+        throw new CellError(`"${cell}" is not ${TALL_IMAGE_MODES.join(', ')} or blank`);
+      return mode;
+    },
+    value: (entry) => entry.tallImageMode ?? null,
+    format: (value) => value ?? '',
+  };
 }
 
 function mediaModeColumn<E extends { mediaMode: MediaMode | null }>(): CsvColumn<E, MediaMode | null> {
@@ -313,6 +332,7 @@ export const MAILBOX_CSV: CsvTableSpec<MailboxEntry> = {
       value: (entry) => (entry.senderAuth ? formatSenderAuth(entry.senderAuth) : null),
       format: (value) => (value as string | null) ?? '',
     },
+    tallImageModeColumn<MailboxEntry>(),
   ] as ReadonlyArray<CsvColumn<MailboxEntry>>,
   complete(fields) {
     // as in SeaTable: blank TLS on port 143 is STARTTLS; a blank port is the TLS mode's own
@@ -428,6 +448,7 @@ export const GROUP_CSV: CsvTableSpec<GroupEntry> = {
     },
     activeColumn<GroupEntry>(),
     mediaModeColumn<GroupEntry>(),
+    tallImageModeColumn<GroupEntry>(),
   ] as ReadonlyArray<CsvColumn<GroupEntry>>,
   complete(fields) {
     const hasId = typeof fields.telegramId === 'number';

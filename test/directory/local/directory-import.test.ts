@@ -79,7 +79,12 @@ function populated() {
     telegramId: -1_001_234_567_890,
     topicId: 7,
   });
-  directory.addGroup({ title: '@channel', mailboxes: ['reports@example.com'], mediaMode: 'document' });
+  directory.addGroup({
+    title: '@channel',
+    mailboxes: ['reports@example.com'],
+    mediaMode: 'document',
+    tallImageMode: 'tiles',
+  });
   return w;
 }
 
@@ -122,6 +127,7 @@ describe('export, then import', () => {
     const users = exportTable(USER_CSV, directory.snapshot(), ';');
     expect(users).toContain(`"'=HYPERLINK(""http://evil.example"",""click"")"`);
     expect(exportTable(GROUP_CSV, directory.snapshot(), ';')).toContain("'@channel;");
+    expect(exportTable(GROUP_CSV, directory.snapshot(), ';')).toMatch(/;document;tiles\r\n/);
 
     // Ivan registers with the bot after the export: importing the old file must not unlink him
     const ivan = directory.snapshot().users.find((user) => user.phone === '+79991234567')!;
