@@ -8,6 +8,7 @@ import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { type Command, Option } from 'commander';
 import type { CountryCode } from 'libphonenumber-js';
 import type { Config } from '../config.js';
+import type { MailboxEntry } from '../directory/directory.js';
 import { CSV_LIMITS, CsvFileError, type CsvSeparator, readCsv } from '../directory/local/csv-file.js';
 import { DIRECTORY_CSV } from '../directory/local/directory-csv-tables.js';
 import {
@@ -68,8 +69,9 @@ function exportCommand(kind: TableKind, file: string | undefined, separator: Csv
     const count = spec.entries(snapshot).length;
     const notes = [`${count} ${plural(kind)} exported${file === undefined ? '' : ` to ${file}`}`];
     if (kind === 'mailbox') {
+      // OAuth2 and webhook-only mailboxes have no password
       const stored = snapshot.mailboxes.filter(
-        (mailbox) => !mailbox.passwordSource.startsWith('env:'),
+        (mailbox) => mailbox.password !== null && !mailbox.passwordSource.startsWith('env:'),
       ).length;
       if (stored > 0)
         notes.push(
@@ -120,6 +122,17 @@ function importCommand(kind: TableKind, file: string, apply: boolean): void {
     console.log(
       `${file}: ${table.records.length} row(s), separator "${table.separator}"${plan.absentColumns.length > 0 ? `; not in the file: ${plan.absentColumns.join(', ')} (kept as they are; new rows get the default)` : ''}`,
     );
+    if (kind === 'mailbox' && plan.absentColumns.some((column) => column.startsWith('OAuth2 '))) {
+      // an export from before the OAuth2 columns: say plainly that OAuth2 mailboxes stay OAuth2
+      const kept = [...plan.changes.map((change) => change.entry), ...unchangedEntries(plan, snapshot)]
+        .map((entry) => entry as unknown as MailboxEntry)
+        .filter((mailbox) => mailbox.oauth2)
+        .map((mailbox) => mailbox.email);
+      if (kept.length > 0)
+        console.log(
+          `the file has no OAuth2 columns: ${kept.join(', ')} keep${kept.length === 1 ? 's' : ''} ${kept.length === 1 ? 'its' : 'their'} OAuth2 settings`,
+        );
+    }
     if (plan.problems.length > 0) {
       printProblems(plan.problems, `problem(s) in ${new Set(plan.problems.map((p) => p.line)).size} row(s)`);
       console.log(`nothing was changed: correct the rows above and import again`);
@@ -157,6 +170,18 @@ function importCommand(kind: TableKind, file: string, apply: boolean): void {
   } finally {
     db.close();
   }
+}
+
+/** The entries the file lists that the plan leaves as they are. */
+function unchangedEntries(
+  plan: ImportPlan<{ key: string }>,
+  snapshot: ReturnType<LocalDirectory['snapshot']>,
+): Array<{ key: string }> {
+  const touched = new Set([
+    ...plan.changes.map((change) => change.entry.key),
+    ...plan.removes.map((entry) => entry.key),
+  ]);
+  return plan.spec.entries(snapshot).filter((entry) => !touched.has(entry.key));
 }
 
 function plural(kind: TableKind): string {

@@ -63,6 +63,8 @@ export function registerGroupCommands(program: Command): void {
             'telegram id': row.telegramId === null ? '(not registered)' : String(row.telegramId),
             locked: row.locked ? 'yes' : 'no',
             topic: row.topicId === null ? '' : String(row.topicId),
+            // blank in the directory: the mailbox's (or TALL_IMAGE_MODE)
+            'tall images': row.tallImageMode ?? '(mailbox)',
             mailboxes: row.mailboxes.join(' '),
             state: describeState(row),
           })),

@@ -3,7 +3,7 @@
  */
 import { type Command, Option } from 'commander';
 import type { MediaMode, TallImageMode } from '../core/message-plan.js';
-import type { MailboxEntry, TlsMode } from '../directory/directory.js';
+import { isWebhookOnly, type MailboxEntry, type TlsMode } from '../directory/directory.js';
 import type { OAuth2Input } from '../directory/oauth2-settings.js';
 import { SHORT_SECRET_LENGTH } from '../observability/secret-scrubber.js';
 import {
@@ -189,12 +189,14 @@ export function registerMailboxCommands(program: Command): void {
         printTable(
           rows.map((row) => ({
             email: row.email,
-            server: `${row.host}:${row.port}`,
-            tls: row.tls,
-            login: row.login,
-            password: loginMethod(row as MailboxEntry),
-            folder: row.folder,
-            'allowed senders': row.allowFrom.join(' ') || '(anyone)',
+            server: isWebhookOnly(row) ? '(webhook only)' : `${row.host}:${row.port}`,
+            tls: isWebhookOnly(row) ? '' : row.tls,
+            login: isWebhookOnly(row) ? '' : row.login,
+            password: isWebhookOnly(row) ? '' : loginMethod(row as MailboxEntry),
+            folder: isWebhookOnly(row) ? '' : row.folder,
+            'allowed senders': isWebhookOnly(row) ? '' : row.allowFrom.join(' ') || '(anyone)',
+            // blank in the directory: TALL_IMAGE_MODE
+            'tall images': row.tallImageMode ?? '(setting)',
             state: row.active ? 'active' : 'paused (admin)',
           })),
         );

@@ -11,6 +11,8 @@ import type { SeaTableSqlParameter, SeaTableSqlResult } from '../../src/director
 import {
   checkSchema,
   checkSeaTableBase,
+  DIRECTORY_SCHEMA,
+  DIRECTORY_TABLES,
   defaultSeaTableNames,
   initSchema,
   SeaTableNamesError,
@@ -178,40 +180,29 @@ describe('schema check and seatable init', () => {
     expect(first.created).toContain(
       'table "Groups" with columns Name, Telegram ID, Locked, Topic ID, Active',
     );
-    expect(first.optionalLeftOut).toEqual([
-      'Mailboxes.Media mode',
-      'Mailboxes.Mark seen',
-      'Mailboxes.Sender auth',
-      'Mailboxes.OAuth2 token URL',
-      'Mailboxes.OAuth2 client ID',
-      'Mailboxes.OAuth2 client secret',
-      'Mailboxes.OAuth2 scope',
-      'Mailboxes.OAuth2 refresh token',
-      'Mailboxes.Tall image mode',
-      'Groups.Media mode',
-      'Groups.Tall image mode',
-    ]);
+    const optional = DIRECTORY_TABLES.flatMap((table) =>
+      DIRECTORY_SCHEMA[table].filter((column) => column.optional).map((column) => ({ table, column })),
+    );
+    expect(first.optionalLeftOut).toEqual(optional.map(({ table, column }) => `${table}.${column.name}`));
+    expect(first.optionalLeftOut).toEqual(
+      expect.arrayContaining([
+        'Mailboxes.Media mode',
+        'Mailboxes.Mark seen',
+        'Mailboxes.Sender auth',
+        'Groups.Media mode',
+      ]),
+    );
     // a base without the optional columns is complete: the bot starts on it
     expect(checkSchema(await client.getMetadata(), names).problems).toEqual([]);
     const directory = h.directory();
     await directory.start();
     expect(directory.snapshot()).toMatchObject({ mailboxes: [], users: [], groups: [] });
 
-    const optional = await initSchema(client, names, { withOptional: true });
-    expect(optional).toEqual({
-      created: [
-        'column "Media mode" in table "Mailboxes" (single-select)',
-        'column "Mark seen" in table "Mailboxes" (checkbox)',
-        'column "Sender auth" in table "Mailboxes" (text)',
-        'column "OAuth2 token URL" in table "Mailboxes" (text)',
-        'column "OAuth2 client ID" in table "Mailboxes" (text)',
-        'column "OAuth2 client secret" in table "Mailboxes" (text)',
-        'column "OAuth2 scope" in table "Mailboxes" (text)',
-        'column "OAuth2 refresh token" in table "Mailboxes" (text)',
-        'column "Tall image mode" in table "Mailboxes" (single-select)',
-        'column "Media mode" in table "Groups" (single-select)',
-        'column "Tall image mode" in table "Groups" (single-select)',
-      ],
+    const added = await initSchema(client, names, { withOptional: true });
+    expect(added).toEqual({
+      created: optional.map(
+        ({ table, column }) => `column "${column.name}" in table "${table}" (${column.create.type})`,
+      ),
       optionalLeftOut: [],
       remaining: [],
     });

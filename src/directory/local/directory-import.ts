@@ -50,7 +50,10 @@ export interface PlannedChange<E> {
   line: number;
   entry: E;
   changes: ColumnChange[];
+  /** The fields whose value differs. */
   fields: Record<string, unknown>;
+  /** Every field of the row, as completed. */
+  allFields: Record<string, unknown>;
 }
 
 export interface ImportPlan<E> {
@@ -145,7 +148,9 @@ export function planImport<E extends { key: string }>(
     // every column's value: read from the file; kept (blank, or absent from the file) from the entry;
     // for a new row, a column absent from the file is read as a blank cell
     const fields: Record<string, unknown> = {};
+    const written = new Set<string>();
     for (const column of spec.columns) {
+      if (read.has(column) && read.get(column) !== KEEP) written.add(column.field);
       let value = read.has(column) ? read.get(column) : entry ? KEEP : column.read('', context);
       if (value === KEEP) value = entry ? column.value(entry) : null;
       if (column.requiredForNew && isBlank(value) && (!entry || !isBlank(column.value(entry))))
@@ -158,7 +163,7 @@ export function planImport<E extends { key: string }>(
     }
     if (plan.problems.at(-1)?.line === record.line) continue;
     try {
-      spec.complete?.(fields);
+      spec.complete?.(fields, entry ? { entry, written } : { written });
     } catch (error) {
       if (!(error instanceof CellError)) throw error;
       problem(error.message);
@@ -202,7 +207,7 @@ export function planImport<E extends { key: string }>(
       });
     }
     if (changes.length === 0) plan.unchanged += 1;
-    else plan.changes.push({ line: record.line, entry, changes, fields: changed });
+    else plan.changes.push({ line: record.line, entry, changes, fields: changed, allFields: fields });
   }
   plan.removes = [...entries.entries()].filter(([key]) => !listed.has(key)).map(([, entry]) => entry);
   return plan;
@@ -257,7 +262,9 @@ export function applyImport<E extends { key: string }, T>(
             }
           });
         for (const change of plan.changes)
-          attempt(change.line, () => plan.spec.edit(directory, change.entry, change.fields));
+          attempt(change.line, () =>
+            plan.spec.edit(directory, change.entry, change.fields, change.allFields),
+          );
         for (const add of plan.adds) attempt(add.line, () => plan.spec.add(directory, add.fields));
       });
       inspected = options.inspect?.();

@@ -79,7 +79,12 @@ function populated() {
     telegramId: -1_001_234_567_890,
     topicId: 7,
   });
-  directory.addGroup({ title: '@channel', mailboxes: ['reports@example.com'], mediaMode: 'document' });
+  directory.addGroup({
+    title: '@channel',
+    mailboxes: ['reports@example.com'],
+    mediaMode: 'document',
+    tallImageMode: 'tiles',
+  });
   return w;
 }
 
@@ -122,6 +127,7 @@ describe('export, then import', () => {
     const users = exportTable(USER_CSV, directory.snapshot(), ';');
     expect(users).toContain(`"'=HYPERLINK(""http://evil.example"",""click"")"`);
     expect(exportTable(GROUP_CSV, directory.snapshot(), ';')).toContain("'@channel;");
+    expect(exportTable(GROUP_CSV, directory.snapshot(), ';')).toMatch(/;document;tiles\r\n/);
 
     // Ivan registers with the bot after the export: importing the old file must not unlink him
     const ivan = directory.snapshot().users.find((user) => user.phone === '+79991234567')!;
@@ -195,7 +201,7 @@ describe('import', () => {
       {
         line: 3,
         message:
-          'Password: a new mailbox needs it (the password, or env:VARIABLE to read it from the environment)',
+          'Password: a new mailbox needs it (the password, or env:VARIABLE to read it from the environment), or the OAuth2 columns',
       },
     ]);
     const result = plan(
@@ -337,5 +343,288 @@ describe('import', () => {
     expect(JSON.stringify({ ...refusing.snapshot(), loadedAt: '' })).toBe(before);
     void directory.refresh();
     expect(directory.snapshot().users.map((user) => user.phone)).toEqual(['+79991234567', '+79991234568']);
+  });
+});
+
+/** A webhook-only mailbox and two OAuth2 ones (refresh-token and client-credentials grants). */
+function withOtherLogins() {
+  const w = world({ M365_SECRET: 'm365-client-secret-value', G_SECRET: 'g-secret', G_REFRESH: 'g-refresh' });
+  const { directory } = w;
+  directory.addMailbox({
+    email: 'hook@example.com',
+    webhookOnly: true,
+    mediaMode: 'document',
+    tallImageMode: 'tiles',
+  });
+  directory.addMailbox({
+    email: 'm365@example.com',
+    host: 'outlook.office365.com',
+    oauth2: {
+      tokenUrl: 'https://login.microsoftonline.com/tenant-1/oauth2/v2.0/token',
+      clientId: 'app-1',
+      clientSecretEnv: 'M365_SECRET',
+    },
+    senderAuth: 'dkim',
+  });
+  directory.addMailbox({
+    email: 'google@example.com',
+    host: 'imap.gmail.com',
+    oauth2: {
+      tokenUrl: 'https://oauth2.googleapis.com/token',
+      clientId: 'google-client',
+      clientSecretEnv: 'G_SECRET',
+      scope: 'https://mail.google.com/',
+      refreshTokenEnv: 'G_REFRESH',
+    },
+    tallImageMode: 'tiles+document',
+  });
+  directory.addMailbox({ email: 'plain@example.com', host: 'imap.example.com', passwordEnv: 'PLAIN_PW' });
+  return w;
+}
+
+/** The mailboxes as the bot sees them, without what a new row cannot keep (row id, when added). */
+const mailboxState = (directory: LocalDirectory) =>
+  directory.snapshot().mailboxes.map(({ key: _key, addedAt: _addedAt, ...mailbox }) => mailbox);
+
+/** An export made before the OAuth2 columns existed (and before Sender auth and Tall image mode). */
+const OLD_HEADER = 'Email;Host;Port;TLS;Login;Password;Folder;Allowed senders;Active;Media mode;Mark seen';
+
+describe('webhook-only and OAuth2 mailboxes', () => {
+  it('export, then import into an empty directory, gives the same mailboxes; no secret is written', () => {
+    const { directory } = withOtherLogins();
+    for (const separator of [';', ','] as const) {
+      const text = exportTable(MAILBOX_CSV, directory.snapshot(), separator);
+      const s = separator;
+      expect(text).not.toMatch(/m365-client-secret-value|g-secret|g-refresh/);
+      // the webhook-only mailbox: blank Host and IMAP columns, its delivery settings kept
+      expect(text).toContain(`hook@example.com${s}${s}${s}${s}${s}${s}${s}${s}yes${s}document${s}`);
+      expect(text).toContain(
+        `${s}https://oauth2.googleapis.com/token${s}google-client${s}env:G_SECRET${s}https://mail.google.com/${s}env:G_REFRESH${s}tiles+document`,
+      );
+      expect(text).toContain(
+        `${s}dkim${s}https://login.microsoftonline.com/tenant-1/oauth2/v2.0/token${s}app-1${s}env:M365_SECRET${s}${s}${s}`,
+      );
+      // read back: nothing to do
+      const same = plan(MAILBOX_CSV, directory, text);
+      expect(same.problems).toEqual([]);
+      expect([same.adds.length, same.changes.length, same.removes.length, same.unchanged]).toEqual([
+        0, 0, 0, 4,
+      ]);
+
+      const empty = world({
+        M365_SECRET: 'm365-client-secret-value',
+        G_SECRET: 'g-secret',
+        G_REFRESH: 'g-refresh',
+      });
+      const into = plan(MAILBOX_CSV, empty.directory, text);
+      expect(into.problems).toEqual([]);
+      expect(applyImport(empty.directory, empty.db, into, { commit: true })).toMatchObject({
+        committed: true,
+        problems: [],
+      });
+      expect(mailboxState(empty.directory)).toEqual(mailboxState(directory));
+      const hook = empty.directory.snapshot().mailboxes.find((m) => m.email === 'hook@example.com')!;
+      expect(hook.host).toBe('');
+      expect(
+        empty.directory.snapshot().mailboxes.find((m) => m.email === 'google@example.com')?.oauth2,
+      ).toMatchObject({
+        clientSecret: 'g-secret',
+        refreshToken: 'g-refresh',
+        refreshTokenSource: 'env:G_REFRESH',
+      });
+    }
+  });
+
+  it('an older file without the OAuth2 columns keeps the OAuth2 settings; a Password written for such a mailbox is a bad row', () => {
+    const { db, directory } = withOtherLogins();
+    const before = mailboxState(directory);
+    const rows = [
+      'hook@example.com;;;;;;;;yes;document;',
+      'm365@example.com;outlook.office365.com;993;tls;m365@example.com;;INBOX;;yes;;',
+      'google@example.com;imap.gmail.com;993;tls;google@example.com;;INBOX;;yes;;',
+      'plain@example.com;imap.example.com;993;tls;plain@example.com;env:PLAIN_PW;INBOX;;yes;;',
+    ];
+    const old = plan(MAILBOX_CSV, directory, [OLD_HEADER, ...rows].join('\n'));
+    expect(old.problems).toEqual([]);
+    expect(old.absentColumns).toEqual([
+      'Sender auth',
+      'OAuth2 token URL',
+      'OAuth2 client ID',
+      'OAuth2 client secret',
+      'OAuth2 scope',
+      'OAuth2 refresh token',
+      'Tall image mode',
+    ]);
+    expect([old.adds.length, old.changes.length, old.removes.length, old.unchanged]).toEqual([0, 0, 0, 4]);
+    applyImport(directory, db, old, { commit: true });
+    expect(mailboxState(directory)).toEqual(before);
+
+    // the same file from the days m365 had a password: never a silent switch away from OAuth2
+    rows[1] = 'm365@example.com;outlook.office365.com;993;tls;m365@example.com;env:OLD_PW;INBOX;;yes;;';
+    const stale = plan(MAILBOX_CSV, directory, [OLD_HEADER, ...rows].join('\n'));
+    expect(stale.problems).toEqual([
+      {
+        line: 3,
+        message:
+          'Password: m365@example.com logs in with OAuth2, and the file has no OAuth2 columns (so they are kept); to switch it to a password, add the OAuth2 columns and leave them blank; to keep OAuth2, leave Password blank',
+      },
+    ]);
+  });
+
+  it('bad rows: IMAP columns of a webhook-only row, a literal OAuth2 secret, Password with OAuth2, incomplete OAuth2', () => {
+    const { directory } = withOtherLogins();
+    const header =
+      'Email,Host,Port,Password,Folder,Sender auth,OAuth2 token URL,OAuth2 client ID,OAuth2 client secret,OAuth2 refresh token';
+    const token = 'https://login.example.com/token';
+    const result = plan(
+      MAILBOX_CSV,
+      directory,
+      [
+        header,
+        'hook@example.com,,993,,INBOX,dkim,,,,',
+        'new-hook@example.com,,,env:PW,,,,,,',
+        `m365@example.com,outlook.office365.com,,,,,${token},app-1,Literal-Client-Secret-1,`,
+        `google@example.com,imap.gmail.com,,,,,${token},c,env:G_SECRET,Literal-Refresh-Token-2`,
+        `plain@example.com,imap.example.com,,env:PLAIN_PW,,,${token},app-2,env:S,`,
+        `new@example.com,imap.example.com,,,,,${token},,env:S,`,
+        'new2@example.com,imap.example.com,,,,,http://login.example.com/token,app,env:S,',
+      ].join('\n'),
+    );
+    expect(result.problems).toEqual([
+      {
+        line: 2,
+        message:
+          "Port, Folder, Sender auth: not for a webhook-only mailbox (the Host is empty: no IMAP; the webhook URL's token proves the sender); leave them blank, or write the Host",
+      },
+      {
+        line: 3,
+        message:
+          "Password: not for a webhook-only mailbox (the Host is empty: no IMAP; the webhook URL's token proves the sender); leave them blank, or write the Host",
+      },
+      {
+        line: 4,
+        message:
+          "OAuth2 client secret: must be env:VARIABLE, the environment variable holding the secret; a secret itself is never imported (put it in the bot's environment)",
+      },
+      {
+        line: 5,
+        message:
+          "OAuth2 refresh token: must be env:VARIABLE, the environment variable holding the secret; a secret itself is never imported (put it in the bot's environment)",
+      },
+      {
+        line: 6,
+        message:
+          'Password and the OAuth2 columns are both filled, but a mailbox logs in one way: leave Password blank for OAuth2, or the OAuth2 columns blank for a password',
+      },
+      {
+        line: 7,
+        message:
+          'OAuth2 client ID: empty, but the mailbox has OAuth2 settings; OAuth2 needs the token URL, the client ID and the client secret (env:VARIABLE) together',
+      },
+      { line: 8, message: 'OAuth2 token URL: the token endpoint must be an https:// URL' },
+    ]);
+    expect(JSON.stringify(result.problems)).not.toMatch(/Literal-/);
+    // (the removals of the mailboxes the file leaves out would be planned, but nothing is applied)
+  });
+
+  it("a blank Host does not drop an IMAP mailbox's settings", () => {
+    const { directory } = withOtherLogins();
+    const result = plan(MAILBOX_CSV, directory, 'Email;Host\nplain@example.com;\n');
+    expect(result.problems).toEqual([
+      {
+        line: 2,
+        message:
+          'Host: is empty (a webhook-only mailbox), but plain@example.com is an IMAP mailbox; an import does not drop its IMAP settings: write its Host, or remove the mailbox (mailbox remove) and add it with --webhook-only',
+      },
+    ]);
+  });
+
+  it('switches written in the file: webhook-only to IMAP, password to OAuth2, OAuth2 to password', () => {
+    const { db, directory } = withOtherLogins();
+    const text = exportTable(MAILBOX_CSV, directory.snapshot(), ',');
+    const [header, ...rows] = text.trimEnd().split('\r\n');
+    const row = (email: string) => rows.find((line) => line.startsWith(`${email},`))!;
+    const edited = [
+      header,
+      // webhook-only gets IMAP; m365 goes back to a password (its OAuth2 cells emptied); plain to OAuth2
+      'hook@example.com,imap.example.com,,,,env:HOOK_PW,,,yes,document,,,,,,,,tiles',
+      'm365@example.com,outlook.office365.com,993,tls,m365@example.com,env:M365_PW,INBOX,,yes,,,dkim,,,,,,',
+      row('google@example.com'),
+      `plain@example.com,imap.example.com,993,tls,plain@example.com,,INBOX,,yes,,,,https://login.example.com/token,app-9,env:PLAIN_SECRET,,,`,
+    ].join('\n');
+    const result = plan(MAILBOX_CSV, directory, edited);
+    expect(result.problems).toEqual([]);
+    expect(result.changes.map((change) => [change.entry.email, change.changes.map((c) => c.column)])).toEqual(
+      [
+        ['hook@example.com', ['Host', 'Port', 'TLS', 'Login', 'Password', 'Folder']],
+        ['m365@example.com', ['Password', 'OAuth2 token URL', 'OAuth2 client ID', 'OAuth2 client secret']],
+        ['plain@example.com', ['Password', 'OAuth2 token URL', 'OAuth2 client ID', 'OAuth2 client secret']],
+      ],
+    );
+    expect(applyImport(directory, db, result, { commit: true })).toMatchObject({
+      committed: true,
+      problems: [],
+    });
+    const byEmail = (email: string) => directory.snapshot().mailboxes.find((m) => m.email === email)!;
+    expect(byEmail('hook@example.com')).toMatchObject({
+      host: 'imap.example.com',
+      port: 993,
+      tls: 'tls',
+      passwordSource: 'env:HOOK_PW',
+      tallImageMode: 'tiles',
+      mediaMode: 'document',
+    });
+    expect(byEmail('m365@example.com').oauth2).toBeUndefined();
+    expect(byEmail('m365@example.com').passwordSource).toBe('env:M365_PW');
+    expect(byEmail('plain@example.com').oauth2).toMatchObject({
+      tokenUrl: 'https://login.example.com/token',
+      clientId: 'app-9',
+      clientSecretSource: 'env:PLAIN_SECRET',
+      refreshTokenSource: null,
+    });
+    expect(
+      db.prepare('SELECT password, password_env FROM mailboxes WHERE email = ?').get('plain@example.com'),
+    ).toEqual({
+      password: null,
+      password_env: null,
+    });
+    // and the new state reads back unchanged
+    const again = plan(MAILBOX_CSV, directory, exportTable(MAILBOX_CSV, directory.snapshot(), ';'));
+    expect([again.problems.length, again.changes.length, again.unchanged]).toEqual([0, 0, 4]);
+  });
+
+  it('Tall image mode and Sender auth are read, changed and reset', () => {
+    const { db, directory } = withOtherLogins();
+    const result = plan(
+      MAILBOX_CSV,
+      directory,
+      [
+        'Email;Host;Sender auth;Tall image mode',
+        'hook@example.com;;;',
+        'm365@example.com;outlook.office365.com;authentication-results:mx.example.com;tiles',
+        'google@example.com;imap.gmail.com;;',
+        'plain@example.com;imap.example.com;off;Tiles+Document',
+      ].join('\n'),
+    );
+    expect(result.problems).toEqual([]);
+    applyImport(directory, db, result, { commit: true });
+    const state = Object.fromEntries(
+      directory.snapshot().mailboxes.map((m) => [m.email, [m.senderAuth ?? null, m.tallImageMode ?? null]]),
+    );
+    expect(state).toEqual({
+      'hook@example.com': [null, null],
+      'm365@example.com': [{ mode: 'authentication-results', authservId: 'mx.example.com' }, 'tiles'],
+      'google@example.com': [null, null],
+      'plain@example.com': [{ mode: 'off', authservId: null }, 'tiles+document'],
+    });
+    const bad = plan(
+      MAILBOX_CSV,
+      directory,
+      'Email;Host;Sender auth;Tall image mode\nplain@example.com;imap.example.com;spf;huge\n',
+    );
+    expect(bad.problems.map((problem) => problem.message)).toEqual([
+      'Sender auth: "spf" is not off, dkim, authentication-results or authentication-results:<authserv-id>',
+      expect.stringMatching(/^Tall image mode: "huge" is not /),
+    ]);
   });
 });
