@@ -1,7 +1,7 @@
 /**
  * Reads one POST of Superset's webhook: `multipart/form-data` (text fields `name`, `header`,
- * `description`, `url`, `text`; files under `files`) streamed through busboy, every file part straight
- * into the spool; or an `application/json` body with the same keys (a failure notice, no files).
+ * `description`, `url`, `text`; files under `files`) streamed through busboy, every file part of a
+ * forwarded kind straight into the spool; or an `application/json` body with the same keys (a failure notice, no files).
  * Nothing holds the body or a file whole in memory, and every count and size has a bound.
  *
  * Files are recognised by their bytes, never by their names or declared types, by the same per-part
