@@ -224,6 +224,12 @@ export class WebhookServer {
       );
       return this.answer(response, 500, { error: 'could not record the report; retry' }, 'failed');
     }
+    if (result.status === 'no_files' && isTextReport(post)) {
+      mailLog.warn(
+        { reportId: result.reportId, name: post.fields.name },
+        'a TEXT report came by webhook, which never carries the table: nothing to forward; send this report by e-mail',
+      );
+    }
     if (result.status === 'duplicate') {
       mailLog.info(
         { reportId: result.reportId, name: post.fields.name },
