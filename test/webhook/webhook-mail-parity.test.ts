@@ -314,6 +314,7 @@ describe('webhook notices: Superset’s failure POSTs as its failure mails', () 
         reason: expect.stringContaining("Superset's webhook does not send the table"),
       }),
     ]);
+    expect(bot!.logs.text()).toContain('a TEXT report came by webhook, which never carries the table');
     await new Promise((resolve) => setTimeout(resolve, 300));
     for (const chatId of chats) expect(telegram.messagesIn(chatId)).toHaveLength(0);
   });
