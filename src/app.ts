@@ -421,6 +421,7 @@ export class App {
         spoolRoot: spoolRoot(config.DATA_DIR),
         maxBodyBytes: config.MAX_MAIL_MB * MB,
         maxFileBytes: config.MAX_FILE_MB * MB,
+        forwardTypes: config.FORWARD_FILE_TYPES,
         ...this.deps.webhookTimings,
         onAnswer: (status, outcome) => this.metrics.webhookRequests.inc({ status: String(status), outcome }),
       });

@@ -34,18 +34,35 @@ const SUBJECT_PREFIX = /^\[[^\]\n]{1,40}\]\s*/u;
 
 const RETRY_SUBJECT =
   /^(?:Report Retry|Повтор(?:ная попытка)?(?: отч[её]та)?|Повторная отправка отч[её]та)\s*\[(\d{1,4})\s+(?:of|из)\s+(\d{1,4})\]\s*[:：]\s*(.+)$/iu;
-const RETRY_BODY = /retry in progress|report generation failed|повтор|попытк/iu;
+/**
+ * The `text` Superset's webhook sends with every failure, whatever the notice: on master (7.0) always
+ * "Contact the report owner for error details." (webhook.py `_get_req_payload` hides the diagnostics),
+ * on 6.1 the diagnostics themselves, for missing content "Unexpected missing screenshot|pdf|csv
+ * file|Excel file" (execute.py `_get_notification_content`).
+ */
+const WEBHOOK_FAILURE_TEXT =
+  /contact the report owner for error details|unexpected missing (?:screenshot|pdf|csv file|excel file)|обратитесь к (?:владельцу|автору) отч[её]та/iu;
+
+const RETRY_BODY = new RegExp(
+  `retry in progress|report generation failed|повтор|попытк|${WEBHOOK_FAILURE_TEXT.source}`,
+  'iu',
+);
 
 const FINAL_SUBJECT =
   /^(?:Report Failed\s*[-–—]\s*All Retries Exhausted|Отч[её]т не (?:сформирован|создан)\s*[-–—]\s*(?:все )?попытки исчерпаны)\s*[:：]\s*(.+)$/iu;
-const FINAL_BODY = /exhausted|failed|исчерпан|не удалось|ошибк/iu;
+const FINAL_BODY = new RegExp(
+  `exhausted|failed|исчерпан|не удалось|ошибк|${WEBHOOK_FAILURE_TEXT.source}`,
+  'iu',
+);
 
 const OWNERS_ERROR_SUBJECT =
   /^(?:Error occurred for (?:Report|Alert)|Произошла ошибка (?:для|в) (?:отч[её]те?|оповещени[ия]))\s*[:：]\s*(.+)$/iu;
 
-/** "unable to be generated" (4.1+), "Error: …" (≤ 4.0), and their RU renderings. */
-const ERROR_BODY =
-  /was unable to be generated|^\s*error\s*:|не\s+(?:удалось|может\s+быть|был[оа]?\s+)?\s*(?:сформир|созда|сгенерир|построи|подготови)|^\s*ошибка\s*:/iu;
+/** "unable to be generated" (4.1+), "Error: …" (≤ 4.0), their RU renderings, and the webhook's text. */
+const ERROR_BODY = new RegExp(
+  `was unable to be generated|^\\s*error\\s*:|не\\s+(?:удалось|может\\s+быть|был[оа]?\\s+)?\\s*(?:сформир|созда|сгенерир|построи|подготови)|^\\s*ошибка\\s*:|${WEBHOOK_FAILURE_TEXT.source}`,
+  'iu',
+);
 
 /** What Superset notice `subject` + `text` is, or null when it is not one. */
 export function recogniseSupersetNotice(subject: string, text: string): SupersetNotice | null {

@@ -198,20 +198,27 @@ export class ReportIntake {
   }
 
   /**
-   * Measures the PNGs of a parsed mail and cuts the tall ones into tiles in `spoolDir` (once per report,
-   * before it is recorded: every chat then gets the same tiles, fanned out by file_id). Mail already
-   * recorded, and mail none of whose recipients wants tiles, is only measured or left as it is. A PNG
-   * that cannot be read (a decompression bomb, a broken file) goes whole, and the admin chat is told.
+   * Measures the PNGs of a parsed mail (or webhook POST) and cuts the tall ones into tiles in `spoolDir`
+   * (once per report, before it is recorded: every chat then gets the same tiles, fanned out by
+   * file_id). Mail already recorded (for the webhook: the same POST recorded within `retryWindowMs`,
+   * as {@link recordWebhook} judges it), and mail none of whose recipients wants tiles, is only measured
+   * or left as it is. A PNG that cannot be read (a decompression bomb, a broken file) goes whole, and
+   * the admin chat is told.
    */
   async prepareImages(
     mailbox: MailboxEntry,
-    position: MailPosition,
+    position: MailPosition | WebhookArrival,
     mail: ParsedMail,
     spoolDir: string,
+    retryWindowMs: number | null = null,
   ): Promise<ParsedMail> {
     const images = this.options.images;
     if (!images || !mail.files.some((file) => file.contentType === 'image/png')) return mail;
-    if (this.options.store.findRecorded(position.mailbox, mail.rawSha256, mail.messageId) !== null)
+    const since =
+      retryWindowMs === null
+        ? null
+        : new Date((this.options.now ?? Date.now)() - retryWindowMs).toISOString();
+    if (this.options.store.findRecorded(position.mailbox, mail.rawSha256, mail.messageId, since) !== null)
       return mail;
     const wantsTiles = recipientsFor(
       mailbox,
@@ -224,13 +231,18 @@ export class ReportIntake {
       makeTiles: wantsTiles,
       ...(images.maxPixels !== undefined ? { maxPixels: images.maxPixels } : {}),
     });
+    const where = 'uid' in position ? { uid: position.uid } : { via: position.via };
+    const alertKey =
+      'uid' in position
+        ? `${position.uidValidity}:${position.uid}`
+        : `webhook:${mail.messageId ?? mail.rawSha256}`;
     for (const problem of problems) {
       this.options.logger.warn(
-        { mailbox: mailbox.email, uid: position.uid, file: problem.filename, reason: problem.reason },
+        { mailbox: mailbox.email, ...where, file: problem.filename, reason: problem.reason },
         'a PNG could not be measured or cut into tiles: it goes whole, as a document',
       );
       this.options.alerts?.raise(
-        `image-unreadable:${mailbox.email}:${position.uidValidity}:${position.uid}:${problem.filename}`,
+        `image-unreadable:${mailbox.email}:${alertKey}:${problem.filename}`,
         `The image ${problem.filename} of "${mail.subject || '(no subject)'}" in ${mailbox.email} could not be read for tiles or blank detection (${problem.reason}); it is sent whole, as a document.`,
       );
     }

@@ -10,39 +10,25 @@
  * (`decodeWords`, `addressParser`).
  */
 import { createHash, randomUUID } from 'node:crypto';
-import { closeSync, fsyncSync, mkdirSync, openSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, fsyncSync, mkdirSync, openSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { type Readable, Transform, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { TextDecoder } from 'node:util';
 import { Splitter } from '@zone-eu/mailsplit';
 import { addressParser, decodeWords } from 'postal-mime';
-import { readPngDimensions } from '../core/png-header.js';
 import {
   DEFAULT_FORWARD_FILE_TYPES,
-  FORWARD_NAME_OF,
   type ForwardFileType,
   type ParsedMail,
   type ReportFile,
-  type ReportFileType,
   type SkippedPart,
   type TextTable,
 } from '../core/report.js';
 import type { SenderEvidence } from '../core/sender-auth.js';
 import { monospaceTable, tableToCsv, withoutRangeIndex } from '../core/text-table.js';
-import {
-  CsvTextCheck,
-  classifyZip,
-  describeContent,
-  pdfIsComplete,
-  pngIsComplete,
-  SNIFF_BYTES,
-  type SniffedContent,
-  sniffContent,
-  ZIP_TAIL_BYTES,
-} from './content-sniffing.js';
 import { DkimVerification, type DnsResolver } from './dkim-verification.js';
-import { fileNameFor, uniqueFileNames } from './file-naming.js';
+import { type FilePartOutcome, FilePartReader, reportFileNames } from './file-part-reader.js';
 import { HtmlSummarizer, type HtmlSummary, MAX_HTML_SCANNED, TextSummarizer } from './html-summary.js';
 import { MAX_TABLE_HTML, type TableReading, TextTableReader } from './text-table-reader.js';
 
@@ -117,8 +103,6 @@ const MAX_HEADER_VALUE = 16 * 1024;
 const MAX_DATE_LENGTH = 200;
 /** Largest piece of raw mail handed to the MIME splitter at once (see RawMeter). */
 const PIECE_BYTES = 64 * 1024;
-/** How many bytes at the end of a file are kept to check it is complete. */
-const TAIL_BYTES = 1024;
 
 type MimeNode = {
   root: boolean;
@@ -132,44 +116,29 @@ type MimeNode = {
   getDecoder(): Transform;
 };
 
-/** One leaf part being read. */
+/** One leaf part being read: the body (summarised as it streams) or a file part (file-part-reader.ts). */
 class PartReader {
   readonly declaredType: string;
   readonly filename: string | null;
   private readonly decoder: Transform;
   private readonly done: Promise<void>;
-  private head = Buffer.alloc(0);
-  /** Chunks held back until the first bytes are seen. */
-  private pending: Buffer[] = [];
-  private tail = Buffer.alloc(0);
-  private size = 0;
-  private readonly hash = createHash('sha256');
-  private fd: number | null = null;
-  private filePath: string | null = null;
   /** For the body: its text is decoded and summarised as it arrives, never held whole. */
   private body: {
     decoder: TextDecoder;
     summarizer: HtmlSummarizer | TextSummarizer;
     table: TextTableReader | null;
   } | null = null;
-  /**
-   * A ZIP keeps its last ZIP_TAIL_BYTES (its central directory), other parts TAIL_BYTES. Until the first
-   * bytes are seen the part may be a ZIP, so the larger: a whole small archive can come in one chunk.
-   */
-  private tailBytes = ZIP_TAIL_BYTES;
-  /** For a part declared CSV that reads as text: the check that it is UTF-8 CSV text, piece by piece. */
-  private csvCheck: CsvTextCheck | null = null;
+  /** For any other part: sniffed, spooled when forwarded, judged at the end. */
+  private readonly file: FilePartReader | null = null;
   private bodyBytes = 0;
-  private sniffed: SniffedContent | null = null;
-  private overCap = false;
   private failure: Error | null = null;
 
   constructor(
     readonly node: MimeNode,
     readonly isBody: boolean,
-    private readonly spool: () => string,
-    private readonly maxFileBytes: number,
-    private readonly forward: ReadonlySet<ForwardFileType>,
+    spool: () => string,
+    maxFileBytes: number,
+    forward: ReadonlySet<ForwardFileType>,
   ) {
     this.declaredType = (node.contentType || 'text/plain').toLowerCase();
     this.filename = node.filename || null;
@@ -180,6 +149,14 @@ class PartReader {
         summarizer: html ? new HtmlSummarizer() : new TextSummarizer(),
         table: html ? new TextTableReader() : null,
       };
+    } else {
+      this.file = new FilePartReader({
+        declaredType: this.declaredType,
+        filename: this.filename,
+        spool,
+        maxFileBytes,
+        forward,
+      });
     }
     this.decoder = node.getDecoder();
     this.decoder.on('data', (chunk: Buffer) => this.take(chunk));
@@ -198,7 +175,6 @@ class PartReader {
   }
 
   private take(chunk: Buffer): void {
-    this.size += chunk.length;
     if (this.body) {
       const limit = this.body.table ? MAX_TABLE_BODY_BYTES : MAX_BODY_BYTES;
       if (this.bodyBytes < limit) {
@@ -209,56 +185,7 @@ class PartReader {
       this.bodyBytes += chunk.length;
       return;
     }
-    this.hash.update(chunk);
-    this.tail = Buffer.concat([this.tail, chunk]).subarray(-this.tailBytes);
-    this.csvCheck?.write(chunk);
-    if (this.size > this.maxFileBytes) this.overCap = true;
-    if (this.sniffed === null) {
-      this.pending.push(chunk);
-      if (this.size >= SNIFF_BYTES) this.decide();
-      return;
-    }
-    if (this.fd === null) return;
-    if (this.overCap) this.discardFile();
-    else writeSync(this.fd, chunk);
-  }
-
-  /**
-   * Looks at the first bytes and, for a part that may be forwarded (its sniffed kind is in
-   * FORWARD_FILE_TYPES), opens a spool file and writes what was held back.
-   */
-  private decide(): void {
-    const held = Buffer.concat(this.pending);
-    this.pending = [];
-    this.head = held.subarray(0, SNIFF_BYTES);
-    this.sniffed = sniffContent(this.head);
-    if (this.sniffed !== 'zip') {
-      this.tailBytes = TAIL_BYTES;
-      this.tail = this.tail.subarray(-TAIL_BYTES);
-    }
-    let candidate = false;
-    if (this.sniffed === 'pdf' || this.sniffed === 'png') candidate = this.forward.has(this.sniffed);
-    else if (this.sniffed === 'zip') {
-      candidate = this.forward.has('zip') || this.forward.has('xlsx');
-    } else if (this.sniffed === 'text' && declaredCsv(this.declaredType, this.filename)) {
-      candidate = this.forward.has('csv');
-      if (candidate) {
-        this.csvCheck = new CsvTextCheck();
-        this.csvCheck.write(held);
-      }
-    }
-    if (candidate && !this.overCap) {
-      this.filePath = path.join(this.spool(), `${randomUUID()}.part`);
-      this.fd = openSync(this.filePath, 'wx', 0o600);
-      writeSync(this.fd, held);
-    }
-  }
-
-  private discardFile(): void {
-    if (this.fd !== null) closeSync(this.fd);
-    if (this.filePath) rmSync(this.filePath, { force: true });
-    this.fd = null;
-    this.filePath = null;
+    this.file?.write(chunk);
   }
 
   /** Ends the part and tells what it is. */
@@ -277,157 +204,18 @@ class PartReader {
         table: this.body.table?.end() ?? null,
       };
     }
-    if (this.sniffed === null) this.decide();
-    const sniffed = this.sniffed ?? 'empty';
-    const skip = (reason: string): PartOutcome => {
-      this.discardFile();
-      return { kind: 'skipped', part: { filename: this.filename, contentType: this.declaredType, reason } };
-    };
-    const declaredAs = declaredFileType(this.declaredType, this.filename);
-    const type = this.forwardedType(sniffed);
-    if (type === null) {
-      if (sniffed === 'empty') return skip('empty part');
-      if (declaredAs === 'application/pdf' && sniffed !== 'pdf')
-        return skip(`not a PDF: the content is ${describeContent(sniffed)}`);
-      if (declaredAs === 'image/png' && sniffed !== 'png')
-        return skip(`not a PNG: the content is ${describeContent(sniffed)}`);
-      if (declaredAs === 'text/csv' && this.forward.has('csv') && sniffed !== 'zip') {
-        const problem = sniffed === 'text' ? this.csvCheck?.end() : describeContent(sniffed);
-        if (problem) return skip(`not a CSV: the content is ${problem}`);
-      }
-      return skip(
-        `${describeKind(this.declaredType, this.filename, sniffed, this.zipKind())}: only ${describeForwarded(this.forward)} files are forwarded`,
-      );
-    }
-    if (this.overCap) {
-      return {
-        kind: 'skipped',
-        part: {
-          filename: this.filename,
-          contentType: this.declaredType,
-          reason: `too large: ${this.size} bytes, over the ${this.maxFileBytes}-byte limit`,
-          tooLargeBytes: this.size,
-        },
-      };
-    }
-    const incomplete = this.incompleteness(type);
-    if (incomplete || this.failure) return skip(`truncated ${incomplete ?? describeContent(sniffed)}`);
-    const dimensions = type === 'image/png' ? readPngDimensions(this.head) : null;
-    if (type === 'image/png' && !dimensions) return skip('not a PNG: the image header is damaged');
-    if (this.fd === null) return skip('not kept (no spool file)');
-    fsyncSync(this.fd);
-    closeSync(this.fd);
-    this.fd = null;
-    return {
-      kind: 'file',
-      declaredName: this.filename,
-      type,
-      size: this.size,
-      sha256: this.hash.digest('hex'),
-      path: this.filePath!,
-      ...(dimensions ? { width: dimensions.width, height: dimensions.height } : {}),
-    };
-  }
-
-  /** What the part is forwarded as, or null when its kind is not forwarded (or it is not what it claims). */
-  private forwardedType(sniffed: SniffedContent): ReportFileType | null {
-    let type: ReportFileType | null = null;
-    if (sniffed === 'pdf') type = 'application/pdf';
-    else if (sniffed === 'png') type = 'image/png';
-    else if (sniffed === 'zip') {
-      type =
-        this.zipKind() === 'xlsx'
-          ? 'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet'
-          : 'application/zip';
-    } else if (this.csvCheck && this.csvCheck.end() === null) type = 'text/csv';
-    return type !== null && this.forward.has(FORWARD_NAME_OF[type]) ? type : null;
-  }
-
-  private zipKind(): 'xlsx' | 'zip' | null {
-    return this.sniffed === 'zip' ? classifyZip(this.head, this.tail) : null;
-  }
-
-  /** Why a file of `type` is cut off (PDF without %%EOF, PNG without IEND, ZIP without its end record), or null. */
-  private incompleteness(type: ReportFileType): string | null {
-    switch (type) {
-      case 'application/pdf':
-        return pdfIsComplete(this.tail) ? null : 'PDF (no %%EOF marker)';
-      case 'image/png':
-        return pngIsComplete(this.tail) ? null : 'PNG (no IEND chunk)';
-      case 'text/csv':
-        return null;
-      default:
-        return hasZipEnd(this.tail) ? null : 'ZIP archive (no end of central directory)';
-    }
+    return this.file!.finish(this.failure);
   }
 
   /** Drops whatever was written (the parse failed as a whole). */
   abandon(): void {
-    this.discardFile();
+    this.file?.abandon();
   }
 }
 
 type PartOutcome =
   | { kind: 'body'; type: string; summary: HtmlSummary; table: TableReading | null }
-  | { kind: 'skipped'; part: SkippedPart }
-  | {
-      kind: 'file';
-      declaredName: string | null;
-      type: ReportFileType;
-      size: number;
-      sha256: string;
-      path: string;
-      width?: number;
-      height?: number;
-    };
-
-function declaredFileType(type: string, filename: string | null): ReportFileType | null {
-  const name = (filename ?? '').toLowerCase();
-  if (type === 'application/pdf' || name.endsWith('.pdf')) return 'application/pdf';
-  if (type === 'image/png' || name.endsWith('.png')) return 'image/png';
-  if (declaredCsv(type, name)) return 'text/csv';
-  return null;
-}
-
-/** Whether a part says it is CSV (Superset: `application/octet-stream` named `X.csv`; the webhook: `text/csv`). */
-function declaredCsv(type: string, filename: string | null): boolean {
-  return (
-    ['text/csv', 'application/csv', 'text/comma-separated-values', 'text/x-csv'].includes(type) ||
-    (filename ?? '').toLowerCase().endsWith('.csv')
-  );
-}
-
-/** Whether a ZIP's last bytes hold its end-of-central-directory record (a cut-off ZIP does not). */
-function hasZipEnd(tail: Buffer): boolean {
-  const end = tail.subarray(Math.max(0, tail.length - 22 - 0xffff));
-  for (let index = end.length - 22; index >= 0; index--) {
-    if (end.readUInt32LE(index) === 0x06054b50) return true;
-  }
-  return false;
-}
-
-/** The forwarded kinds in words, for skip reasons: "PDF and PNG", "PDF, PNG and CSV". */
-function describeForwarded(forward: ReadonlySet<ForwardFileType>): string {
-  const words = [...forward].filter((type) => type !== 'text').map((type) => type.toUpperCase());
-  if (words.length === 0) return 'no';
-  return words.length === 1 ? words[0]! : `${words.slice(0, -1).join(', ')} and ${words.at(-1)}`;
-}
-
-function describeKind(
-  type: string,
-  filename: string | null,
-  sniffed: SniffedContent,
-  zipKind: 'xlsx' | 'zip' | null,
-): string {
-  const name = (filename ?? '').toLowerCase();
-  if (zipKind === 'xlsx') return 'Excel workbook';
-  if (sniffed === 'zip') return name.endsWith('.csv') ? 'ZIP archive named .csv' : 'ZIP archive';
-  if (type === 'text/csv' || name.endsWith('.csv')) return 'CSV';
-  if (type === 'message/rfc822') return 'attached e-mail message';
-  if (name.endsWith('.xlsx') || type.includes('spreadsheet')) return 'Excel workbook';
-  if (sniffed === 'jpeg' || sniffed === 'gif') return describeContent(sniffed);
-  return type;
-}
+  | FilePartOutcome;
 
 /** A streaming decoder for the body's charset; an unknown label reads as UTF-8 rather than lose the body. */
 function textDecoderFor(charset: string | false): TextDecoder {
@@ -666,13 +454,6 @@ export async function parseMail(source: Readable, options: MailParserOptions): P
   let table: TableReading | null = null;
   const files: Array<Omit<ReportFile, 'filename'> & { declaredName: string | null }> = [];
   const skipped: SkippedPart[] = [];
-  const ordinal: Record<ReportFileType, number> = {
-    'application/pdf': 0,
-    'image/png': 0,
-    'text/csv': 0,
-    'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet': 0,
-    'application/zip': 0,
-  };
   for (const outcome of outcomes) {
     if (outcome.kind === 'body') {
       if (outcome.type === 'text/html') {
@@ -706,8 +487,8 @@ export async function parseMail(source: Readable, options: MailParserOptions): P
   const textTable = table
     ? textTableOf(table, subject, forward, options.maxFileBytes, spool, files, skipped)
     : null;
-  const names = uniqueFileNames(
-    files.map((file) => fileNameFor(file.declaredName, file.contentType, ++ordinal[file.contentType])),
+  const names = reportFileNames(
+    files.map((file) => ({ declaredName: file.declaredName, type: file.contentType })),
   );
   if (textTable?.delivery === 'document') textTable.csvFilename = names.at(-1)!;
   const summary: HtmlSummary = html ?? plain ?? { link: null, description: '', links: [] };

@@ -1,29 +1,25 @@
 /**
  * Reads one POST of Superset's webhook: `multipart/form-data` (text fields `name`, `header`,
- * `description`, `url`, `text`; files under `files`) streamed through busboy, every file part straight
- * into the spool; or an `application/json` body with the same keys (a failure notice, no files).
+ * `description`, `url`, `text`; files under `files`) streamed through busboy, every file part of a
+ * forwarded kind straight into the spool; or an `application/json` body with the same keys (a failure notice, no files).
  * Nothing holds the body or a file whole in memory, and every count and size has a bound.
  *
- * Files are recognised by their bytes, never by their names or declared types, with the same rules as a
- * mail's parts (src/mail/content-sniffing.ts).
+ * Files are recognised by their bytes, never by their names or declared types, by the same per-part
+ * reader as a mail's parts (src/mail/file-part-reader.ts): what FORWARD_FILE_TYPES forwards, how a
+ * file is named and why one is skipped are the mail's.
  */
-import { createHash, randomUUID } from 'node:crypto';
-import { closeSync, createWriteStream, fsyncSync, mkdirSync, openSync, rmSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { closeSync, fsyncSync, mkdirSync, openSync, rmSync } from 'node:fs';
 import type { IncomingMessage } from 'node:http';
-import path from 'node:path';
 import { type Readable, Writable } from 'node:stream';
 import busboy from 'busboy';
-import { readPngDimensions } from '../core/png-header.js';
-import type { ReportFile, ReportFileType, SkippedPart } from '../core/report.js';
 import {
-  describeContent,
-  pdfIsComplete,
-  pngIsComplete,
-  SNIFF_BYTES,
-  type SniffedContent,
-  sniffContent,
-} from '../mail/content-sniffing.js';
-import { fileNameFor, uniqueFileNames } from '../mail/file-naming.js';
+  DEFAULT_FORWARD_FILE_TYPES,
+  type ForwardFileType,
+  type ReportFile,
+  type SkippedPart,
+} from '../core/report.js';
+import { type FilePartOutcome, FilePartReader, reportFileNames } from '../mail/file-part-reader.js';
 
 /** The request cannot be taken; `status` is the HTTP answer (400, 413, 415), `message` says why. */
 export class WebhookBodyError extends Error {
@@ -63,8 +59,10 @@ export interface WebhookPost {
 export interface WebhookBodyLimits {
   /** The largest body (MAX_MAIL_MB); a larger one is 413. */
   maxBodyBytes: number;
-  /** A PDF/PNG larger than this (MAX_FILE_MB) is skipped; recipients get a notice naming it. */
+  /** A forwarded file larger than this (MAX_FILE_MB) is skipped; recipients get a notice naming it. */
   maxFileBytes: number;
+  /** FORWARD_FILE_TYPES: the kinds of file kept, as for mail (default pdf, png). */
+  forwardTypes?: readonly ForwardFileType[];
   /** Largest text field, bytes (default 1 MiB). */
   maxFieldBytes?: number;
   /** Most parts (fields and files) in one POST (default 200; Superset sends one per dashboard tab). */
@@ -78,8 +76,6 @@ const FIELD_NAMES = ['name', 'header', 'description', 'url', 'text'] as const;
 type FieldName = (typeof FIELD_NAMES)[number];
 /** Bytes of a too-large or malformed body still read (and dropped) so the answer reaches the sender. */
 const DRAIN_MAX_BYTES = 256 * 1024 * 1024;
-/** How many bytes at the end of a file are kept to check it is complete. */
-const TAIL_BYTES = 1024;
 
 /**
  * Reads `request`'s body into `spoolDir` (created when the first file arrives; the caller removes it
@@ -212,20 +208,6 @@ function fingerprintOf(fields: WebhookFields, parts: Array<{ name: string | null
     .digest('hex');
 }
 
-/** What one file part turned out to be once read to its end. */
-type PartOutcome =
-  | {
-      kind: 'file';
-      declaredName: string | null;
-      type: ReportFileType;
-      size: number;
-      sha256: string;
-      path: string;
-      width?: number;
-      height?: number;
-    }
-  | { kind: 'skipped'; part: SkippedPart };
-
 async function readMultipart(
   request: IncomingMessage,
   spoolDir: string,
@@ -254,7 +236,8 @@ async function readMultipart(
 
   const fields: Partial<Record<FieldName, string>> = {};
   const parts: Array<{ name: string | null; sha256: string }> = [];
-  const pending: Array<Promise<PartOutcome & { hash: string }>> = [];
+  const forward = new Set(limits.forwardTypes ?? DEFAULT_FORWARD_FILE_TYPES);
+  const pending: Array<Promise<FilePartOutcome>> = [];
   const fileStreams: Readable[] = [];
   let failure: WebhookBodyError | null = null;
   let size = 0;
@@ -301,7 +284,14 @@ async function readMultipart(
         return;
       }
       fileStreams.push(stream);
-      const outcome = readFilePart(stream, info.filename ?? null, info.mimeType, spool, limits.maxFileBytes);
+      const reader = new FilePartReader({
+        declaredType: (info.mimeType || 'application/octet-stream').toLowerCase(),
+        filename: info.filename ?? null,
+        spool,
+        maxFileBytes: limits.maxFileBytes,
+        forward,
+      });
+      const outcome = readFilePart(stream, reader);
       // a failed part (the disk) fails the request; it is judged once all parts are in
       outcome.catch(() => {});
       pending.push(outcome);
@@ -353,23 +343,16 @@ async function readMultipart(
     throw error;
   }
 
-  const files: Array<Extract<PartOutcome, { kind: 'file' }>> = [];
+  const files: Array<Extract<FilePartOutcome, { kind: 'file' }>> = [];
   const skipped: SkippedPart[] = [];
-  for (const outcome of outcomes as Array<PromiseFulfilledResult<PartOutcome & { hash: string }>>) {
+  for (const outcome of outcomes as Array<PromiseFulfilledResult<FilePartOutcome>>) {
     const part = outcome.value;
-    parts.push({ name: part.kind === 'file' ? part.declaredName : part.part.filename, sha256: part.hash });
+    parts.push({ name: part.kind === 'file' ? part.declaredName : part.part.filename, sha256: part.sha256 });
     if (part.kind === 'file') files.push(part);
     else skipped.push(part.part);
   }
   if (files.length > 0) fsyncDirectory(spoolDir);
-  const ordinal: Partial<Record<ReportFileType, number>> = {};
-  const names = uniqueFileNames(
-    files.map((file) => {
-      const nth = (ordinal[file.type] ?? 0) + 1;
-      ordinal[file.type] = nth;
-      return fileNameFor(file.declaredName, file.type, nth);
-    }),
-  );
+  const names = reportFileNames(files);
   return {
     fields: fieldsRead,
     files: files.map((file, index) => ({
@@ -397,44 +380,20 @@ function fsyncDirectory(dir: string): void {
 }
 
 /**
- * Streams one file part into a spool file, hashing it and keeping its first and last bytes, then
- * judges it: a PDF or PNG that is whole is kept; anything else is removed and named in `skipped`.
+ * Feeds one file part to its reader (which spools what FORWARD_FILE_TYPES forwards) and judges it at
+ * the end. A part whose stream fails (the request broke off) fails the whole request.
  */
-async function readFilePart(
-  stream: Readable,
-  declaredName: string | null,
-  declaredType: string,
-  spool: () => string,
-  maxFileBytes: number,
-): Promise<PartOutcome & { hash: string }> {
-  const filePath = path.join(spool(), `${randomUUID()}.part`);
-  const hash = createHash('sha256');
-  let head = Buffer.alloc(0);
-  let tail = Buffer.alloc(0);
-  let size = 0;
-  let overCap = false;
-  // flush: the bytes are on disk when the stream closes, before the report is recorded and answered 200
-  const file = createWriteStream(filePath, { flags: 'wx', mode: 0o600, flush: true });
+async function readFilePart(stream: Readable, reader: FilePartReader): Promise<FilePartOutcome> {
   const sink = new Writable({
     write(chunk: Buffer, _encoding, callback) {
-      size += chunk.length;
-      hash.update(chunk);
-      if (head.length < SNIFF_BYTES)
-        head = Buffer.concat([head, chunk.subarray(0, SNIFF_BYTES - head.length)]);
-      tail = Buffer.concat([tail, chunk]).subarray(-TAIL_BYTES);
-      if (size > maxFileBytes) overCap = true;
-      if (overCap) {
+      try {
+        reader.write(chunk);
         callback();
-        return;
+      } catch (error) {
+        callback(error as Error);
       }
-      if (file.write(chunk)) callback();
-      else file.once('drain', () => callback());
-    },
-    final(callback) {
-      file.end(() => callback());
     },
   });
-  file.on('error', (error) => sink.destroy(error));
   try {
     await new Promise<void>((resolve, reject) => {
       stream.pipe(sink);
@@ -442,59 +401,10 @@ async function readFilePart(
       sink.once('error', reject);
       stream.once('error', reject);
     });
+    return reader.finish();
   } catch (error) {
     stream.resume();
-    file.destroy();
-    rmSync(filePath, { force: true });
+    reader.abandon();
     throw error;
   }
-  const digest = hash.digest('hex');
-  const sniffed: SniffedContent = sniffContent(head);
-  const skip = (reason: string, tooLargeBytes?: number): PartOutcome & { hash: string } => {
-    rmSync(filePath, { force: true });
-    return {
-      kind: 'skipped',
-      hash: digest,
-      part: {
-        filename: declaredName,
-        contentType: declaredType,
-        reason,
-        ...(tooLargeBytes !== undefined ? { tooLargeBytes } : {}),
-      },
-    };
-  };
-  const name = (declaredName ?? '').toLowerCase();
-  if (sniffed !== 'pdf' && sniffed !== 'png') {
-    if (sniffed === 'empty') return skip('empty part');
-    if (declaredType === 'application/pdf' || name.endsWith('.pdf'))
-      return skip(`not a PDF: the content is ${describeContent(sniffed)}`);
-    if (declaredType === 'image/png' || name.endsWith('.png'))
-      return skip(`not a PNG: the content is ${describeContent(sniffed)}`);
-    return skip(`${describeWebhookPart(declaredType, name, sniffed)}: only PDF and PNG files are forwarded`);
-  }
-  if (overCap) return skip(`too large: ${size} bytes, over the ${maxFileBytes}-byte limit`, size);
-  const type: ReportFileType = sniffed === 'pdf' ? 'application/pdf' : 'image/png';
-  const complete = sniffed === 'pdf' ? pdfIsComplete(tail) : pngIsComplete(tail);
-  if (!complete)
-    return skip(`truncated ${sniffed === 'pdf' ? 'PDF (no %%EOF marker)' : 'PNG (no IEND chunk)'}`);
-  const dimensions = type === 'image/png' ? readPngDimensions(head) : null;
-  if (type === 'image/png' && !dimensions) return skip('not a PNG: the image header is damaged');
-  return {
-    kind: 'file',
-    hash: digest,
-    declaredName,
-    type,
-    size,
-    sha256: digest,
-    path: filePath,
-    ...(dimensions ? { width: dimensions.width, height: dimensions.height } : {}),
-  };
-}
-
-/** Words for a part that is neither PDF nor PNG (Superset's CSV and XLSX). */
-function describeWebhookPart(type: string, name: string, sniffed: SniffedContent): string {
-  if (name.endsWith('.xlsx') || type.includes('spreadsheet')) return 'Excel workbook';
-  if (sniffed === 'zip') return 'ZIP archive';
-  if (type === 'text/csv' || name.endsWith('.csv')) return 'CSV';
-  return describeContent(sniffed);
 }

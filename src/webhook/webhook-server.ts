@@ -22,7 +22,7 @@ import {
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
-import type { ParsedMail } from '../core/report.js';
+import type { ForwardFileType, ParsedMail } from '../core/report.js';
 import type { Directory } from '../directory/directory.js';
 import type { IntakeResult, ReportIntake } from '../intake/report-intake.js';
 import type { Logger } from '../observability/logger.js';
@@ -48,6 +48,8 @@ export interface WebhookServerOptions {
   spoolRoot: string;
   maxBodyBytes: number;
   maxFileBytes: number;
+  /** FORWARD_FILE_TYPES: the kinds of file kept, as for mail (default pdf, png). */
+  forwardTypes?: readonly ForwardFileType[];
   /** A connection that sends nothing for this long is closed (slow senders), ms. Default 30 s. */
   idleTimeoutMs?: number;
   /** The most a whole request may take, ms. Default 10 min (a 70 MB body over a slow link). */
@@ -187,6 +189,7 @@ export class WebhookServer {
       post = await readWebhookBody(request, spoolDir, {
         maxBodyBytes: this.options.maxBodyBytes,
         maxFileBytes: this.options.maxFileBytes,
+        ...(this.options.forwardTypes ? { forwardTypes: this.options.forwardTypes } : {}),
       });
     } catch (error) {
       rmSync(spoolDir, { recursive: true, force: true });
@@ -205,12 +208,13 @@ export class WebhookServer {
 
     let result: IntakeResult;
     try {
-      result = this.options.intake.recordWebhook(
-        mailbox,
-        webhookMail(post, (this.options.now ?? Date.now)()),
-        spoolDir,
-        WEBHOOK_RETRY_WINDOW_MS,
-      );
+      const { intake } = this.options;
+      // the mail is made from the POST as sent, so a retry has the same fingerprint whatever tiles follow
+      const mail = webhookMail(post, (this.options.now ?? Date.now)());
+      const arrival = { mailbox: mailbox.email, via: 'webhook' } as const;
+      // tiles and blank measures before recording, once per report, as for mail (mail-recorder.ts)
+      const prepared = await intake.prepareImages(mailbox, arrival, mail, spoolDir, WEBHOOK_RETRY_WINDOW_MS);
+      result = intake.recordWebhook(mailbox, prepared, spoolDir, WEBHOOK_RETRY_WINDOW_MS);
     } catch (error) {
       // nothing committed (the intake records in one transaction): Superset's retry brings it again
       rmSync(spoolDir, { recursive: true, force: true });
@@ -219,6 +223,12 @@ export class WebhookServer {
         'webhook report could not be recorded: answered 500, Superset retries',
       );
       return this.answer(response, 500, { error: 'could not record the report; retry' }, 'failed');
+    }
+    if (result.status === 'no_files' && isTextReport(post)) {
+      mailLog.warn(
+        { reportId: result.reportId, name: post.fields.name },
+        'a TEXT report came by webhook, which never carries the table: nothing to forward; send this report by e-mail',
+      );
     }
     if (result.status === 'duplicate') {
       mailLog.info(
@@ -295,10 +305,36 @@ export function webhookMail(post: WebhookPost, receivedAt: number): ParsedMail {
       .join('\n')
       .slice(0, MAX_DESCRIPTION_LENGTH),
     files: post.files,
-    skipped: post.skipped,
+    skipped: isTextReport(post) ? [...post.skipped, TEXT_REPORT_NOT_SENT] : post.skipped,
     rawSize: post.size,
     rawSha256: createArrivalHash(post.fingerprint),
   };
+}
+
+/**
+ * Superset's webhook cannot carry a TEXT report: the table is the notification's `embedded_data`, which
+ * webhook.py never sends (its `text` is failure diagnostics only). Such a POST comes as JSON with the
+ * name and description and nothing else; it is recorded with this reason so `reports` says why.
+ */
+const TEXT_REPORT_NOT_SENT = {
+  filename: null,
+  contentType: 'text/html',
+  reason:
+    "TEXT report: Superset's webhook does not send the table (only e-mail does); send this report by e-mail to a mailbox of the bot",
+};
+
+/** A POST that says it is a TEXT report (header notification_format) and brought neither files nor text. */
+function isTextReport(post: WebhookPost): boolean {
+  if (post.files.length > 0 || post.skipped.length > 0 || post.fields.text || !post.fields.header)
+    return false;
+  try {
+    const header = JSON.parse(post.fields.header) as { notification_format?: unknown };
+    return (
+      typeof header.notification_format === 'string' && header.notification_format.toUpperCase() === 'TEXT'
+    );
+  } catch {
+    return false;
+  }
 }
 
 function createArrivalHash(fingerprint: string): string {

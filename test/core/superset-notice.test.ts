@@ -29,6 +29,37 @@ describe('recogniseSupersetNotice', () => {
     });
   });
 
+  it("recognises what the webhook POSTs: the schedule name and webhook.py's text (master) or the diagnostics (6.1)", () => {
+    for (const text of [
+      'Contact the report owner for error details.',
+      'Unexpected missing screenshot',
+      'Unexpected missing pdf',
+      'Unexpected missing csv file',
+      'Unexpected missing Excel file',
+      'Обратитесь к владельцу отчёта за подробностями ошибки.',
+    ]) {
+      expect(recogniseSupersetNotice('Weekly sales', text), text).toEqual({
+        kind: 'error',
+        reportName: 'Weekly sales',
+      });
+    }
+    // the webhook sends its text with a retry or a final failure too, should those ever come that way
+    expect(
+      recogniseSupersetNotice(
+        'Report Retry [1 of 3]: Weekly sales',
+        'Contact the report owner for error details.',
+      ),
+    ).toMatchObject({ kind: 'retry', attempt: 1 });
+    expect(
+      recogniseSupersetNotice(
+        'Report Failed - All Retries Exhausted: Weekly sales',
+        'Contact the report owner for error details.',
+      )?.kind,
+    ).toBe('final-failure');
+    // a report whose description merely mentions a screenshot is no notice
+    expect(recogniseSupersetNotice('Weekly sales', 'Screenshot of the sales dashboard')).toBeNull();
+  });
+
   it('recognises the RU locale: a translated prefix and body', () => {
     expect(
       recogniseSupersetNotice(

@@ -130,17 +130,19 @@ describe('webhook: reports as Superset sends them', () => {
     expect(bot!.app.readiness().ready).toBe(true);
   });
 
-  it('records a JSON failure notice (no files) through the path of a mail without files', async () => {
+  it('records a JSON failure notice (no files) as a Superset notice, as its failure mail would be', async () => {
     const { chats, url } = await world();
+    // execute.py names a missing-content notice after the schedule alone; webhook.py hides the diagnostics
     const notice = reportPayload({
+      name: 'Weekly sales',
+      description: '',
       text: 'Contact the report owner for error details.',
-      header: { ...reportPayload().header, notification_format: null },
     });
     const answer = await post(url, jsonRequest(notice));
     expect(answer.status).toBe(200);
-    expect(JSON.parse(answer.body)).toMatchObject({ status: 'no_files', deliveries: 0 });
+    expect(JSON.parse(answer.body)).toMatchObject({ status: 'superset_notice', deliveries: 0 });
     const [report] = reports();
-    expect(report).toMatchObject({ status: 'no_files', subject: 'Weekly sales: Sales dashboard' });
+    expect(report).toMatchObject({ status: 'superset_notice', subject: 'Weekly sales' });
     expect(report!.description).toContain('Contact the report owner for error details.');
     await new Promise((resolve) => setTimeout(resolve, 300));
     for (const chatId of chats) expect(telegram.messagesIn(chatId)).toHaveLength(0);
