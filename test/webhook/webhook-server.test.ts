@@ -208,16 +208,24 @@ describe('webhook: what it refuses', () => {
     expect(reports()).toHaveLength(0);
   });
 
-  it('answers 503 for a paused mailbox (Superset retries), and takes the POST once resumed', async () => {
-    const { chats, url, directory } = await world({ readers: 1 });
+  it('records a POST for a paused mailbox (200) and delivers it once when the mailbox is resumed, to the recipients of then', async () => {
+    const { chats, url, directory } = await world({ readers: 2 });
     directory.setMailboxPaused(MAILBOX, true);
-    const request = () => multipartRequest(reportPayload(), sampleFiles().slice(1, 2));
-    const paused = await post(url, request());
-    expect(paused.status).toBe(503);
-    expect(reports()).toHaveLength(0);
+    const paused = await post(url, multipartRequest(reportPayload(), sampleFiles().slice(1, 2)));
+    expect(paused.status).toBe(200);
+    expect(JSON.parse(paused.body)).toMatchObject({ status: 'forward', deliveries: 2 });
+    expect(reports()).toHaveLength(1);
+    // held: several dispatcher polls (2 s) and paused-mailbox rechecks (5 s) pass, nothing is sent
+    await new Promise((resolve) => setTimeout(resolve, 6000));
+    for (const chatId of chats) expect(telegram.messagesIn(chatId)).toHaveLength(0);
+    // while the mailbox is paused, the second reader is paused too: the directory of the resume decides
+    directory.setUserPaused(String(chats[1]), true);
     directory.setMailboxPaused(MAILBOX, false);
-    expect((await post(url, request())).status).toBe(200);
     await telegram.waitForMessages(chats[0]!, 1, 15_000);
+    // delivered once: a further recheck sends nothing more
+    await new Promise((resolve) => setTimeout(resolve, 6000));
+    expect(telegram.messagesIn(chats[0]!)).toHaveLength(1);
+    expect(telegram.messagesIn(chats[1]!)).toHaveLength(0);
     // the URL's token never reaches a log line
     const token = url.split('/').at(-1)!;
     expect(bot!.logs.text()).not.toContain(token);
