@@ -80,7 +80,7 @@ async function checkMailbox(
         status: 'WARN',
         detail:
           'OAuth2 (refresh_token grant): the token endpoint rotates refresh tokens and the bot holds the current one; not refreshed here, so the IMAP login was not tried',
-        hint: `a refresh here could void the bot's token; the bot's log and the admin chat report its logins to ${mailbox.email} (docs/mailboxes.md)`,
+        hint: `a refresh here could void the bot's token; the bot's log shows its logins to ${mailbox.email}, and a refused grant raises an alert in the admin chat (docs/mailboxes.md)`,
       };
     }
     const tokens = new OAuth2TokenSource({
