@@ -12,7 +12,7 @@ import { imapConnectionOptions } from './imap/imap-connection.js';
 import { describeImapError, isLoginRejected } from './imap/imap-errors.js';
 import { OAuth2TokenSource } from './imap/oauth2-token-source.js';
 import { type SecretScrubber, SHORT_SECRET_LENGTH } from './observability/secret-scrubber.js';
-import type { RefreshTokenStore } from './store/oauth2-refresh-tokens.js';
+import { type RefreshTokenStore, refreshTokenSeedHash } from './store/oauth2-refresh-tokens.js';
 import { classifySendError } from './telegram/send-failure.js';
 import {
   createTelegramProxy,
@@ -41,8 +41,9 @@ export interface HealthCheckOptions {
   /** Per-mailbox and per-call limit, ms (default 15 s). */
   timeoutMs?: number;
   /**
-   * The bot's stored (rotated) OAuth2 refresh tokens: `check` uses and updates them like the bot, so
-   * that a token endpoint that rotates never leaves the running bot with a voided one.
+   * The bot's stored (rotated) OAuth2 refresh tokens. `check` stores a token the endpoint rotates at
+   * its refresh, like the bot; once one is stored, `check` does not refresh that mailbox (WARN): the
+   * bot may hold a newer one, which a refresh here with the stored one would void.
    */
   refreshTokens?: RefreshTokenStore;
 }
@@ -66,6 +67,22 @@ async function checkMailbox(
   const name = `mailbox ${mailbox.email}`;
   let accessToken: string | undefined;
   if (mailbox.oauth2) {
+    const { tokenUrl, clientId, refreshToken } = mailbox.oauth2;
+    // A stored rotated token means the endpoint rotates and the bot holds the newest one (perhaps
+    // only in memory: its save may have failed). Presenting a token the bot has since replaced makes an
+    // endpoint with reuse detection void the bot's too: check does not refresh beside the bot.
+    if (
+      refreshToken &&
+      refreshTokens?.current(mailbox.email, refreshTokenSeedHash(tokenUrl, clientId, refreshToken))
+    ) {
+      return {
+        check: name,
+        status: 'WARN',
+        detail:
+          'OAuth2 (refresh_token grant): the token endpoint rotates refresh tokens and the bot holds the current one; not refreshed here, so the IMAP login was not tried',
+        hint: `a refresh here could void the bot's token; the bot's log shows its logins to ${mailbox.email}, and a refused grant raises an alert in the admin chat (docs/mailboxes.md)`,
+      };
+    }
     const tokens = new OAuth2TokenSource({
       mailbox: mailbox.email,
       settings: mailbox.oauth2,

@@ -27,7 +27,13 @@ afterAll(async () => {
   await idp?.stop();
 });
 
-async function checkMailbox(clientId: string, env: Record<string, string>, refreshTokenEnv?: string) {
+async function checkMailbox(
+  clientId: string,
+  env: Record<string, string>,
+  refreshTokenEnv?: string,
+  /** Runs `check` this often on the same data directory; the last run's results are returned. */
+  runs = 1,
+) {
   const dataDir = tempDataDir();
   const db = openDatabase(dataDir);
   try {
@@ -41,13 +47,16 @@ async function checkMailbox(clientId: string, env: Record<string, string>, refre
       allowFrom: ['@example.com'],
       oauth2: { tokenUrl: idp.tokenUrl, clientId, clientSecretEnv: 'APP_SECRET', refreshTokenEnv },
     });
-    const results = await runHealthCheck({
-      config: testConfig(dataDir, {}),
-      directory,
-      scrubber: new SecretScrubber(),
-      refreshTokens: new RefreshTokenStore(db),
-      timeoutMs: 8000,
-    });
+    let results: Awaited<ReturnType<typeof runHealthCheck>> = [];
+    for (let run = 0; run < runs; run++) {
+      results = await runHealthCheck({
+        config: testConfig(dataDir, {}),
+        directory,
+        scrubber: new SecretScrubber(),
+        refreshTokens: new RefreshTokenStore(db),
+        timeoutMs: 8000,
+      });
+    }
     return {
       // the login check comes last (the settings warnings of the same mailbox come first)
       result: results.filter((result) => result.check === `mailbox ${dovecot.address('user1')}`).at(-1)!,
@@ -114,6 +123,30 @@ describe('check: OAuth2 mailboxes', () => {
       );
     } finally {
       await idp.up();
+    }
+  });
+
+  it('does not refresh a rotating refresh token the bot holds (a stored rotated one)', async () => {
+    idp.rotateRefreshTokens = true;
+    try {
+      const refresh = idp.issueRefreshToken('app-user2', 'user1');
+      const before = idp.requestsOf('app-user2').length;
+      const { result, stored } = await checkMailbox(
+        'app-user2',
+        { APP_SECRET: 'secret-of-app-user2', APP_REFRESH: refresh },
+        'APP_REFRESH',
+        2,
+      );
+      // the first run rotated and stored; the second left the stored token alone
+      expect(idp.requestsOf('app-user2').length - before).toBe(1);
+      expect(result.status).toBe('WARN');
+      expect(result.detail).toContain(
+        'the token endpoint rotates refresh tokens and the bot holds the current one',
+      );
+      expect(stored).toHaveLength(1);
+      expect(idp.refreshTokenValid(stored[0]!)).toBe(true);
+    } finally {
+      idp.rotateRefreshTokens = false;
     }
   });
 });

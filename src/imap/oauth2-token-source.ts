@@ -24,6 +24,12 @@ const REFUSALS = new Set([
   'access_denied',
 ]);
 
+/**
+ * How often an unsaved rotated refresh token is tried again, ms (besides before every refresh). One
+ * try already waits out the database's busy timeout, blocking the process: not tried in a loop.
+ */
+const SAVE_RETRY_MS = 60_000;
+
 /** The longest a token is renewed ahead of its expiry, ms. */
 const MAX_RENEW_AHEAD_MS = 5 * 60_000;
 
@@ -72,8 +78,17 @@ function isLoopbackHttp(url: URL): boolean {
 export class OAuth2TokenSource {
   private cached: CachedToken | null = null;
   private pending: Promise<string> | null = null;
-  /** The refresh token in use when the store is absent (or rotated in this process). */
+  /**
+   * The refresh token this process last got from the endpoint. Kept in memory before it is stored: a
+   * failed save (SQLITE_BUSY while a CLI command writes) must not lose it, since the endpoint may
+   * already have voided the one it replaced.
+   */
   private rotatedInMemory: string | null = null;
+  /** {@link rotatedInMemory} is not stored yet: saved again before the next refresh, and preferred. */
+  private rotatedUnsaved = false;
+  /** The configuration {@link rotatedInMemory} descends from, and when to try storing it again. */
+  private rotatedSeedHash: string | null = null;
+  private nextSaveAt = 0;
   private readonly now: () => number;
 
   constructor(private readonly options: OAuth2TokenSourceOptions) {
@@ -89,6 +104,9 @@ export class OAuth2TokenSource {
 
   /** A valid access token: the cached one, or a new one from the token endpoint. Throws TokenEndpointError. */
   accessToken(): Promise<string> {
+    if (this.rotatedUnsaved && this.rotatedSeedHash && this.now() >= this.nextSaveAt) {
+      this.saveRotated(this.rotatedSeedHash);
+    }
     if (this.cached && this.now() < this.cached.renewAt) return Promise.resolve(this.cached.value);
     // one request at a time, shared by every caller
     this.pending ??= this.request().finally(() => {
@@ -130,10 +148,7 @@ export class OAuth2TokenSource {
     try {
       if (settings.refreshTokenSource && settings.refreshToken) {
         seedHash = refreshTokenSeedHash(settings.tokenUrl, settings.clientId, settings.refreshToken);
-        usedRefreshToken =
-          this.rotatedInMemory ??
-          this.options.refreshTokens?.current(this.options.mailbox, seedHash) ??
-          settings.refreshToken;
+        usedRefreshToken = this.refreshTokenToPresent(seedHash, settings.refreshToken);
         scrubber.add(usedRefreshToken);
         const response = await oauth.refreshTokenGrantRequest(server, client, clientAuth, usedRefreshToken, {
           ...requestOptions,
@@ -157,13 +172,16 @@ export class OAuth2TokenSource {
     const rotated = result.refresh_token;
     if (usedRefreshToken && seedHash && typeof rotated === 'string' && rotated !== usedRefreshToken) {
       scrubber.add(rotated);
-      // stored before the access token is used: the old refresh token may already be void
-      this.options.refreshTokens?.save(this.options.mailbox, seedHash, rotated);
-      this.rotatedInMemory = this.options.refreshTokens ? null : rotated;
-      this.options.logger?.info(
-        { mailbox: this.options.mailbox },
-        'the token endpoint rotated the refresh token: the new one is stored and used from now on',
-      );
+      // kept in memory first, then stored before the access token is used: the old one may be void
+      this.rotatedInMemory = rotated;
+      this.rotatedSeedHash = seedHash;
+      this.rotatedUnsaved = this.options.refreshTokens !== undefined;
+      if (this.saveRotated(seedHash)) {
+        this.options.logger?.info(
+          { mailbox: this.options.mailbox },
+          'the token endpoint rotated the refresh token: the new one is stored and used from now on',
+        );
+      }
     }
     const lifetimeMs = typeof result.expires_in === 'number' ? result.expires_in * 1000 : 0;
     // renew a quarter of the lifetime ahead (at most 5 min), so a login never presents a dying token;
@@ -171,6 +189,52 @@ export class OAuth2TokenSource {
     const renewAhead = Math.min(MAX_RENEW_AHEAD_MS, lifetimeMs / 4);
     this.cached = { value: result.access_token, renewAt: startedAt + lifetimeMs - renewAhead };
     return result.access_token;
+  }
+
+  /**
+   * The refresh token for the next request: an unsaved rotated one (stored again first), else the
+   * store's (another process, `check`, may have rotated it further), else this process's, else the
+   * configured one.
+   */
+  private refreshTokenToPresent(seedHash: string, configured: string): string {
+    const store = this.options.refreshTokens;
+    // a rotated token of another configuration (the admin configured a new one) is not used
+    const inMemory = this.rotatedSeedHash === seedHash ? this.rotatedInMemory : null;
+    if (!store || (this.rotatedUnsaved && inMemory && !this.saveRotated(seedHash))) {
+      return inMemory ?? configured;
+    }
+    let stored: string | null = null;
+    try {
+      stored = store.current(this.options.mailbox, seedHash);
+    } catch (error) {
+      this.options.logger?.warn(
+        { mailbox: this.options.mailbox, err: this.options.scrubber.describe(error) },
+        'could not read the stored refresh token; using the one in memory',
+      );
+    }
+    return stored ?? inMemory ?? configured;
+  }
+
+  /**
+   * Stores {@link rotatedInMemory}; true when it is stored. A failure is logged and leaves it unsaved:
+   * it stays in use, and is stored again before the next refresh and every minute meanwhile.
+   */
+  private saveRotated(seedHash: string): boolean {
+    const store = this.options.refreshTokens;
+    const token = this.rotatedInMemory;
+    if (!store || !token || !this.rotatedUnsaved) return true;
+    try {
+      store.save(this.options.mailbox, seedHash, token);
+      this.rotatedUnsaved = false;
+      return true;
+    } catch (error) {
+      this.nextSaveAt = this.now() + SAVE_RETRY_MS;
+      this.options.logger?.error(
+        { mailbox: this.options.mailbox, err: this.options.scrubber.describe(error) },
+        'could not store the rotated refresh token: it is kept in memory and stored again before the next refresh',
+      );
+      return false;
+    }
   }
 
   /** The endpoint's answer as a safe one-line error (its own words: error, error_description). */

@@ -14,6 +14,9 @@ import type { Delivery } from '../store/outbox-store.js';
 export class CurrentRecipients {
   private snapshot: DirectorySnapshot | null = null;
   private readonly byMailbox = new Map<string, Map<number, Recipient>>();
+  /** The paused mailboxes (lower case) of the directory copy `pausedOf`. */
+  private paused: Set<string> | null = null;
+  private pausedOf: DirectorySnapshot | null = null;
   private readonly unsubscribe: () => void;
 
   constructor(
@@ -21,7 +24,24 @@ export class CurrentRecipients {
     private readonly defaultMediaMode: MediaMode,
   ) {
     // a directory may also change its copy in place: forget what was worked out from it
-    this.unsubscribe = directory.onChange(() => this.byMailbox.clear());
+    this.unsubscribe = directory.onChange(() => {
+      this.byMailbox.clear();
+    });
+  }
+
+  /**
+   * Whether `mailbox` is paused in the current directory. Its deliveries wait meanwhile and go when it
+   * is resumed (as its mail waits on the IMAP server): a report POSTed to its webhook URL while paused.
+   */
+  mailboxPaused(mailbox: string): boolean {
+    const snapshot = this.directory.snapshot();
+    if (snapshot !== this.pausedOf || this.paused === null) {
+      this.pausedOf = snapshot;
+      this.paused = new Set(
+        snapshot.mailboxes.filter((entry) => !entry.active).map((entry) => entry.email.toLowerCase()),
+      );
+    }
+    return this.paused.has(mailbox.toLowerCase());
   }
 
   /** The recipients of `mailbox` in the current directory, by chat id. */

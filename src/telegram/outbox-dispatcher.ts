@@ -427,6 +427,9 @@ export class OutboxDispatcher {
   }
 
   private async sendNext(entry: QueuedDelivery, step: PlannedMessage): Promise<void> {
+    // before the row read: a held delivery looks again every few seconds, at the cost of a map lookup
+    const held = this.reports.get(entry.delivery.reportId)?.report;
+    if (held && this.holdWhilePaused(entry, held.mailbox)) return;
     // the chat handlers may have cancelled (/stop, blocked) or moved (migration) this delivery since it
     // was loaded: the database decides, one row read per message
     const current = this.options.outbox.delivery(entry.delivery.id);
@@ -729,6 +732,18 @@ export class OutboxDispatcher {
     );
   }
 
+  /**
+   * A delivery of a paused mailbox (a report POSTed to its webhook URL while paused, or queued before
+   * the pause) waits until the mailbox is resumed, as the mailbox's mail waits on the IMAP server; then
+   * the recipients of that moment decide, and one older than DELIVERY_MAX_AGE_HOURS fails as stale. A
+   * delivery part-way through its messages is finished: a report is not cut in two.
+   */
+  private holdWhilePaused(entry: QueuedDelivery, mailbox: string): boolean {
+    if (entry.delivery.stepsDone > 0 || !this.recipients.mailboxPaused(mailbox)) return false;
+    entry.notBefore = this.now() + PAUSED_MAILBOX_RECHECK_MS;
+    return true;
+  }
+
   /** A delivery older than DELIVERY_MAX_AGE_HOURS fails as stale, and the admin chat is told. */
   private refuseStale(entry: QueuedDelivery, createdAt: string): boolean {
     const { delivery } = entry;
@@ -794,6 +809,8 @@ export class OutboxDispatcher {
 
 /** Pause before the send loop, or a delivery after a database error, goes on. */
 const LOOP_RESTART_MS = 1000;
+/** How often a delivery held for a paused mailbox looks again whether it was resumed, ms. */
+const PAUSED_MAILBOX_RECHECK_MS = 5000;
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));

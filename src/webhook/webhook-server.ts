@@ -9,7 +9,8 @@
  * - 404 for any other path or an unknown token (one body for both), 405 for another method.
  * - 413 above MAX_MAIL_MB, 400 for a malformed body, 415 for another content type: each answered
  *   after the body was read, so the sender gets the answer rather than a reset connection.
- * - 503 while the bot stops or the mailbox is paused, 500 when recording failed (Superset retries).
+ * - 503 while the bot stops, 500 when recording failed (Superset retries). A paused mailbox's report is
+ *   recorded (200) and delivered when the mailbox is resumed, as its mail would be.
  */
 import { randomUUID } from 'node:crypto';
 import { readFileSync, rmSync } from 'node:fs';
@@ -70,7 +71,6 @@ export type WebhookOutcome =
   | 'method_not_allowed'
   | 'too_large'
   | 'malformed'
-  | 'paused'
   | 'stopping'
   | 'failed';
 
@@ -177,11 +177,10 @@ export class WebhookServer {
       return this.answer(response, 405, { error: 'method not allowed: POST' }, 'method_not_allowed');
     }
     const mailLog = log.child({ mailbox: mailbox.email, via: 'webhook' });
-    if (!mailbox.active) {
-      await drain(request);
-      mailLog.warn('webhook POST for a paused mailbox: answered 503, not recorded');
-      return this.answer(response, 503, { error: 'this mailbox is paused' }, 'paused');
-    }
+    // a paused mailbox's report is recorded all the same: its deliveries wait until the mailbox is
+    // resumed (as its mail waits on the IMAP server), see OutboxDispatcher.holdWhilePaused
+    if (!mailbox.active)
+      mailLog.info('webhook POST for a paused mailbox: recorded, delivered when it is resumed');
 
     const spoolDir = path.join(this.options.spoolRoot, randomUUID());
     let post: WebhookPost;

@@ -7,7 +7,7 @@ import type { OAuth2Settings } from '../../src/directory/directory.js';
 import { OAuth2TokenSource, TokenEndpointError } from '../../src/imap/oauth2-token-source.js';
 import { SecretScrubber } from '../../src/observability/secret-scrubber.js';
 import { type Database, openDatabase } from '../../src/store/database.js';
-import { RefreshTokenStore } from '../../src/store/oauth2-refresh-tokens.js';
+import { RefreshTokenStore, refreshTokenSeedHash } from '../../src/store/oauth2-refresh-tokens.js';
 import { FakeIdentityPlatform } from '../fakes/oauth2/fake-identity-platform.js';
 import { removeDir, tempDataDir } from '../support/bot-harness.js';
 
@@ -100,6 +100,46 @@ describe('OAuth2 token source', () => {
       await make(reissued).accessToken();
       expect(idp.refreshTokenValid(reissued)).toBe(false);
       expect(store.all()).toHaveLength(1);
+    } finally {
+      idp.rotateRefreshTokens = false;
+    }
+  });
+
+  it('keeps a rotated refresh token whose save failed, and stores it before the next refresh', async () => {
+    idp.rotateRefreshTokens = true;
+    try {
+      // the first save meets a database another process holds locked
+      class BusyOnceStore extends RefreshTokenStore {
+        failures = 1;
+        override save(mailbox: string, seedHash: string, refreshToken: string): void {
+          if (this.failures-- > 0)
+            throw Object.assign(new Error('database is locked'), { code: 'SQLITE_BUSY' });
+          super.save(mailbox, seedHash, refreshToken);
+        }
+      }
+      const store = new BusyOnceStore(db);
+      const configured = idp.issueRefreshToken('app', 'user1');
+      const source = new OAuth2TokenSource({
+        mailbox: 'h@example.com',
+        settings: settings({ refreshToken: configured, refreshTokenSource: 'env:REFRESH' }),
+        scrubber: new SecretScrubber(),
+        refreshTokens: store,
+      });
+      const first = await source.accessToken();
+      expect(idp.refreshTokenValid(configured)).toBe(false);
+      const storedBefore = store.all().length;
+      source.invalidate();
+      // the next refresh presents the rotated token (the configured one is void: that would be refused)
+      const second = await source.accessToken();
+      expect(second).not.toBe(first);
+      // and the token that the second refresh rotated to is the stored one, valid
+      const stored = new RefreshTokenStore(db).current(
+        'h@example.com',
+        refreshTokenSeedHash(idp.tokenUrl, 'app', configured),
+      );
+      expect(stored).not.toBeNull();
+      expect(idp.refreshTokenValid(stored!)).toBe(true);
+      expect(store.all().length).toBe(storedBefore + 1);
     } finally {
       idp.rotateRefreshTokens = false;
     }

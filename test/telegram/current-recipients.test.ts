@@ -146,4 +146,17 @@ describe('CurrentRecipients', () => {
       removeDir(dataDir);
     }
   });
+  it('says whether a mailbox is paused, in the directory of now (its deliveries wait meanwhile)', () => {
+    const mailbox = (active: boolean) => ({ email: 'Reports@Example.com', active }) as never;
+    const { directory, set } = directoryOf({ ...snapshot([user('1', 101)]), mailboxes: [mailbox(false)] });
+    const recipients = new CurrentRecipients(directory, 'photo');
+    expect(recipients.mailboxPaused(MAILBOX)).toBe(true);
+    // paused or not, the mailbox's recipients stay its recipients
+    expect(recipients.refusal(delivery(101, '1'), MAILBOX)).toBeNull();
+    set({ ...snapshot([user('1', 101)]), mailboxes: [mailbox(true)] });
+    expect(recipients.mailboxPaused(MAILBOX)).toBe(false);
+    // a mailbox the directory does not list is not paused (its deliveries are refused per chat instead)
+    expect(recipients.mailboxPaused('other@example.com')).toBe(false);
+    recipients.stop();
+  });
 });

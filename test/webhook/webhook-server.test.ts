@@ -13,7 +13,7 @@ import { DATABASE_FILE } from '../../src/store/database.js';
 import { webhookPath } from '../../src/webhook/webhook-token.js';
 import { FakeTelegram } from '../fakes/telegram/fake-telegram.js';
 import { makeCsv, makePdf, makePng } from '../fixtures/sample-files.js';
-import { freePort, type RunningBot, removeDir, startBot } from '../support/bot-harness.js';
+import { eventually, freePort, type RunningBot, removeDir, startBot } from '../support/bot-harness.js';
 import { subscribeReaders } from '../support/readers.js';
 import {
   DASHBOARD_URL,
@@ -210,20 +210,55 @@ describe('webhook: what it refuses', () => {
     expect(reports()).toHaveLength(0);
   });
 
-  it('answers 503 for a paused mailbox (Superset retries), and takes the POST once resumed', async () => {
-    const { chats, url, directory } = await world({ readers: 1 });
+  it('records a POST for a paused mailbox (200) and delivers it once when the mailbox is resumed, to the recipients of then', async () => {
+    const { chats, url, directory } = await world({ readers: 2 });
     directory.setMailboxPaused(MAILBOX, true);
-    const request = () => multipartRequest(reportPayload(), sampleFiles().slice(1, 2));
-    const paused = await post(url, request());
-    expect(paused.status).toBe(503);
-    expect(reports()).toHaveLength(0);
+    const paused = await post(url, multipartRequest(reportPayload(), sampleFiles().slice(1, 2)));
+    expect(paused.status).toBe(200);
+    expect(JSON.parse(paused.body)).toMatchObject({ status: 'forward', deliveries: 2 });
+    expect(reports()).toHaveLength(1);
+    // held: several dispatcher polls (2 s) and paused-mailbox rechecks (5 s) pass, nothing is sent
+    await new Promise((resolve) => setTimeout(resolve, 6000));
+    for (const chatId of chats) expect(telegram.messagesIn(chatId)).toHaveLength(0);
+    // while the mailbox is paused, the second reader is paused too: the directory of the resume decides
+    directory.setUserPaused(String(chats[1]), true);
     directory.setMailboxPaused(MAILBOX, false);
-    expect((await post(url, request())).status).toBe(200);
     await telegram.waitForMessages(chats[0]!, 1, 15_000);
+    // delivered once: a further recheck sends nothing more
+    await new Promise((resolve) => setTimeout(resolve, 6000));
+    expect(telegram.messagesIn(chats[0]!)).toHaveLength(1);
+    expect(telegram.messagesIn(chats[1]!)).toHaveLength(0);
     // the URL's token never reaches a log line
     const token = url.split('/').at(-1)!;
     expect(bot!.logs.text()).not.toContain(token);
     expect(bot!.logs.text()).not.toContain(SECRET);
+  });
+
+  it("fails a paused mailbox's report held past DELIVERY_MAX_AGE_HOURS as stale when resumed, telling the admin chat", async () => {
+    const admin = nextChat++;
+    telegram.addPrivateChat({ id: admin, first_name: 'Admins' });
+    const { chats, url, directory } = await world({ readers: 1, env: { ADMIN_CHAT_ID: String(admin) } });
+    directory.setMailboxPaused(MAILBOX, true);
+    expect((await post(url, multipartRequest(reportPayload(), sampleFiles().slice(1, 2)))).status).toBe(200);
+    // recorded a day and a minute ago; while the mailbox stays paused, it is held, not failed
+    bot!.app.db
+      .prepare('UPDATE deliveries SET created_at = ?')
+      .run(new Date(Date.now() - (24 * 60 + 1) * 60_000).toISOString());
+    await new Promise((resolve) => setTimeout(resolve, 3000));
+    const reportId = reports()[0]!.id;
+    expect(bot!.app.outbox.forReport(reportId)[0]).toMatchObject({ state: 'pending' });
+    directory.setMailboxPaused(MAILBOX, false);
+    await eventually(() => bot!.app.dispatcher!.depth === 0, 15_000, 'an empty outbox');
+    expect(telegram.messagesIn(chats[0]!)).toEqual([]);
+    expect(bot!.app.outbox.forReport(reportId)[0]).toMatchObject({
+      state: 'failed',
+      lastError: expect.stringContaining('stale'),
+    });
+    await eventually(
+      () => telegram.messagesIn(admin).some((message) => message.text?.includes('is now stale')),
+      10_000,
+      'the admin alert',
+    );
   });
 
   it('answers 413 above MAX_MAIL_MB, with and without Content-Length, as an answer and not a reset', async () => {
