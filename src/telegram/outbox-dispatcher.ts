@@ -165,6 +165,7 @@ export class OutboxDispatcher {
           ? Number.POSITIVE_INFINITY
           : Math.max(entry.notBefore, this.limiter.chatEarliest(entry.delivery.chatId, messages, now)),
       overallReadyAt: (messages, now) => this.limiter.overallEarliest(messages, now),
+      overallFree: (now) => this.limiter.overallFree(now),
     });
   }
 

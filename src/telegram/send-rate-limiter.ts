@@ -49,6 +49,12 @@ class SlidingWindow {
     return now;
   }
 
+  /** Room left now (never below 0). */
+  free(now: number): number {
+    this.expire(now);
+    return Math.max(0, this.capacity - this.total);
+  }
+
   add(count: number, now: number): void {
     this.entries.push({ at: now, count });
     this.total += count;
@@ -110,6 +116,11 @@ export class SendRateLimiter {
     // more than a second's worth with the requests in flight: their answers come first
     if (count > this.limits.messagesPerSecond) return Number.POSITIVE_INFINITY;
     return Math.max(now, this.global.availableAt(count, now));
+  }
+
+  /** Messages that fit in the overall window now, with the requests in flight counted. */
+  overallFree(now: number): number {
+    return Math.max(0, this.global.free(now) - this.inFlight);
   }
 
   /**
