@@ -107,6 +107,8 @@ export class OutboxDispatcher {
   private readonly queue = new Map<number, QueuedDelivery>();
   /** The queue by readiness: what may go next, without looking at every queued delivery. */
   private readonly schedule: SendSchedule<QueuedDelivery>;
+  /** Send requests on the wire (at most TELEGRAM_PARALLEL_SENDS). */
+  private requestsInFlight = 0;
   /** Chats with a message picked and not yet finished (its request may not have begun yet). */
   private readonly busyChats = new Set<number>();
   private readonly reports = new Map<number, PreparedReport>();
@@ -311,7 +313,10 @@ export class OutboxDispatcher {
   private async sendWhileRunning(parallel: number, inFlight: Set<Promise<void>>): Promise<void> {
     while (!this.stopping) {
       let waitUntil = Number.POSITIVE_INFINITY;
-      while (inFlight.size < parallel && !this.stopping) {
+      // requests on the wire count, not sends whose record is being committed: the disk sync of one
+      // batch of records does not hold back the next requests (to other chats: a chat stays busy until
+      // its record is durable, so a crash repeats at most one message per chat)
+      while (this.requestsInFlight < parallel && !this.stopping) {
         const next = this.pick();
         if ('waitUntil' in next) {
           // sending resumed after an outage and nothing is due: getMe answering ends it
@@ -450,6 +455,7 @@ export class OutboxDispatcher {
     entry.inFlight = true;
     const chatId = delivery.chatId;
     this.limiter.begin(chatId, messagesIn(step), this.now());
+    this.requestsInFlight++;
     const language = isLanguage(delivery.language) ? delivery.language : 'ru';
     let learnt: Awaited<ReturnType<ReportSender['send']>>;
     try {
@@ -470,12 +476,16 @@ export class OutboxDispatcher {
       );
     } catch (error) {
       entry.inFlight = false;
+      this.requestEnded();
       // whatever was sent (an upload, perhaps) counts from now
       this.limiter.end(chatId, this.now(), true);
       await this.handleFailure(entry, classifySendError(error));
       return;
     }
     entry.inFlight = false;
+    // an upload taught file ids, which the next sends read from the database: they wait for its record
+    const taughtFileIds = learnt.length > 0;
+    if (!taughtFileIds) this.requestEnded();
     // the message is out: from here on nothing may send it again, whatever the database says
     this.limiter.end(chatId, this.now(), learnt.length > 0);
     this.reachability.noteSuccess();
@@ -486,8 +496,18 @@ export class OutboxDispatcher {
     delivery.stepsDone++;
     delivery.attempts = 0;
     entry.notBefore = 0;
-    await this.commitStep(delivery, finished, learnt, fixPlan);
+    try {
+      await this.commitStep(delivery, finished, learnt, fixPlan);
+    } finally {
+      if (taughtFileIds) this.requestEnded();
+    }
     if (finished) this.finish(entry, 'sent');
+  }
+
+  /** A request came back: the send loop may start another (TELEGRAM_PARALLEL_SENDS). */
+  private requestEnded(): void {
+    this.requestsInFlight--;
+    this.wakeUp?.();
   }
 
   /**
