@@ -107,6 +107,11 @@ export class OutboxDispatcher {
   private readonly queue = new Map<number, QueuedDelivery>();
   /** The queue by readiness: what may go next, without looking at every queued delivery. */
   private readonly schedule: SendSchedule<QueuedDelivery>;
+  /**
+   * TELEGRAM_PARALLEL_SENDS above 1: a send's slot is freed when its request returns and records are
+   * committed in groups ({@link recordTogether}); a chat's next message still waits for its record.
+   */
+  private readonly groupCommit: boolean;
   /** Files (`sha256:as`) a request in flight is uploading: other sends of them wait for the file id. */
   private readonly uploading = new Set<string>();
   /** When the last record of sent messages was committed (performance.now()). */
@@ -142,6 +147,7 @@ export class OutboxDispatcher {
 
   constructor(private readonly options: OutboxDispatcherOptions) {
     this.limiter = new SendRateLimiter(options.limits);
+    this.groupCommit = (options.parallelSends ?? 1) > 1;
     this.paidBroadcast = options.paidBroadcast !== undefined;
     if (options.paidBroadcast) this.limiter.setMessagesPerSecond(options.paidBroadcast.messagesPerSecond);
     this.sender = new ReportSender(options.api, options.outbox);
@@ -514,8 +520,10 @@ export class OutboxDispatcher {
     }
     entry.inFlight = false;
     // an upload taught file ids, which the next sends read from the database: they wait for its record
-    const taughtFileIds = learnt.length > 0;
-    if (!taughtFileIds) this.requestEnded();
+    // with one send at a time, its slot is held until its record is durable: a crash repeats at most
+    // one message in all; with several (group commit) at most one per chat
+    const holdSlot = learnt.length > 0 || !this.groupCommit;
+    if (!holdSlot) this.requestEnded();
     // the message is out: from here on nothing may send it again, whatever the database says
     this.limiter.end(chatId, this.now(), learnt.length > 0);
     this.reachability.noteSuccess();
@@ -529,7 +537,7 @@ export class OutboxDispatcher {
     try {
       await this.commitStep(delivery, finished, learnt, fixPlan);
     } finally {
-      if (taughtFileIds) this.requestEnded();
+      if (holdSlot) this.requestEnded();
     }
     if (finished) this.finish(entry, 'sent');
   }
@@ -579,12 +587,13 @@ export class OutboxDispatcher {
   }
 
   /**
-   * Records a sent message together with the others answered since the previous commit (group commit):
-   * one transaction, one disk sync (synchronous=FULL) for all of them, at most one per
-   * {@link COMMIT_GATHER_MS} (the first after a quiet spell at once). With several requests in flight
-   * (paid broadcasts at 1000/s) a sync per message would be the limit. What "never twice" keeps: a
-   * chat stays busy until its record is durable (no next message to it before), so a crash repeats at
-   * most one message per chat: those answered but not yet committed, one per chat at most, as before.
+   * Records a sent message together with the others answered in the same turn of the event loop, or
+   * with TELEGRAM_PARALLEL_SENDS above 1 since the previous commit (group commit, at most one per
+   * {@link COMMIT_GATHER_MS}; the first after a quiet spell at once): one transaction, one disk sync
+   * (synchronous=FULL) for all of them. At 1000 messages/s a sync per message would be the limit.
+   * What "never twice" keeps: a chat stays busy until its record is durable (no next message to it
+   * before), so a crash repeats at most one message per chat (those answered but not yet committed);
+   * with one send at a time the slot is held too, so at most one message in all.
    * Rejects for the whole batch when the database refuses; {@link commitStep} then tries again.
    */
   private recordTogether(step: Parameters<OutboxStore['stepsSent']>[0][number]): Promise<void> {
@@ -605,7 +614,7 @@ export class OutboxDispatcher {
       };
       // the disk sync blocks the event loop (~8 ms on a plain disk): at most one per COMMIT_GATHER_MS,
       // so at 1000 messages/s the loop spends most of its time sending, not syncing
-      const waitMs = this.lastCommitAt + COMMIT_GATHER_MS - performance.now();
+      const waitMs = this.groupCommit ? this.lastCommitAt + COMMIT_GATHER_MS - performance.now() : 0;
       if (waitMs > 0) setTimeout(flush, waitMs);
       else setImmediate(flush);
     });
