@@ -13,17 +13,31 @@ interface SimulatedDelivery {
   sent: number;
 }
 
+export interface SimulationOptions {
+  chats: number;
+  steps: number[];
+  messagesPerSecond: number;
+  chatByChat: boolean;
+}
+
 /**
  * Median time to a chat's whole report ÷ the fan-out time, for `chats` private chats each receiving
  * requests of `steps` messages at `messagesPerSecond` (per-chat interval 1 s). `chatByChat` false: the
  * order before issue 13 part 6 (whoever became ready first).
  */
-export function simulatedMedianRatio(options: {
-  chats: number;
-  steps: number[];
-  messagesPerSecond: number;
-  chatByChat: boolean;
-}): number {
+export function simulatedMedianRatio(options: SimulationOptions): number {
+  return simulateFanOut(options).medianRatio;
+}
+
+/**
+ * The simulated fan-out: its wall time (first send to last, ms), the least possible (messages ÷ rate)
+ * and the median chat's time to its whole report ÷ the wall time.
+ */
+export function simulateFanOut(options: SimulationOptions): {
+  wallMs: number;
+  leastMs: number;
+  medianRatio: number;
+} {
   const limiter = new SendRateLimiter({
     messagesPerSecond: options.messagesPerSecond,
     chatIntervalMs: 1000,
@@ -37,6 +51,7 @@ export function simulatedMedianRatio(options: {
       : {}),
     chatReadyAt: (entry, messages, now) => limiter.chatEarliest(entry.chatId, messages, now),
     overallReadyAt: (messages, now) => limiter.overallEarliest(messages, now),
+    overallFree: (now) => limiter.overallFree(now),
   });
   for (let index = 0; index < options.chats; index++) {
     const entry = { id: index + 1, chatId: index + 1, steps: [...options.steps], sent: 0 };
@@ -64,5 +79,7 @@ export function simulatedMedianRatio(options: {
   }
   doneAt.sort((a, b) => a - b);
   const end = doneAt[doneAt.length - 1]!;
-  return doneAt[doneAt.length >> 1]! / end;
+  const messages = options.chats * options.steps.reduce((sum, step) => sum + step, 0);
+  const leastMs = (messages / options.messagesPerSecond) * 1000;
+  return { wallMs: end, leastMs, medianRatio: doneAt[doneAt.length >> 1]! / end };
 }

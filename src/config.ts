@@ -264,7 +264,7 @@ export const settings = {
   TELEGRAM_PARALLEL_SENDS: {
     schema: positiveInteger().max(16).default(1),
     description:
-      'Bot API requests in flight at once. 1 (the default) means a crash can repeat at most one message; more is faster on slow links, and a crash may repeat one message per parallel send.',
+      'Bot API requests in flight at once. 1 (the default) means a crash can repeat at most one message; more is faster on slow links and needed for paid broadcasts: sent messages are then recorded in groups (one disk sync at most every 40 ms), and a crash may repeat at most one message per chat (those answered in the last moments).',
   },
   TELEGRAM_PAID_BROADCAST: {
     schema: booleanFromEnv.default(false),

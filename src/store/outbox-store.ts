@@ -3,6 +3,8 @@
  * an album, a notice); `steps_done` counts those already sent, and is committed after each one, so a
  * restart resumes at the first unsent message and at most the message in flight at a crash repeats.
  */
+
+import type BetterSqlite3 from 'better-sqlite3';
 import type { PlannedMessage } from '../core/message-plan.js';
 import { type Database, nowIso } from './database.js';
 
@@ -82,12 +84,24 @@ function toDelivery(row: DeliveryRow): Delivery {
 export type FileSentAs = 'photo' | 'document';
 
 export class OutboxStore {
+  /** Prepared statements by their SQL: preparing one costs more than running it (one per message sent). */
+  private readonly statements = new Map<string, BetterSqlite3.Statement>();
+
   constructor(private readonly db: Database) {}
+
+  private statement(sql: string): BetterSqlite3.Statement {
+    let statement = this.statements.get(sql);
+    if (!statement) {
+      statement = this.db.prepare(sql);
+      this.statements.set(sql, statement);
+    }
+    return statement;
+  }
 
   /** Every pending delivery, oldest first. */
   pending(): Delivery[] {
     return (
-      this.db.prepare("SELECT * FROM deliveries WHERE state = 'pending' ORDER BY id").all() as DeliveryRow[]
+      this.statement("SELECT * FROM deliveries WHERE state = 'pending' ORDER BY id").all() as DeliveryRow[]
     ).map(toDelivery);
   }
 
@@ -99,25 +113,25 @@ export class OutboxStore {
       afterId > 0
         ? "SELECT * FROM deliveries WHERE id > ? AND +state = 'pending' ORDER BY id"
         : "SELECT * FROM deliveries WHERE state = 'pending' AND id > ? ORDER BY id";
-    return (this.db.prepare(sql).all(afterId) as DeliveryRow[]).map(toDelivery);
+    return (this.statement(sql).all(afterId) as DeliveryRow[]).map(toDelivery);
   }
 
   /** The highest delivery id there is (0 for none), whatever its state. */
   maxId(): number {
-    const row = this.db.prepare('SELECT max(id) AS id FROM deliveries').get() as { id: number | null };
+    const row = this.statement('SELECT max(id) AS id FROM deliveries').get() as { id: number | null };
     return row.id ?? 0;
   }
 
   delivery(id: number): Delivery | null {
-    const row = this.db.prepare('SELECT * FROM deliveries WHERE id = ?').get(id) as DeliveryRow | undefined;
+    const row = this.statement('SELECT * FROM deliveries WHERE id = ?').get(id) as DeliveryRow | undefined;
     return row ? toDelivery(row) : null;
   }
 
   forReport(reportId: number): Delivery[] {
     return (
-      this.db
-        .prepare('SELECT * FROM deliveries WHERE report_id = ? ORDER BY id')
-        .all(reportId) as DeliveryRow[]
+      this.statement('SELECT * FROM deliveries WHERE report_id = ? ORDER BY id').all(
+        reportId,
+      ) as DeliveryRow[]
     ).map(toDelivery);
   }
 
@@ -158,15 +172,13 @@ export class OutboxStore {
     plan?: readonly PlannedMessage[],
   ): void {
     const now = nowIso();
-    this.db
-      .prepare(
-        `UPDATE deliveries SET steps_done = steps_done + 1, attempts = 0, last_error = NULL,
+    this.statement(
+      `UPDATE deliveries SET steps_done = steps_done + 1, attempts = 0, last_error = NULL,
              state = CASE WHEN ? THEN 'sent' ELSE state END, finished_at = CASE WHEN ? THEN ? ELSE finished_at END,
              plan = coalesce(?, plan)
            WHERE id = ?`,
-      )
-      .run(finished ? 1 : 0, finished ? 1 : 0, now, plan ? JSON.stringify(plan) : null, id);
-    const upsert = this.db.prepare(
+    ).run(finished ? 1 : 0, finished ? 1 : 0, now, plan ? JSON.stringify(plan) : null, id);
+    const upsert = this.statement(
       `INSERT INTO telegram_files (sha256, sent_as, file_id, updated_at) VALUES (?, ?, ?, ?)
          ON CONFLICT (sha256, sent_as) DO UPDATE SET file_id = excluded.file_id, updated_at = excluded.updated_at`,
     );
@@ -175,36 +187,30 @@ export class OutboxStore {
 
   /** A delivery with nothing (left) to send. */
   markSent(id: number): void {
-    this.db.prepare("UPDATE deliveries SET state = 'sent', finished_at = ? WHERE id = ?").run(nowIso(), id);
+    this.statement("UPDATE deliveries SET state = 'sent', finished_at = ? WHERE id = ?").run(nowIso(), id);
   }
 
   /** Tries again later; `countAttempt` is false for rate limits, which are not failures. */
   reschedule(id: number, at: number, error: string, countAttempt: boolean): void {
-    this.db
-      .prepare(
-        'UPDATE deliveries SET next_attempt_at = ?, last_error = ?, attempts = attempts + ? WHERE id = ?',
-      )
-      .run(at, error, countAttempt ? 1 : 0, id);
+    this.statement(
+      'UPDATE deliveries SET next_attempt_at = ?, last_error = ?, attempts = attempts + ? WHERE id = ?',
+    ).run(at, error, countAttempt ? 1 : 0, id);
   }
 
   /** Gives up on a delivery; `attempts` is the final count when the caller knows it. */
   fail(id: number, error: string, attempts?: number): void {
-    this.db
-      .prepare(
-        `UPDATE deliveries SET state = 'failed', last_error = ?, finished_at = ?, attempts = coalesce(?, attempts)
+    this.statement(
+      `UPDATE deliveries SET state = 'failed', last_error = ?, finished_at = ?, attempts = coalesce(?, attempts)
          WHERE id = ? AND state = 'pending'`,
-      )
-      .run(error, nowIso(), attempts ?? null, id);
+    ).run(error, nowIso(), attempts ?? null, id);
   }
 
   /** Ends one pending delivery that must not be sent (any more), with the reason. False when it was not pending. */
   cancel(id: number, reason: string): boolean {
     return (
-      this.db
-        .prepare(
-          "UPDATE deliveries SET state = 'cancelled', last_error = ?, finished_at = ? WHERE id = ? AND state = 'pending'",
-        )
-        .run(reason, nowIso(), id).changes > 0
+      this.statement(
+        "UPDATE deliveries SET state = 'cancelled', last_error = ?, finished_at = ? WHERE id = ? AND state = 'pending'",
+      ).run(reason, nowIso(), id).changes > 0
     );
   }
 
@@ -212,15 +218,13 @@ export class OutboxStore {
   cancelChat(chatId: number, reason: string): number[] {
     return this.db.transaction(() => {
       const ids = (
-        this.db
-          .prepare("SELECT id FROM deliveries WHERE chat_id = ? AND state = 'pending'")
-          .all(chatId) as Array<{ id: number }>
+        this.statement("SELECT id FROM deliveries WHERE chat_id = ? AND state = 'pending'").all(
+          chatId,
+        ) as Array<{ id: number }>
       ).map((row) => row.id);
-      this.db
-        .prepare(
-          "UPDATE deliveries SET state = 'cancelled', last_error = ?, finished_at = ? WHERE chat_id = ? AND state = 'pending'",
-        )
-        .run(reason, nowIso(), chatId);
+      this.statement(
+        "UPDATE deliveries SET state = 'cancelled', last_error = ?, finished_at = ? WHERE chat_id = ? AND state = 'pending'",
+      ).run(reason, nowIso(), chatId);
       return ids;
     })();
   }
@@ -233,24 +237,20 @@ export class OutboxStore {
    */
   moveChat(oldChatId: number, newChatId: number): void {
     this.db.transaction(() => {
-      this.db
-        .prepare(
-          'INSERT OR REPLACE INTO chat_migrations (old_chat_id, new_chat_id, migrated_at) VALUES (?, ?, ?)',
-        )
-        .run(oldChatId, newChatId, nowIso());
-      this.db
-        .prepare(
-          `UPDATE deliveries SET state = 'cancelled', last_error = 'the group moved to a supergroup that already has this report', finished_at = ?
+      this.statement(
+        'INSERT OR REPLACE INTO chat_migrations (old_chat_id, new_chat_id, migrated_at) VALUES (?, ?, ?)',
+      ).run(oldChatId, newChatId, nowIso());
+      this.statement(
+        `UPDATE deliveries SET state = 'cancelled', last_error = 'the group moved to a supergroup that already has this report', finished_at = ?
            WHERE chat_id = ? AND state = 'pending'
              AND report_id IN (SELECT report_id FROM deliveries WHERE chat_id = ? AND state IN ('pending', 'sent'))`,
-        )
-        .run(nowIso(), oldChatId, newChatId);
+      ).run(nowIso(), oldChatId, newChatId);
       // one row at a time, each taking the next free round in the new chat (an earlier failed or
       // cancelled delivery of the report there holds its round)
-      const moving = this.db
-        .prepare("SELECT id FROM deliveries WHERE chat_id = ? AND state = 'pending' ORDER BY id")
-        .all(oldChatId) as Array<{ id: number }>;
-      const move = this.db.prepare(
+      const moving = this.statement(
+        "SELECT id FROM deliveries WHERE chat_id = ? AND state = 'pending' ORDER BY id",
+      ).all(oldChatId) as Array<{ id: number }>;
+      const move = this.statement(
         `UPDATE deliveries SET chat_id = ?, next_attempt_at = 0,
            round = (SELECT coalesce(max(other.round), -1) + 1 FROM deliveries other
                     WHERE other.report_id = deliveries.report_id AND other.chat_id = ?)
@@ -262,31 +262,30 @@ export class OutboxStore {
 
   /** The chat a group had before it became the supergroup `chatId`, if it moved. */
   migratedFrom(chatId: number): number | undefined {
-    const row = this.db
-      .prepare(
-        'SELECT old_chat_id FROM chat_migrations WHERE new_chat_id = ? ORDER BY migrated_at DESC LIMIT 1',
-      )
-      .get(chatId) as { old_chat_id: number } | undefined;
+    const row = this.statement(
+      'SELECT old_chat_id FROM chat_migrations WHERE new_chat_id = ? ORDER BY migrated_at DESC LIMIT 1',
+    ).get(chatId) as { old_chat_id: number } | undefined;
     return row?.old_chat_id;
   }
 
   fileId(sha256: string, sentAs: FileSentAs): string | null {
-    const row = this.db
-      .prepare('SELECT file_id FROM telegram_files WHERE sha256 = ? AND sent_as = ?')
-      .get(sha256, sentAs) as { file_id: string } | undefined;
+    const row = this.statement('SELECT file_id FROM telegram_files WHERE sha256 = ? AND sent_as = ?').get(
+      sha256,
+      sentAs,
+    ) as { file_id: string } | undefined;
     return row?.file_id ?? null;
   }
 
   forgetFileId(sha256: string, sentAs: FileSentAs): void {
-    this.db.prepare('DELETE FROM telegram_files WHERE sha256 = ? AND sent_as = ?').run(sha256, sentAs);
+    this.statement('DELETE FROM telegram_files WHERE sha256 = ? AND sent_as = ?').run(sha256, sentAs);
   }
 
   /** Whether the report has a delivery to this chat still pending (any round). */
   hasPending(reportId: number, chatId: number): boolean {
     return (
-      this.db
-        .prepare("SELECT 1 FROM deliveries WHERE report_id = ? AND chat_id = ? AND state = 'pending' LIMIT 1")
-        .get(reportId, chatId) !== undefined
+      this.statement(
+        "SELECT 1 FROM deliveries WHERE report_id = ? AND chat_id = ? AND state = 'pending' LIMIT 1",
+      ).get(reportId, chatId) !== undefined
     );
   }
 
@@ -308,25 +307,23 @@ export class OutboxStore {
     >,
   ): number {
     return this.db.transaction(() => {
-      const result = this.db
-        .prepare(
-          `INSERT INTO deliveries (report_id, chat_id, recipient_kind, recipient_key, recipient_name, language, media_mode, tall_image_mode, thread_id, created_at, round)
+      const result = this.statement(
+        `INSERT INTO deliveries (report_id, chat_id, recipient_kind, recipient_key, recipient_name, language, media_mode, tall_image_mode, thread_id, created_at, round)
            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, (SELECT coalesce(max(round), -1) + 1 FROM deliveries WHERE report_id = ? AND chat_id = ?))`,
-        )
-        .run(
-          reportId,
-          template.chatId,
-          template.recipientKind,
-          template.recipientKey,
-          template.recipientName,
-          template.language,
-          template.mediaMode,
-          template.tallImageMode ?? null,
-          template.threadId,
-          nowIso(),
-          reportId,
-          template.chatId,
-        );
+      ).run(
+        reportId,
+        template.chatId,
+        template.recipientKind,
+        template.recipientKey,
+        template.recipientName,
+        template.language,
+        template.mediaMode,
+        template.tallImageMode ?? null,
+        template.threadId,
+        nowIso(),
+        reportId,
+        template.chatId,
+      );
       return Number(result.lastInsertRowid);
     })();
   }
@@ -334,9 +331,9 @@ export class OutboxStore {
   /** Count of deliveries per state, for metrics. */
   countByState(): Record<DeliveryState, number> {
     const counts: Record<DeliveryState, number> = { pending: 0, sent: 0, failed: 0, cancelled: 0 };
-    for (const row of this.db
-      .prepare('SELECT state, count(*) AS n FROM deliveries GROUP BY state')
-      .all() as Array<{
+    for (const row of this.statement(
+      'SELECT state, count(*) AS n FROM deliveries GROUP BY state',
+    ).all() as Array<{
       state: DeliveryState;
       n: number;
     }>) {

@@ -28,7 +28,7 @@ import type { Delivery, OutboxStore } from '../store/outbox-store.js';
 import type { ReportStore, StoredReport } from '../store/report-store.js';
 import { LANGUAGES, type Language, texts } from '../texts/index.js';
 import { CurrentRecipients } from './current-recipients.js';
-import { ReportSender } from './report-sender.js';
+import { fileOf, ReportSender } from './report-sender.js';
 import { classifySendError, type SendFailure } from './send-failure.js';
 import { SendRateLimiter, type SendRateLimits } from './send-rate-limiter.js';
 import { SendSchedule } from './send-schedule.js';
@@ -107,6 +107,17 @@ export class OutboxDispatcher {
   private readonly queue = new Map<number, QueuedDelivery>();
   /** The queue by readiness: what may go next, without looking at every queued delivery. */
   private readonly schedule: SendSchedule<QueuedDelivery>;
+  /**
+   * TELEGRAM_PARALLEL_SENDS above 1: a send's slot is freed when its request returns and records are
+   * committed in groups ({@link recordTogether}); a chat's next message still waits for its record.
+   */
+  private readonly groupCommit: boolean;
+  /** Files (`sha256:as`) a request in flight is uploading: other sends of them wait for the file id. */
+  private readonly uploading = new Set<string>();
+  /** When the last record of sent messages was committed (performance.now()). */
+  private lastCommitAt = Number.NEGATIVE_INFINITY;
+  /** Send requests on the wire (at most TELEGRAM_PARALLEL_SENDS). */
+  private requestsInFlight = 0;
   /** Chats with a message picked and not yet finished (its request may not have begun yet). */
   private readonly busyChats = new Set<number>();
   private readonly reports = new Map<number, PreparedReport>();
@@ -136,6 +147,7 @@ export class OutboxDispatcher {
 
   constructor(private readonly options: OutboxDispatcherOptions) {
     this.limiter = new SendRateLimiter(options.limits);
+    this.groupCommit = (options.parallelSends ?? 1) > 1;
     this.paidBroadcast = options.paidBroadcast !== undefined;
     if (options.paidBroadcast) this.limiter.setMessagesPerSecond(options.paidBroadcast.messagesPerSecond);
     this.sender = new ReportSender(options.api, options.outbox);
@@ -165,6 +177,7 @@ export class OutboxDispatcher {
           ? Number.POSITIVE_INFINITY
           : Math.max(entry.notBefore, this.limiter.chatEarliest(entry.delivery.chatId, messages, now)),
       overallReadyAt: (messages, now) => this.limiter.overallEarliest(messages, now),
+      overallFree: (now) => this.limiter.overallFree(now),
     });
   }
 
@@ -310,7 +323,10 @@ export class OutboxDispatcher {
   private async sendWhileRunning(parallel: number, inFlight: Set<Promise<void>>): Promise<void> {
     while (!this.stopping) {
       let waitUntil = Number.POSITIVE_INFINITY;
-      while (inFlight.size < parallel && !this.stopping) {
+      // requests on the wire count, not sends whose record is being committed: the disk sync of one
+      // batch of records does not hold back the next requests (to other chats: a chat stays busy until
+      // its record is durable, so a crash repeats at most one message per chat)
+      while (this.requestsInFlight < parallel && !this.stopping) {
         const next = this.pick();
         if ('waitUntil' in next) {
           // sending resumed after an outage and nothing is due: getMe answering ends it
@@ -318,11 +334,21 @@ export class OutboxDispatcher {
           waitUntil = next.waitUntil;
           break;
         }
+        const uploads = this.uploadsOf(next.entry, next.step);
+        if (uploads.some((key) => this.uploading.has(key))) {
+          // another request is uploading one of its files: this one goes by file id once that is known
+          next.entry.notBefore = this.now() + UPLOAD_WAIT_MS;
+          this.enqueue(next.entry);
+          continue;
+        }
+        for (const key of uploads) this.uploading.add(key);
         const chatId = next.entry.delivery.chatId;
         this.busyChats.add(chatId);
         const task = this.sendNext(next.entry, next.step)
           .catch((error: unknown) => this.afterTaskError(next.entry, error))
           .finally(() => {
+            // its file ids are recorded (or it failed): the sends waiting for them may go
+            for (const key of uploads) this.uploading.delete(key);
             inFlight.delete(task);
             try {
               this.afterSend(next.entry, chatId);
@@ -345,6 +371,22 @@ export class OutboxDispatcher {
       if (timer) clearTimeout(timer);
       this.wakeUp = null;
     }
+  }
+
+  /**
+   * The files `step` would upload (no file id known for them yet), as `sha256:as` keys. With several
+   * requests in flight, the first sends of a fan-out would otherwise each upload the same files.
+   */
+  private uploadsOf(entry: QueuedDelivery, step: PlannedMessage): string[] {
+    const items = step.kind === 'single' ? [step.item] : step.kind === 'album' ? step.items : [];
+    const report = this.reports.get(entry.delivery.reportId)?.report;
+    const keys: string[] = [];
+    if (!report) return keys;
+    for (const item of items) {
+      const file = fileOf(report.files, item);
+      if (file && !this.options.outbox.fileId(file.sha256, item.as)) keys.push(`${file.sha256}:${item.as}`);
+    }
+    return keys;
   }
 
   /**
@@ -452,6 +494,7 @@ export class OutboxDispatcher {
     entry.inFlight = true;
     const chatId = delivery.chatId;
     this.limiter.begin(chatId, messagesIn(step), this.now());
+    this.requestsInFlight++;
     const language = isLanguage(delivery.language) ? delivery.language : 'ru';
     let learnt: Awaited<ReturnType<ReportSender['send']>>;
     try {
@@ -472,12 +515,18 @@ export class OutboxDispatcher {
       );
     } catch (error) {
       entry.inFlight = false;
+      this.requestEnded();
       // whatever was sent (an upload, perhaps) counts from now
       this.limiter.end(chatId, this.now(), true);
       await this.handleFailure(entry, classifySendError(error));
       return;
     }
     entry.inFlight = false;
+    // an upload taught file ids, which the next sends read from the database: they wait for its record
+    // with one send at a time, its slot is held until its record is durable: a crash repeats at most
+    // one message in all; with several (group commit) at most one per chat
+    const holdSlot = learnt.length > 0 || !this.groupCommit;
+    if (!holdSlot) this.requestEnded();
     // the message is out: from here on nothing may send it again, whatever the database says
     this.limiter.end(chatId, this.now(), learnt.length > 0);
     this.reachability.noteSuccess();
@@ -488,8 +537,18 @@ export class OutboxDispatcher {
     delivery.stepsDone++;
     delivery.attempts = 0;
     entry.notBefore = 0;
-    await this.commitStep(delivery, finished, learnt, fixPlan);
+    try {
+      await this.commitStep(delivery, finished, learnt, fixPlan);
+    } finally {
+      if (holdSlot) this.requestEnded();
+    }
     if (finished) this.finish(entry, 'sent');
+  }
+
+  /** A request came back: the send loop may start another (TELEGRAM_PARALLEL_SENDS). */
+  private requestEnded(): void {
+    this.requestsInFlight--;
+    this.wakeUp?.();
   }
 
   /**
@@ -531,26 +590,36 @@ export class OutboxDispatcher {
   }
 
   /**
-   * Records a sent message together with the others answered in the same turn of the event loop: one
-   * transaction, one disk sync (synchronous=FULL) for all of them. With several requests in flight (paid
-   * broadcasts at 1000/s) a sync per message would be the limit; a crash before the sync repeats at most
-   * the messages in flight, as TELEGRAM_PARALLEL_SENDS already says. Rejects for the whole batch when
-   * the database refuses; {@link commitStep} then tries again.
+   * Records a sent message together with the others answered in the same turn of the event loop, or
+   * with TELEGRAM_PARALLEL_SENDS above 1 since the previous commit (group commit, at most one per
+   * {@link COMMIT_GATHER_MS}; the first after a quiet spell at once): one transaction, one disk sync
+   * (synchronous=FULL) for all of them. At 1000 messages/s a sync per message would be the limit.
+   * What "never twice" keeps: a chat stays busy until its record is durable (no next message to it
+   * before), so a crash repeats at most one message per chat (those answered but not yet committed);
+   * with one send at a time the slot is held too, so at most one message in all.
+   * Rejects for the whole batch when the database refuses; {@link commitStep} then tries again.
    */
   private recordTogether(step: Parameters<OutboxStore['stepsSent']>[0][number]): Promise<void> {
     return new Promise((resolve, reject) => {
       this.pendingRecords.push({ step, resolve, reject });
       if (this.pendingRecords.length > 1) return;
-      setImmediate(() => {
+      const flush = () => {
         const batch = this.pendingRecords.splice(0);
         try {
           this.options.outbox.stepsSent(batch.map((record) => record.step));
         } catch (error) {
           for (const record of batch) record.reject(error);
           return;
+        } finally {
+          this.lastCommitAt = performance.now();
         }
         for (const record of batch) record.resolve();
-      });
+      };
+      // the disk sync blocks the event loop (~8 ms on a plain disk): at most one per COMMIT_GATHER_MS,
+      // so at 1000 messages/s the loop spends most of its time sending, not syncing
+      const waitMs = this.groupCommit ? this.lastCommitAt + COMMIT_GATHER_MS - performance.now() : 0;
+      if (waitMs > 0) setTimeout(flush, waitMs);
+      else setImmediate(flush);
     });
   }
 
@@ -811,6 +880,14 @@ export class OutboxDispatcher {
 const LOOP_RESTART_MS = 1000;
 /** How often a delivery held for a paused mailbox looks again whether it was resumed, ms. */
 const PAUSED_MAILBOX_RECHECK_MS = 5000;
+/**
+ * Least time between two commits of sent messages (group commit). Far below a chat's one-second
+ * interval, so a chat's next message never waits for it; long enough that the disk sync takes a small
+ * share of the event loop at 1000 messages/s.
+ */
+const COMMIT_GATHER_MS = 40;
+/** How long a send whose file another request is uploading waits before it looks again. */
+const UPLOAD_WAIT_MS = 50;
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));

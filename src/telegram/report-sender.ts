@@ -114,7 +114,8 @@ function captionAt(level: number, content: ReportContent, maxLength = CAPTION_MA
 }
 
 /** The file an item sends: a report file, or one tile of it. */
-function fileOf(files: readonly ReportFile[], item: PlannedItem): ReportFile | undefined {
+/** The file (or tile) a planned item sends. */
+export function fileOf(files: readonly ReportFile[], item: PlannedItem): ReportFile | undefined {
   const file = files[item.fileIndex];
   return item.tile === undefined ? file : file?.tiles?.[item.tile];
 }

@@ -57,6 +57,12 @@ export interface SendScheduleOptions<T> {
   chatReadyAt(entry: T, messages: number, now: number): number;
   /** When `messages` more messages fit in the overall window (Infinity: after requests in flight end). */
   overallReadyAt(messages: number, now: number): number;
+  /**
+   * How many messages fit in the overall window now. With it, a started entry yields its turn to an
+   * album not yet begun when going first would leave room that no ready album can use (see
+   * {@link SendSchedule.next}). Without it, started entries always go first.
+   */
+  overallFree?(now: number): number;
 }
 
 type Place = 'idle' | 'ready' | 'waiting' | 'parked' | 'taken';
@@ -302,6 +308,11 @@ export class SendSchedule<T> {
       this.work++;
       this.put(top.entry, slot, this.options.chatReadyAt(top.entry, slot.messages, now), now);
     }
+    const album = this.albumBeforeStarted(now);
+    if (album !== null) {
+      const entry = this.takeFromClass(this.ready[1][album]!, album, now);
+      if (entry !== null) return { entry };
+    }
     let waitUntil = Number.POSITIVE_INFINITY;
     for (const tier of this.ready) {
       for (let messages = tier.length - 1; messages >= 1; messages--) {
@@ -313,18 +324,8 @@ export class SendSchedule<T> {
           waitUntil = Math.min(waitUntil, overall);
           continue;
         }
-        for (let line = readyClass.turns.peek(); line; line = readyClass.turns.peek()) {
-          this.work++;
-          const entry = line.live > 0 ? this.takeFrom(line, messages, now) : null;
-          // the line had its turn: to the back while it has more, else out
-          readyClass.turns.shift();
-          if (line.live > 0) readyClass.turns.push(line);
-          else {
-            line.inTurns = false;
-            if (readyClass.lines.get(line.group) === line) readyClass.lines.delete(line.group);
-          }
-          if (entry !== null) return { entry };
-        }
+        const entry = this.takeFromClass(readyClass, messages, now);
+        if (entry !== null) return { entry };
       }
     }
     for (const heap of [this.waiting, this.waitingFar]) {
@@ -338,6 +339,54 @@ export class SendSchedule<T> {
       }
     }
     return { waitUntil };
+  }
+
+  /**
+   * The message count of the not-begun album that should go before the started entries now, or null
+   * when they go first as usual. Started entries (a chat's rest of the report) of S messages in all
+   * are ready and the overall window has room for F; the not-begun album at the front is of g
+   * messages. When S ≥ F the started ones fill the room by themselves. Otherwise they all go and the
+   * albums fill what is left in steps of g, leaving (F − S) mod g slots unused until the next message
+   * leaves the window: a 3-photo album's three slots taken by a chat's 1-message rest, two left that
+   * no album fits. Sending the album first instead uses those slots, and the started entries take the
+   * next room that frees (a single slot when a single leaves the window), so nothing is left idle and
+   * the started ones wait only until the next slot frees. Bounded: each album first lowers F by g
+   * without changing (F − S) mod g, down to F < g, where the started ones go.
+   */
+  private albumBeforeStarted(now: number): number | null {
+    if (!this.options.overallFree) return null;
+    const started = this.ready[0];
+    let startedMessages = 0;
+    for (let messages = 1; messages < started.length; messages++) {
+      startedMessages += messages * (started[messages]?.live ?? 0);
+    }
+    if (startedMessages === 0) return null;
+    this.work++;
+    const free = this.options.overallFree(now);
+    if (startedMessages >= free) return null;
+    const notBegun = this.ready[1];
+    for (let messages = Math.min(free, notBegun.length - 1); messages >= 2; messages--) {
+      if ((notBegun[messages]?.live ?? 0) === 0) continue;
+      return (free - startedMessages) % messages === 0 ? null : messages;
+    }
+    return null;
+  }
+
+  /** The next entry of `readyClass` whose chat takes it now, its lines taking turns; null when none. */
+  private takeFromClass(readyClass: ReadyClass<T>, messages: number, now: number): T | null {
+    for (let line = readyClass.turns.peek(); line; line = readyClass.turns.peek()) {
+      this.work++;
+      const entry = line.live > 0 ? this.takeFrom(line, messages, now) : null;
+      // the line had its turn: to the back while it has more, else out
+      readyClass.turns.shift();
+      if (line.live > 0) readyClass.turns.push(line);
+      else {
+        line.inTurns = false;
+        if (readyClass.lines.get(line.group) === line) readyClass.lines.delete(line.group);
+      }
+      if (entry !== null) return entry;
+    }
+    return null;
   }
 
   /**

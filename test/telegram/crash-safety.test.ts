@@ -18,7 +18,7 @@ let telegram: FakeTelegram;
 let nextChat = 7_000_000;
 
 beforeAll(async () => {
-  dovecot = await DovecotServer.start({ users: 2 });
+  dovecot = await DovecotServer.start({ users: 3 });
   telegram = await FakeTelegram.start();
 });
 
@@ -71,6 +71,35 @@ describe('crash safety', () => {
       const duplicates = received(chats).reduce((sum, count) => sum + (count - 1), 0);
       console.log(`kill -9 after ${before}/50 chats: duplicates ${duplicates}`);
       expect(duplicates).toBeLessThanOrEqual(1);
+      expect(await bot.stop()).toBe(0);
+    } finally {
+      if (bot.child.exitCode === null) await bot.crash();
+      removeDir(dataDir);
+    }
+  });
+
+  it('with parallel sends (group commit), a kill -9 repeats at most one message per chat', async () => {
+    const { dataDir, chats, env } = prepare('user3', 200);
+    // records are committed in groups: several chats may have an answered send not yet recorded
+    const parallelEnv = { ...env, TELEGRAM_PARALLEL_SENDS: '16', TELEGRAM_MESSAGES_PER_SECOND: '1000' };
+    let bot = await BotProcess.start(parallelEnv);
+    try {
+      await bot.waitForLine('connected to the mailbox');
+      await dovecot.append('user3', reportMail().raw);
+      await eventually(
+        () => received(chats).filter((count) => count > 0).length >= 60,
+        20_000,
+        'part of the fan-out',
+      );
+      await bot.crash();
+      const before = received(chats).filter((count) => count > 0).length;
+      expect(before).toBeLessThan(chats.length);
+
+      bot = await BotProcess.start(parallelEnv);
+      await eventually(() => received(chats).every((count) => count >= 1), 30_000, 'the rest of the fan-out');
+      const duplicates = received(chats).reduce((sum, count) => sum + (count - 1), 0);
+      console.log(`kill -9 after ${before}/200 chats with 16 parallel sends: duplicates ${duplicates}`);
+      expect(received(chats).every((count) => count <= 2)).toBe(true);
       expect(await bot.stop()).toBe(0);
     } finally {
       if (bot.child.exitCode === null) await bot.crash();

@@ -26,9 +26,12 @@ describe('send rate limiter', () => {
     limiter.begin(5, 1, 0);
     expect(limiter.earliest(5, 1, 0)).toBe(Number.POSITIVE_INFINITY);
     expect(limiter.earliest(6, 1, 0)).toBe(0);
-    // a small request counts from when it was sent
+    // a small request counts from when it was sent overall, and for its chat from its answer: however
+    // late it left the bot, it had reached Telegram by then
     limiter.end(5, 40, false);
-    expect(limiter.earliest(5, 1, 500)).toBe(1000);
+    expect(limiter.earliest(5, 1, 500)).toBe(1040);
+    expect(limiter.overallFree(500)).toBe(29);
+    expect(limiter.overallFree(1000)).toBe(30);
     // an upload answered at 2400 ms counts from its answer: Telegram may have received it only then
     limiter.begin(5, 1, 2000);
     limiter.end(5, 2400, true);
@@ -49,9 +52,19 @@ describe('send rate limiter', () => {
     expect(limiter.earliest(8, 1, 0)).toBe(0);
   });
 
+  it('leaves 2% of a high overall rate as headroom for the jitter between the bot and Telegram', () => {
+    const paid = new SendRateLimiter({ ...limits, messagesPerSecond: 1000 });
+    expect(paid.overallFree(0)).toBe(980);
+    for (let chat = 1; chat <= 98; chat++) sent(paid, chat, 10, 0);
+    expect(paid.overallEarliest(1, 10)).toBe(1000);
+    // at 30/s 2% is less than a message: no headroom
+    expect(new SendRateLimiter(limits).overallFree(0)).toBe(30);
+  });
+
   it('adds the margin to every window', () => {
     const limiter = new SendRateLimiter({ ...limits, marginMs: 25 });
     sent(limiter, 1, 1, 0);
-    expect(limiter.earliest(1, 1, 0)).toBe(1025);
+    // answered at 5
+    expect(limiter.earliest(1, 1, 0)).toBe(1030);
   });
 });

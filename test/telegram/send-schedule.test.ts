@@ -38,6 +38,7 @@ function world(
         ? Number.POSITIVE_INFINITY
         : Math.max(entry.notBefore, limiter.chatEarliest(entry.chatId, messages, now)),
     overallReadyAt: (messages, now) => limiter.overallEarliest(messages, now),
+    overallFree: (now) => limiter.overallFree(now),
   });
   let nextId = 1;
   const add = (chatId: number, steps: number[], now = 0, notBefore = 0, group = 1): Entry => {
@@ -209,6 +210,42 @@ describe('SendSchedule', () => {
     );
     expect(chatByChat).toBeLessThanOrEqual(0.55);
     expect(roundRobin).toBeGreaterThan(0.85);
+  });
+
+  it('leaves no slot of the overall window unused when albums and single rests mix, chat by chat', () => {
+    // 300 chats × (an album of three, then a document) = 1200 messages: 40 s at 30/s at best; a chat's
+    // document taking one of an album's three freed slots left two that no album fits (44 s)
+    const fanOut = world();
+    const entries = Array.from({ length: 300 }, (_, index) => fanOut.add(index + 1, [3, 1]));
+    const { doneAt, end } = drain(fanOut);
+    expect(doneAt.size).toBe(entries.length);
+    // the last request goes at its window's start: 39 full seconds before it, 40 with it
+    expect(end).toBeLessThanOrEqual(40_000 * 1.01);
+    expect(median([...doneAt.values()]) / end).toBeLessThanOrEqual(0.55);
+  });
+
+  it("sends an album not yet begun before a started chat's single when the single would strand slots", () => {
+    const { add, sendNext, limiter } = world({
+      messagesPerSecond: 5,
+      chatIntervalMs: 1000,
+      groupMessagesPerMinute: 20,
+    });
+    const started = add(1, [3, 1]);
+    expect(sendNext(0)).toBe(started);
+    // two singles of other chats fill the window half a second later (3 + 1 + 1 = 5)
+    add(2, [1]);
+    add(3, [1]);
+    expect(sendNext(500)).not.toBe(started);
+    expect(sendNext(500)).not.toBe(started);
+    const album = add(4, [3, 1], 500);
+    // at 1000 the album's three slots are free and chat 1's document is ready: the document first would
+    // leave two slots that chat 4's album does not fit, so the album goes and the document takes the
+    // slot that the next single frees
+    expect(limiter.overallFree(1000)).toBe(3);
+    expect(sendNext(1000)).toBe(album);
+    expect(sendNext(1000)).toBe(1500);
+    expect(sendNext(1500)).toBe(started);
+    expect(started.steps).toEqual([]);
   });
 
   it('finishes each chat in the order the chats were queued, within its own limits', () => {
