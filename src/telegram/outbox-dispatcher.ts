@@ -33,6 +33,7 @@ import { classifySendError, type SendFailure } from './send-failure.js';
 import { SendRateLimiter, type SendRateLimits } from './send-rate-limiter.js';
 import { SendSchedule } from './send-schedule.js';
 import { TelegramReachability } from './telegram-reachability.js';
+import { filesWithBrokenTiles, withoutBrokenTiles } from './tile-fallback.js';
 
 export interface OutboxDispatcherOptions {
   api: Api;
@@ -446,6 +447,13 @@ export class OutboxDispatcher {
     const report = this.reports.get(delivery.reportId)!.report;
     // a chat that is no recipient any more is cancelled before a stale delivery is reported as failed
     if (this.refuseRecipient(entry, report.mailbox) || this.refuseStale(entry, current.createdAt)) return;
+    const sendable = this.withoutBrokenTiles(delivery, plan, report);
+    if (!sendable) {
+      // all this message carried were unreadable tiles whose original goes in another message
+      await this.stepDone(entry, plan, []);
+      return;
+    }
+    step = sendable;
     entry.inFlight = true;
     const chatId = delivery.chatId;
     this.limiter.begin(chatId, messagesIn(step), this.now());
@@ -478,6 +486,16 @@ export class OutboxDispatcher {
     // the message is out: from here on nothing may send it again, whatever the database says
     this.limiter.end(chatId, this.now(), learnt.length > 0);
     this.reachability.noteSuccess();
+    await this.stepDone(entry, plan, learnt);
+  }
+
+  /** Records the delivery's current message as sent. */
+  private async stepDone(
+    entry: QueuedDelivery,
+    plan: PlannedMessage[],
+    learnt: Awaited<ReturnType<ReportSender['send']>>,
+  ): Promise<void> {
+    const { delivery } = entry;
     const finished = delivery.stepsDone + 1 >= plan.length;
     // the first of several messages fixes the plan for the rest, whatever the settings after a restart
     const fixPlan = !finished && !delivery.plan ? plan : undefined;
@@ -487,6 +505,31 @@ export class OutboxDispatcher {
     entry.notBefore = 0;
     await this.commitStep(delivery, finished, learnt, fixPlan);
     if (finished) this.finish(entry, 'sent');
+  }
+
+  /**
+   * The delivery's current message without tiles that are gone or truncated in the spool (see
+   * tile-fallback.ts): the original PNG goes as a document instead, and the admin chat hears it once per
+   * report. Null when nothing is left to send in this message.
+   */
+  private withoutBrokenTiles(
+    delivery: Delivery,
+    plan: PlannedMessage[],
+    report: StoredReport,
+  ): PlannedMessage | null {
+    const step = plan[delivery.stepsDone]!;
+    const broken = filesWithBrokenTiles(
+      report.files,
+      step,
+      (sha256) => this.options.outbox.fileId(sha256, 'photo') !== null,
+    );
+    if (broken.size === 0) return step;
+    const names = [...broken].map((index) => report.files[index]?.filename ?? `file ${index + 1}`);
+    this.options.alerts.raise(
+      `tiles-unreadable:${report.id}`,
+      `Report "${sanitizeServerText(report.subject, this.options.scrubber, 120)}" (${report.id}): the tiles of ${names.join(', ')} are missing or damaged in the spool; the original image is sent as a document instead.`,
+    );
+    return withoutBrokenTiles(plan, delivery.stepsDone, broken);
   }
 
   /**

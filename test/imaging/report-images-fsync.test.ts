@@ -8,6 +8,7 @@ import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it, vi } from 'vitest';
+import type { ReportFile } from '../../src/core/report.js';
 
 /** Every fsync, in order: the path its descriptor was opened with and that file's size then. */
 const fsyncs = vi.hoisted(() => [] as { target: string; size: number }[]);
@@ -41,7 +42,7 @@ describe('tile durability', () => {
     mkdirSync(spoolDir);
     const filePath = path.join(spoolDir, 'Sales.png');
     writeFileSync(filePath, png);
-    const file = {
+    const file: ReportFile = {
       filename: 'Sales.png',
       contentType: 'image/png',
       size: png.length,
