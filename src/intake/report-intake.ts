@@ -421,6 +421,7 @@ export class ReportIntake {
         status,
         reason,
         spoolDir: keepFiles && mail.files.length > 0 ? spoolDir : null,
+        held,
       },
       deliveries,
       (id) => {

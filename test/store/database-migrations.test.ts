@@ -39,6 +39,8 @@ function databaseAtSchema7(fill: (db: BetterSqlite3.Database) => void): string {
     ALTER TABLE report_files DROP COLUMN tiles;
     ALTER TABLE report_files DROP COLUMN background_share;
   `);
+  // 13: the held flag (its index went with migration 9's above)
+  db.exec('ALTER TABLE reports DROP COLUMN held;');
   db.pragma('user_version = 7');
   fill(db);
   db.close();
