@@ -104,6 +104,15 @@ interface PreparedReport {
 
 const isLanguage = (value: string): value is Language => (LANGUAGES as readonly string[]).includes(value);
 
+/**
+ * A delivery queued again for one chat by /last or `resend` (round 1 on), not the report's broadcast:
+ * QUIET_HOURS does not silence it, and it is no paid broadcast (TELEGRAM_PAID_BROADCAST), being one
+ * chat's request at the free per-chat pace.
+ */
+function isRequeued(delivery: Delivery): boolean {
+  return (delivery.round ?? 0) > 0;
+}
+
 export class OutboxDispatcher {
   private readonly queue = new Map<number, QueuedDelivery>();
   /** The queue by readiness: what may go next, without looking at every queued delivery. */
@@ -473,7 +482,10 @@ export class OutboxDispatcher {
           textTable: report.textTable?.monospace ?? null,
         },
         { onMissingRight: (right, fallback) => this.tellMissingRight(delivery, right, fallback) },
-        { silent: this.isQuiet(report), paidBroadcast: this.paidBroadcast },
+        {
+          silent: this.isQuiet(report, delivery),
+          paidBroadcast: this.paidBroadcast && !isRequeued(delivery),
+        },
       );
     } catch (error) {
       entry.inFlight = false;
@@ -704,10 +716,13 @@ export class OutboxDispatcher {
     this.retryLater(entry, reason, failure.details.errorCode);
   }
 
-  /** Whether a report's messages go without sound: it was recorded inside QUIET_HOURS. */
-  private isQuiet(report: StoredReport): boolean {
+  /**
+   * Whether a report's messages go without sound: it was recorded inside QUIET_HOURS. A report queued
+   * again (/last, `resend`) was asked for by someone now, so it rings like any answer.
+   */
+  private isQuiet(report: StoredReport, delivery: Delivery): boolean {
     const window = this.options.quietHours;
-    if (!window) return false;
+    if (!window || isRequeued(delivery)) return false;
     const recordedAt = new Date(report.recordedAt);
     return !Number.isNaN(recordedAt.getTime()) && isQuietAt(window, recordedAt);
   }
