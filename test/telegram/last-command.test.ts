@@ -104,6 +104,8 @@ function subscriber(
 async function arrives(user: 'user1' | 'user2', chatId: number, count: number, subject?: string) {
   await dovecot.append(user, reportMail(subject ? { subject } : {}).raw);
   await eventually(() => documents(chatId).length >= count, 15_000, `${count} documents in ${chatId}`);
+  // recorded as sent too: a /last right after would otherwise find the delivery still pending
+  await eventually(() => bot!.app.dispatcher!.depth === 0, 15_000, 'the delivery recorded');
 }
 
 describe('/last', () => {
