@@ -28,7 +28,8 @@ export function filesWithBrokenTiles(
     if (item.tile === undefined || checked.has(item.fileIndex)) continue;
     checked.add(item.fileIndex);
     const tiles = files[item.fileIndex]?.tiles ?? [];
-    const usable = (tile: ReportFile) => knownFileId(tile.sha256) || isIntact(tile);
+    // a stat first: the file_id lookup is a query, and only needed for a tile the spool lost
+    const usable = (tile: ReportFile) => isIntact(tile) || knownFileId(tile.sha256);
     if (item.tile >= tiles.length || !tiles.every(usable)) broken.add(item.fileIndex);
   }
   return broken;
