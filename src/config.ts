@@ -269,7 +269,7 @@ export const settings = {
   TELEGRAM_PAID_BROADCAST: {
     schema: booleanFromEnv.default(false),
     description:
-      'Paid broadcasts: every message is sent with `allow_paid_broadcast`, and the overall rate rises to 1000 messages per second (the per-chat and per-group limits stay). Telegram charges 0.1 Star per message above the free 30 per second, from the bot\u2019s Stars balance; enable Paid Broadcasts in @BotFather and keep the balance funded (docs/operations.md). When the balance runs out, the bot falls back to TELEGRAM_MESSAGES_PER_SECOND without the flag until restarted, and tells the admin chat once.',
+      'Paid broadcasts: every message of a report\u2019s broadcast is sent with `allow_paid_broadcast` (not one asked for again by /last or `resend`: one chat\u2019s request needs no paid rate), and the overall rate rises to 1000 messages per second (the per-chat and per-group limits stay). Telegram charges 0.1 Star per message above the free 30 per second, from the bot\u2019s Stars balance; enable Paid Broadcasts in @BotFather and keep the balance funded (docs/operations.md). When the balance runs out, the bot falls back to TELEGRAM_MESSAGES_PER_SECOND without the flag until restarted, and tells the admin chat once.',
   },
   QUIET_HOURS: {
     schema: z
@@ -283,7 +283,7 @@ export const settings = {
       })
       .optional(),
     description:
-      'Reports recorded in this daily window, `HH:MM-HH:MM` in TZ (e.g. `22:00-08:00`, which crosses midnight), are sent without sound (`disable_notification`), every message of them; they are never held. Empty: off.',
+      'Reports recorded in this daily window, `HH:MM-HH:MM` in TZ (e.g. `22:00-08:00`, which crosses midnight), are sent without sound (`disable_notification`), every message of them; they are never held. A report asked for again (/last, `resend`) rings whenever it goes. Empty: off.',
   },
   TZ: {
     schema: z

@@ -233,7 +233,12 @@ async function resendCommand(reportId: number, options: { chat?: number }): Prom
       throw new UsageError(
         `report #${reportId}: ${report.mailbox} has no active recipients in the directory now; name a chat with --chat`,
       );
-    for (const target of targets) outbox.requeue(reportId, target);
+    db.transaction(() => {
+      for (const target of targets) outbox.requeue(reportId, target);
+      // sent to its recipients, a report held as blank is released: /last gives it from now on (one chat
+      // named with --chat is the operator's look at it, not a release)
+      if (options.chat === undefined) store.release(reportId);
+    })();
     console.log(
       `report #${reportId} queued again for ${targets.length} chat(s); the running bot sends it within seconds`,
     );

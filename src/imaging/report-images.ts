@@ -3,12 +3,23 @@
  * (is it blank?), and a tall one is cut into tiles spooled next to the report's files. The tiles are
  * ordinary report files from then on: uploaded once, then fanned out by file_id like any file.
  *
- * Crash safety: tiles are written under a temporary name and renamed when complete, inside the mail's
- * own spool directory, which is only referenced once the report is recorded; a crash before that leaves
- * an orphan directory the start-up clean-up removes, and the mail is read and tiled again.
+ * Crash safety: tiles are written under a temporary name, fsynced, and renamed when complete, inside the
+ * mail's own spool directory, which is only referenced once the report is recorded; the directories that
+ * name them are fsynced too before this returns, so a power cut after the report row is committed
+ * (synchronous=FULL) cannot leave it pointing at a missing or empty tile. A crash before that leaves an
+ * orphan directory the start-up clean-up removes, and the mail is read and tiled again.
  */
 import { createHash } from 'node:crypto';
-import { createReadStream, mkdirSync, renameSync, rmSync, statSync } from 'node:fs';
+import {
+  closeSync,
+  createReadStream,
+  fsyncSync,
+  mkdirSync,
+  openSync,
+  renameSync,
+  rmSync,
+  statSync,
+} from 'node:fs';
 import path from 'node:path';
 import sharp from 'sharp';
 import type { ReportFile } from '../core/report.js';
@@ -75,6 +86,9 @@ export async function prepareReportImages(
           options,
         );
         measured.tiles = await writeTiles(file, analysis.width, ranges, tileDir, options.maxPixels);
+        // the new names: tiles/<index> in tiles/, tiles/ in the spool directory
+        fsyncPath(path.dirname(tileDir));
+        fsyncPath(spoolDir);
       }
       prepared.push(measured);
     } catch (error) {
@@ -108,6 +122,7 @@ async function writeTiles(
       .extract({ left: 0, top: range.top, width, height: range.height })
       .png({ compressionLevel: 6 })
       .toFile(partPath);
+    fsyncPath(partPath);
     renameSync(partPath, finalPath);
     tiles.push({
       filename: name,
@@ -119,7 +134,18 @@ async function writeTiles(
       height: range.height,
     });
   }
+  fsyncPath(dir);
   return tiles;
+}
+
+/** Flushes a file's bytes, or a directory's entries, to the disk. */
+function fsyncPath(target: string): void {
+  const fd = openSync(target, 'r');
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
 }
 
 function sha256Of(file: string): Promise<string> {

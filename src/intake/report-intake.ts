@@ -433,6 +433,7 @@ export class ReportIntake {
         status,
         reason,
         spoolDir: keepFiles && mail.files.length > 0 ? spoolDir : null,
+        held,
       },
       deliveries,
       (id) => {
@@ -468,7 +469,7 @@ export class ReportIntake {
     try {
       if (notice) this.tellAdminOfNotice(mailbox, notice, reportId, mode, deliveries.length);
       else if (settled && settled.retries > 0)
-        this.tellAdminOfRecovery(mailbox, mail.subject, reportId, settled);
+        this.tellAdminOfRecovery(mailbox, mail.subject, reportId, settled, held);
     } catch (error) {
       log.error({ err: error, reportId }, 'telling the admin chat about a Superset notice failed');
     }
@@ -531,12 +532,18 @@ export class ReportIntake {
     subject: string,
     reportId: number,
     settled: SettledRetries,
+    held: boolean,
   ): void {
     if ((this.options.supersetNotices ?? 'admin') === 'off') return;
     const count = settled.lastAttempt ?? settled.retries;
+    const retries = `${count} ${count === 1 ? 'retry' : 'retries'}`;
+    const name = `Report "${this.safe(reportNameOf(subject))}" in ${this.safe(mailbox.email)}`;
+    // Superset's run ended with a mail either way (the retries are settled), but a held one was not sent
     this.options.alerts?.raise(
       `superset-recovered:${mailbox.email}:${reportId}`,
-      `Report "${this.safe(reportNameOf(subject))}" in ${this.safe(mailbox.email)} delivered after ${count} ${count === 1 ? 'retry' : 'retries'}.`,
+      held
+        ? `${name} came after ${retries}, but is held as a blank screenshot, not delivered (report ${reportId}).`
+        : `${name} delivered after ${retries}.`,
     );
   }
 

@@ -303,6 +303,16 @@ const MIGRATIONS: string[] = [
   ALTER TABLE report_files ADD COLUMN tiles TEXT;
   ALTER TABLE report_files ADD COLUMN background_share REAL;
   `,
+  // 13: (issue 13 fix, engineer v) a report held as a blank screenshot (BLANK_SCREENSHOTS=hold) until a
+  // `resend` releases it: /last gives the newest report not held, with the partial index it reads
+  // (the held ones of before are those recorded with the hold's reason and no delivery)
+  `
+  ALTER TABLE reports ADD COLUMN held INTEGER NOT NULL DEFAULT 0;
+  UPDATE reports SET held = 1 WHERE status = 'forward' AND reason LIKE 'held:%'
+    AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.report_id = reports.id);
+  DROP INDEX IF EXISTS reports_forwarded_by_mailbox;
+  CREATE INDEX reports_forwarded_by_mailbox ON reports (mailbox, id) WHERE status = 'forward' AND held = 0;
+  `,
 ];
 
 /** Opens (creating when needed) the database in `dataDir` and brings its schema up to date. */

@@ -29,6 +29,8 @@ export interface Delivery {
   lastError: string | null;
   createdAt: string;
   finishedAt: string | null;
+  /** 0 for the report's own delivery to this chat; 1, 2, … for each time it was queued again (/last, `resend`). */
+  round?: number;
   /**
    * The messages this delivery sends, fixed when its first message went out and more were to follow:
    * a restart with other settings (PHOTO_MAX_ASPECT_RATIO, MAX_FILE_MB, a media mode) neither skips
@@ -55,6 +57,7 @@ interface DeliveryRow {
   last_error: string | null;
   created_at: string;
   finished_at: string | null;
+  round?: number;
   plan: string | null;
 }
 
@@ -77,6 +80,7 @@ function toDelivery(row: DeliveryRow): Delivery {
     lastError: row.last_error,
     createdAt: row.created_at,
     finishedAt: row.finished_at,
+    round: row.round ?? 0,
     plan: row.plan === null || row.plan === undefined ? null : (JSON.parse(row.plan) as PlannedMessage[]),
   };
 }

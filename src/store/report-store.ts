@@ -68,6 +68,8 @@ export interface NewReport {
   status: ReportStatus;
   reason: string | null;
   spoolDir: string | null;
+  /** Held as a blank screenshot (BLANK_SCREENSHOTS=hold): recorded without deliveries until a `resend`. */
+  held?: boolean;
 }
 
 export interface StoredReport {
@@ -86,6 +88,8 @@ export interface StoredReport {
   spoolDir: string | null;
   /** When the janitor removed the spooled files (null while they are kept). */
   spoolRemovedAt: string | null;
+  /** Held as a blank screenshot and not released by a `resend` (see {@link NewReport.held}). */
+  held: boolean;
   files: ReportFile[];
   skipped: SkippedPart[];
   /** For a `superset_notice`: which notice, about which report. */
@@ -210,8 +214,8 @@ export class ReportStore {
       const result = this.db
         .prepare(
           `INSERT INTO reports (mailbox, uid_validity, uid, raw_sha256, raw_size, message_id, subject, sender, mail_date, link,
-             description, status, reason, spool_dir, internal_date, recorded_at)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+             description, status, reason, spool_dir, internal_date, recorded_at, held)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
         )
         .run(
           position.mailbox,
@@ -231,6 +235,7 @@ export class ReportStore {
           // a webhook report has no IMAP arrival time: the rescan after a UIDVALIDITY change goes by these
           imap?.internalDate ?? null,
           now,
+          report.held ? 1 : 0,
         );
       const reportId = Number(result.lastInsertRowid);
       if (mail.textTable) {
@@ -299,12 +304,22 @@ export class ReportStore {
     return row ? this.toReport(row) : null;
   }
 
-  /** The newest report of `mailbox` that was forwarded (status `forward`), or null when there is none. */
+  /**
+   * The newest report of `mailbox` that was forwarded to its recipients (status `forward`, not held as a
+   * blank screenshot), or null when there is none. A held report counts once a `resend` released it.
+   */
   latestForwarded(mailbox: string): StoredReport | null {
     const row = this.db
-      .prepare("SELECT * FROM reports WHERE mailbox = ? AND status = 'forward' ORDER BY id DESC LIMIT 1")
+      .prepare(
+        "SELECT * FROM reports WHERE mailbox = ? AND status = 'forward' AND held = 0 ORDER BY id DESC LIMIT 1",
+      )
       .get(mailbox) as ReportRow | undefined;
     return row ? this.toReport(row) : null;
+  }
+
+  /** Releases a report held as a blank screenshot (a `resend` to its recipients): /last may give it now. */
+  release(reportId: number): void {
+    this.db.prepare('UPDATE reports SET held = 0 WHERE id = ? AND held = 1').run(reportId);
   }
 
   /** The most recent reports, newest first. */
@@ -423,6 +438,7 @@ export class ReportStore {
       internalDate: row.internal_date,
       spoolDir: row.spool_dir,
       spoolRemovedAt: row.spool_removed_at,
+      held: row.held === 1,
       files,
       skipped,
       ...(row.status === 'superset_notice' ? this.noticeOf(row.id) : {}),
@@ -452,6 +468,7 @@ interface ReportRow {
   recorded_at: string;
   internal_date: string | null;
   spool_dir: string | null;
+  held: number;
   spool_removed_at: string | null;
   text_table?: string | null;
 }

@@ -72,6 +72,7 @@ function lastCommandOf(deps: ChatHandlerDependencies, reports: ReportStore): Com
     logger: deps.logger,
     scrubber: deps.scrubber,
     defaultMediaMode: deps.config.MEDIA_MODE,
+    defaultTallImageMode: deps.config.TALL_IMAGE_MODE,
     intervalMs: deps.config.LAST_COMMAND_INTERVAL_SECONDS * 1000,
     ...(deps.onQueued ? { onQueued: deps.onQueued } : {}),
   });

@@ -1,5 +1,5 @@
 /**
- * /last: the latest report of each of the chat's mailboxes, sent again. The chat's mailboxes are those
+ * /last: the latest report of each of the chat's mailboxes (not one held as a blank screenshot), sent again. The chat's mailboxes are those
  * whose recipients, by the directory of now, include this chat (core/recipients.ts: a user's private
  * chat, or a registered group), so a user no longer subscribed to a mailbox gets nothing of it. The
  * report is queued in the outbox as a new round for this chat, and goes through the dispatcher like any
@@ -9,7 +9,7 @@
  */
 import { existsSync } from 'node:fs';
 import { Composer, type Context } from 'grammy';
-import type { MediaMode } from '../core/message-plan.js';
+import type { MediaMode, TallImageMode } from '../core/message-plan.js';
 import { type Recipient, recipientsFor } from '../core/recipients.js';
 import type { Directory, MailboxEntry } from '../directory/directory.js';
 import type { Logger } from '../observability/logger.js';
@@ -30,6 +30,8 @@ export interface LastCommandOptions {
   scrubber: SecretScrubber;
   /** MEDIA_MODE: the media mode of mailboxes without one. */
   defaultMediaMode: MediaMode;
+  /** TALL_IMAGE_MODE: the tall-image mode of mailboxes and groups without one (as at intake). */
+  defaultTallImageMode?: TallImageMode;
   /** LAST_COMMAND_INTERVAL_SECONDS in ms: least time between two /last of one chat that are carried out; 0 for none. */
   intervalMs: number;
   /** Called once deliveries were queued (wakes the dispatcher). */
@@ -99,9 +101,12 @@ export function createLastCommand(options: LastCommandOptions): Composer<Context
     const snapshot = options.directory.snapshot();
     const mine: Array<{ mailbox: MailboxEntry; recipient: Recipient }> = [];
     for (const mailbox of snapshot.mailboxes) {
-      const recipient = recipientsFor(mailbox, snapshot, options.defaultMediaMode).find(
-        (candidate) => candidate.chatId === chatId,
-      );
+      const recipient = recipientsFor(
+        mailbox,
+        snapshot,
+        options.defaultMediaMode,
+        options.defaultTallImageMode,
+      ).find((candidate) => candidate.chatId === chatId);
       if (recipient) mine.push({ mailbox, recipient });
     }
     if (mine.length === 0) {
@@ -134,6 +139,8 @@ export function createLastCommand(options: LastCommandOptions): Composer<Context
           recipientName: recipient.name,
           language,
           mediaMode: recipient.mediaMode,
+          // the chat's mode of now, as the intake fixes it on a first delivery (NULL would read 'document')
+          tallImageMode: recipient.tallImageMode,
           threadId: recipient.threadId,
         });
         queued++;

@@ -33,6 +33,7 @@ import { classifySendError, type SendFailure } from './send-failure.js';
 import { SendRateLimiter, type SendRateLimits } from './send-rate-limiter.js';
 import { SendSchedule } from './send-schedule.js';
 import { TelegramReachability } from './telegram-reachability.js';
+import { filesWithBrokenTiles, withoutBrokenTiles } from './tile-fallback.js';
 
 export interface OutboxDispatcherOptions {
   api: Api;
@@ -102,6 +103,15 @@ interface PreparedReport {
 }
 
 const isLanguage = (value: string): value is Language => (LANGUAGES as readonly string[]).includes(value);
+
+/**
+ * A delivery queued again for one chat by /last or `resend` (round 1 on), not the report's broadcast:
+ * QUIET_HOURS does not silence it, and it is no paid broadcast (TELEGRAM_PAID_BROADCAST), being one
+ * chat's request at the free per-chat pace.
+ */
+function isRequeued(delivery: Delivery): boolean {
+  return (delivery.round ?? 0) > 0;
+}
 
 export class OutboxDispatcher {
   private readonly queue = new Map<number, QueuedDelivery>();
@@ -491,6 +501,13 @@ export class OutboxDispatcher {
     const report = this.reports.get(delivery.reportId)!.report;
     // a chat that is no recipient any more is cancelled before a stale delivery is reported as failed
     if (this.refuseRecipient(entry, report.mailbox) || this.refuseStale(entry, current.createdAt)) return;
+    const sendable = this.withoutBrokenTiles(delivery, plan, report);
+    if (!sendable) {
+      // all this message carried were unreadable tiles whose original goes in another message
+      await this.stepDone(entry, plan, []);
+      return;
+    }
+    step = sendable;
     entry.inFlight = true;
     const chatId = delivery.chatId;
     this.limiter.begin(chatId, messagesIn(step), this.now());
@@ -511,7 +528,10 @@ export class OutboxDispatcher {
           textTable: report.textTable?.monospace ?? null,
         },
         { onMissingRight: (right, fallback) => this.tellMissingRight(delivery, right, fallback) },
-        { silent: this.isQuiet(report), paidBroadcast: this.paidBroadcast },
+        {
+          silent: this.isQuiet(report, delivery),
+          paidBroadcast: this.paidBroadcast && !isRequeued(delivery),
+        },
       );
     } catch (error) {
       entry.inFlight = false;
@@ -530,6 +550,16 @@ export class OutboxDispatcher {
     // the message is out: from here on nothing may send it again, whatever the database says
     this.limiter.end(chatId, this.now(), learnt.length > 0);
     this.reachability.noteSuccess();
+    await this.stepDone(entry, plan, learnt);
+  }
+
+  /** Records the delivery's current message as sent. */
+  private async stepDone(
+    entry: QueuedDelivery,
+    plan: PlannedMessage[],
+    learnt: Awaited<ReturnType<ReportSender['send']>>,
+  ): Promise<void> {
+    const { delivery } = entry;
     const finished = delivery.stepsDone + 1 >= plan.length;
     // the first of several messages fixes the plan for the rest, whatever the settings after a restart
     const fixPlan = !finished && !delivery.plan ? plan : undefined;
@@ -549,6 +579,31 @@ export class OutboxDispatcher {
   private requestEnded(): void {
     this.requestsInFlight--;
     this.wakeUp?.();
+  }
+
+  /**
+   * The delivery's current message without tiles that are gone or truncated in the spool (see
+   * tile-fallback.ts): the original PNG goes as a document instead, and the admin chat hears it once per
+   * report. Null when nothing is left to send in this message.
+   */
+  private withoutBrokenTiles(
+    delivery: Delivery,
+    plan: PlannedMessage[],
+    report: StoredReport,
+  ): PlannedMessage | null {
+    const step = plan[delivery.stepsDone]!;
+    const broken = filesWithBrokenTiles(
+      report.files,
+      step,
+      (sha256) => this.options.outbox.fileId(sha256, 'photo') !== null,
+    );
+    if (broken.size === 0) return step;
+    const names = [...broken].map((index) => report.files[index]?.filename ?? `file ${index + 1}`);
+    this.options.alerts.raise(
+      `tiles-unreadable:${report.id}`,
+      `Report "${sanitizeServerText(report.subject, this.options.scrubber, 120)}" (${report.id}): the tiles of ${names.join(', ')} are missing or damaged in the spool; the original image is sent as a document instead.`,
+    );
+    return withoutBrokenTiles(plan, delivery.stepsDone, broken);
   }
 
   /**
@@ -733,10 +788,13 @@ export class OutboxDispatcher {
     this.retryLater(entry, reason, failure.details.errorCode);
   }
 
-  /** Whether a report's messages go without sound: it was recorded inside QUIET_HOURS. */
-  private isQuiet(report: StoredReport): boolean {
+  /**
+   * Whether a report's messages go without sound: it was recorded inside QUIET_HOURS. A report queued
+   * again (/last, `resend`) was asked for by someone now, so it rings like any answer.
+   */
+  private isQuiet(report: StoredReport, delivery: Delivery): boolean {
     const window = this.options.quietHours;
-    if (!window) return false;
+    if (!window || isRequeued(delivery)) return false;
     const recordedAt = new Date(report.recordedAt);
     return !Number.isNaN(recordedAt.getTime()) && isQuietAt(window, recordedAt);
   }

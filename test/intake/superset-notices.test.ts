@@ -16,7 +16,8 @@ import { SecretScrubber } from '../../src/observability/secret-scrubber.js';
 import { type Database, openDatabase } from '../../src/store/database.js';
 import { OutboxStore } from '../../src/store/outbox-store.js';
 import { ReportStore } from '../../src/store/report-store.js';
-import { reportMail } from '../support/simple-mail.js';
+import { blankPng } from '../support/dashboard-images.js';
+import { pngReportMail, reportMail } from '../support/simple-mail.js';
 import { errorHtml, finalHtml, noticeMail, retryHtml } from '../support/superset-notice-mail.js';
 
 const root = mkdtempSync(path.join(tmpdir(), 'stb-notices-'));
@@ -76,17 +77,15 @@ function setUp(options: Partial<ReportIntakeOptions> = {}, mailboxSenderAuth = '
     },
     take: async (raw) => {
       const spoolDir = path.join(dir, 'spool', String(++uid));
-      const mail = await parseMail(Readable.from([Buffer.from(raw)]), {
+      const parsed = await parseMail(Readable.from([Buffer.from(raw)]), {
         spoolDir,
         maxFileBytes: 1024 * 1024,
         dkim: intake.dkimFor(mailbox),
       });
-      return intake.recordParsed(
-        mailbox,
-        { mailbox: mailbox.email, uidValidity: '1', uid, internalDate: null },
-        mail,
-        spoolDir,
-      );
+      const position = { mailbox: mailbox.email, uidValidity: '1', uid, internalDate: null };
+      // the image work the listener does before recording (only with `images` set)
+      const mail = options.images ? await intake.prepareImages(mailbox, position, parsed, spoolDir) : parsed;
+      return intake.recordParsed(mailbox, position, mail, spoolDir);
     },
   };
 }
@@ -130,6 +129,28 @@ describe('SUPERSET_NOTICES=admin (the default)', () => {
     );
     await take(reportMail({ subject: '[Report]  Weekly sales: Board' }).raw);
     expect(alerts.filter((text) => text.includes('delivered after'))).toHaveLength(1);
+  });
+
+  it('does not call a report held as a blank screenshot delivered after the retries', async () => {
+    const { take, alerts, outbox } = setUp({
+      images: {
+        tileLimits: { photoMaxRatio: 3, photoMaxDimensionSum: 10_000 },
+        blankScreenshots: 'hold',
+        blankShare: 0.97,
+      },
+    });
+    await take(noticeMail('Report Retry [1 of 3]: Weekly sales: Board', retryHtml(1, 3)));
+    const blank = pngReportMail({
+      subject: '[Report]  Weekly sales: Board',
+      images: [await blankPng(1600, 1200)],
+    });
+    const held = await take(blank.raw);
+    expect(held).toMatchObject({ status: 'forward', deliveries: 0 });
+    expect(outbox.forReport(held.reportId)).toEqual([]);
+    expect(alerts.filter((text) => text.includes('delivered'))).toEqual([
+      'Report "Weekly sales: Board" in reports@example.com came after 1 retry, but is held as a blank screenshot, not delivered (report ' +
+        `${held.reportId}).`,
+    ]);
   });
 
   it('does not call a success after the final failure a recovery of that run', async () => {

@@ -39,6 +39,8 @@ function databaseAtSchema7(fill: (db: BetterSqlite3.Database) => void): string {
     ALTER TABLE report_files DROP COLUMN tiles;
     ALTER TABLE report_files DROP COLUMN background_share;
   `);
+  // 13: the held flag (its index went with migration 9's above)
+  db.exec('ALTER TABLE reports DROP COLUMN held;');
   db.pragma('user_version = 7');
   fill(db);
   db.close();
@@ -89,6 +91,43 @@ describe('migration 8', () => {
         ),
       ).toEqual(['move-group-chat']);
       expect(db.prepare('SELECT COUNT(*) AS n FROM group_approvals').get()).toEqual({ n: 0 });
+    } finally {
+      db.close();
+    }
+  });
+});
+
+describe('migration 13', () => {
+  it('marks the reports held as blank before it as held, not those a resend already released', () => {
+    const at = '2026-01-02T03:04:05.000Z';
+    const hold = 'held: blank or unfinished screenshot (BLANK_SCREENSHOTS=hold); release it with resend';
+    const dataDir = databaseAtSchema7((db) => {
+      const report = db.prepare(
+        `INSERT INTO reports (mailbox, raw_sha256, raw_size, subject, status, reason, recorded_at)
+         VALUES ('a@example.com', ?, 1, ?, 'forward', ?, ?)`,
+      );
+      report.run('sha-1', 'Good', null, at);
+      report.run('sha-2', 'Held', hold, at);
+      report.run('sha-3', 'Released', hold, at);
+      db.prepare(
+        `INSERT INTO deliveries (report_id, chat_id, recipient_kind, recipient_key, recipient_name, language, media_mode, created_at, round)
+         VALUES (3, 501, 'user', '1', 'Anna', 'ru', 'photo', ?, 1)`,
+      ).run(at);
+    });
+    const db = openDatabase(dataDir);
+    try {
+      expect(db.prepare('SELECT subject, held FROM reports ORDER BY id').all()).toEqual([
+        { subject: 'Good', held: 0 },
+        { subject: 'Held', held: 1 },
+        { subject: 'Released', held: 0 },
+      ]);
+      // /last's query reads the partial index
+      const plan = db
+        .prepare(
+          "EXPLAIN QUERY PLAN SELECT * FROM reports WHERE mailbox = ? AND status = 'forward' AND held = 0 ORDER BY id DESC LIMIT 1",
+        )
+        .all('a@example.com') as Array<{ detail: string }>;
+      expect(plan.map((row) => row.detail).join('; ')).toContain('reports_forwarded_by_mailbox');
     } finally {
       db.close();
     }

@@ -11,7 +11,9 @@ import { removeFinishedSpools } from '../../src/store/spool.js';
 import { DovecotServer } from '../dovecot/dovecot.js';
 import { FakeTelegram, type UserSpec } from '../fakes/telegram/fake-telegram.js';
 import { eventually, type RunningBot, removeDir, startBot } from '../support/bot-harness.js';
-import { reportMail } from '../support/simple-mail.js';
+import { runCli } from '../support/bot-process.js';
+import { blankPng, dashboardPng, stripedPng } from '../support/dashboard-images.js';
+import { pngReportMail, reportMail } from '../support/simple-mail.js';
 
 let dovecot: DovecotServer;
 let telegram: FakeTelegram;
@@ -102,6 +104,8 @@ function subscriber(
 async function arrives(user: 'user1' | 'user2', chatId: number, count: number, subject?: string) {
   await dovecot.append(user, reportMail(subject ? { subject } : {}).raw);
   await eventually(() => documents(chatId).length >= count, 15_000, `${count} documents in ${chatId}`);
+  // recorded as sent too: a /last right after would otherwise find the delivery still pending
+  await eventually(() => bot!.app.dispatcher!.depth === 0, 15_000, 'the delivery recorded');
 }
 
 describe('/last', () => {
@@ -222,5 +226,61 @@ describe('/help and the menu', () => {
     expect(texts(anna.id).at(-1)).toContain('/last — последние отчёты ещё раз');
     expect(texts(john.id).at(-1)).toContain('/last — the latest reports again');
     expect(texts(john.id).at(-1)).not.toContain('without sound');
+  });
+});
+
+describe('/last with screenshots', () => {
+  const media = (chatId: number) => telegram.messagesIn(chatId).filter((message) => message.type !== 'text');
+
+  it('skips a report held as a blank screenshot, and gives it once a resend released it', async () => {
+    const { directory, a } = await world({ BLANK_SCREENSHOTS: 'hold', LAST_COMMAND_INTERVAL_SECONDS: '0' });
+    const anna = subscriber(directory, [a]);
+    const good = pngReportMail({ images: [(await dashboardPng({ width: 1200, height: 1600 })).png] });
+    await dovecot.append('user1', good.raw);
+    await eventually(() => media(anna.id).length === 1, 15_000, 'the good report');
+    const blank = pngReportMail({ images: [await blankPng(1600, 1200)] });
+    await dovecot.append('user1', blank.raw);
+    await eventually(
+      () => bot!.app.store.recent(1)[0]?.subject === blank.subject.replace(/\s+/g, ' '),
+      15_000,
+      'the blank report recorded',
+    );
+    const held = bot!.app.store.recent(1)[0]!;
+    expect(held.held).toBe(true);
+    expect(bot!.app.outbox.forReport(held.id)).toEqual([]);
+
+    await handled(telegram.injectTextMessage(anna, '/last'));
+    await eventually(() => media(anna.id).length === 2, 15_000, 'the good report again');
+    await bot!.app.dispatcher!.idle();
+    expect(media(anna.id).map((message) => message.caption?.split('\n')[0])).toEqual([
+      good.subject.replace(/\s+/g, ' '),
+      good.subject.replace(/\s+/g, ' '),
+    ]);
+
+    // the admin releases the held report to its recipients: from then on it is the latest
+    const released = await runCli(['resend', String(held.id)], { DATA_DIR: bot!.dataDir });
+    expect(released.code).toBe(0);
+    await eventually(() => media(anna.id).length === 3, 15_000, 'the released report');
+    expect(bot!.app.store.report(held.id)!.held).toBe(false);
+    await eventually(() => bot!.app.dispatcher!.depth === 0, 15_000, 'the resend recorded as sent');
+    await handled(telegram.injectTextMessage(anna, '/last'));
+    await eventually(() => media(anna.id).length === 4, 15_000, 'the released report by /last');
+    expect(media(anna.id)[3]!.caption).toContain(blank.subject.replace(/\s+/g, ' '));
+  });
+
+  it('sends a chat that wants tiles the tiles again, not the tall original', async () => {
+    const { directory, a } = await world({ TALL_IMAGE_MODE: 'tiles' });
+    const anna = subscriber(directory, [a]);
+    // 400 px wide, 3000 tall: three tiles of at most 1200 rows, cut in the gaps every 500 rows
+    const gaps = [484, 984, 1484, 1984, 2484];
+    await dovecot.append('user1', pngReportMail({ images: [await stripedPng(400, 3000, gaps)] }).raw);
+    await eventually(() => media(anna.id).length === 3, 15_000, 'the tiles');
+    await bot!.app.dispatcher!.idle();
+    expect(media(anna.id).map((message) => message.type)).toEqual(['photo', 'photo', 'photo']);
+
+    await handled(telegram.injectTextMessage(anna, '/last'));
+    await eventually(() => media(anna.id).length >= 6, 15_000, 'the tiles again');
+    await bot!.app.dispatcher!.idle();
+    expect(media(anna.id).map((message) => message.type)).toEqual(Array(6).fill('photo'));
   });
 });

@@ -163,6 +163,33 @@ describe('quiet hours', () => {
     expect(messages.every((message) => message.disable_notification === true)).toBe(true);
   });
 
+  it('rings for a report asked for again with /last inside QUIET_HOURS, and sends it as no paid broadcast', async () => {
+    const now = new Date();
+    const window = `${utcClock(new Date(now.getTime() - 30 * 60_000))}-${utcClock(new Date(now.getTime() + 30 * 60_000))}`;
+    const { user, readers } = await world({
+      QUIET_HOURS: window,
+      TZ: 'UTC',
+      TELEGRAM_PAID_BROADCAST: 'true',
+      LAST_COMMAND_INTERVAL_SECONDS: '0',
+    });
+    const [reader] = readers(1);
+    await dovecot.append(user, reportMail().raw);
+    const [broadcast] = await telegram.waitForMessages(reader!, 1, 15_000);
+    // the report's own delivery: recorded inside the window, a paid broadcast
+    expect(broadcast!.disable_notification).toBe(true);
+    expect(broadcast!.allow_paid_broadcast).toBe(true);
+    await eventually(() => bot!.app.dispatcher!.depth === 0, 15_000, 'the broadcast recorded');
+    const asked = telegram.injectTextMessage({ id: reader!, first_name: 'Reader' }, '/last');
+    await telegram.waitForConfirmation(asked, 10_000);
+    const again = await eventually(
+      () => telegram.messagesIn(reader!).filter((message) => message.type === 'document')[1],
+      15_000,
+      'the report again',
+    );
+    expect(again.disable_notification).toBeUndefined();
+    expect(again.allow_paid_broadcast).toBeUndefined();
+  });
+
   it('sends with sound outside QUIET_HOURS', async () => {
     const now = new Date();
     const window = `${utcClock(new Date(now.getTime() + 60 * 60_000))}-${utcClock(new Date(now.getTime() + 120 * 60_000))}`;

@@ -4,6 +4,7 @@
  * API as photo albums then the original as a document, uploaded once and fanned out by file_id; the
  * mode per mailbox and per group; a blank screenshot told to the admin chat, delivered or held.
  */
+import { rmSync, truncateSync } from 'node:fs';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { LocalDirectory } from '../../src/directory/local/local-directory.js';
 import { DovecotServer } from '../dovecot/dovecot.js';
@@ -22,7 +23,7 @@ let nextUser = 0;
 let nextChat = 7_000_000;
 
 beforeAll(async () => {
-  dovecot = await DovecotServer.start({ users: 6 });
+  dovecot = await DovecotServer.start({ users: 7 });
   telegram = await FakeTelegram.start();
 });
 
@@ -148,6 +149,40 @@ describe('tall dashboards', () => {
     await telegram.waitForMessages(group, 3, 30_000);
     expect((await settled(reader!)).map((message) => message.type)).toEqual(['document']);
     expect(telegram.messagesIn(group).map((message) => message.type)).toEqual(['photo', 'photo', 'photo']);
+  });
+
+  it('sends the original as a document when tiles are gone or truncated in the spool, once per chat', async () => {
+    const admin = nextChat++;
+    telegram.addPrivateChat({ id: admin, first_name: 'Admins' });
+    const { user, email } = await world({ ADMIN_CHAT_ID: String(admin) });
+    const readers = addUsers(email, 2);
+    // Telegram unreachable: the report is recorded but nothing goes until the spool is damaged
+    await telegram.refuseConnections();
+    const mail = pngReportMail({ images: [await tallStriped(3000)] });
+    await dovecot.append(user, mail.raw);
+    await eventually(() => bot!.app.store.recent(1)[0]?.files[0]?.tiles, 30_000, 'the report recorded');
+    const report = bot!.app.store.recent(1)[0]!;
+    const tiles = report.files[0]!.tiles!;
+    expect(tiles.length).toBe(3);
+    // what a power cut before the tiles reached the disk leaves: one tile missing, one empty
+    rmSync(tiles[0]!.path);
+    truncateSync(tiles[2]!.path, 0);
+    await telegram.acceptConnections();
+    for (const chatId of readers) {
+      await telegram.waitForMessages(chatId, 1, 30_000);
+      const messages = await settled(chatId);
+      expect(messages.map((message) => message.type)).toEqual(['document']);
+      expect(messages[0]!.caption).toContain(mail.subject);
+      expect(messages[0]!.file_size).toBe(mail.pngs[0]!.length);
+    }
+    expect(bot!.app.outbox.forReport(report.id).map((delivery) => delivery.state)).toEqual(['sent', 'sent']);
+    const told = () => telegram.messagesIn(admin).filter((message) => /tiles of/.test(message.text ?? ''));
+    await eventually(() => told().length > 0, 20_000, 'the admin told');
+    // both chats' fallbacks raised it before their documents went; a second message would follow the first
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    const alerts = told();
+    expect(alerts).toHaveLength(1);
+    expect(alerts[0]!.text).toContain(`(${report.id})`);
   });
 
   it('sends the original only with TALL_IMAGE_MODE=document, and makes no tiles', async () => {
