@@ -504,7 +504,7 @@ export class OutboxDispatcher {
     const sendable = this.withoutBrokenTiles(delivery, plan, report);
     if (!sendable) {
       // all this message carried were unreadable tiles whose original goes in another message
-      await this.stepDone(entry, plan, []);
+      await this.stepDone(entry, plan, [], false);
       return;
     }
     step = sendable;
@@ -550,14 +550,18 @@ export class OutboxDispatcher {
     // the message is out: from here on nothing may send it again, whatever the database says
     this.limiter.end(chatId, this.now(), learnt.length > 0);
     this.reachability.noteSuccess();
-    await this.stepDone(entry, plan, learnt);
+    await this.stepDone(entry, plan, learnt, holdSlot);
   }
 
-  /** Records the delivery's current message as sent. */
+  /**
+   * Records the delivery's current message as sent; `holdSlot`: its request still counts as in flight
+   * until the record is durable (see sendNext).
+   */
   private async stepDone(
     entry: QueuedDelivery,
     plan: PlannedMessage[],
     learnt: Awaited<ReturnType<ReportSender['send']>>,
+    holdSlot: boolean,
   ): Promise<void> {
     const { delivery } = entry;
     const finished = delivery.stepsDone + 1 >= plan.length;
