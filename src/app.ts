@@ -395,8 +395,22 @@ export class App {
       }
     };
     addSecrets(snapshot.mailboxes);
+    // a webhook-only mailbox (in SeaTable: a row whose Host is empty, perhaps by mistake) is read by no
+    // listener: without the receiver nothing of it arrives, and the admin should hear so, not only `check`
+    const warnWebhookOff = (mailboxes: typeof snapshot.mailboxes) => {
+      if (config.WEBHOOK_PORT > 0) return;
+      for (const mailbox of mailboxes) {
+        if (!mailbox.active || !isWebhookOnly(mailbox)) continue;
+        this.alerts.raise(
+          `webhook-off:${mailbox.email}`,
+          `Mailbox ${mailbox.email} has no IMAP server (webhook-only), but the webhook receiver is off (WEBHOOK_PORT unset): none of its reports can arrive. Set WEBHOOK_PORT and WEBHOOK_SECRET, or give the mailbox its IMAP host back.`,
+        );
+      }
+    };
+    warnWebhookOff(snapshot.mailboxes);
     this.unsubscribe = this.directory.onChange((next) => {
       addSecrets(next.mailboxes);
+      warnWebhookOff(next.mailboxes);
       void this.listeners.apply(next.mailboxes);
     });
     const active = snapshot.mailboxes.filter((mailbox) => mailbox.active);

@@ -234,6 +234,34 @@ describe('webhook: what it refuses', () => {
     expect(bot!.logs.text()).not.toContain(SECRET);
   });
 
+  it('tells the admin chat when a webhook-only mailbox appears while the webhook receiver is off', async () => {
+    const admin = nextChat++;
+    telegram.addPrivateChat({ id: admin, first_name: 'Admins' });
+    bot = await startBot({
+      env: {
+        TELEGRAM_BOT_TOKEN: telegram.token,
+        TELEGRAM_API_ROOT: telegram.apiRoot,
+        ADMIN_CHAT_ID: String(admin),
+      },
+    });
+    const directory = bot.app.directory as LocalDirectory;
+    directory.addMailbox({ email: MAILBOX, webhookOnly: true });
+    await eventually(
+      () =>
+        telegram
+          .messagesIn(admin)
+          .some((message) => message.text?.includes(`Mailbox ${MAILBOX} has no IMAP server`)),
+      10_000,
+      'the admin alert',
+    );
+    expect(
+      telegram
+        .messagesIn(admin)
+        .map((message) => message.text ?? '')
+        .join('\n'),
+    ).not.toContain(telegram.token);
+  });
+
   it("fails a paused mailbox's report held past DELIVERY_MAX_AGE_HOURS as stale when resumed, telling the admin chat", async () => {
     const admin = nextChat++;
     telegram.addPrivateChat({ id: admin, first_name: 'Admins' });
