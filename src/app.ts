@@ -28,6 +28,7 @@ import { RefreshTokenStore } from './store/oauth2-refresh-tokens.js';
 import { OutboxStore } from './store/outbox-store.js';
 import { ReportStore } from './store/report-store.js';
 import { forgetOldReports, removeFinishedSpools, removeOrphanSpoolDirs, spoolRoot } from './store/spool.js';
+import { SqliteDatabase } from './store/sqlite-database.js';
 import { BotPolling } from './telegram/bot-polling.js';
 import { createChatHandlers, publishCommands } from './telegram/chat-handlers.js';
 import { type DeliveryOutcome, OutboxDispatcher } from './telegram/outbox-dispatcher.js';
@@ -82,6 +83,8 @@ export function mailboxSecrets(mailbox: MailboxEntry): Array<string | null> {
 /** The running bot. */
 export class App {
   readonly db: Database;
+  /** The bot's state through the store seam: ONE instance for every store of the bot. */
+  readonly sql: SqliteDatabase;
   readonly store: ReportStore;
   readonly directory: Directory;
   readonly listeners: ListenerSupervisor;
@@ -114,6 +117,7 @@ export class App {
   ) {
     const { config, logger, scrubber } = deps;
     this.db = openDatabase(config.DATA_DIR);
+    this.sql = new SqliteDatabase(this.db);
     this.store = new ReportStore(this.db);
     const token = config.TELEGRAM_BOT_TOKEN;
     // one agent for every Bot API call, so none can bypass TELEGRAM_PROXY
@@ -145,7 +149,7 @@ export class App {
         : new LoggedAlerts(logger);
     this.directory = createDirectory({
       config,
-      db: this.db,
+      db: this.sql,
       logger,
       scrubber,
       alerts: this.alerts,

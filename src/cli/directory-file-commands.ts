@@ -57,9 +57,13 @@ export function registerDirectoryFileCommands(parent: Command, kind: TableKind):
     );
 }
 
-function exportCommand(kind: TableKind, file: string | undefined, separator: CsvSeparator): void {
+async function exportCommand(
+  kind: TableKind,
+  file: string | undefined,
+  separator: CsvSeparator,
+): Promise<void> {
   const spec = DIRECTORY_CSV[kind];
-  const { directory, db } = openLocalDirectory(config());
+  const { directory, db } = await openLocalDirectory(config());
   try {
     const snapshot = directory.snapshot();
     const text = exportTable(spec as never, snapshot, separator);
@@ -81,15 +85,15 @@ function exportCommand(kind: TableKind, file: string | undefined, separator: Csv
     // on stderr, so that `export > file.csv` holds only the table
     for (const note of notes) console.error(note);
   } finally {
-    db.close();
+    await db.close();
   }
 }
 
-function importCommand(kind: TableKind, file: string, apply: boolean): void {
+async function importCommand(kind: TableKind, file: string, apply: boolean): Promise<void> {
   const cfg = config();
   const spec = DIRECTORY_CSV[kind];
   // the embedded directory first: with SeaTable there is nothing to import into
-  const { directory, db } = openLocalDirectory(cfg);
+  const { directory, db } = await openLocalDirectory(cfg);
   try {
     if (!existsSync(file)) throw new UsageError(`${file}: no such file`);
     const size = statSync(file).size;
@@ -140,10 +144,11 @@ function importCommand(kind: TableKind, file: string, apply: boolean): void {
       return;
     }
     printPlan(kind, plan, snapshot, apply);
-    const cancelledBefore = refusedDeliveries(directory, db, cfg);
-    const outcome = applyImport(directory, db, plan, {
+    const cancelledBefore = refusedDeliveries(directory, db.connection, cfg);
+    const outcome = await applyImport(directory, db, plan, {
       commit: apply,
-      inspect: () => refusedDeliveries(directory, db, cfg),
+      // inside the import's transaction, on its connection
+      inspect: async () => refusedDeliveries(directory, db.connection, cfg),
     });
     if (outcome.problems.length > 0) {
       printProblems(outcome.problems, 'row(s) the directory refused');
@@ -168,7 +173,7 @@ function importCommand(kind: TableKind, file: string, apply: boolean): void {
       );
     else console.log('dry run: nothing was changed; run again with --apply to do it');
   } finally {
-    db.close();
+    await db.close();
   }
 }
 

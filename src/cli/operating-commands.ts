@@ -13,6 +13,7 @@ import { openDatabase } from '../store/database.js';
 import { RefreshTokenStore } from '../store/oauth2-refresh-tokens.js';
 import { type Delivery, OutboxStore } from '../store/outbox-store.js';
 import { ReportStore } from '../store/report-store.js';
+import { SqliteDatabase } from '../store/sqlite-database.js';
 import { config, integer, load, MB, printTable, scrubber, UsageError } from './command-options.js';
 import { seatableCheck } from './seatable-commands.js';
 
@@ -89,7 +90,13 @@ async function checkCommand(): Promise<void> {
   try {
     const { createDirectory } = await load.directories();
     const { runHealthCheck } = await load.healthCheck();
-    const directory = createDirectory({ config: cfg, db, logger, scrubber, localPollMs: 0 });
+    const directory = createDirectory({
+      config: cfg,
+      db: new SqliteDatabase(db),
+      logger,
+      scrubber,
+      localPollMs: 0,
+    });
     const results = await runHealthCheck({
       config: cfg,
       directory,
@@ -181,7 +188,13 @@ async function resendCommand(reportId: number, options: { chat?: number }): Prom
     // the directory of now decides: not the chats of the first delivery, which may have left since
     const { createDirectory } = await load.directories();
     const logger = createLogger({ level: 'silent', scrubber });
-    const directory = createDirectory({ config: cfg, db, logger, scrubber, localPollMs: 0 });
+    const directory = createDirectory({
+      config: cfg,
+      db: new SqliteDatabase(db),
+      logger,
+      scrubber,
+      localPollMs: 0,
+    });
     await directory.start();
     let recipients: Recipient[];
     try {

@@ -313,6 +313,15 @@ const MIGRATIONS: string[] = [
   DROP INDEX IF EXISTS reports_forwarded_by_mailbox;
   CREATE INDEX reports_forwarded_by_mailbox ON reports (mailbox, id) WHERE status = 'forward' AND held = 0;
   `,
+  // 14: (issue 14, engineer dir) a counter every edit of the embedded directory bumps in its own
+  // transaction: how a running bot on an engine without SQLite's data_version sees a CLI's edit
+  `
+  CREATE TABLE directory_version (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    version INTEGER NOT NULL
+  );
+  INSERT INTO directory_version (id, version) VALUES (1, 0);
+  `,
 ];
 
 /** Opens (creating when needed) the database in `dataDir` and brings its schema up to date. */
