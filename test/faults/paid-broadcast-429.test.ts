@@ -42,8 +42,8 @@ describe('paid broadcasts through a run of 429s', () => {
     try {
       const directory = bot.app.directory as LocalDirectory;
       const email = dovecot.address('user1');
-      directory.addMailbox(dovecot.mailbox('user1'));
-      const chats = subscribeReaders(telegram, directory, email, CHATS, { firstChatId: 8_900_000 });
+      await directory.addMailbox(dovecot.mailbox('user1'));
+      const chats = await subscribeReaders(telegram, directory, email, CHATS, { firstChatId: 8_900_000 });
       await eventually(() => bot.app.listeners.listener(email)?.status().lastSyncAt, 10_000);
       const mail = pngReportMail({
         screenshots: [

@@ -41,11 +41,11 @@ describe('security: a recipient removed while their delivery waits', () => {
     try {
       const directory = bot.app.directory as LocalDirectory;
       const email = dovecot.address('user1');
-      directory.addMailbox(dovecot.mailbox('user1'));
+      await directory.addMailbox(dovecot.mailbox('user1'));
       const [anna, boris, leaver] = people(93_100_001);
       for (const person of [anna!, boris!, leaver!]) {
         telegram.addPrivateChat({ id: person.telegramId, first_name: person.name });
-        directory.addUser({ ...person, mailboxes: [email] });
+        await directory.addUser({ ...person, mailboxes: [email] });
       }
       await eventually(
         () => bot.app.listeners.listener(email)?.status().lastSyncAt,

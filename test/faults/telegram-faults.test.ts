@@ -42,8 +42,8 @@ describe('Telegram failing a fifth of the calls', () => {
     try {
       const directory = bot.app.directory as LocalDirectory;
       const email = dovecot.address('user1');
-      directory.addMailbox(dovecot.mailbox('user1'));
-      const chats = subscribeReaders(telegram, directory, email, CHATS, { firstChatId: 8_600_000 });
+      await directory.addMailbox(dovecot.mailbox('user1'));
+      const chats = await subscribeReaders(telegram, directory, email, CHATS, { firstChatId: 8_600_000 });
       await eventually(() => bot.app.listeners.listener(email)?.status().lastSyncAt, 10_000);
       telegram.failRatio(
         0.2,

@@ -54,8 +54,8 @@ async function waitsForTheRightPassword(
   try {
     const directory = first.app.directory as LocalDirectory;
     const email = dovecot.address(dovecotUser);
-    directory.addMailbox(dovecot.mailbox(dovecotUser));
-    const readers = subscribeReaders(telegram, directory, email, READERS, { firstChatId });
+    await directory.addMailbox(dovecot.mailbox(dovecotUser));
+    const readers = await subscribeReaders(telegram, directory, email, READERS, { firstChatId });
     await eventually(
       () => first.app.listeners.listener(email)?.status().lastSyncAt,
       10_000,

@@ -14,6 +14,7 @@ import { createLogger } from '../../src/observability/logger.js';
 import { SecretScrubber } from '../../src/observability/secret-scrubber.js';
 import { openDatabase } from '../../src/store/database.js';
 import { ReportStore } from '../../src/store/report-store.js';
+import { SqliteDatabase } from '../../src/store/sqlite-database.js';
 import { DovecotServer } from '../dovecot/dovecot.js';
 import { reportMail } from '../support/simple-mail.js';
 
@@ -40,9 +41,9 @@ class FailingAfterCommit extends ReportIntake {
 describe('mail recorder', () => {
   it('keeps the spool of a report that was recorded when something fails afterwards', async () => {
     const db = openDatabase(path.join(root, 'data'));
-    const directory = new LocalDirectory(db, { phoneRegion: 'RU', pollIntervalMs: 0 });
-    const mailbox = directory.addMailbox(dovecot.mailbox('user1'));
-    directory.addUser({
+    const directory = new LocalDirectory(new SqliteDatabase(db), { phoneRegion: 'RU', pollIntervalMs: 0 });
+    const mailbox = await directory.addMailbox(dovecot.mailbox('user1'));
+    await directory.addUser({
       name: 'Reader',
       phone: '+79994440002',
       mailboxes: [mailbox.email],

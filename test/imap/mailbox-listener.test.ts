@@ -8,6 +8,7 @@ import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LocalDirectory } from '../../src/directory/local/local-directory.js';
 import { openDatabase } from '../../src/store/database.js';
+import { SqliteDatabase } from '../../src/store/sqlite-database.js';
 import { DovecotServer } from '../dovecot/dovecot.js';
 import { eventually, type RunningBot, removeDir, startBot, tempDataDir } from '../support/bot-harness.js';
 import { reportMail } from '../support/simple-mail.js';
@@ -22,7 +23,7 @@ afterAll(async () => {
   await dovecot?.stop();
 });
 
-function addMailbox(bot: RunningBot, user: string, extra: { password?: string } = {}) {
+async function addMailbox(bot: RunningBot, user: string, extra: { password?: string } = {}) {
   return (bot.app.directory as LocalDirectory).addMailbox({
     email: dovecot.address(user),
     host: dovecot.host,
@@ -45,7 +46,7 @@ describe('mailbox listener', () => {
   it('records a new mail within seconds while idling', async () => {
     const bot = await startBot();
     try {
-      addMailbox(bot, 'user1');
+      await addMailbox(bot, 'user1');
       await eventually(() => listenerOf(bot, 'user1')?.status().state === 'connected', 10_000, 'connection');
       await eventually(() => listenerOf(bot, 'user1')?.status().lastSyncAt, 10_000, 'first catch-up');
       const mail = reportMail();
@@ -73,7 +74,7 @@ describe('mailbox listener', () => {
     });
     const bot = await startBot();
     try {
-      addMailbox(bot, 'user2');
+      await addMailbox(bot, 'user2');
       await eventually(() => listenerOf(bot, 'user2')?.status().lastSyncAt, 10_000, 'first catch-up');
       const fresh = reportMail();
       await dovecot.append('user2', fresh.raw);
@@ -88,7 +89,7 @@ describe('mailbox listener', () => {
   it('catches up, each mail once, on mail that arrived while the bot was stopped', async () => {
     const dataDir = tempDataDir();
     let bot = await startBot({ dataDir });
-    addMailbox(bot, 'user3');
+    await addMailbox(bot, 'user3');
     const first = reportMail();
     await eventually(() => listenerOf(bot, 'user3')?.status().lastSyncAt, 10_000, 'first catch-up');
     await dovecot.append('user3', first.raw);
@@ -115,7 +116,7 @@ describe('mailbox listener', () => {
   it('reconnects and catches up after a server-side kick and a Dovecot restart', async () => {
     const bot = await startBot();
     try {
-      addMailbox(bot, 'user4');
+      await addMailbox(bot, 'user4');
       await eventually(() => listenerOf(bot, 'user4')?.status().lastSyncAt, 10_000, 'first catch-up');
 
       await dovecot.kick('user4');
@@ -149,7 +150,7 @@ describe('mailbox listener', () => {
   it('records no duplicates when UIDVALIDITY changes, and still records new mail', async () => {
     const bot = await startBot();
     try {
-      addMailbox(bot, 'user5');
+      await addMailbox(bot, 'user5');
       await eventually(() => listenerOf(bot, 'user5')?.status().lastSyncAt, 10_000, 'first catch-up');
       const before = [reportMail(), reportMail()];
       for (const mail of before) await dovecot.append('user5', mail.raw);
@@ -176,8 +177,8 @@ describe('mailbox listener', () => {
   it('keeps a working mailbox running next to one with a wrong password, and says why', async () => {
     const bot = await startBot();
     try {
-      addMailbox(bot, 'user6', { password: 'wrong-password-123' });
-      addMailbox(bot, 'user7');
+      await addMailbox(bot, 'user6', { password: 'wrong-password-123' });
+      await addMailbox(bot, 'user7');
       await eventually(() => listenerOf(bot, 'user7')?.status().lastSyncAt, 10_000, 'the good mailbox');
       const mail = reportMail();
       await dovecot.append('user7', mail.raw);
@@ -208,7 +209,7 @@ describe('mailbox listener', () => {
         ['user9', false],
         ['user10', true],
       ] as const) {
-        directory.addMailbox({
+        await directory.addMailbox({
           email: dovecot.address(user),
           host: dovecot.host,
           port: dovecot.port,
@@ -243,13 +244,13 @@ describe('mailbox listener', () => {
   it('starts and stops listeners when mailboxes are added and removed while running', async () => {
     const bot = await startBot();
     try {
-      addMailbox(bot, 'user8');
+      await addMailbox(bot, 'user8');
       await eventually(
         () => listenerOf(bot, 'user8')?.status().state === 'connected',
         10_000,
         'listener started',
       );
-      (bot.app.directory as LocalDirectory).removeMailbox(dovecot.address('user8'));
+      await (bot.app.directory as LocalDirectory).removeMailbox(dovecot.address('user8'));
       await eventually(() => listenerOf(bot, 'user8') === undefined, 5000, 'listener stopped');
     } finally {
       await bot.stop();
@@ -261,10 +262,12 @@ describe('mailbox listener', () => {
 describe('mailbox listener without a watermark', () => {
   const hoursAgo = (hours: number) => new Date(Date.now() - hours * 3600_000);
   /** A DATA_DIR whose directory row for `user` was created at `createdAt` (as by the CLI, or a lost DATA_DIR). */
-  const dataDirWithMailbox = (user: string, createdAt: Date) => {
+  const dataDirWithMailbox = async (user: string, createdAt: Date) => {
     const dataDir = tempDataDir();
     const db = openDatabase(dataDir);
-    new LocalDirectory(db, { phoneRegion: 'RU', pollIntervalMs: 0 }).addMailbox(dovecot.mailbox(user));
+    await new LocalDirectory(new SqliteDatabase(db), { phoneRegion: 'RU', pollIntervalMs: 0 }).addMailbox(
+      dovecot.mailbox(user),
+    );
     db.prepare('UPDATE mailboxes SET created_at = ?').run(createdAt.toISOString());
     db.close();
     return dataDir;
@@ -274,7 +277,7 @@ describe('mailbox listener without a watermark', () => {
     // arrived after the row was created, but a day and more before the (first) connect
     const old = reportMail();
     await dovecot.append('user12', old.raw, { internalDate: hoursAgo(30) });
-    const dataDir = dataDirWithMailbox('user12', hoursAgo(30 * 24));
+    const dataDir = await dataDirWithMailbox('user12', hoursAgo(30 * 24));
     const bot = await startBot({ dataDir, env: { IMAP_FIRST_SYNC_LOOKBACK_HOURS: '24' } });
     try {
       await eventually(() => listenerOf(bot, 'user12')?.status().lastSyncAt, 10_000, 'first catch-up');
@@ -295,7 +298,7 @@ describe('mailbox listener without a watermark', () => {
     const since = reportMail();
     await dovecot.append('user13', before.raw, { internalDate: hoursAgo(5) });
     await dovecot.append('user13', since.raw, { internalDate: hoursAgo(1) });
-    const dataDir = dataDirWithMailbox('user13', hoursAgo(3));
+    const dataDir = await dataDirWithMailbox('user13', hoursAgo(3));
     const bot = await startBot({ dataDir });
     try {
       await eventually(
@@ -314,17 +317,17 @@ describe('mailbox listener without a watermark', () => {
   it('starts afresh when a mailbox is removed and added again: the gap is not replayed', async () => {
     const bot = await startBot();
     try {
-      addMailbox(bot, 'user14');
+      await addMailbox(bot, 'user14');
       await eventually(() => listenerOf(bot, 'user14')?.status().lastSyncAt, 10_000, 'first catch-up');
       // arrival times in the past, so the clock slack of a fresh start (a minute) does not reach them
       const first = reportMail();
       await dovecot.append('user14', first.raw, { internalDate: new Date(Date.now() - 20 * 60_000) });
       await eventually(() => reportsOf(bot, 'user14').length === 1, 10_000, 'the first mail');
-      (bot.app.directory as LocalDirectory).removeMailbox(dovecot.address('user14'));
+      await (bot.app.directory as LocalDirectory).removeMailbox(dovecot.address('user14'));
       await eventually(() => listenerOf(bot, 'user14') === undefined, 5000, 'listener stopped');
       // arrived while the mailbox was removed (minutes before it is added again)
       await dovecot.append('user14', reportMail().raw, { internalDate: new Date(Date.now() - 10 * 60_000) });
-      addMailbox(bot, 'user14');
+      await addMailbox(bot, 'user14');
       await eventually(
         () => listenerOf(bot, 'user14')?.status().lastSyncAt,
         10_000,
@@ -351,7 +354,7 @@ describe('a mail whose own bytes cannot be read', () => {
   it('is recorded as unreadable once, with its raw bytes kept in the spool, and the next mail flows', async () => {
     const bot = await startBot();
     try {
-      addMailbox(bot, 'user15');
+      await addMailbox(bot, 'user15');
       await eventually(() => listenerOf(bot, 'user15')?.status().lastSyncAt, 10_000, 'first catch-up');
       const garbage = `no header here, only text ${Date.now()}\r\n\r\nand more\r\n`;
       await dovecot.append('user15', garbage);
@@ -381,7 +384,7 @@ describe('a mail that cannot be recorded for a while', () => {
   it('is retried, not recorded as unreadable, while the database is locked by another process', async () => {
     const bot = await startBot();
     try {
-      addMailbox(bot, 'user16');
+      await addMailbox(bot, 'user16');
       await eventually(() => listenerOf(bot, 'user16')?.status().lastSyncAt, 10_000, 'first catch-up');
       // another process (a CLI command, a backup) holds the write lock longer than busy_timeout (5 s)
       const other = new Database(path.join(bot.dataDir, 'bot.sqlite'));
@@ -429,7 +432,7 @@ describe('mailbox listener on a server without IDLE', () => {
   it('finds new mail by polling', async () => {
     const bot = await startBot({ env: { IMAP_IDLE_RESTART_SECONDS: '2' } });
     try {
-      (bot.app.directory as LocalDirectory).addMailbox(noIdle.mailbox('user1'));
+      await (bot.app.directory as LocalDirectory).addMailbox(noIdle.mailbox('user1'));
       const listener = () => bot.app.listeners.listener(noIdle.address('user1'));
       await eventually(() => listener()?.status().lastSyncAt, 10_000, 'first catch-up');
       expect(listener()!.status().idleSupported).toBe(false);

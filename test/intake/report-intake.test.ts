@@ -19,6 +19,7 @@ import { createLogger } from '../../src/observability/logger.js';
 import { SecretScrubber } from '../../src/observability/secret-scrubber.js';
 import { openDatabase } from '../../src/store/database.js';
 import { ReportStore } from '../../src/store/report-store.js';
+import { SqliteDatabase } from '../../src/store/sqlite-database.js';
 import { makePdf } from '../fixtures/sample-files.js';
 import { fakeResolver, makeDkimKey, signMail } from '../support/dkim.js';
 import { reportMail } from '../support/simple-mail.js';
@@ -28,18 +29,18 @@ afterAll(() => rmSync(root, { recursive: true, force: true }));
 const biKey = makeDkimKey('bi.example.com');
 let world = 0;
 
-function setUp(options: Partial<ReportIntakeOptions> = {}, senderAuth = 'dkim') {
+async function setUp(options: Partial<ReportIntakeOptions> = {}, senderAuth = 'dkim') {
   const dir = path.join(root, String(++world));
   const db = openDatabase(dir);
-  const directory = new LocalDirectory(db, { phoneRegion: 'RU', pollIntervalMs: 0 });
-  const mailbox = directory.addMailbox({
+  const directory = new LocalDirectory(new SqliteDatabase(db), { phoneRegion: 'RU', pollIntervalMs: 0 });
+  const mailbox = await directory.addMailbox({
     email: 'reports@example.com',
     host: '127.0.0.1',
     password: 'not-used-here',
     allowFrom: ['@bi.example.com'],
     senderAuth,
   });
-  directory.addUser({
+  await directory.addUser({
     name: 'Reader',
     phone: '+79994440001',
     mailboxes: [mailbox.email],
@@ -89,7 +90,7 @@ function setUp(options: Partial<ReportIntakeOptions> = {}, senderAuth = 'dkim') 
 
 describe('sender authentication at intake', () => {
   it('records forged mail as rejected with the reason, and tells the admin chat once per sender and hour', async () => {
-    const { store, alerts, take, advance } = setUp();
+    const { store, alerts, take, advance } = await setUp();
     const first = await take(reportMail().raw);
     expect(first).toMatchObject({ status: 'rejected_sender', deliveries: 0 });
     advance(30 * 60_000);
@@ -115,7 +116,7 @@ describe('sender authentication at intake', () => {
     const failing = async () => {
       throw Object.assign(new Error('queryTxt ETIMEOUT'), { code: 'ETIMEOUT' });
     };
-    const { store, take } = setUp({ dnsResolver: failing });
+    const { store, take } = await setUp({ dnsResolver: failing });
     await expect(take(await signMail(reportMail().raw, biKey))).rejects.toBeInstanceOf(
       SenderCheckUnavailableError,
     );
@@ -129,7 +130,7 @@ describe('sender authentication at intake', () => {
       calls++;
       throw Object.assign(new Error('queryTxt ESERVFAIL'), { code: 'ESERVFAIL' });
     };
-    const { store, alerts, take, advance } = setUp({ dnsResolver: failing });
+    const { store, alerts, take, advance } = await setUp({ dnsResolver: failing });
     const raw = await signMail(reportMail().raw, biKey);
     await expect(take(raw, 1)).rejects.toBeInstanceOf(SenderCheckUnavailableError);
     advance(59 * 60_000);
@@ -151,7 +152,7 @@ describe('sender authentication at intake', () => {
 
   it('rejects the forged-From attack: an encoded address as display name, signed by the forger', async () => {
     const evilKey = makeDkimKey('evil.example.net');
-    const { take } = setUp({ dnsResolver: fakeResolver([biKey.record, evilKey.record]) });
+    const { take } = await setUp({ dnsResolver: fakeResolver([biKey.record, evilKey.record]) });
     const attack = await signMail(
       reportMail({ from: '=?utf-8?q?=3Csuperset=40bi.example.com=3E?= <forger@evil.example.net>' }).raw,
       evilKey,
@@ -160,14 +161,14 @@ describe('sender authentication at intake', () => {
   });
 
   it('keeps a mailbox without a rule of its own on SENDER_AUTH', async () => {
-    const { take } = setUp({ senderAuth: 'off' }, 'off');
+    const { take } = await setUp({ senderAuth: 'off' }, 'off');
     expect(await take(reportMail().raw)).toMatchObject({ status: 'forward' });
   });
 });
 
 describe('SUPERSET_URL', () => {
   it('keeps the first link under it, whatever came first in the mail', async () => {
-    const { store, take } = setUp({ supersetUrl: 'https://bi.example.com/superset' }, 'off');
+    const { store, take } = await setUp({ supersetUrl: 'https://bi.example.com/superset' }, 'off');
     const mail = reportMail();
     const raw = mail.raw.replace(
       '<div>Daily',
@@ -186,7 +187,7 @@ describe('SUPERSET_URL', () => {
 
 describe('after the report is recorded', () => {
   it('keeps the report and its spooled files when announcing or observing it fails', async () => {
-    const { take, store, spoolOf } = setUp(
+    const { take, store, spoolOf } = await setUp(
       {
         onRecorded: () => {
           throw new Error('the dispatcher could not be woken');
@@ -234,7 +235,7 @@ describe('reports from the webhook', () => {
   it('forwards without a From despite allowed senders and DKIM, moves no watermark, and knows retries for an hour', async () => {
     let offsetMs = 0;
     // the store stamps reports with the real clock: the intake's clock must be the real one too
-    const { intake, store, mailbox: entry, dir } = setUp({ now: () => Date.now() + offsetMs });
+    const { intake, store, mailbox: entry, dir } = await setUp({ now: () => Date.now() + offsetMs });
     const first = webhookReport(dir, 'f'.repeat(64));
     const recorded = intake.recordWebhook(entry, first.mail, first.spoolDir, 3600_000);
     expect(recorded).toMatchObject({ status: 'forward', deliveries: 1 });

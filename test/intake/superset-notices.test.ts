@@ -16,6 +16,7 @@ import { SecretScrubber } from '../../src/observability/secret-scrubber.js';
 import { type Database, openDatabase } from '../../src/store/database.js';
 import { OutboxStore } from '../../src/store/outbox-store.js';
 import { ReportStore } from '../../src/store/report-store.js';
+import { SqliteDatabase } from '../../src/store/sqlite-database.js';
 import { blankPng } from '../support/dashboard-images.js';
 import { pngReportMail, reportMail } from '../support/simple-mail.js';
 import { errorHtml, finalHtml, noticeMail, retryHtml } from '../support/superset-notice-mail.js';
@@ -34,11 +35,11 @@ interface World {
   restart(): void;
 }
 
-function setUp(options: Partial<ReportIntakeOptions> = {}, mailboxSenderAuth = 'off'): World {
+async function setUp(options: Partial<ReportIntakeOptions> = {}, mailboxSenderAuth = 'off'): Promise<World> {
   const dir = path.join(root, String(++world));
   const db = openDatabase(dir);
-  const directory = new LocalDirectory(db, { phoneRegion: 'RU', pollIntervalMs: 0 });
-  const mailbox = directory.addMailbox({
+  const directory = new LocalDirectory(new SqliteDatabase(db), { phoneRegion: 'RU', pollIntervalMs: 0 });
+  const mailbox = await directory.addMailbox({
     email: 'reports@example.com',
     host: '127.0.0.1',
     password: 'not-used-here',
@@ -46,7 +47,7 @@ function setUp(options: Partial<ReportIntakeOptions> = {}, mailboxSenderAuth = '
     senderAuth: mailboxSenderAuth,
   });
   for (const [index, telegramId] of [94_100_001, 94_100_002].entries()) {
-    directory.addUser({
+    await directory.addUser({
       name: `Reader ${index}`,
       phone: `+7999445000${index}`,
       mailboxes: [mailbox.email],
@@ -92,7 +93,7 @@ function setUp(options: Partial<ReportIntakeOptions> = {}, mailboxSenderAuth = '
 
 describe('SUPERSET_NOTICES=admin (the default)', () => {
   it('records the error notice as a notice and tells the admin chat in one line with the report name and mailbox', async () => {
-    const { take, alerts, outbox } = setUp();
+    const { take, alerts, outbox } = await setUp();
     const result = await take(noticeMail('[Report]  Weekly sales', errorHtml()));
     expect(result).toMatchObject({ status: 'superset_notice', deliveries: 0 });
     expect(outbox.forReport(result.reportId)).toEqual([]);
@@ -100,7 +101,7 @@ describe('SUPERSET_NOTICES=admin (the default)', () => {
   });
 
   it('tells the admin chat of each retry and of the final failure; nothing goes to the recipients', async () => {
-    const { take, alerts, outbox } = setUp();
+    const { take, alerts, outbox } = await setUp();
     const ids = [
       await take(noticeMail('Report Retry [1 of 2]: Weekly sales: Board', retryHtml(1, 2))),
       await take(noticeMail('Report Failed - All Retries Exhausted: Weekly sales: Board', finalHtml)),
@@ -113,7 +114,7 @@ describe('SUPERSET_NOTICES=admin (the default)', () => {
   });
 
   it('mentions a report delivered after retries, once, also after a restart between them', async () => {
-    const { take, alerts, restart } = setUp();
+    const { take, alerts, restart } = await setUp();
     await take(noticeMail('Report Retry [1 of 3]: Weekly sales: Board', retryHtml(1, 3)));
     await take(noticeMail('Report Retry [2 of 3]: Weekly sales: Board', retryHtml(2, 3)));
     restart();
@@ -132,7 +133,7 @@ describe('SUPERSET_NOTICES=admin (the default)', () => {
   });
 
   it('does not call a report held as a blank screenshot delivered after the retries', async () => {
-    const { take, alerts, outbox } = setUp({
+    const { take, alerts, outbox } = await setUp({
       images: {
         tileLimits: { photoMaxRatio: 3, photoMaxDimensionSum: 10_000 },
         blankScreenshots: 'hold',
@@ -154,7 +155,7 @@ describe('SUPERSET_NOTICES=admin (the default)', () => {
   });
 
   it('does not call a success after the final failure a recovery of that run', async () => {
-    const { take, alerts } = setUp();
+    const { take, alerts } = await setUp();
     await take(noticeMail('Report Retry [1 of 1]: Weekly sales', retryHtml(1, 1)));
     await take(noticeMail('Report Failed - All Retries Exhausted: Weekly sales', finalHtml));
     await take(reportMail({ subject: '[Report]  Weekly sales: Board' }).raw);
@@ -164,7 +165,7 @@ describe('SUPERSET_NOTICES=admin (the default)', () => {
 
 describe('SUPERSET_NOTICES=subscribers', () => {
   it('queues "not produced" for every current recipient, once for the error notice and the final failure of one report', async () => {
-    const { take, alerts, outbox, store } = setUp({ supersetNotices: 'subscribers' });
+    const { take, alerts, outbox, store } = await setUp({ supersetNotices: 'subscribers' });
     const error = await take(noticeMail('[Report]  Weekly sales', errorHtml()));
     expect(error).toMatchObject({ status: 'superset_notice', deliveries: 2 });
     expect(
@@ -188,7 +189,7 @@ describe('SUPERSET_NOTICES=subscribers', () => {
   });
 
   it('sends retry notices and the editors-only error mail to the admin chat only', async () => {
-    const { take, alerts } = setUp({ supersetNotices: 'subscribers' });
+    const { take, alerts } = await setUp({ supersetNotices: 'subscribers' });
     expect((await take(noticeMail('Report Retry [1 of 3]: Weekly sales', retryHtml(1, 3)))).deliveries).toBe(
       0,
     );
@@ -202,7 +203,7 @@ describe('SUPERSET_NOTICES=subscribers', () => {
 
 describe('SUPERSET_NOTICES=off', () => {
   it('records notices without telling anyone', async () => {
-    const { take, alerts } = setUp({ supersetNotices: 'off' });
+    const { take, alerts } = await setUp({ supersetNotices: 'off' });
     await take(noticeMail('Report Retry [1 of 3]: Weekly sales', retryHtml(1, 3)));
     const error = await take(noticeMail('[Report]  Weekly sales', errorHtml()));
     await take(reportMail({ subject: '[Report]  Weekly sales: Board' }).raw);
@@ -213,7 +214,7 @@ describe('SUPERSET_NOTICES=off', () => {
 
 describe('enemy input', () => {
   it('a notice from a sender that is not allowed is a rejected mail, not a notice', async () => {
-    const { take, alerts, outbox } = setUp({ supersetNotices: 'subscribers' });
+    const { take, alerts, outbox } = await setUp({ supersetNotices: 'subscribers' });
     const forged = await take(noticeMail('[Report]  Weekly sales', errorHtml(), 'mallory@evil.example'));
     expect(forged).toMatchObject({ status: 'rejected_sender', deliveries: 0 });
     expect(outbox.forReport(forged.reportId)).toEqual([]);
@@ -221,7 +222,10 @@ describe('enemy input', () => {
   });
 
   it('a notice failing sender authentication is rejected and reported as forged, never routed', async () => {
-    const { take, alerts } = setUp({ supersetNotices: 'subscribers', dnsResolver: async () => [] }, 'dkim');
+    const { take, alerts } = await setUp(
+      { supersetNotices: 'subscribers', dnsResolver: async () => [] },
+      'dkim',
+    );
     // unsigned: whoever can mail the technical mailbox could have written it
     const forged = await take(noticeMail('Report Retry [1 of 3]: Weekly sales', retryHtml(1, 3)));
     expect(forged).toMatchObject({ status: 'rejected_sender', deliveries: 0 });
@@ -230,7 +234,7 @@ describe('enemy input', () => {
   });
 
   it('makes a hostile report name one clean line in the admin chat', async () => {
-    const { take, alerts } = setUp();
+    const { take, alerts } = await setUp();
     await take(
       noticeMail(
         '=?utf-8?b?' +

@@ -58,9 +58,9 @@ async function world(env: Record<string, string> = { FORWARD_FILE_TYPES: ALL_TYP
   const user = `user${nextUser}`;
   const email = dovecot.address(user);
   const directory = bot.app.directory as LocalDirectory;
-  directory.addMailbox(dovecot.mailbox(user));
+  await directory.addMailbox(dovecot.mailbox(user));
   await eventually(() => bot.app.listeners.listener(email)?.status().lastSyncAt, 10_000, 'mailbox connected');
-  const chats = subscribeReaders(telegram, directory, email, readers, { firstChatId: nextChat });
+  const chats = await subscribeReaders(telegram, directory, email, readers, { firstChatId: nextChat });
   nextChat += readers;
   return { bot, user, email, chats };
 }

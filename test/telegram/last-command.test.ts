@@ -71,8 +71,8 @@ async function world(
   const directory = bot.app.directory as LocalDirectory;
   const a = dovecot.address('user1');
   const b = dovecot.address('user2');
-  directory.addMailbox(dovecot.mailbox('user1', { email: a }));
-  directory.addMailbox(dovecot.mailbox('user2', { email: b }));
+  await directory.addMailbox(dovecot.mailbox('user1', { email: a }));
+  await directory.addMailbox(dovecot.mailbox('user2', { email: b }));
   for (const email of [a, b]) {
     await eventually(
       () => bot!.app.listeners.listener(email)?.status().lastSyncAt,
@@ -83,13 +83,13 @@ async function world(
   return { directory, a, b };
 }
 
-function subscriber(
+async function subscriber(
   directory: LocalDirectory,
   mailboxes: string[],
   spec: Omit<UserSpec, 'id'> = {},
-): UserSpec {
+): Promise<UserSpec> {
   const user = person(spec);
-  directory.addUser({
+  await directory.addUser({
     name: user.first_name ?? 'Anna',
     phone: `+7999${String(user.id).slice(-7)}`,
     mailboxes,
@@ -111,7 +111,7 @@ async function arrives(user: 'user1' | 'user2', chatId: number, count: number, s
 describe('/last', () => {
   it('sends a user in two mailboxes the latest report of each again, by file_id', async () => {
     const { directory, a, b } = await world();
-    const anna = subscriber(directory, [a, b]);
+    const anna = await subscriber(directory, [a, b]);
     await arrives('user1', anna.id, 1, '[Report]  Old A');
     await arrives('user1', anna.id, 2, '[Report]  Sales A');
     await arrives('user2', anna.id, 3, '[Report]  Stock B');
@@ -135,14 +135,14 @@ describe('/last', () => {
 
   it('gives a user nothing of a mailbox they are no longer subscribed to, and an offboarded user nothing at all', async () => {
     const { directory, a, b } = await world();
-    const anna = subscriber(directory, [a, b]);
-    const boris = subscriber(directory, [a]);
+    const anna = await subscriber(directory, [a, b]);
+    const boris = await subscriber(directory, [a]);
     await arrives('user1', anna.id, 1);
     await arrives('user2', anna.id, 2);
     await eventually(() => documents(boris.id).length === 1, 15_000, 'Boris has his report');
 
-    directory.editUser(String(anna.id), { mailboxes: [b] });
-    directory.removeUser(String(boris.id));
+    await directory.editUser(String(anna.id), { mailboxes: [b] });
+    await directory.removeUser(String(boris.id));
     await handled(telegram.injectTextMessage(anna, '/last'));
     await handled(telegram.injectTextMessage(boris, '/last'));
     expect(texts(anna.id).at(-1)).not.toContain(a);
@@ -157,7 +157,7 @@ describe('/last', () => {
 
   it('says so when the report is no longer kept, or when none came yet', async () => {
     const { directory, a, b } = await world();
-    const john = subscriber(directory, [a, b], { language_code: 'en' });
+    const john = await subscriber(directory, [a, b], { language_code: 'en' });
     await arrives('user1', john.id, 1, '[Report]  Sales A');
     await bot!.app.dispatcher!.idle();
     // the janitor removes the spool of a report done with it (SPOOL_RETENTION_HOURS)
@@ -175,7 +175,7 @@ describe('/last', () => {
 
   it('answers repeated /last once with "wait" and queues one round only', async () => {
     const { directory, a } = await world({ LAST_COMMAND_INTERVAL_SECONDS: '2' });
-    const anna = subscriber(directory, [a]);
+    const anna = await subscriber(directory, [a]);
     await arrives('user1', anna.id, 1);
     const before = texts(anna.id).length;
     for (let i = 0; i < 6; i++) await handled(telegram.injectTextMessage(anna, '/last'));
@@ -201,7 +201,7 @@ describe('/last', () => {
   it('sends a registered group its mailboxes’ latest reports; an unknown group hears nothing', async () => {
     const { directory, a, b } = await world();
     const groupId = telegram.addGroup({ title: 'Sales team', botStatus: 'administrator' });
-    directory.addGroup({ title: 'Sales team', mailboxes: [b], telegramId: groupId });
+    await directory.addGroup({ title: 'Sales team', mailboxes: [b], telegramId: groupId });
     const stranger = telegram.addGroup({ title: 'Chatter', botStatus: 'administrator' });
     const anna = person();
     await arrives('user2', groupId, 1, '[Report]  Stock B');
@@ -234,7 +234,7 @@ describe('/last with screenshots', () => {
 
   it('skips a report held as a blank screenshot, and gives it once a resend released it', async () => {
     const { directory, a } = await world({ BLANK_SCREENSHOTS: 'hold', LAST_COMMAND_INTERVAL_SECONDS: '0' });
-    const anna = subscriber(directory, [a]);
+    const anna = await subscriber(directory, [a]);
     const good = pngReportMail({ images: [(await dashboardPng({ width: 1200, height: 1600 })).png] });
     await dovecot.append('user1', good.raw);
     await eventually(() => media(anna.id).length === 1, 15_000, 'the good report');
@@ -270,7 +270,7 @@ describe('/last with screenshots', () => {
 
   it('sends a chat that wants tiles the tiles again, not the tall original', async () => {
     const { directory, a } = await world({ TALL_IMAGE_MODE: 'tiles' });
-    const anna = subscriber(directory, [a]);
+    const anna = await subscriber(directory, [a]);
     // 400 px wide, 3000 tall: three tiles of at most 1200 rows, cut in the gaps every 500 rows
     const gaps = [484, 984, 1484, 1984, 2484];
     await dovecot.append('user1', pngReportMail({ images: [await stripedPng(400, 3000, gaps)] }).raw);

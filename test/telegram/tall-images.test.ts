@@ -54,7 +54,7 @@ async function world(
   nextUser++;
   const user = `user${nextUser}`;
   const email = dovecot.address(user);
-  directory().addMailbox({ ...dovecot.mailbox(user), ...mailbox });
+  await directory().addMailbox({ ...dovecot.mailbox(user), ...mailbox });
   await eventually(
     () => bot!.app.listeners.listener(email)?.status().lastSyncAt,
     10_000,
@@ -63,8 +63,8 @@ async function world(
   return { user, email };
 }
 
-function addUsers(email: string, count: number): number[] {
-  const ids = subscribeReaders(telegram, directory(), email, count, { firstChatId: nextChat });
+async function addUsers(email: string, count: number): Promise<number[]> {
+  const ids = await subscribeReaders(telegram, directory(), email, count, { firstChatId: nextChat });
   nextChat += count;
   return ids;
 }
@@ -85,7 +85,7 @@ function tallStriped(height: number): Promise<Buffer> {
 describe('tall dashboards', () => {
   it('sends the tiles as albums of at most 10 then the original, once per chat, uploading each tile once', async () => {
     const { user, email } = await world();
-    const readers = addUsers(email, 3);
+    const readers = await addUsers(email, 3);
     telegram.reset();
     const mail = pngReportMail({ images: [await tallStriped(13_000)] });
     await dovecot.append(user, mail.raw);
@@ -125,7 +125,7 @@ describe('tall dashboards', () => {
 
   it('cuts a real-looking 1600×9000 dashboard in its gaps and sends the tiles only in tiles mode', async () => {
     const { user, email } = await world({ TALL_IMAGE_MODE: 'tiles' });
-    const [reader] = addUsers(email, 1);
+    const [reader] = await addUsers(email, 1);
     const { png, rowTops } = await dashboardPng({ width: 1600, height: 9000, seed: 11 });
     await dovecot.append(user, pngReportMail({ images: [png] }).raw);
     await telegram.waitForMessages(reader!, 2, 30_000);
@@ -137,9 +137,9 @@ describe('tall dashboards', () => {
 
   it('follows the mailbox’s mode and a group’s own mode over it', async () => {
     const { user, email } = await world({}, { tallImageMode: 'document' });
-    const [reader] = addUsers(email, 1);
+    const [reader] = await addUsers(email, 1);
     const group = telegram.addGroup({ title: 'Tiles please', botStatus: 'member' });
-    directory().addGroup({
+    await directory().addGroup({
       title: 'Tiles please',
       mailboxes: [email],
       telegramId: group,
@@ -155,7 +155,7 @@ describe('tall dashboards', () => {
     const admin = nextChat++;
     telegram.addPrivateChat({ id: admin, first_name: 'Admins' });
     const { user, email } = await world({ ADMIN_CHAT_ID: String(admin) });
-    const readers = addUsers(email, 2);
+    const readers = await addUsers(email, 2);
     // Telegram unreachable: the report is recorded but nothing goes until the spool is damaged
     await telegram.refuseConnections();
     const mail = pngReportMail({ images: [await tallStriped(3000)] });
@@ -187,7 +187,7 @@ describe('tall dashboards', () => {
 
   it('sends the original only with TALL_IMAGE_MODE=document, and makes no tiles', async () => {
     const { user, email } = await world({ TALL_IMAGE_MODE: 'document' });
-    const [reader] = addUsers(email, 1);
+    const [reader] = await addUsers(email, 1);
     await dovecot.append(user, pngReportMail({ images: [await tallStriped(3000)] }).raw);
     await telegram.waitForMessages(reader!, 1, 30_000);
     expect((await settled(reader!)).map((message) => message.type)).toEqual(['document']);
@@ -200,7 +200,7 @@ describe('blank screenshots', () => {
     const admin = nextChat++;
     telegram.addPrivateChat({ id: admin, first_name: 'Admins' });
     const { user, email } = await world({ ADMIN_CHAT_ID: String(admin), BLANK_SCREENSHOTS: mode });
-    const [reader] = addUsers(email, 1);
+    const [reader] = await addUsers(email, 1);
     return { admin, user, email, reader: reader! };
   }
 

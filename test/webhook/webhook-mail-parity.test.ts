@@ -65,8 +65,8 @@ async function world(env: Record<string, string> = {}, readers = 2) {
     },
   });
   const directory = bot.app.directory as LocalDirectory;
-  directory.addMailbox({ email: MAILBOX, webhookOnly: true });
-  const chats = subscribeReaders(telegram, directory, MAILBOX, readers, { firstChatId: nextChat });
+  await directory.addMailbox({ email: MAILBOX, webhookOnly: true });
+  const chats = await subscribeReaders(telegram, directory, MAILBOX, readers, { firstChatId: nextChat });
   nextChat += 10;
   return { admin, chats, url: `http://127.0.0.1:${bot.app.webhookPort}${webhookPath(SECRET, MAILBOX)}` };
 }

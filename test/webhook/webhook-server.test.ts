@@ -64,8 +64,8 @@ async function world(
     deps: options.idleTimeoutMs ? { webhookTimings: { idleTimeoutMs: options.idleTimeoutMs } } : {},
   });
   const directory = bot.app.directory as LocalDirectory;
-  directory.addMailbox({ email: MAILBOX, webhookOnly: true });
-  const chats = subscribeReaders(telegram, directory, MAILBOX, options.readers ?? 2, {
+  await directory.addMailbox({ email: MAILBOX, webhookOnly: true });
+  const chats = await subscribeReaders(telegram, directory, MAILBOX, options.readers ?? 2, {
     firstChatId: nextChat,
   });
   nextChat += 10;
@@ -212,7 +212,7 @@ describe('webhook: what it refuses', () => {
 
   it('records a POST for a paused mailbox (200) and delivers it once when the mailbox is resumed, to the recipients of then', async () => {
     const { chats, url, directory } = await world({ readers: 2 });
-    directory.setMailboxPaused(MAILBOX, true);
+    await directory.setMailboxPaused(MAILBOX, true);
     const paused = await post(url, multipartRequest(reportPayload(), sampleFiles().slice(1, 2)));
     expect(paused.status).toBe(200);
     expect(JSON.parse(paused.body)).toMatchObject({ status: 'forward', deliveries: 2 });
@@ -221,8 +221,8 @@ describe('webhook: what it refuses', () => {
     await new Promise((resolve) => setTimeout(resolve, 6000));
     for (const chatId of chats) expect(telegram.messagesIn(chatId)).toHaveLength(0);
     // while the mailbox is paused, the second reader is paused too: the directory of the resume decides
-    directory.setUserPaused(String(chats[1]), true);
-    directory.setMailboxPaused(MAILBOX, false);
+    await directory.setUserPaused(String(chats[1]), true);
+    await directory.setMailboxPaused(MAILBOX, false);
     await telegram.waitForMessages(chats[0]!, 1, 15_000);
     // delivered once: a further recheck sends nothing more
     await new Promise((resolve) => setTimeout(resolve, 6000));
@@ -245,7 +245,7 @@ describe('webhook: what it refuses', () => {
       },
     });
     const directory = bot.app.directory as LocalDirectory;
-    directory.addMailbox({ email: MAILBOX, webhookOnly: true });
+    await directory.addMailbox({ email: MAILBOX, webhookOnly: true });
     await eventually(
       () =>
         telegram
@@ -266,7 +266,7 @@ describe('webhook: what it refuses', () => {
     const admin = nextChat++;
     telegram.addPrivateChat({ id: admin, first_name: 'Admins' });
     const { chats, url, directory } = await world({ readers: 1, env: { ADMIN_CHAT_ID: String(admin) } });
-    directory.setMailboxPaused(MAILBOX, true);
+    await directory.setMailboxPaused(MAILBOX, true);
     expect((await post(url, multipartRequest(reportPayload(), sampleFiles().slice(1, 2)))).status).toBe(200);
     // recorded a day and a minute ago; while the mailbox stays paused, it is held, not failed
     bot!.app.db
@@ -275,7 +275,7 @@ describe('webhook: what it refuses', () => {
     await new Promise((resolve) => setTimeout(resolve, 3000));
     const reportId = reports()[0]!.id;
     expect(bot!.app.outbox.forReport(reportId)[0]).toMatchObject({ state: 'pending' });
-    directory.setMailboxPaused(MAILBOX, false);
+    await directory.setMailboxPaused(MAILBOX, false);
     await eventually(() => bot!.app.dispatcher!.depth === 0, 15_000, 'an empty outbox');
     expect(telegram.messagesIn(chats[0]!)).toEqual([]);
     expect(bot!.app.outbox.forReport(reportId)[0]).toMatchObject({

@@ -57,8 +57,8 @@ async function survives(
   try {
     const directory = bot.app.directory as LocalDirectory;
     const email = dovecot.address(dovecotUser);
-    directory.addMailbox(dovecot.mailbox(dovecotUser));
-    const readers = subscribeReaders(telegram, directory, email, READERS, { firstChatId });
+    await directory.addMailbox(dovecot.mailbox(dovecotUser));
+    const readers = await subscribeReaders(telegram, directory, email, READERS, { firstChatId });
     await eventually(
       () => bot.app.listeners.listener(email)?.status().lastSyncAt,
       10_000,
