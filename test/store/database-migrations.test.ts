@@ -41,6 +41,8 @@ function databaseAtSchema7(fill: (db: BetterSqlite3.Database) => void): string {
   `);
   // 13: the held flag (its index went with migration 9's above)
   db.exec('ALTER TABLE reports DROP COLUMN held;');
+  // 14: the embedded directory's change counter
+  db.exec('DROP TABLE directory_version;');
   db.pragma('user_version = 7');
   fill(db);
   db.close();
