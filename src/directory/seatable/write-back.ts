@@ -185,10 +185,18 @@ export class WriteBack {
     this.lookAgain = false;
     this.running = this.pump()
       .catch((error: unknown) => {
+        // e.g. the database away a moment (PostgreSQL restarting): the queue is looked at again soon
         this.options.logger.error(
           { err: this.options.scrubber.describe(error) },
-          'the SeaTable write-back stopped unexpectedly; it resumes with the next change or restart',
+          'the SeaTable write-back stopped unexpectedly; it resumes in a moment',
         );
+        if (!this.stopped && this.timer === null) {
+          this.timer = setTimeout(() => {
+            this.timer = null;
+            this.kick();
+          }, this.retryBaseMs);
+          this.timer.unref();
+        }
       })
       .finally(() => {
         this.running = null;
@@ -212,9 +220,14 @@ export class WriteBack {
         this.timer.unref();
         return;
       }
-      this.inFlight = this.attempt(head);
-      await this.inFlight;
-      this.inFlight = null;
+      const attempt = this.attempt(head);
+      // stop waits for it, and never on its failure (which the loop's caller logs)
+      this.inFlight = attempt.catch(() => undefined);
+      try {
+        await attempt;
+      } finally {
+        this.inFlight = null;
+      }
     }
   }
 
