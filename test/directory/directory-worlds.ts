@@ -17,9 +17,11 @@ import { createLogger, type Logger } from '../../src/observability/logger.js';
 import { SecretScrubber } from '../../src/observability/secret-scrubber.js';
 import { type Database, openDatabase } from '../../src/store/database.js';
 import { GoneChats } from '../../src/store/gone-chats.js';
+import type { SqlDatabase } from '../../src/store/sql-database.js';
 import { SqliteDatabase } from '../../src/store/sqlite-database.js';
 import type { FakeBaseSeed, FakeColumnSeed, FakeRowSeed } from '../fakes/seatable/fake-seatable.js';
 import { FakeSeaTable, type FakeSeaTableOptions } from '../fakes/seatable/fake-seatable.js';
+import type { EngineUnderTest } from '../store/engines.js';
 import { CapturedLogs, removeDir, tempDataDir } from '../support/bot-harness.js';
 
 export const PHONE_REGION: CountryCode = 'RU';
@@ -97,6 +99,62 @@ async function addLocalMailbox(directory: LocalDirectory, mailbox: MailboxSpec):
     allowFrom: mailbox.allowFrom,
     tallImageMode: mailbox.tallImageMode,
   });
+}
+
+/**
+ * The embedded directory on the engine of the running test (forEachEngine): the directory the bot
+ * reads, and `reopen` as another process sees it (on SQLite a connection of its own to the file).
+ */
+export function localImplementationOn(engine: EngineUnderTest): DirectoryImplementation {
+  return {
+    name: 'local',
+    async build(spec, options = {}) {
+      const db = engine.current();
+      if (db.engine === 'postgres') await ensureDirectoryVersion(db);
+      const connections: Database[] = [];
+      const open = async (sql: SqlDatabase) => {
+        const directory = new LocalDirectory(sql, {
+          phoneRegion: PHONE_REGION,
+          env: options.env,
+          pollIntervalMs: 0,
+        });
+        await directory.start();
+        return directory;
+      };
+      const directory = await open(db);
+      for (const mailbox of spec.mailboxes) await addLocalMailbox(directory, mailbox);
+      for (const user of spec.users) await directory.addUser(user);
+      for (const group of spec.groups) await directory.addGroup(group);
+      return {
+        directory,
+        async addMailboxInSource(mailbox) {
+          await addLocalMailbox(directory, mailbox);
+        },
+        async reopen() {
+          const dataDir = engine.dataDir();
+          if (!dataDir) return open(db);
+          const other = openDatabase(dataDir);
+          connections.push(other);
+          return open(new SqliteDatabase(other));
+        },
+        async close() {
+          await directory.stop();
+          for (const other of connections) other.close();
+        },
+      };
+    },
+  };
+}
+
+/**
+ * The embedded directory's change counter on PostgreSQL. The SQLite schema has it (migration 14);
+ * until the PostgreSQL schema has it too, the tests add it (the same table, idempotent).
+ */
+export async function ensureDirectoryVersion(db: SqlDatabase): Promise<void> {
+  await db.exec(`
+    CREATE TABLE IF NOT EXISTS directory_version (id bigint PRIMARY KEY CHECK (id = 1), version bigint NOT NULL);
+    INSERT INTO directory_version (id, version) VALUES (1, 0) ON CONFLICT (id) DO NOTHING;
+  `);
 }
 
 export const localImplementation: DirectoryImplementation = {
