@@ -2,15 +2,19 @@
  * The running bot sees an edit another process made (a CLI command) without a restart: on SQLite by
  * its data_version, on any other engine by the `directory_version` counter every edit bumps in its
  * own transaction. The counter path is run here on SQLite through a plain SqlDatabase (not the
- * SqliteDatabase class), which is how the directory sees PostgreSQL.
+ * SqliteDatabase class), which is how the directory sees PostgreSQL, and on PostgreSQL itself with two
+ * instances (the bot and a CLI command) on one schema.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import type { DirectorySnapshot } from '../../../src/directory/directory.js';
 import { LocalDirectory } from '../../../src/directory/local/local-directory.js';
 import { type Database, openDatabase } from '../../../src/store/database.js';
+import { openPostgresDatabase } from '../../../src/store/postgres-schema.js';
 import type { SqlDatabase } from '../../../src/store/sql-database.js';
 import { SqliteDatabase } from '../../../src/store/sqlite-database.js';
 import { removeDir, tempDataDir } from '../../support/bot-harness.js';
+import { PostgresCluster } from '../../support/postgres-cluster.js';
+import { ensureDirectoryVersion } from '../directory-worlds.js';
 
 /** The SQLite engine seen only through the SqlDatabase interface, like any engine but SQLite. */
 function portable(engine: SqliteDatabase): SqlDatabase {
@@ -103,5 +107,48 @@ describe.each([
       telegramId: -1001,
       chatGone: { reason: 'removed' },
     });
+  });
+});
+
+describe('the local directory on PostgreSQL', () => {
+  let cluster: PostgresCluster | null = null;
+  afterAll(async () => {
+    await cluster?.destroy();
+  });
+
+  it("sees another instance's edits within a poll: the CLI edits the directory in PostgreSQL", async () => {
+    cluster = await PostgresCluster.start();
+    const url = await cluster.createDatabase();
+    const botDb = await openPostgresDatabase({ url, schema: 'directory_changes' });
+    const cliDb = await openPostgresDatabase({ url, schema: 'directory_changes' });
+    try {
+      await ensureDirectoryVersion(botDb);
+      const bot = new LocalDirectory(botDb, { phoneRegion: 'RU', pollIntervalMs: 50 });
+      const cli = new LocalDirectory(cliDb, { phoneRegion: 'RU', pollIntervalMs: 0 });
+      await bot.start();
+      await cli.start();
+      const seen: DirectorySnapshot[] = [];
+      bot.onChange((snapshot) => seen.push(snapshot));
+
+      await cli.addMailbox({ email: 'Reports@Example.com', host: 'imap.example.com', password: 'pw' });
+      await until(() => bot.snapshot().mailboxes.length === 1);
+      // the e-mail is unique whatever its case, as in SQLite
+      await expect(
+        cli.addMailbox({ email: 'reports@example.COM', host: 'imap.example.com', password: 'pw' }),
+      ).rejects.toThrow(/already exists/);
+      await cli.addUser({ name: 'Ann', phone: '+79990000001', mailboxes: ['REPORTS@example.com'] });
+      await until(() => bot.snapshot().users.length === 1);
+      expect(bot.snapshot().users[0]!.mailboxes).toEqual(['reports@example.com']);
+      await cli.editUser('+79990000001', { telegramId: 501 });
+      await until(() => bot.snapshot().users[0]?.telegramId === 501);
+      await cli.removeMailbox('reports@example.com');
+      await until(() => bot.snapshot().mailboxes.length === 0);
+      expect(bot.snapshot().users[0]!.mailboxes).toEqual([]);
+      expect(seen.length).toBe(4);
+      await bot.stop();
+    } finally {
+      await botDb.close();
+      await cliDb.close();
+    }
   });
 });
