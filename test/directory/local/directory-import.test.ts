@@ -18,10 +18,16 @@ import {
   exportTable,
   planImport,
 } from '../../../src/directory/local/directory-import.js';
-import { LocalDirectory, type NewUser } from '../../../src/directory/local/local-directory.js';
+import {
+  DirectoryInputError,
+  LocalDirectory,
+  type NewUser,
+} from '../../../src/directory/local/local-directory.js';
 import { type Database, openDatabase } from '../../../src/store/database.js';
 import { SqliteDatabase } from '../../../src/store/sqlite-database.js';
+import { forEachEngine } from '../../store/engines.js';
 import { removeDir, tempDataDir } from '../../support/bot-harness.js';
+import { ensureDirectoryVersion } from '../directory-worlds.js';
 
 const opened: Array<{ db: Database; dir: string }> = [];
 afterEach(() => {
@@ -638,5 +644,50 @@ describe('webhook-only and OAuth2 mailboxes', () => {
       'Sender auth: "spf" is not off, dkim, authentication-results or authentication-results:<authserv-id>',
       expect.stringMatching(/^Tall image mode: "huge" is not /),
     ]);
+  });
+});
+
+// the import is one transaction on either engine: the CLI imports into PostgreSQL too
+forEachEngine('an import (one transaction)', (engine) => {
+  it('rolls back as a whole when the directory refuses a row, and commits what it accepts', async () => {
+    const db = engine.current();
+    if (db.engine === 'postgres') await ensureDirectoryVersion(db);
+    class RefusingDirectory extends LocalDirectory {
+      override addUser(input: NewUser) {
+        if (input.name === 'Refused') throw new DirectoryInputError('refused for the test');
+        return super.addUser(input);
+      }
+    }
+    const directory = new RefusingDirectory(db, { phoneRegion: 'RU', pollIntervalMs: 0 });
+    await directory.start();
+    await directory.addMailbox({ email: 'reports@example.com', host: 'imap.example.com', password: 'pw' });
+    await directory.addUser({ name: 'Old', phone: '+79990000010', mailboxes: ['reports@example.com'] });
+    const refused = plan(
+      USER_CSV,
+      directory,
+      'Name,Phone,Mailboxes\nFirst,+79990000011,reports@example.com\nRefused,+79990000012,reports@example.com\n',
+    );
+    // the removal of Old and the first add are undone with the refused row
+    expect(refused.problems).toEqual([]);
+    expect(await applyImport(directory, db, refused, { commit: true })).toMatchObject({
+      committed: false,
+      problems: [{ line: 3, message: 'refused for the test' }],
+    });
+    const reader = new LocalDirectory(db, { phoneRegion: 'RU', pollIntervalMs: 0 });
+    await reader.start();
+    expect(reader.snapshot().users.map((user) => user.name)).toEqual(['Old']);
+    expect(directory.snapshot().users.map((user) => user.name)).toEqual(['Old']);
+
+    const accepted = plan(
+      USER_CSV,
+      directory,
+      'Name,Phone,Mailboxes\nFirst,+79990000011,reports@example.com\n',
+    );
+    expect(await applyImport(directory, db, accepted, { commit: true })).toMatchObject({
+      committed: true,
+      problems: [],
+    });
+    await reader.refresh();
+    expect(reader.snapshot().users.map((user) => user.name)).toEqual(['First']);
   });
 });
