@@ -157,7 +157,11 @@ export class ObservedDirectory implements Directory {
   }
 
   private async loadGoneChats(): Promise<void> {
-    this.goneChats = await this.gone.all();
+    const before = this.goneVersion;
+    const stored = await this.gone.all();
+    // a change made here while the read ran is newer than what it read
+    if (this.goneVersion !== before) return;
+    this.goneChats = stored;
     this.goneVersion++;
   }
 
