@@ -328,7 +328,7 @@ describe('import', () => {
   });
 
   it('a row the directory refuses while applying rolls the whole import back', async () => {
-    const { db, sql, directory } = await populated();
+    const { sql, directory } = await populated();
     class RefusingDirectory extends LocalDirectory {
       override addUser(input: NewUser) {
         if (input.name === 'Refused') throw new Error('refused for the test');
@@ -454,7 +454,7 @@ describe('webhook-only and OAuth2 mailboxes', () => {
   });
 
   it('an older file without the OAuth2 columns keeps the OAuth2 settings; a Password written for such a mailbox is a bad row', async () => {
-    const { db, sql, directory } = await withOtherLogins();
+    const { sql, directory } = await withOtherLogins();
     const before = mailboxState(directory);
     const rows = [
       'hook@example.com;;;;;;;;yes;document;',
@@ -612,7 +612,7 @@ describe('webhook-only and OAuth2 mailboxes', () => {
   });
 
   it('Tall image mode and Sender auth are read, changed and reset', async () => {
-    const { db, sql, directory } = await withOtherLogins();
+    const { sql, directory } = await withOtherLogins();
     const result = plan(
       MAILBOX_CSV,
       directory,
