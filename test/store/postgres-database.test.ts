@@ -3,8 +3,13 @@
  * instances, fencing, the idle-in-transaction timeout, outages) and what it must translate (placeholders,
  * bytea, error texts without the password). The semantics shared with SQLite: sql-database-contract.test.ts.
  */
+
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openStateDatabase } from '../../src/store/open-state-database.js';
 import { numberPlaceholders, PostgresDatabase } from '../../src/store/postgres-database.js';
 import { openPostgresDatabase, POSTGRES_SCHEMA_VERSION } from '../../src/store/postgres-schema.js';
 import { FencedError, nowIso, StateUnavailableError } from '../../src/store/sql-database.js';
@@ -276,6 +281,30 @@ describe('PostgresDatabase', () => {
       expect(text).not.toContain(cluster.password);
       expect(text).not.toContain(encodeURIComponent(cluster.password));
       expect(text).not.toContain('postgres://');
+    }
+  });
+
+  it('is what openStateDatabase opens with DATABASE_URL; SQLite in DATA_DIR without it', async () => {
+    const dataDir = mkdtempSync(path.join(tmpdir(), 'state-'));
+    try {
+      const onPostgres = await openStateDatabase({
+        DATA_DIR: dataDir,
+        DATABASE_URL: url,
+        DATABASE_SCHEMA: `state_${++schemaCount}`,
+      });
+      expect(onPostgres).toBeInstanceOf(PostgresDatabase);
+      expect(await onPostgres.get('SELECT count(*) AS n FROM reports')).toEqual({ n: 0 });
+      await onPostgres.close();
+      const onSqlite = await openStateDatabase({
+        DATA_DIR: dataDir,
+        DATABASE_URL: undefined,
+        DATABASE_SCHEMA: 'x',
+      });
+      expect(onSqlite.engine).toBe('sqlite');
+      expect(await onSqlite.get('SELECT count(*) AS n FROM reports')).toEqual({ n: 0 });
+      await onSqlite.close();
+    } finally {
+      rmSync(dataDir, { recursive: true, force: true });
     }
   });
 
