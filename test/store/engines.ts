@@ -48,6 +48,14 @@ export async function testPostgresCluster(): Promise<PostgresCluster> {
   return await cluster;
 }
 
+/** Stops this file's cluster (for files that used {@link freshPostgresDatabase} outside forEachEngine). */
+export async function releaseTestPostgresCluster(): Promise<void> {
+  const started = cluster;
+  cluster = undefined;
+  databaseUrl = undefined;
+  if (started) await (await started).destroy();
+}
+
 let schemaCount = 0;
 
 /** Empties every table of the current schema but the migrations' (ids start at 1 again). */
@@ -84,11 +92,7 @@ export function forEachEngine(name: string, body: (db: EngineUnderTest) => void)
         clusterUsers += 1;
         afterAll(async () => {
           clusterUsers -= 1;
-          if (clusterUsers > 0 || !cluster) return;
-          const started = cluster;
-          cluster = undefined;
-          databaseUrl = undefined;
-          await (await started).destroy();
+          if (clusterUsers === 0) await releaseTestPostgresCluster();
         });
       }
 
