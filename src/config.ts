@@ -23,6 +23,30 @@ export const settings = {
     description:
       'Directory for the SQLite state (reports, outbox, watermarks, local directory) and the file spool.',
   },
+  DATABASE_URL: {
+    schema: z
+      .string()
+      .refine(
+        (value) => {
+          try {
+            const url = new URL(value);
+            return ['postgres:', 'postgresql:'].includes(url.protocol);
+          } catch {
+            return false;
+          }
+        },
+        { error: 'expected a PostgreSQL URL: postgres://user:password@host:5432/database' },
+      )
+      .optional(),
+    description:
+      'Keep the state in PostgreSQL instead of SQLite in DATA_DIR: `postgres://user:password@host:5432/database` (or `postgresql://`; percent-encode special characters; libpq query parameters such as `sslmode=require` apply). Unset: SQLite in DATA_DIR. A secret: logs and errors show only host:port/database.',
+    secret: true,
+  },
+  DATABASE_SCHEMA: {
+    schema: z.string().min(1).max(63).default('superset_telegram_bot'),
+    description:
+      'With DATABASE_URL: the PostgreSQL schema the bot keeps its tables in (created when missing), so it can share a database such as Superset\u2019s own.',
+  },
   INSTANCE_LOCK_CHECK_SECONDS: {
     schema: positiveInteger(1).default(30),
     description:
@@ -507,7 +531,28 @@ export function secretSettingValues(config: Config): string[] {
 
 /** Everything secret in the settings, for the log scrubber: their values and the proxy's credentials. */
 export function secretValues(config: Config): string[] {
-  return [...new Set([...secretSettingValues(config), ...proxyCredentials(config.TELEGRAM_PROXY)])];
+  return [
+    ...new Set([
+      ...secretSettingValues(config),
+      ...proxyCredentials(config.TELEGRAM_PROXY),
+      ...databaseCredentials(config.DATABASE_URL),
+    ]),
+  ];
+}
+
+/** The password of DATABASE_URL (as written and decoded, in the userinfo or a `password=` parameter). */
+function databaseCredentials(databaseUrl: string | undefined): string[] {
+  if (!databaseUrl) return [];
+  const url = new URL(databaseUrl);
+  const written = [url.password, url.searchParams.get('password') ?? ''].filter(Boolean);
+  const decoded = written.map((value) => {
+    try {
+      return decodeURIComponent(value);
+    } catch {
+      return value;
+    }
+  });
+  return [...written, ...decoded];
 }
 
 /**

@@ -175,3 +175,24 @@ describe('FORWARD_FILE_TYPES', () => {
     expect(() => loadConfig({ FORWARD_FILE_TYPES: ' , ' })).toThrow(/FORWARD_FILE_TYPES: name at least one/);
   });
 });
+
+describe('DATABASE_URL and DATABASE_SCHEMA', () => {
+  it('takes a postgres:// URL as a secret, its password too, and never echoes a bad one', () => {
+    expect(loadConfig({}).DATABASE_URL).toBeUndefined();
+    expect(loadConfig({}).DATABASE_SCHEMA).toBe('superset_telegram_bot');
+    const url = 'postgresql://bot:p%40ss-word@db.example.com:5432/superset?sslmode=require';
+    const config = loadConfig({ DATABASE_URL: url, DATABASE_SCHEMA: 'bot_state' });
+    expect(config.DATABASE_URL).toBe(url);
+    expect(config.DATABASE_SCHEMA).toBe('bot_state');
+    expect(secretValues(config)).toEqual(expect.arrayContaining([url, 'p%40ss-word', 'p@ss-word']));
+    const bad = 'mysql://bot:hunter2-secret@db/x';
+    let message = '';
+    try {
+      loadConfig({ DATABASE_URL: bad });
+    } catch (error) {
+      message = (error as Error).message;
+    }
+    expect(message).toMatch(/DATABASE_URL: expected a PostgreSQL URL/);
+    expect(message).not.toContain('hunter2-secret');
+  });
+});
