@@ -18,7 +18,7 @@ import {
 } from './postgres-database.js';
 
 export const POSTGRES_MIGRATIONS: string[] = [
-  // 1: SQLite's schema 1–13, and the leader lease
+  // 1: SQLite's schema 1–14, and the leader lease
   `
   CREATE COLLATION nocase (provider = icu, locale = 'und-u-ks-level2', deterministic = false);
 
@@ -256,6 +256,13 @@ export const POSTGRES_MIGRATIONS: string[] = [
     expires_at timestamptz NOT NULL,
     renewed_at timestamptz NOT NULL
   );
+
+  -- SQLite's migration 14: bumped by every edit of the embedded directory, in the same transaction
+  CREATE TABLE directory_version (
+    id bigint PRIMARY KEY CHECK (id = 1),
+    version bigint NOT NULL
+  );
+  INSERT INTO directory_version (id, version) VALUES (1, 0);
   `,
 ];
 

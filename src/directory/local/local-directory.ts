@@ -292,7 +292,11 @@ export class LocalDirectory implements Directory {
   private edit<T>(work: () => Promise<T>): Promise<T> {
     return this.db.transaction(async () => {
       const result = await work();
-      await this.db.run('UPDATE directory_version SET version = version + 1 WHERE id = 1');
+      // an upsert: the row may be missing (a schema emptied by hand keeps working)
+      await this.db.run(
+        `INSERT INTO directory_version (id, version) VALUES (1, 1)
+         ON CONFLICT (id) DO UPDATE SET version = directory_version.version + 1`,
+      );
       return result;
     });
   }
