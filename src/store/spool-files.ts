@@ -39,8 +39,17 @@ export interface SpoolFile {
 
 export interface SpoolFiles {
   /**
+   * Optional, before the recording transaction: copies `files` (and tiles) that carry their size and
+   * SHA-256 into the database outside any transaction, so that `keep` inside it only marks them kept
+   * and the transaction (which holds the single writer lock) stays short. Staged files no report kept
+   * are swept later ({@link DatabaseSpoolFiles.removeUnkeptStaged}). Throws when a file is missing or
+   * no longer has its recorded size/SHA-256.
+   */
+  stage(files: readonly SpoolFile[]): Promise<void>;
+  /**
    * Keeps `files` (and their tiles) for any instance to send. Call it inside the transaction that
    * records the report (`db.transaction`), after the files are complete on disk: rolled back with it.
+   * A file `stage` copied completely is only marked kept; any other is copied here, chunk by chunk.
    * Throws when a file is missing or no longer has the size/SHA-256 it was recorded with.
    */
   keep(files: readonly SpoolFile[]): Promise<void>;
@@ -68,6 +77,10 @@ export class SpoolFileMissingError extends Error {
 
 /** SQLite (the default): the files stay in the spool directory; nothing to copy. */
 export class DiskSpoolFiles implements SpoolFiles {
+  async stage(_files: readonly SpoolFile[]): Promise<void> {
+    // the files are on disk already
+  }
+
   async keep(_files: readonly SpoolFile[]): Promise<void> {
     // the recorded path is the file
   }
@@ -112,10 +125,44 @@ export class DatabaseSpoolFiles implements SpoolFiles {
     this.chunkBytes = options.chunkBytes ?? SPOOL_CHUNK_BYTES;
   }
 
+  async stage(files: readonly SpoolFile[]): Promise<void> {
+    for (const file of flatten(files)) {
+      if (file.size === undefined || file.sha256 === undefined) continue;
+      const key = this.keyOf(file.path);
+      const known = await this.db.get<{ kept: number }>('SELECT kept FROM spool_files WHERE file_key = ?', [
+        key,
+      ]);
+      if (known?.kept === 1) continue;
+      // the row first (kept = 0, dated), so chunks of a stage that never gets kept are found and swept;
+      // its chunk count -1 until every chunk is written and the bytes checked, so keep never takes half
+      await this.upsertFile(key, file.size, file.sha256, -1, 0);
+      // one statement per chunk, each committed alone: the writer lock is held a chunk at a time
+      const { chunks } = await this.copyChunks(key, file);
+      await this.db.run('UPDATE spool_files SET chunks = ? WHERE file_key = ? AND kept = 0', [chunks, key]);
+    }
+  }
+
   async keep(files: readonly SpoolFile[]): Promise<void> {
     // its own transaction when the caller has none (then a savepoint of the caller's): never half a file
     await this.db.transaction(async () => {
-      for (const file of flatten(files)) await this.keepOne(file);
+      for (const file of flatten(files)) {
+        if (!(await this.markStagedKept(file))) await this.keepOne(file);
+      }
+    });
+  }
+
+  /**
+   * Removes the files staged before `before` (ISO time) that no report kept: a recording that failed or
+   * found a duplicate, or an instance that died in between. Returns how many files were removed.
+   */
+  async removeUnkeptStaged(before: string): Promise<number> {
+    return this.db.transaction(async () => {
+      await this.db.run(
+        'DELETE FROM spool_chunks WHERE file_key IN (SELECT file_key FROM spool_files WHERE kept = 0 AND created_at < ?)',
+        [before],
+      );
+      return (await this.db.run('DELETE FROM spool_files WHERE kept = 0 AND created_at < ?', [before]))
+        .changes;
     });
   }
 
@@ -189,8 +236,30 @@ export class DatabaseSpoolFiles implements SpoolFiles {
     return segments.join('/');
   }
 
+  /** Marks a completely staged file kept (inside the recording transaction); false if it is not staged. */
+  private async markStagedKept(file: SpoolFile): Promise<boolean> {
+    if (file.size === undefined || file.sha256 === undefined) return false;
+    const key = this.keyOf(file.path);
+    const marked = await this.db.run(
+      `UPDATE spool_files SET kept = 1 WHERE file_key = ? AND size = ? AND sha256 = ?
+         AND chunks = (SELECT count(*) FROM spool_chunks WHERE file_key = ?)`,
+      [key, file.size, file.sha256, key],
+    );
+    return marked.changes === 1;
+  }
+
+  /** Copies a file into the database and keeps it (inside the recording transaction). */
   private async keepOne(file: SpoolFile): Promise<void> {
     const key = this.keyOf(file.path);
+    const { size, sha256, chunks } = await this.copyChunks(key, file);
+    await this.upsertFile(key, size, sha256, chunks, 1);
+  }
+
+  /** Replaces the chunks of `key` with the file's bytes, read a chunk at a time; checks size and SHA-256. */
+  private async copyChunks(
+    key: string,
+    file: SpoolFile,
+  ): Promise<{ size: number; sha256: string; chunks: number }> {
     const handle = await open(file.path, 'r');
     const hash = createHash('sha256');
     let size = 0;
@@ -224,11 +293,21 @@ export class DatabaseSpoolFiles implements SpoolFiles {
       throw new Error(
         `the spooled file ${key} changed on disk: ${size} bytes, sha256 ${sha256}, recorded ${file.size} bytes, ${file.sha256}`,
       );
+    return { size, sha256, chunks: seq };
+  }
+
+  private async upsertFile(
+    key: string,
+    size: number,
+    sha256: string,
+    chunks: number,
+    kept: 0 | 1,
+  ): Promise<void> {
     await this.db.run(
-      `INSERT INTO spool_files (file_key, spool_dir, size, sha256, chunks, created_at) VALUES (?, ?, ?, ?, ?, ?)
+      `INSERT INTO spool_files (file_key, spool_dir, size, sha256, chunks, kept, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)
        ON CONFLICT (file_key) DO UPDATE SET spool_dir = excluded.spool_dir, size = excluded.size,
-         sha256 = excluded.sha256, chunks = excluded.chunks, created_at = excluded.created_at`,
-      [key, key.split('/')[0]!, size, sha256, seq, nowIso()],
+         sha256 = excluded.sha256, chunks = excluded.chunks, kept = excluded.kept, created_at = excluded.created_at`,
+      [key, key.split('/')[0]!, size, sha256, chunks, kept, nowIso()],
     );
   }
 
@@ -335,9 +414,11 @@ CREATE TABLE spool_files (
   size BIGINT NOT NULL,
   sha256 TEXT NOT NULL,
   chunks INTEGER NOT NULL,
+  kept INTEGER NOT NULL,
   created_at TEXT NOT NULL
 );
 CREATE INDEX spool_files_by_dir ON spool_files (spool_dir);
+CREATE INDEX spool_files_staged ON spool_files (created_at) WHERE kept = 0;
 CREATE TABLE spool_chunks (
   file_key TEXT NOT NULL,
   seq INTEGER NOT NULL,
