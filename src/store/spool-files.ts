@@ -405,10 +405,11 @@ function fsyncDirectory(dir: string): void {
 
 /**
  * The same tables for PostgreSQL (for `postgres-schema.ts`, engineer "pg": the lead moves this into its
- * migrations, as the version that follows SQLite migration 14).
+ * migrations, as the version that follows SQLite migration 14). Idempotent, so tests can apply it to a
+ * schema migrated without it.
  */
 export const POSTGRES_SPOOL_FILES_DDL = `
-CREATE TABLE spool_files (
+CREATE TABLE IF NOT EXISTS spool_files (
   file_key TEXT PRIMARY KEY,
   spool_dir TEXT NOT NULL,
   size BIGINT NOT NULL,
@@ -417,9 +418,9 @@ CREATE TABLE spool_files (
   kept INTEGER NOT NULL,
   created_at TEXT NOT NULL
 );
-CREATE INDEX spool_files_by_dir ON spool_files (spool_dir);
-CREATE INDEX spool_files_staged ON spool_files (created_at) WHERE kept = 0;
-CREATE TABLE spool_chunks (
+CREATE INDEX IF NOT EXISTS spool_files_by_dir ON spool_files (spool_dir);
+CREATE INDEX IF NOT EXISTS spool_files_staged ON spool_files (created_at) WHERE kept = 0;
+CREATE TABLE IF NOT EXISTS spool_chunks (
   file_key TEXT NOT NULL,
   seq INTEGER NOT NULL,
   data BYTEA NOT NULL,

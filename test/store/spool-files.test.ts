@@ -16,38 +16,15 @@ import path from 'node:path';
 import v8 from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { openDatabase } from '../../src/store/database.js';
 import {
   DatabaseSpoolFiles,
   DiskSpoolFiles,
+  POSTGRES_SPOOL_FILES_DDL,
   type SpoolFile,
   SpoolFileMissingError,
 } from '../../src/store/spool-files.js';
 import type { SqlDatabase } from '../../src/store/sql-database.js';
-import { SqliteDatabase } from '../../src/store/sqlite-database.js';
-import { postgresEngine } from './spool-files-postgres.js';
-
-interface Engine {
-  name: string;
-  /** A fresh database with the spool tables. */
-  open(): Promise<SqlDatabase>;
-  teardown?(): Promise<void>;
-}
-
-const sqliteDirs: string[] = [];
-const sqlite: Engine = {
-  name: 'sqlite',
-  async open() {
-    const dir = mkdtempSync(path.join(os.tmpdir(), 'stb-spool-files-db-'));
-    sqliteDirs.push(dir);
-    return new SqliteDatabase(openDatabase(dir));
-  },
-  async teardown() {
-    for (const dir of sqliteDirs.splice(0)) rmSync(dir, { recursive: true, force: true });
-  },
-};
-
-const engines: Engine[] = [sqlite, ...(postgresEngine ? [postgresEngine] : [])];
+import { forEachEngine } from './engines.js';
 
 const MiB = 1024 * 1024;
 
@@ -110,7 +87,7 @@ async function peakGrowth<T>(
   }
 }
 
-describe.each(engines)('DatabaseSpoolFiles on $name', (engine) => {
+forEachEngine('DatabaseSpoolFiles', (engine) => {
   let work: string;
   let db: SqlDatabase;
   /** The instance that spooled the files, and another one with its own DATA_DIR on the same database. */
@@ -123,16 +100,14 @@ describe.each(engines)('DatabaseSpoolFiles on $name', (engine) => {
     work = mkdtempSync(path.join(os.tmpdir(), 'stb-spool-files-'));
     firstRoot = path.join(work, 'a', 'spool');
     secondRoot = path.join(work, 'b', 'spool');
-    db = await engine.open();
+    db = engine.current();
+    // until the lead moves the DDL into postgres-schema.ts's migrations
+    if (db.engine === 'postgres') await db.exec(POSTGRES_SPOOL_FILES_DDL);
     first = new DatabaseSpoolFiles(db, { spoolRoot: firstRoot });
     second = new DatabaseSpoolFiles(db, { spoolRoot: secondRoot });
   });
-  afterEach(async () => {
-    await db.close();
+  afterEach(() => {
     rmSync(work, { recursive: true, force: true });
-  });
-  afterAll(async () => {
-    await engine.teardown?.();
   });
 
   async function spool(
