@@ -39,8 +39,8 @@ export interface SpoolFile {
 
 export interface SpoolFiles {
   /**
-   * Optional, before the recording transaction: copies `files` (and tiles) that carry their size and
-   * SHA-256 into the database outside any transaction, so that `keep` inside it only marks them kept
+   * Optional, before the recording transaction: copies `files` (and tiles) into the database outside
+   * any transaction, so that `keep` inside it only marks them kept
    * and the transaction (which holds the single writer lock) stays short. Staged files no report kept
    * are swept later ({@link DatabaseSpoolFiles.removeUnkeptStaged}). Throws when a file is missing or
    * no longer has its recorded size/SHA-256.
@@ -94,6 +94,14 @@ export class DiskSpoolFiles implements SpoolFiles {
   }
 }
 
+/**
+ * The spool files of an engine: in the database with PostgreSQL (DATABASE_URL), on disk with SQLite.
+ * `spoolRoot`: this instance's `spoolRoot(DATA_DIR)`.
+ */
+export function spoolFilesFor(db: SqlDatabase, spoolRoot: string): SpoolFiles & Partial<DatabaseSpoolFiles> {
+  return db.engine === 'postgres' ? new DatabaseSpoolFiles(db, { spoolRoot }) : new DiskSpoolFiles();
+}
+
 /** Size of a stored chunk: big enough for few rows, small enough to be nothing in memory. */
 export const SPOOL_CHUNK_BYTES = 1024 * 1024;
 
@@ -127,7 +135,6 @@ export class DatabaseSpoolFiles implements SpoolFiles {
 
   async stage(files: readonly SpoolFile[]): Promise<void> {
     for (const file of flatten(files)) {
-      if (file.size === undefined || file.sha256 === undefined) continue;
       const key = this.keyOf(file.path);
       const known = await this.db.get<{ kept: number }>('SELECT kept FROM spool_files WHERE file_key = ?', [
         key,
@@ -135,10 +142,14 @@ export class DatabaseSpoolFiles implements SpoolFiles {
       if (known?.kept === 1) continue;
       // the row first (kept = 0, dated), so chunks of a stage that never gets kept are found and swept;
       // its chunk count -1 until every chunk is written and the bytes checked, so keep never takes half
-      await this.upsertFile(key, file.size, file.sha256, -1, 0);
+      // (a file without its size and SHA-256, a raw mail, has them once read)
+      await this.upsertFile(key, file.size ?? 0, file.sha256 ?? '', -1, 0);
       // one statement per chunk, each committed alone: the writer lock is held a chunk at a time
-      const { chunks } = await this.copyChunks(key, file);
-      await this.db.run('UPDATE spool_files SET chunks = ? WHERE file_key = ? AND kept = 0', [chunks, key]);
+      const copied = await this.copyChunks(key, file);
+      await this.db.run(
+        'UPDATE spool_files SET size = ?, sha256 = ?, chunks = ? WHERE file_key = ? AND kept = 0',
+        [copied.size, copied.sha256, copied.chunks, key],
+      );
     }
   }
 
@@ -238,13 +249,16 @@ export class DatabaseSpoolFiles implements SpoolFiles {
 
   /** Marks a completely staged file kept (inside the recording transaction); false if it is not staged. */
   private async markStagedKept(file: SpoolFile): Promise<boolean> {
-    if (file.size === undefined || file.sha256 === undefined) return false;
     const key = this.keyOf(file.path);
-    const marked = await this.db.run(
-      `UPDATE spool_files SET kept = 1 WHERE file_key = ? AND size = ? AND sha256 = ?
-         AND chunks = (SELECT count(*) FROM spool_chunks WHERE file_key = ?)`,
-      [key, file.size, file.sha256, key],
-    );
+    // complete: every chunk written and the bytes checked (chunks is -1 until then)
+    const complete = 'chunks = (SELECT count(*) FROM spool_chunks WHERE file_key = ?)';
+    const marked =
+      file.size === undefined || file.sha256 === undefined
+        ? await this.db.run(`UPDATE spool_files SET kept = 1 WHERE file_key = ? AND ${complete}`, [key, key])
+        : await this.db.run(
+            `UPDATE spool_files SET kept = 1 WHERE file_key = ? AND size = ? AND sha256 = ? AND ${complete}`,
+            [key, file.size, file.sha256, key],
+          );
     return marked.changes === 1;
   }
 

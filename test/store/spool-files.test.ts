@@ -22,6 +22,7 @@ import {
   POSTGRES_SPOOL_FILES_DDL,
   type SpoolFile,
   SpoolFileMissingError,
+  spoolFilesFor,
 } from '../../src/store/spool-files.js';
 import type { SqlDatabase } from '../../src/store/sql-database.js';
 import { forEachEngine } from './engines.js';
@@ -242,6 +243,18 @@ forEachEngine('DatabaseSpoolFiles', (engine) => {
     expect(await count(db, 'spool_files')).toBe(1);
   });
 
+  it('stages a file without its size and SHA-256 (a raw mail kept for inspection)', async () => {
+    const raw = await spool('mail-raw', 'message.eml', 2 * MiB + 3);
+    await first.stage([{ path: raw.path }]);
+    rmSync(raw.path);
+    await db.transaction(() => first.keep([{ path: raw.path }]));
+    const row = await db.get<{ size: number | string; sha256: string; kept: number }>(
+      'SELECT size, sha256, kept FROM spool_files',
+    );
+    expect([Number(row?.size), row?.sha256, Number(row?.kept)]).toEqual([raw.size, raw.sha256, 1]);
+    expect(await sha256Of(await second.localPath(raw))).toBe(raw.sha256);
+  });
+
   it('refuses to stage a file that changed since it was spooled', async () => {
     const file = await spool('mail-s4', 'report.pdf', 1000);
     writeFileSync(file.path, 'changed');
@@ -317,6 +330,13 @@ describe('DiskSpoolFiles (SQLite: as before)', () => {
     dir = mkdtempSync(path.join(os.tmpdir(), 'stb-spool-disk-'));
   });
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('is what SQLite gets; PostgreSQL gets the database', () => {
+    const sqliteLike = { engine: 'sqlite' } as SqlDatabase;
+    const postgresLike = { engine: 'postgres' } as SqlDatabase;
+    expect(spoolFilesFor(sqliteLike, dir)).toBeInstanceOf(DiskSpoolFiles);
+    expect(spoolFilesFor(postgresLike, dir)).toBeInstanceOf(DatabaseSpoolFiles);
+  });
 
   it('gives the recorded path and removes the directory on forget', async () => {
     const spoolDir = path.join(dir, 'spool', 'mail');
