@@ -60,6 +60,12 @@ export interface SpoolFiles {
    */
   localPath(file: SpoolFile & { size: number; sha256: string }): Promise<string>;
   /**
+   * `files` (and their tiles) with each path replaced by {@link localPath}'s, for code that reads
+   * `file.path` (the sender, the tile fallback). A file whose bytes are nowhere keeps its recorded path
+   * (which does not exist here), so it is reported as gone exactly as a cleaned-up spool is today.
+   */
+  localCopies<F extends SpoolFile & { size: number; sha256: string }>(files: readonly F[]): Promise<F[]>;
+  /**
    * Forgets the files of one report's spool directory: its database rows, then the local copies.
    * Call it outside a transaction, before marking the spool removed / deleting the report rows (a crash in
    * between leaves nothing behind that a later round would not remove again).
@@ -87,6 +93,10 @@ export class DiskSpoolFiles implements SpoolFiles {
 
   async localPath(file: SpoolFile): Promise<string> {
     return file.path;
+  }
+
+  async localCopies<F extends SpoolFile>(files: readonly F[]): Promise<F[]> {
+    return [...files];
   }
 
   async forget(spoolDir: string): Promise<void> {
@@ -124,6 +134,14 @@ export class DatabaseSpoolFiles implements SpoolFiles {
   private readonly chunkBytes: number;
   /** Fetches under way, so parallel deliveries of one file stream it once. */
   private readonly fetching = new Map<string, Promise<string>>();
+  /**
+   * Local files whose bytes were checked, with what identified them then: a fan-out to many chats
+   * hashes a file once, not once per delivery. Any change (size, mtime, inode) means checking again.
+   */
+  private readonly checked = new Map<
+    string,
+    { sha256: string; size: number; mtimeMs: number; ino: number }
+  >();
 
   constructor(
     private readonly db: SqlDatabase,
@@ -180,13 +198,32 @@ export class DatabaseSpoolFiles implements SpoolFiles {
   async localPath(file: SpoolFile & { size: number; sha256: string }): Promise<string> {
     const key = this.keyOf(file.path);
     const local = path.join(this.root, ...key.split('/'));
-    if (await holds(local, file.size, file.sha256)) return local;
+    if (await this.holds(local, file.size, file.sha256)) return local;
     let fetch = this.fetching.get(key);
     if (!fetch) {
       fetch = this.fetch(key, local, file).finally(() => this.fetching.delete(key));
       this.fetching.set(key, fetch);
     }
     return fetch;
+  }
+
+  async localCopies<F extends SpoolFile & { size: number; sha256: string }>(
+    files: readonly F[],
+  ): Promise<F[]> {
+    const copies: F[] = [];
+    for (const file of files) {
+      const tiles = file.tiles
+        ? await this.localCopies(file.tiles as ReadonlyArray<SpoolFile & { size: number; sha256: string }>)
+        : undefined;
+      let local = file.path;
+      try {
+        local = await this.localPath(file);
+      } catch (error) {
+        if (!(error instanceof SpoolFileMissingError)) throw error;
+      }
+      copies.push({ ...file, path: local, ...(tiles ? { tiles } : {}) });
+    }
+    return copies;
   }
 
   async forget(spoolDir: string): Promise<void> {
@@ -228,6 +265,25 @@ export class DatabaseSpoolFiles implements SpoolFiles {
       removed++;
     }
     return removed;
+  }
+
+  /** Whether `local` holds exactly `size` bytes hashing to `sha256`. */
+  private async holds(local: string, size: number, sha256: string): Promise<boolean> {
+    const info = await stat(local).catch(() => null);
+    if (!info?.isFile() || info.size !== size) return false;
+    const seen = this.checked.get(local);
+    if (
+      seen &&
+      seen.sha256 === sha256 &&
+      seen.size === info.size &&
+      seen.mtimeMs === info.mtimeMs &&
+      seen.ino === info.ino
+    )
+      return true;
+    if ((await sha256OfFile(local)) !== sha256) return false;
+    if (this.checked.size >= 10_000) this.checked.clear();
+    this.checked.set(local, { sha256, size: info.size, mtimeMs: info.mtimeMs, ino: info.ino });
+    return true;
   }
 
   /** The key of a spooled path: relative to this root, or (another instance's) after its last `spool`. */
@@ -370,10 +426,8 @@ function flatten(files: readonly SpoolFile[]): SpoolFile[] {
   return files.flatMap((file) => [file, ...flatten(file.tiles ?? [])]);
 }
 
-/** Whether `local` holds exactly `size` bytes hashing to `sha256` (read in chunks). */
-async function holds(local: string, size: number, sha256: string): Promise<boolean> {
-  const info = await stat(local).catch(() => null);
-  if (!info?.isFile() || info.size !== size) return false;
+/** The hex SHA-256 of a file, read a chunk at a time. */
+async function sha256OfFile(local: string): Promise<string> {
   const handle = await open(local, 'r');
   try {
     const hash = createHash('sha256');
@@ -383,7 +437,7 @@ async function holds(local: string, size: number, sha256: string): Promise<boole
       if (bytesRead === 0) break;
       hash.update(buffer.subarray(0, bytesRead));
     }
-    return hash.digest('hex') === sha256;
+    return hash.digest('hex');
   } finally {
     await handle.close();
   }

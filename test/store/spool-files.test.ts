@@ -295,6 +295,23 @@ forEachEngine('DatabaseSpoolFiles', (engine) => {
     expect(await sha256Of(await second.localPath(neighbour))).toBe(neighbour.sha256);
   });
 
+  it("gives local copies of a report's files and tiles, leaving the recorded path of one kept nowhere", async () => {
+    const tile = await spool('mail-9', 'tiles/0/1.png', 300);
+    const png = { ...(await spool('mail-9', 'tall.png', 5000)), tiles: [tile] };
+    const lost = await spool('mail-9', 'lost.pdf', 10);
+    await db.transaction(() => first.keep([png]));
+    const copies = await second.localCopies([png, lost]);
+    expect(copies.map((copy) => copy.path)).toEqual([path.join(secondRoot, 'mail-9', 'tall.png'), lost.path]);
+    expect(copies[0]!.tiles!.map((copy) => copy.path)).toEqual([
+      path.join(secondRoot, 'mail-9', 'tiles', '0', '1.png'),
+    ]);
+    expect(await sha256Of(copies[0]!.tiles![0]!.path)).toBe(tile.sha256);
+    expect(existsSync(path.join(secondRoot, 'mail-9', 'lost.pdf'))).toBe(false);
+    // the second look at a checked copy does not read the database (nor rehash): rows gone, still served
+    await db.run('DELETE FROM spool_chunks');
+    expect((await second.localCopies([png]))[0]!.path).toBe(path.join(secondRoot, 'mail-9', 'tall.png'));
+  });
+
   it('streams a file once for parallel deliveries', async () => {
     const file = await spool('mail-8', 'report.pdf', 4 * MiB);
     await db.transaction(() => first.keep([file]));
