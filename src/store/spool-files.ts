@@ -71,6 +71,11 @@ export interface SpoolFiles {
    * between leaves nothing behind that a later round would not remove again).
    */
   forget(spoolDir: string): Promise<void>;
+  /**
+   * The janitor's round (outside a transaction): removes staged files no report kept (a day old) and
+   * local copies the database no longer keeps (six hours old). Nothing to do on disk.
+   */
+  sweep(now?: number): Promise<{ unkeptStaged: number; staleLocalCopies: number }>;
 }
 
 /** A file asked for that neither this instance's disk nor the database holds. */
@@ -102,13 +107,18 @@ export class DiskSpoolFiles implements SpoolFiles {
   async forget(spoolDir: string): Promise<void> {
     await rm(spoolDir, { recursive: true, force: true });
   }
+
+  async sweep(): Promise<{ unkeptStaged: number; staleLocalCopies: number }> {
+    // spool directories no report refers to are removed at start-up (spool.ts removeOrphanSpoolDirs)
+    return { unkeptStaged: 0, staleLocalCopies: 0 };
+  }
 }
 
 /**
  * The spool files of an engine: in the database with PostgreSQL (DATABASE_URL), on disk with SQLite.
  * `spoolRoot`: this instance's `spoolRoot(DATA_DIR)`.
  */
-export function spoolFilesFor(db: SqlDatabase, spoolRoot: string): SpoolFiles & Partial<DatabaseSpoolFiles> {
+export function spoolFilesFor(db: SqlDatabase, spoolRoot: string): SpoolFiles {
   return db.engine === 'postgres' ? new DatabaseSpoolFiles(db, { spoolRoot }) : new DiskSpoolFiles();
 }
 
@@ -148,6 +158,8 @@ export class DatabaseSpoolFiles implements SpoolFiles {
     options: DatabaseSpoolFilesOptions,
   ) {
     this.root = path.resolve(options.spoolRoot);
+    // other instances find a file's key after the last `spool` of its path (keyOf)
+    if (path.basename(this.root) !== 'spool') throw new Error(`a spool root is named spool: ${this.root}`);
     this.chunkBytes = options.chunkBytes ?? SPOOL_CHUNK_BYTES;
   }
 
@@ -178,6 +190,12 @@ export class DatabaseSpoolFiles implements SpoolFiles {
         if (!(await this.markStagedKept(file))) await this.keepOne(file);
       }
     });
+  }
+
+  async sweep(now = Date.now()): Promise<{ unkeptStaged: number; staleLocalCopies: number }> {
+    const unkeptStaged = await this.removeUnkeptStaged(new Date(now - 24 * 3600_000).toISOString());
+    const staleLocalCopies = await this.removeStaleLocalCopies(6 * 3600_000, now);
+    return { unkeptStaged, staleLocalCopies };
   }
 
   /**

@@ -330,6 +330,12 @@ forEachEngine('DatabaseSpoolFiles', (engine) => {
     expect(existsSync(path.join(firstRoot, 'forgotten'))).toBe(false);
     await spool('young', 'c.pdf', 10);
     expect(await first.removeStaleLocalCopies()).toBe(0);
+    // the janitor's round: a stage two days old, and the young directory once old
+    const staged = await spool('staged', 'd.pdf', 10);
+    await first.stage([staged]);
+    expect(await first.sweep(Date.now() + 48 * 3600_000)).toEqual({ unkeptStaged: 1, staleLocalCopies: 2 });
+    expect(await count(db, 'spool_files')).toBe(1);
+    expect(await new DiskSpoolFiles().sweep()).toEqual({ unkeptStaged: 0, staleLocalCopies: 0 });
   });
 
   it('takes only paths inside a spool', async () => {
@@ -337,6 +343,7 @@ forEachEngine('DatabaseSpoolFiles', (engine) => {
     expect(first.keyOf('/other/data/spool/d/tiles/0/1.png')).toBe('d/tiles/0/1.png');
     expect(() => first.keyOf('/etc/passwd')).toThrow(/not a spooled path/);
     expect(() => first.keyOf('/x/spool')).toThrow(/not a spooled path/);
+    expect(() => new DatabaseSpoolFiles(db, { spoolRoot: path.join(work, 'cache') })).toThrow(/named spool/);
     await expect(first.forget(path.join(firstRoot, 'd', 'f.pdf'))).rejects.toThrow(/not a spool directory/);
   });
 });
@@ -352,7 +359,7 @@ describe('DiskSpoolFiles (SQLite: as before)', () => {
     const sqliteLike = { engine: 'sqlite' } as SqlDatabase;
     const postgresLike = { engine: 'postgres' } as SqlDatabase;
     expect(spoolFilesFor(sqliteLike, dir)).toBeInstanceOf(DiskSpoolFiles);
-    expect(spoolFilesFor(postgresLike, dir)).toBeInstanceOf(DatabaseSpoolFiles);
+    expect(spoolFilesFor(postgresLike, path.join(dir, 'spool'))).toBeInstanceOf(DatabaseSpoolFiles);
   });
 
   it('gives the recorded path and removes the directory on forget', async () => {
