@@ -72,6 +72,11 @@ export interface SpoolFiles {
    */
   forget(spoolDir: string): Promise<void>;
   /**
+   * The database half of {@link forget}, for inside the transaction that deletes the report's rows
+   * (then remove the directory with `forget` after it commits). Nothing on disk.
+   */
+  forgetRows(spoolDir: string): Promise<void>;
+  /**
    * The janitor's round (outside a transaction): removes staged files no report kept (a day old) and
    * local copies the database no longer keeps (six hours old). Nothing to do on disk.
    */
@@ -106,6 +111,10 @@ export class DiskSpoolFiles implements SpoolFiles {
 
   async forget(spoolDir: string): Promise<void> {
     await rm(spoolDir, { recursive: true, force: true });
+  }
+
+  async forgetRows(_spoolDir: string): Promise<void> {
+    // no rows: the files are the directory
   }
 
   async sweep(): Promise<{ unkeptStaged: number; staleLocalCopies: number }> {
@@ -245,8 +254,12 @@ export class DatabaseSpoolFiles implements SpoolFiles {
   }
 
   async forget(spoolDir: string): Promise<void> {
-    const dir = this.keyOf(spoolDir);
-    if (dir.includes('/')) throw new Error(`not a spool directory: ${spoolDir}`);
+    await this.forgetRows(spoolDir);
+    await rm(path.join(this.root, this.dirKeyOf(spoolDir)), { recursive: true, force: true });
+  }
+
+  async forgetRows(spoolDir: string): Promise<void> {
+    const dir = this.dirKeyOf(spoolDir);
     await this.db.transaction(async () => {
       await this.db.run(
         'DELETE FROM spool_chunks WHERE file_key IN (SELECT file_key FROM spool_files WHERE spool_dir = ?)',
@@ -254,7 +267,12 @@ export class DatabaseSpoolFiles implements SpoolFiles {
       );
       await this.db.run('DELETE FROM spool_files WHERE spool_dir = ?', [dir]);
     });
-    await rm(path.join(this.root, dir), { recursive: true, force: true });
+  }
+
+  private dirKeyOf(spoolDir: string): string {
+    const dir = this.keyOf(spoolDir);
+    if (dir.includes('/')) throw new Error(`not a spool directory: ${spoolDir}`);
+    return dir;
   }
 
   /**

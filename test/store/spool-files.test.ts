@@ -293,6 +293,19 @@ forEachEngine('DatabaseSpoolFiles', (engine) => {
     rmSync(png.path);
     await expect(first.localPath(png)).rejects.toBeInstanceOf(SpoolFileMissingError);
     expect(await sha256Of(await second.localPath(neighbour))).toBe(neighbour.sha256);
+
+    // the rows alone, inside the transaction that deletes the report: rolled back with it
+    await expect(
+      db.transaction(async () => {
+        await second.forgetRows(path.join(firstRoot, 'mail-7'));
+        throw new Error('report not deleted');
+      }),
+    ).rejects.toThrow('report not deleted');
+    expect(await count(db, 'spool_files')).toBe(1);
+    await db.transaction(() => second.forgetRows(path.join(firstRoot, 'mail-7')));
+    expect(await count(db, 'spool_files')).toBe(0);
+    expect(await count(db, 'spool_chunks')).toBe(0);
+    expect(existsSync(path.join(secondRoot, 'mail-7', 'report.pdf'))).toBe(true);
   });
 
   it("gives local copies of a report's files and tiles, leaving the recorded path of one kept nowhere", async () => {
