@@ -213,6 +213,20 @@ export class LeaderLease {
     this.localDeadline = Number.NEGATIVE_INFINITY;
   }
 
+  /**
+   * Milliseconds until the lease, held by anyone, runs out by the database's clock: 0 when it is free
+   * or expired. A standby sleeps this long (at most its usual interval) before its next try, so it
+   * takes over right when a dead leader's lease runs out.
+   */
+  async msUntilExpiry(): Promise<number> {
+    const result = await this.query<{ remaining_ms: number | string | null }>(
+      `SELECT greatest(0, extract(epoch FROM expires_at - now()) * 1000) AS remaining_ms
+       FROM ${this.table} WHERE name = $1 AND holder IS NOT NULL`,
+      [this.name],
+    );
+    return Math.ceil(Number(result.rows[0]?.remaining_ms ?? 0));
+  }
+
   /** The lease's row as the database sees it now, or null when no instance ever took it. */
   async read(): Promise<LeaseRow | null> {
     const result = await this.query<{

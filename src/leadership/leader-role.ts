@@ -11,9 +11,10 @@
  * On {@link LeaderRole.stop} (clean shutdown) it stops the work and releases the lease, so a standby
  * takes over at its next try instead of after the expiry.
  *
- * With a third of the lease between tries, a standby takes over within the lease time of the leader's
- * death: the lease runs out at most one lease time after the last renewal, and the standby's next try
- * comes at most a third later — the leader renewed at most a third before it died.
+ * A standby that finds the lease held asks the database when it runs out and tries again right then
+ * (or after a third of the lease, whichever comes first): the lease runs out at most LEASE_SECONDS after
+ * the leader's last renewal, which came before its death, so the standby takes over within
+ * LEASE_SECONDS of the death (plus one query).
  */
 import { FencedError } from '../store/sql-database.js';
 import type { HeldLease, LeaderLease } from './leader-lease.js';
@@ -67,6 +68,9 @@ export interface LeaderRoleOptions {
   /** Between tries and renewals, ms. Default: a third of the lease time. */
   intervalMs?: number;
 }
+
+/** After the holder's expiry by the database's clock, before a standby tries: rounding and clock rates. */
+const EXPIRY_SLACK_MS = 25;
 
 type State = 'standby' | 'leader' | 'stepping-down' | 'stopped';
 
@@ -150,25 +154,31 @@ export class LeaderRole {
     while (this.running) {
       if (this.state === 'stepping-down') await this.steppingDown;
       if (!this.running) break;
-      if (this.state === 'standby') await this.tryToLead();
+      let pause = this.intervalMs;
+      if (this.state === 'standby') pause = await this.tryToLead();
       else if (this.state === 'leader') await this.renew();
       if (!this.running) break;
-      await this.sleep(this.intervalMs);
+      await this.sleep(pause);
     }
   }
 
-  private async tryToLead(): Promise<void> {
+  /** One try to take the lease; resolves with the pause before the next turn. */
+  private async tryToLead(): Promise<number> {
     let held: HeldLease | null;
     try {
       held = await this.options.lease.tryAcquire();
+      if (!held) {
+        // try again right when the holder's lease runs out (a dead leader's lease runs out unrenewed)
+        const untilExpiry = await this.options.lease.msUntilExpiry();
+        return Math.min(this.intervalMs, untilExpiry + EXPIRY_SLACK_MS);
+      }
     } catch (error) {
       this.emit({ type: 'lease-error', role: 'standby', error });
-      return;
+      return this.intervalMs;
     }
-    if (!held) return;
     if (!this.running) {
       await this.releaseQuietly();
-      return;
+      return this.intervalMs;
     }
     this.generation = held.generation;
     this.options.db.setFence(held.generation);
@@ -188,6 +198,7 @@ export class LeaderRole {
     starting.catch((error: unknown) => {
       if (this.generation === held.generation) void this.stepDown('start-failed', error);
     });
+    return this.intervalMs;
   }
 
   private async renew(): Promise<void> {

@@ -10,14 +10,14 @@ let pool: pg.Pool;
 
 beforeAll(async () => {
   cluster = await PostgresCluster.start();
-  pool = newPool(cluster.url, 4);
+  pool = newPool(cluster.url(), 4);
   await createLeaderLeaseTable(pool, SCHEMA);
   await createWritesTable(pool);
 });
 
 afterAll(async () => {
   await pool?.end();
-  await cluster?.stop();
+  await cluster?.destroy();
 });
 
 beforeEach(async () => {
@@ -119,6 +119,18 @@ describe('LeaderLease', () => {
     expect(a.msUntilDeadline()).toBe(3000);
     await a.renew();
     expect(a.msUntilDeadline()).toBe(3000);
+  });
+
+  it('tells a standby, by the database clock, how long until the lease runs out', async () => {
+    const a = lease('a', { leaseSeconds: 10 });
+    const b = lease('b', { leaseSeconds: 10 });
+    expect(await b.msUntilExpiry()).toBe(0);
+    await a.tryAcquire();
+    const remaining = await b.msUntilExpiry();
+    expect(remaining).toBeGreaterThan(9000);
+    expect(remaining).toBeLessThanOrEqual(10_000);
+    await a.release();
+    expect(await b.msUntilExpiry()).toBe(0);
   });
 
   it('releases at once on a clean shutdown: the other takes it without waiting for the expiry', async () => {

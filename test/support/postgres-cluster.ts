@@ -45,9 +45,9 @@ export class PostgresCluster {
     readonly port: number,
   ) {}
 
-  /** `postgres://postgres@127.0.0.1:PORT/postgres` */
-  get url(): string {
-    return `postgres://postgres@${this.host}:${this.port}/postgres`;
+  /** The connection URL of a database (default `postgres`). */
+  url(database = 'postgres'): string {
+    return `postgres://postgres@${this.host}:${this.port}/${database}`;
   }
 
   private get dataDir(): string {
@@ -117,7 +117,7 @@ export class PostgresCluster {
   }
 
   /** Stops the server and removes its directory. */
-  async stop(): Promise<void> {
+  async destroy(): Promise<void> {
     try {
       await this.stopServer();
     } finally {
