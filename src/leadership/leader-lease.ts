@@ -23,8 +23,8 @@ import type pg from 'pg';
 /** The lease's table; engineer "pg"'s schema creates it, {@link createLeaderLeaseTable} in tests. */
 export const LEADER_LEASE_TABLE = 'leader_lease';
 
-/** The lease's row: one bot deployment has one leader. */
-export const DEFAULT_LEASE_NAME = 'bot';
+/** The lease's row: one bot deployment has one leader (the PostgreSQL engine's fence checks this row). */
+export const DEFAULT_LEASE_NAME = 'leader';
 
 export interface LeaderLeaseOptions {
   /**
@@ -60,7 +60,7 @@ export interface HeldLease {
 
 /** Who holds a lease now, as the database sees it (for `status` output and tests). */
 export interface LeaseRow {
-  holder: string | null;
+  holder: string;
   generation: number;
   expiresAt: string;
   renewedAt: string;
@@ -78,6 +78,11 @@ export function leaseTableName(schema: string): string {
   return `${quoteIdentifier(schema)}.${quoteIdentifier(LEADER_LEASE_TABLE)}`;
 }
 
+/** A timestamptz as pg's default parser (Date) or the store's parsers (ISO text) give it. */
+function isoTime(value: Date | string): string {
+  return new Date(value).toISOString();
+}
+
 function quoteIdentifier(name: string): string {
   return `"${name.replaceAll('"', '""')}"`;
 }
@@ -91,7 +96,7 @@ export async function createLeaderLeaseTable(pool: pg.Pool, schema: string): Pro
   await pool.query(
     `CREATE TABLE IF NOT EXISTS ${leaseTableName(schema)} (
        name text PRIMARY KEY,
-       holder text,
+       holder text NOT NULL,
        generation bigint NOT NULL,
        expires_at timestamptz NOT NULL,
        renewed_at timestamptz NOT NULL
@@ -146,19 +151,19 @@ export class LeaderLease {
    */
   async tryAcquire(): Promise<HeldLease | null> {
     const started = this.monotonicNow();
-    const result = await this.query<{ generation: string; expires_at: Date }>(
+    const result = await this.query<{ generation: string; expires_at: Date | string }>(
       `INSERT INTO ${this.table} AS lease (name, holder, generation, expires_at, renewed_at)
        VALUES ($1, $2, 1, now() + make_interval(secs => $3), now())
        ON CONFLICT (name) DO UPDATE
          SET holder = excluded.holder, generation = lease.generation + 1,
              expires_at = excluded.expires_at, renewed_at = excluded.renewed_at
-         WHERE lease.expires_at <= now() OR lease.holder IS NULL OR lease.holder = excluded.holder
+         WHERE lease.expires_at <= now() OR lease.holder = excluded.holder
        RETURNING generation, expires_at`,
       [this.name, this.holder, this.leaseMs / 1000],
     );
     const row = result.rows[0];
     if (!row) return null;
-    this.held = { generation: Number(row.generation), expiresAt: row.expires_at.toISOString() };
+    this.held = { generation: Number(row.generation), expiresAt: isoTime(row.expires_at) };
     this.localDeadline = started + this.leaseMs - this.marginMs;
     return { ...this.held };
   }
@@ -173,7 +178,7 @@ export class LeaderLease {
     const held = this.held;
     if (!held) return false;
     const started = this.monotonicNow();
-    const result = await this.query<{ expires_at: Date }>(
+    const result = await this.query<{ expires_at: Date | string }>(
       `UPDATE ${this.table}
          SET expires_at = now() + make_interval(secs => $4), renewed_at = now()
        WHERE name = $1 AND holder = $2 AND generation = $3 AND expires_at > now()
@@ -187,21 +192,22 @@ export class LeaderLease {
       this.forget();
       return false;
     }
-    held.expiresAt = row.expires_at.toISOString();
+    held.expiresAt = isoTime(row.expires_at);
     this.localDeadline = started + this.leaseMs - this.marginMs;
     return true;
   }
 
   /**
-   * Gives the lease up at once (clean shutdown): a standby takes over at its next try instead of
-   * waiting for the expiry. Only our own, unchanged lease is touched.
+   * Gives the lease up at once (clean shutdown) by letting it expire now: a standby takes over at its
+   * next try instead of waiting, and the fence refuses this generation from now on. Only our own,
+   * unchanged lease is touched; the holder stays in the row (the last one, for `status`).
    */
   async release(): Promise<void> {
     const held = this.held;
     this.forget();
     if (!held) return;
     await this.query(
-      `UPDATE ${this.table} SET holder = NULL, expires_at = now()
+      `UPDATE ${this.table} SET expires_at = now()
        WHERE name = $1 AND holder = $2 AND generation = $3`,
       [this.name, this.holder, held.generation],
     );
@@ -221,7 +227,7 @@ export class LeaderLease {
   async msUntilExpiry(): Promise<number> {
     const result = await this.query<{ remaining_ms: number | string | null }>(
       `SELECT greatest(0, extract(epoch FROM expires_at - now()) * 1000) AS remaining_ms
-       FROM ${this.table} WHERE name = $1 AND holder IS NOT NULL`,
+       FROM ${this.table} WHERE name = $1`,
       [this.name],
     );
     return Math.ceil(Number(result.rows[0]?.remaining_ms ?? 0));
@@ -230,13 +236,13 @@ export class LeaderLease {
   /** The lease's row as the database sees it now, or null when no instance ever took it. */
   async read(): Promise<LeaseRow | null> {
     const result = await this.query<{
-      holder: string | null;
+      holder: string;
       generation: string;
-      expires_at: Date;
-      renewed_at: Date;
+      expires_at: Date | string;
+      renewed_at: Date | string;
       valid: boolean;
     }>(
-      `SELECT holder, generation, expires_at, renewed_at, (holder IS NOT NULL AND expires_at > now()) AS valid
+      `SELECT holder, generation, expires_at, renewed_at, expires_at > now() AS valid
        FROM ${this.table} WHERE name = $1`,
       [this.name],
     );
@@ -245,9 +251,10 @@ export class LeaderLease {
     return {
       holder: row.holder,
       generation: Number(row.generation),
-      expiresAt: row.expires_at.toISOString(),
-      renewedAt: row.renewed_at.toISOString(),
-      valid: row.valid,
+      expiresAt: isoTime(row.expires_at),
+      renewedAt: isoTime(row.renewed_at),
+      // as a pool with the store's type parsers gives it, or pg's default
+      valid: row.valid === true || (row.valid as unknown) === 1,
     };
   }
 

@@ -171,7 +171,7 @@ describe('LeaderLease', () => {
     try {
       await client.query('BEGIN');
       const check = await client.query(
-        `SELECT 1 FROM ${leaseTableName(SCHEMA)} WHERE name = 'bot' AND generation = 1 AND expires_at > clock_timestamp() FOR SHARE`,
+        `SELECT 1 FROM ${leaseTableName(SCHEMA)} WHERE name = 'leader' AND generation = 1 AND expires_at > now() FOR SHARE`,
       );
       expect(check.rowCount).toBe(1);
       await sleep(2300); // the lease expires while the write is open

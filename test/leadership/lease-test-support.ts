@@ -1,8 +1,8 @@
 /**
  * What the leadership tests share: a pool that survives a server restart, and a fenced write modelled
- * on the PostgreSQL engine's fence (a write commits only while its generation holds the lease: the
- * check runs inside the write's transaction and locks the lease row, so a new leader's acquisition
- * waits for it).
+ * on the PostgreSQL engine's fence (PostgresDatabase's checkFence: a write commits only while its
+ * generation holds the lease; the check runs inside the write's transaction and locks the lease row
+ * FOR SHARE, so a new leader's acquisition waits for it).
  */
 import pg from 'pg';
 import { leaseTableName } from '../../src/leadership/leader-lease.js';
@@ -31,14 +31,14 @@ export async function fencedWrite(
   pool: pg.Pool,
   generation: number,
   writer: string,
-  name = 'bot',
+  name = 'leader',
 ): Promise<void> {
   const client = await pool.connect();
   try {
     await client.query('BEGIN');
     const lease = await client.query(
       `SELECT 1 FROM ${leaseTableName(SCHEMA)}
-       WHERE name = $1 AND generation = $2 AND holder IS NOT NULL AND expires_at > clock_timestamp()
+       WHERE name = $1 AND generation = $2 AND expires_at > now()
        FOR SHARE`,
       [name, generation],
     );

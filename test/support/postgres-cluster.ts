@@ -1,33 +1,53 @@
 /**
- * A throwaway PostgreSQL cluster for the tests (Debian's package: initdb, pg_ctl): a data directory in a
- * temp dir, a free loopback port, trust authentication, fsync off. Each test file starts its own and
- * may restart or stop it. Run as root, the server runs as the `postgres` user (initdb refuses root).
+ * A throwaway PostgreSQL cluster for the tests, like the Dovecot harness (test/dovecot/): Debian's
+ * binaries (`/usr/lib/postgresql/<highest version>/bin`), `initdb` in a fresh temp dir, the server on
+ * 127.0.0.1 and a free port with its unix socket in the temp dir. Logins over TCP need a password
+ * (scram-sha-256): the tests connect as a password user, as the bot would to a real server.
  *
- * (Minimal version by engineer "lease" until engineer "pg"'s harness lands; replace with that one.)
+ * PostgreSQL refuses to run as root: when the tests run as root (CI), the cluster's commands run as the
+ * `postgres` system user (created by Debian's package) and the temp dir belongs to it.
+ *
+ * One cluster per test file (or per run); each test file takes a fresh database ({@link createDatabase}).
+ * `stop()`/`start()`/`restart()` are for fault tests ("PostgreSQL restarted during a fan-out").
  */
-import { execFile } from 'node:child_process';
-import { chownSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { execFile, execFileSync } from 'node:child_process';
+import { chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import pg from 'pg';
 
 const run = promisify(execFile);
 
-function binary(name: string): string {
-  for (const dir of [
-    '/usr/lib/postgresql/17/bin',
-    '/usr/lib/postgresql/16/bin',
-    '/usr/lib/postgresql/15/bin',
-  ]) {
-    const file = path.join(dir, name);
-    if (existsSync(file)) return file;
+/** The bin dir of the highest PostgreSQL version Debian installed. */
+export function postgresBinDir(): string {
+  const root = '/usr/lib/postgresql';
+  const versions = existsSync(root)
+    ? readdirSync(root)
+        .filter((name) => /^\d+$/.test(name) && existsSync(path.join(root, name, 'bin', 'initdb')))
+        .sort((a, b) => Number(b) - Number(a))
+    : [];
+  if (versions.length === 0) {
+    throw new Error(
+      'no PostgreSQL found in /usr/lib/postgresql: run `node scripts/install-test-prerequisites.mjs`',
+    );
   }
-  return name;
+  return path.join(root, versions[0] as string, 'bin');
+}
+
+/** Whether PostgreSQL's binaries are installed (tests may skip when they are not). */
+export function postgresInstalled(): boolean {
+  try {
+    postgresBinDir();
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
+  return await new Promise((resolve, reject) => {
     const server = createServer();
     server.once('error', reject);
     server.listen(0, '127.0.0.1', () => {
@@ -38,90 +58,210 @@ async function freePort(): Promise<number> {
   });
 }
 
+export interface PostgresClusterOptions {
+  /** Extra `postgresql.conf` lines (e.g. `max_connections = 50`). */
+  extraConf?: string;
+}
+
 export class PostgresCluster {
   readonly host = '127.0.0.1';
+  /** The password user the tests connect as (a superuser of the cluster, so it can create databases). */
+  readonly user = 'bot_test';
+  readonly password: string;
+  port = 0;
+  private running = false;
+  private databaseCount = 0;
+
   private constructor(
+    /** The temp dir: `data/` (the cluster), `run/` (the unix socket), `postgres.log`. */
     readonly dir: string,
-    readonly port: number,
-  ) {}
-
-  /** The connection URL of a database (default `postgres`). */
-  url(database = 'postgres'): string {
-    return `postgres://postgres@${this.host}:${this.port}/${database}`;
+    private readonly bin: string,
+    private readonly asPostgresUser: boolean,
+  ) {
+    this.password = `pw-${Math.random().toString(36).slice(2)}-${Date.now().toString(36)}`;
   }
 
-  private get dataDir(): string {
-    return path.join(this.dir, 'data');
-  }
-
-  private static async asOwner(command: string, args: string[]): Promise<void> {
-    const asRoot = process.getuid?.() === 0;
-    if (asRoot) await run('runuser', ['-u', 'postgres', '--', command, ...args]);
-    else await run(command, args);
-  }
-
-  /** initdb and start a new cluster. */
-  static async start(): Promise<PostgresCluster> {
-    const dir = mkdtempSync(path.join(tmpdir(), 'stb-pg-'));
-    const asRoot = process.getuid?.() === 0;
-    if (asRoot) {
-      const { stdout } = await run('id', ['-u', 'postgres']);
-      const { stdout: gid } = await run('id', ['-g', 'postgres']);
-      chownSync(dir, Number(stdout.trim()), Number(gid.trim()));
+  /** Creates (initdb) and starts a new cluster in a fresh temp dir. */
+  static async start(options: PostgresClusterOptions = {}): Promise<PostgresCluster> {
+    const bin = postgresBinDir();
+    // short path: the unix socket lives under DIR/run (108-byte limit)
+    const dir = mkdtempSync(path.join(tmpdir(), 'pg-'));
+    const asPostgresUser = process.getuid?.() === 0;
+    const cluster = new PostgresCluster(dir, bin, asPostgresUser);
+    try {
+      await cluster.init(options);
+      await cluster.start();
+    } catch (error) {
+      await cluster.destroy().catch(() => undefined);
+      throw error;
     }
-    const cluster = new PostgresCluster(dir, await freePort());
-    await PostgresCluster.asOwner(binary('initdb'), [
-      '-D',
-      cluster.dataDir,
-      '-U',
-      'postgres',
-      '--auth=trust',
-      '--no-sync',
-      '-E',
-      'UTF8',
-    ]);
-    await cluster.startServer();
     return cluster;
   }
 
-  private async startServer(): Promise<void> {
-    await PostgresCluster.asOwner(binary('pg_ctl'), [
-      '-D',
-      this.dataDir,
-      '-l',
-      path.join(this.dir, 'server.log'),
-      '-w',
-      '-o',
-      `-p ${this.port} -k ${this.dir} -c listen_addresses=${this.host} -c fsync=off -c synchronous_commit=off -c full_page_writes=off`,
-      'start',
-    ]);
+  get dataDir(): string {
+    return path.join(this.dir, 'data');
   }
 
-  /** Stops the server (fast: open sessions are terminated) and starts it again on the same port. */
-  async restart(): Promise<void> {
-    await this.stopServer();
-    await this.startServer();
+  get socketDir(): string {
+    return path.join(this.dir, 'run');
   }
 
-  private async stopServer(): Promise<void> {
-    await PostgresCluster.asOwner(binary('pg_ctl'), ['-D', this.dataDir, '-m', 'fast', '-w', 'stop']);
+  get logFile(): string {
+    return path.join(this.dir, 'postgres.log');
   }
 
-  /** The server's log, for a failing test's message. */
-  log(): string {
+  /** Whether the server was last started (and not stopped) by this harness. */
+  get isRunning(): boolean {
+    return this.running;
+  }
+
+  /** The connection URL of a database (default `postgres`), with the password user. */
+  url(database = 'postgres'): string {
+    return `postgres://${this.user}:${encodeURIComponent(this.password)}@${this.host}:${this.port}/${database}`;
+  }
+
+  /**
+   * Creates a fresh, empty database (named `name`, or a unique one) and returns its URL.
+   * Each test file takes its own, so files sharing a cluster never see each other's state.
+   */
+  async createDatabase(name?: string): Promise<string> {
+    this.databaseCount += 1;
+    const database =
+      name ?? `test_${process.pid}_${this.databaseCount}_${Math.random().toString(36).slice(2, 8)}`;
+    await this.query(`CREATE DATABASE "${database.replaceAll('"', '""')}"`);
+    return this.url(database);
+  }
+
+  /** Runs one SQL statement as the test superuser on the `postgres` database (for setup and inspection). */
+  async query<T extends pg.QueryResultRow = pg.QueryResultRow>(
+    sql: string,
+    params: unknown[] = [],
+    database = 'postgres',
+  ): Promise<T[]> {
+    const client = new pg.Client({ connectionString: this.url(database) });
+    client.on('error', () => undefined);
+    await client.connect();
     try {
-      return readFileSync(path.join(this.dir, 'server.log'), 'utf8');
-    } catch {
-      return '';
+      return (await client.query<T>(sql, params)).rows;
+    } finally {
+      await client.end().catch(() => undefined);
     }
   }
 
-  /** Stops the server and removes its directory. */
+  /** Starts a stopped server again on the same port. */
+  async start(): Promise<void> {
+    if (this.running) return;
+    if (this.port === 0) this.port = await freePort();
+    await this.ctl([
+      'start',
+      '-w',
+      '-t',
+      '60',
+      '-D',
+      this.dataDir,
+      '-l',
+      this.logFile,
+      '-o',
+      `-p ${this.port} -k ${this.socketDir} -c listen_addresses=${this.host}`,
+    ]);
+    this.running = true;
+  }
+
+  /**
+   * Stops the server, keeping its data. `fast` (default) ends the sessions (clients see 57P01
+   * admin shutdown); `immediate` is a crash (no shutdown checkpoint, clients see the socket close).
+   */
+  async stop(mode: 'fast' | 'immediate' = 'fast'): Promise<void> {
+    if (!this.running) return;
+    await this.ctl(['stop', '-w', '-t', '60', '-m', mode, '-D', this.dataDir]);
+    this.running = false;
+  }
+
+  /** Stops and starts the server on the same port (sessions are cut; the data stays). */
+  async restart(mode: 'fast' | 'immediate' = 'fast'): Promise<void> {
+    await this.stop(mode);
+    await this.start();
+  }
+
+  /** Stops the server (as a crash: nothing to keep) and deletes its directory. */
   async destroy(): Promise<void> {
     try {
-      await this.stopServer();
+      if (this.running || existsSync(path.join(this.dataDir, 'postmaster.pid'))) {
+        this.running = true;
+        await this.stop('immediate');
+      }
     } finally {
       rmSync(this.dir, { recursive: true, force: true });
     }
   }
+
+  private async init(options: PostgresClusterOptions): Promise<void> {
+    mkdirSync(this.socketDir);
+    const pwfile = path.join(this.dir, 'pwfile');
+    writeFileSync(pwfile, `${this.password}\n`, { mode: 0o600 });
+    if (this.asPostgresUser) this.chownToPostgres([this.dir, this.socketDir, pwfile]);
+    await this.command('initdb', [
+      '-D',
+      this.dataDir,
+      '-U',
+      this.user,
+      `--pwfile=${pwfile}`,
+      '--auth-host=scram-sha-256',
+      '--auth-local=scram-sha-256',
+      '--encoding=UTF8',
+      '--no-locale',
+      '--no-sync',
+    ]);
+    rmSync(pwfile);
+    const conf = [
+      '',
+      '# throwaway test cluster: speed over durability',
+      'fsync = off',
+      'synchronous_commit = off',
+      'full_page_writes = off',
+      'shared_buffers = 16MB',
+      'max_connections = 100',
+      "unix_socket_permissions = '0777'",
+      'log_min_messages = warning',
+      options.extraConf ?? '',
+      '',
+    ].join('\n');
+    writeFileSync(path.join(this.dataDir, 'postgresql.auto.conf'), conf, { flag: 'a' });
+  }
+
+  private chownToPostgres(paths: string[]): void {
+    const { uid, gid } = postgresUserIds();
+    for (const file of paths) chownSync(file, uid, gid);
+  }
+
+  private async ctl(args: string[]): Promise<void> {
+    await this.command('pg_ctl', args);
+  }
+
+  /** Runs one of the cluster's binaries, as the `postgres` user when we are root. */
+  private async command(name: string, args: string[]): Promise<void> {
+    const binary = path.join(this.bin, name);
+    const [file, argv] = this.asPostgresUser
+      ? ['runuser', ['-u', 'postgres', '--', binary, ...args]]
+      : [binary, args];
+    try {
+      // cwd: the postgres user may not be allowed into the caller's working directory
+      await run(file, argv, { cwd: this.dir, timeout: 120_000 });
+    } catch (error) {
+      const { stdout, stderr } = error as { stdout?: string; stderr?: string };
+      throw new Error(`${name} ${args[0] ?? ''} failed: ${stderr || stdout || String(error)}`);
+    }
+  }
+}
+
+let postgresIds: { uid: number; gid: number } | undefined;
+
+/** The uid/gid of the `postgres` system user (Debian's package creates it). */
+function postgresUserIds(): { uid: number; gid: number } {
+  if (postgresIds) return postgresIds;
+  const uid = Number(execFileSync('id', ['-u', 'postgres'], { encoding: 'utf8' }).trim());
+  const gid = Number(execFileSync('id', ['-g', 'postgres'], { encoding: 'utf8' }).trim());
+  if (!Number.isInteger(uid) || !Number.isInteger(gid)) throw new Error('no `postgres` system user');
+  postgresIds = { uid, gid };
+  return postgresIds;
 }
