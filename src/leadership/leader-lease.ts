@@ -56,6 +56,11 @@ export interface HeldLease {
   generation: number;
   /** When the database lets the lease expire (ISO, the database's clock). */
   expiresAt: string;
+  /**
+   * Who held it before this acquisition and whether that lease had run out unrenewed (rather than
+   * being released); null when the lease was never taken or the previous holder was this one.
+   */
+  previous?: { holder: string; expired: boolean } | null;
 }
 
 /** Who holds a lease now, as the database sees it (for `status` output and tests). */
@@ -151,19 +156,41 @@ export class LeaderLease {
    */
   async tryAcquire(): Promise<HeldLease | null> {
     const started = this.monotonicNow();
-    const result = await this.query<{ generation: string; expires_at: Date | string }>(
-      `INSERT INTO ${this.table} AS lease (name, holder, generation, expires_at, renewed_at)
+    const result = await this.query<{
+      generation: string;
+      expires_at: Date | string;
+      previous_holder: string | null;
+      previous_renewed_at: Date | string | null;
+      previous_expires_at: Date | string | null;
+    }>(
+      // the CTE reads the row as it was before this statement (for the takeover's log and alert)
+      `WITH previous AS (SELECT holder, renewed_at, expires_at FROM ${this.table} WHERE name = $1)
+       INSERT INTO ${this.table} AS lease (name, holder, generation, expires_at, renewed_at)
        VALUES ($1, $2, 1, now() + make_interval(secs => $3), now())
        ON CONFLICT (name) DO UPDATE
          SET holder = excluded.holder, generation = lease.generation + 1,
              expires_at = excluded.expires_at, renewed_at = excluded.renewed_at
          WHERE lease.expires_at <= now() OR lease.holder = excluded.holder
-       RETURNING generation, expires_at`,
+       RETURNING generation, lease.expires_at,
+         (SELECT holder FROM previous) AS previous_holder,
+         (SELECT renewed_at FROM previous) AS previous_renewed_at,
+         (SELECT expires_at FROM previous) AS previous_expires_at`,
       [this.name, this.holder, this.leaseMs / 1000],
     );
     const row = result.rows[0];
     if (!row) return null;
-    this.held = { generation: Number(row.generation), expiresAt: isoTime(row.expires_at) };
+    const previous =
+      row.previous_holder !== null && row.previous_holder !== this.holder
+        ? {
+            holder: row.previous_holder,
+            // released = made to expire at its last moment; run out = expired a whole lease after a renewal
+            expired:
+              row.previous_renewed_at !== null &&
+              row.previous_expires_at !== null &&
+              new Date(row.previous_expires_at).getTime() > new Date(row.previous_renewed_at).getTime(),
+          }
+        : null;
+    this.held = { generation: Number(row.generation), expiresAt: isoTime(row.expires_at), previous };
     this.localDeadline = started + this.leaseMs - this.marginMs;
     return { ...this.held };
   }
@@ -207,7 +234,8 @@ export class LeaderLease {
     this.forget();
     if (!held) return;
     await this.query(
-      `UPDATE ${this.table} SET expires_at = now()
+      // renewed_at = expires_at marks a release (a lease that ran out has expires_at a lease later)
+      `UPDATE ${this.table} SET expires_at = now(), renewed_at = now()
        WHERE name = $1 AND holder = $2 AND generation = $3`,
       [this.name, this.holder, held.generation],
     );

@@ -38,6 +38,7 @@ describe('LeaderLease', () => {
     const loser = gotA ? b : a;
     expect(winner.isHeld()).toBe(true);
     expect(winner.generation).toBe(1);
+    expect((gotA ?? gotB)?.previous).toBeNull();
     expect(loser.isHeld()).toBe(false);
     expect(loser.generation).toBeNull();
     expect(await loser.tryAcquire()).toBeNull();
@@ -74,7 +75,7 @@ describe('LeaderLease', () => {
     await sleep(1200);
     // a's local deadline (lease − margin after its last renewal started) passed before the database's expiry
     expect(a.isHeld()).toBe(false);
-    expect(await b.tryAcquire()).toMatchObject({ generation: 2 });
+    expect(await b.tryAcquire()).toMatchObject({ generation: 2, previous: { holder: 'a', expired: true } });
     expect(await a.renew()).toBe(false);
     expect(a.generation).toBeNull();
     // the former holder's fenced write fails, the new holder's commits
@@ -140,7 +141,7 @@ describe('LeaderLease', () => {
     expect(await b.tryAcquire()).toBeNull();
     await a.release();
     expect(a.isHeld()).toBe(false);
-    expect(await b.tryAcquire()).toMatchObject({ generation: 2 });
+    expect(await b.tryAcquire()).toMatchObject({ generation: 2, previous: { holder: 'a', expired: false } });
     // releasing what it no longer holds changes nothing
     await a.release();
     expect(await b.read()).toMatchObject({ holder: 'b', generation: 2, valid: true });
