@@ -37,11 +37,19 @@ export type StepDownReason =
 
 /** What happened, for logs, metrics and the admin chat. */
 export type RoleEvent =
-  | { type: 'acquired'; generation: number; holder: string }
+  | {
+      type: 'acquired';
+      generation: number;
+      holder: string;
+      /** The holder before, and whether its lease ran out unrenewed (a failover) or was released. */
+      previous: { holder: string; expired: boolean } | null;
+    }
   | { type: 'stepping-down'; generation: number; reason: StepDownReason; error?: unknown }
   | { type: 'stepped-down'; generation: number; reason: StepDownReason }
   /** a renewal or an acquisition attempt could not reach the database (the leader stays leader until its deadline) */
   | { type: 'lease-error'; role: Role; error: unknown }
+  /** the first successful lease statement after lease errors */
+  | { type: 'lease-recovered'; role: Role }
   /** the leader's work threw while stopping (the step-down goes on) */
   | { type: 'stop-failed'; generation: number; error: unknown };
 
@@ -82,6 +90,7 @@ export class LeaderRole {
   private timer: NodeJS.Timeout | null = null;
   private deadlineTimer: NodeJS.Timeout | null = null;
   private generation: number | null = null;
+  private leaseFailing = false;
   private starting: Promise<void> | null = null;
   private steppingDown: Promise<void> | null = null;
   private readonly intervalMs: number;
@@ -167,13 +176,14 @@ export class LeaderRole {
     let held: HeldLease | null;
     try {
       held = await this.options.lease.tryAcquire();
+      this.leaseAnswered('standby');
       if (!held) {
         // try again right when the holder's lease runs out (a dead leader's lease runs out unrenewed)
         const untilExpiry = await this.options.lease.msUntilExpiry();
         return Math.min(this.intervalMs, untilExpiry + EXPIRY_SLACK_MS);
       }
     } catch (error) {
-      this.emit({ type: 'lease-error', role: 'standby', error });
+      this.leaseFailed('standby', error);
       return this.intervalMs;
     }
     if (!this.running) {
@@ -184,7 +194,12 @@ export class LeaderRole {
     this.options.db.setFence(held.generation);
     this.state = 'leader';
     this.armDeadline();
-    this.emit({ type: 'acquired', generation: held.generation, holder: this.options.lease.holder });
+    this.emit({
+      type: 'acquired',
+      generation: held.generation,
+      holder: this.options.lease.holder,
+      previous: held.previous ?? null,
+    });
     // not awaited: renewals go on while the work starts, however long that takes
     const starting = this.options.startLeaderWork(held.generation);
     const settled = starting.then(
@@ -205,8 +220,9 @@ export class LeaderRole {
     let renewed: boolean;
     try {
       renewed = await this.options.lease.renew();
+      this.leaseAnswered('leader');
     } catch (error) {
-      this.emit({ type: 'lease-error', role: 'leader', error });
+      this.leaseFailed('leader', error);
       // the deadline timer steps down if no renewal succeeds in time; after a freeze it may be late
       if (!this.options.lease.isHeld()) await this.stepDown('deadline-passed', error);
       return;
@@ -282,6 +298,17 @@ export class LeaderRole {
   private clearTimers(): void {
     if (this.deadlineTimer) clearTimeout(this.deadlineTimer);
     this.deadlineTimer = null;
+  }
+
+  private leaseFailed(role: Role, error: unknown): void {
+    this.leaseFailing = true;
+    this.emit({ type: 'lease-error', role, error });
+  }
+
+  private leaseAnswered(role: Role): void {
+    if (!this.leaseFailing) return;
+    this.leaseFailing = false;
+    this.emit({ type: 'lease-recovered', role });
   }
 
   private emit(event: RoleEvent): void {
