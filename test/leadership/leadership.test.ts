@@ -124,8 +124,6 @@ describe('LeaseLeadership', () => {
     expect(byLeader.length).toBeGreaterThanOrEqual(1);
     expect(byLeader.length).toBeLessThanOrEqual(3);
     expect(warned.filter((line) => line.role === 'standby')).toEqual([]);
-      0,
-    );
     expect(a.logs.matching('PostgreSQL answers the leader lease again').length).toBeGreaterThanOrEqual(1);
     expect(a.logs.matching('no longer leader')[0]).toMatchObject({ reason: 'deadline-passed' });
     expect(a.logs.text()).not.toContain(cluster.password);
