@@ -73,6 +73,19 @@ export interface LeaseRow {
   valid: boolean;
 }
 
+/** The default margin of the local deadline: a fifth of the lease, at least 1 s. */
+export function defaultMarginMs(leaseMs: number): number {
+  return Math.max(1000, leaseMs / 5);
+}
+
+/**
+ * Longest a lease statement may take (client side, and the server's `statement_timeout` for the
+ * lease's pool): past the local deadline its answer is worthless anyway.
+ */
+export function leaseStatementTimeoutMs(leaseMs: number, marginMs = defaultMarginMs(leaseMs)): number {
+  return Math.floor(leaseMs - marginMs);
+}
+
 /** A holder id that no other instance has: host, pid and a random part (a pid recurs in containers). */
 export function newHolderId(): string {
   return `${hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`;
@@ -125,7 +138,7 @@ export class LeaderLease {
     this.holder = options.holder ?? newHolderId();
     this.name = options.name ?? DEFAULT_LEASE_NAME;
     this.leaseMs = options.leaseSeconds * 1000;
-    this.marginMs = options.marginMs ?? Math.max(1000, this.leaseMs / 5);
+    this.marginMs = options.marginMs ?? defaultMarginMs(this.leaseMs);
     if (this.marginMs >= this.leaseMs) throw new RangeError('marginMs must be shorter than the lease');
     this.table = leaseTableName(options.schema);
     this.monotonicNow = options.monotonicNow ?? (() => performance.now());
@@ -295,7 +308,7 @@ export class LeaderLease {
     const config: pg.QueryConfig & { query_timeout: number } = {
       text,
       values,
-      query_timeout: this.leaseMs - this.marginMs,
+      query_timeout: leaseStatementTimeoutMs(this.leaseMs, this.marginMs),
     };
     return this.options.pool.query<Row>(config);
   }

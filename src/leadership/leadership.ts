@@ -13,7 +13,7 @@ import pg from 'pg';
 import { Gauge, type Registry } from 'prom-client';
 import type { AdminAlerts } from '../observability/admin-alerts.js';
 import type { Logger } from '../observability/logger.js';
-import { LeaderLease } from './leader-lease.js';
+import { LeaderLease, leaseStatementTimeoutMs } from './leader-lease.js';
 import { type FencedDatabase, LeaderRole, type Role, type RoleEvent } from './leader-role.js';
 
 export type { Role } from './leader-role.js';
@@ -81,6 +81,9 @@ export class LeaseLeadership implements Leadership {
       idleTimeoutMillis: 0,
       keepAlive: true,
       application_name: 'superset-telegram-bot lease',
+      // an acquisition that waits on the old leader's fenced write must not commit after we gave up on
+      // it (harmless then, the row names us and we take it again, but pointless)
+      statement_timeout: leaseStatementTimeoutMs(leaseMs),
     });
     // an idle connection the server ended (restart): the pool drops it; the next renewal reconnects
     this.pool.on('error', () => undefined);
