@@ -23,6 +23,7 @@ import type { LocalDirectory } from '../directory/local/local-directory.js';
 import type { Database } from '../store/database.js';
 import { OutboxStore } from '../store/outbox-store.js';
 import { ReportStore } from '../store/report-store.js';
+import { SqliteDatabase } from '../store/sqlite-database.js';
 import { CurrentRecipients } from '../telegram/current-recipients.js';
 import { config, openLocalDirectory, scrubber, UsageError } from './command-options.js';
 
@@ -85,7 +86,7 @@ function exportCommand(kind: TableKind, file: string | undefined, separator: Csv
   }
 }
 
-function importCommand(kind: TableKind, file: string, apply: boolean): void {
+async function importCommand(kind: TableKind, file: string, apply: boolean): Promise<void> {
   const cfg = config();
   const spec = DIRECTORY_CSV[kind];
   // the embedded directory first: with SeaTable there is nothing to import into
@@ -140,10 +141,11 @@ function importCommand(kind: TableKind, file: string, apply: boolean): void {
       return;
     }
     printPlan(kind, plan, snapshot, apply);
-    const cancelledBefore = refusedDeliveries(directory, db, cfg);
+    const mailboxOf = await mailboxesOfPending(db);
+    const cancelledBefore = refusedDeliveries(directory, db, cfg, mailboxOf);
     const outcome = applyImport(directory, db, plan, {
       commit: apply,
-      inspect: () => refusedDeliveries(directory, db, cfg),
+      inspect: () => refusedDeliveries(directory, db, cfg, mailboxOf),
     });
     if (outcome.problems.length > 0) {
       printProblems(outcome.problems, 'row(s) the directory refused');
@@ -233,20 +235,37 @@ function printPlan(
 }
 
 /**
+ * The mailbox of each report with a pending delivery, read before the import (the reports store is
+ * async; the import's inspection runs inside its transaction). A report recorded while the import
+ * runs is not in it: its deliveries are left out of the count of cancelled ones.
+ */
+async function mailboxesOfPending(db: Database): Promise<Map<number, string | null>> {
+  const outbox = new OutboxStore(db);
+  const reports = new ReportStore(new SqliteDatabase(db));
+  const mailboxOf = new Map<number, string | null>();
+  for (const delivery of outbox.pending()) {
+    if (!mailboxOf.has(delivery.reportId))
+      mailboxOf.set(delivery.reportId, (await reports.report(delivery.reportId))?.mailbox ?? null);
+  }
+  return mailboxOf;
+}
+
+/**
  * The queued deliveries the running bot would cancel with the directory as it is now (their chat is
  * no longer an active recipient of the report's mailbox: the rule the dispatcher applies before every
  * send), by delivery id, with the report's mailbox.
  */
-function refusedDeliveries(directory: LocalDirectory, db: Database, cfg: Config): Map<number, string> {
+function refusedDeliveries(
+  directory: LocalDirectory,
+  db: Database,
+  cfg: Config,
+  mailboxOf: ReadonlyMap<number, string | null>,
+): Map<number, string> {
   const outbox = new OutboxStore(db);
-  const reports = new ReportStore(db);
   const recipients = new CurrentRecipients(directory, cfg.MEDIA_MODE);
-  const mailboxOf = new Map<number, string | null>();
   const refused = new Map<number, string>();
   try {
     for (const delivery of outbox.pending()) {
-      if (!mailboxOf.has(delivery.reportId))
-        mailboxOf.set(delivery.reportId, reports.report(delivery.reportId)?.mailbox ?? null);
       const mailbox = mailboxOf.get(delivery.reportId);
       if (mailbox && recipients.refusal(delivery, mailbox) !== null) refused.set(delivery.id, mailbox);
     }

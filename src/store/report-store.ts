@@ -130,13 +130,28 @@ export class ReportStore {
     this.notices = new SupersetNotices(db);
   }
 
+  /**
+   * Runs `work` in one transaction of this store's database: the store's methods called inside take
+   * part in it (`record` becomes a savepoint). Database work only in `work`.
+   */
+  transaction<T>(work: () => Promise<T>): Promise<T> {
+    return this.db.transaction(work);
+  }
+
   async watermark(mailbox: string): Promise<Watermark | null> {
-    const row = await this.db.get<{ uid_validity: string; last_uid: number; mailbox_identity: string | null }>(
-      'SELECT uid_validity, last_uid, mailbox_identity FROM mailbox_watermarks WHERE mailbox = ?',
-      [mailbox],
-    );
+    const row = await this.db.get<{
+      uid_validity: string;
+      last_uid: number;
+      mailbox_identity: string | null;
+    }>('SELECT uid_validity, last_uid, mailbox_identity FROM mailbox_watermarks WHERE mailbox = ?', [
+      mailbox,
+    ]);
     return row
-      ? { uidValidity: row.uid_validity, lastUid: Number(row.last_uid), mailboxIdentity: row.mailbox_identity }
+      ? {
+          uidValidity: row.uid_validity,
+          lastUid: Number(row.last_uid),
+          mailboxIdentity: row.mailbox_identity,
+        }
       : null;
   }
 
@@ -156,7 +171,10 @@ export class ReportStore {
 
   /** Binds an existing watermark (written before identities were recorded) to its directory row. */
   async setWatermarkIdentity(mailbox: string, identity: string): Promise<void> {
-    await this.db.run('UPDATE mailbox_watermarks SET mailbox_identity = ? WHERE mailbox = ?', [identity, mailbox]);
+    await this.db.run('UPDATE mailbox_watermarks SET mailbox_identity = ? WHERE mailbox = ?', [
+      identity,
+      mailbox,
+    ]);
   }
 
   /** Moves the watermark forward to `uid` (never backwards), in the caller's transaction if any. */
@@ -193,7 +211,10 @@ export class ReportStore {
     since: string | null = null,
   ): Promise<number | null> {
     // the optional conditions are left out rather than bound as NULL: PostgreSQL cannot type `? IS NULL`
-    const conditions = ['mailbox = ?', messageId === null ? 'raw_sha256 = ?' : '(raw_sha256 = ? OR message_id = ?)'];
+    const conditions = [
+      'mailbox = ?',
+      messageId === null ? 'raw_sha256 = ?' : '(raw_sha256 = ? OR message_id = ?)',
+    ];
     const params: string[] = [mailbox, rawSha256];
     if (messageId !== null) params.push(messageId);
     if (since !== null) {
@@ -347,12 +368,14 @@ export class ReportStore {
    * Up to `limit` reports that may be forgotten: recorded before `before` (ISO time), no delivery
    * pending, none finished since `before`. Oldest first.
    */
-  async reportsToForget(before: string, limit: number): Promise<Array<{ id: number; spoolDir: string | null }>> {
-    const rows = await this.db.all<{ id: number; spool_dir: string | null }>(JANITOR_QUERIES.reportsToForget, [
-      before,
-      before,
-      limit,
-    ]);
+  async reportsToForget(
+    before: string,
+    limit: number,
+  ): Promise<Array<{ id: number; spoolDir: string | null }>> {
+    const rows = await this.db.all<{ id: number; spool_dir: string | null }>(
+      JANITOR_QUERIES.reportsToForget,
+      [before, before, limit],
+    );
     return rows.map((row) => ({ id: Number(row.id), spoolDir: row.spool_dir }));
   }
 
@@ -387,7 +410,9 @@ export class ReportStore {
 
   async countReports(mailbox?: string): Promise<number> {
     const row = mailbox
-      ? await this.db.get<{ n: number | string }>('SELECT count(*) AS n FROM reports WHERE mailbox = ?', [mailbox])
+      ? await this.db.get<{ n: number | string }>('SELECT count(*) AS n FROM reports WHERE mailbox = ?', [
+          mailbox,
+        ])
       : await this.db.get<{ n: number | string }>('SELECT count(*) AS n FROM reports');
     // PostgreSQL's count is a bigint, which its driver may hand over as text
     return Number(row?.n ?? 0);

@@ -21,7 +21,12 @@ export class SupersetNotices {
   constructor(private readonly db: SqlDatabase) {}
 
   /** Records `notice` as report `reportId` of `mailbox`; call inside the report's transaction. */
-  async insert(reportId: number, mailbox: string, notice: SupersetNotice, toldSubscribers: boolean): Promise<void> {
+  async insert(
+    reportId: number,
+    mailbox: string,
+    notice: SupersetNotice,
+    toldSubscribers: boolean,
+  ): Promise<void> {
     await this.db.run(
       `INSERT INTO superset_notices (report_id, mailbox, kind, report_name, attempt, max_attempts, told_subscribers, recorded_at)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -66,9 +71,14 @@ export class SupersetNotices {
     if (run.length === 0) return { retries: 0, lastAttempt: null };
     const at = nowIso();
     for (const row of run) {
-      await this.db.run('UPDATE superset_notices SET settled_at = ? WHERE report_id = ?', [at, row.report_id]);
+      await this.db.run('UPDATE superset_notices SET settled_at = ? WHERE report_id = ?', [
+        at,
+        row.report_id,
+      ]);
     }
-    const attempts = run.map((row) => (row.attempt === null ? null : Number(row.attempt))).filter((attempt): attempt is number => attempt !== null);
+    const attempts = run
+      .map((row) => (row.attempt === null ? null : Number(row.attempt)))
+      .filter((attempt): attempt is number => attempt !== null);
     return { retries: run.length, lastAttempt: attempts.length > 0 ? Math.max(...attempts) : null };
   }
 }
