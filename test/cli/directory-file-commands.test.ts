@@ -10,6 +10,7 @@ import { LocalDirectory } from '../../src/directory/local/local-directory.js';
 import { openDatabase } from '../../src/store/database.js';
 import { OutboxStore } from '../../src/store/outbox-store.js';
 import { ReportStore } from '../../src/store/report-store.js';
+import { SqliteDatabase } from '../../src/store/sqlite-database.js';
 import { removeDir, tempDataDir } from '../support/bot-harness.js';
 import { runCli } from '../support/bot-process.js';
 
@@ -49,7 +50,7 @@ function setUp(): void {
     mailboxes: ['daily@example.com'],
     telegramId: 9_500_002,
   });
-  new ReportStore(db).record(
+  await new ReportStore(new SqliteDatabase(db)).record(
     {
       position: { mailbox: 'daily@example.com', uidValidity: '1', uid: 1, internalDate: null },
       mail: {

@@ -14,6 +14,7 @@ import { createLogger } from '../../src/observability/logger.js';
 import { SecretScrubber } from '../../src/observability/secret-scrubber.js';
 import { openDatabase } from '../../src/store/database.js';
 import { ReportStore } from '../../src/store/report-store.js';
+import { SqliteDatabase } from '../../src/store/sqlite-database.js';
 import { DovecotServer } from '../dovecot/dovecot.js';
 import { reportMail } from '../support/simple-mail.js';
 
@@ -48,7 +49,7 @@ describe('mail recorder', () => {
       mailboxes: [mailbox.email],
       telegramId: 94_000_002,
     });
-    const store = new ReportStore(db);
+    const store = new ReportStore(new SqliteDatabase(db));
     const logger = createLogger({ level: 'silent', scrubber: new SecretScrubber() });
     const intakeOptions = {
       store,
@@ -85,7 +86,7 @@ describe('mail recorder', () => {
       await expect(
         recorderWith(new FailingAfterCommit(intakeOptions)).record(client, uidValidity, message),
       ).rejects.toBeInstanceOf(MailNotReadError);
-      const [report] = store.recent(10);
+      const [report] = await store.recent(10);
       expect(report).toMatchObject({ status: 'forward' });
       expect(report!.files).toHaveLength(1);
       expect(existsSync(report!.files[0]!.path)).toBe(true);

@@ -34,7 +34,7 @@ function addMailbox(bot: RunningBot, user: string, extra: { password?: string } 
 }
 
 function reportsOf(bot: RunningBot, user: string) {
-  return bot.app.store.recent(1000).filter((report) => report.mailbox === dovecot.address(user));
+  return (await bot.app.store.recent(1000)).filter((report) => report.mailbox === dovecot.address(user));
 }
 
 function listenerOf(bot: RunningBot, user: string) {
@@ -436,7 +436,7 @@ describe('mailbox listener on a server without IDLE', () => {
       const mail = reportMail();
       await noIdle.append('user1', mail.raw);
       const reports = await eventually(() => {
-        const found = bot.app.store.recent(10).filter((report) => report.mailbox === noIdle.address('user1'));
+        const found = (await bot.app.store.recent(10)).filter((report) => report.mailbox === noIdle.address('user1'));
         return found.length === 1 && found;
       }, 15_000);
       expect(reports[0]!.subject).toBe(mail.subject);

@@ -47,7 +47,7 @@ function addOAuth2Mailbox(bot: RunningBot, user: string, oauth2: OAuth2Input) {
 }
 
 function reportsOf(bot: RunningBot, user: string) {
-  return bot.app.store.recent(1000).filter((report) => report.mailbox === dovecot.address(user));
+  return (await bot.app.store.recent(1000)).filter((report) => report.mailbox === dovecot.address(user));
 }
 
 function statusOf(bot: RunningBot, user: string) {

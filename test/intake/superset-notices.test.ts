@@ -16,6 +16,7 @@ import { SecretScrubber } from '../../src/observability/secret-scrubber.js';
 import { type Database, openDatabase } from '../../src/store/database.js';
 import { OutboxStore } from '../../src/store/outbox-store.js';
 import { ReportStore } from '../../src/store/report-store.js';
+import { SqliteDatabase } from '../../src/store/sqlite-database.js';
 import { blankPng } from '../support/dashboard-images.js';
 import { pngReportMail, reportMail } from '../support/simple-mail.js';
 import { errorHtml, finalHtml, noticeMail, retryHtml } from '../support/superset-notice-mail.js';
@@ -53,7 +54,7 @@ function setUp(options: Partial<ReportIntakeOptions> = {}, mailboxSenderAuth = '
       telegramId,
     });
   }
-  const store = new ReportStore(db);
+  const store = new ReportStore(new SqliteDatabase(db));
   const alerts: string[] = [];
   const make = () =>
     new ReportIntake({
@@ -85,7 +86,7 @@ function setUp(options: Partial<ReportIntakeOptions> = {}, mailboxSenderAuth = '
       const position = { mailbox: mailbox.email, uidValidity: '1', uid, internalDate: null };
       // the image work the listener does before recording (only with `images` set)
       const mail = options.images ? await intake.prepareImages(mailbox, position, parsed, spoolDir) : parsed;
-      return intake.recordParsed(mailbox, position, mail, spoolDir);
+      return await intake.recordParsed(mailbox, position, mail, spoolDir);
     },
   };
 }
@@ -173,7 +174,10 @@ describe('SUPERSET_NOTICES=subscribers', () => {
         .map((delivery) => delivery.chatId)
         .sort(),
     ).toEqual([94_100_001, 94_100_002]);
-    expect(store.report(error.reportId)?.notice).toEqual({ kind: 'error', reportName: 'Weekly sales' });
+    expect((await store.report(error.reportId))?.notice).toEqual({
+      kind: 'error',
+      reportName: 'Weekly sales',
+    });
     expect(alerts.at(-1)).toBe(
       'Superset could not produce report "Weekly sales" in reports@example.com; 2 recipient chats told it was not produced.',
     );

@@ -10,6 +10,7 @@ import { type Database, openDatabase } from '../../src/store/database.js';
 import { OutboxStore } from '../../src/store/outbox-store.js';
 import { JANITOR_QUERIES, ReportStore } from '../../src/store/report-store.js';
 import { forgetOldReports, spoolRoot } from '../../src/store/spool.js';
+import { SqliteDatabase } from '../../src/store/sqlite-database.js';
 import { removeDir, tempDataDir } from '../support/bot-harness.js';
 
 const DAY = 86_400_000;
@@ -28,7 +29,7 @@ function world() {
   dirs.push(dataDir);
   const db = openDatabase(dataDir);
   dbs.push(db);
-  const store = new ReportStore(db);
+  const store = new ReportStore(new SqliteDatabase(db));
   const outbox = new OutboxStore(db);
   let uid = 0;
   /** A report recorded `ageDays` ago, with one delivery per chat, its file spooled. */
@@ -38,7 +39,7 @@ function world() {
     mkdirSync(spoolDir, { recursive: true });
     const file = path.join(spoolDir, 'a.part');
     writeFileSync(file, '%PDF-1.4\n%%EOF\n');
-    const id = store.record(
+    const id = await store.record(
       {
         position: { mailbox: 'reports@example.com', uidValidity: '1', uid, internalDate: null },
         mail: {
@@ -126,8 +127,8 @@ describe('report retention', () => {
       new Date(NOW - 100 * DAY).toISOString(),
     );
 
-    expect(forgetOldReports(store, RETENTION, NOW)).toBe(1);
-    expect(store.report(old.id)).toBeNull();
+    expect(await forgetOldReports(store, RETENTION, NOW)).toBe(1);
+    expect(await store.report(old.id)).toBeNull();
     expect(existsSync(old.spoolDir)).toBe(false);
     for (const table of ['deliveries', 'report_files', 'report_skipped_parts']) {
       expect(count(table, old.id)).toBe(0);
@@ -135,7 +136,7 @@ describe('report retention', () => {
     expect(outbox.fileId('sha-1', 'document')).toBeNull();
 
     for (const kept of [oldPending, oldResent, recent, newest]) {
-      expect(store.report(kept.id)).not.toBeNull();
+      expect(await store.report(kept.id)).not.toBeNull();
       expect(existsSync(kept.spoolDir)).toBe(true);
     }
     expect(outbox.fileId('sha-2', 'document')).toBe('FILE-PENDING');
@@ -143,8 +144,8 @@ describe('report retention', () => {
 
     // once its delivery ends and the retention time passes, the pending one goes too
     finish(oldPending.id, 95);
-    expect(forgetOldReports(store, RETENTION, NOW)).toBe(1);
-    expect(store.report(oldPending.id)).toBeNull();
+    expect(await forgetOldReports(store, RETENTION, NOW)).toBe(1);
+    expect(await store.report(oldPending.id)).toBeNull();
   });
 
   it('works through a long history in batches', () => {
@@ -157,9 +158,9 @@ describe('report retention', () => {
     }
     report(1);
     // two batches of 10 in this round, the rest in the next
-    expect(forgetOldReports(store, RETENTION, NOW, 10, 2)).toBe(20);
-    expect(forgetOldReports(store, RETENTION, NOW, 10, 2)).toBe(5);
-    expect(ids.every((id) => store.report(id) === null)).toBe(true);
+    expect(await forgetOldReports(store, RETENTION, NOW, 10, 2)).toBe(20);
+    expect(await forgetOldReports(store, RETENTION, NOW, 10, 2)).toBe(5);
+    expect(ids.every((id) => await store.report(id) === null)).toBe(true);
   });
 
   it('never forgets the report holding the newest delivery, so delivery ids keep growing', () => {
@@ -167,10 +168,10 @@ describe('report retention', () => {
     const only = report(200);
     finish(only.id, 199);
     const newestDelivery = outbox.forReport(only.id)[0]!.id;
-    expect(forgetOldReports(store, RETENTION, NOW)).toBe(0);
+    expect(await forgetOldReports(store, RETENTION, NOW)).toBe(0);
     const next = report(0, [5]);
     expect(outbox.forReport(next.id)[0]!.id).toBeGreaterThan(newestDelivery);
-    expect(forgetOldReports(store, RETENTION, NOW)).toBe(1);
+    expect(await forgetOldReports(store, RETENTION, NOW)).toBe(1);
   });
 
   it('answers the janitor queries from indexes', () => {

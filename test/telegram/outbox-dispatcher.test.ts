@@ -16,6 +16,7 @@ import { DATABASE_FILE, type Database, openDatabase } from '../../src/store/data
 import { OutboxStore } from '../../src/store/outbox-store.js';
 import { ReportStore } from '../../src/store/report-store.js';
 import { spoolRoot } from '../../src/store/spool.js';
+import { SqliteDatabase } from '../../src/store/sqlite-database.js';
 import { OutboxDispatcher } from '../../src/telegram/outbox-dispatcher.js';
 import { FakeTelegram } from '../fakes/telegram/fake-telegram.js';
 import { CapturedLogs, eventually, removeDir, tempDataDir } from '../support/bot-harness.js';
@@ -53,13 +54,13 @@ function queueReport(queued: number) {
   dirs.push(dataDir);
   const db = openDatabase(dataDir);
   dbs.push(db);
-  const reports = new ReportStore(db);
+  const reports = new ReportStore(new SqliteDatabase(db));
   const spoolDir = path.join(spoolRoot(dataDir), 'mail-1');
   mkdirSync(spoolDir, { recursive: true });
   const pdf = minimalPdf(`queue of ${queued}`);
   const file = path.join(spoolDir, 'a.part');
   writeFileSync(file, pdf);
-  reports.record(
+  await reports.record(
     {
       position: { mailbox: 'reports@example.com', uidValidity: '1', uid: 1, internalDate: null },
       mail: {

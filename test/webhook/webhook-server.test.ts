@@ -74,7 +74,7 @@ async function world(
 }
 
 function reports() {
-  return bot!.app.store.recent(50);
+  return await bot!.app.store.recent(50);
 }
 
 function sampleFiles() {
