@@ -28,7 +28,7 @@ function file(name: string, text: string): string {
 }
 
 /** Two mailboxes, two readers of the first; a report of it still queued for both. */
-function setUp(): void {
+async function setUp(): Promise<void> {
   const db = openDatabase(dataDir);
   const directory = new LocalDirectory(db, { phoneRegion: 'RU', pollIntervalMs: 0 });
   void directory.start();

@@ -32,8 +32,8 @@ afterAll(async () => {
 
 /** An intake whose work after the commit fails (a broken wake-up, metrics, a log sink, ...). */
 class FailingAfterCommit extends ReportIntake {
-  override recordParsed(...args: Parameters<ReportIntake['recordParsed']>): IntakeResult {
-    super.recordParsed(...args);
+  override async recordParsed(...args: Parameters<ReportIntake['recordParsed']>): Promise<IntakeResult> {
+    await super.recordParsed(...args);
     throw new Error('failed after the report was committed');
   }
 }

@@ -30,7 +30,7 @@ interface World {
   store: ReportStore;
   outbox: OutboxStore;
   alerts: string[];
-  take(raw: string): Promise<ReturnType<ReportIntake['recordParsed']>>;
+  take(raw: string): ReturnType<ReportIntake['recordParsed']>;
   /** A new intake on the same database, as after a restart. */
   restart(): void;
 }

@@ -14,7 +14,7 @@ afterEach(() => {
   for (const dir of dirs.splice(0)) removeDir(dir);
 });
 
-function recordedReport(dataDir: string) {
+async function recordedReport(dataDir: string) {
   const db = openDatabase(dataDir);
   const store = new ReportStore(new SqliteDatabase(db));
   const spoolDir = path.join(spoolRoot(dataDir), 'mail-1');
@@ -56,10 +56,10 @@ function recordedReport(dataDir: string) {
 }
 
 describe('spool', () => {
-  it('keeps files while a delivery is pending and for the retention time, then removes them', () => {
+  it('keeps files while a delivery is pending and for the retention time, then removes them', async () => {
     const dataDir = tempDataDir();
     dirs.push(dataDir);
-    const { db, store, outbox, spoolDir, reportId } = recordedReport(dataDir);
+    const { db, store, outbox, spoolDir, reportId } = await recordedReport(dataDir);
     expect(await removeFinishedSpools(store, 0)).toBe(0);
     expect(existsSync(spoolDir)).toBe(true);
 
@@ -74,10 +74,10 @@ describe('spool', () => {
     db.close();
   });
 
-  it('removes directories left by a crash before the mail was recorded, and nothing else', () => {
+  it('removes directories left by a crash before the mail was recorded, and nothing else', async () => {
     const dataDir = tempDataDir();
     dirs.push(dataDir);
-    const { db, store, spoolDir } = recordedReport(dataDir);
+    const { db, store, spoolDir } = await recordedReport(dataDir);
     const orphan = path.join(spoolRoot(dataDir), 'interrupted');
     mkdirSync(orphan, { recursive: true });
     writeFileSync(path.join(orphan, 'x.part'), 'half');

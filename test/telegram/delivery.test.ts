@@ -158,7 +158,7 @@ describe('delivery', () => {
     expect(failed.length).toBeGreaterThan(0);
     // the last answer may still be on its way back to the bot
     await eventually(
-      () =>
+      async () =>
         bot!.app.outbox
           .forReport((await bot!.app.store.recent(1))[0]!.id)
           .every((delivery) => delivery.state === 'sent'),
@@ -250,7 +250,11 @@ describe('delivery', () => {
     const { user, email } = await world();
     const [reader] = addUsers(email, 1);
     await dovecot.append(user, reportMail({ noFile: true }).raw);
-    await eventually(() => (await bot!.app.store.recent(1))[0]?.status === 'no_files', 10_000, 'no-file report');
+    await eventually(
+      async () => (await bot!.app.store.recent(1))[0]?.status === 'no_files',
+      10_000,
+      'no-file report',
+    );
     expect(bot!.app.outbox.forReport((await bot!.app.store.recent(1))[0]!.id)).toHaveLength(0);
 
     const guarded = dovecot.address('user11');
@@ -263,7 +267,7 @@ describe('delivery', () => {
     );
     await dovecot.append('user11', reportMail({ from: 'attacker@evil.example' }).raw);
     await eventually(
-      () => (await bot!.app.store.recent(1))[0]?.status === 'rejected_sender',
+      async () => (await bot!.app.store.recent(1))[0]?.status === 'rejected_sender',
       10_000,
       'rejected report',
     );

@@ -241,7 +241,7 @@ describe('/last with screenshots', () => {
     const blank = pngReportMail({ images: [await blankPng(1600, 1200)] });
     await dovecot.append('user1', blank.raw);
     await eventually(
-      () => (await bot!.app.store.recent(1))[0]?.subject === blank.subject.replace(/\s+/g, ' '),
+      async () => (await bot!.app.store.recent(1))[0]?.subject === blank.subject.replace(/\s+/g, ' '),
       15_000,
       'the blank report recorded',
     );

@@ -49,7 +49,7 @@ afterEach(() => {
 });
 
 /** A report (one PDF) recorded with deliveries to `queued` chats. */
-function queueReport(queued: number) {
+async function queueReport(queued: number) {
   const dataDir = tempDataDir();
   dirs.push(dataDir);
   const db = openDatabase(dataDir);
@@ -120,7 +120,7 @@ function subscribersDirectory(queued: number): Directory {
 
 /** Scheduler steps per message sent, after the initial load, over the first `messages` messages. */
 async function operationsPerMessage(queued: number, messages: number): Promise<number> {
-  const { reports, outbox } = queueReport(queued);
+  const { reports, outbox } = await queueReport(queued);
   const scrubber = new SecretScrubber();
   const logger = createLogger({ level: 'silent', scrubber, destination: new CapturedLogs() });
   const dispatcher = new OutboxDispatcher({
@@ -159,7 +159,7 @@ describe('outbox dispatcher', () => {
   }, 120_000);
 
   it('after a restart, polls only the rows added since, not the finished history above the oldest pending one', async () => {
-    const { reports, outbox } = queueReport(60);
+    const { reports, outbox } = await queueReport(60);
     // a restart with one delivery pending and 59 finished ones above it
     const [first, ...finished] = outbox.pending();
     for (const delivery of finished) outbox.markSent(delivery.id);
@@ -199,7 +199,7 @@ describe('outbox dispatcher', () => {
 
   it('sends each message once when the database refuses to record it (another connection holds the write lock)', async () => {
     const queued = 3;
-    const { reports, outbox, dataDir } = queueReport(queued);
+    const { reports, outbox, dataDir } = await queueReport(queued);
     const chats = Array.from({ length: queued }, (_, index) => FIRST_CHAT + index);
     const before = chats.map((chat) => telegram.messagesIn(chat).length);
     // a CLI command writing: it holds the write lock past the bot's 5 s busy timeout

@@ -89,7 +89,11 @@ describe('tall dashboards', () => {
     telegram.reset();
     const mail = pngReportMail({ images: [await tallStriped(13_000)] });
     await dovecot.append(user, mail.raw);
-    await eventually(() => (await bot!.app.store.recent(1))[0]?.files[0]?.tiles, 30_000, 'the report recorded');
+    await eventually(
+      async () => (await bot!.app.store.recent(1))[0]?.files[0]?.tiles,
+      30_000,
+      'the report recorded',
+    );
     // the tiles sit next to the report's files, recorded with it, each within 400 × 3 rows
     const report = (await bot!.app.store.recent(1))[0]!;
     const tiles = report.files[0]!.tiles!;
@@ -160,7 +164,11 @@ describe('tall dashboards', () => {
     await telegram.refuseConnections();
     const mail = pngReportMail({ images: [await tallStriped(3000)] });
     await dovecot.append(user, mail.raw);
-    await eventually(() => (await bot!.app.store.recent(1))[0]?.files[0]?.tiles, 30_000, 'the report recorded');
+    await eventually(
+      async () => (await bot!.app.store.recent(1))[0]?.files[0]?.tiles,
+      30_000,
+      'the report recorded',
+    );
     const report = (await bot!.app.store.recent(1))[0]!;
     const tiles = report.files[0]!.tiles!;
     expect(tiles.length).toBe(3);
