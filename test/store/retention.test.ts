@@ -177,11 +177,15 @@ describe('report retention', () => {
   it('answers the janitor queries from indexes', () => {
     const { db } = world();
     for (const [name, sql] of Object.entries(JANITOR_QUERIES)) {
-      const plan = (
-        db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all({ before: 'x', limit: 1, id: 1 }) as Array<{
-          detail: string;
-        }>
-      ).map((row) => row.detail);
+      const plan =
+        // positional parameters: a placeholder value for each
+        (
+          db
+            .prepare(`EXPLAIN QUERY PLAN ${sql}`)
+            .all(...Array.from({ length: sql.split('?').length - 1 }, () => 'x')) as Array<{
+            detail: string;
+          }>
+        ).map((row) => row.detail);
       // a full pass is allowed only over the partial index of reports that still hold spooled files
       const fullPasses = plan.filter((line) => /^SCAN/.test(line) && !line.includes('reports_spool_held'));
       expect(fullPasses, `${name}: ${plan.join(' | ')}`).toEqual([]);
