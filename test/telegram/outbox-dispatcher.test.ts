@@ -137,6 +137,8 @@ async function operationsPerMessage(queued: number, messages: number): Promise<n
     maxAttempts: 5,
   });
   dispatcher.start();
+  // the load reads the report first (async), then queues every delivery at once
+  await eventually(() => dispatcher.depth > 0, 60_000, 'the pending deliveries loaded');
   const afterLoad = dispatcher.schedulingOperations;
   try {
     await eventually(() => outbox.countByState().sent >= messages, 30_000, `${messages} messages sent`);
