@@ -83,8 +83,8 @@ export function mailboxSecrets(mailbox: MailboxEntry): Array<string | null> {
 /** The running bot. */
 export class App {
   readonly db: Database;
-  /** The bot's state through the store seam: ONE instance for every store of the bot. */
-  readonly sql: SqliteDatabase;
+  /** The state seam over `db`: one instance for the bot, every converted store shares it. */
+  readonly state: SqliteDatabase;
   readonly store: ReportStore;
   readonly directory: Directory;
   readonly listeners: ListenerSupervisor;
@@ -117,8 +117,8 @@ export class App {
   ) {
     const { config, logger, scrubber } = deps;
     this.db = openDatabase(config.DATA_DIR);
-    this.sql = new SqliteDatabase(this.db);
-    this.store = new ReportStore(this.db);
+    this.state = new SqliteDatabase(this.db);
+    this.store = new ReportStore(this.state);
     const token = config.TELEGRAM_BOT_TOKEN;
     // one agent for every Bot API call, so none can bypass TELEGRAM_PROXY
     const viaProxy = proxyClientOptions(
@@ -149,7 +149,7 @@ export class App {
         : new LoggedAlerts(logger);
     this.directory = createDirectory({
       config,
-      db: this.sql,
+      db: this.state,
       logger,
       scrubber,
       alerts: this.alerts,
@@ -367,16 +367,16 @@ export class App {
   private async run(): Promise<void> {
     const { logger, scrubber, config } = this.deps;
     for (const warning of configWarnings(config)) logger.warn(warning);
-    const removed = removeOrphanSpoolDirs(spoolRoot(config.DATA_DIR), this.store.referencedSpoolDirs());
+    const removed = removeOrphanSpoolDirs(spoolRoot(config.DATA_DIR), await this.store.referencedSpoolDirs());
     if (removed > 0) logger.info({ removed }, 'removed spool directories left by an interrupted run');
     await this.directory.start();
     await this.polling?.start();
     this.dispatcher?.start();
-    const cleanSpool = () => {
-      const cleaned = removeFinishedSpools(this.store, config.SPOOL_RETENTION_HOURS * 3600_000);
+    const cleanSpool = async () => {
+      const cleaned = await removeFinishedSpools(this.store, config.SPOOL_RETENTION_HOURS * 3600_000);
       if (cleaned > 0) logger.info({ reports: cleaned }, 'removed spooled files of finished reports');
       try {
-        const forgotten = forgetOldReports(this.store, config.REPORT_RETENTION_DAYS * 86_400_000);
+        const forgotten = await forgetOldReports(this.store, config.REPORT_RETENTION_DAYS * 86_400_000);
         if (forgotten > 0) {
           logger.info(
             { reports: forgotten, retentionDays: config.REPORT_RETENTION_DAYS },
@@ -387,8 +387,16 @@ export class App {
         logger.warn({ err: scrubber.describe(error) }, 'could not forget old reports; trying again later');
       }
     };
-    cleanSpool();
-    this.janitor = setInterval(cleanSpool, 10 * 60_000);
+    await cleanSpool();
+    this.janitor = setInterval(() => {
+      // a timer must not end the process with an unhandled rejection: the next round tries again
+      cleanSpool().catch((error: unknown) => {
+        logger.warn(
+          { err: scrubber.describe(error) },
+          'could not remove finished spools; trying again later',
+        );
+      });
+    }, 10 * 60_000);
     this.janitor.unref();
     const snapshot = this.directory.snapshot();
     // a webhook URL is a credential too: its token never shows in a log line

@@ -20,7 +20,7 @@ import {
   type RowProblem,
 } from '../directory/local/directory-import.js';
 import type { LocalDirectory } from '../directory/local/local-directory.js';
-import type { Database } from '../store/database.js';
+import type { SqlDatabase } from '../store/sql-database.js';
 import { OutboxStore } from '../store/outbox-store.js';
 import { ReportStore } from '../store/report-store.js';
 import { CurrentRecipients } from '../telegram/current-recipients.js';
@@ -144,11 +144,11 @@ async function importCommand(kind: TableKind, file: string, apply: boolean): Pro
       return;
     }
     printPlan(kind, plan, snapshot, apply);
-    const cancelledBefore = refusedDeliveries(directory, db.connection, cfg);
+    const cancelledBefore = await refusedDeliveries(directory, db, cfg);
     const outcome = await applyImport(directory, db, plan, {
       commit: apply,
-      // inside the import's transaction, on its connection
-      inspect: async () => refusedDeliveries(directory, db.connection, cfg),
+      // inside the import's transaction (it follows the call chain)
+      inspect: () => refusedDeliveries(directory, db, cfg),
     });
     if (outcome.problems.length > 0) {
       printProblems(outcome.problems, 'row(s) the directory refused');
@@ -238,21 +238,32 @@ function printPlan(
 }
 
 /**
+ * The mailbox of each report with a pending delivery, read before the import (the reports store is
+ * async; the import's inspection runs inside its transaction). A report recorded while the import
+ * runs is not in it: its deliveries are left out of the count of cancelled ones.
+ */
+/**
  * The queued deliveries the running bot would cancel with the directory as it is now (their chat is
  * no longer an active recipient of the report's mailbox: the rule the dispatcher applies before every
  * send), by delivery id, with the report's mailbox.
  */
-function refusedDeliveries(directory: LocalDirectory, db: Database, cfg: Config): Map<number, string> {
+async function refusedDeliveries(
+  directory: LocalDirectory,
+  db: SqlDatabase,
+  cfg: Config,
+): Promise<Map<number, string>> {
   const outbox = new OutboxStore(db);
   const reports = new ReportStore(db);
   const recipients = new CurrentRecipients(directory, cfg.MEDIA_MODE);
   const mailboxOf = new Map<number, string | null>();
   const refused = new Map<number, string>();
   try {
-    for (const delivery of outbox.pending()) {
-      if (!mailboxOf.has(delivery.reportId))
-        mailboxOf.set(delivery.reportId, reports.report(delivery.reportId)?.mailbox ?? null);
-      const mailbox = mailboxOf.get(delivery.reportId);
+    for (const delivery of await outbox.pending()) {
+      let mailbox = mailboxOf.get(delivery.reportId);
+      if (mailbox === undefined) {
+        mailbox = (await reports.report(delivery.reportId))?.mailbox ?? null;
+        mailboxOf.set(delivery.reportId, mailbox);
+      }
       if (mailbox && recipients.refusal(delivery, mailbox) !== null) refused.set(delivery.id, mailbox);
     }
   } finally {

@@ -120,13 +120,13 @@ async function checkCommand(): Promise<void> {
   }
 }
 
-function reportsCommand(options: { limit: number; json?: boolean }): void {
+async function reportsCommand(options: { limit: number; json?: boolean }): Promise<void> {
   const cfg = config();
   const db = openDatabase(cfg.DATA_DIR);
   try {
-    const store = new ReportStore(db);
+    const store = new ReportStore(new SqliteDatabase(db));
     const outbox = new OutboxStore(db);
-    const reports = store.recent(options.limit).map((report) => ({
+    const reports = (await store.recent(options.limit)).map((report) => ({
       id: report.id,
       recordedAt: report.recordedAt,
       mailbox: report.mailbox,
@@ -174,9 +174,10 @@ async function resendCommand(reportId: number, options: { chat?: number }): Prom
   const cfg = config();
   const db = openDatabase(cfg.DATA_DIR);
   try {
-    const store = new ReportStore(db);
+    const sql = new SqliteDatabase(db);
+    const store = new ReportStore(sql);
     const outbox = new OutboxStore(db);
-    const report = store.report(reportId);
+    const report = await store.report(reportId);
     if (!report) throw new UsageError(`no report #${reportId} (see: superset-telegram-bot reports)`);
     if (report.status !== 'forward')
       throw new UsageError(`report #${reportId} was not forwarded (${report.status}): nothing to resend`);
@@ -246,12 +247,12 @@ async function resendCommand(reportId: number, options: { chat?: number }): Prom
       throw new UsageError(
         `report #${reportId}: ${report.mailbox} has no active recipients in the directory now; name a chat with --chat`,
       );
-    db.transaction(() => {
+    await sql.transaction(async () => {
       for (const target of targets) outbox.requeue(reportId, target);
       // sent to its recipients, a report held as blank is released: /last gives it from now on (one chat
       // named with --chat is the operator's look at it, not a release)
-      if (options.chat === undefined) store.release(reportId);
-    })();
+      if (options.chat === undefined) await store.release(reportId);
+    });
     console.log(
       `report #${reportId} queued again for ${targets.length} chat(s); the running bot sends it within seconds`,
     );

@@ -117,7 +117,7 @@ export function createLastCommand(options: LastCommandOptions): Composer<Context
     const lines: LastReportLine[] = [];
     let queued = 0;
     for (const { mailbox, recipient } of mine) {
-      const report = options.reports.latestForwarded(mailbox.email);
+      const report = await options.reports.latestForwarded(mailbox.email);
       if (!report) {
         lines.push({ mailbox: mailbox.email, state: 'none' });
         continue;

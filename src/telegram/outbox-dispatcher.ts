@@ -150,6 +150,8 @@ export class OutboxDispatcher {
   private stopping = false;
   private wakeUp: (() => void) | null = null;
   private idleWaiters: Array<() => void> = [];
+  /** The load of new deliveries under way (see {@link load}). */
+  private loading: Promise<void> = Promise.resolve();
   private poller: NodeJS.Timeout | null = null;
   /** Whether Telegram as a whole answers; sending pauses while it does not. */
   readonly reachability: TelegramReachability;
@@ -194,12 +196,19 @@ export class OutboxDispatcher {
   /** Loads pending deliveries (those left by a previous run too) and starts sending. */
   start(): void {
     if (this.running) return;
-    this.load();
+    const loaded = this.load().then(
+      () => {
+        if (this.queue.size > 0) this.log.info({ pending: this.queue.size }, 'resuming pending deliveries');
+      },
+      (error: unknown) => {
+        // the next poll (2 s) reads again
+        this.log.error({ err: this.options.scrubber.describe(error) }, 'could not read pending deliveries');
+      },
+    );
     // deliveries queued by another process (the resend command) are picked up too
     this.poller = setInterval(() => this.wake(), 2000);
     this.poller.unref();
-    if (this.queue.size > 0) this.log.info({ pending: this.queue.size }, 'resuming pending deliveries');
-    this.running = this.loop();
+    this.running = loaded.then(() => this.loop());
   }
 
   /**
@@ -225,13 +234,12 @@ export class OutboxDispatcher {
   /** New deliveries were committed: pick them up. */
   wake(): void {
     if (this.stopping) return;
-    try {
-      this.load();
-    } catch (error) {
-      // the database busy or full: the next poll (2 s) reads again; a timer must not throw
-      this.log.error({ err: this.options.scrubber.describe(error) }, 'could not read new deliveries');
-    }
-    this.wakeUp?.();
+    this.load()
+      .catch((error: unknown) => {
+        // the database busy or full: the next poll (2 s) reads again; a timer must not throw
+        this.log.error({ err: this.options.scrubber.describe(error) }, 'could not read new deliveries');
+      })
+      .finally(() => this.wakeUp?.());
   }
 
   /** Deliveries waiting or in flight. */
@@ -245,8 +253,10 @@ export class OutboxDispatcher {
   }
 
   /** Resolves when nothing is queued (for tests and graceful tools). */
-  idle(): Promise<void> {
-    if (this.queue.size === 0) return Promise.resolve();
+  async idle(): Promise<void> {
+    // a load under way may queue deliveries
+    await this.loading.catch(() => undefined);
+    if (this.queue.size === 0) return;
     return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
@@ -260,12 +270,26 @@ export class OutboxDispatcher {
     this.recipients.stop();
   }
 
-  private load(): void {
+  /** Reads the deliveries queued since the last load, one load at a time (two at once would queue a row twice). */
+  private load(): Promise<void> {
+    const next = this.loading.catch(() => undefined).then(() => this.loadNew());
+    this.loading = next;
+    return next;
+  }
+
+  private async loadNew(): Promise<void> {
     // the first load starts the polls from the newest row there is, not the newest pending one: else
     // every poll would read again every finished delivery above it (a history that only grows)
     const newest = this.lastLoadedId === 0 ? this.options.outbox.maxId() : 0;
     for (const delivery of this.options.outbox.pendingAfter(this.lastLoadedId)) {
       this.lastLoadedId = Math.max(this.lastLoadedId, delivery.id);
+      if (this.queue.has(delivery.id)) continue;
+      // the report is read here, before the delivery is queued: planning a message reads no database
+      if (!this.reports.has(delivery.reportId)) {
+        const report = await this.options.reports.report(delivery.reportId);
+        if (report && !this.reports.has(delivery.reportId))
+          this.reports.set(delivery.reportId, { report, plans: new Map() });
+      }
       if (this.queue.has(delivery.id)) continue;
       const entry: QueuedDelivery = { delivery, notBefore: delivery.nextAttemptAt, inFlight: false };
       this.queue.set(delivery.id, entry);
@@ -431,16 +455,12 @@ export class OutboxDispatcher {
 
   private planFor(entry: QueuedDelivery): PlannedMessage[] | null {
     const { delivery } = entry;
-    let prepared = this.reports.get(delivery.reportId);
+    const prepared = this.reports.get(delivery.reportId);
     if (!prepared) {
-      const report = this.options.reports.report(delivery.reportId);
-      if (!report) {
-        this.options.outbox.fail(delivery.id, 'the report is no longer in the database');
-        this.forget(entry);
-        return null;
-      }
-      prepared = { report, plans: new Map() };
-      this.reports.set(delivery.reportId, prepared);
+      // read when the delivery was loaded
+      this.options.outbox.fail(delivery.id, 'the report is no longer in the database');
+      this.forget(entry);
+      return null;
     }
     // fixed when its first message went out
     if (delivery.plan) return delivery.plan;

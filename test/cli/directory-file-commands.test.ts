@@ -54,7 +54,7 @@ async function setUp(): Promise<void> {
     mailboxes: ['daily@example.com'],
     telegramId: 9_500_002,
   });
-  new ReportStore(db).record(
+  await new ReportStore(new SqliteDatabase(db)).record(
     {
       position: { mailbox: 'daily@example.com', uidValidity: '1', uid: 1, internalDate: null },
       mail: {

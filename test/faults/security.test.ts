@@ -101,7 +101,7 @@ describe('security', () => {
       // a stranger's mail, then a real report
       await dovecot.append('user1', reportMail({ from: 'mallory@evil.example' }).raw);
       await eventually(
-        () => bot.app.store.recent(1)[0]?.status === 'rejected_sender',
+        async () => (await bot.app.store.recent(1))[0]?.status === 'rejected_sender',
         10_000,
         'the rejected mail',
       );

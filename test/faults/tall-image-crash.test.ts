@@ -81,8 +81,8 @@ describe('kill -9 while tiling a tall dashboard', () => {
       );
       await new Promise((resolve) => setTimeout(resolve, 1000));
       const check = openDatabase(dataDir);
-      const [report] = new ReportStore(check).recent(5);
-      const reports = new ReportStore(check).recent(5).length;
+      const [report] = await new ReportStore(new SqliteDatabase(check)).recent(5);
+      const reports = (await new ReportStore(new SqliteDatabase(check)).recent(5)).length;
       check.close();
       expect(reports).toBe(1);
       const tiles = report!.files[0]!.tiles!;

@@ -69,7 +69,7 @@ async function waitsForTheRightPassword(
       `proxy authentication failed: the proxy 127.0.0.1:${proxy.port} refused the user and password`,
     );
     expect(first.app.outbox.countByState()).toMatchObject({ pending: READERS, failed: 0, sent: 0 });
-    for (const report of first.app.store.recent(1)) {
+    for (const report of await first.app.store.recent(1)) {
       for (const delivery of first.app.outbox.forReport(report.id)) expect(delivery.attempts).toBe(0);
     }
     expect(telegram.calls).toHaveLength(0);

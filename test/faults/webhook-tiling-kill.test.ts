@@ -94,7 +94,7 @@ describe('webhook: kill -9 while tiling a tall dashboard', () => {
       );
       await new Promise((resolve) => setTimeout(resolve, 1000));
       const check = openDatabase(dataDir);
-      const reports = new ReportStore(check).recent(5);
+      const reports = await new ReportStore(new SqliteDatabase(check)).recent(5);
       check.close();
       expect(reports).toHaveLength(1);
       const tiles = reports[0]!.files[0]!.tiles!;

@@ -32,8 +32,8 @@ afterAll(async () => {
 
 /** An intake whose work after the commit fails (a broken wake-up, metrics, a log sink, ...). */
 class FailingAfterCommit extends ReportIntake {
-  override recordParsed(...args: Parameters<ReportIntake['recordParsed']>): IntakeResult {
-    super.recordParsed(...args);
+  override async recordParsed(...args: Parameters<ReportIntake['recordParsed']>): Promise<IntakeResult> {
+    await super.recordParsed(...args);
     throw new Error('failed after the report was committed');
   }
 }
@@ -49,7 +49,7 @@ describe('mail recorder', () => {
       mailboxes: [mailbox.email],
       telegramId: 94_000_002,
     });
-    const store = new ReportStore(db);
+    const store = new ReportStore(new SqliteDatabase(db));
     const logger = createLogger({ level: 'silent', scrubber: new SecretScrubber() });
     const intakeOptions = {
       store,
@@ -86,7 +86,7 @@ describe('mail recorder', () => {
       await expect(
         recorderWith(new FailingAfterCommit(intakeOptions)).record(client, uidValidity, message),
       ).rejects.toBeInstanceOf(MailNotReadError);
-      const [report] = store.recent(10);
+      const [report] = await store.recent(10);
       expect(report).toMatchObject({ status: 'forward' });
       expect(report!.files).toHaveLength(1);
       expect(existsSync(report!.files[0]!.path)).toBe(true);

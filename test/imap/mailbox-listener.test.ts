@@ -34,8 +34,8 @@ async function addMailbox(bot: RunningBot, user: string, extra: { password?: str
   });
 }
 
-function reportsOf(bot: RunningBot, user: string) {
-  return bot.app.store.recent(1000).filter((report) => report.mailbox === dovecot.address(user));
+async function reportsOf(bot: RunningBot, user: string) {
+  return (await bot.app.store.recent(1000)).filter((report) => report.mailbox === dovecot.address(user));
 }
 
 function listenerOf(bot: RunningBot, user: string) {
@@ -53,7 +53,7 @@ describe('mailbox listener', () => {
       const appendedAt = Date.now();
       await dovecot.append('user1', mail.raw);
       const [report] = await eventually(
-        () => reportsOf(bot, 'user1').length === 1 && reportsOf(bot, 'user1'),
+        async () => (await reportsOf(bot, 'user1')).length === 1 && (await reportsOf(bot, 'user1')),
         10_000,
       );
       const latency = Date.now() - appendedAt;
@@ -78,8 +78,8 @@ describe('mailbox listener', () => {
       await eventually(() => listenerOf(bot, 'user2')?.status().lastSyncAt, 10_000, 'first catch-up');
       const fresh = reportMail();
       await dovecot.append('user2', fresh.raw);
-      await eventually(() => reportsOf(bot, 'user2').length === 1, 10_000, 'the new mail');
-      expect(reportsOf(bot, 'user2').map((report) => report.subject)).toEqual([fresh.subject]);
+      await eventually(async () => (await reportsOf(bot, 'user2')).length === 1, 10_000, 'the new mail');
+      expect((await reportsOf(bot, 'user2')).map((report) => report.subject)).toEqual([fresh.subject]);
     } finally {
       await bot.stop();
       removeDir(bot.dataDir);
@@ -93,7 +93,7 @@ describe('mailbox listener', () => {
     const first = reportMail();
     await eventually(() => listenerOf(bot, 'user3')?.status().lastSyncAt, 10_000, 'first catch-up');
     await dovecot.append('user3', first.raw);
-    await eventually(() => reportsOf(bot, 'user3').length === 1, 10_000, 'first mail');
+    await eventually(async () => (await reportsOf(bot, 'user3')).length === 1, 10_000, 'first mail');
     await bot.stop();
 
     const whileAway = [reportMail(), reportMail(), reportMail()];
@@ -101,11 +101,11 @@ describe('mailbox listener', () => {
 
     bot = await startBot({ dataDir });
     try {
-      await eventually(() => reportsOf(bot, 'user3').length === 4, 10_000, 'catch-up');
+      await eventually(async () => (await reportsOf(bot, 'user3')).length === 4, 10_000, 'catch-up');
       // a second catch-up finds nothing new
       listenerOf(bot, 'user3')!.checkNow();
       await new Promise((resolve) => setTimeout(resolve, 500));
-      const subjects = reportsOf(bot, 'user3').map((report) => report.subject);
+      const subjects = (await reportsOf(bot, 'user3')).map((report) => report.subject);
       expect(subjects.sort()).toEqual([first, ...whileAway].map((mail) => mail.subject).sort());
     } finally {
       await bot.stop();
@@ -122,7 +122,11 @@ describe('mailbox listener', () => {
       await dovecot.kick('user4');
       const afterKick = reportMail();
       await dovecot.append('user4', afterKick.raw);
-      await eventually(() => reportsOf(bot, 'user4').length === 1, 15_000, 'mail after the kick');
+      await eventually(
+        async () => (await reportsOf(bot, 'user4')).length === 1,
+        15_000,
+        'mail after the kick',
+      );
 
       await dovecot.halt();
       await eventually(
@@ -133,14 +137,16 @@ describe('mailbox listener', () => {
       await dovecot.resume();
       const afterRestart = reportMail();
       await dovecot.append('user4', afterRestart.raw);
-      await eventually(() => reportsOf(bot, 'user4').length === 2, 20_000, 'mail after the restart');
+      await eventually(
+        async () => (await reportsOf(bot, 'user4')).length === 2,
+        20_000,
+        'mail after the restart',
+      );
       expect(bot.logs.matching('lost the mailbox connection').length).toBeGreaterThan(0);
       expect(bot.logs.matching('reconnected to the mailbox').length).toBeGreaterThan(0);
-      expect(
-        reportsOf(bot, 'user4')
-          .map((report) => report.subject)
-          .sort(),
-      ).toEqual([afterKick.subject, afterRestart.subject].sort());
+      expect((await reportsOf(bot, 'user4')).map((report) => report.subject).sort()).toEqual(
+        [afterKick.subject, afterRestart.subject].sort(),
+      );
     } finally {
       await bot.stop();
       removeDir(bot.dataDir);
@@ -154,20 +160,22 @@ describe('mailbox listener', () => {
       await eventually(() => listenerOf(bot, 'user5')?.status().lastSyncAt, 10_000, 'first catch-up');
       const before = [reportMail(), reportMail()];
       for (const mail of before) await dovecot.append('user5', mail.raw);
-      await eventually(() => reportsOf(bot, 'user5').length === 2, 10_000, 'two mails');
+      await eventually(async () => (await reportsOf(bot, 'user5')).length === 2, 10_000, 'two mails');
 
       await dovecot.setUidValidity('user5', 4242);
       const after = reportMail();
       await dovecot.append('user5', after.raw);
-      await eventually(() => reportsOf(bot, 'user5').length >= 3, 20_000, 'the mail after the change');
+      await eventually(
+        async () => (await reportsOf(bot, 'user5')).length >= 3,
+        20_000,
+        'the mail after the change',
+      );
       await eventually(() => bot.logs.matching('UIDVALIDITY changed').length > 0, 5000, 'the rescan');
       listenerOf(bot, 'user5')!.checkNow();
       await new Promise((resolve) => setTimeout(resolve, 500));
-      expect(
-        reportsOf(bot, 'user5')
-          .map((report) => report.subject)
-          .sort(),
-      ).toEqual([...before, after].map((mail) => mail.subject).sort());
+      expect((await reportsOf(bot, 'user5')).map((report) => report.subject).sort()).toEqual(
+        [...before, after].map((mail) => mail.subject).sort(),
+      );
     } finally {
       await bot.stop();
       removeDir(bot.dataDir);
@@ -182,7 +190,11 @@ describe('mailbox listener', () => {
       await eventually(() => listenerOf(bot, 'user7')?.status().lastSyncAt, 10_000, 'the good mailbox');
       const mail = reportMail();
       await dovecot.append('user7', mail.raw);
-      await eventually(() => reportsOf(bot, 'user7').length === 1, 10_000, 'mail in the good mailbox');
+      await eventually(
+        async () => (await reportsOf(bot, 'user7')).length === 1,
+        10_000,
+        'mail in the good mailbox',
+      );
 
       const broken = await eventually(
         () => (listenerOf(bot, 'user6')?.status().loginRejected ? listenerOf(bot, 'user6')!.status() : null),
@@ -220,7 +232,7 @@ describe('mailbox listener', () => {
         });
         await eventually(() => listenerOf(bot, user)?.status().lastSyncAt, 10_000, 'first catch-up');
         await dovecot.append(user, reportMail().raw);
-        await eventually(() => reportsOf(bot, user).length === 1, 10_000, 'the mail');
+        await eventually(async () => (await reportsOf(bot, user)).length === 1, 10_000, 'the mail');
       }
       const flagsOf = async (user: string) => {
         const client = dovecot.client(user);
@@ -284,9 +296,9 @@ describe('mailbox listener without a watermark', () => {
       expect(bot.logs.matching('starting from now').length).toBe(1);
       const fresh = reportMail();
       await dovecot.append('user12', fresh.raw);
-      await eventually(() => reportsOf(bot, 'user12').length >= 1, 10_000, 'the new mail');
+      await eventually(async () => (await reportsOf(bot, 'user12')).length >= 1, 10_000, 'the new mail');
       await new Promise((resolve) => setTimeout(resolve, 300));
-      expect(reportsOf(bot, 'user12').map((report) => report.subject)).toEqual([fresh.subject]);
+      expect((await reportsOf(bot, 'user12')).map((report) => report.subject)).toEqual([fresh.subject]);
     } finally {
       await bot.stop();
       removeDir(dataDir);
@@ -302,12 +314,12 @@ describe('mailbox listener without a watermark', () => {
     const bot = await startBot({ dataDir });
     try {
       await eventually(
-        () => reportsOf(bot, 'user13').length >= 1,
+        async () => (await reportsOf(bot, 'user13')).length >= 1,
         10_000,
         'the mail since the row was added',
       );
       await new Promise((resolve) => setTimeout(resolve, 300));
-      expect(reportsOf(bot, 'user13').map((report) => report.subject)).toEqual([since.subject]);
+      expect((await reportsOf(bot, 'user13')).map((report) => report.subject)).toEqual([since.subject]);
     } finally {
       await bot.stop();
       removeDir(dataDir);
@@ -322,7 +334,7 @@ describe('mailbox listener without a watermark', () => {
       // arrival times in the past, so the clock slack of a fresh start (a minute) does not reach them
       const first = reportMail();
       await dovecot.append('user14', first.raw, { internalDate: new Date(Date.now() - 20 * 60_000) });
-      await eventually(() => reportsOf(bot, 'user14').length === 1, 10_000, 'the first mail');
+      await eventually(async () => (await reportsOf(bot, 'user14')).length === 1, 10_000, 'the first mail');
       await (bot.app.directory as LocalDirectory).removeMailbox(dovecot.address('user14'));
       await eventually(() => listenerOf(bot, 'user14') === undefined, 5000, 'listener stopped');
       // arrived while the mailbox was removed (minutes before it is added again)
@@ -336,13 +348,11 @@ describe('mailbox listener without a watermark', () => {
       expect(bot.logs.matching('removed and added again').length).toBe(1);
       const next = reportMail();
       await dovecot.append('user14', next.raw);
-      await eventually(() => reportsOf(bot, 'user14').length >= 2, 10_000, 'the next mail');
+      await eventually(async () => (await reportsOf(bot, 'user14')).length >= 2, 10_000, 'the next mail');
       await new Promise((resolve) => setTimeout(resolve, 300));
-      expect(
-        reportsOf(bot, 'user14')
-          .map((report) => report.subject)
-          .sort(),
-      ).toEqual([first.subject, next.subject].sort());
+      expect((await reportsOf(bot, 'user14')).map((report) => report.subject).sort()).toEqual(
+        [first.subject, next.subject].sort(),
+      );
     } finally {
       await bot.stop();
       removeDir(bot.dataDir);
@@ -359,7 +369,7 @@ describe('a mail whose own bytes cannot be read', () => {
       const garbage = `no header here, only text ${Date.now()}\r\n\r\nand more\r\n`;
       await dovecot.append('user15', garbage);
       const [report] = await eventually(
-        () => reportsOf(bot, 'user15').length === 1 && reportsOf(bot, 'user15'),
+        async () => (await reportsOf(bot, 'user15')).length === 1 && (await reportsOf(bot, 'user15')),
         10_000,
         'the unreadable mail',
       );
@@ -370,8 +380,8 @@ describe('a mail whose own bytes cannot be read', () => {
       expect(readFileSync(raw, 'utf8')).toBe(garbage);
       const next = reportMail();
       await dovecot.append('user15', next.raw);
-      await eventually(() => reportsOf(bot, 'user15').length === 2, 10_000, 'the next mail');
-      expect(reportsOf(bot, 'user15')[0]!.subject).toBe(next.subject);
+      await eventually(async () => (await reportsOf(bot, 'user15')).length === 2, 10_000, 'the next mail');
+      expect((await reportsOf(bot, 'user15'))[0]!.subject).toBe(next.subject);
       expect(listenerOf(bot, 'user15')!.status().state).toBe('connected');
     } finally {
       await bot.stop();
@@ -404,7 +414,7 @@ describe('a mail that cannot be recorded for a while', () => {
         other.close();
       }
       const [report] = await eventually(
-        () => reportsOf(bot, 'user16').length === 1 && reportsOf(bot, 'user16'),
+        async () => (await reportsOf(bot, 'user16')).length === 1 && (await reportsOf(bot, 'user16')),
         30_000,
         'the mail once the lock is gone',
       );
@@ -438,8 +448,10 @@ describe('mailbox listener on a server without IDLE', () => {
       expect(listener()!.status().idleSupported).toBe(false);
       const mail = reportMail();
       await noIdle.append('user1', mail.raw);
-      const reports = await eventually(() => {
-        const found = bot.app.store.recent(10).filter((report) => report.mailbox === noIdle.address('user1'));
+      const reports = await eventually(async () => {
+        const found = (await bot.app.store.recent(10)).filter(
+          (report) => report.mailbox === noIdle.address('user1'),
+        );
         return found.length === 1 && found;
       }, 15_000);
       expect(reports[0]!.subject).toBe(mail.subject);

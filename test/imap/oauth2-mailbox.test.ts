@@ -46,8 +46,8 @@ async function addOAuth2Mailbox(bot: RunningBot, user: string, oauth2: OAuth2Inp
   });
 }
 
-function reportsOf(bot: RunningBot, user: string) {
-  return bot.app.store.recent(1000).filter((report) => report.mailbox === dovecot.address(user));
+async function reportsOf(bot: RunningBot, user: string) {
+  return (await bot.app.store.recent(1000)).filter((report) => report.mailbox === dovecot.address(user));
 }
 
 function statusOf(bot: RunningBot, user: string) {
@@ -59,14 +59,17 @@ async function inSync(bot: RunningBot, user: string, timeoutMs = 15_000) {
 }
 
 async function deliversOnce(bot: RunningBot, user: string): Promise<void> {
-  const before = reportsOf(bot, user).length;
+  const before = (await reportsOf(bot, user)).length;
   const mail = reportMail();
   await dovecot.append(user, mail.raw);
-  await eventually(() => reportsOf(bot, user).some((report) => report.subject === mail.subject), 15_000);
+  await eventually(
+    async () => (await reportsOf(bot, user)).some((report) => report.subject === mail.subject),
+    15_000,
+  );
   // give a duplicate the time to show up
   await new Promise((resolve) => setTimeout(resolve, 500));
-  expect(reportsOf(bot, user).filter((report) => report.subject === mail.subject)).toHaveLength(1);
-  expect(reportsOf(bot, user)).toHaveLength(before + 1);
+  expect((await reportsOf(bot, user)).filter((report) => report.subject === mail.subject)).toHaveLength(1);
+  expect(await reportsOf(bot, user)).toHaveLength(before + 1);
 }
 
 describe('OAuth2 mailboxes', () => {

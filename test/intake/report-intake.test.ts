@@ -46,7 +46,7 @@ async function setUp(options: Partial<ReportIntakeOptions> = {}, senderAuth = 'd
     mailboxes: [mailbox.email],
     telegramId: 94_000_001,
   });
-  const store = new ReportStore(db);
+  const store = new ReportStore(new SqliteDatabase(db));
   const alerts: string[] = [];
   let now = Date.parse('2026-01-05T09:00:00Z');
   const intake = new ReportIntake({
@@ -69,7 +69,7 @@ async function setUp(options: Partial<ReportIntakeOptions> = {}, senderAuth = 'd
       maxFileBytes: 1024 * 1024,
       dkim: intake.dkimFor(mailbox),
     });
-    return intake.recordParsed(
+    return await intake.recordParsed(
       mailbox,
       { mailbox: mailbox.email, uidValidity: '1', uid: atUid ?? uid, internalDate: null },
       mail,
@@ -103,7 +103,7 @@ describe('sender authentication at intake', () => {
     // another sender is told about separately
     await take(reportMail({ from: 'alerts@bi.example.com' }).raw);
     expect(alerts).toHaveLength(3);
-    const reasons = store.recent(10).map((report) => report.reason);
+    const reasons = (await store.recent(10)).map((report) => report.reason);
     expect(reasons.filter((reason) => reason?.includes('failed sender authentication (dkim)'))).toHaveLength(
       4,
     );
@@ -120,7 +120,7 @@ describe('sender authentication at intake', () => {
     await expect(take(await signMail(reportMail().raw, biKey))).rejects.toBeInstanceOf(
       SenderCheckUnavailableError,
     );
-    expect(store.recent(10)).toEqual([]);
+    expect(await store.recent(10)).toEqual([]);
   });
 
   it('records a mail as rejected, and tells the admin chat, when DNS fails for over an hour, so the mailbox moves on', async () => {
@@ -135,12 +135,12 @@ describe('sender authentication at intake', () => {
     await expect(take(raw, 1)).rejects.toBeInstanceOf(SenderCheckUnavailableError);
     advance(59 * 60_000);
     await expect(take(raw, 1)).rejects.toBeInstanceOf(SenderCheckUnavailableError);
-    expect(store.recent(10)).toEqual([]);
+    expect(await store.recent(10)).toEqual([]);
     advance(60_000);
     const given = await take(raw, 1);
     expect(given).toMatchObject({ status: 'rejected_sender', deliveries: 0 });
     expect(calls).toBeGreaterThanOrEqual(3);
-    const [report] = store.recent(10);
+    const [report] = await store.recent(10);
     expect(report!.reason).toContain('not authenticated (dkim): temporary DNS failure for 60 minutes');
     expect(alerts).toHaveLength(1);
     expect(alerts[0]).toContain('temporary DNS failure');
@@ -175,13 +175,13 @@ describe('SUPERSET_URL', () => {
       '<div><a href="https://evil.example.net/">Explore in Superset</a> Daily',
     );
     await take(raw);
-    expect(store.recent(1)[0]?.link).toBe('https://bi.example.com/superset/dashboard/1/');
+    expect((await store.recent(1))[0]?.link).toBe('https://bi.example.com/superset/dashboard/1/');
     const other = reportMail();
     await take(
       other.raw.replace('https://bi.example.com/superset/dashboard/1/', 'https://evil.example.net/x'),
     );
-    expect(store.recent(1)[0]?.subject).toBe(other.subject);
-    expect(store.recent(1)[0]?.link).toBeNull();
+    expect((await store.recent(1))[0]?.subject).toBe(other.subject);
+    expect((await store.recent(1))[0]?.link).toBeNull();
   });
 });
 
@@ -200,7 +200,7 @@ describe('after the report is recorded', () => {
     );
     const result = await take(reportMail().raw);
     expect(result).toMatchObject({ status: 'forward', deliveries: 1 });
-    const [report] = store.recent(10);
+    const [report] = await store.recent(10);
     expect(report!.files).toHaveLength(1);
     expect(existsSync(report!.files[0]!.path)).toBe(true);
     expect(report!.files[0]!.path.startsWith(spoolOf(1))).toBe(true);
@@ -237,13 +237,17 @@ describe('reports from the webhook', () => {
     // the store stamps reports with the real clock: the intake's clock must be the real one too
     const { intake, store, mailbox: entry, dir } = await setUp({ now: () => Date.now() + offsetMs });
     const first = webhookReport(dir, 'f'.repeat(64));
-    const recorded = intake.recordWebhook(entry, first.mail, first.spoolDir, 3600_000);
+    const recorded = await intake.recordWebhook(entry, first.mail, first.spoolDir, 3600_000);
     expect(recorded).toMatchObject({ status: 'forward', deliveries: 1 });
-    expect(store.watermark('reports@example.com')).toBeNull();
-    expect(store.report(recorded.reportId)).toMatchObject({ uid: null, sender: null, internalDate: null });
+    expect(await store.watermark('reports@example.com')).toBeNull();
+    expect(await store.report(recorded.reportId)).toMatchObject({
+      uid: null,
+      sender: null,
+      internalDate: null,
+    });
 
     const retry = webhookReport(dir, 'f'.repeat(64));
-    expect(intake.recordWebhook(entry, retry.mail, retry.spoolDir, 3600_000)).toEqual({
+    expect(await intake.recordWebhook(entry, retry.mail, retry.spoolDir, 3600_000)).toEqual({
       reportId: recorded.reportId,
       status: 'duplicate',
       deliveries: 0,
@@ -254,7 +258,7 @@ describe('reports from the webhook', () => {
     // the same report an hour and a minute later is a new report (a daily report may repeat itself)
     offsetMs = 61 * 60_000;
     const later = webhookReport(dir, 'f'.repeat(64));
-    const again = intake.recordWebhook(entry, later.mail, later.spoolDir, 3600_000);
+    const again = await intake.recordWebhook(entry, later.mail, later.spoolDir, 3600_000);
     expect(again.status).toBe('forward');
     expect(again.reportId).not.toBe(recorded.reportId);
   });

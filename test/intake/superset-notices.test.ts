@@ -30,7 +30,7 @@ interface World {
   store: ReportStore;
   outbox: OutboxStore;
   alerts: string[];
-  take(raw: string): Promise<ReturnType<ReportIntake['recordParsed']>>;
+  take(raw: string): ReturnType<ReportIntake['recordParsed']>;
   /** A new intake on the same database, as after a restart. */
   restart(): void;
 }
@@ -54,7 +54,7 @@ async function setUp(options: Partial<ReportIntakeOptions> = {}, mailboxSenderAu
       telegramId,
     });
   }
-  const store = new ReportStore(db);
+  const store = new ReportStore(new SqliteDatabase(db));
   const alerts: string[] = [];
   const make = () =>
     new ReportIntake({
@@ -86,7 +86,7 @@ async function setUp(options: Partial<ReportIntakeOptions> = {}, mailboxSenderAu
       const position = { mailbox: mailbox.email, uidValidity: '1', uid, internalDate: null };
       // the image work the listener does before recording (only with `images` set)
       const mail = options.images ? await intake.prepareImages(mailbox, position, parsed, spoolDir) : parsed;
-      return intake.recordParsed(mailbox, position, mail, spoolDir);
+      return await intake.recordParsed(mailbox, position, mail, spoolDir);
     },
   };
 }
@@ -174,7 +174,10 @@ describe('SUPERSET_NOTICES=subscribers', () => {
         .map((delivery) => delivery.chatId)
         .sort(),
     ).toEqual([94_100_001, 94_100_002]);
-    expect(store.report(error.reportId)?.notice).toEqual({ kind: 'error', reportName: 'Weekly sales' });
+    expect((await store.report(error.reportId))?.notice).toEqual({
+      kind: 'error',
+      reportName: 'Weekly sales',
+    });
     expect(alerts.at(-1)).toBe(
       'Superset could not produce report "Weekly sales" in reports@example.com; 2 recipient chats told it was not produced.',
     );

@@ -240,7 +240,7 @@ describe('/stop', () => {
     telegram.failNext(1, faults.tooManyRequests(60), { method: 'sendDocument', chatId: anna.id });
     await dovecot.append('user2', reportMail().raw);
     await telegram.waitForCall((call) => call.chatId === anna.id && call.status === 429, 15_000);
-    const reportId = bot!.app.store.recent(1)[0]!.id;
+    const reportId = (await bot!.app.store.recent(1))[0]!.id;
 
     await handled(telegram.injectTextMessage(anna, '/stop'));
     expect(bot!.app.outbox.forReport(reportId).map((delivery) => delivery.state)).toEqual(['cancelled']);

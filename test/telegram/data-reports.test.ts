@@ -116,7 +116,7 @@ describe('data reports (FORWARD_FILE_TYPES)', () => {
     const csv = Buffer.from(makeCsv([['a'], [1]]));
     await dovecot.append(user, dataMail('e2e-off', '[Report]  Off', 'Off.csv', csv));
     const report = await eventually(
-      () => bot.app.store.recent(5).find((recorded) => recorded.subject === '[Report] Off'),
+      async () => (await bot.app.store.recent(5)).find((recorded) => recorded.subject === '[Report] Off'),
       15_000,
       'report recorded',
     );

@@ -161,7 +161,7 @@ describe('/last', () => {
     await arrives('user1', john.id, 1, '[Report]  Sales A');
     await bot!.app.dispatcher!.idle();
     // the janitor removes the spool of a report done with it (SPOOL_RETENTION_HOURS)
-    expect(removeFinishedSpools(bot!.app.store, 0, Date.now() + 1000)).toBe(1);
+    expect(await removeFinishedSpools(bot!.app.store, 0, Date.now() + 1000)).toBe(1);
 
     await handled(telegram.injectTextMessage(john, '/last'));
     const answer = texts(john.id).at(-1)!;
@@ -184,7 +184,7 @@ describe('/last', () => {
     expect(answers[1]).toMatch(/^Подождите, пожалуйста, \d с и попросите снова\.$/);
     await bot!.app.dispatcher!.idle();
     expect(documents(anna.id)).toHaveLength(2);
-    const reportId = bot!.app.store.recent(1)[0]!.id;
+    const reportId = (await bot!.app.store.recent(1))[0]!.id;
     expect(
       bot!.app.outbox.forReport(reportId).filter((delivery) => delivery.chatId === anna.id),
     ).toHaveLength(2);
@@ -241,11 +241,11 @@ describe('/last with screenshots', () => {
     const blank = pngReportMail({ images: [await blankPng(1600, 1200)] });
     await dovecot.append('user1', blank.raw);
     await eventually(
-      () => bot!.app.store.recent(1)[0]?.subject === blank.subject.replace(/\s+/g, ' '),
+      async () => (await bot!.app.store.recent(1))[0]?.subject === blank.subject.replace(/\s+/g, ' '),
       15_000,
       'the blank report recorded',
     );
-    const held = bot!.app.store.recent(1)[0]!;
+    const held = (await bot!.app.store.recent(1))[0]!;
     expect(held.held).toBe(true);
     expect(bot!.app.outbox.forReport(held.id)).toEqual([]);
 
@@ -261,7 +261,7 @@ describe('/last with screenshots', () => {
     const released = await runCli(['resend', String(held.id)], { DATA_DIR: bot!.dataDir });
     expect(released.code).toBe(0);
     await eventually(() => media(anna.id).length === 3, 15_000, 'the released report');
-    expect(bot!.app.store.report(held.id)!.held).toBe(false);
+    expect((await bot!.app.store.report(held.id))!.held).toBe(false);
     await eventually(() => bot!.app.dispatcher!.depth === 0, 15_000, 'the resend recorded as sent');
     await handled(telegram.injectTextMessage(anna, '/last'));
     await eventually(() => media(anna.id).length === 4, 15_000, 'the released report by /last');

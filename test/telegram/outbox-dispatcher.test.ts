@@ -16,6 +16,7 @@ import { DATABASE_FILE, type Database, openDatabase } from '../../src/store/data
 import { OutboxStore } from '../../src/store/outbox-store.js';
 import { ReportStore } from '../../src/store/report-store.js';
 import { spoolRoot } from '../../src/store/spool.js';
+import { SqliteDatabase } from '../../src/store/sqlite-database.js';
 import { OutboxDispatcher } from '../../src/telegram/outbox-dispatcher.js';
 import { FakeTelegram } from '../fakes/telegram/fake-telegram.js';
 import { CapturedLogs, eventually, removeDir, tempDataDir } from '../support/bot-harness.js';
@@ -48,18 +49,18 @@ afterEach(() => {
 });
 
 /** A report (one PDF) recorded with deliveries to `queued` chats. */
-function queueReport(queued: number) {
+async function queueReport(queued: number) {
   const dataDir = tempDataDir();
   dirs.push(dataDir);
   const db = openDatabase(dataDir);
   dbs.push(db);
-  const reports = new ReportStore(db);
+  const reports = new ReportStore(new SqliteDatabase(db));
   const spoolDir = path.join(spoolRoot(dataDir), 'mail-1');
   mkdirSync(spoolDir, { recursive: true });
   const pdf = minimalPdf(`queue of ${queued}`);
   const file = path.join(spoolDir, 'a.part');
   writeFileSync(file, pdf);
-  reports.record(
+  await reports.record(
     {
       position: { mailbox: 'reports@example.com', uidValidity: '1', uid: 1, internalDate: null },
       mail: {
@@ -119,7 +120,7 @@ function subscribersDirectory(queued: number): Directory {
 
 /** Scheduler steps per message sent, after the initial load, over the first `messages` messages. */
 async function operationsPerMessage(queued: number, messages: number): Promise<number> {
-  const { reports, outbox } = queueReport(queued);
+  const { reports, outbox } = await queueReport(queued);
   const scrubber = new SecretScrubber();
   const logger = createLogger({ level: 'silent', scrubber, destination: new CapturedLogs() });
   const dispatcher = new OutboxDispatcher({
@@ -136,6 +137,8 @@ async function operationsPerMessage(queued: number, messages: number): Promise<n
     maxAttempts: 5,
   });
   dispatcher.start();
+  // the load reads the report first (async), then queues every delivery at once
+  await eventually(() => dispatcher.depth > 0, 60_000, 'the pending deliveries loaded');
   const afterLoad = dispatcher.schedulingOperations;
   try {
     await eventually(() => outbox.countByState().sent >= messages, 30_000, `${messages} messages sent`);
@@ -158,7 +161,7 @@ describe('outbox dispatcher', () => {
   }, 120_000);
 
   it('after a restart, polls only the rows added since, not the finished history above the oldest pending one', async () => {
-    const { reports, outbox } = queueReport(60);
+    const { reports, outbox } = await queueReport(60);
     // a restart with one delivery pending and 59 finished ones above it
     const [first, ...finished] = outbox.pending();
     for (const delivery of finished) outbox.markSent(delivery.id);
@@ -198,7 +201,7 @@ describe('outbox dispatcher', () => {
 
   it('sends each message once when the database refuses to record it (another connection holds the write lock)', async () => {
     const queued = 3;
-    const { reports, outbox, dataDir } = queueReport(queued);
+    const { reports, outbox, dataDir } = await queueReport(queued);
     const chats = Array.from({ length: queued }, (_, index) => FIRST_CHAT + index);
     const before = chats.map((chat) => telegram.messagesIn(chat).length);
     // a CLI command writing: it holds the write lock past the bot's 5 s busy timeout

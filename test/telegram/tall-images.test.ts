@@ -89,9 +89,13 @@ describe('tall dashboards', () => {
     telegram.reset();
     const mail = pngReportMail({ images: [await tallStriped(13_000)] });
     await dovecot.append(user, mail.raw);
-    await eventually(() => bot!.app.store.recent(1)[0]?.files[0]?.tiles, 30_000, 'the report recorded');
+    await eventually(
+      async () => (await bot!.app.store.recent(1))[0]?.files[0]?.tiles,
+      30_000,
+      'the report recorded',
+    );
     // the tiles sit next to the report's files, recorded with it, each within 400 × 3 rows
-    const report = bot!.app.store.recent(1)[0]!;
+    const report = (await bot!.app.store.recent(1))[0]!;
     const tiles = report.files[0]!.tiles!;
     const count = tiles.length;
     expect(count).toBeGreaterThan(10); // 13000 / 1200 rows: more than one album
@@ -131,7 +135,7 @@ describe('tall dashboards', () => {
     await telegram.waitForMessages(reader!, 2, 30_000);
     const messages = await settled(reader!);
     expect(messages.map((message) => message.type)).toEqual(['photo', 'photo']);
-    const [tile] = bot!.app.store.recent(1)[0]!.files[0]!.tiles!;
+    const [tile] = (await bot!.app.store.recent(1))[0]!.files[0]!.tiles!;
     expect(rowTops.some((top) => tile!.height! >= top - 16 && tile!.height! < top)).toBe(true);
   });
 
@@ -160,8 +164,12 @@ describe('tall dashboards', () => {
     await telegram.refuseConnections();
     const mail = pngReportMail({ images: [await tallStriped(3000)] });
     await dovecot.append(user, mail.raw);
-    await eventually(() => bot!.app.store.recent(1)[0]?.files[0]?.tiles, 30_000, 'the report recorded');
-    const report = bot!.app.store.recent(1)[0]!;
+    await eventually(
+      async () => (await bot!.app.store.recent(1))[0]?.files[0]?.tiles,
+      30_000,
+      'the report recorded',
+    );
+    const report = (await bot!.app.store.recent(1))[0]!;
     const tiles = report.files[0]!.tiles!;
     expect(tiles.length).toBe(3);
     // what a power cut before the tiles reached the disk leaves: one tile missing, one empty
@@ -191,7 +199,7 @@ describe('tall dashboards', () => {
     await dovecot.append(user, pngReportMail({ images: [await tallStriped(3000)] }).raw);
     await telegram.waitForMessages(reader!, 1, 30_000);
     expect((await settled(reader!)).map((message) => message.type)).toEqual(['document']);
-    expect(bot!.app.store.recent(1)[0]!.files[0]!.tiles).toBeUndefined();
+    expect((await bot!.app.store.recent(1))[0]!.files[0]!.tiles).toBeUndefined();
   });
 });
 
@@ -209,7 +217,7 @@ describe('blank screenshots', () => {
     const mail = pngReportMail({ images: [await blankPng(1600, 1200)] });
     await dovecot.append(user, mail.raw);
     await telegram.waitForMessages(reader, 1, 20_000);
-    const reportId = bot!.app.store.recent(1)[0]!.id;
+    const reportId = (await bot!.app.store.recent(1))[0]!.id;
     const [alert] = await telegram.waitForMessages(admin, 1, 20_000);
     expect(alert!.text).toContain(`Report ${reportId}`);
     expect(alert!.text).toContain(email);
@@ -222,7 +230,7 @@ describe('blank screenshots', () => {
     const mail = pngReportMail({ images: [await blankPng(1600, 1200, '#f7f7f7')] });
     await dovecot.append(user, mail.raw);
     const [alert] = await telegram.waitForMessages(admin, 1, 20_000);
-    const report = bot!.app.store.recent(1)[0]!;
+    const report = (await bot!.app.store.recent(1))[0]!;
     expect(alert!.text).toContain(`resend ${report.id}`);
     expect(alert!.text).toContain(email);
     expect(report.status).toBe('forward');

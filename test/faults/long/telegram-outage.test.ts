@@ -77,7 +77,7 @@ async function survives(outage: Outage, dovecotUser: string, firstChatId: number
     // the end of the outage: nothing was given up, and no attempt was spent on it
     const during = bot.app.outbox.countByState();
     expect(during).toMatchObject({ pending: REPORTS * READERS, failed: 0, sent: 0 });
-    const reportIds = bot.app.store.recent(REPORTS).map((report) => report.id);
+    const reportIds = (await bot.app.store.recent(REPORTS)).map((report) => report.id);
     for (const id of reportIds) {
       for (const delivery of bot.app.outbox.forReport(id)) expect(delivery.attempts).toBe(0);
     }

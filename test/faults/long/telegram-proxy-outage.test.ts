@@ -85,7 +85,7 @@ async function survives(
 
     // the end of the outage: nothing was given up, and no attempt was spent on it
     expect(bot.app.outbox.countByState()).toMatchObject({ pending: REPORTS * READERS, failed: 0, sent: 0 });
-    for (const report of bot.app.store.recent(REPORTS)) {
+    for (const report of await bot.app.store.recent(REPORTS)) {
       for (const delivery of bot.app.outbox.forReport(report.id)) expect(delivery.attempts).toBe(0);
     }
     expect(telegram.cutConnections).toBe(0);
