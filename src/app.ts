@@ -26,6 +26,7 @@ import { GroupApprovals } from './store/group-approvals.js';
 import { InstanceLock } from './store/instance-lock.js';
 import { RefreshTokenStore } from './store/oauth2-refresh-tokens.js';
 import { OutboxStore } from './store/outbox-store.js';
+import { SqliteDatabase } from './store/sqlite-database.js';
 import { ReportStore } from './store/report-store.js';
 import { forgetOldReports, removeFinishedSpools, removeOrphanSpoolDirs, spoolRoot } from './store/spool.js';
 import { BotPolling } from './telegram/bot-polling.js';
@@ -82,6 +83,8 @@ export function mailboxSecrets(mailbox: MailboxEntry): Array<string | null> {
 /** The running bot. */
 export class App {
   readonly db: Database;
+  /** The state seam over `db`: one instance for the bot, every converted store shares it. */
+  readonly state: SqliteDatabase;
   readonly store: ReportStore;
   readonly directory: Directory;
   readonly listeners: ListenerSupervisor;
@@ -106,6 +109,8 @@ export class App {
   private janitor: NodeJS.Timeout | null = null;
   private stopped = false;
   private started = false;
+  /** Rotated OAuth2 refresh tokens; their values join the scrubber when the bot runs. */
+  private readonly refreshTokens: RefreshTokenStore;
 
   private constructor(
     private readonly deps: AppDependencies,
@@ -114,6 +119,7 @@ export class App {
   ) {
     const { config, logger, scrubber } = deps;
     this.db = openDatabase(config.DATA_DIR);
+    this.state = new SqliteDatabase(this.db);
     this.store = new ReportStore(this.db);
     const token = config.TELEGRAM_BOT_TOKEN;
     // one agent for every Bot API call, so none can bypass TELEGRAM_PROXY
@@ -133,7 +139,7 @@ export class App {
               });
             },
             // alerts raised while Telegram is down wait for it, in order, like the reports, restarts included
-            persist: new StoredAlertQueue(this.db),
+            persist: new StoredAlertQueue(this.state),
             retryDelayMs: (error, failures) => {
               const failure = classifySendError(error);
               if (failure.kind === 'rate-limited') return failure.details.retryAfterMs ?? 5000;
@@ -153,8 +159,8 @@ export class App {
       localPollMs: deps.directoryPollMs,
       seatableRefreshMs: deps.seatableRefreshMs,
     });
-    this.languages = new ChatLanguages(this.db);
-    this.outbox = new OutboxStore(this.db);
+    this.languages = new ChatLanguages(this.state);
+    this.outbox = new OutboxStore(this.state);
     this.dispatcher = null;
     this.polling = null;
     if (token) {
@@ -189,7 +195,11 @@ export class App {
           ? { probeMinMs: deps.telegramProbeMs.min, probeMaxMs: deps.telegramProbeMs.max }
           : {}),
         parallelSends: config.TELEGRAM_PARALLEL_SENDS,
-        onChatMoved: (oldChatId, newChatId) => this.languages.move(oldChatId, newChatId),
+        onChatMoved: (oldChatId, newChatId) => {
+          this.languages.move(oldChatId, newChatId).catch((error: unknown) => {
+            logger.warn({ err: scrubber.describe(error) }, 'could not move the chat language to the new group id');
+          });
+        },
         onOutcome: (outcome) => {
           this.countDelivery(outcome);
           deps.onDeliveryOutcome?.(outcome);
@@ -211,7 +221,7 @@ export class App {
           logger,
           scrubber,
           api: new Api(token, { apiRoot: config.TELEGRAM_API_ROOT, timeoutSeconds: 30, ...viaProxy }),
-          approvals: new GroupApprovals(this.db),
+          approvals: new GroupApprovals(this.state),
           reports: this.store,
           onQueued: () => this.dispatcher?.wake(),
         }),
@@ -253,8 +263,8 @@ export class App {
     };
     const spool = spoolRoot(config.DATA_DIR);
     const connectGate = new ConnectGate(config.IMAP_CONNECT_CONCURRENCY);
-    const refreshTokens = new RefreshTokenStore(this.db);
-    scrubber.add(...refreshTokens.all());
+    const refreshTokens = new RefreshTokenStore(this.state);
+    this.refreshTokens = refreshTokens;
     this.listeners = new ListenerSupervisor(
       (mailbox) =>
         new MailboxListener({
@@ -363,6 +373,7 @@ export class App {
   private async run(): Promise<void> {
     const { logger, scrubber, config } = this.deps;
     for (const warning of configWarnings(config)) logger.warn(warning);
+    scrubber.add(...(await this.refreshTokens.all()));
     const removed = removeOrphanSpoolDirs(spoolRoot(config.DATA_DIR), this.store.referencedSpoolDirs());
     if (removed > 0) logger.info({ removed }, 'removed spool directories left by an interrupted run');
     await this.directory.start();
