@@ -26,15 +26,16 @@ import { GroupApprovals } from './store/group-approvals.js';
 import { InstanceLock } from './store/instance-lock.js';
 import { RefreshTokenStore } from './store/oauth2-refresh-tokens.js';
 import { OutboxStore } from './store/outbox-store.js';
-import { SqliteDatabase } from './store/sqlite-database.js';
 import { ReportStore } from './store/report-store.js';
 import { forgetOldReports, removeFinishedSpools, removeOrphanSpoolDirs, spoolRoot } from './store/spool.js';
+import { SqliteDatabase } from './store/sqlite-database.js';
 import { BotPolling } from './telegram/bot-polling.js';
 import { createChatHandlers, publishCommands } from './telegram/chat-handlers.js';
 import { type DeliveryOutcome, OutboxDispatcher } from './telegram/outbox-dispatcher.js';
 import { classifySendError } from './telegram/send-failure.js';
 import { PAID_BROADCAST_MESSAGES_PER_SECOND } from './telegram/send-rate-limiter.js';
 import { createTelegramProxy, proxyClientOptions } from './telegram/telegram-proxy.js';
+import { languageFor } from './texts/index.js';
 import { WebhookServer } from './webhook/webhook-server.js';
 import { webhookToken } from './webhook/webhook-token.js';
 
@@ -197,7 +198,10 @@ export class App {
         parallelSends: config.TELEGRAM_PARALLEL_SENDS,
         onChatMoved: (oldChatId, newChatId) => {
           this.languages.move(oldChatId, newChatId).catch((error: unknown) => {
-            logger.warn({ err: scrubber.describe(error) }, 'could not move the chat language to the new group id');
+            logger.warn(
+              { err: scrubber.describe(error) },
+              'could not move the chat language to the new group id',
+            );
           });
         },
         onOutcome: (outcome) => {
@@ -241,7 +245,14 @@ export class App {
         blankScreenshots: config.BLANK_SCREENSHOTS,
         blankShare: config.BLANK_SCREENSHOT_SHARE,
       },
-      languageOf: (chatId) => this.languages.get(chatId),
+      // MERGE: the intake records synchronously on this branch; with the async intake (engineer "rep")
+      // this becomes `languageOf: (chatId) => this.languages.get(chatId)`, awaited inside its transaction
+      languageOf: (chatId) => {
+        const row = this.db.prepare('SELECT language FROM chat_languages WHERE chat_id = ?').get(chatId) as
+          | { language: string }
+          | undefined;
+        return languageFor(row?.language);
+      },
       onRecorded: () => this.dispatcher?.wake(),
       onResult: (mailbox, result) => this.metrics.reports.inc({ mailbox, result: result.status }),
       alerts: this.alerts,

@@ -21,7 +21,7 @@ import {
 } from '../directory/local/directory-import.js';
 import type { LocalDirectory } from '../directory/local/local-directory.js';
 import type { Database } from '../store/database.js';
-import { OutboxStore } from '../store/outbox-store.js';
+import type { Delivery } from '../store/outbox-store.js';
 import { ReportStore } from '../store/report-store.js';
 import { CurrentRecipients } from '../telegram/current-recipients.js';
 import { config, openLocalDirectory, scrubber, UsageError } from './command-options.js';
@@ -238,13 +238,32 @@ function printPlan(
  * send), by delivery id, with the report's mailbox.
  */
 function refusedDeliveries(directory: LocalDirectory, db: Database, cfg: Config): Map<number, string> {
-  const outbox = new OutboxStore(db);
   const reports = new ReportStore(db);
   const recipients = new CurrentRecipients(directory, cfg.MEDIA_MODE);
   const mailboxOf = new Map<number, string | null>();
   const refused = new Map<number, string>();
   try {
-    for (const delivery of outbox.pending()) {
+    // read on the raw connection, inside the import's (synchronous) transaction: the outbox's async
+    // pending() takes its place once the import's inspect step is async (the directory's conversion)
+    const pending = db
+      .prepare(
+        "SELECT id, report_id, chat_id, recipient_kind, recipient_key FROM deliveries WHERE state = 'pending' ORDER BY id",
+      )
+      .all() as Array<{
+      id: number;
+      report_id: number;
+      chat_id: number;
+      recipient_kind: Delivery['recipientKind'];
+      recipient_key: string;
+    }>;
+    for (const row of pending) {
+      const delivery = {
+        id: row.id,
+        reportId: row.report_id,
+        chatId: row.chat_id,
+        recipientKind: row.recipient_kind,
+        recipientKey: row.recipient_key,
+      };
       if (!mailboxOf.has(delivery.reportId))
         mailboxOf.set(delivery.reportId, reports.report(delivery.reportId)?.mailbox ?? null);
       const mailbox = mailboxOf.get(delivery.reportId);

@@ -93,7 +93,9 @@ export class ChatAlerts implements AdminAlerts {
       .then((left) => {
         this.loaded = true;
         const note = '\n(held over from before the bot restarted)';
-        this.queue.unshift(...left.map((message) => (message.endsWith(note) ? message : `${message}${note}`)));
+        this.queue.unshift(
+          ...left.map((message) => (message.endsWith(note) ? message : `${message}${note}`)),
+        );
         this.changed();
       });
   }
