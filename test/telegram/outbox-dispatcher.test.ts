@@ -20,6 +20,7 @@ import { OutboxDispatcher } from '../../src/telegram/outbox-dispatcher.js';
 import { FakeTelegram } from '../fakes/telegram/fake-telegram.js';
 import { CapturedLogs, eventually, removeDir, tempDataDir } from '../support/bot-harness.js';
 import { minimalPdf } from '../support/simple-mail.js';
+import { SqliteDatabase } from '../../src/store/sqlite-database.js';
 
 const FIRST_CHAT = 6_100_000;
 /** Messages measured with the long queue. */
@@ -96,7 +97,7 @@ function queueReport(queued: number) {
       threadId: null,
     })),
   );
-  return { reports, outbox: new OutboxStore(db), dataDir };
+  return { reports, outbox: new OutboxStore(new SqliteDatabase(db)), dataDir };
 }
 
 /** A directory in which the `queued` readers of the report's mailbox are all still subscribed. */
@@ -138,11 +139,11 @@ async function operationsPerMessage(queued: number, messages: number): Promise<n
   dispatcher.start();
   const afterLoad = dispatcher.schedulingOperations;
   try {
-    await eventually(() => outbox.countByState().sent >= messages, 30_000, `${messages} messages sent`);
+    await eventually(async () => (await outbox.countByState()).sent >= messages, 30_000, `${messages} messages sent`);
   } finally {
     await dispatcher.stop();
   }
-  const { sent, failed, cancelled } = outbox.countByState();
+  const { sent, failed, cancelled } = await outbox.countByState();
   expect(failed + cancelled).toBe(0);
   return (dispatcher.schedulingOperations - afterLoad) / sent;
 }
@@ -160,8 +161,8 @@ describe('outbox dispatcher', () => {
   it('after a restart, polls only the rows added since, not the finished history above the oldest pending one', async () => {
     const { reports, outbox } = queueReport(60);
     // a restart with one delivery pending and 59 finished ones above it
-    const [first, ...finished] = outbox.pending();
-    for (const delivery of finished) outbox.markSent(delivery.id);
+    const [first, ...finished] = await outbox.pending();
+    for (const delivery of finished) await outbox.markSent(delivery.id);
     const polledAfter: number[] = [];
     const pendingAfter = outbox.pendingAfter.bind(outbox);
     outbox.pendingAfter = (afterId: number) => {
@@ -184,7 +185,7 @@ describe('outbox dispatcher', () => {
     });
     dispatcher.start();
     try {
-      await eventually(() => outbox.delivery(first!.id)?.state === 'sent', 30_000, 'the pending one sent');
+      await eventually(async () => (await outbox.delivery(first!.id))?.state === 'sent', 30_000, 'the pending one sent');
       dispatcher.wake();
     } finally {
       await dispatcher.stop();
@@ -192,7 +193,7 @@ describe('outbox dispatcher', () => {
     expect(polledAfter[0]).toBe(0);
     const poll = polledAfter.at(-1)!;
     // rows a poll reads: those above the id it starts from (by the primary key)
-    const rowsPerPoll = outbox.forReport(first!.reportId).filter((delivery) => delivery.id > poll).length;
+    const rowsPerPoll = (await outbox.forReport(first!.reportId)).filter((delivery) => delivery.id > poll).length;
     expect(rowsPerPoll).toBe(0);
   }, 60_000);
 
@@ -230,7 +231,7 @@ describe('outbox dispatcher', () => {
       // two busy timeouts of the bot (5 s each) while the lock is held
       await new Promise((resolve) => setTimeout(resolve, 11_000));
       other.exec('COMMIT');
-      await eventually(() => outbox.countByState().sent === queued, 60_000, 'every delivery recorded sent');
+      await eventually(async () => (await outbox.countByState()).sent === queued, 60_000, 'every delivery recorded sent');
       await dispatcher.stop();
     } finally {
       if (other.inTransaction) other.exec('ROLLBACK');
@@ -238,7 +239,7 @@ describe('outbox dispatcher', () => {
       await dispatcher.stop();
     }
     expect(chats.map((chat, index) => telegram.messagesIn(chat).length - before[index]!)).toEqual([1, 1, 1]);
-    expect(outbox.countByState()).toMatchObject({ sent: queued, failed: 0, pending: 0 });
+    expect(await outbox.countByState()).toMatchObject({ sent: queued, failed: 0, pending: 0 });
     // the lock did refuse the record (the scenario happened)
     expect(logs.matching('could not record a message sent').length).toBeGreaterThanOrEqual(1);
   }, 120_000);
