@@ -10,6 +10,7 @@ import { LocalDirectory } from '../../src/directory/local/local-directory.js';
 import { openDatabase } from '../../src/store/database.js';
 import { OutboxStore } from '../../src/store/outbox-store.js';
 import { ReportStore } from '../../src/store/report-store.js';
+import { SqliteDatabase } from '../../src/store/sqlite-database.js';
 import { removeDir, tempDataDir } from '../support/bot-harness.js';
 import { runCli } from '../support/bot-process.js';
 
@@ -128,7 +129,7 @@ describe('import and export commands', () => {
     ]);
     // the running bot cancels them when it comes to them: the directory no longer sends daily@ there
     const db = openDatabase(dataDir);
-    expect(new OutboxStore(db).pending()).toHaveLength(2);
+    expect(new OutboxStore(new SqliteDatabase(db)).pending()).toHaveLength(2);
     db.close();
   });
 

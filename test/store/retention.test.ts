@@ -10,6 +10,7 @@ import { type Database, openDatabase } from '../../src/store/database.js';
 import { OutboxStore } from '../../src/store/outbox-store.js';
 import { JANITOR_QUERIES, ReportStore } from '../../src/store/report-store.js';
 import { forgetOldReports, spoolRoot } from '../../src/store/spool.js';
+import { SqliteDatabase } from '../../src/store/sqlite-database.js';
 import { removeDir, tempDataDir } from '../support/bot-harness.js';
 
 const DAY = 86_400_000;
@@ -29,7 +30,7 @@ function world() {
   const db = openDatabase(dataDir);
   dbs.push(db);
   const store = new ReportStore(db);
-  const outbox = new OutboxStore(db);
+  const outbox = new OutboxStore(new SqliteDatabase(db));
   let uid = 0;
   /** A report recorded `ageDays` ago, with one delivery per chat, its file spooled. */
   const report = (ageDays: number, chats = [1]) => {
@@ -75,20 +76,20 @@ function world() {
     return { id, spoolDir };
   };
   /** Finishes every delivery of a report, `ageDays` ago. */
-  const finish = (reportId: number, ageDays: number) => {
-    for (const delivery of outbox.forReport(reportId)) outbox.stepSent(delivery.id, true, []);
+  const finish = async (reportId: number, ageDays: number) => {
+    for (const delivery of await outbox.forReport(reportId)) outbox.stepSent(delivery.id, true, []);
     db.prepare('UPDATE deliveries SET finished_at = ? WHERE report_id = ?').run(
       new Date(NOW - ageDays * DAY).toISOString(),
       reportId,
     );
   };
-  const count = (table: string, reportId: number) =>
+  const count = async (table: string, reportId: number) =>
     (db.prepare(`SELECT count(*) AS n FROM ${table} WHERE report_id = ?`).get(reportId) as { n: number }).n;
   return { db, store, outbox, report, finish, count };
 }
 
 describe('report retention', () => {
-  it('forgets old finished reports with their deliveries, files and spool, and keeps the rest', () => {
+  it('forgets old finished reports with their deliveries, files and spool, and keeps the rest', async () => {
     const { db, store, outbox, report, finish, count } = world();
     const old = report(120, [1, 2]);
     finish(old.id, 119);
@@ -132,14 +133,14 @@ describe('report retention', () => {
     for (const table of ['deliveries', 'report_files', 'report_skipped_parts']) {
       expect(count(table, old.id)).toBe(0);
     }
-    expect(outbox.fileId('sha-1', 'document')).toBeNull();
+    expect(await outbox.fileId('sha-1', 'document')).toBeNull();
 
     for (const kept of [oldPending, oldResent, recent, newest]) {
       expect(store.report(kept.id)).not.toBeNull();
       expect(existsSync(kept.spoolDir)).toBe(true);
     }
-    expect(outbox.fileId('sha-2', 'document')).toBe('FILE-PENDING');
-    expect(outbox.forReport(oldPending.id)[0]!.state).toBe('pending');
+    expect(await outbox.fileId('sha-2', 'document')).toBe('FILE-PENDING');
+    expect((await outbox.forReport(oldPending.id))[0]!.state).toBe('pending');
 
     // once its delivery ends and the retention time passes, the pending one goes too
     finish(oldPending.id, 95);
@@ -147,7 +148,7 @@ describe('report retention', () => {
     expect(store.report(oldPending.id)).toBeNull();
   });
 
-  it('works through a long history in batches', () => {
+  it('works through a long history in batches', async () => {
     const { store, report, finish } = world();
     const ids: number[] = [];
     for (let index = 0; index < 25; index++) {
@@ -162,14 +163,14 @@ describe('report retention', () => {
     expect(ids.every((id) => store.report(id) === null)).toBe(true);
   });
 
-  it('never forgets the report holding the newest delivery, so delivery ids keep growing', () => {
+  it('never forgets the report holding the newest delivery, so delivery ids keep growing', async () => {
     const { store, report, finish, outbox } = world();
     const only = report(200);
     finish(only.id, 199);
-    const newestDelivery = outbox.forReport(only.id)[0]!.id;
+    const newestDelivery = (await outbox.forReport(only.id))[0]!.id;
     expect(forgetOldReports(store, RETENTION, NOW)).toBe(0);
     const next = report(0, [5]);
-    expect(outbox.forReport(next.id)[0]!.id).toBeGreaterThan(newestDelivery);
+    expect((await outbox.forReport(next.id))[0]!.id).toBeGreaterThan(newestDelivery);
     expect(forgetOldReports(store, RETENTION, NOW)).toBe(1);
   });
 

@@ -6,6 +6,7 @@ import { openDatabase } from '../../src/store/database.js';
 import { OutboxStore } from '../../src/store/outbox-store.js';
 import { ReportStore } from '../../src/store/report-store.js';
 import { removeFinishedSpools, removeOrphanSpoolDirs, spoolRoot } from '../../src/store/spool.js';
+import { SqliteDatabase } from '../../src/store/sqlite-database.js';
 import { removeDir, tempDataDir } from '../support/bot-harness.js';
 
 const dirs: string[] = [];
@@ -51,18 +52,18 @@ function recordedReport(dataDir: string) {
       },
     ],
   );
-  return { db, store, outbox: new OutboxStore(db), spoolDir, reportId };
+  return { db, store, outbox: new OutboxStore(new SqliteDatabase(db)), spoolDir, reportId };
 }
 
 describe('spool', () => {
-  it('keeps files while a delivery is pending and for the retention time, then removes them', () => {
+  it('keeps files while a delivery is pending and for the retention time, then removes them', async () => {
     const dataDir = tempDataDir();
     dirs.push(dataDir);
     const { db, store, outbox, spoolDir, reportId } = recordedReport(dataDir);
     expect(removeFinishedSpools(store, 0)).toBe(0);
     expect(existsSync(spoolDir)).toBe(true);
 
-    const [delivery] = outbox.forReport(reportId);
+    const [delivery] = await outbox.forReport(reportId);
     outbox.stepSent(delivery!.id, true, []);
     const now = Date.now();
     expect(removeFinishedSpools(store, 3600_000, now)).toBe(0);

@@ -16,11 +16,11 @@ import { DATABASE_FILE, type Database, openDatabase } from '../../src/store/data
 import { OutboxStore } from '../../src/store/outbox-store.js';
 import { ReportStore } from '../../src/store/report-store.js';
 import { spoolRoot } from '../../src/store/spool.js';
+import { SqliteDatabase } from '../../src/store/sqlite-database.js';
 import { OutboxDispatcher } from '../../src/telegram/outbox-dispatcher.js';
 import { FakeTelegram } from '../fakes/telegram/fake-telegram.js';
 import { CapturedLogs, eventually, removeDir, tempDataDir } from '../support/bot-harness.js';
 import { minimalPdf } from '../support/simple-mail.js';
-import { SqliteDatabase } from '../../src/store/sqlite-database.js';
 
 const FIRST_CHAT = 6_100_000;
 /** Messages measured with the long queue. */
@@ -139,7 +139,11 @@ async function operationsPerMessage(queued: number, messages: number): Promise<n
   dispatcher.start();
   const afterLoad = dispatcher.schedulingOperations;
   try {
-    await eventually(async () => (await outbox.countByState()).sent >= messages, 30_000, `${messages} messages sent`);
+    await eventually(
+      async () => (await outbox.countByState()).sent >= messages,
+      30_000,
+      `${messages} messages sent`,
+    );
   } finally {
     await dispatcher.stop();
   }
@@ -185,7 +189,11 @@ describe('outbox dispatcher', () => {
     });
     dispatcher.start();
     try {
-      await eventually(async () => (await outbox.delivery(first!.id))?.state === 'sent', 30_000, 'the pending one sent');
+      await eventually(
+        async () => (await outbox.delivery(first!.id))?.state === 'sent',
+        30_000,
+        'the pending one sent',
+      );
       dispatcher.wake();
     } finally {
       await dispatcher.stop();
@@ -193,7 +201,9 @@ describe('outbox dispatcher', () => {
     expect(polledAfter[0]).toBe(0);
     const poll = polledAfter.at(-1)!;
     // rows a poll reads: those above the id it starts from (by the primary key)
-    const rowsPerPoll = (await outbox.forReport(first!.reportId)).filter((delivery) => delivery.id > poll).length;
+    const rowsPerPoll = (await outbox.forReport(first!.reportId)).filter(
+      (delivery) => delivery.id > poll,
+    ).length;
     expect(rowsPerPoll).toBe(0);
   }, 60_000);
 
@@ -231,7 +241,11 @@ describe('outbox dispatcher', () => {
       // two busy timeouts of the bot (5 s each) while the lock is held
       await new Promise((resolve) => setTimeout(resolve, 11_000));
       other.exec('COMMIT');
-      await eventually(async () => (await outbox.countByState()).sent === queued, 60_000, 'every delivery recorded sent');
+      await eventually(
+        async () => (await outbox.countByState()).sent === queued,
+        60_000,
+        'every delivery recorded sent',
+      );
       await dispatcher.stop();
     } finally {
       if (other.inTransaction) other.exec('ROLLBACK');
