@@ -217,6 +217,11 @@ export class OutboxDispatcher {
     this.running = this.loop();
   }
 
+  /** Resolves when the loads of deliveries started so far (the first one, after `start`) are done. */
+  async loaded(): Promise<void> {
+    await this.loading.catch(() => undefined);
+  }
+
   /** Whether this instance was fenced off (lost the leader lease) and stopped sending. */
   get isFenced(): boolean {
     return this.fenced;

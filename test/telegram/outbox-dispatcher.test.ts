@@ -137,6 +137,7 @@ async function operationsPerMessage(queued: number, messages: number): Promise<n
     maxAttempts: 5,
   });
   dispatcher.start();
+  await dispatcher.loaded();
   const afterLoad = dispatcher.schedulingOperations;
   try {
     await eventually(
