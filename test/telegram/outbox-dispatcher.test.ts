@@ -1,6 +1,7 @@
 /**
  * The dispatcher over a real SQLite outbox and the fake Bot API: the work of choosing each message
- * does not grow with the number of deliveries queued (counted in scheduler steps, not timed).
+ * does not grow with the number of deliveries queued (counted in scheduler steps, not timed); a state
+ * database that cannot be reached pauses sending without spending attempts, and a fenced one stops it.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -16,6 +17,7 @@ import { DATABASE_FILE, type Database, openDatabase } from '../../src/store/data
 import { OutboxStore } from '../../src/store/outbox-store.js';
 import { ReportStore } from '../../src/store/report-store.js';
 import { spoolRoot } from '../../src/store/spool.js';
+import { FencedError, StateUnavailableError } from '../../src/store/sql-database.js';
 import { SqliteDatabase } from '../../src/store/sqlite-database.js';
 import { OutboxDispatcher } from '../../src/telegram/outbox-dispatcher.js';
 import { FakeTelegram } from '../fakes/telegram/fake-telegram.js';
@@ -258,4 +260,147 @@ describe('outbox dispatcher', () => {
     // the lock did refuse the record (the scenario happened)
     expect(logs.matching('could not record a message sent').length).toBeGreaterThanOrEqual(1);
   }, 120_000);
+
+  /**
+   * The outbox's calls fail as on an unreachable PostgreSQL from the moment the first message sent is
+   * to be recorded (so that one waits in memory), until `recoverAfterMs` later.
+   */
+  function failingFromFirstRecord(outbox: OutboxStore, error: () => Error, recoverAfterMs: number) {
+    const state = { down: false, failures: 0, downSince: 0 };
+    const methods = [
+      'stepsSent',
+      'delivery',
+      'markSent',
+      'reschedule',
+      'fail',
+      'cancel',
+      'fileId',
+      'pendingAfter',
+      'maxId',
+      'migratedFrom',
+    ] as const;
+    for (const name of methods) {
+      const original = (outbox[name] as (...args: unknown[]) => Promise<unknown>).bind(outbox);
+      (outbox as unknown as Record<string, unknown>)[name] = async (...args: unknown[]) => {
+        if (name === 'stepsSent' && state.downSince === 0) {
+          state.down = true;
+          state.downSince = Date.now();
+          setTimeout(() => {
+            state.down = false;
+          }, recoverAfterMs);
+        }
+        if (state.down) {
+          state.failures++;
+          throw error();
+        }
+        return original(...args);
+      };
+    }
+    return state;
+  }
+
+  function dispatcherFor(
+    fixture: ReturnType<typeof queueReport>,
+    queued: number,
+    extra: Partial<ConstructorParameters<typeof OutboxDispatcher>[0]> = {},
+  ) {
+    const scrubber = new SecretScrubber();
+    const logs = new CapturedLogs();
+    const logger = createLogger({ level: 'debug', scrubber, destination: logs });
+    const dispatcher = new OutboxDispatcher({
+      api: new Api(telegram.token, { apiRoot: telegram.apiRoot }),
+      outbox: fixture.outbox,
+      reports: fixture.reports,
+      directory: subscribersDirectory(queued),
+      logger,
+      scrubber,
+      alerts: new LoggedAlerts(logger),
+      limits: { messagesPerSecond: 1000, chatIntervalMs: 1000, groupMessagesPerMinute: 20 },
+      planLimits: DEFAULT_PLAN_LIMITS,
+      // one attempt: any attempt spent on the database's account would fail a delivery at once
+      maxAttempts: 1,
+      commitRetryMinMs: 50,
+      ...extra,
+    });
+    return { dispatcher, logs };
+  }
+
+  for (const parallelSends of [1, 3]) {
+    it(`pauses while the state database is unreachable, spends no attempt, and sends each message once (${parallelSends} at once)`, async () => {
+      const queued = 4;
+      const fixture = queueReport(queued);
+      const chats = Array.from({ length: queued }, (_, index) => FIRST_CHAT + index);
+      const before = chats.map((chat) => telegram.messagesIn(chat).length);
+      const outage = failingFromFirstRecord(
+        fixture.outbox,
+        () => new StateUnavailableError('the state database is unreachable (connection refused)'),
+        3000,
+      );
+      const { dispatcher, logs } = dispatcherFor(fixture, queued, { parallelSends });
+      dispatcher.start();
+      try {
+        await eventually(() => outage.down, 30_000, 'the outage begun');
+        // while it lasts, nothing more goes out than the requests already on the wire
+        const sentAtOutage = chats.map((chat, index) => telegram.messagesIn(chat).length - before[index]!);
+        await new Promise((resolve) => setTimeout(resolve, 2000));
+        expect(chats.map((chat, index) => telegram.messagesIn(chat).length - before[index]!)).toEqual(
+          sentAtOutage,
+        );
+        await eventually(
+          async () => !outage.down && (await fixture.outbox.countByState()).sent === queued,
+          60_000,
+          'every delivery recorded sent after the outage',
+        );
+      } finally {
+        await dispatcher.stop();
+      }
+      expect(outage.failures).toBeGreaterThan(0);
+      expect(chats.map((chat, index) => telegram.messagesIn(chat).length - before[index]!)).toEqual(
+        chats.map(() => 1),
+      );
+      const deliveries = await fixture.outbox.pending();
+      expect(deliveries).toEqual([]);
+      expect(await fixture.outbox.countByState()).toMatchObject({ sent: queued, failed: 0, pending: 0 });
+      expect(logs.matching('could not record a message sent').length).toBeGreaterThanOrEqual(1);
+      expect(dispatcher.isFenced).toBe(false);
+    }, 120_000);
+  }
+
+  it('stops sending at once when a write is fenced (another instance leads), and says so once', async () => {
+    const queued = 4;
+    const fixture = queueReport(queued);
+    const chats = Array.from({ length: queued }, (_, index) => FIRST_CHAT + index);
+    const before = chats.map((chat) => telegram.messagesIn(chat).length);
+    const fence = failingFromFirstRecord(fixture.outbox, () => new FencedError(7), 600_000);
+    const fenced: FencedError[] = [];
+    const { dispatcher } = dispatcherFor(fixture, queued, {
+      parallelSends: 1,
+      onFenced: (error) => fenced.push(error),
+    });
+    dispatcher.start();
+    try {
+      await eventually(() => fenced.length > 0, 30_000, 'the fence noticed');
+      const sentAtFence = chats.map((chat, index) => telegram.messagesIn(chat).length - before[index]!);
+      // one message went out (the one whose record was refused); nothing after it
+      expect(sentAtFence.reduce((sum, count) => sum + count, 0)).toBe(1);
+      await new Promise((resolve) => setTimeout(resolve, 2500));
+      expect(chats.map((chat, index) => telegram.messagesIn(chat).length - before[index]!)).toEqual(
+        sentAtFence,
+      );
+    } finally {
+      await dispatcher.stop();
+    }
+    expect(fenced).toHaveLength(1);
+    expect(fenced[0]!.generation).toBe(7);
+    expect(dispatcher.isFenced).toBe(true);
+    expect(fence.down).toBe(true);
+    // nothing was failed or cancelled here: the new leader resumes every delivery
+    fence.down = false;
+    expect(await fixture.outbox.countByState()).toMatchObject({
+      failed: 0,
+      cancelled: 0,
+      sent: 0,
+      pending: queued,
+    });
+  }, 60_000);
 });
