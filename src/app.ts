@@ -35,6 +35,7 @@ import { type DeliveryOutcome, OutboxDispatcher } from './telegram/outbox-dispat
 import { classifySendError } from './telegram/send-failure.js';
 import { PAID_BROADCAST_MESSAGES_PER_SECOND } from './telegram/send-rate-limiter.js';
 import { createTelegramProxy, proxyClientOptions } from './telegram/telegram-proxy.js';
+import { languageFor } from './texts/index.js';
 import { WebhookServer } from './webhook/webhook-server.js';
 import { webhookToken } from './webhook/webhook-token.js';
 
@@ -109,6 +110,8 @@ export class App {
   private janitor: NodeJS.Timeout | null = null;
   private stopped = false;
   private started = false;
+  /** Rotated OAuth2 refresh tokens; their values join the scrubber when the bot runs. */
+  private readonly refreshTokens: RefreshTokenStore;
 
   private constructor(
     private readonly deps: AppDependencies,
@@ -137,7 +140,7 @@ export class App {
               });
             },
             // alerts raised while Telegram is down wait for it, in order, like the reports, restarts included
-            persist: new StoredAlertQueue(this.db),
+            persist: new StoredAlertQueue(this.state),
             retryDelayMs: (error, failures) => {
               const failure = classifySendError(error);
               if (failure.kind === 'rate-limited') return failure.details.retryAfterMs ?? 5000;
@@ -157,8 +160,8 @@ export class App {
       localPollMs: deps.directoryPollMs,
       seatableRefreshMs: deps.seatableRefreshMs,
     });
-    this.languages = new ChatLanguages(this.db);
-    this.outbox = new OutboxStore(this.db);
+    this.languages = new ChatLanguages(this.state);
+    this.outbox = new OutboxStore(this.state);
     this.dispatcher = null;
     this.polling = null;
     if (token) {
@@ -193,7 +196,14 @@ export class App {
           ? { probeMinMs: deps.telegramProbeMs.min, probeMaxMs: deps.telegramProbeMs.max }
           : {}),
         parallelSends: config.TELEGRAM_PARALLEL_SENDS,
-        onChatMoved: (oldChatId, newChatId) => this.languages.move(oldChatId, newChatId),
+        onChatMoved: (oldChatId, newChatId) => {
+          this.languages.move(oldChatId, newChatId).catch((error: unknown) => {
+            logger.warn(
+              { err: scrubber.describe(error) },
+              'could not move the chat language to the new group id',
+            );
+          });
+        },
         onOutcome: (outcome) => {
           this.countDelivery(outcome);
           deps.onDeliveryOutcome?.(outcome);
@@ -215,7 +225,7 @@ export class App {
           logger,
           scrubber,
           api: new Api(token, { apiRoot: config.TELEGRAM_API_ROOT, timeoutSeconds: 30, ...viaProxy }),
-          approvals: new GroupApprovals(this.db),
+          approvals: new GroupApprovals(this.state),
           reports: this.store,
           onQueued: () => this.dispatcher?.wake(),
         }),
@@ -235,7 +245,14 @@ export class App {
         blankScreenshots: config.BLANK_SCREENSHOTS,
         blankShare: config.BLANK_SCREENSHOT_SHARE,
       },
-      languageOf: (chatId) => this.languages.get(chatId),
+      // MERGE: the intake records synchronously on this branch; with the async intake (engineer "rep")
+      // this becomes `languageOf: (chatId) => this.languages.get(chatId)`, awaited inside its transaction
+      languageOf: (chatId) => {
+        const row = this.db.prepare('SELECT language FROM chat_languages WHERE chat_id = ?').get(chatId) as
+          | { language: string }
+          | undefined;
+        return languageFor(row?.language);
+      },
       onRecorded: () => this.dispatcher?.wake(),
       onResult: (mailbox, result) => this.metrics.reports.inc({ mailbox, result: result.status }),
       alerts: this.alerts,
@@ -257,8 +274,8 @@ export class App {
     };
     const spool = spoolRoot(config.DATA_DIR);
     const connectGate = new ConnectGate(config.IMAP_CONNECT_CONCURRENCY);
-    const refreshTokens = new RefreshTokenStore(this.db);
-    scrubber.add(...refreshTokens.all());
+    const refreshTokens = new RefreshTokenStore(this.state);
+    this.refreshTokens = refreshTokens;
     this.listeners = new ListenerSupervisor(
       (mailbox) =>
         new MailboxListener({
@@ -367,6 +384,7 @@ export class App {
   private async run(): Promise<void> {
     const { logger, scrubber, config } = this.deps;
     for (const warning of configWarnings(config)) logger.warn(warning);
+    scrubber.add(...(await this.refreshTokens.all()));
     const removed = removeOrphanSpoolDirs(spoolRoot(config.DATA_DIR), await this.store.referencedSpoolDirs());
     if (removed > 0) logger.info({ removed }, 'removed spool directories left by an interrupted run');
     await this.directory.start();

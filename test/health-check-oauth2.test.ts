@@ -58,7 +58,7 @@ async function checkMailbox(
         config: testConfig(dataDir, {}),
         directory,
         scrubber: new SecretScrubber(),
-        refreshTokens: new RefreshTokenStore(db),
+        refreshTokens: new RefreshTokenStore(new SqliteDatabase(db)),
         timeoutMs: 8000,
       });
     }
@@ -66,7 +66,7 @@ async function checkMailbox(
       // the login check comes last (the settings warnings of the same mailbox come first)
       result: results.filter((result) => result.check === `mailbox ${dovecot.address('user1')}`).at(-1)!,
       text: JSON.stringify(results),
-      stored: new RefreshTokenStore(db).all(),
+      stored: await new RefreshTokenStore(new SqliteDatabase(db)).all(),
     };
   } finally {
     db.close();

@@ -20,9 +20,9 @@ import {
   type RowProblem,
 } from '../directory/local/directory-import.js';
 import type { LocalDirectory } from '../directory/local/local-directory.js';
-import type { SqlDatabase } from '../store/sql-database.js';
 import { OutboxStore } from '../store/outbox-store.js';
 import { ReportStore } from '../store/report-store.js';
+import type { SqlDatabase } from '../store/sql-database.js';
 import { CurrentRecipients } from '../telegram/current-recipients.js';
 import { config, openLocalDirectory, scrubber, UsageError } from './command-options.js';
 

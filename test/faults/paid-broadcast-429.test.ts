@@ -90,7 +90,7 @@ describe('paid broadcasts through a run of 429s', () => {
           true,
         );
       }
-      const states = bot.app.outbox.countByState();
+      const states = await bot.app.outbox.countByState();
       expect(states.failed).toBe(0);
       expect(states.pending).toBe(0);
     } finally {

@@ -144,7 +144,7 @@ describe('security: a recipient removed while their delivery waits', () => {
         'an empty outbox',
       );
       expect(telegram.messagesIn(leaver!.telegramId)).toEqual([]);
-      const deliveries = bot.app.outbox.forReport((await bot.app.store.recent(1))[0]!.id);
+      const deliveries = await bot.app.outbox.forReport((await bot.app.store.recent(1))[0]!.id);
       expect(deliveries.find((delivery) => delivery.chatId === leaver!.telegramId)).toMatchObject({
         state: 'cancelled',
         lastError: expect.stringContaining('the user is inactive'),

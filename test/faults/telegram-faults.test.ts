@@ -93,7 +93,7 @@ describe('Telegram failing a fifth of the calls', () => {
         const captioned = messages.map((message) => message.caption?.split('\n')[0]).filter(Boolean);
         expect(captioned.sort()).toEqual([...subjects].sort());
       }
-      const states = bot.app.outbox.countByState();
+      const states = await bot.app.outbox.countByState();
       expect(states.failed).toBe(0);
       expect(states.pending).toBe(0);
     } finally {

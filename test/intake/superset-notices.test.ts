@@ -71,9 +71,9 @@ async function setUp(options: Partial<ReportIntakeOptions> = {}, mailboxSenderAu
   return {
     db,
     store,
-    outbox: new OutboxStore(db),
+    outbox: new OutboxStore(new SqliteDatabase(db)),
     alerts,
-    restart: () => {
+    restart: async () => {
       intake = make();
     },
     take: async (raw) => {
@@ -96,7 +96,7 @@ describe('SUPERSET_NOTICES=admin (the default)', () => {
     const { take, alerts, outbox } = await setUp();
     const result = await take(noticeMail('[Report]  Weekly sales', errorHtml()));
     expect(result).toMatchObject({ status: 'superset_notice', deliveries: 0 });
-    expect(outbox.forReport(result.reportId)).toEqual([]);
+    expect(await outbox.forReport(result.reportId)).toEqual([]);
     expect(alerts).toEqual(['Superset could not produce report "Weekly sales" in reports@example.com.']);
   });
 
@@ -110,7 +110,7 @@ describe('SUPERSET_NOTICES=admin (the default)', () => {
       'Superset is retrying report "Weekly sales: Board" (attempt 1 of 2) in reports@example.com.',
       'Superset gave up on report "Weekly sales: Board" (all retries exhausted) in reports@example.com.',
     ]);
-    expect(ids.flatMap((id) => outbox.forReport(id))).toEqual([]);
+    for (const id of ids) expect(await outbox.forReport(id)).toEqual([]);
   });
 
   it('mentions a report delivered after retries, once, also after a restart between them', async () => {
@@ -147,7 +147,7 @@ describe('SUPERSET_NOTICES=admin (the default)', () => {
     });
     const held = await take(blank.raw);
     expect(held).toMatchObject({ status: 'forward', deliveries: 0 });
-    expect(outbox.forReport(held.reportId)).toEqual([]);
+    expect(await outbox.forReport(held.reportId)).toEqual([]);
     expect(alerts.filter((text) => text.includes('delivered'))).toEqual([
       'Report "Weekly sales: Board" in reports@example.com came after 1 retry, but is held as a blank screenshot, not delivered (report ' +
         `${held.reportId}).`,
@@ -168,12 +168,9 @@ describe('SUPERSET_NOTICES=subscribers', () => {
     const { take, alerts, outbox, store } = await setUp({ supersetNotices: 'subscribers' });
     const error = await take(noticeMail('[Report]  Weekly sales', errorHtml()));
     expect(error).toMatchObject({ status: 'superset_notice', deliveries: 2 });
-    expect(
-      outbox
-        .forReport(error.reportId)
-        .map((delivery) => delivery.chatId)
-        .sort(),
-    ).toEqual([94_100_001, 94_100_002]);
+    expect((await outbox.forReport(error.reportId)).map((delivery) => delivery.chatId).sort()).toEqual([
+      94_100_001, 94_100_002,
+    ]);
     expect((await store.report(error.reportId))?.notice).toEqual({
       kind: 'error',
       reportName: 'Weekly sales',
@@ -220,7 +217,7 @@ describe('enemy input', () => {
     const { take, alerts, outbox } = await setUp({ supersetNotices: 'subscribers' });
     const forged = await take(noticeMail('[Report]  Weekly sales', errorHtml(), 'mallory@evil.example'));
     expect(forged).toMatchObject({ status: 'rejected_sender', deliveries: 0 });
-    expect(outbox.forReport(forged.reportId)).toEqual([]);
+    expect(await outbox.forReport(forged.reportId)).toEqual([]);
     expect(alerts.filter((text) => text.startsWith('Superset'))).toEqual([]);
   });
 

@@ -29,8 +29,9 @@ function world() {
   dirs.push(dataDir);
   const db = openDatabase(dataDir);
   dbs.push(db);
-  const store = new ReportStore(new SqliteDatabase(db));
-  const outbox = new OutboxStore(db);
+  const state = new SqliteDatabase(db);
+  const store = new ReportStore(state);
+  const outbox = new OutboxStore(state);
   let uid = 0;
   /** A report recorded `ageDays` ago, with one delivery per chat, its file spooled. */
   const report = async (ageDays: number, chats = [1]) => {
@@ -76,14 +77,14 @@ function world() {
     return { id, spoolDir };
   };
   /** Finishes every delivery of a report, `ageDays` ago. */
-  const finish = (reportId: number, ageDays: number) => {
-    for (const delivery of outbox.forReport(reportId)) outbox.stepSent(delivery.id, true, []);
+  const finish = async (reportId: number, ageDays: number) => {
+    for (const delivery of await outbox.forReport(reportId)) outbox.stepSent(delivery.id, true, []);
     db.prepare('UPDATE deliveries SET finished_at = ? WHERE report_id = ?').run(
       new Date(NOW - ageDays * DAY).toISOString(),
       reportId,
     );
   };
-  const count = (table: string, reportId: number) =>
+  const count = async (table: string, reportId: number) =>
     (db.prepare(`SELECT count(*) AS n FROM ${table} WHERE report_id = ?`).get(reportId) as { n: number }).n;
   return { db, store, outbox, report, finish, count };
 }
@@ -133,14 +134,14 @@ describe('report retention', () => {
     for (const table of ['deliveries', 'report_files', 'report_skipped_parts']) {
       expect(count(table, old.id)).toBe(0);
     }
-    expect(outbox.fileId('sha-1', 'document')).toBeNull();
+    expect(await outbox.fileId('sha-1', 'document')).toBeNull();
 
     for (const kept of [oldPending, oldResent, recent, newest]) {
       expect(await store.report(kept.id)).not.toBeNull();
       expect(existsSync(kept.spoolDir)).toBe(true);
     }
-    expect(outbox.fileId('sha-2', 'document')).toBe('FILE-PENDING');
-    expect(outbox.forReport(oldPending.id)[0]!.state).toBe('pending');
+    expect(await outbox.fileId('sha-2', 'document')).toBe('FILE-PENDING');
+    expect((await outbox.forReport(oldPending.id))[0]!.state).toBe('pending');
 
     // once its delivery ends and the retention time passes, the pending one goes too
     finish(oldPending.id, 95);
@@ -167,10 +168,10 @@ describe('report retention', () => {
     const { store, report, finish, outbox } = world();
     const only = await report(200);
     finish(only.id, 199);
-    const newestDelivery = outbox.forReport(only.id)[0]!.id;
+    const newestDelivery = (await outbox.forReport(only.id))[0]!.id;
     expect(await forgetOldReports(store, RETENTION, NOW)).toBe(0);
     const next = await report(0, [5]);
-    expect(outbox.forReport(next.id)[0]!.id).toBeGreaterThan(newestDelivery);
+    expect((await outbox.forReport(next.id))[0]!.id).toBeGreaterThan(newestDelivery);
     expect(await forgetOldReports(store, RETENTION, NOW)).toBe(1);
   });
 

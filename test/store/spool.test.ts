@@ -52,7 +52,7 @@ async function recordedReport(dataDir: string) {
       },
     ],
   );
-  return { db, store, outbox: new OutboxStore(db), spoolDir, reportId };
+  return { db, store, outbox: new OutboxStore(new SqliteDatabase(db)), spoolDir, reportId };
 }
 
 describe('spool', () => {
@@ -63,7 +63,7 @@ describe('spool', () => {
     expect(await removeFinishedSpools(store, 0)).toBe(0);
     expect(existsSync(spoolDir)).toBe(true);
 
-    const [delivery] = outbox.forReport(reportId);
+    const [delivery] = await outbox.forReport(reportId);
     outbox.stepSent(delivery!.id, true, []);
     const now = Date.now();
     expect(await removeFinishedSpools(store, 3600_000, now)).toBe(0);

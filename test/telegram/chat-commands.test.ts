@@ -243,7 +243,9 @@ describe('/stop', () => {
     const reportId = (await bot!.app.store.recent(1))[0]!.id;
 
     await handled(telegram.injectTextMessage(anna, '/stop'));
-    expect(bot!.app.outbox.forReport(reportId).map((delivery) => delivery.state)).toEqual(['cancelled']);
+    expect((await bot!.app.outbox.forReport(reportId)).map((delivery) => delivery.state)).toEqual([
+      'cancelled',
+    ]);
   });
 });
 

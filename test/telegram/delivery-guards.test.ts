@@ -97,7 +97,7 @@ describe('the directory of now decides every send', () => {
     await eventually(() => bot!.app.dispatcher!.depth === 0, 15_000, 'an empty outbox');
     for (const chatId of [removed, paused, rekeyed, other]) expect(telegram.messagesIn(chatId)).toEqual([]);
     expect(telegram.messagesIn(kept)).toHaveLength(1);
-    const deliveries = bot!.app.outbox.forReport((await bot!.app.store.recent(1))[0]!.id);
+    const deliveries = await bot!.app.outbox.forReport((await bot!.app.store.recent(1))[0]!.id);
     const byChat = new Map(deliveries.map((delivery) => [delivery.chatId, delivery]));
     expect(byChat.get(kept)?.state).toBe('sent');
     expect(byChat.get(removed)).toMatchObject({
@@ -174,7 +174,7 @@ describe('a group that refuses photos or documents', () => {
       expect(text!.text).toContain(file.filename);
     await eventually(() => bot!.app.dispatcher!.depth === 0, 10_000, 'an empty outbox');
     expect(telegram.messagesIn(noFiles)).toHaveLength(1);
-    expect(bot!.app.outbox.countByState()).toMatchObject({ sent: 2, failed: 0, cancelled: 0 });
+    expect(await bot!.app.outbox.countByState()).toMatchObject({ sent: 2, failed: 0, cancelled: 0 });
     const groups = directory().snapshot().groups;
     expect(groups.every((group) => group.active)).toBe(true);
     // No files: photos refused first (then documents), then documents (then a text)
@@ -239,7 +239,7 @@ describe('a stale delivery', () => {
       .run(new Date(Date.now() - (24 * 60 + 1) * 60_000).toISOString());
     await eventually(() => bot!.app.dispatcher!.depth === 0, 10_000, 'an empty outbox');
     expect(telegram.messagesIn(reader)).toEqual([]);
-    const [delivery] = bot!.app.outbox.forReport((await bot!.app.store.recent(1))[0]!.id);
+    const [delivery] = await bot!.app.outbox.forReport((await bot!.app.store.recent(1))[0]!.id);
     expect(delivery).toMatchObject({ state: 'failed', lastError: expect.stringContaining('stale') });
     await eventually(
       () => telegram.messagesIn(admin).some((message) => message.text?.includes('is now stale')),

@@ -159,9 +159,9 @@ describe('delivery', () => {
     // the last answer may still be on its way back to the bot
     await eventually(
       async () =>
-        bot!.app.outbox
-          .forReport((await bot!.app.store.recent(1))[0]!.id)
-          .every((delivery) => delivery.state === 'sent'),
+        (await bot!.app.outbox.forReport((await bot!.app.store.recent(1))[0]!.id)).every(
+          (delivery) => delivery.state === 'sent',
+        ),
       10_000,
       'every delivery recorded as sent',
     );
@@ -255,7 +255,7 @@ describe('delivery', () => {
       10_000,
       'no-file report',
     );
-    expect(bot!.app.outbox.forReport((await bot!.app.store.recent(1))[0]!.id)).toHaveLength(0);
+    expect(await bot!.app.outbox.forReport((await bot!.app.store.recent(1))[0]!.id)).toHaveLength(0);
 
     const guarded = dovecot.address('user11');
     await directory().addMailbox(dovecot.mailbox('user11', { allowFrom: ['@bi.example.com'] }));
@@ -271,7 +271,7 @@ describe('delivery', () => {
       10_000,
       'rejected report',
     );
-    expect(bot!.app.outbox.forReport((await bot!.app.store.recent(1))[0]!.id)).toHaveLength(0);
+    expect(await bot!.app.outbox.forReport((await bot!.app.store.recent(1))[0]!.id)).toHaveLength(0);
     await dovecot.append('user11', reportMail({ from: 'superset@bi.example.com' }).raw);
     await telegram.waitForMessages(guardedReader!, 1, 15_000);
     expect(telegram.messagesIn(reader!)).toHaveLength(0);
@@ -322,7 +322,7 @@ describe('delivery', () => {
       'the admin alert',
     );
     expect(alert.text).toContain('something Telegram does not like');
-    const [delivery] = bot!.app.outbox.forReport((await bot!.app.store.recent(1))[0]!.id);
+    const [delivery] = await bot!.app.outbox.forReport((await bot!.app.store.recent(1))[0]!.id);
     expect(delivery).toMatchObject({
       state: 'failed',
       attempts: 2,

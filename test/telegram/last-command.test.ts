@@ -186,7 +186,7 @@ describe('/last', () => {
     expect(documents(anna.id)).toHaveLength(2);
     const reportId = (await bot!.app.store.recent(1))[0]!.id;
     expect(
-      bot!.app.outbox.forReport(reportId).filter((delivery) => delivery.chatId === anna.id),
+      (await bot!.app.outbox.forReport(reportId)).filter((delivery) => delivery.chatId === anna.id),
     ).toHaveLength(2);
 
     // the interval over, /last works again
@@ -194,7 +194,7 @@ describe('/last', () => {
     await handled(telegram.injectTextMessage(anna, '/last'));
     await eventually(() => documents(anna.id).length === 3, 15_000, 'third copy');
     expect(
-      bot!.app.outbox.forReport(reportId).filter((delivery) => delivery.chatId === anna.id),
+      (await bot!.app.outbox.forReport(reportId)).filter((delivery) => delivery.chatId === anna.id),
     ).toHaveLength(3);
   });
 
@@ -247,7 +247,7 @@ describe('/last with screenshots', () => {
     );
     const held = (await bot!.app.store.recent(1))[0]!;
     expect(held.held).toBe(true);
-    expect(bot!.app.outbox.forReport(held.id)).toEqual([]);
+    expect(await bot!.app.outbox.forReport(held.id)).toEqual([]);
 
     await handled(telegram.injectTextMessage(anna, '/last'));
     await eventually(() => media(anna.id).length === 2, 15_000, 'the good report again');

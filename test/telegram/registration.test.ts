@@ -1174,7 +1174,7 @@ function registrationSuite(backend: DirectoryBackend): void {
 
       const { supergroupId, updates } = telegram.injectMigration(groupId, { by: boss });
       for (const update of updates) await handled(update);
-      expect(bot!.app.outbox.pending().map((delivery) => delivery.chatId)).toEqual([supergroupId]);
+      expect((await bot!.app.outbox.pending()).map((delivery) => delivery.chatId)).toEqual([supergroupId]);
     });
   });
 

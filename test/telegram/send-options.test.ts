@@ -136,7 +136,7 @@ describe('paid broadcasts', () => {
     );
     expect(alerts).toHaveLength(1);
     expect(alerts[0]!.text).toContain('Paid broadcasts stopped');
-    const states = bot!.app.outbox.countByState();
+    const states = await bot!.app.outbox.countByState();
     expect(states.failed).toBe(0);
     expect(states.pending).toBe(0);
   });

@@ -183,7 +183,10 @@ describe('tall dashboards', () => {
       expect(messages[0]!.caption).toContain(mail.subject);
       expect(messages[0]!.file_size).toBe(mail.pngs[0]!.length);
     }
-    expect(bot!.app.outbox.forReport(report.id).map((delivery) => delivery.state)).toEqual(['sent', 'sent']);
+    expect((await bot!.app.outbox.forReport(report.id)).map((delivery) => delivery.state)).toEqual([
+      'sent',
+      'sent',
+    ]);
     const told = () => telegram.messagesIn(admin).filter((message) => /tiles of/.test(message.text ?? ''));
     await eventually(() => told().length > 0, 20_000, 'the admin told');
     // both chats' fallbacks raised it before their documents went; a second message would follow the first
@@ -235,7 +238,7 @@ describe('blank screenshots', () => {
     expect(alert!.text).toContain(email);
     expect(report.status).toBe('forward');
     expect(report.reason).toMatch(/held/);
-    expect(bot!.app.outbox.forReport(report.id)).toEqual([]);
+    expect(await bot!.app.outbox.forReport(report.id)).toEqual([]);
     // a rendered dashboard right after is sent, without an alert
     await dovecot.append(
       user,

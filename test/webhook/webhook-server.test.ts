@@ -274,11 +274,11 @@ describe('webhook: what it refuses', () => {
       .run(new Date(Date.now() - (24 * 60 + 1) * 60_000).toISOString());
     await new Promise((resolve) => setTimeout(resolve, 3000));
     const reportId = (await reports())[0]!.id;
-    expect(bot!.app.outbox.forReport(reportId)[0]).toMatchObject({ state: 'pending' });
+    expect((await bot!.app.outbox.forReport(reportId))[0]).toMatchObject({ state: 'pending' });
     await directory.setMailboxPaused(MAILBOX, false);
     await eventually(() => bot!.app.dispatcher!.depth === 0, 15_000, 'an empty outbox');
     expect(telegram.messagesIn(chats[0]!)).toEqual([]);
-    expect(bot!.app.outbox.forReport(reportId)[0]).toMatchObject({
+    expect((await bot!.app.outbox.forReport(reportId))[0]).toMatchObject({
       state: 'failed',
       lastError: expect.stringContaining('stale'),
     });
