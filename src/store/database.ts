@@ -313,6 +313,26 @@ const MIGRATIONS: string[] = [
   DROP INDEX IF EXISTS reports_forwarded_by_mailbox;
   CREATE INDEX reports_forwarded_by_mailbox ON reports (mailbox, id) WHERE status = 'forward' AND held = 0;
   `,
+  // 14: (issue 14, engineer files) spooled files kept in the database (store/spool-files.ts): used only
+  // with DATABASE_URL (the same tables in postgres-schema.ts); with SQLite the files stay on disk and
+  // these tables stay empty. A file is its spool path relative to the spool root, cut in 1 MiB chunks.
+  `
+  CREATE TABLE spool_files (
+    file_key TEXT PRIMARY KEY,
+    spool_dir TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    sha256 TEXT NOT NULL,
+    chunks INTEGER NOT NULL,
+    created_at TEXT NOT NULL
+  );
+  CREATE INDEX spool_files_by_dir ON spool_files (spool_dir);
+  CREATE TABLE spool_chunks (
+    file_key TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    data BLOB NOT NULL,
+    PRIMARY KEY (file_key, seq)
+  );
+  `,
 ];
 
 /** Opens (creating when needed) the database in `dataDir` and brings its schema up to date. */
