@@ -39,8 +39,8 @@ import { DATABASE_FILE, openDatabase } from './database.js';
 import { InstanceLock, InstanceLockedError } from './instance-lock.js';
 import { LEADER_LEASE_NAME, type PostgresDatabase, quoteIdentifier } from './postgres-database.js';
 import { openPostgresDatabase } from './postgres-schema.js';
-import { DatabaseSpoolFiles } from './spool-files.js';
 import { spoolRoot } from './spool.js';
+import { DatabaseSpoolFiles } from './spool-files.js';
 import type { SqlValue } from './sql-database.js';
 
 /** The file in DATA_DIR holding the installation's identity (a UUID). */
@@ -158,7 +158,9 @@ export function installationId(dataDir: string): string {
   if (existsSync(file)) {
     const id = readFileSync(file, 'utf8').trim();
     if (!/^[0-9a-f-]{36}$/i.test(id)) {
-      throw new StateMigrationRefusedError(`${file} does not hold an installation id (a UUID): ${id.slice(0, 40)}`);
+      throw new StateMigrationRefusedError(
+        `${file} does not hold an installation id (a UUID): ${id.slice(0, 40)}`,
+      );
     }
     return id;
   }
@@ -191,9 +193,12 @@ async function copyState(
         last_migrated_at timestamptz NOT NULL
       )`);
       const tables = await matchTables(sqlite, pg);
-      const source = await pg.get<{ source_id: string; data_dir: string; host: string; last_migrated_at: string }>(
-        `SELECT source_id, data_dir, host, last_migrated_at FROM ${STATE_SOURCE_TABLE} WHERE id = 1`,
-      );
+      const source = await pg.get<{
+        source_id: string;
+        data_dir: string;
+        host: string;
+        last_migrated_at: string;
+      }>(`SELECT source_id, data_dir, host, last_migrated_at FROM ${STATE_SOURCE_TABLE} WHERE id = 1`);
       await refuseRunningLeader(pg, source?.last_migrated_at);
       if (source && source.source_id !== options.sourceId) {
         throw new StateMigrationRefusedError(
@@ -216,7 +221,8 @@ async function copyState(
       const files = await copyFiles(sqlite, pg, spoolFiles, root);
       const nextIds: Record<string, number> = {};
       for (const table of tables) {
-        for (const column of table.identity) nextIds[table.name] = await advanceSequence(pg, table.name, column);
+        for (const column of table.identity)
+          nextIds[table.name] = await advanceSequence(pg, table.name, column);
       }
       await pg.run(
         `INSERT INTO ${STATE_SOURCE_TABLE} (id, source_id, data_dir, host, first_migrated_at, last_migrated_at)
@@ -244,7 +250,9 @@ async function copyState(
 async function matchTables(sqlite: BetterSqlite3.Database, pg: PostgresDatabase): Promise<PostgresTable[]> {
   const sqliteTables = (
     sqlite
-      .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\'")
+      .prepare(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\'",
+      )
       .all() as Array<{ name: string }>
   )
     .map((row) => row.name)
@@ -287,10 +295,12 @@ async function matchTables(sqlite: BetterSqlite3.Database, pg: PostgresDatabase)
       sqlite.prepare(`PRAGMA table_info(${quoteIdentifier(table.name)})`).all() as Array<{ name: string }>
     ).map((column) => column.name);
     for (const column of sqliteColumns) {
-      if (!table.columns.includes(column)) problems.push(`column ${table.name}.${column} is missing in PostgreSQL`);
+      if (!table.columns.includes(column))
+        problems.push(`column ${table.name}.${column} is missing in PostgreSQL`);
     }
     for (const column of table.columns) {
-      if (!sqliteColumns.includes(column)) problems.push(`column ${table.name}.${column} is missing in SQLite`);
+      if (!sqliteColumns.includes(column))
+        problems.push(`column ${table.name}.${column} is missing in SQLite`);
     }
   }
   if (problems.length > 0) {
@@ -310,7 +320,9 @@ async function matchTables(sqlite: BetterSqlite3.Database, pg: PostgresDatabase)
   for (const key of keys) postgres.get(key.table_name)?.primaryKey.push(key.column_name);
   for (const table of postgres.values()) {
     if (table.primaryKey.length === 0) {
-      throw new StateMigrationRefusedError(`the PostgreSQL table ${table.name} has no primary key: nothing copied`);
+      throw new StateMigrationRefusedError(
+        `the PostgreSQL table ${table.name} has no primary key: nothing copied`,
+      );
     }
   }
   const references = await pg.all<{ child: string; parent: string }>(
@@ -326,7 +338,10 @@ async function matchTables(sqlite: BetterSqlite3.Database, pg: PostgresDatabase)
 }
 
 /** Tables ordered so that every referenced table comes before the tables referencing it. */
-function parentsFirst(tables: PostgresTable[], references: Array<{ child: string; parent: string }>): PostgresTable[] {
+function parentsFirst(
+  tables: PostgresTable[],
+  references: Array<{ child: string; parent: string }>,
+): PostgresTable[] {
   const ordered: PostgresTable[] = [];
   const placed = new Set<string>();
   const visiting = new Set<string>();
@@ -376,10 +391,12 @@ async function refuseRunningLeader(pg: PostgresDatabase, lastMigratedAt: string 
 async function refuseForeignState(pg: PostgresDatabase, tables: PostgresTable[]): Promise<void> {
   const holding: string[] = [];
   for (const table of tables) {
-    if (await pg.get(`SELECT 1 AS found FROM ${quoteIdentifier(table.name)} LIMIT 1`)) holding.push(table.name);
+    if (await pg.get(`SELECT 1 AS found FROM ${quoteIdentifier(table.name)} LIMIT 1`))
+      holding.push(table.name);
   }
   const hasFiles = await pg.get<{ found: string | null }>("SELECT to_regclass('spool_files')::text AS found");
-  if (hasFiles?.found && (await pg.get('SELECT 1 AS found FROM spool_files LIMIT 1'))) holding.push('spool_files');
+  if (hasFiles?.found && (await pg.get('SELECT 1 AS found FROM spool_files LIMIT 1')))
+    holding.push('spool_files');
   if (holding.length > 0) {
     throw new StateMigrationRefusedError(
       `the PostgreSQL schema ${pg.schema} already holds state that did not come from this DATA_DIR ` +
@@ -400,8 +417,13 @@ async function copyTable(
   const columns = table.columns;
   const list = columns.map(quoteIdentifier).join(', ');
   const name = quoteIdentifier(table.name);
-  const batchRows = Math.max(1, Math.min(options.batchRows ?? 500, Math.floor(MAX_PARAMETERS / columns.length)));
-  const read = sqlite.prepare(`SELECT _rowid_ AS "__rowid", ${list} FROM ${name} WHERE _rowid_ > ? ORDER BY _rowid_ LIMIT ?`);
+  const batchRows = Math.max(
+    1,
+    Math.min(options.batchRows ?? 500, Math.floor(MAX_PARAMETERS / columns.length)),
+  );
+  const read = sqlite.prepare(
+    `SELECT _rowid_ AS "__rowid", ${list} FROM ${name} WHERE _rowid_ > ? ORDER BY _rowid_ LIMIT ?`,
+  );
   read.safeIntegers(true);
   const keyList = table.primaryKey.map(quoteIdentifier).join(', ');
   const keyIndexes = table.primaryKey.map((column) => columns.indexOf(column));
@@ -420,8 +442,12 @@ async function copyTable(
     copy.rows += rows.length;
     copy.copied += inserted.length;
     if (inserted.length < rows.length) {
-      const insertedKeys = new Set(inserted.map((row) => keyText(table.primaryKey.map((column) => row[column]))));
-      const existing = values.filter((row) => !insertedKeys.has(keyText(keyIndexes.map((index) => row[index]))));
+      const insertedKeys = new Set(
+        inserted.map((row) => keyText(table.primaryKey.map((column) => row[column]))),
+      );
+      const existing = values.filter(
+        (row) => !insertedKeys.has(keyText(keyIndexes.map((index) => row[index]))),
+      );
       copy.present += existing.length;
       await compareExisting(pg, table, existing, differing);
     }
@@ -449,9 +475,12 @@ async function compareExisting(
   for (const row of existing) {
     const key = keyText(keyIndexes.map((index) => row[index]));
     const theirs = byKey.get(key);
-    const same = theirs !== undefined && columns.every((column, index) => sameValue(row[index], theirs[column]));
+    const same =
+      theirs !== undefined && columns.every((column, index) => sameValue(row[index], theirs[column]));
     if (!same) {
-      differing.push(`${table.name} ${table.primaryKey.map((column, i) => `${column}=${String(row[keyIndexes[i] as number])}`).join(' ')}`);
+      differing.push(
+        `${table.name} ${table.primaryKey.map((column, i) => `${column}=${String(row[keyIndexes[i] as number])}`).join(' ')}`,
+      );
     }
   }
 }
@@ -468,7 +497,9 @@ function sqlValue(value: unknown): SqlValue {
 }
 
 function keyText(values: unknown[]): string {
-  return JSON.stringify(values.map((value) => (value === null || value === undefined ? null : String(value))));
+  return JSON.stringify(
+    values.map((value) => (value === null || value === undefined ? null : String(value))),
+  );
 }
 
 /** Equal as stored: bytes by bytes, everything else by its text (PostgreSQL may give a bigint as text). */
@@ -517,7 +548,9 @@ async function copyFiles(
           continue;
         }
         if (!tableChecked) {
-          const exists = await pg.get<{ found: string | null }>("SELECT to_regclass('spool_files')::text AS found");
+          const exists = await pg.get<{ found: string | null }>(
+            "SELECT to_regclass('spool_files')::text AS found",
+          );
           if (!exists?.found) {
             throw new StateMigrationRefusedError(
               `the PostgreSQL schema ${pg.schema} has no spool_files table to keep the spooled files in: nothing copied`,
@@ -557,7 +590,10 @@ function flattenTiles(tiles: readonly ReportFile[]): ReportFile[] {
 /** Moves the identity sequence of `table.column` past the highest id (never back); returns the next id. */
 async function advanceSequence(pg: PostgresDatabase, table: string, column: string): Promise<number> {
   const qualified = `${quoteIdentifier(pg.schema)}.${quoteIdentifier(table)}`;
-  const sequence = await pg.get<{ name: string }>('SELECT pg_get_serial_sequence(?, ?) AS name', [qualified, column]);
+  const sequence = await pg.get<{ name: string }>('SELECT pg_get_serial_sequence(?, ?) AS name', [
+    qualified,
+    column,
+  ]);
   if (!sequence?.name) throw new Error(`no identity sequence for ${table}.${column}`);
   const state = await pg.get<{ last_value: number; is_called: number }>(
     `SELECT last_value, is_called FROM ${sequence.name}`,
