@@ -9,10 +9,12 @@ import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type BetterSqlite3 from 'better-sqlite3';
+import { expect } from 'vitest';
 import { openDatabase } from '../../src/store/database.js';
 import { openPostgresDatabase } from '../../src/store/postgres-schema.js';
 import { spoolRoot } from '../../src/store/spool.js';
 import { POSTGRES_SPOOL_FILES_DDL } from '../../src/store/spool-files.js';
+import type { SqlDatabase } from '../../src/store/sql-database.js';
 
 export interface SpooledFixtureFile {
   path: string;
@@ -232,4 +234,22 @@ export function comparable(rows: Array<Record<string, unknown>>): string[] {
       ),
     )
     .sort();
+}
+
+/** Every data table of the installation in `dataDir` has the same rows in `pg`. */
+export async function expectSameRows(dataDir: string, pg: SqlDatabase): Promise<void> {
+  const sqlite = openDatabase(dataDir);
+  try {
+    const tables = dataTables(sqlite);
+    expect(tables.length).toBeGreaterThanOrEqual(20);
+    for (const table of tables) {
+      const mine = comparable(
+        sqlite.prepare(`SELECT * FROM "${table}"`).all() as Array<Record<string, unknown>>,
+      );
+      const theirs = comparable(await pg.all<Record<string, unknown>>(`SELECT * FROM "${table}"`));
+      expect({ table, rows: theirs }).toEqual({ table, rows: mine });
+    }
+  } finally {
+    sqlite.close();
+  }
 }

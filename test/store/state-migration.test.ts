@@ -20,9 +20,8 @@ import {
 import { PostgresCluster } from '../support/postgres-cluster.js';
 import {
   addReport,
-  comparable,
   createSqliteInstallation,
-  dataTables,
+  expectSameRows,
   prepareSchema,
   type SqliteInstallation,
 } from './sqlite-installation.js';
@@ -66,21 +65,7 @@ async function postgres(schema: string): Promise<PostgresDatabase> {
 
 /** Every data table of the installation has the same rows on both sides. */
 async function expectEqualTables(dataDir: string, schema: string): Promise<void> {
-  const pg = await postgres(schema);
-  const sqlite = openDatabase(dataDir);
-  try {
-    const tables = dataTables(sqlite);
-    expect(tables.length).toBeGreaterThanOrEqual(20);
-    for (const table of tables) {
-      const mine = comparable(
-        sqlite.prepare(`SELECT * FROM "${table}"`).all() as Array<Record<string, unknown>>,
-      );
-      const theirs = comparable(await pg.all<Record<string, unknown>>(`SELECT * FROM "${table}"`));
-      expect({ table, rows: theirs }).toEqual({ table, rows: mine });
-    }
-  } finally {
-    sqlite.close();
-  }
+  await expectSameRows(dataDir, await postgres(schema));
 }
 
 async function count(pg: PostgresDatabase, table: string): Promise<number> {
