@@ -140,14 +140,14 @@ function printMigration(result: StateMigrationResult): void {
   );
   const rows = result.tables.reduce((sum, table) => sum + table.rows, 0);
   const copied = result.tables.reduce((sum, table) => sum + table.copied, 0);
-  const summary =
-    copied === 0 && files.copied === 0 && result.repeated
-      ? 'nothing new to copy: PostgreSQL already holds this installation'
-      : `copied ${copied} of ${rows} rows in ${result.tables.length} tables and ${files.copied} files`;
+  const target = `PostgreSQL ${result.location}, schema ${result.schema}`;
+  if (copied === 0 && files.copied === 0 && result.repeated) {
+    console.log(`nothing new to copy into ${target}: it already holds installation ${result.sourceId}`);
+    return;
+  }
   console.log(
-    `${summary} into PostgreSQL ${result.location}, schema ${result.schema} (installation ${result.sourceId}${
-      result.repeated ? ', migrated before' : ''
-    })`,
+    `copied ${copied} of ${rows} rows in ${result.tables.length} tables and ${files.copied} files into ${target} ` +
+      `(installation ${result.sourceId}${result.repeated ? '; migrated before, the rest was there already' : ''})`,
   );
 }
 

@@ -41,7 +41,7 @@ import { LEADER_LEASE_NAME, type PostgresDatabase, quoteIdentifier } from './pos
 import { openPostgresDatabase } from './postgres-schema.js';
 import { spoolRoot } from './spool.js';
 import { DatabaseSpoolFiles } from './spool-files.js';
-import type { SqlValue } from './sql-database.js';
+import { type SqlValue, StateUnavailableError } from './sql-database.js';
 
 /** The file in DATA_DIR holding the installation's identity (a UUID). */
 export const INSTALLATION_ID_FILE = 'installation-id';
@@ -113,6 +113,12 @@ export class StateMigrationRefusedError extends Error {
     super(message);
     this.name = 'StateMigrationRefusedError';
   }
+}
+
+/** Rows present on both sides with different values: how many, and the first few by key. */
+interface Differing {
+  count: number;
+  examples: string[];
 }
 
 interface PostgresTable {
@@ -209,12 +215,12 @@ async function copyState(
       if (!source) await refuseForeignState(pg, tables);
 
       const copies: TableCopy[] = [];
-      const differing: string[] = [];
+      const differing: Differing = { count: 0, examples: [] };
       for (const table of tables) copies.push(await copyTable(sqlite, pg, table, options, differing));
-      if (differing.length > 0) {
+      if (differing.count > 0) {
         throw new StateMigrationRefusedError(
-          `PostgreSQL already holds ${differing.length} row(s) that differ from ${options.dataDir} ` +
-            `(${differing.slice(0, 5).join(', ')}${differing.length > 5 ? ', …' : ''}): one side changed after the last ` +
+          `PostgreSQL already holds ${differing.count} row(s) that differ from ${options.dataDir} ` +
+            `(${differing.examples.join(', ')}${differing.count > differing.examples.length ? ', …' : ''}): one side changed after the last ` +
             'migration; nothing copied. Migrate into an empty schema instead.',
         );
       }
@@ -412,7 +418,7 @@ async function copyTable(
   pg: PostgresDatabase,
   table: PostgresTable,
   options: StateMigrationOptions,
-  differing: string[],
+  differing: Differing,
 ): Promise<TableCopy> {
   const columns = table.columns;
   const list = columns.map(quoteIdentifier).join(', ');
@@ -435,10 +441,19 @@ async function copyTable(
     after = rows.at(-1)?.__rowid as bigint;
     const values = rows.map((row) => columns.map((column) => sqlValue(row[column])));
     const placeholders = values.map((row) => `(${row.map(() => '?').join(', ')})`).join(', ');
-    const inserted = await pg.all<Record<string, unknown>>(
-      `INSERT INTO ${name} (${list}) VALUES ${placeholders} ON CONFLICT (${keyList}) DO NOTHING RETURNING ${keyList}`,
-      values.flat(),
-    );
+    let inserted: Array<Record<string, unknown>>;
+    try {
+      inserted = await pg.all<Record<string, unknown>>(
+        `INSERT INTO ${name} (${list}) VALUES ${placeholders} ON CONFLICT (${keyList}) DO NOTHING RETURNING ${keyList}`,
+        values.flat(),
+      );
+    } catch (error) {
+      // a value PostgreSQL refuses (an orphan row, text in an integer column): say which table
+      if (error instanceof StateUnavailableError) throw error;
+      throw new Error(`copying ${table.name} (SQLite rowids up to ${after}): ${(error as Error).message}`, {
+        cause: error,
+      });
+    }
     copy.rows += rows.length;
     copy.copied += inserted.length;
     if (inserted.length < rows.length) {
@@ -461,7 +476,7 @@ async function compareExisting(
   pg: PostgresDatabase,
   table: PostgresTable,
   existing: SqlValue[][],
-  differing: string[],
+  differing: Differing,
 ): Promise<void> {
   const columns = table.columns;
   const keyIndexes = table.primaryKey.map((column) => columns.indexOf(column));
@@ -478,9 +493,11 @@ async function compareExisting(
     const same =
       theirs !== undefined && columns.every((column, index) => sameValue(row[index], theirs[column]));
     if (!same) {
-      differing.push(
-        `${table.name} ${table.primaryKey.map((column, i) => `${column}=${String(row[keyIndexes[i] as number])}`).join(' ')}`,
-      );
+      differing.count++;
+      if (differing.examples.length < 5) {
+        const key = table.primaryKey.map((column, i) => `${column}=${String(row[keyIndexes[i] as number])}`);
+        differing.examples.push(`${table.name} ${key.join(' ')}`);
+      }
     }
   }
 }

@@ -115,7 +115,7 @@ describe('migrate-state', () => {
     expect(second.stdout).toMatch(/^reports\s+2\s+0\s+2\s+13$/m);
     expect(second.stdout).toContain('files: 0 copied (0.0 KiB), 4 already there');
     expect(second.stdout.trim().split('\n').at(-1)).toMatch(
-      /^nothing new to copy: PostgreSQL already holds this installation into PostgreSQL .*, migrated before\)$/,
+      /^nothing new to copy into PostgreSQL 127\.0\.0\.1:\d+\/\w+, schema cli_state: it already holds installation [0-9a-f-]{36}$/,
     );
   });
 

@@ -275,6 +275,25 @@ describe('migrate-state', () => {
     expect(await count(pg, 'mailboxes')).toBe(0);
   });
 
+  it('names the table of a row PostgreSQL refuses (an orphan SQLite kept), and copies nothing', async () => {
+    const source = installation();
+    const schema = await newSchema();
+    const sqlite = openDatabase(source.dataDir);
+    sqlite.pragma('foreign_keys = OFF');
+    sqlite
+      .prepare(
+        `INSERT INTO deliveries (id, report_id, chat_id, recipient_kind, recipient_key, media_mode, created_at)
+         VALUES (50, 999, 1, 'user', 'user:1', 'photo', '2026-12-01T00:00:00.000Z')`,
+      )
+      .run();
+    sqlite.close();
+    await expect(migrateState({ dataDir: source.dataDir, url, schema })).rejects.toThrow(
+      /^copying deliveries \(SQLite rowids up to \d+\): .*foreign key constraint/,
+    );
+    const pg = await postgres(schema);
+    expect(await count(pg, 'reports')).toBe(0);
+  });
+
   it('refuses a DATA_DIR without an installation', async () => {
     const schema = await newSchema();
     const empty = path.join(tmpdir(), `no-installation-${process.pid}`);
