@@ -195,6 +195,24 @@ describe('migrate-state', () => {
     await expectEqualTables(source.dataDir, schema);
   });
 
+  it('counts and names a kept file missing on disk, and copies the others', async () => {
+    const source = installation();
+    const schema = await newSchema();
+    const [, , tile0] = source.keptFiles;
+    rmSync(tile0?.path as string);
+    const result = await migrateState({ dataDir: source.dataDir, url, schema });
+    expect(result.files).toEqual({
+      copied: 3,
+      bytes: 3 * 1024 * 1024 + 1 + 200_000 + 60_000,
+      present: 0,
+      removed: 1,
+      missing: 1,
+      missingKeys: ['mail-1/tiles/0/0.png'],
+    });
+    const pg = await postgres(schema);
+    expect(await count(pg, 'spool_files')).toBe(3);
+  });
+
   it('refuses while a bot holds DATA_DIR', async () => {
     const source = installation();
     const schema = await newSchema();
