@@ -578,11 +578,25 @@ async function copyFiles(
         // the file where it is in this DATA_DIR now, even if the directory moved since it was recorded
         const key = spoolFiles.keyOf(file.path);
         const local = path.join(root, ...key.split('/'));
-        const stored = await pg.get<{ size: number | string; sha256: string }>(
-          'SELECT size, sha256 FROM spool_files WHERE file_key = ?',
+        // complete and kept (`kept` read through to_jsonb: a column of spool-files.ts's later schema)
+        const stored = await pg.get<{
+          size: number | string;
+          sha256: string;
+          kept: string | null;
+          complete: number;
+        }>(
+          `SELECT f.size, f.sha256, to_jsonb(f) ->> 'kept' AS kept,
+             f.chunks = (SELECT count(*) FROM spool_chunks c WHERE c.file_key = f.file_key) AS complete
+           FROM spool_files f WHERE f.file_key = ?`,
           [key],
         );
-        if (stored && Number(stored.size) === file.size && stored.sha256 === file.sha256) {
+        if (
+          stored &&
+          Number(stored.size) === file.size &&
+          stored.sha256 === file.sha256 &&
+          stored.kept !== '0' &&
+          stored.complete
+        ) {
           result.present++;
           continue;
         }
