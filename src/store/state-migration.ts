@@ -21,7 +21,10 @@
  *   the leader lease on PostgreSQL (the lease table is locked for the run, so none can take it meanwhile),
  *   and into a schema holding state that did not come from this DATA_DIR. The identity of a DATA_DIR is a
  *   random UUID in `DATA_DIR/installation-id`, written by the first `migrate-state`; a copy or a restored
- *   backup of the directory carries it along. The PostgreSQL side records it in `state_source`.
+ *   backup of the directory carries it along. The PostgreSQL side records it in `state_source` (created
+ *   by the first run, in its transaction; the bot itself never reads it).
+ * - The SQLite side is read in one read transaction (a consistent snapshot), after `openDatabase` brought
+ *   an older installation to this version's schema.
  * - Files: each report's spooled files (`report_files.path` and the tiles in `report_files.tiles`) go into
  *   the database as {@link DatabaseSpoolFiles} keeps them (chunk by chunk, never a whole file in memory).
  *   Files of reports whose spool the janitor removed (`reports.spool_removed_at`) are skipped; a file
