@@ -202,6 +202,11 @@ async function copyState(
         for (const column of table.identity)
           nextIds[table.name] = await advanceSequence(pg, table.name, column);
       }
+      // a CLI on this schema and any bot started later see the directory as new
+      await pg.run(
+        `INSERT INTO directory_version (id, version) VALUES (1, 1)
+         ON CONFLICT (id) DO UPDATE SET version = directory_version.version + 1`,
+      );
       await pg.run(
         `INSERT INTO ${STATE_SOURCE_TABLE} (id, source_id, data_dir, host, first_migrated_at, last_migrated_at)
          VALUES (1, ?, ?, ?, clock_timestamp(), clock_timestamp())

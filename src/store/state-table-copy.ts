@@ -13,6 +13,11 @@ export const STATE_SOURCE_TABLE = 'state_source';
 
 /** PostgreSQL tables that are not copied state: the migrations, the lease, the source record. */
 export const POSTGRES_OWN_TABLES = new Set(['schema_migrations', 'leader_lease', STATE_SOURCE_TABLE]);
+/**
+ * Tables each side keeps for itself: `directory_version` counts the embedded directory's edits per
+ * database (PostgreSQL's starts at 0 and is bumped by the copy, so a running bot re-reads).
+ */
+export const PER_ENGINE_TABLES = new Set(['directory_version']);
 /** The spooled files' tables (both sides): filled from the files on disk, not row by row. */
 export const FILE_TABLES = new Set(['spool_files', 'spool_chunks']);
 
@@ -71,7 +76,7 @@ export async function matchTables(
       .all() as Array<{ name: string }>
   )
     .map((row) => row.name)
-    .filter((name) => !FILE_TABLES.has(name));
+    .filter((name) => !FILE_TABLES.has(name) && !PER_ENGINE_TABLES.has(name));
   for (const name of FILE_TABLES) {
     if (sqliteTables.includes(name)) continue;
     const exists = sqlite.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?").get(name);
@@ -88,7 +93,12 @@ export async function matchTables(
   );
   const postgres = new Map<string, PostgresTable>();
   for (const row of columnRows) {
-    if (POSTGRES_OWN_TABLES.has(row.table_name) || FILE_TABLES.has(row.table_name)) continue;
+    if (
+      POSTGRES_OWN_TABLES.has(row.table_name) ||
+      FILE_TABLES.has(row.table_name) ||
+      PER_ENGINE_TABLES.has(row.table_name)
+    )
+      continue;
     let table = postgres.get(row.table_name);
     if (!table) {
       table = { name: row.table_name, columns: [], primaryKey: [], identity: [] };

@@ -13,7 +13,6 @@ import { expect } from 'vitest';
 import { openDatabase } from '../../src/store/database.js';
 import { openPostgresDatabase } from '../../src/store/postgres-schema.js';
 import { spoolRoot } from '../../src/store/spool.js';
-import { POSTGRES_SPOOL_FILES_DDL } from '../../src/store/spool-files.js';
 import type { SqlDatabase } from '../../src/store/sql-database.js';
 
 export interface SpooledFixtureFile {
@@ -189,20 +188,10 @@ export function addReport(dataDir: string, id: number): void {
   }
 }
 
-/**
- * Creates a migrated schema for the tests, with the spooled files' tables (their DDL lives in
- * spool-files.ts until it joins postgres-schema.ts: then this adds nothing).
- */
+/** Creates a migrated schema for the tests. */
 export async function prepareSchema(url: string, schema: string): Promise<void> {
   const db = await openPostgresDatabase({ url, schema });
-  try {
-    const present = await db.get<{ found: string | null }>(
-      "SELECT to_regclass('spool_files')::text AS found",
-    );
-    if (!present?.found) await db.exec(POSTGRES_SPOOL_FILES_DDL);
-  } finally {
-    await db.close();
-  }
+  await db.close();
 }
 
 /** The data tables of an SQLite installation (what migrate-state copies). */
@@ -215,7 +204,7 @@ export function dataTables(sqlite: BetterSqlite3.Database): string[] {
       .all() as Array<{ name: string }>
   )
     .map((row) => row.name)
-    .filter((name) => name !== 'spool_files' && name !== 'spool_chunks');
+    .filter((name) => name !== 'spool_files' && name !== 'spool_chunks' && name !== 'directory_version');
 }
 
 /** Rows as comparable text (column → value as text, bytes as hex), sorted. */
