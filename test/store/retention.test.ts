@@ -96,7 +96,7 @@ describe('report retention', () => {
     const oldPending = report(100);
     const oldResent = report(100);
     finish(oldResent.id, 99);
-    outbox.requeue(oldResent.id, {
+    await outbox.requeue(oldResent.id, {
       chatId: 3,
       recipientKind: 'user',
       recipientKey: '3',
