@@ -14,6 +14,7 @@ import { promisify } from 'node:util';
 import { Registry } from 'prom-client';
 import { afterAll, describe, expect, it } from 'vitest';
 import { describeSettings } from '../../src/config.js';
+import { SoleLeadership } from '../../src/leadership/leadership.js';
 import { BotMetrics } from '../../src/observability/metrics.js';
 import { OpsServer } from '../../src/observability/ops-server.js';
 
@@ -767,6 +768,10 @@ describe('the docs', () => {
       outboxDepth: () => 0,
       directoryLoadedAt: () => null,
     });
+    // the leadership's metrics (stb_leader, …) join the same registry in app.ts
+    new SoleLeadership({ startLeaderWork: async () => {}, stopLeaderWork: async () => {} }).registerMetrics(
+      metrics.registry,
+    );
     const exported = (await metrics.registry.getMetricsAsJSON())
       .map((metric) => metric.name)
       .filter((name) => name.startsWith('stb_'));
