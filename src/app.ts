@@ -1,6 +1,7 @@
 /**
- * The composition root: reads nothing itself but the validated config, builds the adapters (SQLite
- * store, directory, mailbox listeners) and wires them together. `start` in the CLI and the tests use it.
+ * The composition root: reads nothing itself but the validated config, builds the adapters (the state
+ * in SQLite or PostgreSQL, directory, mailbox listeners) and wires them together; the leadership
+ * decides when this instance does the leader's work. `start` in the CLI and the tests use it.
  */
 import path from 'node:path';
 import { Api } from 'grammy';
