@@ -11,7 +11,7 @@ import { LocalDirectory } from '../directory/local/local-directory.js';
 import { SecretScrubber } from '../observability/secret-scrubber.js';
 import { openStateDatabase } from '../store/open-state-database.js';
 import { isUnavailable, PostgresDatabase } from '../store/postgres-database.js';
-import type { SqlDatabase } from '../store/sql-database.js';
+import { type SqlDatabase, StateUnavailableError } from '../store/sql-database.js';
 
 export const MB = 1024 * 1024;
 
@@ -75,9 +75,14 @@ export async function stateDatabase(cfg: Config): Promise<SqlDatabase> {
   try {
     db = await openStateDatabase(cfg);
   } catch (error) {
-    if (cfg.DATABASE_URL && isUnavailable(error)) {
+    if (cfg.DATABASE_URL && (error instanceof StateUnavailableError || isUnavailable(error))) {
+      // the engine's own error names host:port/database already; a raw driver error does not
+      const what =
+        error instanceof StateUnavailableError
+          ? scrubber.describe(error)
+          : `PostgreSQL ${postgresLocation(cfg.DATABASE_URL)}: ${connectionFailure(error)}`;
       throw new UsageError(
-        `PostgreSQL ${postgresLocation(cfg.DATABASE_URL)} cannot be reached (${connectionFailure(error)}): check DATABASE_URL and that the server runs and accepts connections from here`,
+        `the state database cannot be reached (${what}): check DATABASE_URL and that PostgreSQL runs and accepts connections from here`,
       );
     }
     throw error;
