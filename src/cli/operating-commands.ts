@@ -248,7 +248,13 @@ async function resendCommand(reportId: number, options: { chat?: number }): Prom
     if (!report) throw new UsageError(`no report #${reportId} (see: superset-telegram-bot reports)`);
     if (report.status !== 'forward')
       throw new UsageError(`report #${reportId} was not forwarded (${report.status}): nothing to resend`);
-    if (report.files.length > 0 && report.files.some((file) => !existsSync(file.path))) {
+    // with DATABASE_URL the files live in the database (the paths are another instance's disk): gone
+    // once the janitor removed the report's spool
+    const filesGone =
+      state.engine === 'postgres'
+        ? report.spoolRemovedAt !== null
+        : report.files.some((file) => !existsSync(file.path));
+    if (report.files.length > 0 && filesGone) {
       throw new UsageError(
         `the files of report #${reportId} were already removed from the spool (SPOOL_RETENTION_HOURS)`,
       );
