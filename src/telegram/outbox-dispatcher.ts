@@ -109,6 +109,11 @@ interface QueuedDelivery {
   inFlight: boolean;
   /** Its record as sent (an empty plan) is being written. */
   recording?: boolean;
+  /**
+   * Set while its send task is starting (reading the row, checking the recipient): the task holds one
+   * of the parallel slots until its request goes out (or it ends without one).
+   */
+  releaseSlot?: () => void;
 }
 
 interface PreparedReport {
@@ -144,6 +149,8 @@ export class OutboxDispatcher {
   private lastCommitAt = Number.NEGATIVE_INFINITY;
   /** Send requests on the wire (at most TELEGRAM_PARALLEL_SENDS). */
   private requestsInFlight = 0;
+  /** Send tasks picked but not yet on the wire (their row reads and checks are async). */
+  private tasksStarting = 0;
   /** Chats with a message picked and not yet finished (its request may not have begun yet). */
   private readonly busyChats = new Set<number>();
   private readonly reports = new Map<number, PreparedReport>();
@@ -408,7 +415,7 @@ export class OutboxDispatcher {
       // requests on the wire count, not sends whose record is being committed: the disk sync of one
       // batch of records does not hold back the next requests (to other chats: a chat stays busy until
       // its record is durable, so a crash repeats at most one message per chat)
-      while (this.requestsInFlight < parallel && !this.stopping) {
+      while (this.requestsInFlight + this.tasksStarting < parallel && !this.stopping) {
         const next = this.pick();
         if ('waitUntil' in next) {
           // sending resumed after an outage and nothing is due: getMe answering ends it
@@ -418,9 +425,19 @@ export class OutboxDispatcher {
         }
         const chatId = next.entry.delivery.chatId;
         this.busyChats.add(chatId);
+        this.tasksStarting++;
+        let holding = true;
+        const releaseSlot = () => {
+          if (!holding) return;
+          holding = false;
+          this.tasksStarting--;
+        };
+        next.entry.releaseSlot = releaseSlot;
         const task = this.sendNext(next.entry, next.step)
           .catch((error: unknown) => this.afterTaskError(next.entry, error))
           .finally(() => {
+            releaseSlot();
+            if (next.entry.releaseSlot === releaseSlot) next.entry.releaseSlot = undefined;
             inFlight.delete(task);
             try {
               this.afterSend(next.entry, chatId);
@@ -607,6 +624,9 @@ export class OutboxDispatcher {
     entry.inFlight = true;
     const chatId = delivery.chatId;
     this.limiter.begin(chatId, messagesIn(step), this.now());
+    // on the wire now: the slot held while starting becomes a request in flight
+    entry.releaseSlot?.();
+    entry.releaseSlot = undefined;
     this.requestsInFlight++;
     const language = isLanguage(delivery.language) ? delivery.language : 'ru';
     let learnt: Awaited<ReturnType<ReportSender['send']>>;
