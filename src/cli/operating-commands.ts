@@ -13,6 +13,8 @@ import { openDatabase } from '../store/database.js';
 import { RefreshTokenStore } from '../store/oauth2-refresh-tokens.js';
 import { type Delivery, OutboxStore } from '../store/outbox-store.js';
 import { ReportStore } from '../store/report-store.js';
+import { spooledFilesKept, spoolRoot } from '../store/spool.js';
+import { spoolFilesFor } from '../store/spool-files.js';
 import { SqliteDatabase } from '../store/sqlite-database.js';
 import { config, integer, load, MB, printTable, scrubber, UsageError } from './command-options.js';
 import { seatableCheck } from './seatable-commands.js';
@@ -190,7 +192,8 @@ async function resendCommand(reportId: number, options: { chat?: number }): Prom
     if (!report) throw new UsageError(`no report #${reportId} (see: superset-telegram-bot reports)`);
     if (report.status !== 'forward')
       throw new UsageError(`report #${reportId} was not forwarded (${report.status}): nothing to resend`);
-    if (report.files.length > 0 && report.files.some((file) => !existsSync(file.path))) {
+    // through the same path as the bot's sender: with DATABASE_URL the files are in the database
+    if (!(await spooledFilesKept(spoolFilesFor(state, spoolRoot(cfg.DATA_DIR)), report.files))) {
       throw new UsageError(
         `the files of report #${reportId} were already removed from the spool (SPOOL_RETENTION_HOURS)`,
       );
