@@ -16,6 +16,8 @@ import { RefreshTokenStore } from '../store/oauth2-refresh-tokens.js';
 import { type Delivery, OutboxStore } from '../store/outbox-store.js';
 import type { PostgresDatabase } from '../store/postgres-database.js';
 import { ReportStore } from '../store/report-store.js';
+import { spooledFilesKept, spoolRoot } from '../store/spool.js';
+import { spoolFilesFor } from '../store/spool-files.js';
 import type { SqlDatabase } from '../store/sql-database.js';
 import type { SqliteDatabase } from '../store/sqlite-database.js';
 import {
@@ -248,13 +250,8 @@ async function resendCommand(reportId: number, options: { chat?: number }): Prom
     if (!report) throw new UsageError(`no report #${reportId} (see: superset-telegram-bot reports)`);
     if (report.status !== 'forward')
       throw new UsageError(`report #${reportId} was not forwarded (${report.status}): nothing to resend`);
-    // with DATABASE_URL the files live in the database (the paths are another instance's disk): gone
-    // once the janitor removed the report's spool
-    const filesGone =
-      state.engine === 'postgres'
-        ? report.spoolRemovedAt !== null
-        : report.files.some((file) => !existsSync(file.path));
-    if (report.files.length > 0 && filesGone) {
+    // through the same path as the bot's sender: with DATABASE_URL the files are in the database
+    if (!(await spooledFilesKept(spoolFilesFor(state, spoolRoot(cfg.DATA_DIR)), report.files))) {
       throw new UsageError(
         `the files of report #${reportId} were already removed from the spool (SPOOL_RETENTION_HOURS)`,
       );

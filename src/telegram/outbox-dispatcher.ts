@@ -26,6 +26,7 @@ import type { SecretScrubber } from '../observability/secret-scrubber.js';
 import { sanitizeServerText } from '../observability/server-text.js';
 import type { Delivery, OutboxStore } from '../store/outbox-store.js';
 import type { ReportStore, StoredReport } from '../store/report-store.js';
+import { DiskSpoolFiles, type SpoolFiles } from '../store/spool-files.js';
 import { FencedError, StateUnavailableError } from '../store/sql-database.js';
 import { LANGUAGES, type Language, texts } from '../texts/index.js';
 import { CurrentRecipients } from './current-recipients.js';
@@ -40,6 +41,12 @@ export interface OutboxDispatcherOptions {
   api: Api;
   outbox: OutboxStore;
   reports: ReportStore;
+  /**
+   * Where the reports' files are kept (`spoolFilesFor`): before a message is sent its files (tiles
+   * included) are made local, fetched from the database when another instance recorded the report.
+   * Default: on disk only (SQLite).
+   */
+  spoolFiles?: SpoolFiles;
   directory: Directory;
   logger: Logger;
   scrubber: SecretScrubber;
@@ -158,6 +165,7 @@ export class OutboxDispatcher {
   private readonly queuedPerReport = new Map<number, number>();
   private readonly limiter: SendRateLimiter;
   private readonly sender: ReportSender;
+  private readonly spoolFiles: SpoolFiles;
   private readonly log: Logger;
   private readonly now: () => number;
   private lastLoadedId = 0;
@@ -192,6 +200,7 @@ export class OutboxDispatcher {
     this.paidBroadcast = options.paidBroadcast !== undefined;
     if (options.paidBroadcast) this.limiter.setMessagesPerSecond(options.paidBroadcast.messagesPerSecond);
     this.sender = new ReportSender(options.api, options.outbox);
+    this.spoolFiles = options.spoolFiles ?? new DiskSpoolFiles();
     this.log = options.logger.child({ component: 'delivery' });
     this.now = options.now ?? Date.now;
     this.recipients = new CurrentRecipients(options.directory, options.defaultMediaMode ?? 'photo');
@@ -582,13 +591,17 @@ export class OutboxDispatcher {
     }
     const { delivery } = entry;
     const plan = this.planFor(entry)!;
-    const report = this.reports.get(delivery.reportId)!.report;
+    const recorded = this.reports.get(delivery.reportId)!.report;
     // a chat that is no recipient any more is cancelled before a stale delivery is reported as failed
     if (
-      (await this.refuseRecipient(entry, report.mailbox)) ||
+      (await this.refuseRecipient(entry, recorded.mailbox)) ||
       (await this.refuseStale(entry, current.createdAt))
     )
       return;
+    // its files here, on this instance (outside any transaction): streamed from the database when
+    // another instance recorded the report; an unreachable database throws StateUnavailableError (a
+    // pause, no attempt spent), a file kept nowhere keeps its path and goes as "file gone"
+    const report: StoredReport = { ...recorded, files: await this.spoolFiles.localCopies(recorded.files) };
     const sendable = await this.withoutBrokenTiles(delivery, plan, report);
     if (!sendable) {
       // all this message carried were unreadable tiles whose original goes in another message
