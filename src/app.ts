@@ -416,7 +416,8 @@ export class App {
     try {
       // a frozen leader's open transaction (and its locks) goes with its lease
       state = await openStateDatabase(deps.config, {
-        idleInTransactionTimeoutMs: deps.config.LEASE_SECONDS * 1000,
+        // half a lease: a standby's takeover (which waits for those locks) stays within its attempt
+        idleInTransactionTimeoutMs: deps.config.LEASE_SECONDS * 500,
       });
       app = new App(deps, lock, state);
     } catch (error) {
@@ -594,8 +595,28 @@ export class App {
     this.health.start();
   }
 
-  /** Stops the leader's work: nothing more is sent, read from the mailboxes or polled. */
+  /**
+   * Stops the leader's work: nothing more is sent, read from the mailboxes or polled. A stop that hangs
+   * (a request to a database gone silent) is an error past a bound: the leadership then ends the process
+   * rather than compete again with work perhaps still running.
+   */
   private async stopLeaderWork(): Promise<void> {
+    const boundMs = Math.max(30_000, this.deps.config.LEASE_SECONDS * 2000);
+    let timer: NodeJS.Timeout | undefined;
+    const bound = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new Error(`the leader's work did not stop within ${boundMs / 1000} s`)),
+        boundMs,
+      );
+    });
+    try {
+      await Promise.race([this.stopLeaderWorkInOrder(), bound]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  private async stopLeaderWorkInOrder(): Promise<void> {
     this.leading = false;
     if (this.janitor) clearInterval(this.janitor);
     this.janitor = null;

@@ -169,7 +169,7 @@ export class LeaderLease {
    */
   async tryAcquire(): Promise<HeldLease | null> {
     const started = this.monotonicNow();
-    const result = await this.query<{
+    const result = await this.takeoverTransaction<{
       generation: string;
       expires_at: Date | string;
       previous_holder: string | null;
@@ -297,6 +297,39 @@ export class LeaderLease {
       // as a pool with the store's type parsers gives it, or pg's default
       valid: row.valid === true || (row.valid as unknown) === 1,
     };
+  }
+
+  /**
+   * The acquisition's upsert in a transaction that first locks the row FOR UPDATE: that waits for the
+   * writes in flight, which checked the fence under FOR KEY SHARE, so none of the old generation commits
+   * after the new one exists. (The upsert alone would not wait: it changes no key column, and neither
+   * does a renewal, which so never waits for the leader's own writes.)
+   */
+  private async takeoverTransaction<Row extends pg.QueryResultRow>(
+    text: string,
+    values: unknown[],
+  ): Promise<pg.QueryResult<Row>> {
+    const query_timeout = leaseStatementTimeoutMs(this.leaseMs, this.marginMs);
+    const client = await this.options.pool.connect();
+    let broken: Error | undefined;
+    try {
+      await client.query('BEGIN');
+      await client.query({
+        text: `SELECT 1 FROM ${this.table} WHERE name = $1 FOR UPDATE`,
+        values: [this.name],
+        query_timeout,
+      } as pg.QueryConfig);
+      const result = await client.query<Row>({ text, values, query_timeout } as pg.QueryConfig);
+      await client.query('COMMIT');
+      return result;
+    } catch (error) {
+      broken = error instanceof Error ? error : new Error(String(error));
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw error;
+    } finally {
+      // a connection that failed mid-transaction is not handed out again
+      client.release(broken);
+    }
   }
 
   private query<Row extends pg.QueryResultRow>(

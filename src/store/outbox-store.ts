@@ -131,11 +131,12 @@ export class OutboxStore {
    */
   async stepSent(
     id: number,
+    stepsDone: number,
     finished: boolean,
     fileIds: Array<{ sha256: string; sentAs: FileSentAs; fileId: string }>,
     plan?: readonly PlannedMessage[],
   ): Promise<void> {
-    await this.stepsSent([{ id, finished, fileIds, ...(plan ? { plan } : {}) }]);
+    await this.stepsSent([{ id, stepsDone, finished, fileIds, ...(plan ? { plan } : {}) }]);
   }
 
   /**
@@ -145,29 +146,33 @@ export class OutboxStore {
   async stepsSent(
     steps: ReadonlyArray<{
       id: number;
+      /** Messages sent of this delivery, this one included (idempotent: a record repeated changes nothing). */
+      stepsDone: number;
       finished: boolean;
       fileIds: Array<{ sha256: string; sentAs: FileSentAs; fileId: string }>;
       plan?: readonly PlannedMessage[];
     }>,
   ): Promise<void> {
     await this.db.transaction(async () => {
-      for (const step of steps) await this.recordStep(step.id, step.finished, step.fileIds, step.plan);
+      for (const step of steps)
+        await this.recordStep(step.id, step.stepsDone, step.finished, step.fileIds, step.plan);
     });
   }
 
   private async recordStep(
     id: number,
+    stepsDone: number,
     finished: boolean,
     fileIds: Array<{ sha256: string; sentAs: FileSentAs; fileId: string }>,
     plan?: readonly PlannedMessage[],
   ): Promise<void> {
     const now = nowIso();
     await this.db.run(
-      `UPDATE deliveries SET steps_done = steps_done + 1, attempts = 0, last_error = NULL,
+      `UPDATE deliveries SET steps_done = ?, attempts = 0, last_error = NULL,
              state = CASE WHEN ? = 1 THEN 'sent' ELSE state END, finished_at = CASE WHEN ? = 1 THEN ? ELSE finished_at END,
              plan = coalesce(?, plan)
-           WHERE id = ?`,
-      [finished ? 1 : 0, finished ? 1 : 0, now, plan ? JSON.stringify(plan) : null, id],
+           WHERE id = ? AND steps_done < ?`,
+      [stepsDone, finished ? 1 : 0, finished ? 1 : 0, now, plan ? JSON.stringify(plan) : null, id, stepsDone],
     );
     for (const file of fileIds) {
       await this.db.run(

@@ -8,7 +8,7 @@
  *   transactions run one at a time across all instances, as strict as SQLite's single writer (a
  *   read-then-write inside a transaction sees no other writer in between). A single `run` outside a
  *   transaction is such a transaction of its own.
- * - With a fence ({@link setFence}), each write transaction then checks under `FOR SHARE` that the
+ * - With a fence ({@link setFence}), each write transaction then checks under `FOR KEY SHARE` that the
  *   fence's generation still holds the leader lease (`leader_lease`), so a takeover (an UPDATE of that
  *   row) waits for the writes in flight and every later write of the old leader is refused.
  * - Each session has `idle_in_transaction_session_timeout`: a frozen process (SIGSTOP) loses its
@@ -198,7 +198,7 @@ const UNAVAILABLE_SERVER_CODES = new Set([
   '40P01', // deadlock_detected
 ]);
 const UNAVAILABLE_MESSAGES =
-  /Connection terminated|not queryable|connection error|timeout exceeded when trying to connect|Client was closed|Connection timed out|terminating connection/i;
+  /Connection terminated|not queryable|connection error|timeout exceeded when trying to connect|Client was closed|Connection timed out|terminating connection|Query read timeout/i;
 
 /** Whether an error of the driver means the database cannot be reached (rather than a bad statement). */
 export function isUnavailable(error: unknown): boolean {
@@ -240,6 +240,10 @@ export class PostgresDatabase implements SqlDatabase {
       keepAlive: true,
       application_name: options.applicationName ?? 'superset-telegram-bot',
       statement_timeout: options.statementTimeoutMs ?? 60_000,
+      // the server enforces statement_timeout only while it answers: a server gone silent (powered off,
+      // a partition that drops packets) is noticed by the client's own timeout and TCP keep-alives
+      query_timeout: (options.statementTimeoutMs ?? 60_000) + 10_000,
+      keepAliveInitialDelayMillis: 10_000,
       idle_in_transaction_session_timeout: options.idleInTransactionTimeoutMs ?? 10_000,
       options: `-c search_path=${searchPath}`,
       types: typeParsers,
@@ -392,7 +396,9 @@ export class PostgresDatabase implements SqlDatabase {
   private async checkFence(client: pg.PoolClient, generation: number): Promise<void> {
     const held = await this.send(
       client,
-      'SELECT generation FROM leader_lease WHERE name = $1 AND generation = $2 AND expires_at > now() FOR SHARE',
+      // KEY SHARE: the leader's renewal (no key column changed) need not wait for its own writes; a
+      // takeover locks the row FOR UPDATE first, and so waits for them
+      'SELECT generation FROM leader_lease WHERE name = $1 AND generation = $2 AND expires_at > now() FOR KEY SHARE',
       [LEADER_LEASE_NAME, generation],
     );
     if (held.rows.length === 0) throw new FencedError(generation);

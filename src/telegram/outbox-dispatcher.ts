@@ -763,6 +763,9 @@ export class OutboxDispatcher {
       try {
         await this.recordTogether({
           id: delivery.id,
+          // the count after this message, not "one more": a commit whose answer was lost (the database
+          // restarting) and is tried again must not count the message twice
+          stepsDone: delivery.stepsDone,
           finished,
           fileIds: learnt,
           ...(fixPlan ? { plan: fixPlan } : {}),

@@ -101,11 +101,24 @@ describe('LeaderLease', () => {
 
   it('measures the deadline from the start of a renewal, not from its answer', async () => {
     let now = 0;
+    // every answer comes 5 s after its question (a frozen process, a slow network)
+    const slow = async <T>(answer: Promise<T>): Promise<T> => {
+      const result = await answer;
+      now += 5000;
+      return result;
+    };
     const slowPool = {
-      query: async (config: pg.QueryConfig) => {
-        const result = await pool.query(config);
-        now += 5000; // the answer came 5 s after the question (a frozen process, a slow network)
-        return result;
+      query: (config: pg.QueryConfig) => slow(pool.query(config)),
+      connect: async () => {
+        const client = await pool.connect();
+        return {
+          // the acquisition's own statement answers late (its BEGIN, lock and COMMIT at once)
+          query: (config: pg.QueryConfig | string) =>
+            typeof config !== 'string' && config.text.includes('INSERT')
+              ? slow(client.query(config))
+              : client.query(config as pg.QueryConfig),
+          release: (error?: Error) => client.release(error),
+        };
       },
     } as unknown as pg.Pool;
     const a = new LeaderLease({

@@ -55,10 +55,13 @@ forEachEngine('outbox store', (engine) => {
       { kind: 'single', item: { fileIndex: 0, as: 'photo' }, withCaption: true },
       { kind: 'single', item: { fileIndex: 0, as: 'document' }, withCaption: true },
     ];
-    await outbox.stepSent(id, false, [], plan);
+    await outbox.stepSent(id, 1, false, [], plan);
     expect(await outbox.delivery(id)).toMatchObject({ stepsDone: 1, state: 'pending', plan });
-    await outbox.stepSent(id, true, []);
+    await outbox.stepSent(id, 2, true, []);
     expect(await outbox.delivery(id)).toMatchObject({ stepsDone: 2, state: 'sent', plan });
+    // the same record again (a commit whose answer was lost, retried) changes nothing
+    await outbox.stepSent(id, 2, true, []);
+    expect(await outbox.delivery(id)).toMatchObject({ stepsDone: 2, state: 'sent' });
     expect((await outbox.delivery(id))?.finishedAt).not.toBeNull();
   });
 
@@ -66,8 +69,13 @@ forEachEngine('outbox store', (engine) => {
     const { outbox, id, reportId } = await outboxWithOneDelivery(engine, -100);
     const other = await addDelivery(engine.current(), reportId, -200);
     await outbox.stepsSent([
-      { id, finished: true, fileIds: [{ sha256: 'a', sentAs: 'photo', fileId: 'F1' }] },
-      { id: other, finished: false, fileIds: [{ sha256: 'a', sentAs: 'document', fileId: 'F2' }] },
+      { id, stepsDone: 1, finished: true, fileIds: [{ sha256: 'a', sentAs: 'photo', fileId: 'F1' }] },
+      {
+        id: other,
+        stepsDone: 1,
+        finished: false,
+        fileIds: [{ sha256: 'a', sentAs: 'document', fileId: 'F2' }],
+      },
     ]);
     expect(await outbox.delivery(id)).toMatchObject({ state: 'sent', stepsDone: 1 });
     expect(await outbox.delivery(other)).toMatchObject({ state: 'pending', stepsDone: 1 });
@@ -75,7 +83,7 @@ forEachEngine('outbox store', (engine) => {
     expect(await outbox.fileId('a', 'document')).toBe('F2');
     // a file id learnt again replaces the old one
     await outbox.stepsSent([
-      { id: other, finished: true, fileIds: [{ sha256: 'a', sentAs: 'photo', fileId: 'F3' }] },
+      { id: other, stepsDone: 2, finished: true, fileIds: [{ sha256: 'a', sentAs: 'photo', fileId: 'F3' }] },
     ]);
     expect(await outbox.fileId('a', 'photo')).toBe('F3');
     await outbox.forgetFileId('a', 'photo');
@@ -86,7 +94,7 @@ forEachEngine('outbox store', (engine) => {
     const db = engine.current();
     await expect(
       db.transaction(async () => {
-        await outbox.stepsSent([{ id: third, finished: true, fileIds: [] }]);
+        await outbox.stepsSent([{ id: third, stepsDone: 1, finished: true, fileIds: [] }]);
         await db.run('INSERT INTO no_such_table VALUES (1)');
       }),
     ).rejects.toThrow();

@@ -213,7 +213,11 @@ describe('PostgresDatabase', () => {
     });
     await sleep(100);
     const takeover = await rawClient(db.schema);
+    // a takeover as LeaderLease makes it: the row locked FOR UPDATE first, then the new generation
+    await takeover.query('BEGIN');
+    await takeover.query("SELECT 1 FROM leader_lease WHERE name = 'leader' FOR UPDATE");
     await takeover.query("UPDATE leader_lease SET generation = 2, holder = 'new' WHERE name = 'leader'");
+    await takeover.query('COMMIT');
     events.push('takeover done');
     await inFlight;
     expect(events).toEqual(['old leader committing', 'takeover done']);
@@ -223,6 +227,7 @@ describe('PostgresDatabase', () => {
     // the other order: the takeover is under way (not committed) when the old leader writes
     db.setFence(2);
     await takeover.query('BEGIN');
+    await takeover.query("SELECT 1 FROM leader_lease WHERE name = 'leader' FOR UPDATE");
     await takeover.query("UPDATE leader_lease SET generation = 3, holder = 'newer' WHERE name = 'leader'");
     const late = db.run('UPDATE mailbox_watermarks SET last_uid = 4');
     await sleep(150);

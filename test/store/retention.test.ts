@@ -78,7 +78,7 @@ function world() {
   };
   /** Finishes every delivery of a report, `ageDays` ago. */
   const finish = async (reportId: number, ageDays: number) => {
-    for (const delivery of await outbox.forReport(reportId)) outbox.stepSent(delivery.id, true, []);
+    for (const delivery of await outbox.forReport(reportId)) await outbox.stepSent(delivery.id, 1, true, []);
     db.prepare('UPDATE deliveries SET finished_at = ? WHERE report_id = ?').run(
       new Date(NOW - ageDays * DAY).toISOString(),
       reportId,
