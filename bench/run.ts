@@ -10,6 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { bigPdfBenchmark } from './big-pdf.js';
+import { failoverBenchmark } from './failover.js';
 import { fanOutBenchmark, fanOutScaleBenchmark, paidBroadcastBenchmark } from './fan-out.js';
 import { hostileHtmlBenchmark } from './hostile-html.js';
 import { idleMailboxesBenchmark } from './idle-mailboxes.js';
@@ -30,6 +31,7 @@ const BENCHMARKS: Record<string, () => Promise<ResultRow[]>> = {
   'big-pdf': () => bigPdfBenchmark(),
   'hostile-html': () => hostileHtmlBenchmark(),
   'tall-image': () => tallImageBenchmark(),
+  failover: () => failoverBenchmark(),
 };
 
 const RESULTS_FILE = path.join(path.dirname(fileURLToPath(import.meta.url)), 'results.md');

@@ -32,6 +32,11 @@ export interface LeaderKillOptions {
   firstChatId: number;
   /** Progress lines (default: none). */
   log?: (line: string) => void;
+  /**
+   * Also hands each clean-up step to the caller (the benchmark's interrupt handler); the run does them
+   * itself at its end, and each step may run twice.
+   */
+  register?: (what: string, release: () => Promise<void>) => void;
 }
 
 /** One kill of the leader. */
@@ -68,12 +73,16 @@ const PER_REPORT = 2;
 export async function runLeaderKills(options: LeaderKillOptions): Promise<LeaderKillRun> {
   const log = options.log ?? (() => undefined);
   const cleanups: Array<() => Promise<void>> = [];
+  const hold = (what: string, release: () => Promise<void>) => {
+    cleanups.push(release);
+    options.register?.(what, release);
+  };
   try {
     const cluster = await PostgresCluster.start();
-    cleanups.push(() => cluster.destroy());
+    hold('PostgreSQL cluster', () => cluster.destroy());
     const databaseUrl = await cluster.createDatabase();
     const telegram = await FakeTelegram.start();
-    cleanups.push(() => telegram.stop());
+    hold('fake Bot API', () => telegram.stop());
     const chats = await prepareDirectoryInPostgres({
       databaseUrl,
       dovecot: options.dovecot,
@@ -83,7 +92,7 @@ export async function runLeaderKills(options: LeaderKillOptions): Promise<Leader
       firstChatId: options.firstChatId,
     });
     const pair = await BotPair.create({ databaseUrl, telegram, leaseSeconds: options.leaseSeconds });
-    cleanups.push(() => pair.destroy());
+    hold('bot processes', () => pair.destroy());
     await pair.startAll();
     let leader = await pair.settledLeader();
     const random = seededRandom(options.seed);
