@@ -203,7 +203,9 @@ export class BotPair {
 /** The `time` (ms epoch) of the process's first JSON log line containing `text`. */
 export async function loggedAt(bot: BotProcess, text: string, timeoutMs: number): Promise<number> {
   const line = await bot.waitForLine(text, timeoutMs);
-  return (JSON.parse(line) as { time: number }).time;
+  // ISO text (the bot's logger), or ms since the epoch (pino's default)
+  const { time } = JSON.parse(line) as { time: string | number };
+  return typeof time === 'number' ? time : Date.parse(time);
 }
 
 /**
