@@ -40,7 +40,7 @@ async function deliverOnce(
 ): Promise<Outcome> {
   const resources = new Resources();
   try {
-    const setup = prepareDataDir({ dovecot, telegram, mailboxUsers: [user], readers: 1 }, resources);
+    const setup = await prepareDataDir({ dovecot, telegram, mailboxUsers: [user], readers: 1 }, resources);
     const chat = setup.chats[0]!;
     const bot: BotProcess = await startBotProcess({ ...setup.env, ...extraEnv }, resources);
     const pid = bot.child.pid!;

@@ -9,6 +9,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { LocalDirectory } from '../src/directory/local/local-directory.js';
 import { openDatabase } from '../src/store/database.js';
+import { SqliteDatabase } from '../src/store/sqlite-database.js';
 import type { DovecotServer } from '../test/dovecot/dovecot.js';
 import type { FakeTelegram } from '../test/fakes/telegram/fake-telegram.js';
 import { BotProcess } from '../test/support/bot-process.js';
@@ -39,25 +40,26 @@ export interface PreparedBot {
 }
 
 /** Creates a DATA_DIR (removed by `resources`) with the mailboxes and readers in its directory. */
-export function prepareDataDir(options: BotSetupOptions, resources: Resources): PreparedBot {
+export async function prepareDataDir(options: BotSetupOptions, resources: Resources): Promise<PreparedBot> {
   const { dovecot, telegram } = options;
   const dataDir = resources.hold(mkdtempSync(path.join(tmpdir(), 'stb-bench-')), 'DATA_DIR', (dir) =>
     rmSync(dir, { recursive: true, force: true }),
   );
   const db = openDatabase(dataDir);
   try {
-    const directory = new LocalDirectory(db, { phoneRegion: 'RU', pollIntervalMs: 0 });
-    const mailboxes = options.mailboxUsers.map(
-      (user) =>
-        directory.addMailbox({
-          email: dovecot.address(user),
-          host: dovecot.host,
-          port: dovecot.port,
-          tls: 'none',
-          login: user,
-          password: dovecot.password,
-        }).email,
-    );
+    const directory = new LocalDirectory(new SqliteDatabase(db), { phoneRegion: 'RU', pollIntervalMs: 0 });
+    const mailboxes: string[] = [];
+    for (const user of options.mailboxUsers) {
+      const added = await directory.addMailbox({
+        email: dovecot.address(user),
+        host: dovecot.host,
+        port: dovecot.port,
+        tls: 'none',
+        login: user,
+        password: dovecot.password,
+      });
+      mailboxes.push(added.email);
+    }
     const chats: number[] = [];
     const first = options.firstChatId ?? 8_000_001;
     // straight into the embedded directory's tables, in one transaction: `addUser` re-reads the whole

@@ -116,7 +116,7 @@ export async function measureFanOut(options: FanOutOptions = {}): Promise<FanOut
       'fake Bot API',
       (fake) => fake.stop(),
     );
-    const setup = prepareDataDir(
+    const setup = await prepareDataDir(
       { dovecot, telegram, mailboxUsers: ['user1'], readers: chatCount },
       resources,
     );

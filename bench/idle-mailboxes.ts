@@ -74,7 +74,7 @@ export async function idleMailboxesBenchmark(options: IdleMailboxesOptions = {})
     );
     const telegram = resources.hold(await FakeTelegram.start(), 'fake Bot API', (fake) => fake.stop());
     const users = Array.from({ length: count }, (_, index) => `user${index + 1}`);
-    const setup = prepareDataDir({ dovecot, telegram, mailboxUsers: users, readers: 1 }, resources);
+    const setup = await prepareDataDir({ dovecot, telegram, mailboxUsers: users, readers: 1 }, resources);
     const httpPort = await freePort();
 
     const spawnedAt = Date.now();

@@ -62,7 +62,7 @@ export async function latencyBenchmark(options: LatencyOptions = {}): Promise<Re
       server.stop(),
     );
     const telegram = resources.hold(await FakeTelegram.start(), 'fake Bot API', (fake) => fake.stop());
-    const setup = prepareDataDir({ dovecot, telegram, mailboxUsers: ['user1'], readers: 1 }, resources);
+    const setup = await prepareDataDir({ dovecot, telegram, mailboxUsers: ['user1'], readers: 1 }, resources);
     const bot = await startBotProcess(setup.env, resources);
     await bot.waitForLine('connected to the mailbox', 30_000);
 

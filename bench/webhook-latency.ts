@@ -8,6 +8,7 @@ import { mkdirSync } from 'node:fs';
 import type { ImapFlow } from 'imapflow';
 import { LocalDirectory } from '../src/directory/local/local-directory.js';
 import { openDatabase } from '../src/store/database.js';
+import { SqliteDatabase } from '../src/store/sqlite-database.js';
 import { webhookPath } from '../src/webhook/webhook-token.js';
 import { DovecotServer } from '../test/dovecot/dovecot.js';
 import { FakeTelegram } from '../test/fakes/telegram/fake-telegram.js';
@@ -41,15 +42,15 @@ export async function webhookLatencyBenchmark(
       server.stop(),
     );
     const telegram = resources.hold(await FakeTelegram.start(), 'fake Bot API', (fake) => fake.stop());
-    const setup = prepareDataDir({ dovecot, telegram, mailboxUsers: ['user1'], readers: 1 }, resources);
+    const setup = await prepareDataDir({ dovecot, telegram, mailboxUsers: ['user1'], readers: 1 }, resources);
     // the same reader also subscribes to a webhook-only mailbox
     mkdirSync(setup.dataDir, { recursive: true });
     const db = openDatabase(setup.dataDir);
     try {
-      const directory = new LocalDirectory(db, { phoneRegion: 'RU', pollIntervalMs: 0 });
-      directory.addMailbox({ email: HOOK_MAILBOX, webhookOnly: true });
+      const directory = new LocalDirectory(new SqliteDatabase(db), { phoneRegion: 'RU', pollIntervalMs: 0 });
+      await directory.addMailbox({ email: HOOK_MAILBOX, webhookOnly: true });
       const reader = directory.snapshot().users[0]!;
-      directory.editUser(reader.phone, { mailboxes: [...reader.mailboxes, HOOK_MAILBOX] });
+      await directory.editUser(reader.phone, { mailboxes: [...reader.mailboxes, HOOK_MAILBOX] });
     } finally {
       db.close();
     }

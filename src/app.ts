@@ -28,12 +28,14 @@ import { RefreshTokenStore } from './store/oauth2-refresh-tokens.js';
 import { OutboxStore } from './store/outbox-store.js';
 import { ReportStore } from './store/report-store.js';
 import { forgetOldReports, removeFinishedSpools, removeOrphanSpoolDirs, spoolRoot } from './store/spool.js';
+import { SqliteDatabase } from './store/sqlite-database.js';
 import { BotPolling } from './telegram/bot-polling.js';
 import { createChatHandlers, publishCommands } from './telegram/chat-handlers.js';
 import { type DeliveryOutcome, OutboxDispatcher } from './telegram/outbox-dispatcher.js';
 import { classifySendError } from './telegram/send-failure.js';
 import { PAID_BROADCAST_MESSAGES_PER_SECOND } from './telegram/send-rate-limiter.js';
 import { createTelegramProxy, proxyClientOptions } from './telegram/telegram-proxy.js';
+import { languageFor } from './texts/index.js';
 import { WebhookServer } from './webhook/webhook-server.js';
 import { webhookToken } from './webhook/webhook-token.js';
 
@@ -82,6 +84,8 @@ export function mailboxSecrets(mailbox: MailboxEntry): Array<string | null> {
 /** The running bot. */
 export class App {
   readonly db: Database;
+  /** The state seam over `db`: one instance for the bot, every converted store shares it. */
+  readonly state: SqliteDatabase;
   readonly store: ReportStore;
   readonly directory: Directory;
   readonly listeners: ListenerSupervisor;
@@ -106,6 +110,8 @@ export class App {
   private janitor: NodeJS.Timeout | null = null;
   private stopped = false;
   private started = false;
+  /** Rotated OAuth2 refresh tokens; their values join the scrubber when the bot runs. */
+  private readonly refreshTokens: RefreshTokenStore;
 
   private constructor(
     private readonly deps: AppDependencies,
@@ -114,7 +120,8 @@ export class App {
   ) {
     const { config, logger, scrubber } = deps;
     this.db = openDatabase(config.DATA_DIR);
-    this.store = new ReportStore(this.db);
+    this.state = new SqliteDatabase(this.db);
+    this.store = new ReportStore(this.state);
     const token = config.TELEGRAM_BOT_TOKEN;
     // one agent for every Bot API call, so none can bypass TELEGRAM_PROXY
     const viaProxy = proxyClientOptions(
@@ -133,7 +140,7 @@ export class App {
               });
             },
             // alerts raised while Telegram is down wait for it, in order, like the reports, restarts included
-            persist: new StoredAlertQueue(this.db),
+            persist: new StoredAlertQueue(this.state),
             retryDelayMs: (error, failures) => {
               const failure = classifySendError(error);
               if (failure.kind === 'rate-limited') return failure.details.retryAfterMs ?? 5000;
@@ -145,7 +152,7 @@ export class App {
         : new LoggedAlerts(logger);
     this.directory = createDirectory({
       config,
-      db: this.db,
+      db: this.state,
       logger,
       scrubber,
       alerts: this.alerts,
@@ -153,8 +160,8 @@ export class App {
       localPollMs: deps.directoryPollMs,
       seatableRefreshMs: deps.seatableRefreshMs,
     });
-    this.languages = new ChatLanguages(this.db);
-    this.outbox = new OutboxStore(this.db);
+    this.languages = new ChatLanguages(this.state);
+    this.outbox = new OutboxStore(this.state);
     this.dispatcher = null;
     this.polling = null;
     if (token) {
@@ -189,7 +196,14 @@ export class App {
           ? { probeMinMs: deps.telegramProbeMs.min, probeMaxMs: deps.telegramProbeMs.max }
           : {}),
         parallelSends: config.TELEGRAM_PARALLEL_SENDS,
-        onChatMoved: (oldChatId, newChatId) => this.languages.move(oldChatId, newChatId),
+        onChatMoved: (oldChatId, newChatId) => {
+          this.languages.move(oldChatId, newChatId).catch((error: unknown) => {
+            logger.warn(
+              { err: scrubber.describe(error) },
+              'could not move the chat language to the new group id',
+            );
+          });
+        },
         onOutcome: (outcome) => {
           this.countDelivery(outcome);
           deps.onDeliveryOutcome?.(outcome);
@@ -211,7 +225,7 @@ export class App {
           logger,
           scrubber,
           api: new Api(token, { apiRoot: config.TELEGRAM_API_ROOT, timeoutSeconds: 30, ...viaProxy }),
-          approvals: new GroupApprovals(this.db),
+          approvals: new GroupApprovals(this.state),
           reports: this.store,
           onQueued: () => this.dispatcher?.wake(),
         }),
@@ -231,7 +245,14 @@ export class App {
         blankScreenshots: config.BLANK_SCREENSHOTS,
         blankShare: config.BLANK_SCREENSHOT_SHARE,
       },
-      languageOf: (chatId) => this.languages.get(chatId),
+      // MERGE: the intake records synchronously on this branch; with the async intake (engineer "rep")
+      // this becomes `languageOf: (chatId) => this.languages.get(chatId)`, awaited inside its transaction
+      languageOf: (chatId) => {
+        const row = this.db.prepare('SELECT language FROM chat_languages WHERE chat_id = ?').get(chatId) as
+          | { language: string }
+          | undefined;
+        return languageFor(row?.language);
+      },
       onRecorded: () => this.dispatcher?.wake(),
       onResult: (mailbox, result) => this.metrics.reports.inc({ mailbox, result: result.status }),
       alerts: this.alerts,
@@ -253,8 +274,8 @@ export class App {
     };
     const spool = spoolRoot(config.DATA_DIR);
     const connectGate = new ConnectGate(config.IMAP_CONNECT_CONCURRENCY);
-    const refreshTokens = new RefreshTokenStore(this.db);
-    scrubber.add(...refreshTokens.all());
+    const refreshTokens = new RefreshTokenStore(this.state);
+    this.refreshTokens = refreshTokens;
     this.listeners = new ListenerSupervisor(
       (mailbox) =>
         new MailboxListener({
@@ -363,16 +384,17 @@ export class App {
   private async run(): Promise<void> {
     const { logger, scrubber, config } = this.deps;
     for (const warning of configWarnings(config)) logger.warn(warning);
-    const removed = removeOrphanSpoolDirs(spoolRoot(config.DATA_DIR), this.store.referencedSpoolDirs());
+    scrubber.add(...(await this.refreshTokens.all()));
+    const removed = removeOrphanSpoolDirs(spoolRoot(config.DATA_DIR), await this.store.referencedSpoolDirs());
     if (removed > 0) logger.info({ removed }, 'removed spool directories left by an interrupted run');
     await this.directory.start();
     await this.polling?.start();
     this.dispatcher?.start();
-    const cleanSpool = () => {
-      const cleaned = removeFinishedSpools(this.store, config.SPOOL_RETENTION_HOURS * 3600_000);
+    const cleanSpool = async () => {
+      const cleaned = await removeFinishedSpools(this.store, config.SPOOL_RETENTION_HOURS * 3600_000);
       if (cleaned > 0) logger.info({ reports: cleaned }, 'removed spooled files of finished reports');
       try {
-        const forgotten = forgetOldReports(this.store, config.REPORT_RETENTION_DAYS * 86_400_000);
+        const forgotten = await forgetOldReports(this.store, config.REPORT_RETENTION_DAYS * 86_400_000);
         if (forgotten > 0) {
           logger.info(
             { reports: forgotten, retentionDays: config.REPORT_RETENTION_DAYS },
@@ -383,8 +405,16 @@ export class App {
         logger.warn({ err: scrubber.describe(error) }, 'could not forget old reports; trying again later');
       }
     };
-    cleanSpool();
-    this.janitor = setInterval(cleanSpool, 10 * 60_000);
+    await cleanSpool();
+    this.janitor = setInterval(() => {
+      // a timer must not end the process with an unhandled rejection: the next round tries again
+      cleanSpool().catch((error: unknown) => {
+        logger.warn(
+          { err: scrubber.describe(error) },
+          'could not remove finished spools; trying again later',
+        );
+      });
+    }, 10 * 60_000);
     this.janitor.unref();
     const snapshot = this.directory.snapshot();
     // a webhook URL is a credential too: its token never shows in a log line

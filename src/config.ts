@@ -52,6 +52,11 @@ export const settings = {
     description:
       'How often the running bot checks that its lock file in DATA_DIR (bot.lock) is still its own. Removed, it is taken again; taken by another bot meanwhile, this bot stops sending at once and exits with an error.',
   },
+  LEASE_SECONDS: {
+    schema: positiveInteger(5).default(15),
+    description:
+      'With several instances sharing one PostgreSQL (DATABASE_URL): how long the leader\u2019s lease lasts after each renewal, in seconds (at least 5). The leader renews every third of it; a standby tries as often, so it takes over within this time of the leader\u2019s death. A leader that could not renew (database unreachable, process frozen) stops sending a fifth of it (at least 1 s) before the lease runs out. Shorter: faster failover, more database traffic and more failovers on short database hiccups.',
+  },
   LOG_LEVEL: {
     schema: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     description:

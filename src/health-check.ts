@@ -73,7 +73,7 @@ async function checkMailbox(
     // endpoint with reuse detection void the bot's too: check does not refresh beside the bot.
     if (
       refreshToken &&
-      refreshTokens?.current(mailbox.email, refreshTokenSeedHash(tokenUrl, clientId, refreshToken))
+      (await refreshTokens?.current(mailbox.email, refreshTokenSeedHash(tokenUrl, clientId, refreshToken)))
     ) {
       return {
         check: name,
@@ -387,7 +387,7 @@ export async function runHealthCheck(options: HealthCheckOptions): Promise<Check
     for (const mailbox of mailboxes) {
       options.scrubber.add(mailbox.password, mailbox.oauth2?.clientSecret, mailbox.oauth2?.refreshToken);
     }
-    options.scrubber.add(...(options.refreshTokens?.all() ?? []));
+    options.scrubber.add(...((await options.refreshTokens?.all()) ?? []));
     const registeredUsers = snapshot.users.filter((user) => user.active && user.telegramId !== null).length;
     const registeredGroups = snapshot.groups.filter(
       (group) => group.active && group.telegramId !== null,

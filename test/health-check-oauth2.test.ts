@@ -8,6 +8,7 @@ import { runHealthCheck } from '../src/health-check.js';
 import { SecretScrubber } from '../src/observability/secret-scrubber.js';
 import { openDatabase } from '../src/store/database.js';
 import { RefreshTokenStore } from '../src/store/oauth2-refresh-tokens.js';
+import { SqliteDatabase } from '../src/store/sqlite-database.js';
 import { DovecotServer } from './dovecot/dovecot.js';
 import { FakeIdentityPlatform } from './fakes/oauth2/fake-identity-platform.js';
 import { removeDir, tempDataDir, testConfig } from './support/bot-harness.js';
@@ -37,8 +38,12 @@ async function checkMailbox(
   const dataDir = tempDataDir();
   const db = openDatabase(dataDir);
   try {
-    const directory = new LocalDirectory(db, { phoneRegion: 'RU', pollIntervalMs: 0, env });
-    directory.addMailbox({
+    const directory = new LocalDirectory(new SqliteDatabase(db), {
+      phoneRegion: 'RU',
+      pollIntervalMs: 0,
+      env,
+    });
+    await directory.addMailbox({
       email: dovecot.address('user1'),
       host: dovecot.host,
       port: dovecot.port,
@@ -53,7 +58,7 @@ async function checkMailbox(
         config: testConfig(dataDir, {}),
         directory,
         scrubber: new SecretScrubber(),
-        refreshTokens: new RefreshTokenStore(db),
+        refreshTokens: new RefreshTokenStore(new SqliteDatabase(db)),
         timeoutMs: 8000,
       });
     }
@@ -61,7 +66,7 @@ async function checkMailbox(
       // the login check comes last (the settings warnings of the same mailbox come first)
       result: results.filter((result) => result.check === `mailbox ${dovecot.address('user1')}`).at(-1)!,
       text: JSON.stringify(results),
-      stored: new RefreshTokenStore(db).all(),
+      stored: await new RefreshTokenStore(new SqliteDatabase(db)).all(),
     };
   } finally {
     db.close();

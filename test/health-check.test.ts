@@ -4,6 +4,7 @@ import { LocalDirectory } from '../src/directory/local/local-directory.js';
 import { runHealthCheck } from '../src/health-check.js';
 import { SecretScrubber } from '../src/observability/secret-scrubber.js';
 import { type Database, openDatabase } from '../src/store/database.js';
+import { SqliteDatabase } from '../src/store/sqlite-database.js';
 import { removeDir, tempDataDir, testConfig } from './support/bot-harness.js';
 
 let dataDir: string;
@@ -17,16 +18,16 @@ afterEach(() => {
 async function checkWith(env: Record<string, string>) {
   dataDir = tempDataDir();
   db = openDatabase(dataDir);
-  const directory = new LocalDirectory(db, { phoneRegion: 'RU', pollIntervalMs: 0 });
-  directory.addMailbox({
+  const directory = new LocalDirectory(new SqliteDatabase(db), { phoneRegion: 'RU', pollIntervalMs: 0 });
+  await directory.addMailbox({
     email: 'reports@example.com',
     host: '127.0.0.1',
     port: 1,
     tls: 'none',
     password: 'x',
   });
-  directory.addGroup({ title: 'Finance', mailboxes: ['reports@example.com'] });
-  directory.addGroup({ title: 'Ops', mailboxes: ['reports@example.com'], telegramId: -100500 });
+  await directory.addGroup({ title: 'Finance', mailboxes: ['reports@example.com'] });
+  await directory.addGroup({ title: 'Ops', mailboxes: ['reports@example.com'], telegramId: -100500 });
   const results = await runHealthCheck({
     config: testConfig(dataDir, env),
     directory,
@@ -69,8 +70,8 @@ describe('check: webhook-only mailboxes', () => {
   async function checkWebhookOnly(env: Record<string, string>) {
     dataDir = tempDataDir();
     db = openDatabase(dataDir);
-    const directory = new LocalDirectory(db, { phoneRegion: 'RU', pollIntervalMs: 0 });
-    directory.addMailbox({ email: 'hook@example.com', webhookOnly: true });
+    const directory = new LocalDirectory(new SqliteDatabase(db), { phoneRegion: 'RU', pollIntervalMs: 0 });
+    await directory.addMailbox({ email: 'hook@example.com', webhookOnly: true });
     const results = await runHealthCheck({
       config: testConfig(dataDir, env),
       directory,

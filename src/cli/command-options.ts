@@ -9,7 +9,8 @@ import { TALL_IMAGE_MODES } from '../core/message-plan.js';
 import type { ChatGone } from '../directory/directory.js';
 import { LocalDirectory } from '../directory/local/local-directory.js';
 import { SecretScrubber } from '../observability/secret-scrubber.js';
-import { type Database, openDatabase } from '../store/database.js';
+import { openDatabase } from '../store/database.js';
+import { SqliteDatabase } from '../store/sqlite-database.js';
 
 export const MB = 1024 * 1024;
 
@@ -61,23 +62,25 @@ export const tallImageModeOption = () =>
   ).choices(TALL_IMAGE_MODES);
 
 /** Opens the embedded directory for a management command; refuses when SeaTable is the directory. */
-export function localDirectory(cfg: Config): LocalDirectory {
-  return openLocalDirectory(cfg).directory;
+export async function localDirectory(cfg: Config): Promise<LocalDirectory> {
+  return (await openLocalDirectory(cfg)).directory;
 }
 
-/** The embedded directory with its database (for a command that needs both, in one transaction). */
-export function openLocalDirectory(cfg: Config): { directory: LocalDirectory; db: Database } {
+/** The embedded directory (read) with its database (for a command that needs both, in one transaction). */
+export async function openLocalDirectory(
+  cfg: Config,
+): Promise<{ directory: LocalDirectory; db: SqliteDatabase }> {
   if (cfg.DIRECTORY !== 'local') {
     throw new UsageError(
       `DIRECTORY=${cfg.DIRECTORY}: mailboxes, users and groups are managed in SeaTable; edit the base instead`,
     );
   }
-  const db = openDatabase(cfg.DATA_DIR);
+  const db = new SqliteDatabase(openDatabase(cfg.DATA_DIR));
   const directory = new LocalDirectory(db, {
     phoneRegion: cfg.PHONE_REGION as CountryCode,
     pollIntervalMs: 0,
   });
-  void directory.start();
+  await directory.start();
   return { directory, db };
 }
 

@@ -20,9 +20,9 @@ import {
   type RowProblem,
 } from '../directory/local/directory-import.js';
 import type { LocalDirectory } from '../directory/local/local-directory.js';
-import type { Database } from '../store/database.js';
 import { OutboxStore } from '../store/outbox-store.js';
 import { ReportStore } from '../store/report-store.js';
+import type { SqlDatabase } from '../store/sql-database.js';
 import { CurrentRecipients } from '../telegram/current-recipients.js';
 import { config, openLocalDirectory, scrubber, UsageError } from './command-options.js';
 
@@ -57,9 +57,13 @@ export function registerDirectoryFileCommands(parent: Command, kind: TableKind):
     );
 }
 
-function exportCommand(kind: TableKind, file: string | undefined, separator: CsvSeparator): void {
+async function exportCommand(
+  kind: TableKind,
+  file: string | undefined,
+  separator: CsvSeparator,
+): Promise<void> {
   const spec = DIRECTORY_CSV[kind];
-  const { directory, db } = openLocalDirectory(config());
+  const { directory, db } = await openLocalDirectory(config());
   try {
     const snapshot = directory.snapshot();
     const text = exportTable(spec as never, snapshot, separator);
@@ -81,15 +85,15 @@ function exportCommand(kind: TableKind, file: string | undefined, separator: Csv
     // on stderr, so that `export > file.csv` holds only the table
     for (const note of notes) console.error(note);
   } finally {
-    db.close();
+    await db.close();
   }
 }
 
-function importCommand(kind: TableKind, file: string, apply: boolean): void {
+async function importCommand(kind: TableKind, file: string, apply: boolean): Promise<void> {
   const cfg = config();
   const spec = DIRECTORY_CSV[kind];
   // the embedded directory first: with SeaTable there is nothing to import into
-  const { directory, db } = openLocalDirectory(cfg);
+  const { directory, db } = await openLocalDirectory(cfg);
   try {
     if (!existsSync(file)) throw new UsageError(`${file}: no such file`);
     const size = statSync(file).size;
@@ -140,9 +144,10 @@ function importCommand(kind: TableKind, file: string, apply: boolean): void {
       return;
     }
     printPlan(kind, plan, snapshot, apply);
-    const cancelledBefore = refusedDeliveries(directory, db, cfg);
-    const outcome = applyImport(directory, db, plan, {
+    const cancelledBefore = await refusedDeliveries(directory, db, cfg);
+    const outcome = await applyImport(directory, db, plan, {
       commit: apply,
+      // inside the import's transaction (it follows the call chain)
       inspect: () => refusedDeliveries(directory, db, cfg),
     });
     if (outcome.problems.length > 0) {
@@ -168,7 +173,7 @@ function importCommand(kind: TableKind, file: string, apply: boolean): void {
       );
     else console.log('dry run: nothing was changed; run again with --apply to do it');
   } finally {
-    db.close();
+    await db.close();
   }
 }
 
@@ -233,21 +238,32 @@ function printPlan(
 }
 
 /**
+ * The mailbox of each report with a pending delivery, read before the import (the reports store is
+ * async; the import's inspection runs inside its transaction). A report recorded while the import
+ * runs is not in it: its deliveries are left out of the count of cancelled ones.
+ */
+/**
  * The queued deliveries the running bot would cancel with the directory as it is now (their chat is
  * no longer an active recipient of the report's mailbox: the rule the dispatcher applies before every
  * send), by delivery id, with the report's mailbox.
  */
-function refusedDeliveries(directory: LocalDirectory, db: Database, cfg: Config): Map<number, string> {
+async function refusedDeliveries(
+  directory: LocalDirectory,
+  db: SqlDatabase,
+  cfg: Config,
+): Promise<Map<number, string>> {
   const outbox = new OutboxStore(db);
   const reports = new ReportStore(db);
   const recipients = new CurrentRecipients(directory, cfg.MEDIA_MODE);
   const mailboxOf = new Map<number, string | null>();
   const refused = new Map<number, string>();
   try {
-    for (const delivery of outbox.pending()) {
-      if (!mailboxOf.has(delivery.reportId))
-        mailboxOf.set(delivery.reportId, reports.report(delivery.reportId)?.mailbox ?? null);
-      const mailbox = mailboxOf.get(delivery.reportId);
+    for (const delivery of await outbox.pending()) {
+      let mailbox = mailboxOf.get(delivery.reportId);
+      if (mailbox === undefined) {
+        mailbox = (await reports.report(delivery.reportId))?.mailbox ?? null;
+        mailboxOf.set(delivery.reportId, mailbox);
+      }
       if (mailbox && recipients.refusal(delivery, mailbox) !== null) refused.set(delivery.id, mailbox);
     }
   } finally {

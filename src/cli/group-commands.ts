@@ -28,7 +28,7 @@ export function registerGroupCommands(program: Command): void {
     .addOption(mediaModeOption())
     .addOption(tallImageModeOption())
     .action(
-      (options: {
+      async (options: {
         title: string;
         mailbox: string[];
         topic?: number;
@@ -36,7 +36,7 @@ export function registerGroupCommands(program: Command): void {
         mediaMode?: MediaMode;
         tallImageMode?: TallImageMode;
       }) => {
-        const added = localDirectory(config()).addGroup({
+        const added = await (await localDirectory(config())).addGroup({
           title: options.title,
           mailboxes: options.mailbox,
           topicId: options.topic,
@@ -51,10 +51,8 @@ export function registerGroupCommands(program: Command): void {
     .command('list')
     .description('list groups')
     .option('--json', 'JSON output')
-    .action((options: { json?: boolean }) => {
-      const rows = localDirectory(config())
-        .snapshot()
-        .groups.map(({ key: _key, ...entry }) => entry);
+    .action(async (options: { json?: boolean }) => {
+      const rows = (await localDirectory(config())).snapshot().groups.map(({ key: _key, ...entry }) => entry);
       if (options.json) console.log(JSON.stringify(rows, null, 2));
       else
         printTable(
@@ -74,8 +72,8 @@ export function registerGroupCommands(program: Command): void {
     .command('remove')
     .description('remove a group')
     .argument('<title>')
-    .action((title: string) => {
-      localDirectory(config()).removeGroup(title);
+    .action(async (title: string) => {
+      await (await localDirectory(config())).removeGroup(title);
       console.log(`group "${title}" removed`);
     });
   for (const paused of [true, false]) {
@@ -87,8 +85,8 @@ export function registerGroupCommands(program: Command): void {
           : 'resume a group the admin paused',
       )
       .argument('<title>')
-      .action((title: string) => {
-        const entry = localDirectory(config()).setGroupPaused(title, paused);
+      .action(async (title: string) => {
+        const entry = await (await localDirectory(config())).setGroupPaused(title, paused);
         console.log(`group "${entry.title}" ${paused ? 'paused' : 'resumed'}: ${describeState(entry)}`);
       });
   }
@@ -107,7 +105,7 @@ export function registerGroupCommands(program: Command): void {
     .addOption(tallImageModeOption())
     .option('--default-tall-image-mode', 'go back to the mailbox’s or TALL_IMAGE_MODE')
     .action(
-      (
+      async (
         title: string,
         options: {
           title?: string;
@@ -121,7 +119,7 @@ export function registerGroupCommands(program: Command): void {
           defaultTallImageMode?: boolean;
         },
       ) => {
-        const entry = localDirectory(config()).editGroup(title, {
+        const entry = await (await localDirectory(config())).editGroup(title, {
           title: options.title,
           mailboxes: options.mailbox,
           topicId: options.topic === false ? null : options.topic,

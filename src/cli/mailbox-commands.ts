@@ -23,11 +23,11 @@ import { registerDirectoryFileCommands } from './directory-file-commands.js';
  * `mailbox add --webhook-only`: a mailbox whose reports come only through Superset's webhook. The
  * directory refuses the IMAP options given with it; the CLI adds the ones with defaults (--folder, TLS).
  */
-function addWebhookOnlyMailbox(
+async function addWebhookOnlyMailbox(
   email: string,
   options: Record<string, unknown> & { allowFrom: string[] },
   command: Command,
-): void {
+): Promise<void> {
   const imapOnly: Array<[string, string]> = [
     ['tls', '--tls'],
     ['starttls', '--starttls'],
@@ -40,7 +40,7 @@ function addWebhookOnlyMailbox(
   ];
   const given = imapOnly.filter(([name]) => command.getOptionValueSource(name) === 'cli');
   if (given.length > 0) throw new UsageError(`${given[0]![1]}: not for a --webhook-only mailbox (no IMAP)`);
-  const added = localDirectory(config()).addMailbox({
+  const added = await (await localDirectory(config())).addMailbox({
     email,
     webhookOnly: true,
     host: options.host as string | undefined,
@@ -134,15 +134,15 @@ export function registerMailboxCommands(program: Command): void {
       '--sender-auth <rule>',
       'how mail proves its From: off, dkim, authentication-results or authentication-results:<authserv-id> (default: SENDER_AUTH)',
     );
-  withOAuth2Options(add).action((email: string, options, command: Command) => {
+  withOAuth2Options(add).action(async (email: string, options, command: Command) => {
     const cfg = config();
     scrubber.add(options.password);
     if (options.webhookOnly) {
-      addWebhookOnlyMailbox(email, options, command);
+      await addWebhookOnlyMailbox(email, options, command);
       return;
     }
     const tls: TlsMode = options.starttls ? 'starttls' : options.tls === false ? 'none' : 'tls';
-    const added = localDirectory(cfg).addMailbox({
+    const added = await (await localDirectory(cfg)).addMailbox({
       email,
       host: options.host,
       port: options.port,
@@ -174,8 +174,8 @@ export function registerMailboxCommands(program: Command): void {
     .command('list')
     .description('list mailboxes (passwords are never shown)')
     .option('--json', 'JSON output')
-    .action((options: { json?: boolean }) => {
-      const rows = localDirectory(config())
+    .action(async (options: { json?: boolean }) => {
+      const rows = (await localDirectory(config()))
         .snapshot()
         // secrets never leave: the OAuth2 ones are shown by where they come from, like the password
         .mailboxes.map(({ password: _secret, key: _key, ...mailbox }) => ({
@@ -205,8 +205,8 @@ export function registerMailboxCommands(program: Command): void {
     .command('remove')
     .description('remove a mailbox (its subscriptions go with it)')
     .argument('<email>')
-    .action((email: string) => {
-      localDirectory(config()).removeMailbox(email);
+    .action(async (email: string) => {
+      await (await localDirectory(config())).removeMailbox(email);
       console.log(`mailbox ${email} removed`);
     });
   for (const paused of [true, false]) {
@@ -218,8 +218,8 @@ export function registerMailboxCommands(program: Command): void {
           : 'read a paused mailbox again',
       )
       .argument('<email>')
-      .action((email: string) => {
-        const entry = localDirectory(config()).setMailboxPaused(email, paused);
+      .action(async (email: string) => {
+        const entry = await (await localDirectory(config())).setMailboxPaused(email, paused);
         console.log(`mailbox ${entry.email} ${paused ? 'paused' : 'resumed'}`);
       });
   }
@@ -242,11 +242,11 @@ export function registerMailboxCommands(program: Command): void {
     .option('--default-tall-image-mode', 'go back to TALL_IMAGE_MODE')
     .option('--mark-seen', 'mark processed mails \\Seen')
     .option('--no-mark-seen', 'leave processed mails unseen');
-  withOAuth2Options(edit).action((email: string, options) => {
+  withOAuth2Options(edit).action(async (email: string, options) => {
     scrubber.add(options.password);
     if (options.allowFrom && options.allowAnyone)
       throw new UsageError('give --allow-from or --allow-anyone, not both');
-    const entry = localDirectory(config()).editMailbox(email, {
+    const entry = await (await localDirectory(config())).editMailbox(email, {
       host: options.host,
       port: options.port,
       tls: options.tlsMode as TlsMode | undefined,

@@ -13,6 +13,7 @@ import { registerMailboxCommands } from './mailbox-commands.js';
 import { registerOperatingCommands } from './operating-commands.js';
 import { registerSeaTableCommands } from './seatable-commands.js';
 import { registerStartCommand } from './start-command.js';
+import { registerStateCommands } from './state-commands.js';
 import { registerUserCommands } from './user-commands.js';
 import { registerWebhookCommands } from './webhook-commands.js';
 
@@ -29,6 +30,7 @@ export function buildProgram(): Command {
   registerGroupCommands(program);
   registerSeaTableCommands(program);
   registerWebhookCommands(program);
+  registerStateCommands(program);
   return program;
 }
 

@@ -13,6 +13,7 @@ import { openDatabase } from '../store/database.js';
 import { RefreshTokenStore } from '../store/oauth2-refresh-tokens.js';
 import { type Delivery, OutboxStore } from '../store/outbox-store.js';
 import { ReportStore } from '../store/report-store.js';
+import { SqliteDatabase } from '../store/sqlite-database.js';
 import { config, integer, load, MB, printTable, scrubber, UsageError } from './command-options.js';
 import { seatableCheck } from './seatable-commands.js';
 
@@ -89,12 +90,18 @@ async function checkCommand(): Promise<void> {
   try {
     const { createDirectory } = await load.directories();
     const { runHealthCheck } = await load.healthCheck();
-    const directory = createDirectory({ config: cfg, db, logger, scrubber, localPollMs: 0 });
+    const directory = createDirectory({
+      config: cfg,
+      db: new SqliteDatabase(db),
+      logger,
+      scrubber,
+      localPollMs: 0,
+    });
     const results = await runHealthCheck({
       config: cfg,
       directory,
       scrubber,
-      refreshTokens: new RefreshTokenStore(db),
+      refreshTokens: new RefreshTokenStore(new SqliteDatabase(db)),
       ...(cfg.DIRECTORY === 'seatable' ? { directoryChecks: () => seatableCheck(cfg) } : {}),
     });
     printTable(
@@ -113,33 +120,42 @@ async function checkCommand(): Promise<void> {
   }
 }
 
-function reportsCommand(options: { limit: number; json?: boolean }): void {
+async function reportsCommand(options: { limit: number; json?: boolean }): Promise<void> {
   const cfg = config();
   const db = openDatabase(cfg.DATA_DIR);
   try {
-    const store = new ReportStore(db);
-    const outbox = new OutboxStore(db);
-    const reports = store.recent(options.limit).map((report) => ({
-      id: report.id,
-      recordedAt: report.recordedAt,
-      mailbox: report.mailbox,
-      status: report.status,
-      reason: report.reason,
-      subject: report.subject,
-      from: report.sender,
-      files: report.files.map(({ filename, contentType, size }) => ({ filename, contentType, size })),
-      skipped: report.skipped.map(({ filename, contentType, reason }) => ({ filename, contentType, reason })),
-      deliveries: outbox.forReport(report.id).map((delivery) => ({
-        chatId: delivery.chatId,
-        recipient: delivery.recipientName,
-        kind: delivery.recipientKind,
-        state: delivery.state,
-        messagesSent: delivery.stepsDone,
-        attempts: delivery.attempts,
-        lastError: delivery.lastError,
-        finishedAt: delivery.finishedAt,
-      })),
-    }));
+    const state = new SqliteDatabase(db);
+    const store = new ReportStore(state);
+    const outbox = new OutboxStore(state);
+    const reports = [];
+    for (const report of await store.recent(options.limit)) {
+      const deliveries = await outbox.forReport(report.id);
+      reports.push({
+        id: report.id,
+        recordedAt: report.recordedAt,
+        mailbox: report.mailbox,
+        status: report.status,
+        reason: report.reason,
+        subject: report.subject,
+        from: report.sender,
+        files: report.files.map(({ filename, contentType, size }) => ({ filename, contentType, size })),
+        skipped: report.skipped.map(({ filename, contentType, reason }) => ({
+          filename,
+          contentType,
+          reason,
+        })),
+        deliveries: deliveries.map((delivery) => ({
+          chatId: delivery.chatId,
+          recipient: delivery.recipientName,
+          kind: delivery.recipientKind,
+          state: delivery.state,
+          messagesSent: delivery.stepsDone,
+          attempts: delivery.attempts,
+          lastError: delivery.lastError,
+          finishedAt: delivery.finishedAt,
+        })),
+      });
+    }
     if (options.json) {
       console.log(JSON.stringify(reports, null, 2));
       return;
@@ -167,9 +183,10 @@ async function resendCommand(reportId: number, options: { chat?: number }): Prom
   const cfg = config();
   const db = openDatabase(cfg.DATA_DIR);
   try {
-    const store = new ReportStore(db);
-    const outbox = new OutboxStore(db);
-    const report = store.report(reportId);
+    const state = new SqliteDatabase(db);
+    const store = new ReportStore(state);
+    const outbox = new OutboxStore(state);
+    const report = await store.report(reportId);
     if (!report) throw new UsageError(`no report #${reportId} (see: superset-telegram-bot reports)`);
     if (report.status !== 'forward')
       throw new UsageError(`report #${reportId} was not forwarded (${report.status}): nothing to resend`);
@@ -181,7 +198,13 @@ async function resendCommand(reportId: number, options: { chat?: number }): Prom
     // the directory of now decides: not the chats of the first delivery, which may have left since
     const { createDirectory } = await load.directories();
     const logger = createLogger({ level: 'silent', scrubber });
-    const directory = createDirectory({ config: cfg, db, logger, scrubber, localPollMs: 0 });
+    const directory = createDirectory({
+      config: cfg,
+      db: new SqliteDatabase(db),
+      logger,
+      scrubber,
+      localPollMs: 0,
+    });
     await directory.start();
     let recipients: Recipient[];
     try {
@@ -200,19 +223,21 @@ async function resendCommand(reportId: number, options: { chat?: number }): Prom
     } finally {
       await directory.stop();
     }
-    const languages = new ChatLanguages(db);
-    const targets = recipients
-      .filter((recipient) => options.chat === undefined || recipient.chatId === options.chat)
-      .map((recipient) => ({
+    const languages = new ChatLanguages(state);
+    const targets: Array<Parameters<OutboxStore['requeue']>[1]> = [];
+    for (const recipient of recipients) {
+      if (options.chat !== undefined && recipient.chatId !== options.chat) continue;
+      targets.push({
         chatId: recipient.chatId,
         recipientKind: recipient.kind as Delivery['recipientKind'],
         recipientKey: recipient.key,
         recipientName: recipient.name,
-        language: languages.get(recipient.chatId) as string,
+        language: (await languages.get(recipient.chatId)) as string,
         mediaMode: recipient.mediaMode as string,
         tallImageMode: recipient.tallImageMode as string,
         threadId: recipient.threadId,
-      }));
+      });
+    }
     if (options.chat !== undefined && targets.length === 0) {
       // a chat the operator names is theirs to choose; the bot sends there without asking the directory
       console.log(
@@ -223,7 +248,7 @@ async function resendCommand(reportId: number, options: { chat?: number }): Prom
         recipientKind: 'admin',
         recipientKey: '',
         recipientName: `chat ${options.chat} (named in resend)`,
-        language: languages.get(options.chat),
+        language: await languages.get(options.chat),
         mediaMode: cfg.MEDIA_MODE,
         tallImageMode: cfg.TALL_IMAGE_MODE as string,
         threadId: null,
@@ -233,12 +258,12 @@ async function resendCommand(reportId: number, options: { chat?: number }): Prom
       throw new UsageError(
         `report #${reportId}: ${report.mailbox} has no active recipients in the directory now; name a chat with --chat`,
       );
-    db.transaction(() => {
-      for (const target of targets) outbox.requeue(reportId, target);
+    await state.transaction(async () => {
+      for (const target of targets) await outbox.requeue(reportId, target);
       // sent to its recipients, a report held as blank is released: /last gives it from now on (one chat
       // named with --chat is the operator's look at it, not a release)
-      if (options.chat === undefined) store.release(reportId);
-    })();
+      if (options.chat === undefined) await store.release(reportId);
+    });
     console.log(
       `report #${reportId} queued again for ${targets.length} chat(s); the running bot sends it within seconds`,
     );

@@ -22,8 +22,8 @@ export function registerUserCommands(program: Command): void {
     .requiredOption('--phone <phone>', 'phone number (any common format)')
     .requiredOption('--mailbox <email>', 'mailbox whose reports they receive (repeatable)', collect, [])
     .option('--telegram-id <id>', 'Telegram user id, if already known', integer)
-    .action((options: { name: string; phone: string; mailbox: string[]; telegramId?: number }) => {
-      const added = localDirectory(config()).addUser({
+    .action(async (options: { name: string; phone: string; mailbox: string[]; telegramId?: number }) => {
+      const added = await (await localDirectory(config())).addUser({
         name: options.name,
         phone: options.phone,
         mailboxes: options.mailbox,
@@ -35,10 +35,8 @@ export function registerUserCommands(program: Command): void {
     .command('list')
     .description('list users')
     .option('--json', 'JSON output')
-    .action((options: { json?: boolean }) => {
-      const rows = localDirectory(config())
-        .snapshot()
-        .users.map(({ key: _key, ...entry }) => entry);
+    .action(async (options: { json?: boolean }) => {
+      const rows = (await localDirectory(config())).snapshot().users.map(({ key: _key, ...entry }) => entry);
       if (options.json) console.log(JSON.stringify(rows, null, 2));
       else
         printTable(
@@ -55,8 +53,8 @@ export function registerUserCommands(program: Command): void {
     .command('remove')
     .description('remove a user')
     .argument('<phone-or-telegram-id>')
-    .action((who: string) => {
-      localDirectory(config()).removeUser(who);
+    .action(async (who: string) => {
+      await (await localDirectory(config())).removeUser(who);
       console.log(`user ${who} removed`);
     });
   for (const paused of [true, false]) {
@@ -68,8 +66,8 @@ export function registerUserCommands(program: Command): void {
           : 'resume a user the admin paused',
       )
       .argument('<phone-or-telegram-id>')
-      .action((who: string) => {
-        const entry = localDirectory(config()).setUserPaused(who, paused);
+      .action(async (who: string) => {
+        const entry = await (await localDirectory(config())).setUserPaused(who, paused);
         console.log(
           `user ${entry.name} (${entry.phone}) ${paused ? 'paused' : 'resumed'}: ${describeState(entry)}`,
         );
@@ -89,11 +87,11 @@ export function registerUserCommands(program: Command): void {
     .option('--telegram-id <id>', 'Telegram user id', integer)
     .option('--unlink', 'forget the Telegram account (they register again with /start)')
     .action(
-      (
+      async (
         who: string,
         options: { name?: string; phone?: string; mailbox?: string[]; telegramId?: number; unlink?: boolean },
       ) => {
-        const entry = localDirectory(config()).editUser(who, {
+        const entry = await (await localDirectory(config())).editUser(who, {
           name: options.name,
           phone: options.phone,
           mailboxes: options.mailbox,

@@ -8,6 +8,7 @@ import type { Config } from '../config.js';
 import type { MailboxEntry } from '../directory/directory.js';
 import { createLogger } from '../observability/logger.js';
 import { openDatabase } from '../store/database.js';
+import { SqliteDatabase } from '../store/sqlite-database.js';
 import { webhookUrl } from '../webhook/webhook-token.js';
 import { config, load, scrubber, UsageError } from './command-options.js';
 
@@ -27,7 +28,13 @@ async function webhookUrlCommand(email: string): Promise<void> {
   const logger = createLogger({ level: 'silent', scrubber });
   const db = openDatabase(cfg.DATA_DIR);
   const { createDirectory } = await load.directories();
-  const directory = createDirectory({ config: cfg, db, logger, scrubber, localPollMs: 0 });
+  const directory = createDirectory({
+    config: cfg,
+    db: new SqliteDatabase(db),
+    logger,
+    scrubber,
+    localPollMs: 0,
+  });
   try {
     await directory.start();
     let lines: string[];

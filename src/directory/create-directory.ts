@@ -1,13 +1,13 @@
 /**
- * Builds the directory the config asks for: the embedded SQLite one (the default) or SeaTable.
+ * Builds the directory the config asks for: the embedded one (the default) or SeaTable.
  */
 import type { CountryCode } from 'libphonenumber-js';
 import type { Config } from '../config.js';
 import type { AdminAlerts } from '../observability/admin-alerts.js';
 import type { Logger } from '../observability/logger.js';
 import type { SecretScrubber } from '../observability/secret-scrubber.js';
-import type { Database } from '../store/database.js';
 import { GoneChats } from '../store/gone-chats.js';
+import type { SqlDatabase } from '../store/sql-database.js';
 import type { Directory, DirectorySource } from './directory.js';
 import { LocalDirectory } from './local/local-directory.js';
 import { ObservedDirectory } from './observed-directory.js';
@@ -17,7 +17,8 @@ import { seaTableNames } from './seatable/seatable-schema.js';
 
 export interface DirectoryDependencies {
   config: Config;
-  db: Database;
+  /** The bot's state: the embedded directory's tables, gone chats, the SeaTable copy and write queue. */
+  db: SqlDatabase;
   logger: Logger;
   scrubber: SecretScrubber;
   /** Environment for `env:VAR` passwords (default: process.env). */

@@ -1,6 +1,6 @@
 /**
  * The directory the bot uses: its source (SeaTable or the embedded one: what the admin decided) with
- * what the bot itself observed laid over it (gone chats, kept in the bot's SQLite file). The two never
+ * what the bot itself observed laid over it (gone chats, kept in the bot's state). The two never
  * mix: the bot never writes the admin's Active, and the admin's pause is never lifted by anything
  * done in Telegram. A new registration (a shared phone, a promotion) lifts only what the bot saw.
  */
@@ -49,6 +49,13 @@ function observed<T extends UserEntry | GroupEntry>(
 export class ObservedDirectory implements Directory {
   private readonly listeners = new Set<(snapshot: DirectorySnapshot) => void>();
   private cached: { source: DirectorySnapshot; version: number; result: DirectorySnapshot } | null = null;
+  /**
+   * The gone chats as stored, read at start and kept in step with every change made here (only this
+   * process, the leader, records them), so that `snapshot` needs no database read.
+   */
+  private goneChats = new Map<number, ChatGone>();
+  /** Bumped by every change of {@link goneChats}, so the overlay is recomputed only then. */
+  private goneVersion = 0;
 
   constructor(
     /** What the admin decided (SeaTable, the embedded directory). */
@@ -62,16 +69,18 @@ export class ObservedDirectory implements Directory {
     return this.source.kind;
   }
 
-  start(): Promise<void> {
-    return this.source.start();
+  async start(): Promise<void> {
+    await this.loadGoneChats();
+    await this.source.start();
   }
 
   stop(): Promise<void> {
     return this.source.stop();
   }
 
-  refresh(): Promise<void> {
-    return this.source.refresh();
+  async refresh(): Promise<void> {
+    await this.loadGoneChats();
+    await this.source.refresh();
   }
 
   refreshAfterMiss(): Promise<void> {
@@ -88,9 +97,9 @@ export class ObservedDirectory implements Directory {
 
   snapshot(): DirectorySnapshot {
     const source = this.source.snapshot();
-    const version = this.gone.version;
+    const version = this.goneVersion;
     if (this.cached?.source === source && this.cached.version === version) return this.cached.result;
-    const gone = this.gone.all();
+    const gone = this.goneChats;
     const result = overlayObservations(source, (chatId) => gone.get(chatId));
     this.cached = { source, version, result };
     return result;
@@ -104,7 +113,7 @@ export class ObservedDirectory implements Directory {
   /** Linking a Telegram account is a new registration by that account: what the bot saw of it is lifted. */
   async setUserTelegramId(userKey: string, telegramId: number | null): Promise<void> {
     await this.source.setUserTelegramId(userKey, telegramId);
-    if (telegramId !== null && this.gone.clear(telegramId)) this.emit();
+    if (telegramId !== null && (await this.gone.clear(telegramId))) this.forget(telegramId);
   }
 
   setUserActive(userKey: string, active: boolean): Promise<void> {
@@ -117,9 +126,9 @@ export class ObservedDirectory implements Directory {
     if (claim.outcome === 'unknown-title') return claim;
     if (
       (claim.outcome === 'registered' || claim.outcome === 'already-registered') &&
-      this.gone.clear(chatId)
+      (await this.gone.clear(chatId))
     ) {
-      this.emit();
+      this.forget(chatId);
     }
     const group = this.snapshot().groups.find((entry) => entry.key === claim.group.key);
     return { ...claim, group: group ?? claim.group } as GroupClaim;
@@ -127,14 +136,43 @@ export class ObservedDirectory implements Directory {
 
   async moveGroupChat(oldChatId: number, newChatId: number): Promise<void> {
     await this.source.moveGroupChat(oldChatId, newChatId);
-    if (this.gone.move(oldChatId, newChatId)) this.emit();
+    if (await this.gone.move(oldChatId, newChatId)) {
+      const seen = this.goneChats.get(oldChatId);
+      this.goneChats.delete(oldChatId);
+      if (seen) this.goneChats.set(newChatId, seen);
+      this.goneChanged();
+    }
   }
 
   /** Kept in the bot's file only: the admin's Active is not touched, and SeaTable need not be reachable. */
   async deactivateChat(chatId: number, reason: ChatGoneReason = 'refused'): Promise<void> {
     const { users, groups } = this.source.snapshot();
     const known = [...users, ...groups].some((entry) => entry.telegramId === chatId);
-    if (known && this.gone.record(chatId, reason)) this.emit();
+    if (known && (await this.gone.record(chatId, reason))) {
+      // as stored: the first observation's time stays
+      const seen = await this.gone.get(chatId);
+      if (seen) this.goneChats.set(chatId, seen);
+      this.goneChanged();
+    }
+  }
+
+  private async loadGoneChats(): Promise<void> {
+    const before = this.goneVersion;
+    const stored = await this.gone.all();
+    // a change made here while the read ran is newer than what it read
+    if (this.goneVersion !== before) return;
+    this.goneChats = stored;
+    this.goneVersion++;
+  }
+
+  private forget(chatId: number): void {
+    this.goneChats.delete(chatId);
+    this.goneChanged();
+  }
+
+  private goneChanged(): void {
+    this.goneVersion++;
+    this.emit();
   }
 
   private emit(): void {

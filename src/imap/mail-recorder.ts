@@ -73,7 +73,7 @@ export class MailRecorder {
 
     let result: IntakeResult | null = null;
     if (known.rawSize > this.options.maxMailBytes) {
-      result = intake.recordUnparsed(mailbox, position, {
+      result = await intake.recordUnparsed(mailbox, position, {
         ...known,
         status: 'too_large',
         reason: `mail is ${known.rawSize} bytes, over the ${this.options.maxMailBytes}-byte limit (MAX_MAIL_MB)`,
@@ -87,7 +87,7 @@ export class MailRecorder {
         if (!download.content) {
           await this.confirmGone(client, message.uid);
           // expunged between FETCH and download: nothing to record, move on
-          this.options.store.advanceWatermark(position);
+          await this.options.store.advanceWatermark(position);
           return null;
         }
         const parsed = await parseMail(download.content, {
@@ -98,9 +98,9 @@ export class MailRecorder {
           dkim: intake.dkimFor(mailbox),
         });
         const prepared = await intake.prepareImages(mailbox, position, parsed, spoolDir);
-        result = intake.recordParsed(mailbox, position, prepared, spoolDir);
+        result = await intake.recordParsed(mailbox, position, prepared, spoolDir);
       } catch (error) {
-        this.removeUnrecordedSpool(spoolDir);
+        await this.removeUnrecordedSpool(spoolDir);
         // only the mail's own bytes make it unreadable; a server refusal, a dropped connection, a
         // full disk or a busy database leave the watermark here, and the mail is tried again
         if (!(error instanceof UnreadableMailError) || !client.usable) {
@@ -121,10 +121,10 @@ export class MailRecorder {
    * duplicate and must not find the files gone). When the store cannot say, the directory stays: the
    * start-up clean-up of unreferenced spool directories removes it if no report holds it.
    */
-  private removeUnrecordedSpool(spoolDir: string): void {
+  private async removeUnrecordedSpool(spoolDir: string): Promise<void> {
     let referenced: boolean;
     try {
-      referenced = this.options.store.referencedSpoolDirs().has(spoolDir);
+      referenced = (await this.options.store.referencedSpoolDirs()).has(spoolDir);
     } catch {
       return;
     }
@@ -155,7 +155,7 @@ export class MailRecorder {
         const kept = await keepRawMail(rawDir, again.content, this.options.maxMailBytes);
         rawCopy = { dir: rawDir, path: kept.path, truncated: kept.truncated };
       }
-      const result = intake.recordUnparsed(mailbox, position, {
+      const result = await intake.recordUnparsed(mailbox, position, {
         ...known,
         status: 'unreadable',
         reason: sanitizeServerText(error.message, scrubber),

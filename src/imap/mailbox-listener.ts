@@ -454,14 +454,14 @@ export class MailboxListener {
       if (!opened) throw new Error(`folder ${mailbox.folder} could not be opened`);
       const uidValidity = opened.uidValidity.toString();
       const identity = mailboxIdentity(mailbox);
-      let watermark: Watermark | null = store.watermark(mailbox.email);
+      let watermark: Watermark | null = await store.watermark(mailbox.email);
       if (watermark?.mailboxIdentity && watermark.mailboxIdentity !== identity) {
         this.log.warn(
           { previous: watermark.mailboxIdentity, current: identity },
           'this mailbox was removed and added again: starting afresh; mail that arrived while it was removed is not forwarded',
         );
         watermark = await this.startingPoint(client, uidValidity, null, opened.uidNext);
-        store.setWatermark(mailbox.email, { ...watermark, mailboxIdentity: identity });
+        await store.setWatermark(mailbox.email, { ...watermark, mailboxIdentity: identity });
       } else if (!watermark || watermark.uidValidity !== uidValidity) {
         watermark = await this.startingPoint(
           client,
@@ -469,9 +469,9 @@ export class MailboxListener {
           watermark?.uidValidity ?? null,
           opened.uidNext,
         );
-        store.setWatermark(mailbox.email, { ...watermark, mailboxIdentity: identity });
+        await store.setWatermark(mailbox.email, { ...watermark, mailboxIdentity: identity });
       } else if (!watermark.mailboxIdentity) {
-        store.setWatermarkIdentity(mailbox.email, identity);
+        await store.setWatermarkIdentity(mailbox.email, identity);
       }
       const pending: FetchMessageObject[] = [];
       for await (const message of client.fetch(
@@ -508,7 +508,7 @@ export class MailboxListener {
   ): Promise<{ uidValidity: string; lastUid: number }> {
     const { mailbox, store } = this.options;
     const lookbackMs = this.options.firstSyncLookbackMs ?? DEFAULT_FIRST_SYNC_LOOKBACK_MS;
-    const newest = previousUidValidity ? store.newestInternalDate(mailbox.email) : null;
+    const newest = previousUidValidity ? await store.newestInternalDate(mailbox.email) : null;
     const cutoff = newest
       ? rescanCutoff(newest, Date.now(), this.options.reportRetentionMs ?? DEFAULT_REPORT_RETENTION_MS)
       : firstSyncCutoff(mailbox.addedAt, Date.now(), lookbackMs);

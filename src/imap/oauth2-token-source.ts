@@ -103,11 +103,11 @@ export class OAuth2TokenSource {
   }
 
   /** A valid access token: the cached one, or a new one from the token endpoint. Throws TokenEndpointError. */
-  accessToken(): Promise<string> {
+  async accessToken(): Promise<string> {
     if (this.rotatedUnsaved && this.rotatedSeedHash && this.now() >= this.nextSaveAt) {
-      this.saveRotated(this.rotatedSeedHash);
+      await this.saveRotated(this.rotatedSeedHash);
     }
-    if (this.cached && this.now() < this.cached.renewAt) return Promise.resolve(this.cached.value);
+    if (this.cached && this.now() < this.cached.renewAt) return this.cached.value;
     // one request at a time, shared by every caller
     this.pending ??= this.request().finally(() => {
       this.pending = null;
@@ -148,7 +148,7 @@ export class OAuth2TokenSource {
     try {
       if (settings.refreshTokenSource && settings.refreshToken) {
         seedHash = refreshTokenSeedHash(settings.tokenUrl, settings.clientId, settings.refreshToken);
-        usedRefreshToken = this.refreshTokenToPresent(seedHash, settings.refreshToken);
+        usedRefreshToken = await this.refreshTokenToPresent(seedHash, settings.refreshToken);
         scrubber.add(usedRefreshToken);
         const response = await oauth.refreshTokenGrantRequest(server, client, clientAuth, usedRefreshToken, {
           ...requestOptions,
@@ -176,7 +176,7 @@ export class OAuth2TokenSource {
       this.rotatedInMemory = rotated;
       this.rotatedSeedHash = seedHash;
       this.rotatedUnsaved = this.options.refreshTokens !== undefined;
-      if (this.saveRotated(seedHash)) {
+      if (await this.saveRotated(seedHash)) {
         this.options.logger?.info(
           { mailbox: this.options.mailbox },
           'the token endpoint rotated the refresh token: the new one is stored and used from now on',
@@ -196,16 +196,16 @@ export class OAuth2TokenSource {
    * store's (another process, `check`, may have rotated it further), else this process's, else the
    * configured one.
    */
-  private refreshTokenToPresent(seedHash: string, configured: string): string {
+  private async refreshTokenToPresent(seedHash: string, configured: string): Promise<string> {
     const store = this.options.refreshTokens;
     // a rotated token of another configuration (the admin configured a new one) is not used
     const inMemory = this.rotatedSeedHash === seedHash ? this.rotatedInMemory : null;
-    if (!store || (this.rotatedUnsaved && inMemory && !this.saveRotated(seedHash))) {
+    if (!store || (this.rotatedUnsaved && inMemory && !(await this.saveRotated(seedHash)))) {
       return inMemory ?? configured;
     }
     let stored: string | null = null;
     try {
-      stored = store.current(this.options.mailbox, seedHash);
+      stored = await store.current(this.options.mailbox, seedHash);
     } catch (error) {
       this.options.logger?.warn(
         { mailbox: this.options.mailbox, err: this.options.scrubber.describe(error) },
@@ -219,12 +219,12 @@ export class OAuth2TokenSource {
    * Stores {@link rotatedInMemory}; true when it is stored. A failure is logged and leaves it unsaved:
    * it stays in use, and is stored again before the next refresh and every minute meanwhile.
    */
-  private saveRotated(seedHash: string): boolean {
+  private async saveRotated(seedHash: string): Promise<boolean> {
     const store = this.options.refreshTokens;
     const token = this.rotatedInMemory;
     if (!store || !token || !this.rotatedUnsaved) return true;
     try {
-      store.save(this.options.mailbox, seedHash, token);
+      await store.save(this.options.mailbox, seedHash, token);
       this.rotatedUnsaved = false;
       return true;
     } catch (error) {

@@ -218,7 +218,10 @@ export class ReportIntake {
       retryWindowMs === null
         ? null
         : new Date((this.options.now ?? Date.now)() - retryWindowMs).toISOString();
-    if (this.options.store.findRecorded(position.mailbox, mail.rawSha256, mail.messageId, since) !== null)
+    if (
+      (await this.options.store.findRecorded(position.mailbox, mail.rawSha256, mail.messageId, since)) !==
+      null
+    )
       return mail;
     const wantsTiles = recipientsFor(
       mailbox,
@@ -253,13 +256,13 @@ export class ReportIntake {
    * Records a parsed mail found at `position` in `mailbox`. The spool directory holding its files is
    * kept for a report with deliveries and removed otherwise.
    */
-  recordParsed(
+  async recordParsed(
     mailbox: MailboxEntry,
     position: MailPosition,
     mail: ParsedMail,
     spoolDir: string,
-  ): IntakeResult {
-    const result = this.recordParsedMail(mailbox, position, mail, spoolDir);
+  ): Promise<IntakeResult> {
+    const result = await this.recordParsedMail(mailbox, position, mail, spoolDir);
     this.observe(mailbox, result);
     return result;
   }
@@ -271,14 +274,14 @@ export class ReportIntake {
    * sender authentication do not apply; and the same report (same `messageId`, the content
    * fingerprint) recorded within `retryWindowMs` is Superset retrying, not a new report.
    */
-  recordWebhook(
+  async recordWebhook(
     mailbox: MailboxEntry,
     mail: ParsedMail,
     spoolDir: string,
     retryWindowMs: number,
-  ): IntakeResult {
+  ): Promise<IntakeResult> {
     const arrival: WebhookArrival = { mailbox: mailbox.email, via: 'webhook' };
-    const result = this.recordParsedMail(mailbox, arrival, mail, spoolDir, retryWindowMs);
+    const result = await this.recordParsedMail(mailbox, arrival, mail, spoolDir, retryWindowMs);
     this.observe(mailbox, result);
     return result;
   }
@@ -299,19 +302,23 @@ export class ReportIntake {
   }
 
   /** Records a mail that could not be parsed (too large, unreadable), so the mailbox moves on. */
-  recordUnparsed(mailbox: MailboxEntry, position: MailPosition, mail: UnparsedMail): IntakeResult {
-    const result = this.recordUnparsedMail(mailbox, position, mail);
+  async recordUnparsed(
+    mailbox: MailboxEntry,
+    position: MailPosition,
+    mail: UnparsedMail,
+  ): Promise<IntakeResult> {
+    const result = await this.recordUnparsedMail(mailbox, position, mail);
     this.observe(mailbox, result);
     return result;
   }
 
-  private recordParsedMail(
+  private async recordParsedMail(
     mailbox: MailboxEntry,
     position: MailPosition | WebhookArrival,
     mail: ParsedMail,
     spoolDir: string,
     retryWindowMs: number | null = null,
-  ): IntakeResult {
+  ): Promise<IntakeResult> {
     const { store, logger } = this.options;
     const imap = 'uid' in position ? position : null;
     const log = logger.child(
@@ -321,15 +328,18 @@ export class ReportIntake {
       retryWindowMs === null
         ? null
         : new Date((this.options.now ?? Date.now)() - retryWindowMs).toISOString();
-    const earlier = store.findRecorded(position.mailbox, mail.rawSha256, mail.messageId, since);
-    if (earlier !== null) {
-      if (imap) store.advanceWatermark(imap);
+    const duplicateOf = (earlier: number): IntakeResult => {
       rmSync(spoolDir, { recursive: true, force: true });
       log.info(
         { reportId: earlier, subject: mail.subject },
         'mail already recorded (same message seen before): skipped',
       );
       return { reportId: earlier, status: 'duplicate', deliveries: 0 };
+    };
+    const earlier = await store.findRecorded(position.mailbox, mail.rawSha256, mail.messageId, since);
+    if (earlier !== null) {
+      if (imap) await store.advanceWatermark(imap);
+      return duplicateOf(earlier);
     }
 
     let status: ReportStatus = 'forward';
@@ -395,57 +405,75 @@ export class ReportIntake {
     }
 
     const mode = this.options.supersetNotices ?? 'admin';
-    const toldSubscribers =
-      notice !== null &&
-      mode === 'subscribers' &&
-      notice.kind !== 'retry' &&
-      !notice.ownersOnly &&
-      !store.notices.subscribersToldWithin(mailbox.email, notice.reportName, SUBSCRIBER_NOTICE_WINDOW_MS);
     const blank = status === 'forward' ? this.blankImages(mail.files) : [];
     const held = blank.length > 0 && this.options.images?.blankScreenshots === 'hold';
     if (held)
       reason = 'held: blank or unfinished screenshot (BLANK_SCREENSHOTS=hold); release it with resend';
-    const deliveries: NewDelivery[] =
-      (status === 'forward' && !held) || toldSubscribers
-        ? recipientsFor(
-            mailbox,
-            this.options.directory.snapshot(),
-            this.options.defaultMediaMode,
-            this.options.defaultTallImageMode,
-          ).map((recipient) => ({
-            chatId: recipient.chatId,
-            recipientKind: recipient.kind,
-            recipientKey: recipient.key,
-            recipientName: recipient.name,
-            language: this.options.languageOf(recipient.chatId),
-            mediaMode: recipient.mediaMode,
-            tallImageMode: recipient.tallImageMode,
-            threadId: recipient.threadId,
-          }))
-        : [];
     const keepFiles = status === 'forward';
     const link = this.trustedLink(mail);
-    let settled = null as SettledRetries | null;
-    const reportId = store.record(
-      {
-        position,
-        mail: { ...mail, link, files: keepFiles ? mail.files : [] },
-        status,
-        reason,
-        spoolDir: keepFiles && mail.files.length > 0 ? spoolDir : null,
-        held,
-      },
-      deliveries,
-      (id) => {
-        // in the report's transaction: a crash leaves both the notice and its effects, or neither
-        if (notice) {
-          store.notices.insert(id, mailbox.email, notice, toldSubscribers && deliveries.length > 0);
-          if (notice.kind === 'final-failure') store.notices.settleRetries(mailbox.email, notice.reportName);
-        } else if (status === 'forward') {
-          settled = store.notices.settleRetries(mailbox.email, reportNameOf(mail.subject));
-        }
-      },
-    );
+    // one transaction from the duplicate check to the watermark: a copy of this mail recorded meanwhile
+    // (the webhook's retry while this POST was being read) is recognised here, and the notice check sees
+    // no other notice come in between (database work only in here)
+    const outcome = await store.transaction(async () => {
+      const again = await store.findRecorded(position.mailbox, mail.rawSha256, mail.messageId, since);
+      if (again !== null) {
+        if (imap) await store.advanceWatermark(imap);
+        return { duplicateOf: again };
+      }
+      const toldSubscribers =
+        notice !== null &&
+        mode === 'subscribers' &&
+        notice.kind !== 'retry' &&
+        !notice.ownersOnly &&
+        !(await store.notices.subscribersToldWithin(
+          mailbox.email,
+          notice.reportName,
+          SUBSCRIBER_NOTICE_WINDOW_MS,
+        ));
+      const deliveries: NewDelivery[] =
+        (status === 'forward' && !held) || toldSubscribers
+          ? recipientsFor(
+              mailbox,
+              this.options.directory.snapshot(),
+              this.options.defaultMediaMode,
+              this.options.defaultTallImageMode,
+            ).map((recipient) => ({
+              chatId: recipient.chatId,
+              recipientKind: recipient.kind,
+              recipientKey: recipient.key,
+              recipientName: recipient.name,
+              language: this.options.languageOf(recipient.chatId),
+              mediaMode: recipient.mediaMode,
+              tallImageMode: recipient.tallImageMode,
+              threadId: recipient.threadId,
+            }))
+          : [];
+      let settled = null as SettledRetries | null;
+      const reportId = await store.record(
+        {
+          position,
+          mail: { ...mail, link, files: keepFiles ? mail.files : [] },
+          status,
+          reason,
+          spoolDir: keepFiles && mail.files.length > 0 ? spoolDir : null,
+          held,
+        },
+        deliveries,
+        async (id) => {
+          // in the report's transaction: a crash leaves both the notice and its effects, or neither
+          if (notice) {
+            await store.notices.insert(id, mailbox.email, notice, toldSubscribers && deliveries.length > 0);
+            if (notice.kind === 'final-failure')
+              await store.notices.settleRetries(mailbox.email, notice.reportName);
+          } else if (status === 'forward') {
+            settled = await store.notices.settleRetries(mailbox.email, reportNameOf(mail.subject));
+          }
+        },
+      );
+      return { recorded: { reportId, deliveries, settled } };
+    });
+    if (!outcome.recorded) return duplicateOf(outcome.duplicateOf);
+    const { reportId, deliveries, settled } = outcome.recorded;
     if (!keepFiles || mail.files.length === 0) rmSync(spoolDir, { recursive: true, force: true });
 
     const fields = {
@@ -612,38 +640,42 @@ export class ReportIntake {
     );
   }
 
-  private recordUnparsedMail(
+  private async recordUnparsedMail(
     mailbox: MailboxEntry,
     position: MailPosition,
     mail: UnparsedMail,
-  ): IntakeResult {
+  ): Promise<IntakeResult> {
     const { store, logger } = this.options;
-    const earlier = store.findRecorded(position.mailbox, mail.rawSha256, mail.messageId);
-    if (earlier !== null) {
-      store.advanceWatermark(position);
-      return { reportId: earlier, status: 'duplicate', deliveries: 0 };
-    }
-    const reportId = store.record(
-      {
-        position,
-        mail: {
-          subject: mail.subject,
-          from: mail.from,
-          date: null,
-          messageId: mail.messageId,
-          link: null,
-          description: '',
-          files: [],
-          skipped: [],
-          rawSize: mail.rawSize,
-          rawSha256: mail.rawSha256,
+    const reportId = await store.transaction(async () => {
+      const earlier = await store.findRecorded(position.mailbox, mail.rawSha256, mail.messageId);
+      if (earlier !== null) {
+        await store.advanceWatermark(position);
+        return { duplicateOf: earlier };
+      }
+      return store.record(
+        {
+          position,
+          mail: {
+            subject: mail.subject,
+            from: mail.from,
+            date: null,
+            messageId: mail.messageId,
+            link: null,
+            description: '',
+            files: [],
+            skipped: [],
+            rawSize: mail.rawSize,
+            rawSha256: mail.rawSha256,
+          },
+          status: mail.status,
+          reason: mail.reason,
+          spoolDir: mail.rawCopy?.dir ?? null,
         },
-        status: mail.status,
-        reason: mail.reason,
-        spoolDir: mail.rawCopy?.dir ?? null,
-      },
-      [],
-    );
+        [],
+      );
+    });
+    if (typeof reportId !== 'number')
+      return { reportId: reportId.duplicateOf, status: 'duplicate', deliveries: 0 };
     logger
       .child({ mailbox: mailbox.email, uid: position.uid })
       .warn(

@@ -46,10 +46,11 @@ export interface ChatAlertsOptions {
    */
   maxRaised?: number;
   /**
-   * Keeps the messages not sent yet across restarts (a StoredAlertQueue): loaded at construction, saved
-   * on every change. Without it they live in memory only.
+   * Keeps the messages not sent yet across restarts (a StoredAlertQueue): loaded at construction (the
+   * held-over messages go first; nothing is sent or saved before they are read), saved on every change,
+   * one save after the other. Without it they live in memory only.
    */
-  persist?: { load(): string[]; save(messages: readonly string[]): void };
+  persist?: { load(): Promise<string[]>; save(messages: readonly string[]): Promise<void> };
   now?: () => number;
 }
 
@@ -72,15 +73,37 @@ export class ChatAlerts implements AdminAlerts {
   private stopped = false;
   private timer: NodeJS.Timeout | null = null;
   private readonly now: () => number;
+  /** The stored queue has been read (or there is none): sending and saving may begin. */
+  private loaded: boolean;
+  /** The saves, one after the other (a later one never overtaken by an earlier). */
+  private saving: Promise<void> = Promise.resolve();
 
   constructor(private readonly options: ChatAlertsOptions) {
     this.now = options.now ?? Date.now;
-    const left = options.persist?.load() ?? [];
-    if (left.length > 0) {
-      const note = '\n(held over from before the bot restarted)';
-      this.queue.push(...left.map((message) => (message.endsWith(note) ? message : `${message}${note}`)));
-      this.changed();
-    }
+    this.loaded = options.persist === undefined;
+    options.persist
+      ?.load()
+      .catch((error: unknown) => {
+        this.options.logger.warn(
+          { err: error instanceof Error ? error.message : String(error) },
+          'could not read the admin chat messages held over from before the restart',
+        );
+        return [] as string[];
+      })
+      .then((left) => {
+        this.loaded = true;
+        const note = '\n(held over from before the bot restarted)';
+        this.queue.unshift(
+          ...left.map((message) => (message.endsWith(note) ? message : `${message}${note}`)),
+        );
+        this.changed();
+      });
+  }
+
+  /** Resolves when the held-over messages are read and the last change is saved (for tests and stop). */
+  async settled(): Promise<void> {
+    while (!this.loaded) await new Promise((resolve) => setTimeout(resolve, 5));
+    await this.saving;
   }
 
   raise(key: string, text: string): void {
@@ -125,16 +148,31 @@ export class ChatAlerts implements AdminAlerts {
 
   /** The queue changed: store it, and send what is due. */
   private changed(): void {
-    if (this.stopped) return;
-    this.options.persist?.save(this.queue);
+    if (this.stopped || !this.loaded) return;
+    this.save();
     this.pump();
+  }
+
+  /** Stores the queue as it is now, after the saves before. A failure is logged; the next change saves again. */
+  private save(): void {
+    const persist = this.options.persist;
+    if (!persist || !this.loaded) return;
+    const messages = [...this.queue];
+    this.saving = this.saving
+      .then(() => persist.save(messages))
+      .catch((error: unknown) => {
+        this.options.logger.warn(
+          { err: error instanceof Error ? error.message : String(error) },
+          'could not store the admin chat messages not sent yet',
+        );
+      });
   }
 
   /** Removes `message` from the head, unless a fold replaced it meanwhile. */
   private dropHead(message: string): void {
     if (this.stopped || this.queue[0] !== message) return;
     this.queue.shift();
-    this.options.persist?.save(this.queue);
+    this.save();
   }
 
   private enqueue(text: string): void {

@@ -1,7 +1,8 @@
 /**
  * The operations endpoints on HTTP_HOST:HTTP_PORT (loopback by default): `/healthz` (the process
  * answers), `/readyz` (directory loaded, Telegram polling, every mailbox connected or retrying; JSON
- * detail, 503 when not ready) and `/metrics` (Prometheus).
+ * detail, 503 when not ready) and `/metrics` (Prometheus). Both JSON answers carry the instance's
+ * `role` (`leader` or `standby`) as a top-level field when a role is given.
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -17,6 +18,8 @@ export interface OpsServerOptions {
   port: number;
   registry: Registry;
   readiness: () => Readiness;
+  /** This instance's role (`leader` or `standby`), shown by /healthz and /readyz. */
+  role?: () => string;
 }
 
 export class OpsServer {
@@ -34,9 +37,16 @@ export class OpsServer {
       };
       if (request.method !== 'GET' && request.method !== 'HEAD')
         return send(405, 'text/plain', 'method not allowed\n');
-      if (path === '/healthz') return send(200, 'application/json', '{"status":"ok"}\n');
+      const role = this.options.role?.();
+      if (path === '/healthz') {
+        return send(
+          200,
+          'application/json',
+          `${JSON.stringify({ status: 'ok', ...(role ? { role } : {}) })}\n`,
+        );
+      }
       if (path === '/readyz') {
-        const readiness = this.options.readiness();
+        const readiness = role ? { role, ...this.options.readiness() } : this.options.readiness();
         return send(
           readiness.ready ? 200 : 503,
           'application/json',

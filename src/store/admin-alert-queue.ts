@@ -3,27 +3,29 @@
  * process (an operator restarting the bot because Telegram seems down), and what was raised meanwhile
  * must still reach the admin chat. The queue is short (ChatAlerts folds a storm), so it is stored whole.
  */
-import { type Database, nowIso } from './database.js';
+import { nowIso, type SqlDatabase } from './sql-database.js';
 
 export class StoredAlertQueue {
-  constructor(private readonly db: Database) {}
+  constructor(private readonly db: SqlDatabase) {}
 
   /** The messages left by the previous run, oldest first. */
-  load(): string[] {
-    const row = this.db.prepare('SELECT messages FROM admin_alert_queue WHERE id = 1').get() as
-      | { messages: string }
-      | undefined;
+  async load(): Promise<string[]> {
+    const row = await this.db.get<{ messages: string }>(
+      'SELECT messages FROM admin_alert_queue WHERE id = 1',
+    );
     return row ? (JSON.parse(row.messages) as string[]) : [];
   }
 
   /** Replaces the stored queue with `messages`. */
-  save(messages: readonly string[]): void {
+  async save(messages: readonly string[]): Promise<void> {
     if (messages.length === 0) {
-      this.db.prepare('DELETE FROM admin_alert_queue WHERE id = 1').run();
+      await this.db.run('DELETE FROM admin_alert_queue WHERE id = 1');
       return;
     }
-    this.db
-      .prepare('INSERT OR REPLACE INTO admin_alert_queue (id, messages, updated_at) VALUES (1, ?, ?)')
-      .run(JSON.stringify(messages), nowIso());
+    await this.db.run(
+      `INSERT INTO admin_alert_queue (id, messages, updated_at) VALUES (1, ?, ?)
+         ON CONFLICT (id) DO UPDATE SET messages = excluded.messages, updated_at = excluded.updated_at`,
+      [JSON.stringify(messages), nowIso()],
+    );
   }
 }

@@ -3,31 +3,37 @@
  * group: from the admin who registered it). Kept by the bot, whatever the directory.
  */
 import { DEFAULT_LANGUAGE, type Language, languageFor } from '../texts/index.js';
-import { type Database, nowIso } from './database.js';
+import { nowIso, type SqlDatabase } from './sql-database.js';
 
 export class ChatLanguages {
-  constructor(private readonly db: Database) {}
+  constructor(private readonly db: SqlDatabase) {}
 
-  get(chatId: number): Language {
-    const row = this.db.prepare('SELECT language FROM chat_languages WHERE chat_id = ?').get(chatId) as
-      | { language: string }
-      | undefined;
+  async get(chatId: number): Promise<Language> {
+    const row = await this.db.get<{ language: string }>(
+      'SELECT language FROM chat_languages WHERE chat_id = ?',
+      [chatId],
+    );
     return row ? languageFor(row.language) : DEFAULT_LANGUAGE;
   }
 
-  set(chatId: number, language: Language): void {
-    this.db
-      .prepare(
-        `INSERT INTO chat_languages (chat_id, language, updated_at) VALUES (?, ?, ?)
+  async set(chatId: number, language: Language): Promise<void> {
+    await this.db.run(
+      `INSERT INTO chat_languages (chat_id, language, updated_at) VALUES (?, ?, ?)
          ON CONFLICT (chat_id) DO UPDATE SET language = excluded.language, updated_at = excluded.updated_at`,
-      )
-      .run(chatId, language, nowIso());
+      [chatId, language, nowIso()],
+    );
   }
 
-  /** A group moved to a new id (supergroup migration). */
-  move(oldChatId: number, newChatId: number): void {
-    this.db
-      .prepare('UPDATE OR REPLACE chat_languages SET chat_id = ? WHERE chat_id = ?')
-      .run(newChatId, oldChatId);
+  /** A group moved to a new id (supergroup migration): the old chat's language wins, as before. */
+  async move(oldChatId: number, newChatId: number): Promise<void> {
+    await this.db.transaction(async () => {
+      const old = await this.db.get<{ chat_id: number }>(
+        'SELECT chat_id FROM chat_languages WHERE chat_id = ?',
+        [oldChatId],
+      );
+      if (!old) return;
+      await this.db.run('DELETE FROM chat_languages WHERE chat_id = ?', [newChatId]);
+      await this.db.run('UPDATE chat_languages SET chat_id = ? WHERE chat_id = ?', [newChatId, oldChatId]);
+    });
   }
 }

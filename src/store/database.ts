@@ -313,6 +313,39 @@ const MIGRATIONS: string[] = [
   DROP INDEX IF EXISTS reports_forwarded_by_mailbox;
   CREATE INDEX reports_forwarded_by_mailbox ON reports (mailbox, id) WHERE status = 'forward' AND held = 0;
   `,
+  // 14: (issue 14, engineer dir) a counter every edit of the embedded directory bumps in its own
+  // transaction: how a running bot on an engine without SQLite's data_version sees a CLI's edit
+  `
+  CREATE TABLE directory_version (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    version INTEGER NOT NULL
+  );
+  INSERT INTO directory_version (id, version) VALUES (1, 0);
+  `,
+  // 15: (issue 14, engineer files) spooled files kept in the database (store/spool-files.ts): used only
+  // with DATABASE_URL (the same tables in postgres-schema.ts); with SQLite the files stay on disk and
+  // these tables stay empty. A file is its spool path relative to the spool root, cut in 1 MiB chunks
+  // (spool_chunks.file_key has no foreign key: a file's chunks are written before its row is kept).
+  `
+  CREATE TABLE spool_files (
+    file_key TEXT PRIMARY KEY,
+    spool_dir TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    sha256 TEXT NOT NULL,
+    chunks INTEGER NOT NULL,
+    -- 0: staged before its report's transaction, 1: kept by it (staged rows no report kept are swept)
+    kept INTEGER NOT NULL,
+    created_at TEXT NOT NULL
+  );
+  CREATE INDEX spool_files_by_dir ON spool_files (spool_dir);
+  CREATE INDEX spool_files_staged ON spool_files (created_at) WHERE kept = 0;
+  CREATE TABLE spool_chunks (
+    file_key TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    data BLOB NOT NULL,
+    PRIMARY KEY (file_key, seq)
+  );
+  `,
 ];
 
 /** Opens (creating when needed) the database in `dataDir` and brings its schema up to date. */

@@ -5,7 +5,7 @@
  */
 import type { User } from 'grammy/types';
 import { DEFAULT_LANGUAGE, type Language, languageFor } from '../texts/index.js';
-import { type Database, nowIso } from './database.js';
+import { nowIso, type SqlDatabase } from './sql-database.js';
 
 export interface GroupApprovalRequest {
   /** Carried by the buttons. */
@@ -44,67 +44,75 @@ interface Row {
 }
 
 export class GroupApprovals {
-  constructor(private readonly db: Database) {}
+  constructor(private readonly db: SqlDatabase) {}
 
   /** Records a request; a newer request of the same chat replaces the older one (and gets a new id). */
-  add(request: NewGroupApprovalRequest): GroupApprovalRequest {
-    const result = this.db
-      .prepare(
-        `INSERT OR REPLACE INTO group_approvals (chat_id, title, chat_type, member_count, promoted_by, language, requested_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?)`,
-      )
-      .run(
-        request.chatId,
-        request.title,
-        request.chatType,
-        request.memberCount,
-        JSON.stringify(request.promotedBy),
-        request.language,
-        nowIso(),
+  async add(request: NewGroupApprovalRequest): Promise<GroupApprovalRequest> {
+    const id = await this.db.transaction(async () => {
+      await this.db.run('DELETE FROM group_approvals WHERE chat_id = ?', [request.chatId]);
+      const row = await this.db.get<{ id: number }>(
+        `INSERT INTO group_approvals (chat_id, title, chat_type, member_count, promoted_by, language, requested_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+        [
+          request.chatId,
+          request.title,
+          request.chatType,
+          request.memberCount,
+          JSON.stringify(request.promotedBy),
+          request.language,
+          nowIso(),
+        ],
       );
-    return this.byId(Number(result.lastInsertRowid))!;
+      return Number(row!.id);
+    });
+    return (await this.byId(id))!;
   }
 
   /** The admin-chat message that carries the request's buttons. */
-  setAdminMessage(id: number, adminChatId: number, messageId: number): void {
-    this.db
-      .prepare('UPDATE group_approvals SET admin_chat_id = ?, admin_message_id = ? WHERE id = ?')
-      .run(adminChatId, messageId, id);
+  async setAdminMessage(id: number, adminChatId: number, messageId: number): Promise<void> {
+    await this.db.run('UPDATE group_approvals SET admin_chat_id = ?, admin_message_id = ? WHERE id = ?', [
+      adminChatId,
+      messageId,
+      id,
+    ]);
   }
 
-  byId(id: number): GroupApprovalRequest | undefined {
-    const row = this.db.prepare('SELECT * FROM group_approvals WHERE id = ?').get(id) as Row | undefined;
+  async byId(id: number): Promise<GroupApprovalRequest | undefined> {
+    const row = await this.db.get<Row>('SELECT * FROM group_approvals WHERE id = ?', [id]);
     return row ? fromRow(row) : undefined;
   }
 
-  forChat(chatId: number): GroupApprovalRequest | undefined {
-    const row = this.db.prepare('SELECT * FROM group_approvals WHERE chat_id = ?').get(chatId) as
-      | Row
-      | undefined;
+  async forChat(chatId: number): Promise<GroupApprovalRequest | undefined> {
+    const row = await this.db.get<Row>('SELECT * FROM group_approvals WHERE chat_id = ?', [chatId]);
     return row ? fromRow(row) : undefined;
   }
 
-  all(): GroupApprovalRequest[] {
-    return (this.db.prepare('SELECT * FROM group_approvals ORDER BY id').all() as Row[]).map(fromRow);
+  async all(): Promise<GroupApprovalRequest[]> {
+    return (await this.db.all<Row>('SELECT * FROM group_approvals ORDER BY id')).map(fromRow);
   }
 
   /** Decided or withdrawn. Whether there was such a request. */
-  remove(id: number): boolean {
-    return this.db.prepare('DELETE FROM group_approvals WHERE id = ?').run(id).changes > 0;
+  async remove(id: number): Promise<boolean> {
+    return (await this.db.run('DELETE FROM group_approvals WHERE id = ?', [id])).changes > 0;
   }
 
-  /** The group became a supergroup while waiting. */
-  moveChat(oldChatId: number, newChatId: number): void {
-    this.db
-      .prepare('UPDATE OR REPLACE group_approvals SET chat_id = ? WHERE chat_id = ?')
-      .run(newChatId, oldChatId);
+  /** The group became a supergroup while waiting (the moving request replaces one the new id had). */
+  async moveChat(oldChatId: number, newChatId: number): Promise<void> {
+    await this.db.transaction(async () => {
+      const moving = await this.db.get<{ id: number }>('SELECT id FROM group_approvals WHERE chat_id = ?', [
+        oldChatId,
+      ]);
+      if (!moving) return;
+      await this.db.run('DELETE FROM group_approvals WHERE chat_id = ?', [newChatId]);
+      await this.db.run('UPDATE group_approvals SET chat_id = ? WHERE chat_id = ?', [newChatId, oldChatId]);
+    });
   }
 }
 
 function fromRow(row: Row): GroupApprovalRequest {
   return {
-    id: row.id,
-    chatId: row.chat_id,
+    id: Number(row.id),
+    chatId: Number(row.chat_id),
     title: row.title,
     chatType: row.chat_type,
     memberCount: row.member_count,

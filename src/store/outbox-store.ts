@@ -4,9 +4,8 @@
  * restart resumes at the first unsent message and at most the message in flight at a crash repeats.
  */
 
-import type BetterSqlite3 from 'better-sqlite3';
 import type { PlannedMessage } from '../core/message-plan.js';
-import { type Database, nowIso } from './database.js';
+import { nowIso, type SqlDatabase } from './sql-database.js';
 
 export type DeliveryState = 'pending' | 'sent' | 'failed' | 'cancelled';
 
@@ -88,54 +87,41 @@ function toDelivery(row: DeliveryRow): Delivery {
 export type FileSentAs = 'photo' | 'document';
 
 export class OutboxStore {
-  /** Prepared statements by their SQL: preparing one costs more than running it (one per message sent). */
-  private readonly statements = new Map<string, BetterSqlite3.Statement>();
-
-  constructor(private readonly db: Database) {}
-
-  private statement(sql: string): BetterSqlite3.Statement {
-    let statement = this.statements.get(sql);
-    if (!statement) {
-      statement = this.db.prepare(sql);
-      this.statements.set(sql, statement);
-    }
-    return statement;
-  }
+  constructor(private readonly db: SqlDatabase) {}
 
   /** Every pending delivery, oldest first. */
-  pending(): Delivery[] {
+  async pending(): Promise<Delivery[]> {
     return (
-      this.statement("SELECT * FROM deliveries WHERE state = 'pending' ORDER BY id").all() as DeliveryRow[]
+      await this.db.all<DeliveryRow>("SELECT * FROM deliveries WHERE state = 'pending' ORDER BY id")
     ).map(toDelivery);
   }
 
   /** Pending deliveries created after `afterId`, oldest first. */
-  pendingAfter(afterId: number): Delivery[] {
+  async pendingAfter(afterId: number): Promise<Delivery[]> {
     // after the first load, read the rows added since by id (the dispatcher asks every 2 s: the cost
-    // must not be that of the whole queue); the first load takes the pending ones by their index
+    // must not be that of the whole queue); the first load takes the pending ones by their index.
+    // `state || ''` keeps SQLite off the state index for the first (both engines accept it)
     const sql =
       afterId > 0
-        ? "SELECT * FROM deliveries WHERE id > ? AND +state = 'pending' ORDER BY id"
+        ? "SELECT * FROM deliveries WHERE id > ? AND state || '' = 'pending' ORDER BY id"
         : "SELECT * FROM deliveries WHERE state = 'pending' AND id > ? ORDER BY id";
-    return (this.statement(sql).all(afterId) as DeliveryRow[]).map(toDelivery);
+    return (await this.db.all<DeliveryRow>(sql, [afterId])).map(toDelivery);
   }
 
   /** The highest delivery id there is (0 for none), whatever its state. */
-  maxId(): number {
-    const row = this.statement('SELECT max(id) AS id FROM deliveries').get() as { id: number | null };
-    return row.id ?? 0;
+  async maxId(): Promise<number> {
+    const row = await this.db.get<{ id: number | string | null }>('SELECT max(id) AS id FROM deliveries');
+    return Number(row?.id ?? 0);
   }
 
-  delivery(id: number): Delivery | null {
-    const row = this.statement('SELECT * FROM deliveries WHERE id = ?').get(id) as DeliveryRow | undefined;
+  async delivery(id: number): Promise<Delivery | null> {
+    const row = await this.db.get<DeliveryRow>('SELECT * FROM deliveries WHERE id = ?', [id]);
     return row ? toDelivery(row) : null;
   }
 
-  forReport(reportId: number): Delivery[] {
+  async forReport(reportId: number): Promise<Delivery[]> {
     return (
-      this.statement('SELECT * FROM deliveries WHERE report_id = ? ORDER BY id').all(
-        reportId,
-      ) as DeliveryRow[]
+      await this.db.all<DeliveryRow>('SELECT * FROM deliveries WHERE report_id = ? ORDER BY id', [reportId])
     ).map(toDelivery);
   }
 
@@ -143,94 +129,101 @@ export class OutboxStore {
    * Records one more message sent; the delivery is done when `finished`. File ids learnt go in the same
    * commit, and so does `plan` when given (the first of several messages: see {@link Delivery.plan}).
    */
-  stepSent(
+  async stepSent(
     id: number,
     finished: boolean,
     fileIds: Array<{ sha256: string; sentAs: FileSentAs; fileId: string }>,
     plan?: readonly PlannedMessage[],
-  ): void {
-    this.stepsSent([{ id, finished, fileIds, ...(plan ? { plan } : {}) }]);
+  ): Promise<void> {
+    await this.stepsSent([{ id, finished, fileIds, ...(plan ? { plan } : {}) }]);
   }
 
   /**
    * Records several sent messages in one transaction (one disk sync): the messages that requests in
    * flight at once brought back together (TELEGRAM_PARALLEL_SENDS).
    */
-  stepsSent(
+  async stepsSent(
     steps: ReadonlyArray<{
       id: number;
       finished: boolean;
       fileIds: Array<{ sha256: string; sentAs: FileSentAs; fileId: string }>;
       plan?: readonly PlannedMessage[];
     }>,
-  ): void {
-    this.db.transaction(() => {
-      for (const step of steps) this.recordStep(step.id, step.finished, step.fileIds, step.plan);
-    })();
+  ): Promise<void> {
+    await this.db.transaction(async () => {
+      for (const step of steps) await this.recordStep(step.id, step.finished, step.fileIds, step.plan);
+    });
   }
 
-  private recordStep(
+  private async recordStep(
     id: number,
     finished: boolean,
     fileIds: Array<{ sha256: string; sentAs: FileSentAs; fileId: string }>,
     plan?: readonly PlannedMessage[],
-  ): void {
+  ): Promise<void> {
     const now = nowIso();
-    this.statement(
+    await this.db.run(
       `UPDATE deliveries SET steps_done = steps_done + 1, attempts = 0, last_error = NULL,
-             state = CASE WHEN ? THEN 'sent' ELSE state END, finished_at = CASE WHEN ? THEN ? ELSE finished_at END,
+             state = CASE WHEN ? = 1 THEN 'sent' ELSE state END, finished_at = CASE WHEN ? = 1 THEN ? ELSE finished_at END,
              plan = coalesce(?, plan)
            WHERE id = ?`,
-    ).run(finished ? 1 : 0, finished ? 1 : 0, now, plan ? JSON.stringify(plan) : null, id);
-    const upsert = this.statement(
-      `INSERT INTO telegram_files (sha256, sent_as, file_id, updated_at) VALUES (?, ?, ?, ?)
-         ON CONFLICT (sha256, sent_as) DO UPDATE SET file_id = excluded.file_id, updated_at = excluded.updated_at`,
+      [finished ? 1 : 0, finished ? 1 : 0, now, plan ? JSON.stringify(plan) : null, id],
     );
-    for (const file of fileIds) upsert.run(file.sha256, file.sentAs, file.fileId, now);
+    for (const file of fileIds) {
+      await this.db.run(
+        `INSERT INTO telegram_files (sha256, sent_as, file_id, updated_at) VALUES (?, ?, ?, ?)
+           ON CONFLICT (sha256, sent_as) DO UPDATE SET file_id = excluded.file_id, updated_at = excluded.updated_at`,
+        [file.sha256, file.sentAs, file.fileId, now],
+      );
+    }
   }
 
   /** A delivery with nothing (left) to send. */
-  markSent(id: number): void {
-    this.statement("UPDATE deliveries SET state = 'sent', finished_at = ? WHERE id = ?").run(nowIso(), id);
+  async markSent(id: number): Promise<void> {
+    await this.db.run("UPDATE deliveries SET state = 'sent', finished_at = ? WHERE id = ?", [nowIso(), id]);
   }
 
   /** Tries again later; `countAttempt` is false for rate limits, which are not failures. */
-  reschedule(id: number, at: number, error: string, countAttempt: boolean): void {
-    this.statement(
+  async reschedule(id: number, at: number, error: string, countAttempt: boolean): Promise<void> {
+    await this.db.run(
       'UPDATE deliveries SET next_attempt_at = ?, last_error = ?, attempts = attempts + ? WHERE id = ?',
-    ).run(at, error, countAttempt ? 1 : 0, id);
-  }
-
-  /** Gives up on a delivery; `attempts` is the final count when the caller knows it. */
-  fail(id: number, error: string, attempts?: number): void {
-    this.statement(
-      `UPDATE deliveries SET state = 'failed', last_error = ?, finished_at = ?, attempts = coalesce(?, attempts)
-         WHERE id = ? AND state = 'pending'`,
-    ).run(error, nowIso(), attempts ?? null, id);
-  }
-
-  /** Ends one pending delivery that must not be sent (any more), with the reason. False when it was not pending. */
-  cancel(id: number, reason: string): boolean {
-    return (
-      this.statement(
-        "UPDATE deliveries SET state = 'cancelled', last_error = ?, finished_at = ? WHERE id = ? AND state = 'pending'",
-      ).run(reason, nowIso(), id).changes > 0
+      [at, error, countAttempt ? 1 : 0, id],
     );
   }
 
+  /** Gives up on a delivery; `attempts` is the final count when the caller knows it. */
+  async fail(id: number, error: string, attempts?: number): Promise<void> {
+    await this.db.run(
+      `UPDATE deliveries SET state = 'failed', last_error = ?, finished_at = ?, attempts = coalesce(?, attempts)
+         WHERE id = ? AND state = 'pending'`,
+      [error, nowIso(), attempts ?? null, id],
+    );
+  }
+
+  /** Ends one pending delivery that must not be sent (any more), with the reason. False when it was not pending. */
+  async cancel(id: number, reason: string): Promise<boolean> {
+    const result = await this.db.run(
+      "UPDATE deliveries SET state = 'cancelled', last_error = ?, finished_at = ? WHERE id = ? AND state = 'pending'",
+      [reason, nowIso(), id],
+    );
+    return result.changes > 0;
+  }
+
   /** Ends every pending delivery to a chat that can no longer receive (blocked, kicked). Returns their ids. */
-  cancelChat(chatId: number, reason: string): number[] {
-    return this.db.transaction(() => {
+  async cancelChat(chatId: number, reason: string): Promise<number[]> {
+    return this.db.transaction(async () => {
       const ids = (
-        this.statement("SELECT id FROM deliveries WHERE chat_id = ? AND state = 'pending'").all(
-          chatId,
-        ) as Array<{ id: number }>
-      ).map((row) => row.id);
-      this.statement(
+        await this.db.all<{ id: number }>(
+          "SELECT id FROM deliveries WHERE chat_id = ? AND state = 'pending'",
+          [chatId],
+        )
+      ).map((row) => Number(row.id));
+      await this.db.run(
         "UPDATE deliveries SET state = 'cancelled', last_error = ?, finished_at = ? WHERE chat_id = ? AND state = 'pending'",
-      ).run(reason, nowIso(), chatId);
+        [reason, nowIso(), chatId],
+      );
       return ids;
-    })();
+    });
   }
 
   /**
@@ -239,62 +232,69 @@ export class OutboxStore {
    * cancelled one there does not count: the report would never arrive). The move is
    * remembered ({@link migratedFrom}), for while the directory still has the old id.
    */
-  moveChat(oldChatId: number, newChatId: number): void {
-    this.db.transaction(() => {
-      this.statement(
-        'INSERT OR REPLACE INTO chat_migrations (old_chat_id, new_chat_id, migrated_at) VALUES (?, ?, ?)',
-      ).run(oldChatId, newChatId, nowIso());
-      this.statement(
+  async moveChat(oldChatId: number, newChatId: number): Promise<void> {
+    await this.db.transaction(async () => {
+      await this.db.run(
+        `INSERT INTO chat_migrations (old_chat_id, new_chat_id, migrated_at) VALUES (?, ?, ?)
+           ON CONFLICT (old_chat_id) DO UPDATE SET new_chat_id = excluded.new_chat_id, migrated_at = excluded.migrated_at`,
+        [oldChatId, newChatId, nowIso()],
+      );
+      await this.db.run(
         `UPDATE deliveries SET state = 'cancelled', last_error = 'the group moved to a supergroup that already has this report', finished_at = ?
            WHERE chat_id = ? AND state = 'pending'
              AND report_id IN (SELECT report_id FROM deliveries WHERE chat_id = ? AND state IN ('pending', 'sent'))`,
-      ).run(nowIso(), oldChatId, newChatId);
+        [nowIso(), oldChatId, newChatId],
+      );
       // one row at a time, each taking the next free round in the new chat (an earlier failed or
       // cancelled delivery of the report there holds its round)
-      const moving = this.statement(
+      const moving = await this.db.all<{ id: number }>(
         "SELECT id FROM deliveries WHERE chat_id = ? AND state = 'pending' ORDER BY id",
-      ).all(oldChatId) as Array<{ id: number }>;
-      const move = this.statement(
-        `UPDATE deliveries SET chat_id = ?, next_attempt_at = 0,
-           round = (SELECT coalesce(max(other.round), -1) + 1 FROM deliveries other
-                    WHERE other.report_id = deliveries.report_id AND other.chat_id = ?)
-         WHERE id = ?`,
+        [oldChatId],
       );
-      for (const { id } of moving) move.run(newChatId, newChatId, id);
-    })();
+      for (const { id } of moving) {
+        await this.db.run(
+          `UPDATE deliveries SET chat_id = ?, next_attempt_at = 0,
+             round = (SELECT coalesce(max(other.round), -1) + 1 FROM deliveries other
+                      WHERE other.report_id = deliveries.report_id AND other.chat_id = ?)
+           WHERE id = ?`,
+          [newChatId, newChatId, Number(id)],
+        );
+      }
+    });
   }
 
   /** The chat a group had before it became the supergroup `chatId`, if it moved. */
-  migratedFrom(chatId: number): number | undefined {
-    const row = this.statement(
+  async migratedFrom(chatId: number): Promise<number | undefined> {
+    const row = await this.db.get<{ old_chat_id: number }>(
       'SELECT old_chat_id FROM chat_migrations WHERE new_chat_id = ? ORDER BY migrated_at DESC LIMIT 1',
-    ).get(chatId) as { old_chat_id: number } | undefined;
-    return row?.old_chat_id;
+      [chatId],
+    );
+    return row ? Number(row.old_chat_id) : undefined;
   }
 
-  fileId(sha256: string, sentAs: FileSentAs): string | null {
-    const row = this.statement('SELECT file_id FROM telegram_files WHERE sha256 = ? AND sent_as = ?').get(
-      sha256,
-      sentAs,
-    ) as { file_id: string } | undefined;
+  async fileId(sha256: string, sentAs: FileSentAs): Promise<string | null> {
+    const row = await this.db.get<{ file_id: string }>(
+      'SELECT file_id FROM telegram_files WHERE sha256 = ? AND sent_as = ?',
+      [sha256, sentAs],
+    );
     return row?.file_id ?? null;
   }
 
-  forgetFileId(sha256: string, sentAs: FileSentAs): void {
-    this.statement('DELETE FROM telegram_files WHERE sha256 = ? AND sent_as = ?').run(sha256, sentAs);
+  async forgetFileId(sha256: string, sentAs: FileSentAs): Promise<void> {
+    await this.db.run('DELETE FROM telegram_files WHERE sha256 = ? AND sent_as = ?', [sha256, sentAs]);
   }
 
   /** Whether the report has a delivery to this chat still pending (any round). */
-  hasPending(reportId: number, chatId: number): boolean {
-    return (
-      this.statement(
-        "SELECT 1 FROM deliveries WHERE report_id = ? AND chat_id = ? AND state = 'pending' LIMIT 1",
-      ).get(reportId, chatId) !== undefined
+  async hasPending(reportId: number, chatId: number): Promise<boolean> {
+    const row = await this.db.get<{ one: number }>(
+      "SELECT 1 AS one FROM deliveries WHERE report_id = ? AND chat_id = ? AND state = 'pending' LIMIT 1",
+      [reportId, chatId],
     );
+    return row !== undefined;
   }
 
   /** Queues a report again for one chat (the `resend` command, /last), as a new delivery row. */
-  requeue(
+  async requeue(
     reportId: number,
     template: Omit<
       Delivery,
@@ -309,40 +309,38 @@ export class OutboxStore {
       | 'reportId'
       | 'plan'
     >,
-  ): number {
-    return this.db.transaction(() => {
-      const result = this.statement(
+  ): Promise<number> {
+    return this.db.transaction(async () => {
+      const row = await this.db.get<{ id: number }>(
         `INSERT INTO deliveries (report_id, chat_id, recipient_kind, recipient_key, recipient_name, language, media_mode, tall_image_mode, thread_id, created_at, round)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, (SELECT coalesce(max(round), -1) + 1 FROM deliveries WHERE report_id = ? AND chat_id = ?))`,
-      ).run(
-        reportId,
-        template.chatId,
-        template.recipientKind,
-        template.recipientKey,
-        template.recipientName,
-        template.language,
-        template.mediaMode,
-        template.tallImageMode ?? null,
-        template.threadId,
-        nowIso(),
-        reportId,
-        template.chatId,
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, (SELECT coalesce(max(round), -1) + 1 FROM deliveries WHERE report_id = ? AND chat_id = ?))
+           RETURNING id`,
+        [
+          reportId,
+          template.chatId,
+          template.recipientKind,
+          template.recipientKey,
+          template.recipientName,
+          template.language,
+          template.mediaMode,
+          template.tallImageMode ?? null,
+          template.threadId,
+          nowIso(),
+          reportId,
+          template.chatId,
+        ],
       );
-      return Number(result.lastInsertRowid);
-    })();
+      return Number(row!.id);
+    });
   }
 
   /** Count of deliveries per state, for metrics. */
-  countByState(): Record<DeliveryState, number> {
+  async countByState(): Promise<Record<DeliveryState, number>> {
     const counts: Record<DeliveryState, number> = { pending: 0, sent: 0, failed: 0, cancelled: 0 };
-    for (const row of this.statement(
+    const rows = await this.db.all<{ state: DeliveryState; n: number | string }>(
       'SELECT state, count(*) AS n FROM deliveries GROUP BY state',
-    ).all() as Array<{
-      state: DeliveryState;
-      n: number;
-    }>) {
-      counts[row.state] = row.n;
-    }
+    );
+    for (const row of rows) counts[row.state] = Number(row.n);
     return counts;
   }
 }

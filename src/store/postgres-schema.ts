@@ -18,7 +18,7 @@ import {
 } from './postgres-database.js';
 
 export const POSTGRES_MIGRATIONS: string[] = [
-  // 1: SQLite's schema 1–13, and the leader lease
+  // 1: SQLite's schema 1–15, and the leader lease
   `
   CREATE COLLATION nocase (provider = icu, locale = 'und-u-ks-level2', deterministic = false);
 
@@ -256,6 +256,34 @@ export const POSTGRES_MIGRATIONS: string[] = [
     expires_at timestamptz NOT NULL,
     renewed_at timestamptz NOT NULL
   );
+
+  -- SQLite's migration 14: bumped by every edit of the embedded directory, in the same transaction
+  CREATE TABLE directory_version (
+    id bigint PRIMARY KEY CHECK (id = 1),
+    version bigint NOT NULL
+  );
+  INSERT INTO directory_version (id, version) VALUES (1, 0);
+
+  -- SQLite's migration 15: spooled files kept in the database (store/spool-files.ts), 1 MiB chunks
+  CREATE TABLE spool_files (
+    file_key TEXT PRIMARY KEY,
+    spool_dir TEXT NOT NULL,
+    size BIGINT NOT NULL,
+    sha256 TEXT NOT NULL,
+    chunks INTEGER NOT NULL,
+    kept INTEGER NOT NULL,
+    created_at TEXT NOT NULL
+  );
+  CREATE INDEX spool_files_by_dir ON spool_files (spool_dir);
+  CREATE INDEX spool_files_staged ON spool_files (created_at) WHERE kept = 0;
+  CREATE TABLE spool_chunks (
+    file_key TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    data BYTEA NOT NULL,
+    PRIMARY KEY (file_key, seq)
+  );
+  -- the chunks are already compressed files (PNG, PDF): no point in TOAST compressing them again
+  ALTER TABLE spool_chunks ALTER COLUMN data SET STORAGE EXTERNAL;
   `,
 ];
 

@@ -5,7 +5,7 @@
  */
 import type { ParsedMail, ReportFile, SkippedPart, TextTable } from '../core/report.js';
 import type { SupersetNoticeKind } from '../core/superset-notice.js';
-import { type Database, nowIso } from './database.js';
+import { nowIso, type SqlDatabase } from './sql-database.js';
 import { SupersetNotices } from './superset-notices.js';
 
 /** What happened to a mail. Only `forward` reports have deliveries. */
@@ -105,20 +105,20 @@ export interface StoredReport {
 export const JANITOR_QUERIES = {
   // a delivery finishes after its report was recorded, so "finished before" implies "recorded before"
   spoolDirsDone: `SELECT r.id, r.spool_dir FROM reports r
-    WHERE r.spool_dir IS NOT NULL AND r.spool_removed_at IS NULL AND r.recorded_at < :before
-      AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.report_id = r.id AND (d.state = 'pending' OR d.finished_at >= :before))`,
+    WHERE r.spool_dir IS NOT NULL AND r.spool_removed_at IS NULL AND r.recorded_at < ?
+      AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.report_id = r.id AND (d.state = 'pending' OR d.finished_at >= ?))`,
   referencedSpoolDirs:
     'SELECT spool_dir FROM reports WHERE spool_dir IS NOT NULL AND spool_removed_at IS NULL',
   // the newest delivery row stays: a new one must never get a smaller id (the dispatcher loads by id)
   reportsToForget: `SELECT r.id, r.spool_dir FROM reports r
-    WHERE r.recorded_at < :before
-      AND r.id IS NOT (SELECT report_id FROM deliveries WHERE id = (SELECT max(id) FROM deliveries))
-      AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.report_id = r.id AND (d.state = 'pending' OR d.finished_at >= :before))
-    ORDER BY r.recorded_at LIMIT :limit`,
+    WHERE r.recorded_at < ?
+      AND r.id IS DISTINCT FROM (SELECT report_id FROM deliveries WHERE id = (SELECT max(id) FROM deliveries))
+      AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.report_id = r.id AND (d.state = 'pending' OR d.finished_at >= ?))
+    ORDER BY r.recorded_at LIMIT ?`,
   // report_files, report_skipped_parts and deliveries go with it (ON DELETE CASCADE)
-  forgetReport: `DELETE FROM reports WHERE id = :id
-    AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.report_id = :id AND d.state = 'pending')`,
-  forgetUnusedFileIds: `DELETE FROM telegram_files WHERE updated_at < :before
+  forgetReport: `DELETE FROM reports WHERE id = ?
+    AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.report_id = reports.id AND d.state = 'pending')`,
+  forgetUnusedFileIds: `DELETE FROM telegram_files WHERE updated_at < ?
     AND NOT EXISTS (SELECT 1 FROM report_files f WHERE f.sha256 = telegram_files.sha256)`,
 } as const;
 
@@ -126,18 +126,32 @@ export class ReportStore {
   /** Superset's notices, recorded with their reports (in the same transaction, through `record`'s `alongside`). */
   readonly notices: SupersetNotices;
 
-  constructor(private readonly db: Database) {
+  constructor(private readonly db: SqlDatabase) {
     this.notices = new SupersetNotices(db);
   }
 
-  watermark(mailbox: string): Watermark | null {
-    const row = this.db
-      .prepare('SELECT uid_validity, last_uid, mailbox_identity FROM mailbox_watermarks WHERE mailbox = ?')
-      .get(mailbox) as
-      | { uid_validity: string; last_uid: number; mailbox_identity: string | null }
-      | undefined;
+  /**
+   * Runs `work` in one transaction of this store's database: the store's methods called inside take
+   * part in it (`record` becomes a savepoint). Database work only in `work`.
+   */
+  transaction<T>(work: () => Promise<T>): Promise<T> {
+    return this.db.transaction(work);
+  }
+
+  async watermark(mailbox: string): Promise<Watermark | null> {
+    const row = await this.db.get<{
+      uid_validity: string;
+      last_uid: number;
+      mailbox_identity: string | null;
+    }>('SELECT uid_validity, last_uid, mailbox_identity FROM mailbox_watermarks WHERE mailbox = ?', [
+      mailbox,
+    ]);
     return row
-      ? { uidValidity: row.uid_validity, lastUid: row.last_uid, mailboxIdentity: row.mailbox_identity }
+      ? {
+          uidValidity: row.uid_validity,
+          lastUid: Number(row.last_uid),
+          mailboxIdentity: row.mailbox_identity,
+        }
       : null;
   }
 
@@ -145,79 +159,95 @@ export class ReportStore {
    * Sets the watermark outright (first connect, UIDVALIDITY change, a mailbox added again), with the
    * directory row it belongs to when `watermark.mailboxIdentity` is given.
    */
-  setWatermark(mailbox: string, watermark: Watermark): void {
-    this.db
-      .prepare(
-        `INSERT INTO mailbox_watermarks (mailbox, uid_validity, last_uid, mailbox_identity, updated_at) VALUES (?, ?, ?, ?, ?)
-         ON CONFLICT (mailbox) DO UPDATE SET uid_validity = excluded.uid_validity, last_uid = excluded.last_uid,
-           mailbox_identity = coalesce(excluded.mailbox_identity, mailbox_identity), updated_at = excluded.updated_at`,
-      )
-      .run(mailbox, watermark.uidValidity, watermark.lastUid, watermark.mailboxIdentity ?? null, nowIso());
+  async setWatermark(mailbox: string, watermark: Watermark): Promise<void> {
+    await this.db.run(
+      `INSERT INTO mailbox_watermarks (mailbox, uid_validity, last_uid, mailbox_identity, updated_at) VALUES (?, ?, ?, ?, ?)
+       ON CONFLICT (mailbox) DO UPDATE SET uid_validity = excluded.uid_validity, last_uid = excluded.last_uid,
+         mailbox_identity = coalesce(excluded.mailbox_identity, mailbox_watermarks.mailbox_identity),
+         updated_at = excluded.updated_at`,
+      [mailbox, watermark.uidValidity, watermark.lastUid, watermark.mailboxIdentity ?? null, nowIso()],
+    );
   }
 
   /** Binds an existing watermark (written before identities were recorded) to its directory row. */
-  setWatermarkIdentity(mailbox: string, identity: string): void {
-    this.db
-      .prepare('UPDATE mailbox_watermarks SET mailbox_identity = ? WHERE mailbox = ?')
-      .run(identity, mailbox);
+  async setWatermarkIdentity(mailbox: string, identity: string): Promise<void> {
+    await this.db.run('UPDATE mailbox_watermarks SET mailbox_identity = ? WHERE mailbox = ?', [
+      identity,
+      mailbox,
+    ]);
   }
 
   /** Moves the watermark forward to `uid` (never backwards), in the caller's transaction if any. */
-  advanceWatermark(position: MailPosition): void {
-    this.db
-      .prepare(
-        `INSERT INTO mailbox_watermarks (mailbox, uid_validity, last_uid, updated_at) VALUES (?, ?, ?, ?)
-         ON CONFLICT (mailbox) DO UPDATE SET
-           last_uid = CASE WHEN uid_validity = excluded.uid_validity THEN max(last_uid, excluded.last_uid) ELSE excluded.last_uid END,
-           uid_validity = excluded.uid_validity, updated_at = excluded.updated_at`,
-      )
-      .run(position.mailbox, position.uidValidity, position.uid, nowIso());
+  async advanceWatermark(position: MailPosition): Promise<void> {
+    // the columns of the row already there are qualified: PostgreSQL finds a bare name ambiguous beside `excluded`
+    await this.db.run(
+      `INSERT INTO mailbox_watermarks (mailbox, uid_validity, last_uid, updated_at) VALUES (?, ?, ?, ?)
+       ON CONFLICT (mailbox) DO UPDATE SET
+         last_uid = CASE WHEN mailbox_watermarks.uid_validity = excluded.uid_validity
+             AND mailbox_watermarks.last_uid > excluded.last_uid
+           THEN mailbox_watermarks.last_uid ELSE excluded.last_uid END,
+         uid_validity = excluded.uid_validity, updated_at = excluded.updated_at`,
+      [position.mailbox, position.uidValidity, position.uid, nowIso()],
+    );
   }
 
   /** The IMAP arrival time of the newest mail recorded from this mailbox. */
-  newestInternalDate(mailbox: string): string | null {
-    const row = this.db
-      .prepare('SELECT max(internal_date) AS newest FROM reports WHERE mailbox = ?')
-      .get(mailbox) as {
-      newest: string | null;
-    };
-    return row.newest;
+  async newestInternalDate(mailbox: string): Promise<string | null> {
+    const row = await this.db.get<{ newest: string | null }>(
+      'SELECT max(internal_date) AS newest FROM reports WHERE mailbox = ?',
+      [mailbox],
+    );
+    return row?.newest ?? null;
   }
 
   /**
    * The report this mail was already recorded as: same raw bytes, or same Message-ID, in this mailbox;
    * with `since` (ISO time), only a report recorded at or after it (the webhook's retry window).
    */
-  findRecorded(
+  async findRecorded(
     mailbox: string,
     rawSha256: string,
     messageId: string | null,
     since: string | null = null,
-  ): number | null {
-    const row = this.db
-      .prepare(
-        'SELECT id FROM reports WHERE mailbox = ? AND (raw_sha256 = ? OR (? IS NOT NULL AND message_id = ?)) AND (? IS NULL OR recorded_at >= ?) ORDER BY id LIMIT 1',
-      )
-      .get(mailbox, rawSha256, messageId, messageId, since, since) as { id: number } | undefined;
-    return row?.id ?? null;
+  ): Promise<number | null> {
+    // the optional conditions are left out rather than bound as NULL: PostgreSQL cannot type `? IS NULL`
+    const conditions = [
+      'mailbox = ?',
+      messageId === null ? 'raw_sha256 = ?' : '(raw_sha256 = ? OR message_id = ?)',
+    ];
+    const params: string[] = [mailbox, rawSha256];
+    if (messageId !== null) params.push(messageId);
+    if (since !== null) {
+      conditions.push('recorded_at >= ?');
+      params.push(since);
+    }
+    const row = await this.db.get<{ id: number }>(
+      `SELECT id FROM reports WHERE ${conditions.join(' AND ')} ORDER BY id LIMIT 1`,
+      params,
+    );
+    return row ? Number(row.id) : null;
   }
 
   /**
    * Records a report with its deliveries and advances the watermark, atomically. Returns the report id.
-   * `alongside` runs in the same transaction once the report has its id (its notice row, say).
+   * `alongside` runs in the same transaction once the report has its id (its notice row, say); it must
+   * do database work only (through this store's database), and when it throws nothing is recorded.
    */
-  record(report: NewReport, deliveries: NewDelivery[], alongside?: (reportId: number) => void): number {
-    return this.db.transaction(() => {
+  record(
+    report: NewReport,
+    deliveries: NewDelivery[],
+    alongside?: (reportId: number) => Promise<void>,
+  ): Promise<number> {
+    return this.db.transaction(async () => {
       const { mail, position } = report;
       const imap = 'uid' in position ? position : null;
       const now = nowIso();
-      const result = this.db
-        .prepare(
-          `INSERT INTO reports (mailbox, uid_validity, uid, raw_sha256, raw_size, message_id, subject, sender, mail_date, link,
-             description, status, reason, spool_dir, internal_date, recorded_at, held)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-        )
-        .run(
+      const inserted = await this.db.get<{ id: number }>(
+        `INSERT INTO reports (mailbox, uid_validity, uid, raw_sha256, raw_size, message_id, subject, sender, mail_date, link,
+           description, status, reason, spool_dir, internal_date, recorded_at, held, text_table)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+         RETURNING id`,
+        [
           position.mailbox,
           imap?.uidValidity ?? null,
           imap?.uid ?? null,
@@ -236,71 +266,64 @@ export class ReportStore {
           imap?.internalDate ?? null,
           now,
           report.held ? 1 : 0,
+          mail.textTable ? JSON.stringify(mail.textTable) : null,
+        ],
+      );
+      if (!inserted) throw new Error('INSERT … RETURNING id returned no row');
+      const reportId = Number(inserted.id);
+      for (const [index, file] of mail.files.entries()) {
+        await this.db.run(
+          `INSERT INTO report_files (report_id, position, filename, content_type, size, sha256, path, width, height, tiles, background_share)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+          [
+            reportId,
+            index,
+            file.filename,
+            file.contentType,
+            file.size,
+            file.sha256,
+            file.path,
+            file.width ?? null,
+            file.height ?? null,
+            file.tiles ? JSON.stringify(file.tiles) : null,
+            file.backgroundShare ?? null,
+          ],
         );
-      const reportId = Number(result.lastInsertRowid);
-      if (mail.textTable) {
-        this.db
-          .prepare('UPDATE reports SET text_table = ? WHERE id = ?')
-          .run(JSON.stringify(mail.textTable), reportId);
       }
-      const insertFile = this.db.prepare(
-        `INSERT INTO report_files (report_id, position, filename, content_type, size, sha256, path, width, height, tiles, background_share)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-      );
-      mail.files.forEach((file, index) => {
-        insertFile.run(
-          reportId,
-          index,
-          file.filename,
-          file.contentType,
-          file.size,
-          file.sha256,
-          file.path,
-          file.width ?? null,
-          file.height ?? null,
-          file.tiles ? JSON.stringify(file.tiles) : null,
-          file.backgroundShare ?? null,
+      for (const [index, part] of mail.skipped.entries()) {
+        await this.db.run(
+          'INSERT INTO report_skipped_parts (report_id, position, filename, content_type, reason, too_large_bytes) VALUES (?, ?, ?, ?, ?, ?)',
+          [reportId, index, part.filename, part.contentType, part.reason, part.tooLargeBytes ?? null],
         );
-      });
-      const insertSkipped = this.db.prepare(
-        'INSERT INTO report_skipped_parts (report_id, position, filename, content_type, reason, too_large_bytes) VALUES (?, ?, ?, ?, ?, ?)',
-      );
-      mail.skipped.forEach((part, index) => {
-        insertSkipped.run(
-          reportId,
-          index,
-          part.filename,
-          part.contentType,
-          part.reason,
-          part.tooLargeBytes ?? null,
-        );
-      });
-      const insertDelivery = this.db.prepare(
-        `INSERT OR IGNORE INTO deliveries (report_id, chat_id, recipient_kind, recipient_key, recipient_name, language, media_mode, tall_image_mode, thread_id, created_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-      );
+      }
       for (const delivery of deliveries) {
-        insertDelivery.run(
-          reportId,
-          delivery.chatId,
-          delivery.recipientKind,
-          delivery.recipientKey,
-          delivery.recipientName,
-          delivery.language,
-          delivery.mediaMode,
-          delivery.tallImageMode ?? null,
-          delivery.threadId,
-          now,
+        // the same chat twice in one report (a user who is also the admin, say) gets one delivery
+        await this.db.run(
+          `INSERT INTO deliveries (report_id, chat_id, recipient_kind, recipient_key, recipient_name, language, media_mode, tall_image_mode, thread_id, created_at)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+           ON CONFLICT DO NOTHING`,
+          [
+            reportId,
+            delivery.chatId,
+            delivery.recipientKind,
+            delivery.recipientKey,
+            delivery.recipientName,
+            delivery.language,
+            delivery.mediaMode,
+            delivery.tallImageMode ?? null,
+            delivery.threadId,
+            now,
+          ],
         );
       }
-      alongside?.(reportId);
-      if (imap) this.advanceWatermark(imap);
+      await alongside?.(reportId);
+      if (imap) await this.advanceWatermark(imap);
       return reportId;
-    })();
+    });
   }
 
-  report(id: number): StoredReport | null {
-    const row = this.db.prepare('SELECT * FROM reports WHERE id = ?').get(id) as ReportRow | undefined;
+  async report(id: number): Promise<StoredReport | null> {
+    const row = await this.db.get<ReportRow>('SELECT * FROM reports WHERE id = ?', [id]);
     return row ? this.toReport(row) : null;
   }
 
@@ -308,95 +331,102 @@ export class ReportStore {
    * The newest report of `mailbox` that was forwarded to its recipients (status `forward`, not held as a
    * blank screenshot), or null when there is none. A held report counts once a `resend` released it.
    */
-  latestForwarded(mailbox: string): StoredReport | null {
-    const row = this.db
-      .prepare(
-        "SELECT * FROM reports WHERE mailbox = ? AND status = 'forward' AND held = 0 ORDER BY id DESC LIMIT 1",
-      )
-      .get(mailbox) as ReportRow | undefined;
+  async latestForwarded(mailbox: string): Promise<StoredReport | null> {
+    const row = await this.db.get<ReportRow>(
+      "SELECT * FROM reports WHERE mailbox = ? AND status = 'forward' AND held = 0 ORDER BY id DESC LIMIT 1",
+      [mailbox],
+    );
     return row ? this.toReport(row) : null;
   }
 
   /** Releases a report held as a blank screenshot (a `resend` to its recipients): /last may give it now. */
-  release(reportId: number): void {
-    this.db.prepare('UPDATE reports SET held = 0 WHERE id = ? AND held = 1').run(reportId);
+  async release(reportId: number): Promise<void> {
+    await this.db.run('UPDATE reports SET held = 0 WHERE id = ? AND held = 1', [reportId]);
   }
 
   /** The most recent reports, newest first. */
-  recent(limit: number): StoredReport[] {
-    const rows = this.db.prepare('SELECT * FROM reports ORDER BY id DESC LIMIT ?').all(limit) as ReportRow[];
-    return rows.map((row) => this.toReport(row));
+  async recent(limit: number): Promise<StoredReport[]> {
+    const rows = await this.db.all<ReportRow>('SELECT * FROM reports ORDER BY id DESC LIMIT ?', [limit]);
+    const reports: StoredReport[] = [];
+    for (const row of rows) reports.push(await this.toReport(row));
+    return reports;
   }
 
   /**
    * Reports whose files can go: every delivery is final and the last one finished before `before`
    * (ISO time). Reports with no deliveries count from when they were recorded.
    */
-  spoolDirsDone(before: string): Array<{ id: number; spoolDir: string }> {
-    return (
-      this.db.prepare(JANITOR_QUERIES.spoolDirsDone).all({ before }) as Array<{
-        id: number;
-        spool_dir: string;
-      }>
-    ).map((row) => ({ id: row.id, spoolDir: row.spool_dir }));
+  async spoolDirsDone(before: string): Promise<Array<{ id: number; spoolDir: string }>> {
+    const rows = await this.db.all<{ id: number; spool_dir: string }>(JANITOR_QUERIES.spoolDirsDone, [
+      before,
+      before,
+    ]);
+    return rows.map((row) => ({ id: Number(row.id), spoolDir: row.spool_dir }));
   }
 
   /**
    * Up to `limit` reports that may be forgotten: recorded before `before` (ISO time), no delivery
    * pending, none finished since `before`. Oldest first.
    */
-  reportsToForget(before: string, limit: number): Array<{ id: number; spoolDir: string | null }> {
-    return (
-      this.db.prepare(JANITOR_QUERIES.reportsToForget).all({ before, limit }) as Array<{
-        id: number;
-        spool_dir: string | null;
-      }>
-    ).map((row) => ({ id: row.id, spoolDir: row.spool_dir }));
+  async reportsToForget(
+    before: string,
+    limit: number,
+  ): Promise<Array<{ id: number; spoolDir: string | null }>> {
+    const rows = await this.db.all<{ id: number; spool_dir: string | null }>(
+      JANITOR_QUERIES.reportsToForget,
+      [before, before, limit],
+    );
+    return rows.map((row) => ({ id: Number(row.id), spoolDir: row.spool_dir }));
   }
 
   /**
    * Deletes reports with their files, skipped parts and deliveries, in one transaction; a report that
    * gained a pending delivery meanwhile (a `resend`) stays. Returns the ids deleted.
    */
-  forgetReports(ids: number[]): number[] {
-    const remove = this.db.prepare(JANITOR_QUERIES.forgetReport);
-    return this.db.transaction(() => ids.filter((id) => remove.run({ id }).changes > 0))();
+  forgetReports(ids: number[]): Promise<number[]> {
+    return this.db.transaction(async () => {
+      const deleted: number[] = [];
+      for (const id of ids) {
+        if ((await this.db.run(JANITOR_QUERIES.forgetReport, [id])).changes > 0) deleted.push(id);
+      }
+      return deleted;
+    });
   }
 
   /** Forgets Telegram file ids stored before `before` whose file no remaining report has. Returns how many. */
-  forgetUnusedFileIds(before: string): number {
-    return this.db.prepare(JANITOR_QUERIES.forgetUnusedFileIds).run({ before }).changes;
+  async forgetUnusedFileIds(before: string): Promise<number> {
+    return (await this.db.run(JANITOR_QUERIES.forgetUnusedFileIds, [before])).changes;
   }
 
-  markSpoolRemoved(id: number): void {
-    this.db.prepare('UPDATE reports SET spool_removed_at = ? WHERE id = ?').run(nowIso(), id);
+  async markSpoolRemoved(id: number): Promise<void> {
+    await this.db.run('UPDATE reports SET spool_removed_at = ? WHERE id = ?', [nowIso(), id]);
   }
 
   /** Spool directories still referenced by a report. */
-  referencedSpoolDirs(): Set<string> {
-    const rows = this.db.prepare(JANITOR_QUERIES.referencedSpoolDirs).all() as Array<{ spool_dir: string }>;
+  async referencedSpoolDirs(): Promise<Set<string>> {
+    const rows = await this.db.all<{ spool_dir: string }>(JANITOR_QUERIES.referencedSpoolDirs);
     return new Set(rows.map((row) => row.spool_dir));
   }
 
-  countReports(mailbox?: string): number {
-    const row = (
-      mailbox
-        ? this.db.prepare('SELECT count(*) AS n FROM reports WHERE mailbox = ?').get(mailbox)
-        : this.db.prepare('SELECT count(*) AS n FROM reports').get()
-    ) as { n: number };
-    return row.n;
+  async countReports(mailbox?: string): Promise<number> {
+    const row = mailbox
+      ? await this.db.get<{ n: number | string }>('SELECT count(*) AS n FROM reports WHERE mailbox = ?', [
+          mailbox,
+        ])
+      : await this.db.get<{ n: number | string }>('SELECT count(*) AS n FROM reports');
+    // PostgreSQL's count is a bigint, which its driver may hand over as text
+    return Number(row?.n ?? 0);
   }
 
-  private toReport(row: ReportRow): StoredReport {
+  private async toReport(row: ReportRow): Promise<StoredReport> {
+    const id = Number(row.id);
     const files = (
-      this.db
-        .prepare('SELECT * FROM report_files WHERE report_id = ? ORDER BY position')
-        .all(row.id) as FileRow[]
+      await this.db.all<FileRow>('SELECT * FROM report_files WHERE report_id = ? ORDER BY position', [id])
     ).map(
       (file): ReportFile => ({
         filename: file.filename,
         contentType: file.content_type as ReportFile['contentType'],
-        size: file.size,
+        size: Number(file.size),
         sha256: file.sha256,
         path: file.path,
         ...(file.width !== null && file.height !== null ? { width: file.width, height: file.height } : {}),
@@ -405,28 +435,27 @@ export class ReportStore {
       }),
     );
     const skipped = (
-      this.db
-        .prepare(
-          'SELECT filename, content_type, reason, too_large_bytes FROM report_skipped_parts WHERE report_id = ? ORDER BY position',
-        )
-        .all(row.id) as Array<{
+      await this.db.all<{
         filename: string | null;
         content_type: string;
         reason: string;
         too_large_bytes: number | null;
-      }>
+      }>(
+        'SELECT filename, content_type, reason, too_large_bytes FROM report_skipped_parts WHERE report_id = ? ORDER BY position',
+        [id],
+      )
     ).map(
       (part): SkippedPart => ({
         filename: part.filename,
         contentType: part.content_type,
         reason: part.reason,
-        ...(part.too_large_bytes !== null ? { tooLargeBytes: part.too_large_bytes } : {}),
+        ...(part.too_large_bytes !== null ? { tooLargeBytes: Number(part.too_large_bytes) } : {}),
       }),
     );
     return {
-      id: row.id,
+      id,
       mailbox: row.mailbox,
-      uid: row.uid,
+      uid: row.uid === null ? null : Number(row.uid),
       subject: row.subject,
       sender: row.sender,
       mailDate: row.mail_date,
@@ -438,18 +467,19 @@ export class ReportStore {
       internalDate: row.internal_date,
       spoolDir: row.spool_dir,
       spoolRemovedAt: row.spool_removed_at,
-      held: row.held === 1,
+      held: Number(row.held) === 1,
       files,
       skipped,
-      ...(row.status === 'superset_notice' ? this.noticeOf(row.id) : {}),
+      ...(row.status === 'superset_notice' ? await this.noticeOf(id) : {}),
       textTable: row.text_table ? (JSON.parse(row.text_table) as TextTable) : null,
     };
   }
 
-  private noticeOf(reportId: number): Pick<StoredReport, 'notice'> {
-    const notice = this.db
-      .prepare('SELECT kind, report_name FROM superset_notices WHERE report_id = ?')
-      .get(reportId) as { kind: SupersetNoticeKind; report_name: string } | undefined;
+  private async noticeOf(reportId: number): Promise<Pick<StoredReport, 'notice'>> {
+    const notice = await this.db.get<{ kind: SupersetNoticeKind; report_name: string }>(
+      'SELECT kind, report_name FROM superset_notices WHERE report_id = ?',
+      [reportId],
+    );
     return notice ? { notice: { kind: notice.kind, reportName: notice.report_name } } : {};
   }
 }

@@ -32,18 +32,18 @@ export function removeOrphanSpoolDirs(root: string, referenced: ReadonlySet<stri
 }
 
 /** Removes the spooled files of reports that are done with them. Returns how many reports were cleaned. */
-export function removeFinishedSpools(
+export async function removeFinishedSpools(
   store: {
-    spoolDirsDone(before: string): Array<{ id: number; spoolDir: string }>;
-    markSpoolRemoved(id: number): void;
+    spoolDirsDone(before: string): Promise<Array<{ id: number; spoolDir: string }>>;
+    markSpoolRemoved(id: number): Promise<void>;
   },
   retentionMs: number,
   now = Date.now(),
-): number {
-  const done = store.spoolDirsDone(new Date(now - retentionMs).toISOString());
+): Promise<number> {
+  const done = await store.spoolDirsDone(new Date(now - retentionMs).toISOString());
   for (const { id, spoolDir } of done) {
     rmSync(spoolDir, { recursive: true, force: true });
-    store.markSpoolRemoved(id);
+    await store.markSpoolRemoved(id);
   }
   return done.length;
 }
@@ -98,23 +98,23 @@ export async function keepRawMail(
  * history is cleared over several janitor rounds without holding the bot up. Returns how many reports
  * were forgotten.
  */
-export function forgetOldReports(
+export async function forgetOldReports(
   store: {
-    reportsToForget(before: string, limit: number): Array<{ id: number; spoolDir: string | null }>;
-    forgetReports(ids: number[]): number[];
-    forgetUnusedFileIds(before: string): number;
+    reportsToForget(before: string, limit: number): Promise<Array<{ id: number; spoolDir: string | null }>>;
+    forgetReports(ids: number[]): Promise<number[]>;
+    forgetUnusedFileIds(before: string): Promise<number>;
   },
   retentionMs: number,
   now = Date.now(),
   batchSize = 500,
   maxBatches = 20,
-): number {
+): Promise<number> {
   const before = new Date(now - retentionMs).toISOString();
   let forgotten = 0;
   for (let round = 0; round < maxBatches; round++) {
-    const batch = store.reportsToForget(before, batchSize);
+    const batch = await store.reportsToForget(before, batchSize);
     if (batch.length === 0) break;
-    const deleted = new Set(store.forgetReports(batch.map((report) => report.id)));
+    const deleted = new Set(await store.forgetReports(batch.map((report) => report.id)));
     // the rows first: a crash in between leaves directories the start-up sweep removes
     for (const report of batch) {
       if (deleted.has(report.id) && report.spoolDir)
@@ -123,6 +123,6 @@ export function forgetOldReports(
     forgotten += deleted.size;
     if (batch.length < batchSize || deleted.size === 0) break;
   }
-  store.forgetUnusedFileIds(before);
+  await store.forgetUnusedFileIds(before);
   return forgotten;
 }

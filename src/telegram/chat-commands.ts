@@ -62,7 +62,7 @@ export function createChatCommands(deps: ChatHandlerDependencies): Composer<Cont
       await ctx.reply(t.statusNotSubscribed);
       return;
     }
-    languages.set(ctx.chat.id, language);
+    await languages.set(ctx.chat.id, language);
     const active = linked.filter((user) => user.active);
     if (active.length === 0) {
       await ctx.reply(linked.every((user) => user.pausedByAdmin) ? t.pausedByAdmin : t.statusPaused);
@@ -87,7 +87,7 @@ export function createChatCommands(deps: ChatHandlerDependencies): Composer<Cont
       return;
     }
     // reports already queued for this chat are not sent after the user said stop
-    const cancelled = outbox.cancelChat(ctx.chat.id, 'the user unsubscribed with /stop');
+    const cancelled = await outbox.cancelChat(ctx.chat.id, 'the user unsubscribed with /stop');
     log.info(
       { userId: ctx.from.id, users: linked.map((user) => user.key), cancelled: cancelled.length },
       'user unsubscribed',

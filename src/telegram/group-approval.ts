@@ -38,7 +38,7 @@ export interface GroupApprovalFlow {
   /** The bot left the group or was removed while the request waited: the request is withdrawn. */
   withdraw(api: Api, chatId: number, why: string): Promise<void>;
   /** The group became a supergroup while waiting. */
-  moveChat(oldChatId: number, newChatId: number): void;
+  moveChat(oldChatId: number, newChatId: number): Promise<void>;
 }
 
 export function createGroupApproval(deps: ChatHandlerDependencies): GroupApprovalFlow {
@@ -51,7 +51,7 @@ export function createGroupApproval(deps: ChatHandlerDependencies): GroupApprova
     const match = CALLBACK_PATTERN.exec(ctx.callbackQuery.data);
     if (!match) return next();
     const decision = match[1] as 'approve' | 'reject';
-    const request = approvals.byId(Number(match[2]));
+    const request = await approvals.byId(Number(match[2]));
     const from = ctx.callbackQuery.from;
     const pressedIn = ctx.callbackQuery.message?.chat.id;
     if (adminChatId === null || pressedIn !== adminChatId) {
@@ -95,7 +95,7 @@ export function createGroupApproval(deps: ChatHandlerDependencies): GroupApprova
       log.warn({ chatId: request.chatId, err: deps.scrubber.describe(error) }, 'group approval postponed');
       return null;
     }
-    approvals.remove(request.id);
+    await approvals.remove(request.id);
     const t = texts(request.language);
     const when = new Date().toISOString();
     log.info(
@@ -105,7 +105,7 @@ export function createGroupApproval(deps: ChatHandlerDependencies): GroupApprova
     switch (claim.outcome) {
       case 'registered':
       case 'already-registered':
-        languages.set(request.chatId, request.language);
+        await languages.set(request.chatId, request.language);
         await replyQuietly(
           api,
           request.chatId,
@@ -124,7 +124,7 @@ export function createGroupApproval(deps: ChatHandlerDependencies): GroupApprova
   }
 
   async function reject(api: Api, request: GroupApprovalRequest, by: User): Promise<string> {
-    approvals.remove(request.id);
+    await approvals.remove(request.id);
     log.info({ chatId: request.chatId, title: request.title, rejectedBy: by.id }, 'group rejected');
     await replyQuietly(api, request.chatId, texts(request.language).groupRejected);
     await leaveQuietly(api, request.chatId);
@@ -134,7 +134,7 @@ export function createGroupApproval(deps: ChatHandlerDependencies): GroupApprova
   async function request(ctx: MemberUpdateContext, title: string, language: Language): Promise<void> {
     const { chat, from } = ctx.myChatMember;
     const t = texts(language);
-    const waiting = approvals.forChat(chat.id);
+    const waiting = await approvals.forChat(chat.id);
     if (waiting?.adminMessageId != null && waiting.title === title) {
       // promoted again while the admin chat decides: one request is enough
       await replyQuietly(ctx.api, chat.id, t.groupAwaitingApproval);
@@ -157,7 +157,7 @@ export function createGroupApproval(deps: ChatHandlerDependencies): GroupApprova
         `${requestSummary(waiting)}\n\nReplaced by a newer request of the same chat.`,
       );
     }
-    const saved = approvals.add({
+    const saved = await approvals.add({
       chatId: chat.id,
       title,
       chatType: chat.type,
@@ -174,9 +174,9 @@ export function createGroupApproval(deps: ChatHandlerDependencies): GroupApprova
         reply_markup: keyboard,
         link_preview_options: { is_disabled: true },
       });
-      approvals.setAdminMessage(saved.id, adminChatId, sent.message_id);
+      await approvals.setAdminMessage(saved.id, adminChatId, sent.message_id);
     } catch (error) {
-      approvals.remove(saved.id);
+      await approvals.remove(saved.id);
       log.warn(
         { chatId: chat.id, err: deps.scrubber.describe(error) },
         'could not ask the admin chat to approve a group',
@@ -192,9 +192,9 @@ export function createGroupApproval(deps: ChatHandlerDependencies): GroupApprova
   }
 
   async function withdraw(api: Api, chatId: number, why: string): Promise<void> {
-    const waiting = approvals.forChat(chatId);
+    const waiting = await approvals.forChat(chatId);
     if (!waiting) return;
-    approvals.remove(waiting.id);
+    await approvals.remove(waiting.id);
     log.info({ chatId, requestId: waiting.id }, 'group approval request withdrawn');
     await editQuietly(api, waiting, `${requestSummary(waiting)}\n\nWithdrawn: ${why}.`);
   }

@@ -58,14 +58,14 @@ export function createGroupRegistration(deps: ChatHandlerDependencies): Composer
 
   async function undoRegistration({ chatId, title, lockedTo }: WriteRejection): Promise<void> {
     migratedInto.delete(chatId);
-    const cancelled = outbox.cancelChat(chatId, 'the group registration was undone');
+    const cancelled = await outbox.cancelChat(chatId, 'the group registration was undone');
     log.warn({ chatId, title, lockedTo, cancelled: cancelled.length }, 'group registration undone');
     const notice = registrationNotices.groupRegistrationUndone(chatId, title, lockedTo);
     alerts.raise(notice.key, notice.text);
     const { api } = deps;
     if (!api) return;
     try {
-      await api.sendMessage(chatId, texts(languages.get(chatId)).groupRegistrationUndone(title));
+      await api.sendMessage(chatId, texts(await languages.get(chatId)).groupRegistrationUndone(title));
     } catch (error) {
       log.warn({ chatId, err: deps.scrubber.describe(error) }, 'could not tell the group');
     }
@@ -95,13 +95,13 @@ export function createGroupRegistration(deps: ChatHandlerDependencies): Composer
   });
 
   /** The language to speak in the group: the acting admin's, unless they are anonymous. */
-  function languageOf(chatId: number, from: User): Language {
-    return isPerson(from) ? languageFor(from.language_code) : languages.get(chatId);
+  async function languageOf(chatId: number, from: User): Promise<Language> {
+    return isPerson(from) ? languageFor(from.language_code) : await languages.get(chatId);
   }
 
   async function onPromoted(ctx: MemberUpdateContext): Promise<void> {
     const { chat, from } = ctx.myChatMember;
-    const language = languageOf(chat.id, from);
+    const language = await languageOf(chat.id, from);
     const t = texts(language);
     const chatTitle = chat.title ?? '';
     const known = directory.snapshot().groups.find((group) => group.telegramId === chat.id);
@@ -145,7 +145,7 @@ export function createGroupRegistration(deps: ChatHandlerDependencies): Composer
     switch (claim.outcome) {
       case 'registered':
       case 'already-registered': {
-        if (isPerson(from)) languages.set(chat.id, language);
+        if (isPerson(from)) await languages.set(chat.id, language);
         const notice = registrationNotices.groupRegisteredAgain(chat, claim.group.title);
         alerts.clear(notice.key, notice.text);
         log.info(
@@ -215,7 +215,7 @@ export function createGroupRegistration(deps: ChatHandlerDependencies): Composer
       }
     }
     if (mode === 'approval') {
-      if (isPerson(from)) languages.set(chat.id, language);
+      if (isPerson(from)) await languages.set(chat.id, language);
       await approval.request(ctx, title, language);
       return false;
     }
@@ -239,14 +239,14 @@ export function createGroupRegistration(deps: ChatHandlerDependencies): Composer
   async function onAddedAsMember(ctx: MemberUpdateContext): Promise<void> {
     const { chat, from } = ctx.myChatMember;
     log.info({ chatId: chat.id, addedBy: from.id }, 'added to a group as a plain member');
-    await ctx.reply(texts(languageOf(chat.id, from)).groupMakeMeAdmin);
+    await ctx.reply(texts(await languageOf(chat.id, from)).groupMakeMeAdmin);
   }
 
   async function onRemoved(ctx: MemberUpdateContext): Promise<void> {
     const { chat, from } = ctx.myChatMember;
     migratedInto.delete(chat.id);
     await approval.withdraw(ctx.api, chat.id, `the bot was removed from the group by ${describeUser(from)}`);
-    const cancelled = outbox.cancelChat(chat.id, 'the bot was removed from the group');
+    const cancelled = await outbox.cancelChat(chat.id, 'the bot was removed from the group');
     // paused by the admin or not: that the bot was removed is what the bot saw, and is kept apart
     const group = directory
       .snapshot()
@@ -273,9 +273,9 @@ export function createGroupRegistration(deps: ChatHandlerDependencies): Composer
    * the new id. Idempotent: Telegram announces the move twice (in the old and in the new chat).
    */
   async function followMigration(oldChatId: number, newChatId: number): Promise<void> {
-    outbox.moveChat(oldChatId, newChatId);
-    approval.moveChat(oldChatId, newChatId);
-    languages.move(oldChatId, newChatId);
+    await outbox.moveChat(oldChatId, newChatId);
+    await approval.moveChat(oldChatId, newChatId);
+    await languages.move(oldChatId, newChatId);
     if (!directory.snapshot().groups.some((group) => group.telegramId === oldChatId)) return;
     await directory.moveGroupChat(oldChatId, newChatId);
     migratedInto.add(newChatId);

@@ -83,7 +83,7 @@ export function createLastCommand(options: LastCommandOptions): Composer<Context
       await ctx.reply(texts(language).statusNotSubscribed);
       return;
     }
-    options.languages.set(ctx.chat.id, language);
+    await options.languages.set(ctx.chat.id, language);
     await answer(ctx, ctx.chat.id, language);
   });
 
@@ -91,7 +91,7 @@ export function createLastCommand(options: LastCommandOptions): Composer<Context
     // a group the directory does not know is none of the bot's business: no answer at all
     const snapshot = options.directory.snapshot();
     if (!snapshot.groups.some((group) => group.telegramId === ctx.chat.id)) return;
-    const language = options.languages.get(ctx.chat.id);
+    const language = await options.languages.get(ctx.chat.id);
     if (!(await admitted(ctx, ctx.chat.id, language))) return;
     await answer(ctx, ctx.chat.id, language);
   });
@@ -117,7 +117,7 @@ export function createLastCommand(options: LastCommandOptions): Composer<Context
     const lines: LastReportLine[] = [];
     let queued = 0;
     for (const { mailbox, recipient } of mine) {
-      const report = options.reports.latestForwarded(mailbox.email);
+      const report = await options.reports.latestForwarded(mailbox.email);
       if (!report) {
         lines.push({ mailbox: mailbox.email, state: 'none' });
         continue;
@@ -129,10 +129,10 @@ export function createLastCommand(options: LastCommandOptions): Composer<Context
       };
       if (!filesKept(report)) {
         lines.push({ ...about, state: 'gone' });
-      } else if (options.outbox.hasPending(report.id, chatId)) {
+      } else if (await options.outbox.hasPending(report.id, chatId)) {
         lines.push({ ...about, state: 'pending' });
       } else {
-        const deliveryId = options.outbox.requeue(report.id, {
+        const deliveryId = await options.outbox.requeue(report.id, {
           chatId,
           recipientKind: recipient.kind,
           recipientKey: recipient.key,

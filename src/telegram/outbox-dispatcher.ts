@@ -26,6 +26,7 @@ import type { SecretScrubber } from '../observability/secret-scrubber.js';
 import { sanitizeServerText } from '../observability/server-text.js';
 import type { Delivery, OutboxStore } from '../store/outbox-store.js';
 import type { ReportStore, StoredReport } from '../store/report-store.js';
+import { FencedError, StateUnavailableError } from '../store/sql-database.js';
 import { LANGUAGES, type Language, texts } from '../texts/index.js';
 import { CurrentRecipients } from './current-recipients.js';
 import { fileOf, ReportSender } from './report-sender.js';
@@ -79,6 +80,12 @@ export interface OutboxDispatcherOptions {
   onOutcome?: (outcome: DeliveryOutcome) => void;
   /** A group moved to a new chat id (supergroup migration); state keyed by chat id should follow. */
   onChatMoved?: (oldChatId: number, newChatId: number) => void;
+  /**
+   * This instance lost the leader lease (a store write refused with {@link FencedError}): the
+   * dispatcher has stopped sending (nothing new goes out; requests on the wire finish); the owner steps
+   * down. Called once.
+   */
+  onFenced?: (error: FencedError) => void;
   now?: () => number;
 }
 
@@ -95,6 +102,8 @@ interface QueuedDelivery {
   /** Not before this time (backoff, 429). */
   notBefore: number;
   inFlight: boolean;
+  /** Its record as sent (an empty plan) is being written. */
+  recording?: boolean;
 }
 
 interface PreparedReport {
@@ -151,6 +160,14 @@ export class OutboxDispatcher {
   private wakeUp: (() => void) | null = null;
   private idleWaiters: Array<() => void> = [];
   private poller: NodeJS.Timeout | null = null;
+  /** The loads of new deliveries, one after the other (two at once would queue a row twice). */
+  private loading: Promise<void> = Promise.resolve();
+  /** The state database is unreachable: no message starts before this time (ms, `now`). */
+  private stateRetryAt = 0;
+  /** The pause after the next state error, growing while the database stays unreachable. */
+  private statePauseMs = STATE_PAUSE_MIN_MS;
+  /** This instance lost the leader lease: nothing is sent any more. */
+  private fenced = false;
   /** Whether Telegram as a whole answers; sending pauses while it does not. */
   readonly reachability: TelegramReachability;
   private readonly recipients: CurrentRecipients;
@@ -194,12 +211,20 @@ export class OutboxDispatcher {
   /** Loads pending deliveries (those left by a previous run too) and starts sending. */
   start(): void {
     if (this.running) return;
-    this.load();
     // deliveries queued by another process (the resend command) are picked up too
     this.poller = setInterval(() => this.wake(), 2000);
     this.poller.unref();
-    if (this.queue.size > 0) this.log.info({ pending: this.queue.size }, 'resuming pending deliveries');
     this.running = this.loop();
+  }
+
+  /** Resolves when the loads of deliveries started so far (the first one, after `start`) are done. */
+  async loaded(): Promise<void> {
+    await this.loading.catch(() => undefined);
+  }
+
+  /** Whether this instance was fenced off (lost the leader lease) and stopped sending. */
+  get isFenced(): boolean {
+    return this.fenced;
   }
 
   /**
@@ -208,6 +233,22 @@ export class OutboxDispatcher {
    * end the process as an unhandled rejection.
    */
   private async loop(): Promise<void> {
+    // the deliveries left by a previous run (or another leader): read until the database answers
+    while (!this.stopping) {
+      try {
+        await this.load();
+        if (this.queue.size > 0) this.log.info({ pending: this.queue.size }, 'resuming pending deliveries');
+        break;
+      } catch (error) {
+        if (!this.stateFailed(error))
+          this.log.error(
+            { err: this.options.scrubber.describe(error) },
+            'could not read the pending deliveries',
+          );
+        if (this.fenced) return;
+        await sleep(this.statePauseMs);
+      }
+    }
     while (!this.stopping) {
       try {
         await this.loopOnce();
@@ -224,14 +265,14 @@ export class OutboxDispatcher {
 
   /** New deliveries were committed: pick them up. */
   wake(): void {
-    if (this.stopping) return;
-    try {
-      this.load();
-    } catch (error) {
-      // the database busy or full: the next poll (2 s) reads again; a timer must not throw
-      this.log.error({ err: this.options.scrubber.describe(error) }, 'could not read new deliveries');
-    }
-    this.wakeUp?.();
+    if (this.stopping || !this.running) return;
+    this.load()
+      .catch((error: unknown) => {
+        if (this.stateFailed(error)) return;
+        // the database busy, full or unreachable: the next poll (2 s) reads again; a timer must not throw
+        this.log.error({ err: this.options.scrubber.describe(error) }, 'could not read new deliveries');
+      })
+      .finally(() => this.wakeUp?.());
   }
 
   /** Deliveries waiting or in flight. */
@@ -245,8 +286,10 @@ export class OutboxDispatcher {
   }
 
   /** Resolves when nothing is queued (for tests and graceful tools). */
-  idle(): Promise<void> {
-    if (this.queue.size === 0) return Promise.resolve();
+  async idle(): Promise<void> {
+    // a load under way (the first one after start) may queue deliveries
+    await this.loading.catch(() => undefined);
+    if (this.queue.size === 0) return;
     return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
@@ -260,13 +303,35 @@ export class OutboxDispatcher {
     this.recipients.stop();
   }
 
-  private load(): void {
+  /** Reads the deliveries queued since the last load (all pending ones the first time), one load at a time. */
+  private load(): Promise<void> {
+    const next = this.loading.catch(() => undefined).then(() => this.loadNew());
+    this.loading = next;
+    return next;
+  }
+
+  private async loadNew(): Promise<void> {
     // the first load starts the polls from the newest row there is, not the newest pending one: else
     // every poll would read again every finished delivery above it (a history that only grows)
-    const newest = this.lastLoadedId === 0 ? this.options.outbox.maxId() : 0;
-    for (const delivery of this.options.outbox.pendingAfter(this.lastLoadedId)) {
+    const newest = this.lastLoadedId === 0 ? await this.options.outbox.maxId() : 0;
+    for (const delivery of await this.options.outbox.pendingAfter(this.lastLoadedId)) {
+      if (this.fenced) return;
+      if (this.queue.has(delivery.id)) {
+        this.lastLoadedId = Math.max(this.lastLoadedId, delivery.id);
+        continue;
+      }
+      // its report is read here (the schedule works from memory): a report gone fails its delivery
+      if (!this.reports.has(delivery.reportId)) {
+        const report = await this.options.reports.report(delivery.reportId);
+        if (!report) {
+          await this.options.outbox.fail(delivery.id, 'the report is no longer in the database');
+          this.lastLoadedId = Math.max(this.lastLoadedId, delivery.id);
+          continue;
+        }
+        if (!this.reports.has(delivery.reportId))
+          this.reports.set(delivery.reportId, { report, plans: new Map() });
+      }
       this.lastLoadedId = Math.max(this.lastLoadedId, delivery.id);
-      if (this.queue.has(delivery.id)) continue;
       const entry: QueuedDelivery = { delivery, notBefore: delivery.nextAttemptAt, inFlight: false };
       this.queue.set(delivery.id, entry);
       this.queuedPerReport.set(delivery.reportId, (this.queuedPerReport.get(delivery.reportId) ?? 0) + 1);
@@ -281,7 +346,7 @@ export class OutboxDispatcher {
     if (!plan) return;
     const step = plan[entry.delivery.stepsDone];
     if (!step) {
-      this.finish(entry, 'sent');
+      this.finishUnsent(entry);
       return;
     }
     this.schedule.place(entry, messagesIn(step), this.now());
@@ -344,21 +409,11 @@ export class OutboxDispatcher {
           waitUntil = next.waitUntil;
           break;
         }
-        const uploads = this.uploadsOf(next.entry, next.step);
-        if (uploads.some((key) => this.uploading.has(key))) {
-          // another request is uploading one of its files: this one goes by file id once that is known
-          next.entry.notBefore = this.now() + UPLOAD_WAIT_MS;
-          this.enqueue(next.entry);
-          continue;
-        }
-        for (const key of uploads) this.uploading.add(key);
         const chatId = next.entry.delivery.chatId;
         this.busyChats.add(chatId);
         const task = this.sendNext(next.entry, next.step)
           .catch((error: unknown) => this.afterTaskError(next.entry, error))
           .finally(() => {
-            // its file ids are recorded (or it failed): the sends waiting for them may go
-            for (const key of uploads) this.uploading.delete(key);
             inFlight.delete(task);
             try {
               this.afterSend(next.entry, chatId);
@@ -387,14 +442,13 @@ export class OutboxDispatcher {
    * The files `step` would upload (no file id known for them yet), as `sha256:as` keys. With several
    * requests in flight, the first sends of a fan-out would otherwise each upload the same files.
    */
-  private uploadsOf(entry: QueuedDelivery, step: PlannedMessage): string[] {
+  private async uploadsOf(report: StoredReport, step: PlannedMessage): Promise<string[]> {
     const items = step.kind === 'single' ? [step.item] : step.kind === 'album' ? step.items : [];
-    const report = this.reports.get(entry.delivery.reportId)?.report;
     const keys: string[] = [];
-    if (!report) return keys;
     for (const item of items) {
       const file = fileOf(report.files, item);
-      if (file && !this.options.outbox.fileId(file.sha256, item.as)) keys.push(`${file.sha256}:${item.as}`);
+      if (file && !(await this.options.outbox.fileId(file.sha256, item.as)))
+        keys.push(`${file.sha256}:${item.as}`);
     }
     return keys;
   }
@@ -404,6 +458,7 @@ export class OutboxDispatcher {
    * delivery stays pending in the outbox and is tried again after a pause, with what is in memory.
    */
   private afterTaskError(entry: QueuedDelivery, error: unknown): void {
+    if (this.stateFailed(error)) return;
     entry.notBefore = this.now() + LOOP_RESTART_MS;
     this.log.error(
       { err: this.options.scrubber.describe(error), deliveryId: entry.delivery.id },
@@ -417,7 +472,9 @@ export class OutboxDispatcher {
    */
   private pick(): { entry: QueuedDelivery; step: PlannedMessage } | { waitUntil: number } {
     // Telegram is unreachable: nothing goes until a getMe probe answers (and wakes the loop)
-    if (this.reachability.paused) return { waitUntil: Number.POSITIVE_INFINITY };
+    if (this.reachability.paused || this.fenced) return { waitUntil: Number.POSITIVE_INFINITY };
+    // the state database is unreachable: nothing goes until the pause is over (then a row read tries)
+    if (this.now() < this.stateRetryAt) return { waitUntil: this.stateRetryAt };
     for (;;) {
       const next = this.schedule.next(this.now());
       if (!('entry' in next)) return next;
@@ -425,22 +482,22 @@ export class OutboxDispatcher {
       if (!plan) continue;
       const step = plan[next.entry.delivery.stepsDone];
       if (step) return { entry: next.entry, step };
-      this.finish(next.entry, 'sent');
+      this.finishUnsent(next.entry);
     }
   }
 
   private planFor(entry: QueuedDelivery): PlannedMessage[] | null {
     const { delivery } = entry;
-    let prepared = this.reports.get(delivery.reportId);
+    // read when the delivery was loaded, kept while one of its deliveries is queued
+    const prepared = this.reports.get(delivery.reportId);
     if (!prepared) {
-      const report = this.options.reports.report(delivery.reportId);
-      if (!report) {
-        this.options.outbox.fail(delivery.id, 'the report is no longer in the database');
-        this.forget(entry);
-        return null;
-      }
-      prepared = { report, plans: new Map() };
-      this.reports.set(delivery.reportId, prepared);
+      // cannot happen (a queued delivery holds its report); the row stays pending for the next start
+      this.log.error(
+        { deliveryId: delivery.id, reportId: delivery.reportId },
+        'a queued delivery without its report',
+      );
+      this.forget(entry);
+      return null;
     }
     // fixed when its first message went out
     if (delivery.plan) return delivery.plan;
@@ -484,7 +541,8 @@ export class OutboxDispatcher {
     if (held && this.holdWhilePaused(entry, held.mailbox)) return;
     // the chat handlers may have cancelled (/stop, blocked) or moved (migration) this delivery since it
     // was loaded: the database decides, one row read per message
-    const current = this.options.outbox.delivery(entry.delivery.id);
+    const current = await this.options.outbox.delivery(entry.delivery.id);
+    this.stateAnswered();
     if (current?.state !== 'pending') {
       this.finish(
         entry,
@@ -500,14 +558,42 @@ export class OutboxDispatcher {
     const plan = this.planFor(entry)!;
     const report = this.reports.get(delivery.reportId)!.report;
     // a chat that is no recipient any more is cancelled before a stale delivery is reported as failed
-    if (this.refuseRecipient(entry, report.mailbox) || this.refuseStale(entry, current.createdAt)) return;
-    const sendable = this.withoutBrokenTiles(delivery, plan, report);
+    if (
+      (await this.refuseRecipient(entry, report.mailbox)) ||
+      (await this.refuseStale(entry, current.createdAt))
+    )
+      return;
+    const sendable = await this.withoutBrokenTiles(delivery, plan, report);
     if (!sendable) {
       // all this message carried were unreadable tiles whose original goes in another message
       await this.stepDone(entry, plan, [], false);
       return;
     }
     step = sendable;
+    const uploads = await this.uploadsOf(report, step);
+    if (uploads.some((key) => this.uploading.has(key))) {
+      // another request is uploading one of its files: this one goes by file id once that is known
+      entry.notBefore = this.now() + UPLOAD_WAIT_MS;
+      return;
+    }
+    for (const key of uploads) this.uploading.add(key);
+    try {
+      await this.sendStep(entry, plan, step, report);
+    } finally {
+      // its file ids are recorded (or it failed): the sends waiting for them may go
+      for (const key of uploads) this.uploading.delete(key);
+    }
+  }
+
+  /** Sends the delivery's current message and records it (or the failure). */
+  private async sendStep(
+    entry: QueuedDelivery,
+    plan: PlannedMessage[],
+    step: PlannedMessage,
+    report: StoredReport,
+  ): Promise<void> {
+    const { delivery } = entry;
+    if (this.fenced) return;
     entry.inFlight = true;
     const chatId = delivery.chatId;
     this.limiter.begin(chatId, messagesIn(step), this.now());
@@ -538,6 +624,8 @@ export class OutboxDispatcher {
       this.requestEnded();
       // whatever was sent (an upload, perhaps) counts from now
       this.limiter.end(chatId, this.now(), true);
+      // the state could not be read (a file id): nothing was sent, no attempt is spent
+      if (error instanceof StateUnavailableError || error instanceof FencedError) throw error;
       await this.handleFailure(entry, classifySendError(error));
       return;
     }
@@ -590,17 +678,22 @@ export class OutboxDispatcher {
    * tile-fallback.ts): the original PNG goes as a document instead, and the admin chat hears it once per
    * report. Null when nothing is left to send in this message.
    */
-  private withoutBrokenTiles(
+  private async withoutBrokenTiles(
     delivery: Delivery,
     plan: PlannedMessage[],
     report: StoredReport,
-  ): PlannedMessage | null {
+  ): Promise<PlannedMessage | null> {
     const step = plan[delivery.stepsDone]!;
-    const broken = filesWithBrokenTiles(
-      report.files,
-      step,
-      (sha256) => this.options.outbox.fileId(sha256, 'photo') !== null,
-    );
+    // the spool first (a stat per tile); the file ids are read only for the tiles it lost
+    let broken = filesWithBrokenTiles(report.files, step, () => false);
+    if (broken.size === 0) return step;
+    const known = new Set<string>();
+    for (const index of broken) {
+      for (const tile of report.files[index]?.tiles ?? []) {
+        if ((await this.options.outbox.fileId(tile.sha256, 'photo')) !== null) known.add(tile.sha256);
+      }
+    }
+    broken = filesWithBrokenTiles(report.files, step, (sha256) => known.has(sha256));
     if (broken.size === 0) return step;
     const names = [...broken].map((index) => report.files[index]?.filename ?? `file ${index + 1}`);
     this.options.alerts.raise(
@@ -634,6 +727,11 @@ export class OutboxDispatcher {
         if (tries > 1) this.log.info({ deliveryId: delivery.id, tries }, 'message sent recorded at last');
         return;
       } catch (error) {
+        if (error instanceof FencedError) {
+          // another instance leads now and resumes this delivery: at most this message repeats there
+          this.stateFailed(error);
+          return;
+        }
         const givingUp = this.stopping && tries >= 5;
         this.log.error(
           { err: this.options.scrubber.describe(error), deliveryId: delivery.id, tries, retryInMs: pauseMs },
@@ -662,10 +760,11 @@ export class OutboxDispatcher {
     return new Promise((resolve, reject) => {
       this.pendingRecords.push({ step, resolve, reject });
       if (this.pendingRecords.length > 1) return;
-      const flush = () => {
+      const flush = async () => {
         const batch = this.pendingRecords.splice(0);
         try {
-          this.options.outbox.stepsSent(batch.map((record) => record.step));
+          // one transaction for the batch gathered; the records of the next batch gather meanwhile
+          await this.options.outbox.stepsSent(batch.map((record) => record.step));
         } catch (error) {
           for (const record of batch) record.reject(error);
           return;
@@ -696,7 +795,7 @@ export class OutboxDispatcher {
         const until = this.now() + (failure.details.retryAfterMs ?? 5000);
         this.limiter.pause(delivery.chatId, until);
         entry.notBefore = until;
-        outbox.reschedule(delivery.id, until, reason, false);
+        await outbox.reschedule(delivery.id, until, reason, false);
         log.info(
           { retryAfterMs: failure.details.retryAfterMs },
           'Telegram asked to slow down (429); this chat waits',
@@ -710,7 +809,7 @@ export class OutboxDispatcher {
         this.stopPaidBroadcast(reason);
         // the message was not sent (nothing was billed): it goes again at once, at the free rate
         entry.notBefore = this.now();
-        outbox.reschedule(delivery.id, entry.notBefore, reason, false);
+        await outbox.reschedule(delivery.id, entry.notBefore, reason, false);
         this.options.onOutcome?.({ delivery, result: 'retry', errorCode: failure.details.errorCode });
         return;
       }
@@ -725,17 +824,17 @@ export class OutboxDispatcher {
             'could not store the new group id in the directory',
           );
         }
-        outbox.moveChat(delivery.chatId, newChatId);
+        await outbox.moveChat(delivery.chatId, newChatId);
         this.options.onChatMoved?.(delivery.chatId, newChatId);
         for (const queued of this.schedule.entriesOf(delivery.chatId)) {
-          const fresh = outbox.delivery(queued.delivery.id);
+          const fresh = await outbox.delivery(queued.delivery.id);
           if (fresh?.state === 'pending') queued.delivery = fresh;
           else this.queue.delete(queued.delivery.id);
         }
         return;
       }
       case 'chat-gone': {
-        const cancelled = outbox.cancelChat(delivery.chatId, reason);
+        const cancelled = await outbox.cancelChat(delivery.chatId, reason);
         for (const id of cancelled) {
           const queued = this.queue.get(id);
           if (queued) this.finish(queued, 'cancelled', failure.details.errorCode);
@@ -760,7 +859,7 @@ export class OutboxDispatcher {
       }
       case 'missing-right': {
         // nothing this chat allows could carry the report; the chat stays active for the next one
-        outbox.fail(delivery.id, reason, delivery.attempts);
+        await outbox.fail(delivery.id, reason, delivery.attempts);
         log.error({ reason }, 'the group does not let the bot send this report');
         this.finish(entry, 'failed', failure.details.errorCode);
         this.tellMissingRight(delivery, failure.details.right ?? 'messages', null);
@@ -774,7 +873,7 @@ export class OutboxDispatcher {
           })
         ) {
           entry.notBefore = this.now();
-          outbox.reschedule(delivery.id, entry.notBefore, reason, false);
+          await outbox.reschedule(delivery.id, entry.notBefore, reason, false);
           log.info(
             { reason },
             'Telegram is unreachable; this delivery waits for it without losing an attempt',
@@ -782,14 +881,14 @@ export class OutboxDispatcher {
           this.options.onOutcome?.({ delivery, result: 'retry', errorCode: failure.details.errorCode });
           return;
         }
-        this.retryLater(entry, reason, failure.details.errorCode);
+        await this.retryLater(entry, reason, failure.details.errorCode);
         return;
       }
       default:
-        this.retryLater(entry, reason, failure.details.errorCode);
+        await this.retryLater(entry, reason, failure.details.errorCode);
         return;
     }
-    this.retryLater(entry, reason, failure.details.errorCode);
+    await this.retryLater(entry, reason, failure.details.errorCode);
   }
 
   /**
@@ -822,7 +921,11 @@ export class OutboxDispatcher {
   }
 
   /** Counts a failed attempt of the delivery: tries again after a backoff, or gives up at the limit. */
-  private retryLater(entry: QueuedDelivery, reason: string, errorCode: number | undefined): void {
+  private async retryLater(
+    entry: QueuedDelivery,
+    reason: string,
+    errorCode: number | undefined,
+  ): Promise<void> {
     const { delivery } = entry;
     const { outbox, alerts } = this.options;
     const log = this.log.child({
@@ -832,7 +935,7 @@ export class OutboxDispatcher {
     });
     delivery.attempts++;
     if (delivery.attempts >= this.options.maxAttempts) {
-      outbox.fail(delivery.id, reason, delivery.attempts);
+      await outbox.fail(delivery.id, reason, delivery.attempts);
       log.error({ reason, attempts: delivery.attempts }, 'delivery failed for good');
       this.finish(entry, 'failed', errorCode);
       alerts.raise(
@@ -844,7 +947,7 @@ export class OutboxDispatcher {
     const ceiling = Math.min(this.options.maxBackoffMs ?? 300_000, 1000 * 2 ** delivery.attempts);
     const delay = Math.round(ceiling / 2 + Math.random() * (ceiling / 2));
     entry.notBefore = this.now() + delay;
-    outbox.reschedule(delivery.id, entry.notBefore, reason, true);
+    await outbox.reschedule(delivery.id, entry.notBefore, reason, true);
     log.warn({ reason, attempts: delivery.attempts, retryInMs: delay }, 'send failed; will try again');
     this.options.onOutcome?.({ delivery, result: 'retry', errorCode });
   }
@@ -876,14 +979,14 @@ export class OutboxDispatcher {
   }
 
   /** A delivery older than DELIVERY_MAX_AGE_HOURS fails as stale, and the admin chat is told. */
-  private refuseStale(entry: QueuedDelivery, createdAt: string): boolean {
+  private async refuseStale(entry: QueuedDelivery, createdAt: string): Promise<boolean> {
     const { delivery } = entry;
     const maxAgeMs = this.options.maxAgeMs ?? 24 * 3600_000;
     const queuedAt = Date.parse(createdAt);
     if (!(this.now() - queuedAt > maxAgeMs)) return false;
     const hours = Math.round((maxAgeMs / 3600_000) * 10) / 10;
     const reason = `stale: not delivered within ${hours} h of being queued (DELIVERY_MAX_AGE_HOURS)`;
-    this.options.outbox.fail(delivery.id, reason);
+    await this.options.outbox.fail(delivery.id, reason);
     this.log.error(
       { deliveryId: delivery.id, reportId: delivery.reportId, chatId: delivery.chatId },
       'delivery is stale: given up',
@@ -900,13 +1003,20 @@ export class OutboxDispatcher {
    * The chat must still be an active recipient of the report's mailbox in the directory of now;
    * otherwise the delivery is cancelled with the reason.
    */
-  private refuseRecipient(entry: QueuedDelivery, mailbox: string): boolean {
+  private async refuseRecipient(entry: QueuedDelivery, mailbox: string): Promise<boolean> {
     const { delivery } = entry;
-    const refusal = this.recipients.refusal(delivery, mailbox, (chatId) =>
-      this.options.outbox.migratedFrom(chatId),
-    );
+    if (this.recipients.refusal(delivery, mailbox) === null) return false;
+    // not a recipient under its id: a group that moved may still be one under its old id(s)
+    const movedFrom = new Map<number, number>();
+    for (let chatId = delivery.chatId, hops = 0; hops < 10; hops++) {
+      const old = await this.options.outbox.migratedFrom(chatId);
+      if (old === undefined || movedFrom.has(chatId)) break;
+      movedFrom.set(chatId, old);
+      chatId = old;
+    }
+    const refusal = this.recipients.refusal(delivery, mailbox, (chatId) => movedFrom.get(chatId));
     if (refusal === null) return false;
-    this.options.outbox.cancel(delivery.id, refusal);
+    await this.options.outbox.cancel(delivery.id, refusal);
     this.log.info(
       { deliveryId: delivery.id, reportId: delivery.reportId, chatId: delivery.chatId, reason: refusal },
       'delivery cancelled: the chat is no longer a recipient',
@@ -915,12 +1025,84 @@ export class OutboxDispatcher {
     return true;
   }
 
+  /**
+   * A delivery with nothing to send (an empty plan): recorded as sent, then finished. It is out of the
+   * schedule meanwhile; when the database refuses, it is placed again after a pause.
+   */
+  private finishUnsent(entry: QueuedDelivery): void {
+    if (entry.delivery.stepsDone > 0 || entry.delivery.state !== 'pending') {
+      this.finish(entry, 'sent');
+      return;
+    }
+    // out of the schedule meanwhile (taken by `pick`, or not placed by `enqueue`)
+    if (entry.recording) return;
+    entry.recording = true;
+    this.options.outbox.markSent(entry.delivery.id).then(
+      () => {
+        entry.recording = false;
+        this.finish(entry, 'sent');
+      },
+      (error: unknown) => {
+        entry.recording = false;
+        this.afterTaskError(entry, error);
+        const retry = setTimeout(
+          () => {
+            if (this.queue.get(entry.delivery.id) === entry && !this.stopping) {
+              this.enqueue(entry);
+              this.wakeUp?.();
+            }
+          },
+          Math.max(0, entry.notBefore - this.now(), this.stateRetryAt - this.now()),
+        );
+        retry.unref();
+      },
+    );
+  }
+
+  /**
+   * A store call failed for want of the state database: `StateUnavailableError` pauses all sending
+   * (growing pauses, like a Telegram outage; no attempt spent, nothing failed), `FencedError` stops
+   * it for good. Returns true when the error was one of them (handled here).
+   */
+  private stateFailed(error: unknown): boolean {
+    if (error instanceof FencedError) {
+      if (!this.fenced) {
+        this.fenced = true;
+        this.stopping = true;
+        if (this.poller) clearInterval(this.poller);
+        this.log.error(
+          { generation: error.generation },
+          'this instance lost the leader lease: sending stopped',
+        );
+        this.wakeUp?.();
+        this.options.onFenced?.(error);
+      }
+      return true;
+    }
+    if (error instanceof StateUnavailableError) {
+      const wasAnswering = this.stateRetryAt === 0;
+      this.stateRetryAt = this.now() + this.statePauseMs;
+      this.log[wasAnswering ? 'error' : 'warn'](
+        { err: this.options.scrubber.describe(error), retryInMs: this.statePauseMs },
+        'the state database is unreachable: sending paused, no attempt is spent',
+      );
+      this.statePauseMs = Math.min(this.statePauseMs * 2, STATE_PAUSE_MAX_MS);
+      return true;
+    }
+    return false;
+  }
+
+  /** A row read answered: the state database is back. */
+  private stateAnswered(): void {
+    if (this.stateRetryAt === 0) return;
+    this.stateRetryAt = 0;
+    this.statePauseMs = STATE_PAUSE_MIN_MS;
+    this.log.info('the state database answers again: sending resumed');
+  }
+
   private finish(entry: QueuedDelivery, result: 'sent' | 'failed' | 'cancelled', errorCode?: number): void {
     const { delivery } = entry;
-    if (result === 'sent' && delivery.state === 'pending') {
-      if (delivery.stepsDone === 0) this.options.outbox.markSent(delivery.id);
-      delivery.state = 'sent';
-    }
+    if (result === 'sent' && delivery.state === 'pending') delivery.state = 'sent';
     const report = this.reports.get(delivery.reportId)?.report;
     this.forget(entry);
     const arrived = report?.internalDate ?? report?.recordedAt;
@@ -940,6 +1122,9 @@ export class OutboxDispatcher {
 
 /** Pause before the send loop, or a delivery after a database error, goes on. */
 const LOOP_RESTART_MS = 1000;
+/** First and longest pause of all sending while the state database (PostgreSQL) is unreachable, ms. */
+const STATE_PAUSE_MIN_MS = 500;
+const STATE_PAUSE_MAX_MS = 15_000;
 /** How often a delivery held for a paused mailbox looks again whether it was resumed, ms. */
 const PAUSED_MAILBOX_RECHECK_MS = 5000;
 /**

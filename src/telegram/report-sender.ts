@@ -21,6 +21,7 @@ import type { PlannedItem, PlannedMessage } from '../core/message-plan.js';
 import type { ReportFile } from '../core/report.js';
 import { escapeHtml } from '../core/text-table.js';
 import type { FileSentAs, OutboxStore } from '../store/outbox-store.js';
+import { FencedError, StateUnavailableError } from '../store/sql-database.js';
 import { classifySendError, SendFailure } from './send-failure.js';
 
 export interface SendTarget {
@@ -178,6 +179,8 @@ export class ReportSender {
           extra,
         });
       } catch (error) {
+        // the state (file ids) could not be read: nothing was sent, and it is no failure of the send
+        if (error instanceof StateUnavailableError || error instanceof FencedError) throw error;
         const failure = classifySendError(error);
         // the group's permissions refuse photos or documents: the chat is not gone, send what it takes
         if (failure.kind === 'missing-right' && message.kind !== 'notice' && message.kind !== 'table') {
@@ -301,7 +304,8 @@ export class ReportSender {
     const items = (message.kind === 'single' ? [message.item] : message.items).map(
       (item): PlannedItem => (options.photosAsDocuments ? { ...item, as: 'document' } : item),
     );
-    const sources = items.map((item) => this.source(content.files, item, options.forceUpload));
+    const sources: Array<Awaited<ReturnType<ReportSender['source']>>> = [];
+    for (const item of items) sources.push(await this.source(content.files, item, options.forceUpload));
     if (items.length === 1) {
       const item = items[0]!;
       const source = sources[0]!;
@@ -326,18 +330,18 @@ export class ReportSender {
   }
 
   /** A file_id when one is known (and not refused), otherwise the spooled file for upload. */
-  private source(
+  private async source(
     files: ReportFile[],
     item: PlannedItem,
     forceUpload: boolean,
-  ): { media: string | InputFile; uploaded: boolean; file: ReportFile } {
+  ): Promise<{ media: string | InputFile; uploaded: boolean; file: ReportFile }> {
     const file = fileOf(files, item);
     if (!file)
       throw new SendFailure(
         'other',
         `the plan refers to file ${item.fileIndex}${item.tile !== undefined ? ` tile ${item.tile}` : ''}, which the report does not have`,
       );
-    const known = forceUpload ? null : this.outbox.fileId(file.sha256, item.as);
+    const known = forceUpload ? null : await this.outbox.fileId(file.sha256, item.as);
     if (known) return { media: known, uploaded: false, file };
     if (!existsSync(file.path)) {
       throw new SendFailure('other', `the spooled file ${file.filename} is gone (spool cleaned up?)`);

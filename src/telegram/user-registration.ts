@@ -50,7 +50,7 @@ export function createUserRegistration(deps: ChatHandlerDependencies): Composer<
         await ctx.reply(t.pausedByAdmin, { reply_markup: REMOVE_KEYBOARD });
         return;
       }
-      languages.set(ctx.chat.id, language);
+      await languages.set(ctx.chat.id, language);
       await ctx.reply(t.alreadySubscribed(listedMailboxes(snapshot, mailboxesOf(active))), {
         reply_markup: REMOVE_KEYBOARD,
       });
@@ -115,7 +115,7 @@ export function createUserRegistration(deps: ChatHandlerDependencies): Composer<
       await linkTelegramId(deps, entry, from.id);
       await unlinkEntriesOfAnotherPhone(from.id, entry.key);
     }
-    languages.set(from.id, language);
+    await languages.set(from.id, language);
     for (const notice of [
       registrationNotices.userSubscribed(from),
       registrationNotices.unknownPhoneResolved(from),
@@ -151,7 +151,7 @@ export function createUserRegistration(deps: ChatHandlerDependencies): Composer<
   privateChats.on('my_chat_member', async (ctx) => {
     if (ctx.myChatMember.new_chat_member.status !== 'kicked') return;
     const user = ctx.myChatMember.from;
-    const cancelled = outbox.cancelChat(ctx.chat.id, 'the user blocked the bot');
+    const cancelled = await outbox.cancelChat(ctx.chat.id, 'the user blocked the bot');
     // paused by the admin or not: the block is what the bot saw, and is kept apart
     const subscribed = usersWithTelegramId(directory.snapshot(), ctx.chat.id).some(
       (entry) => !entry.chatGone,

@@ -213,7 +213,7 @@ export class WebhookServer {
       const arrival = { mailbox: mailbox.email, via: 'webhook' } as const;
       // tiles and blank measures before recording, once per report, as for mail (mail-recorder.ts)
       const prepared = await intake.prepareImages(mailbox, arrival, mail, spoolDir, WEBHOOK_RETRY_WINDOW_MS);
-      result = intake.recordWebhook(mailbox, prepared, spoolDir, WEBHOOK_RETRY_WINDOW_MS);
+      result = await intake.recordWebhook(mailbox, prepared, spoolDir, WEBHOOK_RETRY_WINDOW_MS);
     } catch (error) {
       // nothing committed (the intake records in one transaction): Superset's retry brings it again
       rmSync(spoolDir, { recursive: true, force: true });

@@ -10,6 +10,7 @@ import { LocalDirectory } from '../../src/directory/local/local-directory.js';
 import { openDatabase } from '../../src/store/database.js';
 import { OutboxStore } from '../../src/store/outbox-store.js';
 import { ReportStore } from '../../src/store/report-store.js';
+import { SqliteDatabase } from '../../src/store/sqlite-database.js';
 import { removeDir, tempDataDir } from '../support/bot-harness.js';
 import { runCli } from '../support/bot-process.js';
 
@@ -27,29 +28,33 @@ function file(name: string, text: string): string {
 }
 
 /** Two mailboxes, two readers of the first; a report of it still queued for both. */
-function setUp(): void {
+async function setUp(): Promise<void> {
   const db = openDatabase(dataDir);
-  const directory = new LocalDirectory(db, { phoneRegion: 'RU', pollIntervalMs: 0 });
-  void directory.start();
-  directory.addMailbox({
+  const directory = new LocalDirectory(new SqliteDatabase(db), { phoneRegion: 'RU', pollIntervalMs: 0 });
+  await directory.start();
+  await directory.addMailbox({
     email: 'daily@example.com',
     host: 'imap.example.com',
     password: 'Stored-Secret-777',
   });
-  directory.addMailbox({ email: 'weekly@example.com', host: 'imap.example.com', passwordEnv: 'WEEKLY_PW' });
-  directory.addUser({
+  await directory.addMailbox({
+    email: 'weekly@example.com',
+    host: 'imap.example.com',
+    passwordEnv: 'WEEKLY_PW',
+  });
+  await directory.addUser({
     name: 'Anna',
     phone: '+79990000001',
     mailboxes: ['daily@example.com'],
     telegramId: 9_500_001,
   });
-  directory.addUser({
+  await directory.addUser({
     name: 'Boris',
     phone: '+79990000002',
     mailboxes: ['daily@example.com'],
     telegramId: 9_500_002,
   });
-  new ReportStore(db).record(
+  await new ReportStore(new SqliteDatabase(db)).record(
     {
       position: { mailbox: 'daily@example.com', uidValidity: '1', uid: 1, internalDate: null },
       mail: {
@@ -83,7 +88,7 @@ function setUp(): void {
 
 describe('import and export commands', () => {
   it('dry run by default, --apply to do it; says which queued deliveries an import cancels', async () => {
-    setUp();
+    await setUp();
     const exported = await cli('mailbox', 'export');
     expect(exported.code).toBe(0);
     expect(exported.stdout).not.toContain('Stored-Secret-777');
@@ -128,7 +133,7 @@ describe('import and export commands', () => {
     ]);
     // the running bot cancels them when it comes to them: the directory no longer sends daily@ there
     const db = openDatabase(dataDir);
-    expect(new OutboxStore(db).pending()).toHaveLength(2);
+    expect(new OutboxStore(new SqliteDatabase(db)).pending()).toHaveLength(2);
     db.close();
   });
 

@@ -9,6 +9,7 @@ import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { LocalDirectory } from '../../src/directory/local/local-directory.js';
 import { openDatabase } from '../../src/store/database.js';
+import { SqliteDatabase } from '../../src/store/sqlite-database.js';
 import { removeDir, tempDataDir } from '../support/bot-harness.js';
 import { runCli } from '../support/bot-process.js';
 
@@ -25,12 +26,12 @@ function file(name: string, text: string): string {
   return target;
 }
 
-function setUp(): void {
+async function setUp(): Promise<void> {
   const db = openDatabase(dataDir);
-  const directory = new LocalDirectory(db, { phoneRegion: 'RU', pollIntervalMs: 0 });
-  void directory.start();
-  directory.addMailbox({ email: 'hook@example.com', webhookOnly: true, tallImageMode: 'tiles' });
-  directory.addMailbox({
+  const directory = new LocalDirectory(new SqliteDatabase(db), { phoneRegion: 'RU', pollIntervalMs: 0 });
+  await directory.start();
+  await directory.addMailbox({ email: 'hook@example.com', webhookOnly: true, tallImageMode: 'tiles' });
+  await directory.addMailbox({
     email: 'm365@example.com',
     host: 'outlook.office365.com',
     oauth2: {
@@ -39,13 +40,17 @@ function setUp(): void {
       clientSecretEnv: 'M365_SECRET',
     },
   });
-  directory.addGroup({ title: 'Ops', mailboxes: ['hook@example.com'], tallImageMode: 'tiles+document' });
+  await directory.addGroup({
+    title: 'Ops',
+    mailboxes: ['hook@example.com'],
+    tallImageMode: 'tiles+document',
+  });
   db.close();
 }
 
 describe('webhook-only and OAuth2 mailboxes in the CSV files', () => {
   it('export reads back; an older file keeps OAuth2 and says so; lists show the tall image mode', async () => {
-    setUp();
+    await setUp();
     const exported = await cli('mailbox', 'export');
     expect(exported.code).toBe(0);
     // no "stored password" note: neither mailbox has a password

@@ -6,6 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LocalDirectory } from '../../src/directory/local/local-directory.js';
 import { openDatabase } from '../../src/store/database.js';
+import { SqliteDatabase } from '../../src/store/sqlite-database.js';
 import { removeDir, tempDataDir } from '../support/bot-harness.js';
 import { runCli } from '../support/bot-process.js';
 
@@ -73,7 +74,7 @@ describe('pause and resume', () => {
     // the running bot records a block in the same file; here the directory does it directly
     const db = openDatabase(dataDir);
     try {
-      const directory = new LocalDirectory(db, { phoneRegion: 'RU', pollIntervalMs: 0 });
+      const directory = new LocalDirectory(new SqliteDatabase(db), { phoneRegion: 'RU', pollIntervalMs: 0 });
       await directory.start();
       await directory.deactivateChat(501, 'blocked');
     } finally {

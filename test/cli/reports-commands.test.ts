@@ -89,7 +89,7 @@ describe('reports and resend', () => {
       await eventually(() => bot.app.dispatcher!.depth === 0, 10_000);
       expect(telegram.messagesIn(9_300_002)).toEqual([]);
       expect(
-        bot.app.outbox.forReport(report!.id).filter((delivery) => delivery.chatId === 9_300_002),
+        (await bot.app.outbox.forReport(report!.id)).filter((delivery) => delivery.chatId === 9_300_002),
       ).toHaveLength(1);
     } finally {
       await bot.stop();

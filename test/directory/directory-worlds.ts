@@ -17,8 +17,11 @@ import { createLogger, type Logger } from '../../src/observability/logger.js';
 import { SecretScrubber } from '../../src/observability/secret-scrubber.js';
 import { type Database, openDatabase } from '../../src/store/database.js';
 import { GoneChats } from '../../src/store/gone-chats.js';
+import type { SqlDatabase } from '../../src/store/sql-database.js';
+import { SqliteDatabase } from '../../src/store/sqlite-database.js';
 import type { FakeBaseSeed, FakeColumnSeed, FakeRowSeed } from '../fakes/seatable/fake-seatable.js';
 import { FakeSeaTable, type FakeSeaTableOptions } from '../fakes/seatable/fake-seatable.js';
+import type { EngineUnderTest } from '../store/engines.js';
 import { CapturedLogs, removeDir, tempDataDir } from '../support/bot-harness.js';
 
 export const PHONE_REGION: CountryCode = 'RU';
@@ -84,8 +87,8 @@ export function silentLogger(): { logger: Logger; logs: CapturedLogs; scrubber: 
 
 // ---- local ---------------------------------------------------------------------------------------
 
-function addLocalMailbox(directory: LocalDirectory, mailbox: MailboxSpec): void {
-  directory.addMailbox({
+async function addLocalMailbox(directory: LocalDirectory, mailbox: MailboxSpec): Promise<void> {
+  await directory.addMailbox({
     email: mailbox.email,
     host: mailbox.host,
     port: mailbox.port,
@@ -98,6 +101,62 @@ function addLocalMailbox(directory: LocalDirectory, mailbox: MailboxSpec): void 
   });
 }
 
+/**
+ * The embedded directory on the engine of the running test (forEachEngine): the directory the bot
+ * reads, and `reopen` as another process sees it (on SQLite a connection of its own to the file).
+ */
+export function localImplementationOn(engine: EngineUnderTest): DirectoryImplementation {
+  return {
+    name: 'local',
+    async build(spec, options = {}) {
+      const db = engine.current();
+      if (db.engine === 'postgres') await ensureDirectoryVersion(db);
+      const connections: Database[] = [];
+      const open = async (sql: SqlDatabase) => {
+        const directory = new LocalDirectory(sql, {
+          phoneRegion: PHONE_REGION,
+          env: options.env,
+          pollIntervalMs: 0,
+        });
+        await directory.start();
+        return directory;
+      };
+      const directory = await open(db);
+      for (const mailbox of spec.mailboxes) await addLocalMailbox(directory, mailbox);
+      for (const user of spec.users) await directory.addUser(user);
+      for (const group of spec.groups) await directory.addGroup(group);
+      return {
+        directory,
+        async addMailboxInSource(mailbox) {
+          await addLocalMailbox(directory, mailbox);
+        },
+        async reopen() {
+          const dataDir = engine.dataDir();
+          if (!dataDir) return open(db);
+          const other = openDatabase(dataDir);
+          connections.push(other);
+          return open(new SqliteDatabase(other));
+        },
+        async close() {
+          await directory.stop();
+          for (const other of connections) other.close();
+        },
+      };
+    },
+  };
+}
+
+/**
+ * The embedded directory's change counter on PostgreSQL. The SQLite schema has it (migration 14);
+ * until the PostgreSQL schema has it too, the tests add it (the same table, idempotent).
+ */
+export async function ensureDirectoryVersion(db: SqlDatabase): Promise<void> {
+  await db.exec(`
+    CREATE TABLE IF NOT EXISTS directory_version (id bigint PRIMARY KEY CHECK (id = 1), version bigint NOT NULL);
+    INSERT INTO directory_version (id, version) VALUES (1, 0) ON CONFLICT (id) DO NOTHING;
+  `);
+}
+
 export const localImplementation: DirectoryImplementation = {
   name: 'local',
   async build(spec, options = {}) {
@@ -106,7 +165,7 @@ export const localImplementation: DirectoryImplementation = {
     const open = async () => {
       const db = openDatabase(dataDir);
       databases.push(db);
-      const directory = new LocalDirectory(db, {
+      const directory = new LocalDirectory(new SqliteDatabase(db), {
         phoneRegion: PHONE_REGION,
         env: options.env,
         pollIntervalMs: 0,
@@ -115,13 +174,13 @@ export const localImplementation: DirectoryImplementation = {
       return directory;
     };
     const directory = await open();
-    for (const mailbox of spec.mailboxes) addLocalMailbox(directory, mailbox);
-    for (const user of spec.users) directory.addUser(user);
-    for (const group of spec.groups) directory.addGroup(group);
+    for (const mailbox of spec.mailboxes) await addLocalMailbox(directory, mailbox);
+    for (const user of spec.users) await directory.addUser(user);
+    for (const group of spec.groups) await directory.addGroup(group);
     return {
       directory,
       async addMailboxInSource(mailbox) {
-        addLocalMailbox(directory, mailbox);
+        await addLocalMailbox(directory, mailbox);
       },
       reopen: open,
       async close() {
@@ -252,7 +311,10 @@ export function fastClient(fake: FakeSeaTable, apiToken = fake.apiToken): SeaTab
 
 export interface SeaTableDirectoryHarness {
   fake: FakeSeaTable;
+  /** The raw connection, to inspect rows. */
   db: Database;
+  /** The same database through the store seam, as the bot uses it. */
+  sql: SqliteDatabase;
   dataDir: string;
   logs: CapturedLogs;
   scrubber: SecretScrubber;
@@ -277,11 +339,13 @@ export async function seaTableHarness(options: FakeSeaTableOptions = {}): Promis
   const fake = await FakeSeaTable.start(options);
   const dataDir = tempDataDir();
   const db = openDatabase(dataDir);
+  const sql = new SqliteDatabase(db);
   const { logger, logs, scrubber } = silentLogger();
   const made: SeaTableDirectory[] = [];
   return {
     fake,
     db,
+    sql,
     dataDir,
     logs,
     scrubber,
@@ -291,7 +355,7 @@ export async function seaTableHarness(options: FakeSeaTableOptions = {}): Promis
         names: overrides.names ?? defaultSeaTableNames(),
         phoneRegion: PHONE_REGION,
         refreshIntervalMs: overrides.refreshIntervalMs ?? 0,
-        db,
+        db: sql,
         logger,
         scrubber,
         alerts: overrides.alerts,
@@ -325,7 +389,7 @@ export const seaTableImplementation: DirectoryImplementation = {
       // as the bot uses it: what the admin decided, with the bot's observations laid over it
       const directory = new ObservedDirectory(
         harness.directory({ env: options.env }),
-        new GoneChats(harness.db),
+        new GoneChats(harness.sql),
       );
       await directory.start();
       return directory;
@@ -347,15 +411,16 @@ export const seaTableImplementation: DirectoryImplementation = {
           names: defaultSeaTableNames(),
           phoneRegion: PHONE_REGION,
           refreshIntervalMs: 0,
-          db,
+          db: new SqliteDatabase(db),
           logger: silentLogger().logger,
           scrubber: harness.scrubber,
           env: options.env ?? {},
         });
-        await other.start();
-        reopened.push({ directory: other, db, dataDir });
         // what SeaTable holds, with what the bot observed (kept in the bot's own file) laid over it
-        return new ObservedDirectory(other, new GoneChats(harness.db));
+        const observed = new ObservedDirectory(other, new GoneChats(harness.sql));
+        await observed.start();
+        reopened.push({ directory: other, db, dataDir });
+        return observed;
       },
       async close() {
         for (const { directory: other, db, dataDir } of reopened) {

@@ -17,6 +17,7 @@ import type {
 import { ObservedDirectory, overlayObservations } from '../../src/directory/observed-directory.js';
 import { type Database, openDatabase } from '../../src/store/database.js';
 import { GoneChats } from '../../src/store/gone-chats.js';
+import { SqliteDatabase } from '../../src/store/sqlite-database.js';
 import { removeDir, tempDataDir } from '../support/bot-harness.js';
 
 const MAILBOX = {
@@ -172,10 +173,10 @@ describe('ObservedDirectory', () => {
     dataDir = null;
   });
 
-  function open(): Database {
+  function open(): SqliteDatabase {
     dataDir = tempDataDir();
     db = openDatabase(dataDir);
-    return db;
+    return new SqliteDatabase(db);
   }
 
   it('records what the bot saw in its own file, lifts it on registration, and never touches the admin’s Active', async () => {
@@ -191,7 +192,7 @@ describe('ObservedDirectory', () => {
     await directory.deactivateChat(3, 'blocked');
     await directory.deactivateChat(-10, 'removed');
     await directory.deactivateChat(999); // nobody's chat: nothing recorded
-    expect(new GoneChats(database).all()).toEqual(
+    expect(await new GoneChats(database).all()).toEqual(
       new Map([
         [1, expect.objectContaining({ reason: 'blocked' })],
         [3, expect.objectContaining({ reason: 'blocked' })],

@@ -8,6 +8,7 @@ import { once } from 'node:events';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LocalDirectory } from '../../src/directory/local/local-directory.js';
 import { openDatabase } from '../../src/store/database.js';
+import { SqliteDatabase } from '../../src/store/sqlite-database.js';
 import { DovecotServer } from '../dovecot/dovecot.js';
 import { FakeTelegram } from '../fakes/telegram/fake-telegram.js';
 import { hostileFixtures, stallingHtmlFixtures } from '../fixtures/hostile-mail.js';
@@ -61,14 +62,14 @@ function outcomeUids(lines: string[], mailbox: string): Set<number> {
 describe('hostile mail at volume', () => {
   it('survives the hostile corpus, a 60 MB attachment and 500 mails at once, and still delivers', async () => {
     const db = openDatabase(dataDir);
-    const directory = new LocalDirectory(db, { phoneRegion: 'RU', pollIntervalMs: 0 });
+    const directory = new LocalDirectory(new SqliteDatabase(db), { phoneRegion: 'RU', pollIntervalMs: 0 });
     const inbox = dovecot.address('user1');
     const bombed = dovecot.address('user2');
     for (const [email, login] of [
       [inbox, 'user1'],
       [bombed, 'user2'],
     ] as const) {
-      directory.addMailbox({
+      await directory.addMailbox({
         email,
         host: dovecot.host,
         port: dovecot.port,
@@ -78,7 +79,12 @@ describe('hostile mail at volume', () => {
       });
     }
     telegram.addPrivateChat({ id: 8_700_001, first_name: 'Reader' });
-    directory.addUser({ name: 'Reader', phone: '+79990001122', mailboxes: [inbox], telegramId: 8_700_001 });
+    await directory.addUser({
+      name: 'Reader',
+      phone: '+79990001122',
+      mailboxes: [inbox],
+      telegramId: 8_700_001,
+    });
     db.close();
 
     // the fake's flood limits are off here, and so is the bot's pacing per chat: this test is about input
@@ -198,9 +204,9 @@ describe('mail built to stall the parser', () => {
   it('2 MB bodies of unclosed, nested and long tags never hold the event loop for 100 ms', async () => {
     const stateDir = tempDataDir();
     const db = openDatabase(stateDir);
-    const directory = new LocalDirectory(db, { phoneRegion: 'RU', pollIntervalMs: 0 });
+    const directory = new LocalDirectory(new SqliteDatabase(db), { phoneRegion: 'RU', pollIntervalMs: 0 });
     const inbox = dovecot.address('user3');
-    directory.addMailbox({
+    await directory.addMailbox({
       email: inbox,
       host: dovecot.host,
       port: dovecot.port,
@@ -209,7 +215,12 @@ describe('mail built to stall the parser', () => {
       password: dovecot.password,
     });
     telegram.addPrivateChat({ id: 8_700_002, first_name: 'Reader' });
-    directory.addUser({ name: 'Reader', phone: '+79990001133', mailboxes: [inbox], telegramId: 8_700_002 });
+    await directory.addUser({
+      name: 'Reader',
+      phone: '+79990001133',
+      mailboxes: [inbox],
+      telegramId: 8_700_002,
+    });
     db.close();
     const port = await freePort();
     const bot = await BotProcess.start({

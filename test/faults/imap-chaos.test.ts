@@ -41,9 +41,9 @@ describe('IMAP chaos', () => {
       const chats = [8_500_001, 8_500_002];
       for (const [index, user] of users.entries()) {
         const email = dovecot.address(user);
-        directory.addMailbox(dovecot.mailbox(user));
+        await directory.addMailbox(dovecot.mailbox(user));
         telegram.addPrivateChat({ id: chats[index]!, first_name: user });
-        directory.addUser({
+        await directory.addUser({
           name: user,
           phone: `+7999000000${index}`,
           mailboxes: [email],

@@ -5,6 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LocalDirectory } from '../../src/directory/local/local-directory.js';
 import { openDatabase } from '../../src/store/database.js';
+import { SqliteDatabase } from '../../src/store/sqlite-database.js';
 import { DovecotServer } from '../dovecot/dovecot.js';
 import { FakeTelegram } from '../fakes/telegram/fake-telegram.js';
 import { eventually, removeDir, tempDataDir } from '../support/bot-harness.js';
@@ -36,10 +37,10 @@ afterAll(async () => {
 describe('kill -9 during fan-out', () => {
   it(`loses nothing and repeats at most one message per kill over ${KILLS} kills`, async () => {
     const db = openDatabase(dataDir);
-    const directory = new LocalDirectory(db, { phoneRegion: 'RU', pollIntervalMs: 0 });
+    const directory = new LocalDirectory(new SqliteDatabase(db), { phoneRegion: 'RU', pollIntervalMs: 0 });
     const email = dovecot.address('user1');
-    directory.addMailbox(dovecot.mailbox('user1'));
-    const chats = subscribeReaders(telegram, directory, email, CHATS, { firstChatId: 8_000_000 });
+    await directory.addMailbox(dovecot.mailbox('user1'));
+    const chats = await subscribeReaders(telegram, directory, email, CHATS, { firstChatId: 8_000_000 });
     db.close();
     const env = {
       DATA_DIR: dataDir,

@@ -42,8 +42,8 @@ describe('paid broadcasts through a run of 429s', () => {
     try {
       const directory = bot.app.directory as LocalDirectory;
       const email = dovecot.address('user1');
-      directory.addMailbox(dovecot.mailbox('user1'));
-      const chats = subscribeReaders(telegram, directory, email, CHATS, { firstChatId: 8_900_000 });
+      await directory.addMailbox(dovecot.mailbox('user1'));
+      const chats = await subscribeReaders(telegram, directory, email, CHATS, { firstChatId: 8_900_000 });
       await eventually(() => bot.app.listeners.listener(email)?.status().lastSyncAt, 10_000);
       const mail = pngReportMail({
         screenshots: [
@@ -90,7 +90,7 @@ describe('paid broadcasts through a run of 429s', () => {
           true,
         );
       }
-      const states = bot.app.outbox.countByState();
+      const states = await bot.app.outbox.countByState();
       expect(states.failed).toBe(0);
       expect(states.pending).toBe(0);
     } finally {

@@ -41,11 +41,11 @@ describe('security: a recipient removed while their delivery waits', () => {
     try {
       const directory = bot.app.directory as LocalDirectory;
       const email = dovecot.address('user1');
-      directory.addMailbox(dovecot.mailbox('user1'));
+      await directory.addMailbox(dovecot.mailbox('user1'));
       const [anna, boris, leaver] = people(93_100_001);
       for (const person of [anna!, boris!, leaver!]) {
         telegram.addPrivateChat({ id: person.telegramId, first_name: person.name });
-        directory.addUser({ ...person, mailboxes: [email] });
+        await directory.addUser({ ...person, mailboxes: [email] });
       }
       await eventually(
         () => bot.app.listeners.listener(email)?.status().lastSyncAt,
@@ -144,7 +144,7 @@ describe('security: a recipient removed while their delivery waits', () => {
         'an empty outbox',
       );
       expect(telegram.messagesIn(leaver!.telegramId)).toEqual([]);
-      const deliveries = bot.app.outbox.forReport(bot.app.store.recent(1)[0]!.id);
+      const deliveries = await bot.app.outbox.forReport((await bot.app.store.recent(1))[0]!.id);
       expect(deliveries.find((delivery) => delivery.chatId === leaver!.telegramId)).toMatchObject({
         state: 'cancelled',
         lastError: expect.stringContaining('the user is inactive'),

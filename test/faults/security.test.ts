@@ -6,6 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LocalDirectory } from '../../src/directory/local/local-directory.js';
 import { openDatabase } from '../../src/store/database.js';
+import { SqliteDatabase } from '../../src/store/sqlite-database.js';
 import { DovecotServer } from '../dovecot/dovecot.js';
 import { FakeDns } from '../fakes/dns/fake-dns.js';
 import { FakeTelegram } from '../fakes/telegram/fake-telegram.js';
@@ -35,9 +36,9 @@ describe('security', () => {
     try {
       const directory = bot.app.directory as LocalDirectory;
       const email = dovecot.address('user1');
-      directory.addMailbox(dovecot.mailbox('user1', { allowFrom: ['@bi.example.com'] }));
-      directory.addUser({ name: 'Anna', phone: '+79992220001', mailboxes: [email] });
-      directory.addGroup({ title: 'BI team', mailboxes: [email] });
+      await directory.addMailbox(dovecot.mailbox('user1', { allowFrom: ['@bi.example.com'] }));
+      await directory.addUser({ name: 'Anna', phone: '+79992220001', mailboxes: [email] });
+      await directory.addGroup({ title: 'BI team', mailboxes: [email] });
       await eventually(
         () => bot.app.listeners.listener(email)?.status().lastSyncAt,
         10_000,
@@ -100,7 +101,7 @@ describe('security', () => {
       // a stranger's mail, then a real report
       await dovecot.append('user1', reportMail({ from: 'mallory@evil.example' }).raw);
       await eventually(
-        () => bot.app.store.recent(1)[0]?.status === 'rejected_sender',
+        async () => (await bot.app.store.recent(1))[0]?.status === 'rejected_sender',
         10_000,
         'the rejected mail',
       );
@@ -139,16 +140,16 @@ describe('security', () => {
     const reader = 93_000_001;
     const admin = 93_000_009;
     const db = openDatabase(dataDir);
-    const directory = new LocalDirectory(db, { phoneRegion: 'RU', pollIntervalMs: 0 });
-    directory.addMailbox({
+    const directory = new LocalDirectory(new SqliteDatabase(db), { phoneRegion: 'RU', pollIntervalMs: 0 });
+    await directory.addMailbox({
       ...dovecot.mailbox('user2', { allowFrom: ['@bi.example.com'] }),
       senderAuth: 'dkim',
     });
-    directory.addMailbox({
+    await directory.addMailbox({
       ...dovecot.mailbox('user3', { allowFrom: ['@bi.example.com'] }),
       senderAuth: 'authentication-results:mx.test.example',
     });
-    directory.addUser({
+    await directory.addUser({
       name: 'Reader',
       phone: '+79993330001',
       mailboxes: [dkimBox, arBox],
@@ -248,7 +249,7 @@ describe('security', () => {
     });
     const directory = bot.app.directory as LocalDirectory;
     const email = dovecot.address(user);
-    directory.addMailbox(dovecot.mailbox(user, { allowFrom: ['@bi.example.com'] }));
+    await directory.addMailbox(dovecot.mailbox(user, { allowFrom: ['@bi.example.com'] }));
     await eventually(
       () => bot.app.listeners.listener(email)?.status().lastSyncAt,
       10_000,
@@ -269,15 +270,20 @@ describe('security', () => {
       const colleague = { id: 92_100_002, first_name: 'Colleague' };
       const admin = { id: 92_100_003, first_name: 'Group admin' };
       telegram.addPrivateChat(paula);
-      directory.addUser({ name: 'Paula', phone: '+79992220011', mailboxes: [email], telegramId: paula.id });
-      directory.addUser({
+      await directory.addUser({
+        name: 'Paula',
+        phone: '+79992220011',
+        mailboxes: [email],
+        telegramId: paula.id,
+      });
+      await directory.addUser({
         name: 'Colleague',
         phone: '+79992220012',
         mailboxes: [email],
         telegramId: colleague.id,
       });
       telegram.addPrivateChat(colleague);
-      directory.addGroup({ title: 'Paused team', mailboxes: [email] });
+      await directory.addGroup({ title: 'Paused team', mailboxes: [email] });
       const group = telegram.addGroup({ title: 'Paused team', botStatus: 'member' });
       const confirm = (update: Parameters<typeof telegram.waitForConfirmation>[0]) =>
         telegram.waitForConfirmation(update, 10_000);
@@ -292,8 +298,8 @@ describe('security', () => {
       expect(directory.snapshot().groups[0]).toMatchObject({ telegramId: group, active: true });
 
       // the admin pauses Paula (she is leaving) and the group (under review)
-      directory.setUserPaused('+79992220011', true);
-      directory.setGroupPaused('Paused team', true);
+      await directory.setUserPaused('+79992220011', true);
+      await directory.setGroupPaused('Paused team', true);
       // Paula blocks and unblocks the bot, sends /start and her phone; the group demotes and re-promotes the bot
       await confirm(
         telegram.injectMyChatMember({
@@ -363,7 +369,7 @@ describe('security', () => {
       const mallory = { id: 92_200_666, first_name: 'Mallory' };
       const owner = { id: 92_200_002, first_name: 'Finance lead' };
       telegram.setMember(adminChat, reviewer, 'member');
-      directory.addGroup({ title: 'Finance', mailboxes: [email] });
+      await directory.addGroup({ title: 'Finance', mailboxes: [email] });
       const confirm = (update: Parameters<typeof telegram.waitForConfirmation>[0]) =>
         telegram.waitForConfirmation(update, 10_000);
       const requestFor = (chatId: number) =>

@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LocalDirectory } from '../../src/directory/local/local-directory.js';
 import { openDatabase } from '../../src/store/database.js';
 import { LOCK_FILE } from '../../src/store/instance-lock.js';
+import { SqliteDatabase } from '../../src/store/sqlite-database.js';
 import { DovecotServer } from '../dovecot/dovecot.js';
 import { FakeTelegram } from '../fakes/telegram/fake-telegram.js';
 import { eventually, removeDir, tempDataDir } from '../support/bot-harness.js';
@@ -38,10 +39,10 @@ afterAll(async () => {
 describe('two bots on one DATA_DIR', () => {
   it('refuses the second start, keeps the CLI working, and lets a new bot take over after kill -9', async () => {
     const db = openDatabase(dataDir);
-    const directory = new LocalDirectory(db, { phoneRegion: 'RU', pollIntervalMs: 0 });
+    const directory = new LocalDirectory(new SqliteDatabase(db), { phoneRegion: 'RU', pollIntervalMs: 0 });
     const email = dovecot.address('user1');
-    directory.addMailbox(dovecot.mailbox('user1'));
-    const [reader] = subscribeReaders(telegram, directory, email, 1, { firstChatId: 9_400_001 });
+    await directory.addMailbox(dovecot.mailbox('user1'));
+    const [reader] = await subscribeReaders(telegram, directory, email, 1, { firstChatId: 9_400_001 });
     db.close();
     const env = {
       DATA_DIR: dataDir,
@@ -149,10 +150,10 @@ describe('a second bot taking a deleted lock file', () => {
   it('makes the first bot stop sending and exit non-zero: each report goes once', async () => {
     const ownDir = tempDataDir();
     const db = openDatabase(ownDir);
-    const directory = new LocalDirectory(db, { phoneRegion: 'RU', pollIntervalMs: 0 });
+    const directory = new LocalDirectory(new SqliteDatabase(db), { phoneRegion: 'RU', pollIntervalMs: 0 });
     const email = dovecot.address('user2');
-    directory.addMailbox(dovecot.mailbox('user2'));
-    const [reader] = subscribeReaders(telegram, directory, email, 1, { firstChatId: 9_410_001 });
+    await directory.addMailbox(dovecot.mailbox('user2'));
+    const [reader] = await subscribeReaders(telegram, directory, email, 1, { firstChatId: 9_410_001 });
     db.close();
     const env = {
       DATA_DIR: ownDir,

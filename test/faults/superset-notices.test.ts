@@ -7,6 +7,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LocalDirectory } from '../../src/directory/local/local-directory.js';
 import { openDatabase } from '../../src/store/database.js';
+import { SqliteDatabase } from '../../src/store/sqlite-database.js';
 import { DovecotServer } from '../dovecot/dovecot.js';
 import { FakeTelegram, faults } from '../fakes/telegram/fake-telegram.js';
 import { eventually, removeDir, tempDataDir } from '../support/bot-harness.js';
@@ -36,10 +37,10 @@ afterAll(async () => {
 describe('Superset notices for subscribers under faults', () => {
   it('tells each recipient once across a Telegram outage and a kill -9; a forged notice reaches nobody', async () => {
     const db = openDatabase(dataDir);
-    const directory = new LocalDirectory(db, { phoneRegion: 'RU', pollIntervalMs: 0 });
+    const directory = new LocalDirectory(new SqliteDatabase(db), { phoneRegion: 'RU', pollIntervalMs: 0 });
     const email = dovecot.address('user1');
-    directory.addMailbox({ ...dovecot.mailbox('user1'), allowFrom: ['@bi.example.com'] });
-    const chats = subscribeReaders(telegram, directory, email, 3, { firstChatId: 8_300_000 });
+    await directory.addMailbox({ ...dovecot.mailbox('user1'), allowFrom: ['@bi.example.com'] });
+    const chats = await subscribeReaders(telegram, directory, email, 3, { firstChatId: 8_300_000 });
     db.close();
     const env = {
       DATA_DIR: dataDir,

@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LocalDirectory } from '../../src/directory/local/local-directory.js';
 import { openDatabase } from '../../src/store/database.js';
 import { ReportStore } from '../../src/store/report-store.js';
+import { SqliteDatabase } from '../../src/store/sqlite-database.js';
 import { DovecotServer } from '../dovecot/dovecot.js';
 import { FakeTelegram } from '../fakes/telegram/fake-telegram.js';
 import { eventually, removeDir, tempDataDir } from '../support/bot-harness.js';
@@ -46,10 +47,10 @@ function tileFilesInSpool(): string[] {
 describe('kill -9 while tiling a tall dashboard', () => {
   it('cuts it again after the restart and delivers it once to every chat', async () => {
     const db = openDatabase(dataDir);
-    const directory = new LocalDirectory(db, { phoneRegion: 'RU', pollIntervalMs: 0 });
+    const directory = new LocalDirectory(new SqliteDatabase(db), { phoneRegion: 'RU', pollIntervalMs: 0 });
     const email = dovecot.address('user1');
-    directory.addMailbox(dovecot.mailbox('user1'));
-    const chats = subscribeReaders(telegram, directory, email, 3, { firstChatId: 8_100_000 });
+    await directory.addMailbox(dovecot.mailbox('user1'));
+    const chats = await subscribeReaders(telegram, directory, email, 3, { firstChatId: 8_100_000 });
     db.close();
     const env = {
       DATA_DIR: dataDir,
@@ -80,8 +81,8 @@ describe('kill -9 while tiling a tall dashboard', () => {
       );
       await new Promise((resolve) => setTimeout(resolve, 1000));
       const check = openDatabase(dataDir);
-      const [report] = new ReportStore(check).recent(5);
-      const reports = new ReportStore(check).recent(5).length;
+      const [report] = await new ReportStore(new SqliteDatabase(check)).recent(5);
+      const reports = (await new ReportStore(new SqliteDatabase(check)).recent(5)).length;
       check.close();
       expect(reports).toBe(1);
       const tiles = report!.files[0]!.tiles!;

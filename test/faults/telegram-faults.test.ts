@@ -42,8 +42,8 @@ describe('Telegram failing a fifth of the calls', () => {
     try {
       const directory = bot.app.directory as LocalDirectory;
       const email = dovecot.address('user1');
-      directory.addMailbox(dovecot.mailbox('user1'));
-      const chats = subscribeReaders(telegram, directory, email, CHATS, { firstChatId: 8_600_000 });
+      await directory.addMailbox(dovecot.mailbox('user1'));
+      const chats = await subscribeReaders(telegram, directory, email, CHATS, { firstChatId: 8_600_000 });
       await eventually(() => bot.app.listeners.listener(email)?.status().lastSyncAt, 10_000);
       telegram.failRatio(
         0.2,
@@ -93,7 +93,7 @@ describe('Telegram failing a fifth of the calls', () => {
         const captioned = messages.map((message) => message.caption?.split('\n')[0]).filter(Boolean);
         expect(captioned.sort()).toEqual([...subjects].sort());
       }
-      const states = bot.app.outbox.countByState();
+      const states = await bot.app.outbox.countByState();
       expect(states.failed).toBe(0);
       expect(states.pending).toBe(0);
     } finally {

@@ -54,8 +54,8 @@ async function waitsForTheRightPassword(
   try {
     const directory = first.app.directory as LocalDirectory;
     const email = dovecot.address(dovecotUser);
-    directory.addMailbox(dovecot.mailbox(dovecotUser));
-    const readers = subscribeReaders(telegram, directory, email, READERS, { firstChatId });
+    await directory.addMailbox(dovecot.mailbox(dovecotUser));
+    const readers = await subscribeReaders(telegram, directory, email, READERS, { firstChatId });
     await eventually(
       () => first.app.listeners.listener(email)?.status().lastSyncAt,
       10_000,
@@ -68,9 +68,9 @@ async function waitsForTheRightPassword(
     expect(String(paused[0]?.reason)).toContain(
       `proxy authentication failed: the proxy 127.0.0.1:${proxy.port} refused the user and password`,
     );
-    expect(first.app.outbox.countByState()).toMatchObject({ pending: READERS, failed: 0, sent: 0 });
-    for (const report of first.app.store.recent(1)) {
-      for (const delivery of first.app.outbox.forReport(report.id)) expect(delivery.attempts).toBe(0);
+    expect(await first.app.outbox.countByState()).toMatchObject({ pending: READERS, failed: 0, sent: 0 });
+    for (const report of await first.app.store.recent(1)) {
+      for (const delivery of await first.app.outbox.forReport(report.id)) expect(delivery.attempts).toBe(0);
     }
     expect(telegram.calls).toHaveLength(0);
     await first.stop();
@@ -92,7 +92,7 @@ async function waitsForTheRightPassword(
     expect(alert!.text).not.toContain(WRONG_PASSWORD);
     await new Promise((resolve) => setTimeout(resolve, 2000));
     for (const chatId of readers) expect(telegram.messagesIn(chatId)).toHaveLength(1);
-    expect(second.app.outbox.countByState()).toMatchObject({ sent: READERS, failed: 0, pending: 0 });
+    expect(await second.app.outbox.countByState()).toMatchObject({ sent: READERS, failed: 0, pending: 0 });
   } finally {
     await first.stop().catch(() => undefined);
     await second?.stop();

@@ -9,6 +9,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LocalDirectory } from '../../src/directory/local/local-directory.js';
 import { openDatabase } from '../../src/store/database.js';
+import { SqliteDatabase } from '../../src/store/sqlite-database.js';
 import { FakeTelegram } from '../fakes/telegram/fake-telegram.js';
 import { makePdf } from '../fixtures/sample-files.js';
 import { eventually, freePort, removeDir, tempDataDir } from '../support/bot-harness.js';
@@ -58,9 +59,9 @@ describe('webhook: kill -9', () => {
     const url = printed.stdout.trim().split('\n').at(-1)!;
     expect(url).toMatch(new RegExp(`^http://127\\.0\\.0\\.1:${port}/webhook/[A-Za-z0-9_-]{20,}$`));
     const db = openDatabase(dataDir);
-    const chats = subscribeReaders(
+    const chats = await subscribeReaders(
       telegram,
-      new LocalDirectory(db, { phoneRegion: 'RU', pollIntervalMs: 0 }),
+      new LocalDirectory(new SqliteDatabase(db), { phoneRegion: 'RU', pollIntervalMs: 0 }),
       MAILBOX,
       CHATS,
       {

@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LocalDirectory } from '../../src/directory/local/local-directory.js';
 import { openDatabase } from '../../src/store/database.js';
 import { ReportStore } from '../../src/store/report-store.js';
+import { SqliteDatabase } from '../../src/store/sqlite-database.js';
 import { webhookPath } from '../../src/webhook/webhook-token.js';
 import { FakeTelegram } from '../fakes/telegram/fake-telegram.js';
 import { eventually, freePort, removeDir, tempDataDir } from '../support/bot-harness.js';
@@ -48,9 +49,9 @@ describe('webhook: kill -9 while tiling a tall dashboard', () => {
   it('cuts it again on Superset’s retry and delivers it once to every chat', async () => {
     const port = await freePort();
     const db = openDatabase(dataDir);
-    const directory = new LocalDirectory(db, { phoneRegion: 'RU', pollIntervalMs: 0 });
-    directory.addMailbox({ email: MAILBOX, webhookOnly: true });
-    const chats = subscribeReaders(telegram, directory, MAILBOX, 3, { firstChatId: 8_300_000 });
+    const directory = new LocalDirectory(new SqliteDatabase(db), { phoneRegion: 'RU', pollIntervalMs: 0 });
+    await directory.addMailbox({ email: MAILBOX, webhookOnly: true });
+    const chats = await subscribeReaders(telegram, directory, MAILBOX, 3, { firstChatId: 8_300_000 });
     db.close();
     const env = {
       DATA_DIR: dataDir,
@@ -93,7 +94,7 @@ describe('webhook: kill -9 while tiling a tall dashboard', () => {
       );
       await new Promise((resolve) => setTimeout(resolve, 1000));
       const check = openDatabase(dataDir);
-      const reports = new ReportStore(check).recent(5);
+      const reports = await new ReportStore(new SqliteDatabase(check)).recent(5);
       check.close();
       expect(reports).toHaveLength(1);
       const tiles = reports[0]!.files[0]!.tiles!;

@@ -73,7 +73,7 @@ describe('IMAP server words', () => {
         await bot.stop();
         removeDir(bot.dataDir);
       });
-      (bot.app.directory as LocalDirectory).addMailbox({
+      await (bot.app.directory as LocalDirectory).addMailbox({
         email: 'victim@example.com',
         host: '127.0.0.1',
         port,
@@ -119,7 +119,7 @@ describe('IMAP server words', () => {
       await bot.stop();
       removeDir(bot.dataDir);
     });
-    (bot.app.directory as LocalDirectory).addMailbox({
+    await (bot.app.directory as LocalDirectory).addMailbox({
       email: 'victim@example.com',
       host: '127.0.0.1',
       port,

@@ -14,6 +14,7 @@ import { createLogger } from '../../src/observability/logger.js';
 import { SecretScrubber } from '../../src/observability/secret-scrubber.js';
 import { openDatabase } from '../../src/store/database.js';
 import { ReportStore } from '../../src/store/report-store.js';
+import { SqliteDatabase } from '../../src/store/sqlite-database.js';
 import { DovecotServer } from '../dovecot/dovecot.js';
 import { reportMail } from '../support/simple-mail.js';
 
@@ -31,8 +32,8 @@ afterAll(async () => {
 
 /** An intake whose work after the commit fails (a broken wake-up, metrics, a log sink, ...). */
 class FailingAfterCommit extends ReportIntake {
-  override recordParsed(...args: Parameters<ReportIntake['recordParsed']>): IntakeResult {
-    super.recordParsed(...args);
+  override async recordParsed(...args: Parameters<ReportIntake['recordParsed']>): Promise<IntakeResult> {
+    await super.recordParsed(...args);
     throw new Error('failed after the report was committed');
   }
 }
@@ -40,15 +41,15 @@ class FailingAfterCommit extends ReportIntake {
 describe('mail recorder', () => {
   it('keeps the spool of a report that was recorded when something fails afterwards', async () => {
     const db = openDatabase(path.join(root, 'data'));
-    const directory = new LocalDirectory(db, { phoneRegion: 'RU', pollIntervalMs: 0 });
-    const mailbox = directory.addMailbox(dovecot.mailbox('user1'));
-    directory.addUser({
+    const directory = new LocalDirectory(new SqliteDatabase(db), { phoneRegion: 'RU', pollIntervalMs: 0 });
+    const mailbox = await directory.addMailbox(dovecot.mailbox('user1'));
+    await directory.addUser({
       name: 'Reader',
       phone: '+79994440002',
       mailboxes: [mailbox.email],
       telegramId: 94_000_002,
     });
-    const store = new ReportStore(db);
+    const store = new ReportStore(new SqliteDatabase(db));
     const logger = createLogger({ level: 'silent', scrubber: new SecretScrubber() });
     const intakeOptions = {
       store,
@@ -85,7 +86,7 @@ describe('mail recorder', () => {
       await expect(
         recorderWith(new FailingAfterCommit(intakeOptions)).record(client, uidValidity, message),
       ).rejects.toBeInstanceOf(MailNotReadError);
-      const [report] = store.recent(10);
+      const [report] = await store.recent(10);
       expect(report).toMatchObject({ status: 'forward' });
       expect(report!.files).toHaveLength(1);
       expect(existsSync(report!.files[0]!.path)).toBe(true);

@@ -35,7 +35,7 @@ function app(user: string, env: Record<string, string>, extra: Partial<OAuth2Inp
   return { tokenUrl: idp.tokenUrl, clientId, clientSecretEnv: variable, ...extra };
 }
 
-function addOAuth2Mailbox(bot: RunningBot, user: string, oauth2: OAuth2Input) {
+async function addOAuth2Mailbox(bot: RunningBot, user: string, oauth2: OAuth2Input) {
   return (bot.app.directory as LocalDirectory).addMailbox({
     email: dovecot.address(user),
     host: dovecot.host,
@@ -46,8 +46,8 @@ function addOAuth2Mailbox(bot: RunningBot, user: string, oauth2: OAuth2Input) {
   });
 }
 
-function reportsOf(bot: RunningBot, user: string) {
-  return bot.app.store.recent(1000).filter((report) => report.mailbox === dovecot.address(user));
+async function reportsOf(bot: RunningBot, user: string) {
+  return (await bot.app.store.recent(1000)).filter((report) => report.mailbox === dovecot.address(user));
 }
 
 function statusOf(bot: RunningBot, user: string) {
@@ -59,14 +59,17 @@ async function inSync(bot: RunningBot, user: string, timeoutMs = 15_000) {
 }
 
 async function deliversOnce(bot: RunningBot, user: string): Promise<void> {
-  const before = reportsOf(bot, user).length;
+  const before = (await reportsOf(bot, user)).length;
   const mail = reportMail();
   await dovecot.append(user, mail.raw);
-  await eventually(() => reportsOf(bot, user).some((report) => report.subject === mail.subject), 15_000);
+  await eventually(
+    async () => (await reportsOf(bot, user)).some((report) => report.subject === mail.subject),
+    15_000,
+  );
   // give a duplicate the time to show up
   await new Promise((resolve) => setTimeout(resolve, 500));
-  expect(reportsOf(bot, user).filter((report) => report.subject === mail.subject)).toHaveLength(1);
-  expect(reportsOf(bot, user)).toHaveLength(before + 1);
+  expect((await reportsOf(bot, user)).filter((report) => report.subject === mail.subject)).toHaveLength(1);
+  expect(await reportsOf(bot, user)).toHaveLength(before + 1);
 }
 
 describe('OAuth2 mailboxes', () => {
@@ -75,7 +78,7 @@ describe('OAuth2 mailboxes', () => {
     const oauth2 = app('user1', env);
     const bot = await startBot({ deps: { env } });
     try {
-      addOAuth2Mailbox(bot, 'user1', oauth2);
+      await addOAuth2Mailbox(bot, 'user1', oauth2);
       await inSync(bot, 'user1');
       await deliversOnce(bot, 'user1');
       const requests = idp.requestsOf(oauth2.clientId);
@@ -96,7 +99,7 @@ describe('OAuth2 mailboxes', () => {
     env.REFRESH_USER2 = idp.issueRefreshToken(oauth2.clientId, 'user2');
     const bot = await startBot({ deps: { env } });
     try {
-      addOAuth2Mailbox(bot, 'user2', { ...oauth2, refreshTokenEnv: 'REFRESH_USER2' });
+      await addOAuth2Mailbox(bot, 'user2', { ...oauth2, refreshTokenEnv: 'REFRESH_USER2' });
       await inSync(bot, 'user2');
       await deliversOnce(bot, 'user2');
       expect(idp.requestsOf(oauth2.clientId).map((request) => request.grant)).toEqual(['refresh_token']);
@@ -113,7 +116,7 @@ describe('OAuth2 mailboxes', () => {
     idp.expiresInSeconds = 3;
     const bot = await startBot({ deps: { env } });
     try {
-      addOAuth2Mailbox(bot, 'user3', oauth2);
+      await addOAuth2Mailbox(bot, 'user3', oauth2);
       await inSync(bot, 'user3');
       const firstToken = idp.requestsOf(oauth2.clientId).length;
       // idle past the token's lifetime, then the server ends the session (as Exchange does)
@@ -136,7 +139,7 @@ describe('OAuth2 mailboxes', () => {
     const oauth2 = app('user4', env);
     const bot = await startBot({ deps: { env } });
     try {
-      addOAuth2Mailbox(bot, 'user4', oauth2);
+      await addOAuth2Mailbox(bot, 'user4', oauth2);
       await inSync(bot, 'user4');
       expect(idp.requestsOf(oauth2.clientId)).toHaveLength(1);
       // the cached token is still within its lifetime but no longer valid on the server
@@ -160,9 +163,9 @@ describe('OAuth2 mailboxes', () => {
     env.SECRET_USER6 = 'not-the-secret-value-123';
     const bot = await startBot({ deps: { env } });
     try {
-      addOAuth2Mailbox(bot, 'user5', good);
+      await addOAuth2Mailbox(bot, 'user5', good);
       const addedAt = Date.now();
-      addOAuth2Mailbox(bot, 'user6', bad);
+      await addOAuth2Mailbox(bot, 'user6', bad);
       await inSync(bot, 'user5');
       const status = await eventually(() => statusOf(bot, 'user6')?.tokenRefused && statusOf(bot, 'user6'));
       expect(status.lastError).toMatch(/^token endpoint said HTTP 401 \(invalid_client, AADSTS7000215: /);
@@ -196,7 +199,7 @@ describe('OAuth2 mailboxes', () => {
     try {
       let bot = await startBot({ dataDir, deps: { env } });
       try {
-        addOAuth2Mailbox(bot, 'user7', { ...oauth2, refreshTokenEnv: 'REFRESH_USER7' });
+        await addOAuth2Mailbox(bot, 'user7', { ...oauth2, refreshTokenEnv: 'REFRESH_USER7' });
         await inSync(bot, 'user7');
       } finally {
         await bot.stop();

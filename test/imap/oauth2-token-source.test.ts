@@ -8,6 +8,7 @@ import { OAuth2TokenSource, TokenEndpointError } from '../../src/imap/oauth2-tok
 import { SecretScrubber } from '../../src/observability/secret-scrubber.js';
 import { type Database, openDatabase } from '../../src/store/database.js';
 import { RefreshTokenStore, refreshTokenSeedHash } from '../../src/store/oauth2-refresh-tokens.js';
+import { SqliteDatabase } from '../../src/store/sqlite-database.js';
 import { FakeIdentityPlatform } from '../fakes/oauth2/fake-identity-platform.js';
 import { removeDir, tempDataDir } from '../support/bot-harness.js';
 
@@ -79,7 +80,7 @@ describe('OAuth2 token source', () => {
   it('stores a rotated refresh token; a newly configured one wins over it', async () => {
     idp.rotateRefreshTokens = true;
     try {
-      const store = new RefreshTokenStore(db);
+      const store = new RefreshTokenStore(new SqliteDatabase(db));
       const configured = idp.issueRefreshToken('app', 'user1');
       const make = (refreshToken: string) =>
         new OAuth2TokenSource({
@@ -89,7 +90,7 @@ describe('OAuth2 token source', () => {
           refreshTokens: store,
         });
       await make(configured).accessToken();
-      const [rotated] = store.all();
+      const [rotated] = await store.all();
       expect(rotated).toBeDefined();
       expect(idp.refreshTokenValid(configured)).toBe(false);
       // a new source (a restart) with the same configuration uses the stored one
@@ -99,7 +100,7 @@ describe('OAuth2 token source', () => {
       const reissued = idp.issueRefreshToken('app', 'user1');
       await make(reissued).accessToken();
       expect(idp.refreshTokenValid(reissued)).toBe(false);
-      expect(store.all()).toHaveLength(1);
+      expect(await store.all()).toHaveLength(1);
     } finally {
       idp.rotateRefreshTokens = false;
     }
@@ -111,13 +112,13 @@ describe('OAuth2 token source', () => {
       // the first save meets a database another process holds locked
       class BusyOnceStore extends RefreshTokenStore {
         failures = 1;
-        override save(mailbox: string, seedHash: string, refreshToken: string): void {
+        override async save(mailbox: string, seedHash: string, refreshToken: string): Promise<void> {
           if (this.failures-- > 0)
             throw Object.assign(new Error('database is locked'), { code: 'SQLITE_BUSY' });
-          super.save(mailbox, seedHash, refreshToken);
+          await super.save(mailbox, seedHash, refreshToken);
         }
       }
-      const store = new BusyOnceStore(db);
+      const store = new BusyOnceStore(new SqliteDatabase(db));
       const configured = idp.issueRefreshToken('app', 'user1');
       const source = new OAuth2TokenSource({
         mailbox: 'h@example.com',
@@ -127,19 +128,19 @@ describe('OAuth2 token source', () => {
       });
       const first = await source.accessToken();
       expect(idp.refreshTokenValid(configured)).toBe(false);
-      const storedBefore = store.all().length;
+      const storedBefore = (await store.all()).length;
       source.invalidate();
       // the next refresh presents the rotated token (the configured one is void: that would be refused)
       const second = await source.accessToken();
       expect(second).not.toBe(first);
       // and the token that the second refresh rotated to is the stored one, valid
-      const stored = new RefreshTokenStore(db).current(
+      const stored = await new RefreshTokenStore(new SqliteDatabase(db)).current(
         'h@example.com',
         refreshTokenSeedHash(idp.tokenUrl, 'app', configured),
       );
       expect(stored).not.toBeNull();
       expect(idp.refreshTokenValid(stored!)).toBe(true);
-      expect(store.all().length).toBe(storedBefore + 1);
+      expect((await store.all()).length).toBe(storedBefore + 1);
     } finally {
       idp.rotateRefreshTokens = false;
     }

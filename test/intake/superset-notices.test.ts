@@ -16,6 +16,7 @@ import { SecretScrubber } from '../../src/observability/secret-scrubber.js';
 import { type Database, openDatabase } from '../../src/store/database.js';
 import { OutboxStore } from '../../src/store/outbox-store.js';
 import { ReportStore } from '../../src/store/report-store.js';
+import { SqliteDatabase } from '../../src/store/sqlite-database.js';
 import { blankPng } from '../support/dashboard-images.js';
 import { pngReportMail, reportMail } from '../support/simple-mail.js';
 import { errorHtml, finalHtml, noticeMail, retryHtml } from '../support/superset-notice-mail.js';
@@ -29,16 +30,16 @@ interface World {
   store: ReportStore;
   outbox: OutboxStore;
   alerts: string[];
-  take(raw: string): Promise<ReturnType<ReportIntake['recordParsed']>>;
+  take(raw: string): ReturnType<ReportIntake['recordParsed']>;
   /** A new intake on the same database, as after a restart. */
   restart(): void;
 }
 
-function setUp(options: Partial<ReportIntakeOptions> = {}, mailboxSenderAuth = 'off'): World {
+async function setUp(options: Partial<ReportIntakeOptions> = {}, mailboxSenderAuth = 'off'): Promise<World> {
   const dir = path.join(root, String(++world));
   const db = openDatabase(dir);
-  const directory = new LocalDirectory(db, { phoneRegion: 'RU', pollIntervalMs: 0 });
-  const mailbox = directory.addMailbox({
+  const directory = new LocalDirectory(new SqliteDatabase(db), { phoneRegion: 'RU', pollIntervalMs: 0 });
+  const mailbox = await directory.addMailbox({
     email: 'reports@example.com',
     host: '127.0.0.1',
     password: 'not-used-here',
@@ -46,14 +47,14 @@ function setUp(options: Partial<ReportIntakeOptions> = {}, mailboxSenderAuth = '
     senderAuth: mailboxSenderAuth,
   });
   for (const [index, telegramId] of [94_100_001, 94_100_002].entries()) {
-    directory.addUser({
+    await directory.addUser({
       name: `Reader ${index}`,
       phone: `+7999445000${index}`,
       mailboxes: [mailbox.email],
       telegramId,
     });
   }
-  const store = new ReportStore(db);
+  const store = new ReportStore(new SqliteDatabase(db));
   const alerts: string[] = [];
   const make = () =>
     new ReportIntake({
@@ -70,9 +71,9 @@ function setUp(options: Partial<ReportIntakeOptions> = {}, mailboxSenderAuth = '
   return {
     db,
     store,
-    outbox: new OutboxStore(db),
+    outbox: new OutboxStore(new SqliteDatabase(db)),
     alerts,
-    restart: () => {
+    restart: async () => {
       intake = make();
     },
     take: async (raw) => {
@@ -85,22 +86,22 @@ function setUp(options: Partial<ReportIntakeOptions> = {}, mailboxSenderAuth = '
       const position = { mailbox: mailbox.email, uidValidity: '1', uid, internalDate: null };
       // the image work the listener does before recording (only with `images` set)
       const mail = options.images ? await intake.prepareImages(mailbox, position, parsed, spoolDir) : parsed;
-      return intake.recordParsed(mailbox, position, mail, spoolDir);
+      return await intake.recordParsed(mailbox, position, mail, spoolDir);
     },
   };
 }
 
 describe('SUPERSET_NOTICES=admin (the default)', () => {
   it('records the error notice as a notice and tells the admin chat in one line with the report name and mailbox', async () => {
-    const { take, alerts, outbox } = setUp();
+    const { take, alerts, outbox } = await setUp();
     const result = await take(noticeMail('[Report]  Weekly sales', errorHtml()));
     expect(result).toMatchObject({ status: 'superset_notice', deliveries: 0 });
-    expect(outbox.forReport(result.reportId)).toEqual([]);
+    expect(await outbox.forReport(result.reportId)).toEqual([]);
     expect(alerts).toEqual(['Superset could not produce report "Weekly sales" in reports@example.com.']);
   });
 
   it('tells the admin chat of each retry and of the final failure; nothing goes to the recipients', async () => {
-    const { take, alerts, outbox } = setUp();
+    const { take, alerts, outbox } = await setUp();
     const ids = [
       await take(noticeMail('Report Retry [1 of 2]: Weekly sales: Board', retryHtml(1, 2))),
       await take(noticeMail('Report Failed - All Retries Exhausted: Weekly sales: Board', finalHtml)),
@@ -109,11 +110,11 @@ describe('SUPERSET_NOTICES=admin (the default)', () => {
       'Superset is retrying report "Weekly sales: Board" (attempt 1 of 2) in reports@example.com.',
       'Superset gave up on report "Weekly sales: Board" (all retries exhausted) in reports@example.com.',
     ]);
-    expect(ids.flatMap((id) => outbox.forReport(id))).toEqual([]);
+    for (const id of ids) expect(await outbox.forReport(id)).toEqual([]);
   });
 
   it('mentions a report delivered after retries, once, also after a restart between them', async () => {
-    const { take, alerts, restart } = setUp();
+    const { take, alerts, restart } = await setUp();
     await take(noticeMail('Report Retry [1 of 3]: Weekly sales: Board', retryHtml(1, 3)));
     await take(noticeMail('Report Retry [2 of 3]: Weekly sales: Board', retryHtml(2, 3)));
     restart();
@@ -132,7 +133,7 @@ describe('SUPERSET_NOTICES=admin (the default)', () => {
   });
 
   it('does not call a report held as a blank screenshot delivered after the retries', async () => {
-    const { take, alerts, outbox } = setUp({
+    const { take, alerts, outbox } = await setUp({
       images: {
         tileLimits: { photoMaxRatio: 3, photoMaxDimensionSum: 10_000 },
         blankScreenshots: 'hold',
@@ -146,7 +147,7 @@ describe('SUPERSET_NOTICES=admin (the default)', () => {
     });
     const held = await take(blank.raw);
     expect(held).toMatchObject({ status: 'forward', deliveries: 0 });
-    expect(outbox.forReport(held.reportId)).toEqual([]);
+    expect(await outbox.forReport(held.reportId)).toEqual([]);
     expect(alerts.filter((text) => text.includes('delivered'))).toEqual([
       'Report "Weekly sales: Board" in reports@example.com came after 1 retry, but is held as a blank screenshot, not delivered (report ' +
         `${held.reportId}).`,
@@ -154,7 +155,7 @@ describe('SUPERSET_NOTICES=admin (the default)', () => {
   });
 
   it('does not call a success after the final failure a recovery of that run', async () => {
-    const { take, alerts } = setUp();
+    const { take, alerts } = await setUp();
     await take(noticeMail('Report Retry [1 of 1]: Weekly sales', retryHtml(1, 1)));
     await take(noticeMail('Report Failed - All Retries Exhausted: Weekly sales', finalHtml));
     await take(reportMail({ subject: '[Report]  Weekly sales: Board' }).raw);
@@ -164,16 +165,16 @@ describe('SUPERSET_NOTICES=admin (the default)', () => {
 
 describe('SUPERSET_NOTICES=subscribers', () => {
   it('queues "not produced" for every current recipient, once for the error notice and the final failure of one report', async () => {
-    const { take, alerts, outbox, store } = setUp({ supersetNotices: 'subscribers' });
+    const { take, alerts, outbox, store } = await setUp({ supersetNotices: 'subscribers' });
     const error = await take(noticeMail('[Report]  Weekly sales', errorHtml()));
     expect(error).toMatchObject({ status: 'superset_notice', deliveries: 2 });
-    expect(
-      outbox
-        .forReport(error.reportId)
-        .map((delivery) => delivery.chatId)
-        .sort(),
-    ).toEqual([94_100_001, 94_100_002]);
-    expect(store.report(error.reportId)?.notice).toEqual({ kind: 'error', reportName: 'Weekly sales' });
+    expect((await outbox.forReport(error.reportId)).map((delivery) => delivery.chatId).sort()).toEqual([
+      94_100_001, 94_100_002,
+    ]);
+    expect((await store.report(error.reportId))?.notice).toEqual({
+      kind: 'error',
+      reportName: 'Weekly sales',
+    });
     expect(alerts.at(-1)).toBe(
       'Superset could not produce report "Weekly sales" in reports@example.com; 2 recipient chats told it was not produced.',
     );
@@ -188,7 +189,7 @@ describe('SUPERSET_NOTICES=subscribers', () => {
   });
 
   it('sends retry notices and the editors-only error mail to the admin chat only', async () => {
-    const { take, alerts } = setUp({ supersetNotices: 'subscribers' });
+    const { take, alerts } = await setUp({ supersetNotices: 'subscribers' });
     expect((await take(noticeMail('Report Retry [1 of 3]: Weekly sales', retryHtml(1, 3)))).deliveries).toBe(
       0,
     );
@@ -202,7 +203,7 @@ describe('SUPERSET_NOTICES=subscribers', () => {
 
 describe('SUPERSET_NOTICES=off', () => {
   it('records notices without telling anyone', async () => {
-    const { take, alerts } = setUp({ supersetNotices: 'off' });
+    const { take, alerts } = await setUp({ supersetNotices: 'off' });
     await take(noticeMail('Report Retry [1 of 3]: Weekly sales', retryHtml(1, 3)));
     const error = await take(noticeMail('[Report]  Weekly sales', errorHtml()));
     await take(reportMail({ subject: '[Report]  Weekly sales: Board' }).raw);
@@ -213,15 +214,18 @@ describe('SUPERSET_NOTICES=off', () => {
 
 describe('enemy input', () => {
   it('a notice from a sender that is not allowed is a rejected mail, not a notice', async () => {
-    const { take, alerts, outbox } = setUp({ supersetNotices: 'subscribers' });
+    const { take, alerts, outbox } = await setUp({ supersetNotices: 'subscribers' });
     const forged = await take(noticeMail('[Report]  Weekly sales', errorHtml(), 'mallory@evil.example'));
     expect(forged).toMatchObject({ status: 'rejected_sender', deliveries: 0 });
-    expect(outbox.forReport(forged.reportId)).toEqual([]);
+    expect(await outbox.forReport(forged.reportId)).toEqual([]);
     expect(alerts.filter((text) => text.startsWith('Superset'))).toEqual([]);
   });
 
   it('a notice failing sender authentication is rejected and reported as forged, never routed', async () => {
-    const { take, alerts } = setUp({ supersetNotices: 'subscribers', dnsResolver: async () => [] }, 'dkim');
+    const { take, alerts } = await setUp(
+      { supersetNotices: 'subscribers', dnsResolver: async () => [] },
+      'dkim',
+    );
     // unsigned: whoever can mail the technical mailbox could have written it
     const forged = await take(noticeMail('Report Retry [1 of 3]: Weekly sales', retryHtml(1, 3)));
     expect(forged).toMatchObject({ status: 'rejected_sender', deliveries: 0 });
@@ -230,7 +234,7 @@ describe('enemy input', () => {
   });
 
   it('makes a hostile report name one clean line in the admin chat', async () => {
-    const { take, alerts } = setUp();
+    const { take, alerts } = await setUp();
     await take(
       noticeMail(
         '=?utf-8?b?' +

@@ -134,8 +134,10 @@ describe('admin alerts while Telegram is down', () => {
   it('keeps what it could not send for the next run, which sends it marked as held over', async () => {
     let stored: string[] = [];
     const persist = {
-      load: () => [...stored],
-      save: (messages: readonly string[]) => (stored = [...messages]),
+      load: async () => [...stored],
+      save: async (messages: readonly string[]) => {
+        stored = [...messages];
+      },
     };
     const logger = createLogger({
       level: 'silent',

@@ -34,8 +34,8 @@ describe('operations endpoints', () => {
       expect((await fetch(`${base}/healthz`)).status).toBe(200);
       const directory = bot.app.directory as LocalDirectory;
       const email = dovecot.address('user1');
-      directory.addMailbox(dovecot.mailbox('user1'));
-      directory.addMailbox({
+      await directory.addMailbox(dovecot.mailbox('user1'));
+      await directory.addMailbox({
         email: 'broken@example.com',
         host: dovecot.host,
         port: dovecot.port,
@@ -44,7 +44,12 @@ describe('operations endpoints', () => {
         password: 'nope-nope',
       });
       telegram.addPrivateChat({ id: 9_100_001, first_name: 'Reader' });
-      directory.addUser({ name: 'Reader', phone: '+79990000001', mailboxes: [email], telegramId: 9_100_001 });
+      await directory.addUser({
+        name: 'Reader',
+        phone: '+79990000001',
+        mailboxes: [email],
+        telegramId: 9_100_001,
+      });
       const ready = await eventually(async () => {
         const response = await fetch(`${base}/readyz`);
         const body = (await response.json()) as {

@@ -6,6 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LocalDirectory } from '../../src/directory/local/local-directory.js';
 import { openDatabase } from '../../src/store/database.js';
+import { SqliteDatabase } from '../../src/store/sqlite-database.js';
 import { DovecotServer } from '../dovecot/dovecot.js';
 import { FakeTelegram } from '../fakes/telegram/fake-telegram.js';
 import { removeDir, tempDataDir } from '../support/bot-harness.js';
@@ -23,8 +24,8 @@ beforeAll(async () => {
   telegram = await FakeTelegram.start();
   dataDir = tempDataDir();
   const db = openDatabase(dataDir);
-  const directory = new LocalDirectory(db, { phoneRegion: 'RU', pollIntervalMs: 0 });
-  directory.addMailbox({
+  const directory = new LocalDirectory(new SqliteDatabase(db), { phoneRegion: 'RU', pollIntervalMs: 0 });
+  await directory.addMailbox({
     email: dovecot.address('user1'),
     host: dovecot.host,
     port: dovecot.port,
@@ -32,7 +33,7 @@ beforeAll(async () => {
     login: 'user1',
     password: WRONG_IMAP_PASSWORD,
   });
-  directory.addMailbox({
+  await directory.addMailbox({
     email: dovecot.address('user2'),
     host: dovecot.host,
     port: dovecot.port,

@@ -41,6 +41,10 @@ function databaseAtSchema7(fill: (db: BetterSqlite3.Database) => void): string {
   `);
   // 13: the held flag (its index went with migration 9's above)
   db.exec('ALTER TABLE reports DROP COLUMN held;');
+  // 14: the embedded directory's change counter
+  db.exec('DROP TABLE directory_version;');
+  // 15: the spooled files kept in the database
+  db.exec('DROP TABLE spool_chunks; DROP TABLE spool_files;');
   db.pragma('user_version = 7');
   fill(db);
   db.close();

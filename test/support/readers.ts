@@ -13,19 +13,19 @@ export interface ReaderOptions {
 }
 
 /** Adds `count` subscribed readers of `email` and returns their chat ids. */
-export function subscribeReaders(
+export async function subscribeReaders(
   telegram: FakeTelegram,
   directory: LocalDirectory,
   email: string,
   count: number,
   options: ReaderOptions,
-): number[] {
+): Promise<number[]> {
   const chats: number[] = [];
   for (let index = 0; index < count; index++) {
     const chatId = options.firstChatId + index;
     const name = `${options.name ?? 'Reader'} ${index}`;
     telegram.addPrivateChat({ id: chatId, first_name: name });
-    directory.addUser({
+    await directory.addUser({
       name,
       phone: `+7999${String(chatId).padStart(7, '0').slice(-7)}`,
       mailboxes: [email],

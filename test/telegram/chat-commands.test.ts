@@ -62,15 +62,15 @@ async function world(login = 'user1'): Promise<LocalDirectory> {
     [dovecot.address(login), login],
     ['finance@example.com', 'user1'],
   ] as const) {
-    directory.addMailbox(dovecot.mailbox(user, { email }));
+    await directory.addMailbox(dovecot.mailbox(user, { email }));
   }
   return directory;
 }
 
 /** A subscriber already linked to the Telegram account (as after sharing the phone). */
-function subscriber(directory: LocalDirectory, spec: Omit<UserSpec, 'id'> = {}, mailboxes?: string[]) {
+async function subscriber(directory: LocalDirectory, spec: Omit<UserSpec, 'id'> = {}, mailboxes?: string[]) {
   const user = person(spec);
-  directory.addUser({
+  await directory.addUser({
     name: user.first_name ?? 'Anna',
     phone: `+7999${String(user.id).slice(-7)}`,
     mailboxes: mailboxes ?? [dovecot.address('user1'), 'finance@example.com'],
@@ -123,7 +123,7 @@ describe('/status', () => {
 
   it('lists the mailboxes a subscriber receives, in their language', async () => {
     const directory = await world();
-    const john = subscriber(directory, { first_name: 'John', language_code: 'en-US' });
+    const john = await subscriber(directory, { first_name: 'John', language_code: 'en-US' });
     await handled(telegram.injectTextMessage(john, '/status'));
     expect(lastText(john.id)).toBe(
       `You are subscribed. Reports come from:\n• finance@example.com\n• ${dovecot.address('user1')}`,
@@ -133,7 +133,7 @@ describe('/status', () => {
 
   it('says a paused subscription is paused', async () => {
     const directory = await world();
-    const anna = subscriber(directory);
+    const anna = await subscriber(directory);
     await directory.setUserActive(linkedTo(anna.id)[0]!.key, false);
     await handled(telegram.injectTextMessage(anna, '/status'));
     expect(lastText(anna.id)).toContain('Ваша подписка приостановлена');
@@ -163,7 +163,7 @@ describe('/status', () => {
 describe('/stop', () => {
   it('unsubscribes, and /start then subscribes again through the phone', async () => {
     const directory = await world();
-    const anna = subscriber(directory);
+    const anna = await subscriber(directory);
     const phone = linkedTo(anna.id)[0]!.phone;
     await handled(telegram.injectTextMessage(anna, '/stop'));
     expect(linkedTo(anna.id)).toHaveLength(0);
@@ -193,7 +193,7 @@ describe('/stop', () => {
 
   it('keeps the subscription and says "try again later" while the directory is down', async () => {
     const directory = await world();
-    const anna = subscriber(directory);
+    const anna = await subscriber(directory);
     vi.spyOn(directory, 'setUserTelegramId').mockRejectedValue(
       new DirectoryUnavailableError('the directory is unreachable'),
     );
@@ -204,9 +204,9 @@ describe('/stop', () => {
 
   it('says "try again later" when only part of /stop went through, and /stop again finishes it', async () => {
     const directory = await world();
-    const anna = subscriber(directory);
+    const anna = await subscriber(directory);
     // a second entry linked to the same account (the CLI allows it)
-    directory.addUser({
+    await directory.addUser({
       name: 'Anna (work)',
       phone: '+79990000001',
       mailboxes: ['finance@example.com'],
@@ -230,7 +230,7 @@ describe('/stop', () => {
 
   it('cancels the reports still queued for the user', async () => {
     const directory = await world('user2');
-    const anna = subscriber(directory, {}, [dovecot.address('user2')]);
+    const anna = await subscriber(directory, {}, [dovecot.address('user2')]);
     const email = dovecot.address('user2');
     await eventually(
       () => bot!.app.listeners.listener(email)?.status().lastSyncAt,
@@ -240,10 +240,12 @@ describe('/stop', () => {
     telegram.failNext(1, faults.tooManyRequests(60), { method: 'sendDocument', chatId: anna.id });
     await dovecot.append('user2', reportMail().raw);
     await telegram.waitForCall((call) => call.chatId === anna.id && call.status === 429, 15_000);
-    const reportId = bot!.app.store.recent(1)[0]!.id;
+    const reportId = (await bot!.app.store.recent(1))[0]!.id;
 
     await handled(telegram.injectTextMessage(anna, '/stop'));
-    expect(bot!.app.outbox.forReport(reportId).map((delivery) => delivery.state)).toEqual(['cancelled']);
+    expect((await bot!.app.outbox.forReport(reportId)).map((delivery) => delivery.state)).toEqual([
+      'cancelled',
+    ]);
   });
 });
 
@@ -282,7 +284,7 @@ describe('/help and everything else', () => {
 
   it('answers "something went wrong" to an unexpected error and logs it without secrets', async () => {
     const directory = await world();
-    const anna = subscriber(directory);
+    const anna = await subscriber(directory);
     vi.spyOn(bot!.app.languages, 'set').mockImplementation(() => {
       throw new Error(`disk full while writing (login user1 / ${dovecot.password})`);
     });

@@ -6,6 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LocalDirectory } from '../../src/directory/local/local-directory.js';
 import { openDatabase } from '../../src/store/database.js';
+import { SqliteDatabase } from '../../src/store/sqlite-database.js';
 import { DovecotServer } from '../dovecot/dovecot.js';
 import { FakeTelegram } from '../fakes/telegram/fake-telegram.js';
 import { eventually, removeDir, tempDataDir } from '../support/bot-harness.js';
@@ -28,16 +29,16 @@ afterAll(async () => {
 });
 
 /** A DATA_DIR with one mailbox and `readers` subscribed users, as an admin would set it up. */
-function prepare(
+async function prepare(
   user: string,
   readers: number,
-): { dataDir: string; chats: number[]; env: Record<string, string> } {
+): Promise<{ dataDir: string; chats: number[]; env: Record<string, string> }> {
   const dataDir = tempDataDir();
   const db = openDatabase(dataDir);
-  const directory = new LocalDirectory(db, { phoneRegion: 'RU', pollIntervalMs: 0 });
+  const directory = new LocalDirectory(new SqliteDatabase(db), { phoneRegion: 'RU', pollIntervalMs: 0 });
   const email = dovecot.address(user);
-  directory.addMailbox(dovecot.mailbox(user));
-  const chats = subscribeReaders(telegram, directory, email, readers, { firstChatId: nextChat });
+  await directory.addMailbox(dovecot.mailbox(user));
+  const chats = await subscribeReaders(telegram, directory, email, readers, { firstChatId: nextChat });
   nextChat += readers;
   db.close();
   const env = {
@@ -52,7 +53,7 @@ const received = (chats: number[]) => chats.map((chatId) => telegram.messagesIn(
 
 describe('crash safety', () => {
   it('after kill -9 in the middle of a fan-out, a restart delivers the rest with at most one duplicate', async () => {
-    const { dataDir, chats, env } = prepare('user1', 50);
+    const { dataDir, chats, env } = await prepare('user1', 50);
     let bot = await BotProcess.start(env);
     try {
       await bot.waitForLine('connected to the mailbox');
@@ -79,7 +80,7 @@ describe('crash safety', () => {
   });
 
   it('with parallel sends (group commit), a kill -9 repeats at most one message per chat', async () => {
-    const { dataDir, chats, env } = prepare('user3', 200);
+    const { dataDir, chats, env } = await prepare('user3', 200);
     // records are committed in groups: several chats may have an answered send not yet recorded
     const parallelEnv = { ...env, TELEGRAM_PARALLEL_SENDS: '16', TELEGRAM_MESSAGES_PER_SECOND: '1000' };
     let bot = await BotProcess.start(parallelEnv);
@@ -108,7 +109,7 @@ describe('crash safety', () => {
   });
 
   it('stops gracefully on SIGTERM during a fan-out and finishes it after a restart, without duplicates', async () => {
-    const { dataDir, chats, env } = prepare('user2', 40);
+    const { dataDir, chats, env } = await prepare('user2', 40);
     let bot = await BotProcess.start(env);
     try {
       await bot.waitForLine('connected to the mailbox');

@@ -4,6 +4,7 @@ import type { Directory, DirectorySnapshot, DirectorySource } from '../../src/di
 import { ObservedDirectory } from '../../src/directory/observed-directory.js';
 import { openDatabase } from '../../src/store/database.js';
 import { GoneChats } from '../../src/store/gone-chats.js';
+import { SqliteDatabase } from '../../src/store/sqlite-database.js';
 import { CurrentRecipients } from '../../src/telegram/current-recipients.js';
 import { removeDir, tempDataDir } from '../support/bot-harness.js';
 
@@ -128,7 +129,7 @@ describe('CurrentRecipients', () => {
       const source = directoryOf(snapshot([user('1', 101), user('2', 102)]));
       const observed = new ObservedDirectory(
         source.directory as unknown as DirectorySource,
-        new GoneChats(db),
+        new GoneChats(new SqliteDatabase(db)),
       );
       const recipients = new CurrentRecipients(observed, 'photo');
       expect(recipients.refusal(delivery(101, '1'), MAILBOX)).toBeNull();

@@ -58,9 +58,9 @@ async function world(env: Record<string, string> = { FORWARD_FILE_TYPES: ALL_TYP
   const user = `user${nextUser}`;
   const email = dovecot.address(user);
   const directory = bot.app.directory as LocalDirectory;
-  directory.addMailbox(dovecot.mailbox(user));
+  await directory.addMailbox(dovecot.mailbox(user));
   await eventually(() => bot.app.listeners.listener(email)?.status().lastSyncAt, 10_000, 'mailbox connected');
-  const chats = subscribeReaders(telegram, directory, email, readers, { firstChatId: nextChat });
+  const chats = await subscribeReaders(telegram, directory, email, readers, { firstChatId: nextChat });
   nextChat += readers;
   return { bot, user, email, chats };
 }
@@ -116,7 +116,7 @@ describe('data reports (FORWARD_FILE_TYPES)', () => {
     const csv = Buffer.from(makeCsv([['a'], [1]]));
     await dovecot.append(user, dataMail('e2e-off', '[Report]  Off', 'Off.csv', csv));
     const report = await eventually(
-      () => bot.app.store.recent(5).find((recorded) => recorded.subject === '[Report] Off'),
+      async () => (await bot.app.store.recent(5)).find((recorded) => recorded.subject === '[Report] Off'),
       15_000,
       'report recorded',
     );

@@ -49,7 +49,7 @@ async function world(env: Record<string, string> = {}, dataDir?: string) {
   nextUser++;
   const user = `user${nextUser}`;
   const email = dovecot.address(user);
-  directory().addMailbox(dovecot.mailbox(user));
+  await directory().addMailbox(dovecot.mailbox(user));
   await eventually(
     () => bot!.app.listeners.listener(email)?.status().lastSyncAt,
     10_000,
@@ -58,8 +58,8 @@ async function world(env: Record<string, string> = {}, dataDir?: string) {
   return { user, email };
 }
 
-function readers(email: string, count: number): number[] {
-  const ids = subscribeReaders(telegram, directory(), email, count, { firstChatId: nextChat });
+async function readers(email: string, count: number): Promise<number[]> {
+  const ids = await subscribeReaders(telegram, directory(), email, count, { firstChatId: nextChat });
   nextChat += count;
   return ids;
 }
@@ -72,7 +72,7 @@ const userKey = (chatId: number) =>
 describe('the directory of now decides every send', () => {
   it('cancels queued deliveries of users removed, paused or re-keyed while they waited on a 429', async () => {
     const { user, email } = await world();
-    const [kept, removed, paused, rekeyed] = readers(email, 4) as [number, number, number, number];
+    const [kept, removed, paused, rekeyed] = (await readers(email, 4)) as [number, number, number, number];
     for (const chatId of [removed, paused, rekeyed]) {
       telegram.failNext(1, faults.tooManyRequests(4), { method: 'sendDocument', chatId });
     }
@@ -88,7 +88,7 @@ describe('the directory of now decides every send', () => {
       'the three 429 answers',
     );
     // while they wait: offboarded, paused by the admin, Telegram ID changed to another chat
-    directory().removeUser(String(removed));
+    await directory().removeUser(String(removed));
     await directory().setUserActive(userKey(paused), false);
     const other = nextChat++;
     telegram.addPrivateChat({ id: other, first_name: 'Someone else' });
@@ -97,7 +97,7 @@ describe('the directory of now decides every send', () => {
     await eventually(() => bot!.app.dispatcher!.depth === 0, 15_000, 'an empty outbox');
     for (const chatId of [removed, paused, rekeyed, other]) expect(telegram.messagesIn(chatId)).toEqual([]);
     expect(telegram.messagesIn(kept)).toHaveLength(1);
-    const deliveries = bot!.app.outbox.forReport(bot!.app.store.recent(1)[0]!.id);
+    const deliveries = await bot!.app.outbox.forReport((await bot!.app.store.recent(1))[0]!.id);
     const byChat = new Map(deliveries.map((delivery) => [delivery.chatId, delivery]));
     expect(byChat.get(kept)?.state).toBe('sent');
     expect(byChat.get(removed)).toMatchObject({
@@ -120,7 +120,7 @@ describe('a half-done delivery keeps its plan', () => {
     const dataDir = tempDataDir();
     // MEDIA_MODE=both: a 1000×400 screenshot goes as a photo, then as a document
     const { user, email } = await world({ MEDIA_MODE: 'both' }, dataDir);
-    const [reader] = readers(email, 1) as [number];
+    const [reader] = (await readers(email, 1)) as [number];
     telegram.failNext(1, faults.tooManyRequests(3), { method: 'sendDocument', chatId: reader });
     await dovecot.append(user, pngReportMail({ screenshots: [{ width: 1000, height: 400 }] }).raw);
     await eventually(
@@ -157,8 +157,8 @@ describe('a group that refuses photos or documents', () => {
     telegram.setChatPermissions(noPhotos, { can_send_photos: false });
     const noFiles = telegram.addGroup({ title: 'No files', botStatus: 'member' });
     telegram.setChatPermissions(noFiles, { can_send_photos: false, can_send_documents: false });
-    directory().addGroup({ title: 'No photos', mailboxes: [email], telegramId: noPhotos });
-    directory().addGroup({ title: 'No files', mailboxes: [email], telegramId: noFiles });
+    await directory().addGroup({ title: 'No photos', mailboxes: [email], telegramId: noPhotos });
+    await directory().addGroup({ title: 'No files', mailboxes: [email], telegramId: noFiles });
     const mail = pngReportMail({
       screenshots: [
         { width: 800, height: 600 },
@@ -170,10 +170,11 @@ describe('a group that refuses photos or documents', () => {
     expect(documents.map((message) => message.type)).toEqual(['document', 'document']);
     const [text] = await telegram.waitForMessages(noFiles, 1, 15_000);
     expect(text!.text).toContain(mail.subject);
-    for (const file of bot!.app.store.recent(1)[0]!.files) expect(text!.text).toContain(file.filename);
+    for (const file of (await bot!.app.store.recent(1))[0]!.files)
+      expect(text!.text).toContain(file.filename);
     await eventually(() => bot!.app.dispatcher!.depth === 0, 10_000, 'an empty outbox');
     expect(telegram.messagesIn(noFiles)).toHaveLength(1);
-    expect(bot!.app.outbox.countByState()).toMatchObject({ sent: 2, failed: 0, cancelled: 0 });
+    expect(await bot!.app.outbox.countByState()).toMatchObject({ sent: 2, failed: 0, cancelled: 0 });
     const groups = directory().snapshot().groups;
     expect(groups.every((group) => group.active)).toBe(true);
     // No files: photos refused first (then documents), then documents (then a text)
@@ -196,12 +197,12 @@ describe('a group that refuses files, report after report', () => {
     const { user, email } = await world({ ADMIN_CHAT_ID: String(admin) });
     const noFiles = telegram.addGroup({ title: 'Still no files', botStatus: 'member' });
     telegram.setChatPermissions(noFiles, { can_send_photos: false, can_send_documents: false });
-    directory().addGroup({ title: 'Still no files', mailboxes: [email], telegramId: noFiles });
+    await directory().addGroup({ title: 'Still no files', mailboxes: [email], telegramId: noFiles });
     await dovecot.append(user, reportMail({ subject: 'First report' }).raw);
     await telegram.waitForMessages(noFiles, 1, 15_000);
     await dovecot.append(user, reportMail({ subject: 'Second report' }).raw);
     await telegram.waitForMessages(noFiles, 2, 15_000);
-    const reportIds = bot!.app.store.recent(2).map((report) => report.id);
+    const reportIds = (await bot!.app.store.recent(2)).map((report) => report.id);
     expect(reportIds).toHaveLength(2);
     const toldOf = (reportId: number) =>
       telegram
@@ -224,7 +225,7 @@ describe('a stale delivery', () => {
     const admin = nextChat++;
     telegram.addPrivateChat({ id: admin, first_name: 'Admins' });
     const { user, email } = await world({ ADMIN_CHAT_ID: String(admin) });
-    const [reader] = readers(email, 1) as [number];
+    const [reader] = (await readers(email, 1)) as [number];
     telegram.failNext(1, faults.tooManyRequests(2), { method: 'sendDocument', chatId: reader });
     await dovecot.append(user, reportMail().raw);
     await eventually(
@@ -238,7 +239,7 @@ describe('a stale delivery', () => {
       .run(new Date(Date.now() - (24 * 60 + 1) * 60_000).toISOString());
     await eventually(() => bot!.app.dispatcher!.depth === 0, 10_000, 'an empty outbox');
     expect(telegram.messagesIn(reader)).toEqual([]);
-    const [delivery] = bot!.app.outbox.forReport(bot!.app.store.recent(1)[0]!.id);
+    const [delivery] = await bot!.app.outbox.forReport((await bot!.app.store.recent(1))[0]!.id);
     expect(delivery).toMatchObject({ state: 'failed', lastError: expect.stringContaining('stale') });
     await eventually(
       () => telegram.messagesIn(admin).some((message) => message.text?.includes('is now stale')),

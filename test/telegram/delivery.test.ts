@@ -48,7 +48,7 @@ async function world(env: Record<string, string> = {}) {
   nextUser++;
   const user = `user${nextUser}`;
   const email = dovecot.address(user);
-  directory().addMailbox(dovecot.mailbox(user));
+  await directory().addMailbox(dovecot.mailbox(user));
   await eventually(
     () => bot!.app.listeners.listener(email)?.status().lastSyncAt,
     10_000,
@@ -57,8 +57,8 @@ async function world(env: Record<string, string> = {}) {
   return { user, email };
 }
 
-function addUsers(email: string, count: number): number[] {
-  const ids = subscribeReaders(telegram, directory(), email, count, { firstChatId: nextChat });
+async function addUsers(email: string, count: number): Promise<number[]> {
+  const ids = await subscribeReaders(telegram, directory(), email, count, { firstChatId: nextChat });
   nextChat += count;
   return ids;
 }
@@ -66,13 +66,13 @@ function addUsers(email: string, count: number): number[] {
 describe('delivery', () => {
   it('sends a PDF report to exactly the subscribed chats, with the subject and link as caption', async () => {
     const { user, email } = await world();
-    const readers = addUsers(email, 2);
+    const readers = await addUsers(email, 2);
     // subscribed to another mailbox only: must get nothing
     const other = (
       await (async () => {
         const otherEmail = dovecot.address('user12');
-        directory().addMailbox(dovecot.mailbox('user12'));
-        return addUsers(otherEmail, 1);
+        await directory().addMailbox(dovecot.mailbox('user12'));
+        return await addUsers(otherEmail, 1);
       })()
     )[0]!;
     const mail = reportMail();
@@ -91,7 +91,7 @@ describe('delivery', () => {
 
   it('sends screenshots as one photo album, a tall one as a document (TALL_IMAGE_MODE=document)', async () => {
     const { user, email } = await world({ TALL_IMAGE_MODE: 'document' });
-    const [reader] = addUsers(email, 1);
+    const [reader] = await addUsers(email, 1);
     const mail = pngReportMail({
       screenshots: [
         { width: 1600, height: 1200 },
@@ -116,7 +116,7 @@ describe('delivery', () => {
 
   it('uploads each file once when fanning out to 100 chats', async () => {
     const { user, email } = await world();
-    const readers = addUsers(email, 100);
+    const readers = await addUsers(email, 100);
     telegram.reset();
     const mail = reportMail();
     await dovecot.append(user, mail.raw);
@@ -134,7 +134,7 @@ describe('delivery', () => {
 
   it('delivers everything when a fifth of the calls fail with 429, 5xx or dropped connections', async () => {
     const { user, email } = await world();
-    const readers = addUsers(email, 20);
+    const readers = await addUsers(email, 20);
     telegram.failRatio(
       0.2,
       [
@@ -158,10 +158,10 @@ describe('delivery', () => {
     expect(failed.length).toBeGreaterThan(0);
     // the last answer may still be on its way back to the bot
     await eventually(
-      () =>
-        bot!.app.outbox
-          .forReport(bot!.app.store.recent(1)[0]!.id)
-          .every((delivery) => delivery.state === 'sent'),
+      async () =>
+        (await bot!.app.outbox.forReport((await bot!.app.store.recent(1))[0]!.id)).every(
+          (delivery) => delivery.state === 'sent',
+        ),
       10_000,
       'every delivery recorded as sent',
     );
@@ -170,7 +170,7 @@ describe('delivery', () => {
   it('follows a group to its new supergroup id and stores it', async () => {
     const { user, email } = await world();
     const groupId = telegram.addGroup({ title: 'BI team', botStatus: 'administrator' });
-    directory().addGroup({ title: 'BI team', mailboxes: [email], telegramId: groupId });
+    await directory().addGroup({ title: 'BI team', mailboxes: [email], telegramId: groupId });
     const supergroupId = telegram.migrateGroup(groupId);
     await dovecot.append(user, reportMail().raw);
     const [message] = await telegram.waitForMessages(supergroupId, 1, 15_000);
@@ -185,7 +185,7 @@ describe('delivery', () => {
 
   it('marks a user who blocked the bot inactive and still delivers to the others', async () => {
     const { user, email } = await world();
-    const [blocker, reader] = addUsers(email, 2);
+    const [blocker, reader] = await addUsers(email, 2);
     telegram.blockBot(blocker!);
     await dovecot.append(user, reportMail().raw);
     await telegram.waitForMessages(reader!, 1, 15_000);
@@ -207,7 +207,7 @@ describe('delivery', () => {
 
   it('uploads again once when Telegram refuses a stored file_id', async () => {
     const { user, email } = await world();
-    const [first, second] = addUsers(email, 2);
+    const [first, second] = await addUsers(email, 2);
     const screenshot = { width: 800, height: 600, rgb: [1, 2, 3] as [number, number, number] };
     await dovecot.append(user, pngReportMail({ screenshots: [screenshot] }).raw);
     await telegram.waitForMessages(first!, 1, 15_000);
@@ -240,7 +240,7 @@ describe('delivery', () => {
       topicIds: [77],
       botStatus: 'administrator',
     });
-    directory().addGroup({ title: 'Forum', mailboxes: [email], telegramId: groupId, topicId: 77 });
+    await directory().addGroup({ title: 'Forum', mailboxes: [email], telegramId: groupId, topicId: 77 });
     await dovecot.append(user, reportMail().raw);
     const [message] = await telegram.waitForMessages(groupId, 1, 15_000);
     expect(message!.message_thread_id).toBe(77);
@@ -248,14 +248,18 @@ describe('delivery', () => {
 
   it('creates no deliveries for mail without files or from a sender that is not allowed', async () => {
     const { user, email } = await world();
-    const [reader] = addUsers(email, 1);
+    const [reader] = await addUsers(email, 1);
     await dovecot.append(user, reportMail({ noFile: true }).raw);
-    await eventually(() => bot!.app.store.recent(1)[0]?.status === 'no_files', 10_000, 'no-file report');
-    expect(bot!.app.outbox.forReport(bot!.app.store.recent(1)[0]!.id)).toHaveLength(0);
+    await eventually(
+      async () => (await bot!.app.store.recent(1))[0]?.status === 'no_files',
+      10_000,
+      'no-file report',
+    );
+    expect(await bot!.app.outbox.forReport((await bot!.app.store.recent(1))[0]!.id)).toHaveLength(0);
 
     const guarded = dovecot.address('user11');
-    directory().addMailbox(dovecot.mailbox('user11', { allowFrom: ['@bi.example.com'] }));
-    const [guardedReader] = addUsers(guarded, 1);
+    await directory().addMailbox(dovecot.mailbox('user11', { allowFrom: ['@bi.example.com'] }));
+    const [guardedReader] = await addUsers(guarded, 1);
     await eventually(
       () => bot!.app.listeners.listener(guarded)?.status().lastSyncAt,
       10_000,
@@ -263,11 +267,11 @@ describe('delivery', () => {
     );
     await dovecot.append('user11', reportMail({ from: 'attacker@evil.example' }).raw);
     await eventually(
-      () => bot!.app.store.recent(1)[0]?.status === 'rejected_sender',
+      async () => (await bot!.app.store.recent(1))[0]?.status === 'rejected_sender',
       10_000,
       'rejected report',
     );
-    expect(bot!.app.outbox.forReport(bot!.app.store.recent(1)[0]!.id)).toHaveLength(0);
+    expect(await bot!.app.outbox.forReport((await bot!.app.store.recent(1))[0]!.id)).toHaveLength(0);
     await dovecot.append('user11', reportMail({ from: 'superset@bi.example.com' }).raw);
     await telegram.waitForMessages(guardedReader!, 1, 15_000);
     expect(telegram.messagesIn(reader!)).toHaveLength(0);
@@ -276,7 +280,7 @@ describe('delivery', () => {
 
   it('sends a short notice instead of a file over the upload limit', async () => {
     const { user, email } = await world({ MAX_FILE_MB: '1' });
-    const [reader] = addUsers(email, 1);
+    const [reader] = await addUsers(email, 1);
     // an uncompressed 800×600 PNG is about 1.4 MB
     const mail = pngReportMail({
       screenshots: [{ width: 800, height: 600, rgb: [9, 9, 9] }],
@@ -291,7 +295,7 @@ describe('delivery', () => {
 
   it('falls back to a plain caption when Telegram refuses the caption entities', async () => {
     const { user, email } = await world();
-    const [reader] = addUsers(email, 1);
+    const [reader] = await addUsers(email, 1);
     telegram.failNext(1, faults.badRequest("can't parse entities: unsupported URL"), {
       method: 'sendDocument',
     });
@@ -306,7 +310,7 @@ describe('delivery', () => {
     const admin = nextChat++;
     telegram.addPrivateChat({ id: admin, first_name: 'Admins' });
     const { user, email } = await world({ DELIVERY_MAX_ATTEMPTS: '2', ADMIN_CHAT_ID: String(admin) });
-    const [reader] = addUsers(email, 1);
+    const [reader] = await addUsers(email, 1);
     telegram.failNext(5, faults.badRequest('something Telegram does not like'), {
       method: 'sendDocument',
       chatId: reader,
@@ -318,7 +322,7 @@ describe('delivery', () => {
       'the admin alert',
     );
     expect(alert.text).toContain('something Telegram does not like');
-    const [delivery] = bot!.app.outbox.forReport(bot!.app.store.recent(1)[0]!.id);
+    const [delivery] = await bot!.app.outbox.forReport((await bot!.app.store.recent(1))[0]!.id);
     expect(delivery).toMatchObject({
       state: 'failed',
       attempts: 2,

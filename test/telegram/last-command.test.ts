@@ -71,8 +71,8 @@ async function world(
   const directory = bot.app.directory as LocalDirectory;
   const a = dovecot.address('user1');
   const b = dovecot.address('user2');
-  directory.addMailbox(dovecot.mailbox('user1', { email: a }));
-  directory.addMailbox(dovecot.mailbox('user2', { email: b }));
+  await directory.addMailbox(dovecot.mailbox('user1', { email: a }));
+  await directory.addMailbox(dovecot.mailbox('user2', { email: b }));
   for (const email of [a, b]) {
     await eventually(
       () => bot!.app.listeners.listener(email)?.status().lastSyncAt,
@@ -83,13 +83,13 @@ async function world(
   return { directory, a, b };
 }
 
-function subscriber(
+async function subscriber(
   directory: LocalDirectory,
   mailboxes: string[],
   spec: Omit<UserSpec, 'id'> = {},
-): UserSpec {
+): Promise<UserSpec> {
   const user = person(spec);
-  directory.addUser({
+  await directory.addUser({
     name: user.first_name ?? 'Anna',
     phone: `+7999${String(user.id).slice(-7)}`,
     mailboxes,
@@ -111,7 +111,7 @@ async function arrives(user: 'user1' | 'user2', chatId: number, count: number, s
 describe('/last', () => {
   it('sends a user in two mailboxes the latest report of each again, by file_id', async () => {
     const { directory, a, b } = await world();
-    const anna = subscriber(directory, [a, b]);
+    const anna = await subscriber(directory, [a, b]);
     await arrives('user1', anna.id, 1, '[Report]  Old A');
     await arrives('user1', anna.id, 2, '[Report]  Sales A');
     await arrives('user2', anna.id, 3, '[Report]  Stock B');
@@ -135,14 +135,14 @@ describe('/last', () => {
 
   it('gives a user nothing of a mailbox they are no longer subscribed to, and an offboarded user nothing at all', async () => {
     const { directory, a, b } = await world();
-    const anna = subscriber(directory, [a, b]);
-    const boris = subscriber(directory, [a]);
+    const anna = await subscriber(directory, [a, b]);
+    const boris = await subscriber(directory, [a]);
     await arrives('user1', anna.id, 1);
     await arrives('user2', anna.id, 2);
     await eventually(() => documents(boris.id).length === 1, 15_000, 'Boris has his report');
 
-    directory.editUser(String(anna.id), { mailboxes: [b] });
-    directory.removeUser(String(boris.id));
+    await directory.editUser(String(anna.id), { mailboxes: [b] });
+    await directory.removeUser(String(boris.id));
     await handled(telegram.injectTextMessage(anna, '/last'));
     await handled(telegram.injectTextMessage(boris, '/last'));
     expect(texts(anna.id).at(-1)).not.toContain(a);
@@ -157,11 +157,11 @@ describe('/last', () => {
 
   it('says so when the report is no longer kept, or when none came yet', async () => {
     const { directory, a, b } = await world();
-    const john = subscriber(directory, [a, b], { language_code: 'en' });
+    const john = await subscriber(directory, [a, b], { language_code: 'en' });
     await arrives('user1', john.id, 1, '[Report]  Sales A');
     await bot!.app.dispatcher!.idle();
     // the janitor removes the spool of a report done with it (SPOOL_RETENTION_HOURS)
-    expect(removeFinishedSpools(bot!.app.store, 0, Date.now() + 1000)).toBe(1);
+    expect(await removeFinishedSpools(bot!.app.store, 0, Date.now() + 1000)).toBe(1);
 
     await handled(telegram.injectTextMessage(john, '/last'));
     const answer = texts(john.id).at(-1)!;
@@ -175,7 +175,7 @@ describe('/last', () => {
 
   it('answers repeated /last once with "wait" and queues one round only', async () => {
     const { directory, a } = await world({ LAST_COMMAND_INTERVAL_SECONDS: '2' });
-    const anna = subscriber(directory, [a]);
+    const anna = await subscriber(directory, [a]);
     await arrives('user1', anna.id, 1);
     const before = texts(anna.id).length;
     for (let i = 0; i < 6; i++) await handled(telegram.injectTextMessage(anna, '/last'));
@@ -184,9 +184,9 @@ describe('/last', () => {
     expect(answers[1]).toMatch(/^Подождите, пожалуйста, \d с и попросите снова\.$/);
     await bot!.app.dispatcher!.idle();
     expect(documents(anna.id)).toHaveLength(2);
-    const reportId = bot!.app.store.recent(1)[0]!.id;
+    const reportId = (await bot!.app.store.recent(1))[0]!.id;
     expect(
-      bot!.app.outbox.forReport(reportId).filter((delivery) => delivery.chatId === anna.id),
+      (await bot!.app.outbox.forReport(reportId)).filter((delivery) => delivery.chatId === anna.id),
     ).toHaveLength(2);
 
     // the interval over, /last works again
@@ -194,14 +194,14 @@ describe('/last', () => {
     await handled(telegram.injectTextMessage(anna, '/last'));
     await eventually(() => documents(anna.id).length === 3, 15_000, 'third copy');
     expect(
-      bot!.app.outbox.forReport(reportId).filter((delivery) => delivery.chatId === anna.id),
+      (await bot!.app.outbox.forReport(reportId)).filter((delivery) => delivery.chatId === anna.id),
     ).toHaveLength(3);
   });
 
   it('sends a registered group its mailboxes’ latest reports; an unknown group hears nothing', async () => {
     const { directory, a, b } = await world();
     const groupId = telegram.addGroup({ title: 'Sales team', botStatus: 'administrator' });
-    directory.addGroup({ title: 'Sales team', mailboxes: [b], telegramId: groupId });
+    await directory.addGroup({ title: 'Sales team', mailboxes: [b], telegramId: groupId });
     const stranger = telegram.addGroup({ title: 'Chatter', botStatus: 'administrator' });
     const anna = person();
     await arrives('user2', groupId, 1, '[Report]  Stock B');
@@ -234,20 +234,20 @@ describe('/last with screenshots', () => {
 
   it('skips a report held as a blank screenshot, and gives it once a resend released it', async () => {
     const { directory, a } = await world({ BLANK_SCREENSHOTS: 'hold', LAST_COMMAND_INTERVAL_SECONDS: '0' });
-    const anna = subscriber(directory, [a]);
+    const anna = await subscriber(directory, [a]);
     const good = pngReportMail({ images: [(await dashboardPng({ width: 1200, height: 1600 })).png] });
     await dovecot.append('user1', good.raw);
     await eventually(() => media(anna.id).length === 1, 15_000, 'the good report');
     const blank = pngReportMail({ images: [await blankPng(1600, 1200)] });
     await dovecot.append('user1', blank.raw);
     await eventually(
-      () => bot!.app.store.recent(1)[0]?.subject === blank.subject.replace(/\s+/g, ' '),
+      async () => (await bot!.app.store.recent(1))[0]?.subject === blank.subject.replace(/\s+/g, ' '),
       15_000,
       'the blank report recorded',
     );
-    const held = bot!.app.store.recent(1)[0]!;
+    const held = (await bot!.app.store.recent(1))[0]!;
     expect(held.held).toBe(true);
-    expect(bot!.app.outbox.forReport(held.id)).toEqual([]);
+    expect(await bot!.app.outbox.forReport(held.id)).toEqual([]);
 
     await handled(telegram.injectTextMessage(anna, '/last'));
     await eventually(() => media(anna.id).length === 2, 15_000, 'the good report again');
@@ -261,7 +261,7 @@ describe('/last with screenshots', () => {
     const released = await runCli(['resend', String(held.id)], { DATA_DIR: bot!.dataDir });
     expect(released.code).toBe(0);
     await eventually(() => media(anna.id).length === 3, 15_000, 'the released report');
-    expect(bot!.app.store.report(held.id)!.held).toBe(false);
+    expect((await bot!.app.store.report(held.id))!.held).toBe(false);
     await eventually(() => bot!.app.dispatcher!.depth === 0, 15_000, 'the resend recorded as sent');
     await handled(telegram.injectTextMessage(anna, '/last'));
     await eventually(() => media(anna.id).length === 4, 15_000, 'the released report by /last');
@@ -270,7 +270,7 @@ describe('/last with screenshots', () => {
 
   it('sends a chat that wants tiles the tiles again, not the tall original', async () => {
     const { directory, a } = await world({ TALL_IMAGE_MODE: 'tiles' });
-    const anna = subscriber(directory, [a]);
+    const anna = await subscriber(directory, [a]);
     // 400 px wide, 3000 tall: three tiles of at most 1200 rows, cut in the gaps every 500 rows
     const gaps = [484, 984, 1484, 1984, 2484];
     await dovecot.append('user1', pngReportMail({ images: [await stripedPng(400, 3000, gaps)] }).raw);

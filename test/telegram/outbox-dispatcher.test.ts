@@ -1,6 +1,7 @@
 /**
  * The dispatcher over a real SQLite outbox and the fake Bot API: the work of choosing each message
- * does not grow with the number of deliveries queued (counted in scheduler steps, not timed).
+ * does not grow with the number of deliveries queued (counted in scheduler steps, not timed); a state
+ * database that cannot be reached pauses sending without spending attempts, and a fenced one stops it.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -16,6 +17,8 @@ import { DATABASE_FILE, type Database, openDatabase } from '../../src/store/data
 import { OutboxStore } from '../../src/store/outbox-store.js';
 import { ReportStore } from '../../src/store/report-store.js';
 import { spoolRoot } from '../../src/store/spool.js';
+import { FencedError, StateUnavailableError } from '../../src/store/sql-database.js';
+import { SqliteDatabase } from '../../src/store/sqlite-database.js';
 import { OutboxDispatcher } from '../../src/telegram/outbox-dispatcher.js';
 import { FakeTelegram } from '../fakes/telegram/fake-telegram.js';
 import { CapturedLogs, eventually, removeDir, tempDataDir } from '../support/bot-harness.js';
@@ -48,18 +51,18 @@ afterEach(() => {
 });
 
 /** A report (one PDF) recorded with deliveries to `queued` chats. */
-function queueReport(queued: number) {
+async function queueReport(queued: number) {
   const dataDir = tempDataDir();
   dirs.push(dataDir);
   const db = openDatabase(dataDir);
   dbs.push(db);
-  const reports = new ReportStore(db);
+  const reports = new ReportStore(new SqliteDatabase(db));
   const spoolDir = path.join(spoolRoot(dataDir), 'mail-1');
   mkdirSync(spoolDir, { recursive: true });
   const pdf = minimalPdf(`queue of ${queued}`);
   const file = path.join(spoolDir, 'a.part');
   writeFileSync(file, pdf);
-  reports.record(
+  await reports.record(
     {
       position: { mailbox: 'reports@example.com', uidValidity: '1', uid: 1, internalDate: null },
       mail: {
@@ -96,7 +99,7 @@ function queueReport(queued: number) {
       threadId: null,
     })),
   );
-  return { reports, outbox: new OutboxStore(db), dataDir };
+  return { reports, outbox: new OutboxStore(new SqliteDatabase(db)), dataDir };
 }
 
 /** A directory in which the `queued` readers of the report's mailbox are all still subscribed. */
@@ -119,7 +122,7 @@ function subscribersDirectory(queued: number): Directory {
 
 /** Scheduler steps per message sent, after the initial load, over the first `messages` messages. */
 async function operationsPerMessage(queued: number, messages: number): Promise<number> {
-  const { reports, outbox } = queueReport(queued);
+  const { reports, outbox } = await queueReport(queued);
   const scrubber = new SecretScrubber();
   const logger = createLogger({ level: 'silent', scrubber, destination: new CapturedLogs() });
   const dispatcher = new OutboxDispatcher({
@@ -136,13 +139,18 @@ async function operationsPerMessage(queued: number, messages: number): Promise<n
     maxAttempts: 5,
   });
   dispatcher.start();
+  await dispatcher.loaded();
   const afterLoad = dispatcher.schedulingOperations;
   try {
-    await eventually(() => outbox.countByState().sent >= messages, 30_000, `${messages} messages sent`);
+    await eventually(
+      async () => (await outbox.countByState()).sent >= messages,
+      30_000,
+      `${messages} messages sent`,
+    );
   } finally {
     await dispatcher.stop();
   }
-  const { sent, failed, cancelled } = outbox.countByState();
+  const { sent, failed, cancelled } = await outbox.countByState();
   expect(failed + cancelled).toBe(0);
   return (dispatcher.schedulingOperations - afterLoad) / sent;
 }
@@ -158,10 +166,10 @@ describe('outbox dispatcher', () => {
   }, 120_000);
 
   it('after a restart, polls only the rows added since, not the finished history above the oldest pending one', async () => {
-    const { reports, outbox } = queueReport(60);
+    const { reports, outbox } = await queueReport(60);
     // a restart with one delivery pending and 59 finished ones above it
-    const [first, ...finished] = outbox.pending();
-    for (const delivery of finished) outbox.markSent(delivery.id);
+    const [first, ...finished] = await outbox.pending();
+    for (const delivery of finished) await outbox.markSent(delivery.id);
     const polledAfter: number[] = [];
     const pendingAfter = outbox.pendingAfter.bind(outbox);
     outbox.pendingAfter = (afterId: number) => {
@@ -184,7 +192,11 @@ describe('outbox dispatcher', () => {
     });
     dispatcher.start();
     try {
-      await eventually(() => outbox.delivery(first!.id)?.state === 'sent', 30_000, 'the pending one sent');
+      await eventually(
+        async () => (await outbox.delivery(first!.id))?.state === 'sent',
+        30_000,
+        'the pending one sent',
+      );
       dispatcher.wake();
     } finally {
       await dispatcher.stop();
@@ -192,13 +204,15 @@ describe('outbox dispatcher', () => {
     expect(polledAfter[0]).toBe(0);
     const poll = polledAfter.at(-1)!;
     // rows a poll reads: those above the id it starts from (by the primary key)
-    const rowsPerPoll = outbox.forReport(first!.reportId).filter((delivery) => delivery.id > poll).length;
+    const rowsPerPoll = (await outbox.forReport(first!.reportId)).filter(
+      (delivery) => delivery.id > poll,
+    ).length;
     expect(rowsPerPoll).toBe(0);
   }, 60_000);
 
   it('sends each message once when the database refuses to record it (another connection holds the write lock)', async () => {
     const queued = 3;
-    const { reports, outbox, dataDir } = queueReport(queued);
+    const { reports, outbox, dataDir } = await queueReport(queued);
     const chats = Array.from({ length: queued }, (_, index) => FIRST_CHAT + index);
     const before = chats.map((chat) => telegram.messagesIn(chat).length);
     // a CLI command writing: it holds the write lock past the bot's 5 s busy timeout
@@ -230,7 +244,11 @@ describe('outbox dispatcher', () => {
       // two busy timeouts of the bot (5 s each) while the lock is held
       await new Promise((resolve) => setTimeout(resolve, 11_000));
       other.exec('COMMIT');
-      await eventually(() => outbox.countByState().sent === queued, 60_000, 'every delivery recorded sent');
+      await eventually(
+        async () => (await outbox.countByState()).sent === queued,
+        60_000,
+        'every delivery recorded sent',
+      );
       await dispatcher.stop();
     } finally {
       if (other.inTransaction) other.exec('ROLLBACK');
@@ -238,8 +256,151 @@ describe('outbox dispatcher', () => {
       await dispatcher.stop();
     }
     expect(chats.map((chat, index) => telegram.messagesIn(chat).length - before[index]!)).toEqual([1, 1, 1]);
-    expect(outbox.countByState()).toMatchObject({ sent: queued, failed: 0, pending: 0 });
+    expect(await outbox.countByState()).toMatchObject({ sent: queued, failed: 0, pending: 0 });
     // the lock did refuse the record (the scenario happened)
     expect(logs.matching('could not record a message sent').length).toBeGreaterThanOrEqual(1);
   }, 120_000);
+
+  /**
+   * The outbox's calls fail as on an unreachable PostgreSQL from the moment the first message sent is
+   * to be recorded (so that one waits in memory), until `recoverAfterMs` later.
+   */
+  function failingFromFirstRecord(outbox: OutboxStore, error: () => Error, recoverAfterMs: number) {
+    const state = { down: false, failures: 0, downSince: 0 };
+    const methods = [
+      'stepsSent',
+      'delivery',
+      'markSent',
+      'reschedule',
+      'fail',
+      'cancel',
+      'fileId',
+      'pendingAfter',
+      'maxId',
+      'migratedFrom',
+    ] as const;
+    for (const name of methods) {
+      const original = (outbox[name] as (...args: unknown[]) => Promise<unknown>).bind(outbox);
+      (outbox as unknown as Record<string, unknown>)[name] = async (...args: unknown[]) => {
+        if (name === 'stepsSent' && state.downSince === 0) {
+          state.down = true;
+          state.downSince = Date.now();
+          setTimeout(() => {
+            state.down = false;
+          }, recoverAfterMs);
+        }
+        if (state.down) {
+          state.failures++;
+          throw error();
+        }
+        return original(...args);
+      };
+    }
+    return state;
+  }
+
+  function dispatcherFor(
+    fixture: Awaited<ReturnType<typeof queueReport>>,
+    queued: number,
+    extra: Partial<ConstructorParameters<typeof OutboxDispatcher>[0]> = {},
+  ) {
+    const scrubber = new SecretScrubber();
+    const logs = new CapturedLogs();
+    const logger = createLogger({ level: 'debug', scrubber, destination: logs });
+    const dispatcher = new OutboxDispatcher({
+      api: new Api(telegram.token, { apiRoot: telegram.apiRoot }),
+      outbox: fixture.outbox,
+      reports: fixture.reports,
+      directory: subscribersDirectory(queued),
+      logger,
+      scrubber,
+      alerts: new LoggedAlerts(logger),
+      limits: { messagesPerSecond: 1000, chatIntervalMs: 1000, groupMessagesPerMinute: 20 },
+      planLimits: DEFAULT_PLAN_LIMITS,
+      // one attempt: any attempt spent on the database's account would fail a delivery at once
+      maxAttempts: 1,
+      commitRetryMinMs: 50,
+      ...extra,
+    });
+    return { dispatcher, logs };
+  }
+
+  for (const parallelSends of [1, 3]) {
+    it(`pauses while the state database is unreachable, spends no attempt, and sends each message once (${parallelSends} at once)`, async () => {
+      const queued = 4;
+      const fixture = await queueReport(queued);
+      const chats = Array.from({ length: queued }, (_, index) => FIRST_CHAT + index);
+      const before = chats.map((chat) => telegram.messagesIn(chat).length);
+      const outage = failingFromFirstRecord(
+        fixture.outbox,
+        () => new StateUnavailableError('the state database is unreachable (connection refused)'),
+        3000,
+      );
+      const { dispatcher, logs } = dispatcherFor(fixture, queued, { parallelSends });
+      dispatcher.start();
+      try {
+        await eventually(() => outage.down, 30_000, 'the outage begun');
+        // while it lasts, nothing more goes out than the requests already on the wire
+        const sentAtOutage = chats.map((chat, index) => telegram.messagesIn(chat).length - before[index]!);
+        await new Promise((resolve) => setTimeout(resolve, 2000));
+        expect(chats.map((chat, index) => telegram.messagesIn(chat).length - before[index]!)).toEqual(
+          sentAtOutage,
+        );
+        await eventually(
+          async () => !outage.down && (await fixture.outbox.countByState()).sent === queued,
+          60_000,
+          'every delivery recorded sent after the outage',
+        );
+      } finally {
+        await dispatcher.stop();
+      }
+      expect(outage.failures).toBeGreaterThan(0);
+      expect(chats.map((chat, index) => telegram.messagesIn(chat).length - before[index]!)).toEqual(
+        chats.map(() => 1),
+      );
+      const deliveries = await fixture.outbox.pending();
+      expect(deliveries).toEqual([]);
+      expect(await fixture.outbox.countByState()).toMatchObject({ sent: queued, failed: 0, pending: 0 });
+      expect(logs.matching('could not record a message sent').length).toBeGreaterThanOrEqual(1);
+      expect(dispatcher.isFenced).toBe(false);
+    }, 120_000);
+  }
+
+  it('stops sending at once when a write is fenced (another instance leads), and says so once', async () => {
+    const queued = 4;
+    const fixture = await queueReport(queued);
+    const chats = Array.from({ length: queued }, (_, index) => FIRST_CHAT + index);
+    const before = chats.map((chat) => telegram.messagesIn(chat).length);
+    const fence = failingFromFirstRecord(fixture.outbox, () => new FencedError(7), 600_000);
+    const fenced: FencedError[] = [];
+    const { dispatcher } = dispatcherFor(fixture, queued, {
+      parallelSends: 1,
+      onFenced: (error) => fenced.push(error),
+    });
+    dispatcher.start();
+    try {
+      await eventually(() => fenced.length > 0, 30_000, 'the fence noticed');
+      const sentAtFence = chats.map((chat, index) => telegram.messagesIn(chat).length - before[index]!);
+      // one message went out (the one whose record was refused); nothing after it
+      expect(sentAtFence.reduce((sum, count) => sum + count, 0)).toBe(1);
+      await new Promise((resolve) => setTimeout(resolve, 2500));
+      expect(chats.map((chat, index) => telegram.messagesIn(chat).length - before[index]!)).toEqual(
+        sentAtFence,
+      );
+    } finally {
+      await dispatcher.stop();
+    }
+    expect(fenced).toHaveLength(1);
+    expect(fenced[0]!.generation).toBe(7);
+    expect(dispatcher.isFenced).toBe(true);
+    expect(fence.down).toBe(true);
+    // nothing was failed or cancelled here: the new leader resumes every delivery
+    fence.down = false;
+    expect(await fixture.outbox.countByState()).toMatchObject({
+      failed: 0,
+      cancelled: 0,
+      sent: 0,
+      pending: queued,
+    });
+  }, 60_000);
 });

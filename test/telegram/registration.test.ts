@@ -144,17 +144,17 @@ const localBackend: DirectoryBackend = {
       const directory = running.app.directory as LocalDirectory;
       return {
         mailbox: async (email, options = {}) => {
-          directory.addMailbox(dovecotMailbox(email, options.login ?? 'user1'));
+          await directory.addMailbox(dovecotMailbox(email, options.login ?? 'user1'));
         },
         user: async (entry) => {
-          directory.addUser(entry);
+          await directory.addUser(entry);
         },
         group: async (entry) => {
-          directory.addGroup(entry);
+          await directory.addGroup(entry);
         },
         setPaused: async (kind, who, paused) => {
-          if (kind === 'user') directory.setUserPaused(who, paused);
-          else directory.setGroupPaused(who, paused);
+          if (kind === 'user') await directory.setUserPaused(who, paused);
+          else await directory.setGroupPaused(who, paused);
         },
       };
     },
@@ -1174,7 +1174,7 @@ function registrationSuite(backend: DirectoryBackend): void {
 
       const { supergroupId, updates } = telegram.injectMigration(groupId, { by: boss });
       for (const update of updates) await handled(update);
-      expect(bot!.app.outbox.pending().map((delivery) => delivery.chatId)).toEqual([supergroupId]);
+      expect((await bot!.app.outbox.pending()).map((delivery) => delivery.chatId)).toEqual([supergroupId]);
     });
   });
 

@@ -48,14 +48,14 @@ async function world(env: Record<string, string>) {
   const user = `user${nextUser}`;
   const email = dovecot.address(user);
   const directory = bot.app.directory as LocalDirectory;
-  directory.addMailbox(dovecot.mailbox(user));
+  await directory.addMailbox(dovecot.mailbox(user));
   await eventually(
     () => bot!.app.listeners.listener(email)?.status().lastSyncAt,
     10_000,
     'mailbox connected',
   );
-  const readers = (count: number) => {
-    const ids = subscribeReaders(telegram, directory, email, count, { firstChatId: nextChat });
+  const readers = async (count: number) => {
+    const ids = await subscribeReaders(telegram, directory, email, count, { firstChatId: nextChat });
     nextChat += count;
     return ids;
   };
@@ -70,7 +70,7 @@ function utcClock(at: Date): string {
 describe('paid broadcasts', () => {
   it('sends every message with allow_paid_broadcast above 30/s, where the fake refuses unpaid sends', async () => {
     const { user, readers } = await world({ TELEGRAM_PAID_BROADCAST: 'true', TELEGRAM_PARALLEL_SENDS: '8' });
-    const chats = readers(120);
+    const chats = await readers(120);
     telegram.reset();
     await dovecot.append(user, reportMail().raw);
     await eventually(
@@ -101,7 +101,7 @@ describe('paid broadcasts', () => {
       TELEGRAM_PARALLEL_SENDS: '8',
       ADMIN_CHAT_ID: String(admin),
     });
-    const chats = readers(90);
+    const chats = await readers(90);
     telegram.reset();
     // enough for 20 paid messages beyond the free amount
     telegram.setStarsBalance(2);
@@ -136,7 +136,7 @@ describe('paid broadcasts', () => {
     );
     expect(alerts).toHaveLength(1);
     expect(alerts[0]!.text).toContain('Paid broadcasts stopped');
-    const states = bot!.app.outbox.countByState();
+    const states = await bot!.app.outbox.countByState();
     expect(states.failed).toBe(0);
     expect(states.pending).toBe(0);
   });
@@ -147,7 +147,7 @@ describe('quiet hours', () => {
     const now = new Date();
     const window = `${utcClock(new Date(now.getTime() - 30 * 60_000))}-${utcClock(new Date(now.getTime() + 30 * 60_000))}`;
     const { user, readers } = await world({ QUIET_HOURS: window, TZ: 'UTC' });
-    const [reader] = readers(1);
+    const [reader] = await readers(1);
     await dovecot.append(
       user,
       pngReportMail({
@@ -172,7 +172,7 @@ describe('quiet hours', () => {
       TELEGRAM_PAID_BROADCAST: 'true',
       LAST_COMMAND_INTERVAL_SECONDS: '0',
     });
-    const [reader] = readers(1);
+    const [reader] = await readers(1);
     await dovecot.append(user, reportMail().raw);
     const [broadcast] = await telegram.waitForMessages(reader!, 1, 15_000);
     // the report's own delivery: recorded inside the window, a paid broadcast
@@ -194,7 +194,7 @@ describe('quiet hours', () => {
     const now = new Date();
     const window = `${utcClock(new Date(now.getTime() + 60 * 60_000))}-${utcClock(new Date(now.getTime() + 120 * 60_000))}`;
     const { user, readers } = await world({ QUIET_HOURS: window, TZ: 'UTC' });
-    const [reader] = readers(1);
+    const [reader] = await readers(1);
     await dovecot.append(user, reportMail().raw);
     const [message] = await telegram.waitForMessages(reader!, 1, 15_000);
     expect(message!.disable_notification).toBeUndefined();

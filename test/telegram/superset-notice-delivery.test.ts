@@ -56,13 +56,13 @@ describe('SUPERSET_NOTICES=subscribers', () => {
     });
     const directory = bot.app.directory as LocalDirectory;
     const email = dovecot.address('user1');
-    directory.addMailbox(dovecot.mailbox('user1', { email }));
+    await directory.addMailbox(dovecot.mailbox('user1', { email }));
     const people: UserSpec[] = [
       { id: nextUserId++, first_name: 'Anna' },
       { id: nextUserId++, first_name: 'John', language_code: 'en' },
     ];
     for (const [index, user] of people.entries()) {
-      directory.addUser({
+      await directory.addUser({
         name: user.first_name ?? 'Reader',
         phone: `+7999555000${index}`,
         mailboxes: [email],

@@ -54,7 +54,7 @@ async function world(
   nextUser++;
   const user = `user${nextUser}`;
   const email = dovecot.address(user);
-  directory().addMailbox({ ...dovecot.mailbox(user), ...mailbox });
+  await directory().addMailbox({ ...dovecot.mailbox(user), ...mailbox });
   await eventually(
     () => bot!.app.listeners.listener(email)?.status().lastSyncAt,
     10_000,
@@ -63,8 +63,8 @@ async function world(
   return { user, email };
 }
 
-function addUsers(email: string, count: number): number[] {
-  const ids = subscribeReaders(telegram, directory(), email, count, { firstChatId: nextChat });
+async function addUsers(email: string, count: number): Promise<number[]> {
+  const ids = await subscribeReaders(telegram, directory(), email, count, { firstChatId: nextChat });
   nextChat += count;
   return ids;
 }
@@ -85,13 +85,17 @@ function tallStriped(height: number): Promise<Buffer> {
 describe('tall dashboards', () => {
   it('sends the tiles as albums of at most 10 then the original, once per chat, uploading each tile once', async () => {
     const { user, email } = await world();
-    const readers = addUsers(email, 3);
+    const readers = await addUsers(email, 3);
     telegram.reset();
     const mail = pngReportMail({ images: [await tallStriped(13_000)] });
     await dovecot.append(user, mail.raw);
-    await eventually(() => bot!.app.store.recent(1)[0]?.files[0]?.tiles, 30_000, 'the report recorded');
+    await eventually(
+      async () => (await bot!.app.store.recent(1))[0]?.files[0]?.tiles,
+      30_000,
+      'the report recorded',
+    );
     // the tiles sit next to the report's files, recorded with it, each within 400 × 3 rows
-    const report = bot!.app.store.recent(1)[0]!;
+    const report = (await bot!.app.store.recent(1))[0]!;
     const tiles = report.files[0]!.tiles!;
     const count = tiles.length;
     expect(count).toBeGreaterThan(10); // 13000 / 1200 rows: more than one album
@@ -125,21 +129,21 @@ describe('tall dashboards', () => {
 
   it('cuts a real-looking 1600×9000 dashboard in its gaps and sends the tiles only in tiles mode', async () => {
     const { user, email } = await world({ TALL_IMAGE_MODE: 'tiles' });
-    const [reader] = addUsers(email, 1);
+    const [reader] = await addUsers(email, 1);
     const { png, rowTops } = await dashboardPng({ width: 1600, height: 9000, seed: 11 });
     await dovecot.append(user, pngReportMail({ images: [png] }).raw);
     await telegram.waitForMessages(reader!, 2, 30_000);
     const messages = await settled(reader!);
     expect(messages.map((message) => message.type)).toEqual(['photo', 'photo']);
-    const [tile] = bot!.app.store.recent(1)[0]!.files[0]!.tiles!;
+    const [tile] = (await bot!.app.store.recent(1))[0]!.files[0]!.tiles!;
     expect(rowTops.some((top) => tile!.height! >= top - 16 && tile!.height! < top)).toBe(true);
   });
 
   it('follows the mailbox’s mode and a group’s own mode over it', async () => {
     const { user, email } = await world({}, { tallImageMode: 'document' });
-    const [reader] = addUsers(email, 1);
+    const [reader] = await addUsers(email, 1);
     const group = telegram.addGroup({ title: 'Tiles please', botStatus: 'member' });
-    directory().addGroup({
+    await directory().addGroup({
       title: 'Tiles please',
       mailboxes: [email],
       telegramId: group,
@@ -155,13 +159,17 @@ describe('tall dashboards', () => {
     const admin = nextChat++;
     telegram.addPrivateChat({ id: admin, first_name: 'Admins' });
     const { user, email } = await world({ ADMIN_CHAT_ID: String(admin) });
-    const readers = addUsers(email, 2);
+    const readers = await addUsers(email, 2);
     // Telegram unreachable: the report is recorded but nothing goes until the spool is damaged
     await telegram.refuseConnections();
     const mail = pngReportMail({ images: [await tallStriped(3000)] });
     await dovecot.append(user, mail.raw);
-    await eventually(() => bot!.app.store.recent(1)[0]?.files[0]?.tiles, 30_000, 'the report recorded');
-    const report = bot!.app.store.recent(1)[0]!;
+    await eventually(
+      async () => (await bot!.app.store.recent(1))[0]?.files[0]?.tiles,
+      30_000,
+      'the report recorded',
+    );
+    const report = (await bot!.app.store.recent(1))[0]!;
     const tiles = report.files[0]!.tiles!;
     expect(tiles.length).toBe(3);
     // what a power cut before the tiles reached the disk leaves: one tile missing, one empty
@@ -175,7 +183,10 @@ describe('tall dashboards', () => {
       expect(messages[0]!.caption).toContain(mail.subject);
       expect(messages[0]!.file_size).toBe(mail.pngs[0]!.length);
     }
-    expect(bot!.app.outbox.forReport(report.id).map((delivery) => delivery.state)).toEqual(['sent', 'sent']);
+    expect((await bot!.app.outbox.forReport(report.id)).map((delivery) => delivery.state)).toEqual([
+      'sent',
+      'sent',
+    ]);
     const told = () => telegram.messagesIn(admin).filter((message) => /tiles of/.test(message.text ?? ''));
     await eventually(() => told().length > 0, 20_000, 'the admin told');
     // both chats' fallbacks raised it before their documents went; a second message would follow the first
@@ -187,11 +198,11 @@ describe('tall dashboards', () => {
 
   it('sends the original only with TALL_IMAGE_MODE=document, and makes no tiles', async () => {
     const { user, email } = await world({ TALL_IMAGE_MODE: 'document' });
-    const [reader] = addUsers(email, 1);
+    const [reader] = await addUsers(email, 1);
     await dovecot.append(user, pngReportMail({ images: [await tallStriped(3000)] }).raw);
     await telegram.waitForMessages(reader!, 1, 30_000);
     expect((await settled(reader!)).map((message) => message.type)).toEqual(['document']);
-    expect(bot!.app.store.recent(1)[0]!.files[0]!.tiles).toBeUndefined();
+    expect((await bot!.app.store.recent(1))[0]!.files[0]!.tiles).toBeUndefined();
   });
 });
 
@@ -200,7 +211,7 @@ describe('blank screenshots', () => {
     const admin = nextChat++;
     telegram.addPrivateChat({ id: admin, first_name: 'Admins' });
     const { user, email } = await world({ ADMIN_CHAT_ID: String(admin), BLANK_SCREENSHOTS: mode });
-    const [reader] = addUsers(email, 1);
+    const [reader] = await addUsers(email, 1);
     return { admin, user, email, reader: reader! };
   }
 
@@ -209,7 +220,7 @@ describe('blank screenshots', () => {
     const mail = pngReportMail({ images: [await blankPng(1600, 1200)] });
     await dovecot.append(user, mail.raw);
     await telegram.waitForMessages(reader, 1, 20_000);
-    const reportId = bot!.app.store.recent(1)[0]!.id;
+    const reportId = (await bot!.app.store.recent(1))[0]!.id;
     const [alert] = await telegram.waitForMessages(admin, 1, 20_000);
     expect(alert!.text).toContain(`Report ${reportId}`);
     expect(alert!.text).toContain(email);
@@ -222,12 +233,12 @@ describe('blank screenshots', () => {
     const mail = pngReportMail({ images: [await blankPng(1600, 1200, '#f7f7f7')] });
     await dovecot.append(user, mail.raw);
     const [alert] = await telegram.waitForMessages(admin, 1, 20_000);
-    const report = bot!.app.store.recent(1)[0]!;
+    const report = (await bot!.app.store.recent(1))[0]!;
     expect(alert!.text).toContain(`resend ${report.id}`);
     expect(alert!.text).toContain(email);
     expect(report.status).toBe('forward');
     expect(report.reason).toMatch(/held/);
-    expect(bot!.app.outbox.forReport(report.id)).toEqual([]);
+    expect(await bot!.app.outbox.forReport(report.id)).toEqual([]);
     // a rendered dashboard right after is sent, without an alert
     await dovecot.append(
       user,

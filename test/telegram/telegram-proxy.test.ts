@@ -153,8 +153,10 @@ describe.each(VARIANTS)('Telegram through a $name proxy', (variant) => {
       // a report's sends
       const directory = bot.app.directory as LocalDirectory;
       const email = dovecot.address(variant.dovecotUser);
-      directory.addMailbox(dovecot.mailbox(variant.dovecotUser));
-      const readers = subscribeReaders(telegram, directory, email, 2, { firstChatId: variant.firstChatId });
+      await directory.addMailbox(dovecot.mailbox(variant.dovecotUser));
+      const readers = await subscribeReaders(telegram, directory, email, 2, {
+        firstChatId: variant.firstChatId,
+      });
       await eventually(
         () => bot.app.listeners.listener(email)?.status().lastSyncAt,
         10_000,

@@ -65,8 +65,8 @@ async function world(env: Record<string, string> = {}, readers = 2) {
     },
   });
   const directory = bot.app.directory as LocalDirectory;
-  directory.addMailbox({ email: MAILBOX, webhookOnly: true });
-  const chats = subscribeReaders(telegram, directory, MAILBOX, readers, { firstChatId: nextChat });
+  await directory.addMailbox({ email: MAILBOX, webhookOnly: true });
+  const chats = await subscribeReaders(telegram, directory, MAILBOX, readers, { firstChatId: nextChat });
   nextChat += 10;
   return { admin, chats, url: `http://127.0.0.1:${bot.app.webhookPort}${webhookPath(SECRET, MAILBOX)}` };
 }
@@ -157,7 +157,7 @@ describe('webhook files: FORWARD_FILE_TYPES as for mail', () => {
       ]);
       expect(messages[1]!.file_size).toBe(tabularFiles()[1]!.content.length);
     }
-    const [report] = bot!.app.store.recent(1);
+    const [report] = await bot!.app.store.recent(1);
     expect(report!.files.map((file) => [file.filename, file.contentType])).toEqual([
       ['report.csv', 'text/csv'],
       ['report.xlsx', 'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet'],
@@ -174,7 +174,7 @@ describe('webhook files: FORWARD_FILE_TYPES as for mail', () => {
     const { chats, url } = await world();
     const answer = await post(url, multipartRequest(chartPayload(), tabularFiles()));
     expect(JSON.parse(answer.body)).toMatchObject({ status: 'no_files', deliveries: 0 });
-    const [report] = bot!.app.store.recent(1);
+    const [report] = await bot!.app.store.recent(1);
     expect(report!.skipped.map((part) => [part.filename, part.reason])).toEqual([
       ['report.csv', 'CSV: only PDF and PNG files are forwarded'],
       ['report.xlsx', 'Excel workbook: only PDF and PNG files are forwarded'],
@@ -202,7 +202,7 @@ describe('webhook images: tiles and blank screenshots as for mail', () => {
     const files = [{ filename: 'screenshot_0.png', content: png, type: 'image/png' }];
     const answer = await post(url, multipartRequest(reportPayload(), files));
     expect(answer.status).toBe(200);
-    const report = bot!.app.store.recent(1)[0]!;
+    const report = (await bot!.app.store.recent(1))[0]!;
     const tiles = report.files[0]!.tiles!;
     expect(tiles.length).toBeGreaterThan(1);
     expect(tiles.every((tile) => tile.path.startsWith(report.spoolDir!) && tile.height! <= 1200)).toBe(true);
@@ -230,7 +230,7 @@ describe('webhook images: tiles and blank screenshots as for mail', () => {
     const files = [{ filename: 'screenshot_0.png', content: await blankPng(1600, 1200), type: 'image/png' }];
     expect((await post(url, multipartRequest(reportPayload(), files))).status).toBe(200);
     await telegram.waitForMessages(chats[0]!, 1, 20_000);
-    const report = bot!.app.store.recent(1)[0]!;
+    const report = (await bot!.app.store.recent(1))[0]!;
     const [alert] = await telegram.waitForMessages(admin, 1, 20_000);
     expect(alert!.text).toContain(`Report ${report.id}`);
     expect(alert!.text).toContain(MAILBOX);
@@ -245,7 +245,7 @@ describe('webhook images: tiles and blank screenshots as for mail', () => {
     const answer = await post(url, multipartRequest(reportPayload(), files));
     expect(JSON.parse(answer.body)).toMatchObject({ status: 'forward', deliveries: 0 });
     const [alert] = await telegram.waitForMessages(admin, 1, 20_000);
-    const report = bot!.app.store.recent(1)[0]!;
+    const report = (await bot!.app.store.recent(1))[0]!;
     expect(alert!.text).toContain(`resend ${report.id}`);
     expect(alert!.text).toContain(MAILBOX);
     expect(report.reason).toMatch(/held/);
@@ -308,7 +308,7 @@ describe('webhook notices: Superset’s failure POSTs as its failure mails', () 
       jsonRequest({ ...chartPayload(), header: { ...chartPayload().header, notification_format: 'TEXT' } }),
     );
     expect(JSON.parse(answer.body)).toMatchObject({ status: 'no_files', deliveries: 0 });
-    const [report] = bot!.app.store.recent(1);
+    const [report] = await bot!.app.store.recent(1);
     expect(report!.skipped).toEqual([
       expect.objectContaining({
         reason: expect.stringContaining("Superset's webhook does not send the table"),

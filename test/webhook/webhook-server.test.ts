@@ -64,8 +64,8 @@ async function world(
     deps: options.idleTimeoutMs ? { webhookTimings: { idleTimeoutMs: options.idleTimeoutMs } } : {},
   });
   const directory = bot.app.directory as LocalDirectory;
-  directory.addMailbox({ email: MAILBOX, webhookOnly: true });
-  const chats = subscribeReaders(telegram, directory, MAILBOX, options.readers ?? 2, {
+  await directory.addMailbox({ email: MAILBOX, webhookOnly: true });
+  const chats = await subscribeReaders(telegram, directory, MAILBOX, options.readers ?? 2, {
     firstChatId: nextChat,
   });
   nextChat += 10;
@@ -73,8 +73,8 @@ async function world(
   return { chats, base, url: `${base}${webhookPath(SECRET, MAILBOX)}`, directory };
 }
 
-function reports() {
-  return bot!.app.store.recent(50);
+async function reports() {
+  return await bot!.app.store.recent(50);
 }
 
 function sampleFiles() {
@@ -115,7 +115,7 @@ describe('webhook: reports as Superset sends them', () => {
       }
       expect(messages.find((message) => message.type === 'document')!.file_name).toBe('report.pdf');
     }
-    const [report] = reports();
+    const [report] = await reports();
     expect(report).toMatchObject({ mailbox: MAILBOX, status: 'forward', sender: null, uid: null });
     expect(report!.files.map((file) => file.filename)).toEqual([
       'report.pdf',
@@ -141,7 +141,7 @@ describe('webhook: reports as Superset sends them', () => {
     const answer = await post(url, jsonRequest(notice));
     expect(answer.status).toBe(200);
     expect(JSON.parse(answer.body)).toMatchObject({ status: 'superset_notice', deliveries: 0 });
-    const [report] = reports();
+    const [report] = await reports();
     expect(report).toMatchObject({ status: 'superset_notice', subject: 'Weekly sales' });
     expect(report!.description).toContain('Contact the report owner for error details.');
     await new Promise((resolve) => setTimeout(resolve, 300));
@@ -182,7 +182,7 @@ describe('webhook: reports as Superset sends them', () => {
     blocker.exec('ROLLBACK');
     blocker.close();
     expect(refused.status).toBe(500);
-    expect(reports()).toHaveLength(0);
+    expect(await reports()).toHaveLength(0);
     const spool = path.join(bot!.dataDir, 'spool');
     expect(existsSync(spool) ? readdirSync(spool) : []).toEqual([]);
     const retried = await post(url, multipartRequest(reportPayload(), sampleFiles().slice(1, 3)));
@@ -207,22 +207,22 @@ describe('webhook: what it refuses', () => {
     }
     const get = await post(url, { headers: {}, body: Buffer.alloc(0) }, 'GET');
     expect(get.status).toBe(405);
-    expect(reports()).toHaveLength(0);
+    expect(await reports()).toHaveLength(0);
   });
 
   it('records a POST for a paused mailbox (200) and delivers it once when the mailbox is resumed, to the recipients of then', async () => {
     const { chats, url, directory } = await world({ readers: 2 });
-    directory.setMailboxPaused(MAILBOX, true);
+    await directory.setMailboxPaused(MAILBOX, true);
     const paused = await post(url, multipartRequest(reportPayload(), sampleFiles().slice(1, 2)));
     expect(paused.status).toBe(200);
     expect(JSON.parse(paused.body)).toMatchObject({ status: 'forward', deliveries: 2 });
-    expect(reports()).toHaveLength(1);
+    expect(await reports()).toHaveLength(1);
     // held: several dispatcher polls (2 s) and paused-mailbox rechecks (5 s) pass, nothing is sent
     await new Promise((resolve) => setTimeout(resolve, 6000));
     for (const chatId of chats) expect(telegram.messagesIn(chatId)).toHaveLength(0);
     // while the mailbox is paused, the second reader is paused too: the directory of the resume decides
-    directory.setUserPaused(String(chats[1]), true);
-    directory.setMailboxPaused(MAILBOX, false);
+    await directory.setUserPaused(String(chats[1]), true);
+    await directory.setMailboxPaused(MAILBOX, false);
     await telegram.waitForMessages(chats[0]!, 1, 15_000);
     // delivered once: a further recheck sends nothing more
     await new Promise((resolve) => setTimeout(resolve, 6000));
@@ -245,7 +245,7 @@ describe('webhook: what it refuses', () => {
       },
     });
     const directory = bot.app.directory as LocalDirectory;
-    directory.addMailbox({ email: MAILBOX, webhookOnly: true });
+    await directory.addMailbox({ email: MAILBOX, webhookOnly: true });
     await eventually(
       () =>
         telegram
@@ -266,19 +266,19 @@ describe('webhook: what it refuses', () => {
     const admin = nextChat++;
     telegram.addPrivateChat({ id: admin, first_name: 'Admins' });
     const { chats, url, directory } = await world({ readers: 1, env: { ADMIN_CHAT_ID: String(admin) } });
-    directory.setMailboxPaused(MAILBOX, true);
+    await directory.setMailboxPaused(MAILBOX, true);
     expect((await post(url, multipartRequest(reportPayload(), sampleFiles().slice(1, 2)))).status).toBe(200);
     // recorded a day and a minute ago; while the mailbox stays paused, it is held, not failed
     bot!.app.db
       .prepare('UPDATE deliveries SET created_at = ?')
       .run(new Date(Date.now() - (24 * 60 + 1) * 60_000).toISOString());
     await new Promise((resolve) => setTimeout(resolve, 3000));
-    const reportId = reports()[0]!.id;
-    expect(bot!.app.outbox.forReport(reportId)[0]).toMatchObject({ state: 'pending' });
-    directory.setMailboxPaused(MAILBOX, false);
+    const reportId = (await reports())[0]!.id;
+    expect((await bot!.app.outbox.forReport(reportId))[0]).toMatchObject({ state: 'pending' });
+    await directory.setMailboxPaused(MAILBOX, false);
     await eventually(() => bot!.app.dispatcher!.depth === 0, 15_000, 'an empty outbox');
     expect(telegram.messagesIn(chats[0]!)).toEqual([]);
-    expect(bot!.app.outbox.forReport(reportId)[0]).toMatchObject({
+    expect((await bot!.app.outbox.forReport(reportId))[0]).toMatchObject({
       state: 'failed',
       lastError: expect.stringContaining('stale'),
     });
@@ -304,7 +304,7 @@ describe('webhook: what it refuses', () => {
       body: big.body,
     });
     expect(chunked.status).toBe(413);
-    expect(reports()).toHaveLength(0);
+    expect(await reports()).toHaveLength(0);
     expect(readdirSync(path.join(bot!.dataDir, 'spool'))).toEqual([]);
   });
 
@@ -332,7 +332,7 @@ describe('webhook: what it refuses', () => {
     expect(
       (await post(url, { headers: { 'content-type': 'text/plain' }, body: Buffer.from('hi') })).status,
     ).toBe(415);
-    expect(reports()).toHaveLength(0);
+    expect(await reports()).toHaveLength(0);
   });
 });
 
@@ -346,7 +346,7 @@ describe('webhook: enemy input', () => {
       ]),
     );
     expect(answer.status).toBe(200);
-    const [report] = reports();
+    const [report] = await reports();
     expect(report!.files[0]!.filename).toBe('evil.pdf');
     expect(path.dirname(report!.files[0]!.path)).toBe(report!.spoolDir);
     expect(report!.spoolDir!.startsWith(path.join(bot!.dataDir, 'spool'))).toBe(true);
@@ -367,7 +367,7 @@ describe('webhook: enemy input', () => {
       ]),
     );
     expect(JSON.parse(answer.body)).toMatchObject({ status: 'no_files' });
-    expect(reports()[0]!.skipped[0]!.reason).toBe('not a PDF: the content is HTML document');
+    expect((await reports())[0]!.skipped[0]!.reason).toBe('not a PDF: the content is HTML document');
     await new Promise((resolve) => setTimeout(resolve, 300));
     expect(telegram.messagesIn(chats[0]!)).toHaveLength(0);
   });
@@ -391,7 +391,7 @@ describe('webhook: enemy input', () => {
     );
     const huge = await post(url, hugeHeader);
     expect(huge.status).toBe(413);
-    expect(reports()).toHaveLength(0);
+    expect(await reports()).toHaveLength(0);
   });
 
   it('closes a connection whose body stalls (slow loris) and records nothing', async () => {
@@ -402,7 +402,7 @@ describe('webhook: enemy input', () => {
     const outcome = await slow.answer;
     expect(Date.now() - started).toBeLessThan(5000);
     expect(outcome.status === 0 || outcome.status === 408).toBe(true);
-    expect(reports()).toHaveLength(0);
+    expect(await reports()).toHaveLength(0);
   });
 });
 

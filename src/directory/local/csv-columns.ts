@@ -72,15 +72,15 @@ export interface CsvTableSpec<E extends { key: string }> {
    * add derived fields (not columns) for add/edit.
    */
   complete?(fields: Record<string, unknown>, row: RowOrigin<E>): void;
-  add(directory: LocalDirectory, fields: Record<string, unknown>): void;
+  add(directory: LocalDirectory, fields: Record<string, unknown>): Promise<void>;
   /** `changed` holds only the fields whose value differs; `fields` all of them (as completed). */
   edit(
     directory: LocalDirectory,
     entry: E,
     changed: Record<string, unknown>,
     fields: Record<string, unknown>,
-  ): void;
-  remove(directory: LocalDirectory, entry: E): void;
+  ): Promise<void>;
+  remove(directory: LocalDirectory, entry: E): Promise<void>;
 }
 
 // ---- cell readers -----------------------------------------------------------------------------

@@ -79,16 +79,16 @@ export const USER_CSV: CsvTableSpec<UserEntry> = {
     telegramIdColumn<UserEntry>('Telegram user id'),
     activeColumn<UserEntry>(),
   ] as ReadonlyArray<CsvColumn<UserEntry>>,
-  add(directory, fields) {
+  async add(directory, fields) {
     const { active, ...rest } = fields;
-    directory.addUser(withoutNulls(rest) as unknown as NewUser);
-    if (active === false) directory.setUserPaused(fields.phone as string, true);
+    await directory.addUser(withoutNulls(rest) as unknown as NewUser);
+    if (active === false) await directory.setUserPaused(fields.phone as string, true);
   },
-  edit(directory, entry, changed) {
+  async edit(directory, entry, changed) {
     const { active, ...rest } = changed;
     // the phone identifies the row, so it never changes here
-    if (Object.keys(rest).length > 0) directory.editUser(entry.phone, rest);
-    if (active !== undefined) directory.setUserPaused(entry.phone, active === false);
+    if (Object.keys(rest).length > 0) await directory.editUser(entry.phone, rest);
+    if (active !== undefined) await directory.setUserPaused(entry.phone, active === false);
   },
   remove: (directory, entry) => directory.removeUser(entry.phone),
 };
@@ -143,15 +143,15 @@ export const GROUP_CSV: CsvTableSpec<GroupEntry> = {
       throw new CellError('Locked: yes needs a Telegram ID (the group is locked once it registers)');
     fields.locked = hasId;
   },
-  add(directory, fields) {
+  async add(directory, fields) {
     const { active, locked: _derived, ...rest } = fields;
-    directory.addGroup(withoutNulls(rest) as unknown as NewGroup);
-    if (active === false) directory.setGroupPaused(fields.title as string, true);
+    await directory.addGroup(withoutNulls(rest) as unknown as NewGroup);
+    if (active === false) await directory.setGroupPaused(fields.title as string, true);
   },
-  edit(directory, entry, changed) {
+  async edit(directory, entry, changed) {
     const { active, locked: _derived, ...rest } = changed;
-    if (Object.keys(rest).length > 0) directory.editGroup(entry.title, rest);
-    if (active !== undefined) directory.setGroupPaused(entry.title, active === false);
+    if (Object.keys(rest).length > 0) await directory.editGroup(entry.title, rest);
+    if (active !== undefined) await directory.setGroupPaused(entry.title, active === false);
   },
   remove: (directory, entry) => directory.removeGroup(entry.title),
 };

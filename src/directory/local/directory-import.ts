@@ -2,11 +2,11 @@
  * Import and export of one table of the embedded directory as CSV. An import makes the table what the
  * file says: rows whose key (Email, Phone, Name) the directory lacks are added, rows that differ are
  * changed, and entries the file does not list are removed. It is planned first (every row checked,
- * every bad row listed with its line), then carried out in one SQLite transaction through the same
+ * every bad row listed with its line), then carried out in one database transaction through the same
  * LocalDirectory methods as the CLI's add/edit/remove, so it obeys the same rules; a row the directory
  * still refuses rolls the whole import back. A dry run carries it out too, and rolls it back.
  */
-import type { Database } from '../../store/database.js';
+import type { SqlDatabase } from '../../store/sql-database.js';
 import type { DirectorySnapshot } from '../directory.js';
 import { type CsvSeparator, type CsvTable, writeCsv } from './csv-file.js';
 import {
@@ -229,32 +229,32 @@ class Rollback extends Error {}
  * changes, then additions. Commits when `commit` is set and no row failed; otherwise rolls back.
  * `inspect` runs with the changes in place, before the commit or rollback.
  */
-export function applyImport<E extends { key: string }, T>(
+export async function applyImport<E extends { key: string }, T>(
   directory: LocalDirectory,
-  db: Database,
+  db: SqlDatabase,
   plan: ImportPlan<E>,
-  options: { commit: boolean; inspect?: () => T },
-): ImportOutcome<T> {
+  options: { commit: boolean; inspect?: () => Promise<T> },
+): Promise<ImportOutcome<T>> {
   if (plan.problems.length > 0) throw new Error('a plan with bad rows is never applied');
   const problems: RowProblem[] = [];
   let inspected: T | undefined;
-  const attempt = (line: number, action: () => void) => {
+  const attempt = async (line: number, action: () => Promise<void>) => {
     try {
       // a savepoint: a refused row leaves nothing half-written behind it
-      db.transaction(action)();
+      await db.transaction(action);
     } catch (error) {
       problems.push({ line, message: error instanceof Error ? error.message : String(error) });
     }
   };
   let committed = false;
   try {
-    db.transaction(() => {
+    await db.transaction(async () => {
       // one read of the directory at the end, not one per row
-      directory.batch(() => {
+      await directory.batch(async () => {
         for (const entry of plan.removes)
-          attempt(0, () => {
+          await attempt(0, async () => {
             try {
-              plan.spec.remove(directory, entry);
+              await plan.spec.remove(directory, entry);
             } catch (error) {
               throw new Error(
                 `removing ${plan.spec.noun} ${plan.spec.label(entry)}: ${(error as Error).message}`,
@@ -262,20 +262,20 @@ export function applyImport<E extends { key: string }, T>(
             }
           });
         for (const change of plan.changes)
-          attempt(change.line, () =>
+          await attempt(change.line, () =>
             plan.spec.edit(directory, change.entry, change.fields, change.allFields),
           );
-        for (const add of plan.adds) attempt(add.line, () => plan.spec.add(directory, add.fields));
+        for (const add of plan.adds) await attempt(add.line, () => plan.spec.add(directory, add.fields));
       });
-      inspected = options.inspect?.();
+      inspected = await options.inspect?.();
       if (problems.length > 0 || !options.commit) throw new Rollback();
-    })();
+    });
     committed = true;
   } catch (error) {
     if (!(error instanceof Rollback)) throw error;
   }
   // the directory's copy saw the rolled-back rows: read it again
-  void directory.refresh();
+  await directory.refresh();
   return { problems, committed, inspected };
 }
 

@@ -1,16 +1,20 @@
 /**
- * The embedded directory: mailboxes, users and groups in the bot's own SQLite file, managed with the
- * CLI (`mailbox add`, `user add`, `group add`, ...). The running bot notices changes made by a CLI
- * command in another process within a couple of seconds (SQLite's data_version), so a new mailbox
- * starts listening without a restart.
+ * The embedded directory: mailboxes, users and groups in the bot's own state (the SQLite file, or
+ * PostgreSQL with DATABASE_URL), managed with the CLI (`mailbox add`, `user add`, `group add`, ...).
+ * The running bot notices changes made by a CLI command in another process within a couple of
+ * seconds, so a new mailbox starts listening without a restart: on SQLite by its `data_version`
+ * (which also sees edits made with the sqlite3 shell), elsewhere by the `directory_version` counter
+ * that every edit bumps in its own transaction (one one-row read per poll instead of re-reading
+ * every table of the directory every two seconds).
  */
 import type { CountryCode } from 'libphonenumber-js';
 import { normalizeSenderPattern } from '../../core/allowed-senders.js';
 import type { MediaMode, TallImageMode } from '../../core/message-plan.js';
 import { normalizePhone } from '../../core/phone.js';
 import { formatSenderAuth, parseSenderAuth } from '../../core/sender-auth.js';
-import { type Database, nowIso } from '../../store/database.js';
 import { GoneChats } from '../../store/gone-chats.js';
+import { nowIso, type SqlDatabase, type SqlValue } from '../../store/sql-database.js';
+import { SqliteDatabase } from '../../store/sqlite-database.js';
 import type {
   ChatGoneReason,
   Directory,
@@ -183,24 +187,31 @@ export class LocalDirectory implements Directory {
   private current: DirectorySnapshot = { mailboxes: [], users: [], groups: [], loadedAt: nowIso() };
   private readonly listeners = new Set<(snapshot: DirectorySnapshot) => void>();
   private timer: NodeJS.Timeout | null = null;
+  /** The change counter the current copy was read at (`data_version` on SQLite). */
   private dataVersion = -1;
   private fingerprint = '';
+  /** Reloads started, and the latest one whose result was adopted: an older read never wins. */
+  private reloadsStarted = 0;
+  private reloadAdopted = 0;
   private readonly gone: GoneChats;
   /** Inside {@link batch}: the directory is read once at the end, not after every write. */
   private reloadDeferred = false;
 
   constructor(
-    private readonly db: Database,
+    private readonly db: SqlDatabase,
     private readonly options: LocalDirectoryOptions,
   ) {
     this.gone = new GoneChats(db);
   }
 
   async start(): Promise<void> {
-    this.reload();
+    await this.reload();
     const interval = this.options.pollIntervalMs ?? 2000;
     if (interval > 0) {
-      this.timer = setInterval(() => this.reloadIfChanged(), interval);
+      this.timer = setInterval(() => {
+        // a failed look (the database away a moment) is simply repeated at the next tick
+        this.reloadIfChanged().catch(() => undefined);
+      }, interval);
       this.timer.unref();
     }
   }
@@ -215,7 +226,7 @@ export class LocalDirectory implements Directory {
   }
 
   async refresh(): Promise<void> {
-    this.reload();
+    await this.reload();
   }
 
   onChange(listener: (snapshot: DirectorySnapshot) => void): () => void {
@@ -225,10 +236,10 @@ export class LocalDirectory implements Directory {
 
   /** Reading the embedded directory costs nothing: it is simply read again. */
   async refreshAfterMiss(): Promise<void> {
-    this.reload();
+    await this.reload();
   }
 
-  /** Every write lands in SQLite before its method returns. */
+  /** Every write lands in the database before its method returns. */
   async writesSettled(): Promise<void> {}
 
   /** Writes are synchronous and checked before they are confirmed: nothing is ever refused later. */
@@ -238,15 +249,35 @@ export class LocalDirectory implements Directory {
 
   // ---- reads -------------------------------------------------------------------------------------
 
-  private reloadIfChanged(): void {
-    const version = this.db.pragma('data_version', { simple: true }) as number;
-    if (version !== this.dataVersion) this.reload();
+  private async reloadIfChanged(): Promise<void> {
+    if ((await this.changeCounter()) !== this.dataVersion) await this.reload();
   }
 
-  private reload(): void {
+  /**
+   * A number that changes with every committed change of the directory: SQLite's `data_version`
+   * (changes by other connections; this one's own are followed by a reload anyway), or else the
+   * `directory_version` row that every edit bumps.
+   */
+  private async changeCounter(): Promise<number> {
+    if (this.db instanceof SqliteDatabase) {
+      return this.db.connection.pragma('data_version', { simple: true }) as number;
+    }
+    const row = await this.db.get<{ version: number | string }>(
+      'SELECT version FROM directory_version WHERE id = 1',
+    );
+    return Number(row?.version ?? 0);
+  }
+
+  private async reload(): Promise<void> {
     if (this.reloadDeferred) return;
-    this.dataVersion = this.db.pragma('data_version', { simple: true }) as number;
-    const next = this.read();
+    const started = ++this.reloadsStarted;
+    // the counter before the tables: a change committed in between is seen again at the next poll
+    const version = await this.changeCounter();
+    const next = await this.read();
+    // a read started later has already been adopted: it saw at least what this one saw
+    if (started < this.reloadAdopted) return;
+    this.reloadAdopted = started;
+    this.dataVersion = version;
     const fingerprint = JSON.stringify({ ...next, loadedAt: '' });
     this.current = next;
     if (fingerprint === this.fingerprint) return;
@@ -254,9 +285,25 @@ export class LocalDirectory implements Directory {
     for (const listener of this.listeners) listener(next);
   }
 
-  private read(): DirectorySnapshot {
+  /**
+   * Runs an edit of the directory in one transaction that also bumps `directory_version`, so other
+   * processes on an engine without `data_version` see it.
+   */
+  private edit<T>(work: () => Promise<T>): Promise<T> {
+    return this.db.transaction(async () => {
+      const result = await work();
+      // an upsert: the row may be missing (a schema emptied by hand keeps working)
+      await this.db.run(
+        `INSERT INTO directory_version (id, version) VALUES (1, 1)
+         ON CONFLICT (id) DO UPDATE SET version = directory_version.version + 1`,
+      );
+      return result;
+    });
+  }
+
+  private async read(): Promise<DirectorySnapshot> {
     const env = this.options.env ?? process.env;
-    const mailboxes = (this.db.prepare('SELECT * FROM mailboxes ORDER BY id').all() as MailboxRow[]).map(
+    const mailboxes = (await this.db.all<MailboxRow>('SELECT * FROM mailboxes ORDER BY id')).map(
       (row): MailboxEntry => ({
         key: String(row.id),
         email: row.email.toLowerCase(),
@@ -291,52 +338,53 @@ export class LocalDirectory implements Directory {
         addedAt: row.created_at,
       }),
     );
-    const subscriptions = (table: 'user_mailboxes' | 'group_mailboxes', column: 'user_id' | 'group_id') => {
+    const subscriptions = async (
+      table: 'user_mailboxes' | 'group_mailboxes',
+      column: 'user_id' | 'group_id',
+    ) => {
       const map = new Map<number, string[]>();
-      const rows = this.db
-        .prepare(
-          `SELECT s.${column} AS owner, m.email FROM ${table} s JOIN mailboxes m ON m.id = s.mailbox_id ORDER BY m.email`,
-        )
-        .all() as Array<{ owner: number; email: string }>;
+      const rows = await this.db.all<{ owner: number; email: string }>(
+        `SELECT s.${column} AS owner, m.email FROM ${table} s JOIN mailboxes m ON m.id = s.mailbox_id ORDER BY m.email`,
+      );
       for (const row of rows) map.set(row.owner, [...(map.get(row.owner) ?? []), row.email.toLowerCase()]);
       return map;
     };
-    const userMailboxes = subscriptions('user_mailboxes', 'user_id');
-    const groupMailboxes = subscriptions('group_mailboxes', 'group_id');
+    const userMailboxes = await subscriptions('user_mailboxes', 'user_id');
+    const groupMailboxes = await subscriptions('group_mailboxes', 'group_id');
     const users = (
-      this.db.prepare('SELECT * FROM users ORDER BY id').all() as Array<{
+      await this.db.all<{
         id: number;
         name: string;
         phone: string;
-        telegram_id: number | null;
+        telegram_id: number | string | null;
         active: number;
-      }>
+      }>('SELECT * FROM users ORDER BY id')
     ).map(
       (row): UserEntry => ({
         key: String(row.id),
         name: row.name,
         phone: row.phone,
-        telegramId: row.telegram_id,
+        telegramId: chatIdOf(row.telegram_id),
         mailboxes: userMailboxes.get(row.id) ?? [],
         active: row.active === 1,
       }),
     );
     const groups = (
-      this.db.prepare('SELECT * FROM groups ORDER BY id').all() as Array<{
+      await this.db.all<{
         id: number;
         title: string;
-        telegram_id: number | null;
+        telegram_id: number | string | null;
         locked: number;
         topic_id: number | null;
         media_mode: MediaMode | null;
         tall_image_mode: TallImageMode | null;
         active: number;
-      }>
+      }>('SELECT * FROM groups ORDER BY id')
     ).map(
       (row): GroupEntry => ({
         key: String(row.id),
         title: row.title,
-        telegramId: row.telegram_id,
+        telegramId: chatIdOf(row.telegram_id),
         locked: row.locked === 1,
         topicId: row.topic_id,
         mediaMode: row.media_mode,
@@ -345,7 +393,7 @@ export class LocalDirectory implements Directory {
         active: row.active === 1,
       }),
     );
-    const gone = this.gone.all();
+    const gone = await this.gone.all();
     return overlayObservations({ mailboxes, users, groups, loadedAt: nowIso() }, (chatId) =>
       gone.get(chatId),
     );
@@ -354,62 +402,77 @@ export class LocalDirectory implements Directory {
   // ---- writes from the bot (registration, delivery feedback) ------------------------------------
 
   async setUserTelegramId(userKey: string, telegramId: number | null): Promise<void> {
-    this.db.transaction(() => {
+    await this.edit(async () => {
       // the latest verified owner of a Telegram account wins: no other user keeps this id
       if (telegramId !== null) {
-        this.db
-          .prepare('UPDATE users SET telegram_id = NULL, updated_at = ? WHERE telegram_id = ? AND id != ?')
-          .run(nowIso(), telegramId, Number(userKey));
+        await this.db.run(
+          'UPDATE users SET telegram_id = NULL, updated_at = ? WHERE telegram_id = ? AND id != ?',
+          [nowIso(), telegramId, Number(userKey)],
+        );
       }
-      this.db
-        .prepare('UPDATE users SET telegram_id = ?, updated_at = ? WHERE id = ?')
-        .run(telegramId, nowIso(), Number(userKey));
+      await this.db.run('UPDATE users SET telegram_id = ?, updated_at = ? WHERE id = ?', [
+        telegramId,
+        nowIso(),
+        Number(userKey),
+      ]);
       // a new registration by this account: what the bot saw of it is lifted (never the admin's pause)
-      if (telegramId !== null) this.gone.clear(telegramId);
-    })();
-    this.reload();
+      if (telegramId !== null) await this.gone.clear(telegramId);
+    });
+    await this.reload();
   }
 
   async setUserActive(userKey: string, active: boolean): Promise<void> {
-    this.db
-      .prepare('UPDATE users SET active = ?, updated_at = ? WHERE id = ?')
-      .run(active ? 1 : 0, nowIso(), Number(userKey));
-    this.reload();
+    await this.edit(() =>
+      this.db.run('UPDATE users SET active = ?, updated_at = ? WHERE id = ?', [
+        active ? 1 : 0,
+        nowIso(),
+        Number(userKey),
+      ]),
+    );
+    await this.reload();
   }
 
   /** The title matches exactly after trimming (case counts), like the SeaTable directory. */
   async claimGroup(title: string, chatId: number): Promise<GroupClaim> {
-    const decision = this.db.transaction((): { id: number; outcome: GroupClaim['outcome'] } | null => {
-      const row = this.db
-        .prepare('SELECT id, telegram_id, locked FROM groups WHERE title = ?')
-        .get(title.trim()) as { id: number; telegram_id: number | null; locked: number } | undefined;
-      if (!row) return null;
-      if (row.locked === 1 && row.telegram_id !== null && row.telegram_id !== chatId) {
-        return { id: row.id, outcome: 'locked-to-another-chat' };
-      }
-      const already = row.locked === 1 && row.telegram_id === chatId;
-      this.db
-        .prepare('UPDATE groups SET telegram_id = ?, locked = 1, updated_at = ? WHERE id = ?')
-        .run(chatId, nowIso(), row.id);
-      this.gone.clear(chatId);
-      return { id: row.id, outcome: already ? 'already-registered' : 'registered' };
-    })();
+    const decision = await this.edit(
+      async (): Promise<{ id: number; outcome: GroupClaim['outcome'] } | null> => {
+        const row = await this.db.get<{ id: number; telegram_id: number | string | null; locked: number }>(
+          'SELECT id, telegram_id, locked FROM groups WHERE title = ?',
+          [title.trim()],
+        );
+        if (!row) return null;
+        const lockedTo = chatIdOf(row.telegram_id);
+        if (row.locked === 1 && lockedTo !== null && lockedTo !== chatId) {
+          return { id: row.id, outcome: 'locked-to-another-chat' };
+        }
+        const already = row.locked === 1 && lockedTo === chatId;
+        await this.db.run('UPDATE groups SET telegram_id = ?, locked = 1, updated_at = ? WHERE id = ?', [
+          chatId,
+          nowIso(),
+          row.id,
+        ]);
+        await this.gone.clear(chatId);
+        return { id: row.id, outcome: already ? 'already-registered' : 'registered' };
+      },
+    );
     if (!decision) return { outcome: 'unknown-title' };
     // one read of the directory, which the reload does anyway
-    this.reload();
+    await this.reload();
     const group = this.current.groups.find((entry) => entry.key === String(decision.id));
     if (!group) throw new Error(`group ${decision.id} vanished`);
     return { outcome: decision.outcome, group } as GroupClaim;
   }
 
   async moveGroupChat(oldChatId: number, newChatId: number): Promise<void> {
-    this.db.transaction(() => {
-      this.db
-        .prepare('UPDATE groups SET telegram_id = ?, updated_at = ? WHERE telegram_id = ?')
-        .run(newChatId, nowIso(), oldChatId);
-      this.gone.move(oldChatId, newChatId);
-    })();
-    this.reload();
+    await this.edit(async () => {
+      await this.db.run('UPDATE groups SET telegram_id = ?, updated_at = ? WHERE telegram_id = ?', [
+        newChatId,
+        nowIso(),
+        oldChatId,
+      ]);
+      await this.gone.move(oldChatId, newChatId);
+    });
+    await this.reload();
   }
 
   /** Recorded apart from `active`, which stays the admin's. */
@@ -417,8 +480,8 @@ export class LocalDirectory implements Directory {
     const known = [...this.current.users, ...this.current.groups].some(
       (entry) => entry.telegramId === chatId,
     );
-    if (known) this.gone.record(chatId, reason);
-    this.reload();
+    if (known) await this.edit(() => this.gone.record(chatId, reason));
+    await this.reload();
   }
 
   // ---- administration (CLI) ----------------------------------------------------------------------
@@ -428,17 +491,17 @@ export class LocalDirectory implements Directory {
    * after each, which would make a large import quadratic. Inside, the entries the write methods
    * return are not read back (they are undefined): use only their effect.
    */
-  batch<T>(writes: () => T): T {
+  async batch<T>(writes: () => Promise<T>): Promise<T> {
     this.reloadDeferred = true;
     try {
-      return writes();
+      return await writes();
     } finally {
       this.reloadDeferred = false;
-      this.reload();
+      await this.reload();
     }
   }
 
-  addMailbox(input: NewMailbox): MailboxEntry {
+  async addMailbox(input: NewMailbox): Promise<MailboxEntry> {
     const email = input.email.trim().toLowerCase();
     if (!EMAIL_PATTERN.test(email))
       throw new DirectoryInputError(`"${input.email}" is not an e-mail address`);
@@ -500,107 +563,115 @@ export class LocalDirectory implements Directory {
     const port = input.port ?? (tls === 'tls' ? 993 : 143);
     if (!Number.isInteger(port) || port < 1 || port > 65535)
       throw new DirectoryInputError(`--port: ${port} is not a TCP port`);
-    if (this.db.prepare('SELECT 1 FROM mailboxes WHERE email = ?').get(email)) {
-      throw new DirectoryInputError(`mailbox ${email} already exists (change it with: mailbox edit)`);
-    }
-    const now = nowIso();
-    const result = this.db
-      .prepare(
+    const id = await this.edit(async () => {
+      if (await this.db.get('SELECT 1 AS found FROM mailboxes WHERE email = ?', [email])) {
+        throw new DirectoryInputError(`mailbox ${email} already exists (change it with: mailbox edit)`);
+      }
+      const now = nowIso();
+      const row = await this.db.get<{ id: number }>(
         `INSERT INTO mailboxes (email, host, port, tls, login, password, password_env, folder, allow_from, media_mode, tall_image_mode, mark_seen, sender_auth, created_at, updated_at,
            oauth2_token_url, oauth2_client_id, oauth2_client_secret_env, oauth2_scope, oauth2_refresh_token_env)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-      )
-      .run(
-        email,
-        host,
-        port,
-        tls,
-        input.login?.trim() || email,
-        input.password ?? null,
-        input.passwordEnv ?? null,
-        input.folder?.trim() || 'INBOX',
-        JSON.stringify(allowFrom),
-        input.mediaMode ?? null,
-        input.tallImageMode ?? null,
-        input.markSeen === undefined ? null : input.markSeen ? 1 : 0,
-        senderAuth ? formatSenderAuth(senderAuth) : null,
-        now,
-        now,
-        input.oauth2?.tokenUrl.trim() ?? null,
-        input.oauth2?.clientId.trim() ?? null,
-        input.oauth2?.clientSecretEnv ?? null,
-        input.oauth2?.scope?.trim() || null,
-        input.oauth2?.refreshTokenEnv ?? null,
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+         RETURNING id`,
+        [
+          email,
+          host,
+          port,
+          tls,
+          input.login?.trim() || email,
+          input.password ?? null,
+          input.passwordEnv ?? null,
+          input.folder?.trim() || 'INBOX',
+          JSON.stringify(allowFrom),
+          input.mediaMode ?? null,
+          input.tallImageMode ?? null,
+          input.markSeen === undefined ? null : input.markSeen ? 1 : 0,
+          senderAuth ? formatSenderAuth(senderAuth) : null,
+          now,
+          now,
+          input.oauth2?.tokenUrl.trim() ?? null,
+          input.oauth2?.clientId.trim() ?? null,
+          input.oauth2?.clientSecretEnv ?? null,
+          input.oauth2?.scope?.trim() || null,
+          input.oauth2?.refreshTokenEnv ?? null,
+        ],
       );
-    this.reload();
-    return this.current.mailboxes.find((mailbox) => mailbox.key === String(result.lastInsertRowid))!;
+      return row!.id;
+    });
+    await this.reload();
+    return this.current.mailboxes.find((mailbox) => mailbox.key === String(id))!;
   }
 
-  removeMailbox(email: string): void {
-    const result = this.db.prepare('DELETE FROM mailboxes WHERE email = ?').run(email.trim().toLowerCase());
+  async removeMailbox(email: string): Promise<void> {
+    const result = await this.edit(() =>
+      this.db.run('DELETE FROM mailboxes WHERE email = ?', [email.trim().toLowerCase()]),
+    );
     if (result.changes === 0) throw new DirectoryInputError(`no mailbox ${email}`);
-    this.reload();
+    await this.reload();
   }
 
-  addUser(input: NewUser): UserEntry {
+  async addUser(input: NewUser): Promise<UserEntry> {
     const name = input.name.trim();
     if (!name) throw new DirectoryInputError('--name must not be empty');
     const phone = normalizePhone(input.phone, this.options.phoneRegion);
     if (!phone) throw new DirectoryInputError(`--phone: "${input.phone}" is not a valid phone number`);
-    if (this.db.prepare('SELECT 1 FROM users WHERE phone = ?').get(phone)) {
-      throw new DirectoryInputError(`a user with phone ${phone} already exists`);
-    }
-    const mailboxIds = this.mailboxIds(input.mailboxes);
-    const id = this.db.transaction(() => {
+    const id = await this.edit(async () => {
+      if (await this.db.get('SELECT 1 AS found FROM users WHERE phone = ?', [phone])) {
+        throw new DirectoryInputError(`a user with phone ${phone} already exists`);
+      }
+      const mailboxIds = await this.mailboxIds(input.mailboxes);
       const now = nowIso();
-      const result = this.db
-        .prepare(
-          'INSERT INTO users (name, phone, telegram_id, created_at, updated_at) VALUES (?, ?, ?, ?, ?)',
-        )
-        .run(name, phone, input.telegramId ?? null, now, now);
-      const link = this.db.prepare('INSERT INTO user_mailboxes (user_id, mailbox_id) VALUES (?, ?)');
-      for (const mailboxId of mailboxIds) link.run(result.lastInsertRowid, mailboxId);
-      return Number(result.lastInsertRowid);
-    })();
-    this.reload();
+      const row = await this.db.get<{ id: number }>(
+        'INSERT INTO users (name, phone, telegram_id, created_at, updated_at) VALUES (?, ?, ?, ?, ?) RETURNING id',
+        [name, phone, input.telegramId ?? null, now, now],
+      );
+      for (const mailboxId of mailboxIds) {
+        await this.db.run('INSERT INTO user_mailboxes (user_id, mailbox_id) VALUES (?, ?)', [
+          row!.id,
+          mailboxId,
+        ]);
+      }
+      return row!.id;
+    });
+    await this.reload();
     return this.current.users.find((user) => user.key === String(id))!;
   }
 
   /** Removes a user found by phone number or by Telegram id. */
-  removeUser(phoneOrTelegramId: string): void {
-    this.db.prepare('DELETE FROM users WHERE id = ?').run(this.userRowId(phoneOrTelegramId));
-    this.reload();
+  async removeUser(phoneOrTelegramId: string): Promise<void> {
+    await this.edit(async () =>
+      this.db.run('DELETE FROM users WHERE id = ?', [await this.userRowId(phoneOrTelegramId)]),
+    );
+    await this.reload();
   }
 
   /** The row of the user with this phone number, or else with this Telegram id. */
-  private userRowId(phoneOrTelegramId: string): number {
+  private async userRowId(phoneOrTelegramId: string): Promise<number> {
     const phone = normalizePhone(phoneOrTelegramId, this.options.phoneRegion);
     const byPhone = phone
-      ? (this.db.prepare('SELECT id FROM users WHERE phone = ?').get(phone) as { id: number } | undefined)
+      ? await this.db.get<{ id: number }>('SELECT id FROM users WHERE phone = ?', [phone])
       : undefined;
     const row =
       byPhone ??
       (/^-?\d+$/.test(phoneOrTelegramId.trim())
-        ? (this.db.prepare('SELECT id FROM users WHERE telegram_id = ?').get(Number(phoneOrTelegramId)) as
-            | { id: number }
-            | undefined)
+        ? await this.db.get<{ id: number }>('SELECT id FROM users WHERE telegram_id = ?', [
+            Number(phoneOrTelegramId),
+          ])
         : undefined);
     if (!row) throw new DirectoryInputError(`no user with phone or Telegram id ${phoneOrTelegramId}`);
     return row.id;
   }
 
-  private groupRowId(title: string): number {
-    const row = this.db.prepare('SELECT id FROM groups WHERE title = ?').get(title.trim()) as
-      | { id: number }
-      | undefined;
+  private async groupRowId(title: string): Promise<number> {
+    const row = await this.db.get<{ id: number }>('SELECT id FROM groups WHERE title = ?', [title.trim()]);
     if (!row) throw new DirectoryInputError(`no group titled "${title}"`);
     return row.id;
   }
 
-  private mailboxRowId(email: string): number {
-    const row = this.db.prepare('SELECT id FROM mailboxes WHERE email = ?').get(email.trim().toLowerCase()) as
-      | { id: number }
-      | undefined;
+  private async mailboxRowId(email: string): Promise<number> {
+    const row = await this.db.get<{ id: number }>('SELECT id FROM mailboxes WHERE email = ?', [
+      email.trim().toLowerCase(),
+    ]);
     if (!row) throw new DirectoryInputError(`no mailbox ${email}`);
     return row.id;
   }
@@ -608,103 +679,127 @@ export class LocalDirectory implements Directory {
   // ---- the admin's pause (`pause`/`resume`): only the admin sets it, nothing in Telegram lifts it ----
 
   /** Pauses (or resumes) a user found by phone or Telegram id. What the bot observed stays as it is. */
-  setUserPaused(phoneOrTelegramId: string, paused: boolean): UserEntry {
-    const id = this.userRowId(phoneOrTelegramId);
-    this.db
-      .prepare('UPDATE users SET active = ?, updated_at = ? WHERE id = ?')
-      .run(paused ? 0 : 1, nowIso(), id);
-    this.reload();
+  async setUserPaused(phoneOrTelegramId: string, paused: boolean): Promise<UserEntry> {
+    const id = await this.edit(async () => {
+      const id = await this.userRowId(phoneOrTelegramId);
+      await this.db.run('UPDATE users SET active = ?, updated_at = ? WHERE id = ?', [
+        paused ? 0 : 1,
+        nowIso(),
+        id,
+      ]);
+      return id;
+    });
+    await this.reload();
     return this.current.users.find((user) => user.key === String(id))!;
   }
 
-  setGroupPaused(title: string, paused: boolean): GroupEntry {
-    const id = this.groupRowId(title);
-    this.db
-      .prepare('UPDATE groups SET active = ?, updated_at = ? WHERE id = ?')
-      .run(paused ? 0 : 1, nowIso(), id);
-    this.reload();
+  async setGroupPaused(title: string, paused: boolean): Promise<GroupEntry> {
+    const id = await this.edit(async () => {
+      const id = await this.groupRowId(title);
+      await this.db.run('UPDATE groups SET active = ?, updated_at = ? WHERE id = ?', [
+        paused ? 0 : 1,
+        nowIso(),
+        id,
+      ]);
+      return id;
+    });
+    await this.reload();
     return this.current.groups.find((group) => group.key === String(id))!;
   }
 
   /** A paused mailbox is not read (its listener stops); mail that arrives meanwhile waits on the server. */
-  setMailboxPaused(email: string, paused: boolean): MailboxEntry {
-    const id = this.mailboxRowId(email);
-    this.db
-      .prepare('UPDATE mailboxes SET active = ?, updated_at = ? WHERE id = ?')
-      .run(paused ? 0 : 1, nowIso(), id);
-    this.reload();
+  async setMailboxPaused(email: string, paused: boolean): Promise<MailboxEntry> {
+    const id = await this.edit(async () => {
+      const id = await this.mailboxRowId(email);
+      await this.db.run('UPDATE mailboxes SET active = ?, updated_at = ? WHERE id = ?', [
+        paused ? 0 : 1,
+        nowIso(),
+        id,
+      ]);
+      return id;
+    });
+    await this.reload();
     return this.current.mailboxes.find((mailbox) => mailbox.key === String(id))!;
   }
 
   // ---- edit in place (instead of remove and add again) -------------------------------------------
 
-  editUser(phoneOrTelegramId: string, changes: UserChanges): UserEntry {
-    const id = this.userRowId(phoneOrTelegramId);
+  async editUser(phoneOrTelegramId: string, changes: UserChanges): Promise<UserEntry> {
     const name = changes.name?.trim();
     if (name === '') throw new DirectoryInputError('--name must not be empty');
     let phone: string | undefined;
     if (changes.phone !== undefined) {
       phone = normalizePhone(changes.phone, this.options.phoneRegion) ?? undefined;
       if (!phone) throw new DirectoryInputError(`--phone: "${changes.phone}" is not a valid phone number`);
-      if (this.db.prepare('SELECT 1 FROM users WHERE phone = ? AND id != ?').get(phone, id)) {
+    }
+    const id = await this.edit(async () => {
+      const id = await this.userRowId(phoneOrTelegramId);
+      if (
+        phone !== undefined &&
+        (await this.db.get('SELECT 1 AS found FROM users WHERE phone = ? AND id != ?', [phone, id]))
+      ) {
         throw new DirectoryInputError(`a user with phone ${phone} already exists`);
       }
-    }
-    const mailboxIds = changes.mailboxes === undefined ? undefined : this.mailboxIds(changes.mailboxes);
-    this.db.transaction(() => {
+      const mailboxIds =
+        changes.mailboxes === undefined ? undefined : await this.mailboxIds(changes.mailboxes);
       const now = nowIso();
       if (name !== undefined)
-        this.db.prepare('UPDATE users SET name = ?, updated_at = ? WHERE id = ?').run(name, now, id);
+        await this.db.run('UPDATE users SET name = ?, updated_at = ? WHERE id = ?', [name, now, id]);
       if (phone !== undefined)
-        this.db.prepare('UPDATE users SET phone = ?, updated_at = ? WHERE id = ?').run(phone, now, id);
+        await this.db.run('UPDATE users SET phone = ?, updated_at = ? WHERE id = ?', [phone, now, id]);
       if (changes.telegramId !== undefined) {
         if (changes.telegramId !== null) {
           // one Telegram account, one user
-          this.db
-            .prepare('UPDATE users SET telegram_id = NULL, updated_at = ? WHERE telegram_id = ? AND id != ?')
-            .run(now, changes.telegramId, id);
+          await this.db.run(
+            'UPDATE users SET telegram_id = NULL, updated_at = ? WHERE telegram_id = ? AND id != ?',
+            [now, changes.telegramId, id],
+          );
         }
-        this.db
-          .prepare('UPDATE users SET telegram_id = ?, updated_at = ? WHERE id = ?')
-          .run(changes.telegramId, now, id);
+        await this.db.run('UPDATE users SET telegram_id = ?, updated_at = ? WHERE id = ?', [
+          changes.telegramId,
+          now,
+          id,
+        ]);
       }
-      if (mailboxIds !== undefined) this.replaceLinks('user_mailboxes', 'user_id', id, mailboxIds);
-    })();
-    this.reload();
+      if (mailboxIds !== undefined) await this.replaceLinks('user_mailboxes', 'user_id', id, mailboxIds);
+      return id;
+    });
+    await this.reload();
     return this.current.users.find((user) => user.key === String(id))!;
   }
 
-  editGroup(title: string, changes: GroupChanges): GroupEntry {
-    const id = this.groupRowId(title);
+  async editGroup(title: string, changes: GroupChanges): Promise<GroupEntry> {
     const newTitle = changes.title?.trim();
     if (newTitle === '') throw new DirectoryInputError('--title must not be empty');
-    if (
-      newTitle !== undefined &&
-      this.db.prepare('SELECT 1 FROM groups WHERE title = ? AND id != ?').get(newTitle, id)
-    ) {
-      throw new DirectoryInputError(`a group titled "${newTitle}" already exists`);
-    }
-    const mailboxIds = changes.mailboxes === undefined ? undefined : this.mailboxIds(changes.mailboxes);
-    this.db.transaction(() => {
-      const now = nowIso();
-      const set = (column: string, value: unknown) =>
-        this.db.prepare(`UPDATE groups SET ${column} = ?, updated_at = ? WHERE id = ?`).run(value, now, id);
-      if (newTitle !== undefined) set('title', newTitle);
-      if (changes.topicId !== undefined) set('topic_id', changes.topicId);
-      if (changes.mediaMode !== undefined) set('media_mode', changes.mediaMode);
-      if (changes.tallImageMode !== undefined) set('tall_image_mode', changes.tallImageMode);
-      if (changes.telegramId !== undefined) {
-        set('telegram_id', changes.telegramId);
-        set('locked', changes.telegramId === null ? 0 : 1);
+    const id = await this.edit(async () => {
+      const id = await this.groupRowId(title);
+      if (
+        newTitle !== undefined &&
+        (await this.db.get('SELECT 1 AS found FROM groups WHERE title = ? AND id != ?', [newTitle, id]))
+      ) {
+        throw new DirectoryInputError(`a group titled "${newTitle}" already exists`);
       }
-      if (mailboxIds !== undefined) this.replaceLinks('group_mailboxes', 'group_id', id, mailboxIds);
-    })();
-    this.reload();
+      const mailboxIds =
+        changes.mailboxes === undefined ? undefined : await this.mailboxIds(changes.mailboxes);
+      const now = nowIso();
+      const set = (column: string, value: SqlValue) =>
+        this.db.run(`UPDATE groups SET ${column} = ?, updated_at = ? WHERE id = ?`, [value, now, id]);
+      if (newTitle !== undefined) await set('title', newTitle);
+      if (changes.topicId !== undefined) await set('topic_id', changes.topicId);
+      if (changes.mediaMode !== undefined) await set('media_mode', changes.mediaMode);
+      if (changes.tallImageMode !== undefined) await set('tall_image_mode', changes.tallImageMode);
+      if (changes.telegramId !== undefined) {
+        await set('telegram_id', changes.telegramId);
+        await set('locked', changes.telegramId === null ? 0 : 1);
+      }
+      if (mailboxIds !== undefined) await this.replaceLinks('group_mailboxes', 'group_id', id, mailboxIds);
+      return id;
+    });
+    await this.reload();
     return this.current.groups.find((group) => group.key === String(id))!;
   }
 
-  editMailbox(email: string, changes: MailboxChanges): MailboxEntry {
-    const id = this.mailboxRowId(email);
+  async editMailbox(email: string, changes: MailboxChanges): Promise<MailboxEntry> {
     if (changes.password !== undefined && changes.passwordEnv !== undefined) {
       throw new DirectoryInputError('give at most one of --password or --password-env');
     }
@@ -740,76 +835,75 @@ export class LocalDirectory implements Directory {
         `--sender-auth: "${changes.senderAuth}" is not off, dkim, authentication-results or authentication-results:<authserv-id>`,
       );
     }
-    this.db.transaction(() => {
+    const id = await this.edit(async () => {
+      const id = await this.mailboxRowId(email);
       const now = nowIso();
-      const set = (column: string, value: unknown) =>
-        this.db
-          .prepare(`UPDATE mailboxes SET ${column} = ?, updated_at = ? WHERE id = ?`)
-          .run(value, now, id);
-      if (changes.host !== undefined) set('host', changes.host.trim());
-      if (changes.port !== undefined) set('port', changes.port);
-      if (changes.tls !== undefined) set('tls', changes.tls);
-      if (changes.login !== undefined) set('login', changes.login.trim());
-      const dropOAuth2 = () => {
-        for (const column of OAUTH2_COLUMNS) set(column, null);
+      const set = (column: string, value: SqlValue) =>
+        this.db.run(`UPDATE mailboxes SET ${column} = ?, updated_at = ? WHERE id = ?`, [value, now, id]);
+      if (changes.host !== undefined) await set('host', changes.host.trim());
+      if (changes.port !== undefined) await set('port', changes.port);
+      if (changes.tls !== undefined) await set('tls', changes.tls);
+      if (changes.login !== undefined) await set('login', changes.login.trim());
+      const dropOAuth2 = async () => {
+        for (const column of OAUTH2_COLUMNS) await set(column, null);
       };
       if (changes.password !== undefined) {
-        set('password', changes.password);
-        set('password_env', null);
-        dropOAuth2();
+        await set('password', changes.password);
+        await set('password_env', null);
+        await dropOAuth2();
       }
       if (changes.passwordEnv !== undefined) {
-        set('password_env', changes.passwordEnv);
-        set('password', null);
-        dropOAuth2();
+        await set('password_env', changes.passwordEnv);
+        await set('password', null);
+        await dropOAuth2();
       }
       if (changes.oauth2) {
-        set('password', null);
-        set('password_env', null);
-        set('oauth2_token_url', changes.oauth2.tokenUrl.trim());
-        set('oauth2_client_id', changes.oauth2.clientId.trim());
-        set('oauth2_client_secret_env', changes.oauth2.clientSecretEnv);
-        set('oauth2_scope', changes.oauth2.scope?.trim() || null);
-        set('oauth2_refresh_token_env', changes.oauth2.refreshTokenEnv ?? null);
+        await set('password', null);
+        await set('password_env', null);
+        await set('oauth2_token_url', changes.oauth2.tokenUrl.trim());
+        await set('oauth2_client_id', changes.oauth2.clientId.trim());
+        await set('oauth2_client_secret_env', changes.oauth2.clientSecretEnv);
+        await set('oauth2_scope', changes.oauth2.scope?.trim() || null);
+        await set('oauth2_refresh_token_env', changes.oauth2.refreshTokenEnv ?? null);
       }
-      if (changes.folder !== undefined) set('folder', changes.folder.trim() || 'INBOX');
-      if (allowFrom !== undefined) set('allow_from', JSON.stringify(allowFrom));
-      if (changes.mediaMode !== undefined) set('media_mode', changes.mediaMode);
-      if (changes.tallImageMode !== undefined) set('tall_image_mode', changes.tallImageMode);
+      if (changes.folder !== undefined) await set('folder', changes.folder.trim() || 'INBOX');
+      if (allowFrom !== undefined) await set('allow_from', JSON.stringify(allowFrom));
+      if (changes.mediaMode !== undefined) await set('media_mode', changes.mediaMode);
+      if (changes.tallImageMode !== undefined) await set('tall_image_mode', changes.tallImageMode);
       if (changes.markSeen !== undefined)
-        set('mark_seen', changes.markSeen === null ? null : changes.markSeen ? 1 : 0);
+        await set('mark_seen', changes.markSeen === null ? null : changes.markSeen ? 1 : 0);
       if (changes.senderAuth !== undefined)
-        set('sender_auth', senderAuth ? formatSenderAuth(senderAuth) : null);
-    })();
-    this.reload();
+        await set('sender_auth', senderAuth ? formatSenderAuth(senderAuth) : null);
+      return id;
+    });
+    await this.reload();
     return this.current.mailboxes.find((mailbox) => mailbox.key === String(id))!;
   }
 
-  private replaceLinks(
+  private async replaceLinks(
     table: 'user_mailboxes' | 'group_mailboxes',
     column: 'user_id' | 'group_id',
     ownerId: number,
     mailboxIds: number[],
-  ): void {
-    this.db.prepare(`DELETE FROM ${table} WHERE ${column} = ?`).run(ownerId);
-    const link = this.db.prepare(`INSERT INTO ${table} (${column}, mailbox_id) VALUES (?, ?)`);
-    for (const mailboxId of mailboxIds) link.run(ownerId, mailboxId);
+  ): Promise<void> {
+    await this.db.run(`DELETE FROM ${table} WHERE ${column} = ?`, [ownerId]);
+    for (const mailboxId of mailboxIds) {
+      await this.db.run(`INSERT INTO ${table} (${column}, mailbox_id) VALUES (?, ?)`, [ownerId, mailboxId]);
+    }
   }
 
-  addGroup(input: NewGroup): GroupEntry {
+  async addGroup(input: NewGroup): Promise<GroupEntry> {
     const title = input.title.trim();
     if (!title) throw new DirectoryInputError('--title must not be empty');
-    if (this.db.prepare('SELECT 1 FROM groups WHERE title = ?').get(title)) {
-      throw new DirectoryInputError(`a group titled "${title}" already exists`);
-    }
-    const mailboxIds = this.mailboxIds(input.mailboxes);
-    const id = this.db.transaction(() => {
+    const id = await this.edit(async () => {
+      if (await this.db.get('SELECT 1 AS found FROM groups WHERE title = ?', [title])) {
+        throw new DirectoryInputError(`a group titled "${title}" already exists`);
+      }
+      const mailboxIds = await this.mailboxIds(input.mailboxes);
       const now = nowIso();
-      const result = this.db
-        .prepare(
-          'INSERT INTO groups (title, telegram_id, locked, topic_id, media_mode, tall_image_mode, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
-        )
-        .run(
+      const row = await this.db.get<{ id: number }>(
+        'INSERT INTO groups (title, telegram_id, locked, topic_id, media_mode, tall_image_mode, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id',
+        [
           title,
           input.telegramId ?? null,
           input.telegramId === undefined ? 0 : 1,
@@ -818,30 +912,40 @@ export class LocalDirectory implements Directory {
           input.tallImageMode ?? null,
           now,
           now,
-        );
-      const link = this.db.prepare('INSERT INTO group_mailboxes (group_id, mailbox_id) VALUES (?, ?)');
-      for (const mailboxId of mailboxIds) link.run(result.lastInsertRowid, mailboxId);
-      return Number(result.lastInsertRowid);
-    })();
-    this.reload();
+        ],
+      );
+      for (const mailboxId of mailboxIds) {
+        await this.db.run('INSERT INTO group_mailboxes (group_id, mailbox_id) VALUES (?, ?)', [
+          row!.id,
+          mailboxId,
+        ]);
+      }
+      return row!.id;
+    });
+    await this.reload();
     return this.current.groups.find((group) => group.key === String(id))!;
   }
 
-  removeGroup(title: string): void {
-    const result = this.db.prepare('DELETE FROM groups WHERE title = ?').run(title.trim());
+  async removeGroup(title: string): Promise<void> {
+    const result = await this.edit(() => this.db.run('DELETE FROM groups WHERE title = ?', [title.trim()]));
     if (result.changes === 0) throw new DirectoryInputError(`no group titled "${title}"`);
-    this.reload();
+    await this.reload();
   }
 
-  private mailboxIds(emails: string[]): number[] {
+  private async mailboxIds(emails: string[]): Promise<number[]> {
     if (emails.length === 0) throw new DirectoryInputError('give at least one --mailbox');
-    return [...new Set(emails.map((email) => email.trim().toLowerCase()))].map((email) => {
-      const row = this.db.prepare('SELECT id FROM mailboxes WHERE email = ?').get(email) as
-        | { id: number }
-        | undefined;
+    const ids: number[] = [];
+    for (const email of new Set(emails.map((entry) => entry.trim().toLowerCase()))) {
+      const row = await this.db.get<{ id: number }>('SELECT id FROM mailboxes WHERE email = ?', [email]);
       if (!row)
         throw new DirectoryInputError(`unknown mailbox ${email} (add it with: mailbox add ${email} ...)`);
-      return row.id;
-    });
+      ids.push(row.id);
+    }
+    return ids;
   }
+}
+
+/** A Telegram chat id as read: PostgreSQL may return a BIGINT as text. */
+function chatIdOf(value: number | string | null): number | null {
+  return value === null ? null : Number(value);
 }

@@ -311,18 +311,18 @@ export const MAILBOX_CSV: CsvTableSpec<MailboxEntry> = {
     tallImageModeColumn<MailboxEntry>(),
   ] as ReadonlyArray<CsvColumn<MailboxEntry>>,
   complete: completeMailbox,
-  add(directory, fields) {
+  async add(directory, fields) {
     const { active, password, oauth2, host, ...rest } = fields;
     for (const field of OAUTH2_FIELDS) delete rest[field];
-    directory.addMailbox({
+    await directory.addMailbox({
       ...(withoutNulls(rest) as unknown as NewMailbox),
       ...(host === null ? { webhookOnly: true } : { host: host as string }),
       ...((password as PasswordValue | null) ?? {}),
       ...(oauth2 ? { oauth2: oauth2 as OAuth2Input } : {}),
     });
-    if (active === false) directory.setMailboxPaused(fields.email as string, true);
+    if (active === false) await directory.setMailboxPaused(fields.email as string, true);
   },
-  edit(directory, entry, changed, fields) {
+  async edit(directory, entry, changed, fields) {
     const { active, password, ...rest } = changed;
     for (const field of OAUTH2_FIELDS) delete rest[field];
     const changes = rest as MailboxChanges;
@@ -331,8 +331,8 @@ export const MAILBOX_CSV: CsvTableSpec<MailboxEntry> = {
       if (fields.oauth2) changes.oauth2 = fields.oauth2 as OAuth2Input;
       else Object.assign(changes, fields.password as PasswordValue);
     }
-    if (Object.keys(changes).length > 0) directory.editMailbox(entry.email, changes);
-    if (active !== undefined) directory.setMailboxPaused(entry.email, active === false);
+    if (Object.keys(changes).length > 0) await directory.editMailbox(entry.email, changes);
+    if (active !== undefined) await directory.setMailboxPaused(entry.email, active === false);
   },
   remove: (directory, entry) => directory.removeMailbox(entry.email),
 };

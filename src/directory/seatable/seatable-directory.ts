@@ -3,7 +3,7 @@
  * base; the bot reads them whole at start and every SEATABLE_REFRESH_SECONDS, and serves every
  * lookup from that in-memory copy, so delivery never waits on SeaTable.
  *
- * Outages: the last good copy is kept in SQLite (`directory_cache`), so the bot keeps delivering
+ * Outages: the last good copy is kept in the bot's state (`directory_cache`), so the bot keeps delivering
  * while SeaTable is down, and also starts during an outage. The admin is told once when SeaTable
  * becomes unreachable and once when it is back, not on every failed refresh.
  *
@@ -18,7 +18,7 @@ import type { CountryCode } from 'libphonenumber-js';
 import { type AdminAlerts, LoggedAlerts } from '../../observability/admin-alerts.js';
 import type { Logger } from '../../observability/logger.js';
 import type { SecretScrubber } from '../../observability/secret-scrubber.js';
-import { type Database, nowIso } from '../../store/database.js';
+import { nowIso, type SqlDatabase } from '../../store/sql-database.js';
 import {
   type DirectorySnapshot,
   type DirectorySource,
@@ -51,7 +51,7 @@ export interface SeaTableDirectoryOptions {
   /** How often the whole directory is re-read, ms (SEATABLE_REFRESH_SECONDS × 1000). Default 60 000; 0 disables. */
   refreshIntervalMs?: number;
   /** The bot's database: the last good copy is kept in its `directory_cache` table. */
-  db: Database;
+  db: SqlDatabase;
   logger: Logger;
   /** Every password read from the base is registered here, so no log line shows it. */
   scrubber: SecretScrubber;
@@ -108,6 +108,8 @@ export class SeaTableDirectory implements DirectorySource {
   readonly kind = 'seatable' as const;
   private current: DirectorySnapshot = { mailboxes: [], users: [], groups: [], loadedAt: nowIso() };
   private fingerprint = '';
+  /** Whether the saved copy holds the current content (else the next save writes it whole). */
+  private cacheSaved = false;
   private readonly listeners = new Set<(snapshot: DirectorySnapshot) => void>();
   private readonly alerts: AdminAlerts;
   private readonly env: Record<string, string | undefined>;
@@ -137,6 +139,8 @@ export class SeaTableDirectory implements DirectorySource {
   /** The last re-read for a lookup that found nothing: when, and its error. */
   private lastMissRefresh: { at: number; error: unknown } | null = null;
   private missRefresh: Promise<void> | null = null;
+  /** The saved copy's writes, one after the other, so an older copy never lands after a newer one. */
+  private cacheWrites: Promise<void> = Promise.resolve();
 
   constructor(private readonly options: SeaTableDirectoryOptions) {
     this.alerts = options.alerts ?? new LoggedAlerts(options.logger);
@@ -174,7 +178,9 @@ export class SeaTableDirectory implements DirectorySource {
    */
   async start(): Promise<void> {
     this.stopped = false;
-    const cached = this.readCache();
+    // the changes an earlier run left queued are in effect again from the first copy on
+    await this.writeBack.load();
+    const cached = await this.readCache();
     const attempt = this.load();
     // timer refreshes wait for this first read instead of running beside it
     this.running = attempt
@@ -266,6 +272,7 @@ export class SeaTableDirectory implements DirectorySource {
     this.timer = null;
     // queued changes stay in the database for the next start
     await this.writeBack.stop();
+    await this.cacheWrites;
   }
 
   snapshot(): DirectorySnapshot {
@@ -419,7 +426,9 @@ export class SeaTableDirectory implements DirectorySource {
     const fingerprint = JSON.stringify({ ...snapshot, loadedAt: '' });
     const changed = fingerprint !== this.fingerprint;
     // an unchanged directory only moves the saved copy's time, instead of rewriting it every refresh
-    if (persist) this.writeCache(snapshot, changed);
+    if (persist) {
+      this.cacheWrites = this.cacheWrites.then(() => this.writeCache(snapshot, changed));
+    }
     if (!changed) return;
     this.fingerprint = fingerprint;
     for (const listener of this.listeners) {
@@ -459,10 +468,11 @@ export class SeaTableDirectory implements DirectorySource {
 
   // ---- the persisted copy ------------------------------------------------------------------------
 
-  private readCache(): DirectorySnapshot | null {
-    const row = this.options.db
-      .prepare('SELECT snapshot, loaded_at FROM directory_cache WHERE source = ?')
-      .get(CACHE_SOURCE) as { snapshot: string; loaded_at: string } | undefined;
+  private async readCache(): Promise<DirectorySnapshot | null> {
+    const row = await this.options.db.get<{ snapshot: string; loaded_at: string }>(
+      'SELECT snapshot, loaded_at FROM directory_cache WHERE source = ?',
+      [CACHE_SOURCE],
+    );
     if (!row) return null;
     try {
       const persisted = JSON.parse(row.snapshot) as PersistedSnapshot;
@@ -495,12 +505,14 @@ export class SeaTableDirectory implements DirectorySource {
     }
   }
 
-  private writeCache(snapshot: DirectorySnapshot, contentChanged: boolean): void {
+  /** Never rejects: a copy that could not be saved is logged, and the next one is saved in full. */
+  private async writeCache(snapshot: DirectorySnapshot, contentChanged: boolean): Promise<void> {
     try {
-      if (!contentChanged) {
-        this.options.db
-          .prepare('UPDATE directory_cache SET loaded_at = ? WHERE source = ?')
-          .run(snapshot.loadedAt, CACHE_SOURCE);
+      if (!contentChanged && this.cacheSaved) {
+        await this.options.db.run('UPDATE directory_cache SET loaded_at = ? WHERE source = ?', [
+          snapshot.loadedAt,
+          CACHE_SOURCE,
+        ]);
         return;
       }
       const persisted: PersistedSnapshot = {
@@ -518,12 +530,13 @@ export class SeaTableDirectory implements DirectorySource {
           })),
         },
       };
-      this.options.db
-        .prepare(
-          `INSERT INTO directory_cache (source, snapshot, loaded_at) VALUES (?, ?, ?)
-           ON CONFLICT (source) DO UPDATE SET snapshot = excluded.snapshot, loaded_at = excluded.loaded_at`,
-        )
-        .run(CACHE_SOURCE, JSON.stringify(persisted), snapshot.loadedAt);
+      this.cacheSaved = false;
+      await this.options.db.run(
+        `INSERT INTO directory_cache (source, snapshot, loaded_at) VALUES (?, ?, ?)
+         ON CONFLICT (source) DO UPDATE SET snapshot = excluded.snapshot, loaded_at = excluded.loaded_at`,
+        [CACHE_SOURCE, JSON.stringify(persisted), snapshot.loadedAt],
+      );
+      this.cacheSaved = true;
     } catch (error) {
       this.options.logger.error(
         { err: this.options.scrubber.describe(error) },
@@ -535,11 +548,11 @@ export class SeaTableDirectory implements DirectorySource {
   // ---- writes ------------------------------------------------------------------------------------
 
   async setUserTelegramId(userKey: string, telegramId: number | null): Promise<void> {
-    this.record({ kind: 'user-telegram-id', userKey, telegramId });
+    await this.record({ kind: 'user-telegram-id', userKey, telegramId });
   }
 
   async setUserActive(userKey: string, active: boolean): Promise<void> {
-    this.record({ kind: 'user-active', userKey, active });
+    await this.record({ kind: 'user-active', userKey, active });
   }
 
   /**
@@ -568,7 +581,7 @@ export class SeaTableDirectory implements DirectorySource {
     const already = chosen.locked && chosen.telegramId === chatId;
     // SeaTable away a moment ago (the queue is backing off): the copy answers without waiting
     const waitMs = this.writeBack.waitingForRetry ? 0 : (this.options.claimWaitMs ?? 3000);
-    const id = this.record({ kind: 'claim-group', groupKey: chosen.key, title: chosen.title, chatId });
+    const id = await this.record({ kind: 'claim-group', groupKey: chosen.key, title: chosen.title, chatId });
     this.claimsAwaited.add(id);
     const attempt = waitMs > 0 ? await this.writeBack.nextAttempt(id, waitMs) : null;
     this.claimsAwaited.delete(id);
@@ -585,7 +598,7 @@ export class SeaTableDirectory implements DirectorySource {
   }
 
   async moveGroupChat(oldChatId: number, newChatId: number): Promise<void> {
-    this.record({ kind: 'move-group-chat', oldChatId, newChatId });
+    await this.record({ kind: 'move-group-chat', oldChatId, newChatId });
   }
 
   writesSettled(): Promise<void> {
@@ -599,9 +612,10 @@ export class SeaTableDirectory implements DirectorySource {
   }
 
   /** Queues a change durably, then shows it in the copy (which listeners and intake see at once). */
-  private record(write: DirectoryWrite): number {
-    const id = this.writeBack.enqueue(write);
-    // in place: a write never triggers a full re-read
+  private async record(write: DirectoryWrite): Promise<number> {
+    const id = await this.writeBack.enqueue(write);
+    // in place: a write never triggers a full re-read (a read adopted meanwhile already shows it as
+    // pending; applying it again changes nothing)
     this.adopt(applyWrite(this.current, write), true);
     return id;
   }

@@ -98,7 +98,12 @@ export class WriteBack {
     this.now = options.now ?? Date.now;
   }
 
-  /** Starts carrying changes, the ones left by an earlier run first. */
+  /** Reads the changes left by an earlier run (see `pending`); `start` carries them first. */
+  load(): Promise<void> {
+    return this.options.queue.load();
+  }
+
+  /** Starts carrying changes, the ones left by an earlier run (`load`) first. */
   start(): void {
     this.stopped = false;
     this.kick();
@@ -122,8 +127,8 @@ export class WriteBack {
   }
 
   /** Queues a change durably and starts on it when nothing is ahead of it. Returns its queue id. */
-  enqueue(write: DirectoryWrite): number {
-    const id = this.options.queue.add(write, this.now());
+  async enqueue(write: DirectoryWrite): Promise<number> {
+    const id = await this.options.queue.add(write, this.now());
     // a new change does not cut a backoff short: SeaTable is asked again when the wait is over
     if (this.timer === null) this.kick();
     return id;
@@ -180,10 +185,18 @@ export class WriteBack {
     this.lookAgain = false;
     this.running = this.pump()
       .catch((error: unknown) => {
+        // e.g. the database away a moment (PostgreSQL restarting): the queue is looked at again soon
         this.options.logger.error(
           { err: this.options.scrubber.describe(error) },
-          'the SeaTable write-back stopped unexpectedly; it resumes with the next change or restart',
+          'the SeaTable write-back stopped unexpectedly; it resumes in a moment',
         );
+        if (!this.stopped && this.timer === null) {
+          this.timer = setTimeout(() => {
+            this.timer = null;
+            this.kick();
+          }, this.retryBaseMs);
+          this.timer.unref();
+        }
       })
       .finally(() => {
         this.running = null;
@@ -207,9 +220,14 @@ export class WriteBack {
         this.timer.unref();
         return;
       }
-      this.inFlight = this.attempt(head);
-      await this.inFlight;
-      this.inFlight = null;
+      const attempt = this.attempt(head);
+      // stop waits for it, and never on its failure (which the loop's caller logs)
+      this.inFlight = attempt.catch(() => undefined);
+      try {
+        await attempt;
+      } finally {
+        this.inFlight = null;
+      }
     }
   }
 
@@ -224,7 +242,7 @@ export class WriteBack {
       if (this.stopped) return;
       const reason = scrubber.describe(error);
       if (!isTransientWriteError(error)) {
-        queue.remove(entry.id);
+        await queue.remove(entry.id);
         logger.error({ write: what, err: reason }, 'SeaTable refused a directory change for good; dropped');
         this.options.alerts.raise(
           `seatable-write-dropped:${entry.id}`,
@@ -241,7 +259,7 @@ export class WriteBack {
           ? Math.min(error.retryAfterMs, MAX_ANNOUNCED_WAIT_MS)
           : 0;
       const delay = Math.max(announced, this.backoff(attempts));
-      queue.reschedule(entry.id, this.now() + delay, reason);
+      await queue.reschedule(entry.id, this.now() + delay, reason);
       logger[attempts === 1 ? 'warn' : 'debug'](
         { write: what, attempts, retryInMs: delay, err: reason },
         'SeaTable did not take a directory change yet; it stays queued and is retried',
@@ -258,7 +276,7 @@ export class WriteBack {
       return;
     }
     if (this.stopped) return;
-    queue.remove(entry.id);
+    await queue.remove(entry.id);
     logger.info({ write: what, outcome: result.outcome }, 'SeaTable took a directory change');
     const attempt = { kind: 'done', result } as const;
     this.options.onSettled(entry, attempt);

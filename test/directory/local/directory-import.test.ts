@@ -18,9 +18,16 @@ import {
   exportTable,
   planImport,
 } from '../../../src/directory/local/directory-import.js';
-import { LocalDirectory, type NewUser } from '../../../src/directory/local/local-directory.js';
+import {
+  DirectoryInputError,
+  LocalDirectory,
+  type NewUser,
+} from '../../../src/directory/local/local-directory.js';
 import { type Database, openDatabase } from '../../../src/store/database.js';
+import { SqliteDatabase } from '../../../src/store/sqlite-database.js';
+import { forEachEngine } from '../../store/engines.js';
 import { removeDir, tempDataDir } from '../../support/bot-harness.js';
+import { ensureDirectoryVersion } from '../directory-worlds.js';
 
 const opened: Array<{ db: Database; dir: string }> = [];
 afterEach(() => {
@@ -30,20 +37,21 @@ afterEach(() => {
   }
 });
 
-function world(env: Record<string, string> = {}) {
+async function world(env: Record<string, string> = {}) {
   const dir = tempDataDir();
   const db = openDatabase(dir);
   opened.push({ db, dir });
-  const directory = new LocalDirectory(db, { phoneRegion: 'RU', pollIntervalMs: 0, env });
-  void directory.start();
-  return { db, directory };
+  const sql = new SqliteDatabase(db);
+  const directory = new LocalDirectory(sql, { phoneRegion: 'RU', pollIntervalMs: 0, env });
+  await directory.start();
+  return { db, sql, directory };
 }
 
 /** A directory with the awkward values a real one has. */
-function populated() {
-  const w = world({ SALES_PASSWORD: 'from-the-environment' });
+async function populated() {
+  const w = await world({ SALES_PASSWORD: 'from-the-environment' });
   const { directory } = w;
-  directory.addMailbox({
+  await directory.addMailbox({
     email: 'Reports@Example.com',
     host: 'imap.example.com',
     password: 'Stored-Secret-123',
@@ -51,7 +59,7 @@ function populated() {
     markSeen: false,
     senderAuth: 'authentication-results:mx.example.com',
   });
-  directory.addMailbox({
+  await directory.addMailbox({
     email: 'sales@example.com',
     host: 'imap.example.com',
     port: 143,
@@ -61,25 +69,25 @@ function populated() {
     folder: 'Superset/Отчёты',
     mediaMode: 'both',
   });
-  directory.addUser({
+  await directory.addUser({
     name: 'Иван "Ваня" Петров; отдел',
     phone: '8 (999) 123-45-67',
     mailboxes: ['reports@example.com'],
   });
-  directory.addUser({
+  await directory.addUser({
     name: '=HYPERLINK("http://evil.example","click")',
     phone: '+7 999 123-45-68',
     mailboxes: ['reports@example.com', 'sales@example.com'],
     telegramId: 5_551_234,
   });
-  directory.setUserPaused('+79991234568', true);
-  directory.addGroup({
+  await directory.setUserPaused('+79991234568', true);
+  await directory.addGroup({
     title: 'BI, team',
     mailboxes: ['sales@example.com'],
     telegramId: -1_001_234_567_890,
     topicId: 7,
   });
-  directory.addGroup({
+  await directory.addGroup({
     title: '@channel',
     mailboxes: ['reports@example.com'],
     mediaMode: 'document',
@@ -98,8 +106,8 @@ function plan<E extends { key: string }>(spec: CsvTableSpec<E>, directory: Local
 }
 
 describe('export, then import', () => {
-  it('reads every table back unchanged, with either separator', () => {
-    const { directory } = populated();
+  it('reads every table back unchanged, with either separator', async () => {
+    const { directory } = await populated();
     for (const kind of ['mailbox', 'user', 'group'] as const) {
       for (const separator of [';', ','] as const) {
         const text = exportTable(DIRECTORY_CSV[kind] as never, directory.snapshot(), separator);
@@ -118,8 +126,8 @@ describe('export, then import', () => {
     }
   });
 
-  it('writes no stored password, neutralises formulas, and keeps what the bot learnt meanwhile', () => {
-    const { directory } = populated();
+  it('writes no stored password, neutralises formulas, and keeps what the bot learnt meanwhile', async () => {
+    const { directory } = await populated();
     const mailboxes = exportTable(MAILBOX_CSV, directory.snapshot(), ';');
     expect(mailboxes).not.toContain('Stored-Secret-123');
     expect(mailboxes).not.toContain('from-the-environment');
@@ -131,17 +139,19 @@ describe('export, then import', () => {
 
     // Ivan registers with the bot after the export: importing the old file must not unlink him
     const ivan = directory.snapshot().users.find((user) => user.phone === '+79991234567')!;
-    void directory.setUserTelegramId(ivan.key, 7_770_001);
+    await directory.setUserTelegramId(ivan.key, 7_770_001);
     const again = plan(USER_CSV, directory, users);
     expect(again.changes).toEqual([]);
-    applyImport(directory, (directory as unknown as { db: Database }).db, again, { commit: true });
+    await applyImport(directory, (directory as unknown as { db: SqliteDatabase }).db, again, {
+      commit: true,
+    });
     expect(directory.snapshot().users.find((user) => user.key === ivan.key)?.telegramId).toBe(7_770_001);
   });
 });
 
 describe('import', () => {
-  it('dry run: plans adds, changes and removals and changes nothing; --apply carries them out', () => {
-    const { db, directory } = populated();
+  it('dry run: plans adds, changes and removals and changes nothing; --apply carries them out', async () => {
+    const { db, sql, directory } = await populated();
     const before = JSON.stringify({ ...directory.snapshot(), loadedAt: '' });
     const csv = [
       'Name;Phone;Mailboxes;Active',
@@ -164,15 +174,15 @@ describe('import', () => {
     // the user not in the file goes
     expect(result.removes.map((user) => user.phone)).toEqual(['+79991234568']);
 
-    const dry = applyImport(directory, db, result, {
+    const dry = await applyImport(directory, sql, result, {
       commit: false,
-      inspect: () => directory.snapshot().users.length,
+      inspect: async () => directory.snapshot().users.length,
     });
     expect(dry).toMatchObject({ committed: false, problems: [], inspected: 3 });
     expect(JSON.stringify({ ...directory.snapshot(), loadedAt: '' })).toBe(before);
     expect(db.prepare('SELECT count(*) AS n FROM users').get()).toEqual({ n: 2 });
 
-    expect(applyImport(directory, db, result, { commit: true })).toMatchObject({
+    expect(await applyImport(directory, sql, result, { commit: true })).toMatchObject({
       committed: true,
       problems: [],
     });
@@ -189,8 +199,8 @@ describe('import', () => {
     expect([second.adds.length, second.changes.length, second.removes.length]).toEqual([0, 0, 0]);
   });
 
-  it('mailboxes: a new one needs a password, a blank one keeps the stored password, a written one replaces it', () => {
-    const { db, directory } = populated();
+  it('mailboxes: a new one needs a password, a blank one keeps the stored password, a written one replaces it', async () => {
+    const { db, sql, directory } = await populated();
     const header = 'Email,Host,Password,Allowed senders';
     const missing = plan(
       MAILBOX_CSV,
@@ -215,7 +225,7 @@ describe('import', () => {
     const sales = result.changes[0]!;
     expect(sales.changes.map((change) => change.column)).toEqual(['Password']);
     expect(sales.changes[0]!.secret).toBe(true);
-    applyImport(directory, db, result, { commit: true });
+    await applyImport(directory, sql, result, { commit: true });
     const row = db
       .prepare('SELECT password, password_env, port, tls, login FROM mailboxes WHERE email = ?')
       .get('sales@example.com');
@@ -231,8 +241,8 @@ describe('import', () => {
     });
   });
 
-  it('lists every bad row with its line and plans nothing for them', () => {
-    const { directory } = populated();
+  it('lists every bad row with its line and plans nothing for them', async () => {
+    const { directory } = await populated();
     const users = plan(
       USER_CSV,
       directory,
@@ -292,8 +302,8 @@ describe('import', () => {
     expect(groups.problems[0]!.message).toContain('locked to it');
   });
 
-  it('a Telegram ID kept from the directory (blank cell) counts against one written on another row', () => {
-    const { directory } = populated();
+  it('a Telegram ID kept from the directory (blank cell) counts against one written on another row', async () => {
+    const { directory } = await populated();
     const result = plan(
       USER_CSV,
       directory,
@@ -307,8 +317,8 @@ describe('import', () => {
     ]);
   });
 
-  it('refuses a header with unknown or missing columns, naming the expected ones', () => {
-    const { directory } = populated();
+  it('refuses a header with unknown or missing columns, naming the expected ones', async () => {
+    const { directory } = await populated();
     expect(() => plan(USER_CSV, directory, 'Name,Phone,Mailbox\n')).toThrow(CsvHeaderError);
     expect(() => plan(USER_CSV, directory, 'Name,Phone,Mailbox\n')).toThrow(
       'unknown column "Mailbox" in the header; the Users columns are: Name, Phone, Mailboxes, Telegram ID, Active (required: Name, Phone, Mailboxes)',
@@ -317,16 +327,16 @@ describe('import', () => {
     expect(() => plan(MAILBOX_CSV, directory, 'email,HOST,host\n')).toThrow('column "Host" appears twice');
   });
 
-  it('a row the directory refuses while applying rolls the whole import back', () => {
-    const { db, directory } = populated();
+  it('a row the directory refuses while applying rolls the whole import back', async () => {
+    const { sql, directory } = await populated();
     class RefusingDirectory extends LocalDirectory {
       override addUser(input: NewUser) {
         if (input.name === 'Refused') throw new Error('refused for the test');
         return super.addUser(input);
       }
     }
-    const refusing = new RefusingDirectory(db, { phoneRegion: 'RU', pollIntervalMs: 0 });
-    void refusing.start();
+    const refusing = new RefusingDirectory(sql, { phoneRegion: 'RU', pollIntervalMs: 0 });
+    await refusing.start();
     const before = JSON.stringify({ ...refusing.snapshot(), loadedAt: '' });
     const result = plan(
       USER_CSV,
@@ -334,29 +344,33 @@ describe('import', () => {
       'Name,Phone,Mailboxes\nFirst,+79990000011,reports@example.com\nRefused,+79990000012,reports@example.com\n',
     );
     expect(result.problems).toEqual([]);
-    const outcome = applyImport(refusing, db, result, { commit: true });
+    const outcome = await applyImport(refusing, sql, result, { commit: true });
     expect(outcome).toMatchObject({
       committed: false,
       problems: [{ line: 3, message: 'refused for the test' }],
     });
     // the removals and the first add are undone too
     expect(JSON.stringify({ ...refusing.snapshot(), loadedAt: '' })).toBe(before);
-    void directory.refresh();
+    await directory.refresh();
     expect(directory.snapshot().users.map((user) => user.phone)).toEqual(['+79991234567', '+79991234568']);
   });
 });
 
 /** A webhook-only mailbox and two OAuth2 ones (refresh-token and client-credentials grants). */
-function withOtherLogins() {
-  const w = world({ M365_SECRET: 'm365-client-secret-value', G_SECRET: 'g-secret', G_REFRESH: 'g-refresh' });
+async function withOtherLogins() {
+  const w = await world({
+    M365_SECRET: 'm365-client-secret-value',
+    G_SECRET: 'g-secret',
+    G_REFRESH: 'g-refresh',
+  });
   const { directory } = w;
-  directory.addMailbox({
+  await directory.addMailbox({
     email: 'hook@example.com',
     webhookOnly: true,
     mediaMode: 'document',
     tallImageMode: 'tiles',
   });
-  directory.addMailbox({
+  await directory.addMailbox({
     email: 'm365@example.com',
     host: 'outlook.office365.com',
     oauth2: {
@@ -366,7 +380,7 @@ function withOtherLogins() {
     },
     senderAuth: 'dkim',
   });
-  directory.addMailbox({
+  await directory.addMailbox({
     email: 'google@example.com',
     host: 'imap.gmail.com',
     oauth2: {
@@ -378,7 +392,11 @@ function withOtherLogins() {
     },
     tallImageMode: 'tiles+document',
   });
-  directory.addMailbox({ email: 'plain@example.com', host: 'imap.example.com', passwordEnv: 'PLAIN_PW' });
+  await directory.addMailbox({
+    email: 'plain@example.com',
+    host: 'imap.example.com',
+    passwordEnv: 'PLAIN_PW',
+  });
   return w;
 }
 
@@ -390,8 +408,8 @@ const mailboxState = (directory: LocalDirectory) =>
 const OLD_HEADER = 'Email;Host;Port;TLS;Login;Password;Folder;Allowed senders;Active;Media mode;Mark seen';
 
 describe('webhook-only and OAuth2 mailboxes', () => {
-  it('export, then import into an empty directory, gives the same mailboxes; no secret is written', () => {
-    const { directory } = withOtherLogins();
+  it('export, then import into an empty directory, gives the same mailboxes; no secret is written', async () => {
+    const { directory } = await withOtherLogins();
     for (const separator of [';', ','] as const) {
       const text = exportTable(MAILBOX_CSV, directory.snapshot(), separator);
       const s = separator;
@@ -411,14 +429,14 @@ describe('webhook-only and OAuth2 mailboxes', () => {
         0, 0, 0, 4,
       ]);
 
-      const empty = world({
+      const empty = await world({
         M365_SECRET: 'm365-client-secret-value',
         G_SECRET: 'g-secret',
         G_REFRESH: 'g-refresh',
       });
       const into = plan(MAILBOX_CSV, empty.directory, text);
       expect(into.problems).toEqual([]);
-      expect(applyImport(empty.directory, empty.db, into, { commit: true })).toMatchObject({
+      expect(await applyImport(empty.directory, empty.sql, into, { commit: true })).toMatchObject({
         committed: true,
         problems: [],
       });
@@ -435,8 +453,8 @@ describe('webhook-only and OAuth2 mailboxes', () => {
     }
   });
 
-  it('an older file without the OAuth2 columns keeps the OAuth2 settings; a Password written for such a mailbox is a bad row', () => {
-    const { db, directory } = withOtherLogins();
+  it('an older file without the OAuth2 columns keeps the OAuth2 settings; a Password written for such a mailbox is a bad row', async () => {
+    const { sql, directory } = await withOtherLogins();
     const before = mailboxState(directory);
     const rows = [
       'hook@example.com;;;;;;;;yes;document;',
@@ -456,7 +474,7 @@ describe('webhook-only and OAuth2 mailboxes', () => {
       'Tall image mode',
     ]);
     expect([old.adds.length, old.changes.length, old.removes.length, old.unchanged]).toEqual([0, 0, 0, 4]);
-    applyImport(directory, db, old, { commit: true });
+    await applyImport(directory, sql, old, { commit: true });
     expect(mailboxState(directory)).toEqual(before);
 
     // the same file from the days m365 had a password: never a silent switch away from OAuth2
@@ -471,8 +489,8 @@ describe('webhook-only and OAuth2 mailboxes', () => {
     ]);
   });
 
-  it('bad rows: IMAP columns of a webhook-only row, a literal OAuth2 secret, Password with OAuth2, incomplete OAuth2', () => {
-    const { directory } = withOtherLogins();
+  it('bad rows: IMAP columns of a webhook-only row, a literal OAuth2 secret, Password with OAuth2, incomplete OAuth2', async () => {
+    const { directory } = await withOtherLogins();
     const header =
       'Email,Host,Port,Password,Folder,Sender auth,OAuth2 token URL,OAuth2 client ID,OAuth2 client secret,OAuth2 refresh token';
     const token = 'https://login.example.com/token';
@@ -527,8 +545,8 @@ describe('webhook-only and OAuth2 mailboxes', () => {
     // (the removals of the mailboxes the file leaves out would be planned, but nothing is applied)
   });
 
-  it("a blank Host does not drop an IMAP mailbox's settings", () => {
-    const { directory } = withOtherLogins();
+  it("a blank Host does not drop an IMAP mailbox's settings", async () => {
+    const { directory } = await withOtherLogins();
     const result = plan(MAILBOX_CSV, directory, 'Email;Host\nplain@example.com;\n');
     expect(result.problems).toEqual([
       {
@@ -539,8 +557,8 @@ describe('webhook-only and OAuth2 mailboxes', () => {
     ]);
   });
 
-  it('switches written in the file: webhook-only to IMAP, password to OAuth2, OAuth2 to password', () => {
-    const { db, directory } = withOtherLogins();
+  it('switches written in the file: webhook-only to IMAP, password to OAuth2, OAuth2 to password', async () => {
+    const { db, sql, directory } = await withOtherLogins();
     const text = exportTable(MAILBOX_CSV, directory.snapshot(), ',');
     const [header, ...rows] = text.trimEnd().split('\r\n');
     const row = (email: string) => rows.find((line) => line.startsWith(`${email},`))!;
@@ -561,7 +579,7 @@ describe('webhook-only and OAuth2 mailboxes', () => {
         ['plain@example.com', ['Password', 'OAuth2 token URL', 'OAuth2 client ID', 'OAuth2 client secret']],
       ],
     );
-    expect(applyImport(directory, db, result, { commit: true })).toMatchObject({
+    expect(await applyImport(directory, sql, result, { commit: true })).toMatchObject({
       committed: true,
       problems: [],
     });
@@ -593,8 +611,8 @@ describe('webhook-only and OAuth2 mailboxes', () => {
     expect([again.problems.length, again.changes.length, again.unchanged]).toEqual([0, 0, 4]);
   });
 
-  it('Tall image mode and Sender auth are read, changed and reset', () => {
-    const { db, directory } = withOtherLogins();
+  it('Tall image mode and Sender auth are read, changed and reset', async () => {
+    const { sql, directory } = await withOtherLogins();
     const result = plan(
       MAILBOX_CSV,
       directory,
@@ -607,7 +625,7 @@ describe('webhook-only and OAuth2 mailboxes', () => {
       ].join('\n'),
     );
     expect(result.problems).toEqual([]);
-    applyImport(directory, db, result, { commit: true });
+    await applyImport(directory, sql, result, { commit: true });
     const state = Object.fromEntries(
       directory.snapshot().mailboxes.map((m) => [m.email, [m.senderAuth ?? null, m.tallImageMode ?? null]]),
     );
@@ -626,5 +644,50 @@ describe('webhook-only and OAuth2 mailboxes', () => {
       'Sender auth: "spf" is not off, dkim, authentication-results or authentication-results:<authserv-id>',
       expect.stringMatching(/^Tall image mode: "huge" is not /),
     ]);
+  });
+});
+
+// the import is one transaction on either engine: the CLI imports into PostgreSQL too
+forEachEngine('an import (one transaction)', (engine) => {
+  it('rolls back as a whole when the directory refuses a row, and commits what it accepts', async () => {
+    const db = engine.current();
+    if (db.engine === 'postgres') await ensureDirectoryVersion(db);
+    class RefusingDirectory extends LocalDirectory {
+      override addUser(input: NewUser) {
+        if (input.name === 'Refused') throw new DirectoryInputError('refused for the test');
+        return super.addUser(input);
+      }
+    }
+    const directory = new RefusingDirectory(db, { phoneRegion: 'RU', pollIntervalMs: 0 });
+    await directory.start();
+    await directory.addMailbox({ email: 'reports@example.com', host: 'imap.example.com', password: 'pw' });
+    await directory.addUser({ name: 'Old', phone: '+79990000010', mailboxes: ['reports@example.com'] });
+    const refused = plan(
+      USER_CSV,
+      directory,
+      'Name,Phone,Mailboxes\nFirst,+79990000011,reports@example.com\nRefused,+79990000012,reports@example.com\n',
+    );
+    // the removal of Old and the first add are undone with the refused row
+    expect(refused.problems).toEqual([]);
+    expect(await applyImport(directory, db, refused, { commit: true })).toMatchObject({
+      committed: false,
+      problems: [{ line: 3, message: 'refused for the test' }],
+    });
+    const reader = new LocalDirectory(db, { phoneRegion: 'RU', pollIntervalMs: 0 });
+    await reader.start();
+    expect(reader.snapshot().users.map((user) => user.name)).toEqual(['Old']);
+    expect(directory.snapshot().users.map((user) => user.name)).toEqual(['Old']);
+
+    const accepted = plan(
+      USER_CSV,
+      directory,
+      'Name,Phone,Mailboxes\nFirst,+79990000011,reports@example.com\n',
+    );
+    expect(await applyImport(directory, db, accepted, { commit: true })).toMatchObject({
+      committed: true,
+      problems: [],
+    });
+    await reader.refresh();
+    expect(reader.snapshot().users.map((user) => user.name)).toEqual(['First']);
   });
 });

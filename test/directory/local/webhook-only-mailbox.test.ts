@@ -3,6 +3,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { isWebhookOnly } from '../../../src/directory/directory.js';
 import { DirectoryInputError, LocalDirectory } from '../../../src/directory/local/local-directory.js';
 import { type Database, openDatabase } from '../../../src/store/database.js';
+import { SqliteDatabase } from '../../../src/store/sqlite-database.js';
 import { removeDir, tempDataDir } from '../../support/bot-harness.js';
 
 let dataDir: string;
@@ -16,35 +17,41 @@ afterEach(() => {
 function directory(): LocalDirectory {
   dataDir = tempDataDir();
   db = openDatabase(dataDir);
-  return new LocalDirectory(db, { phoneRegion: 'RU', pollIntervalMs: 0 });
+  return new LocalDirectory(new SqliteDatabase(db), { phoneRegion: 'RU', pollIntervalMs: 0 });
 }
 
 describe('webhook-only mailboxes (local directory)', () => {
-  it('adds one without host or password, active, and tells it apart from an IMAP mailbox', () => {
+  it('adds one without host or password, active, and tells it apart from an IMAP mailbox', async () => {
     const local = directory();
-    const hook = local.addMailbox({ email: 'Hook@Example.com', webhookOnly: true });
-    const imap = local.addMailbox({ email: 'imap@example.com', host: 'imap.example.com', password: 'pw' });
+    const hook = await local.addMailbox({ email: 'Hook@Example.com', webhookOnly: true });
+    const imap = await local.addMailbox({
+      email: 'imap@example.com',
+      host: 'imap.example.com',
+      password: 'pw',
+    });
     expect(hook).toMatchObject({ email: 'hook@example.com', host: '', password: null, active: true });
     expect(isWebhookOnly(hook)).toBe(true);
     expect(isWebhookOnly(imap)).toBe(false);
-    local.addUser({ name: 'Ann', phone: '+79990000001', mailboxes: ['hook@example.com'] });
+    await local.addUser({ name: 'Ann', phone: '+79990000001', mailboxes: ['hook@example.com'] });
     expect(local.snapshot().users[0]!.mailboxes).toEqual(['hook@example.com']);
   });
 
-  it('refuses IMAP options on a webhook-only mailbox, and an IMAP mailbox without a host', () => {
+  it('refuses IMAP options on a webhook-only mailbox, and an IMAP mailbox without a host', async () => {
     const local = directory();
-    expect(() =>
+    await expect(
       local.addMailbox({
         email: 'a@example.com',
         webhookOnly: true,
         host: 'imap.example.com',
         allowFrom: ['@x.example'],
       }),
-    ).toThrow(
+    ).rejects.toThrow(
       new DirectoryInputError(
         "--host, --allow-from: not for a --webhook-only mailbox (no IMAP; the webhook URL's token proves the sender)",
       ),
     );
-    expect(() => local.addMailbox({ email: 'b@example.com', password: 'pw' })).toThrow(/--host is required/);
+    await expect(local.addMailbox({ email: 'b@example.com', password: 'pw' })).rejects.toThrow(
+      /--host is required/,
+    );
   });
 });

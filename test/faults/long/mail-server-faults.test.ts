@@ -14,6 +14,7 @@ import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { LocalDirectory } from '../../../src/directory/local/local-directory.js';
 import { openDatabase } from '../../../src/store/database.js';
+import { SqliteDatabase } from '../../../src/store/sqlite-database.js';
 import { directorySeed } from '../../directory/directory-worlds.js';
 import { DovecotServer } from '../../dovecot/dovecot.js';
 import { FakeSeaTable } from '../../fakes/seatable/fake-seatable.js';
@@ -67,9 +68,9 @@ async function world(options: { folder?: string; dovecotConf?: string; dataDir?:
   const email = dovecot.address('user1');
   if (options.folder) await dovecot.createFolder('user1', options.folder);
   const db = openDatabase(dataDir);
-  const directory = new LocalDirectory(db, { phoneRegion: 'RU', pollIntervalMs: 0 });
-  directory.addMailbox({ ...dovecot.mailbox('user1'), folder: options.folder });
-  directory.addUser({ name: 'Reader', phone: '+79993000001', mailboxes: [email], telegramId: reader });
+  const directory = new LocalDirectory(new SqliteDatabase(db), { phoneRegion: 'RU', pollIntervalMs: 0 });
+  await directory.addMailbox({ ...dovecot.mailbox('user1'), folder: options.folder });
+  await directory.addUser({ name: 'Reader', phone: '+79993000001', mailboxes: [email], telegramId: reader });
   db.close();
   const httpPort = await freePort();
   const env = {

@@ -10,6 +10,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { LocalDirectory } from '../../../src/directory/local/local-directory.js';
 import { openDatabase } from '../../../src/store/database.js';
+import { SqliteDatabase } from '../../../src/store/sqlite-database.js';
 import { DovecotServer } from '../../dovecot/dovecot.js';
 import { FakeIdentityPlatform } from '../../fakes/oauth2/fake-identity-platform.js';
 import { FakeTelegram } from '../../fakes/telegram/fake-telegram.js';
@@ -52,8 +53,8 @@ async function world(grant: 'client_credentials' | 'refresh_token') {
   const dataDir = tempDataDir();
   cleanups.push(() => removeDir(dataDir));
   const db = openDatabase(dataDir);
-  const directory = new LocalDirectory(db, { phoneRegion: 'RU', pollIntervalMs: 0 });
-  directory.addMailbox({
+  const directory = new LocalDirectory(new SqliteDatabase(db), { phoneRegion: 'RU', pollIntervalMs: 0 });
+  await directory.addMailbox({
     email: dovecot.address('user1'),
     host: dovecot.host,
     port: dovecot.port,
@@ -66,8 +67,8 @@ async function world(grant: 'client_credentials' | 'refresh_token') {
       ...(refreshToken ? { refreshTokenEnv: 'MAILBOX_REFRESH_TOKEN' } : {}),
     },
   });
-  directory.addMailbox(dovecot.mailbox('user2'));
-  directory.addUser({
+  await directory.addMailbox(dovecot.mailbox('user2'));
+  await directory.addUser({
     name: 'Reader',
     phone: '+79994000001',
     mailboxes: [dovecot.address('user1'), dovecot.address('user2')],

@@ -46,8 +46,8 @@ async function survives(outage: Outage, dovecotUser: string, firstChatId: number
   try {
     const directory = bot.app.directory as LocalDirectory;
     const email = dovecot.address(dovecotUser);
-    directory.addMailbox(dovecot.mailbox(dovecotUser));
-    const readers = subscribeReaders(telegram, directory, email, READERS, { firstChatId });
+    await directory.addMailbox(dovecot.mailbox(dovecotUser));
+    const readers = await subscribeReaders(telegram, directory, email, READERS, { firstChatId });
     await eventually(
       () => bot.app.listeners.listener(email)?.status().lastSyncAt,
       10_000,
@@ -68,18 +68,18 @@ async function survives(outage: Outage, dovecotUser: string, firstChatId: number
       await dovecot.append(dovecotUser, mail.raw);
     }
     await eventually(
-      () => bot.app.outbox.countByState().pending === REPORTS * READERS,
+      async () => (await bot.app.outbox.countByState()).pending === REPORTS * READERS,
       30_000,
       'every report recorded during the outage',
     );
     await sleep(Math.max(0, outageStart + OUTAGE_MS - Date.now()));
 
     // the end of the outage: nothing was given up, and no attempt was spent on it
-    const during = bot.app.outbox.countByState();
+    const during = await bot.app.outbox.countByState();
     expect(during).toMatchObject({ pending: REPORTS * READERS, failed: 0, sent: 0 });
-    const reportIds = bot.app.store.recent(REPORTS).map((report) => report.id);
+    const reportIds = (await bot.app.store.recent(REPORTS)).map((report) => report.id);
     for (const id of reportIds) {
-      for (const delivery of bot.app.outbox.forReport(id)) expect(delivery.attempts).toBe(0);
+      for (const delivery of await bot.app.outbox.forReport(id)) expect(delivery.attempts).toBe(0);
     }
     const probes = bot.app.dispatcher!.reachability.probeCount;
     if (outage === 'connections refused') await telegram.acceptConnections();
@@ -102,7 +102,11 @@ async function survives(outage: Outage, dovecotUser: string, firstChatId: number
       const captions = telegram.messagesIn(chatId).map((message) => message.caption?.split('\n')[0]);
       expect(captions.sort()).toEqual([...subjects].sort());
     }
-    expect(bot.app.outbox.countByState()).toMatchObject({ sent: REPORTS * READERS, failed: 0, pending: 0 });
+    expect(await bot.app.outbox.countByState()).toMatchObject({
+      sent: REPORTS * READERS,
+      failed: 0,
+      pending: 0,
+    });
     const adminTexts = telegram.messagesIn(adminChat).map((message) => message.text ?? '');
     expect(adminTexts.filter((text) => text.includes('Telegram unreachable since'))).toHaveLength(1);
     expect(adminTexts.filter((text) => text.includes('Telegram is reachable again'))).toHaveLength(1);

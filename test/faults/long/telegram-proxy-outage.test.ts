@@ -57,8 +57,8 @@ async function survives(
   try {
     const directory = bot.app.directory as LocalDirectory;
     const email = dovecot.address(dovecotUser);
-    directory.addMailbox(dovecot.mailbox(dovecotUser));
-    const readers = subscribeReaders(telegram, directory, email, READERS, { firstChatId });
+    await directory.addMailbox(dovecot.mailbox(dovecotUser));
+    const readers = await subscribeReaders(telegram, directory, email, READERS, { firstChatId });
     await eventually(
       () => bot.app.listeners.listener(email)?.status().lastSyncAt,
       10_000,
@@ -77,16 +77,20 @@ async function survives(
       await dovecot.append(dovecotUser, mail.raw);
     }
     await eventually(
-      () => bot.app.outbox.countByState().pending === REPORTS * READERS,
+      async () => (await bot.app.outbox.countByState()).pending === REPORTS * READERS,
       30_000,
       'every report recorded during the outage',
     );
     await sleep(Math.max(0, outageStart + OUTAGE_MS - Date.now()));
 
     // the end of the outage: nothing was given up, and no attempt was spent on it
-    expect(bot.app.outbox.countByState()).toMatchObject({ pending: REPORTS * READERS, failed: 0, sent: 0 });
-    for (const report of bot.app.store.recent(REPORTS)) {
-      for (const delivery of bot.app.outbox.forReport(report.id)) expect(delivery.attempts).toBe(0);
+    expect(await bot.app.outbox.countByState()).toMatchObject({
+      pending: REPORTS * READERS,
+      failed: 0,
+      sent: 0,
+    });
+    for (const report of await bot.app.store.recent(REPORTS)) {
+      for (const delivery of await bot.app.outbox.forReport(report.id)) expect(delivery.attempts).toBe(0);
     }
     expect(telegram.cutConnections).toBe(0);
     await proxy.resume();
@@ -108,7 +112,11 @@ async function survives(
       const captions = telegram.messagesIn(chatId).map((message) => message.caption?.split('\n')[0]);
       expect(captions.sort()).toEqual([...subjects].sort());
     }
-    expect(bot.app.outbox.countByState()).toMatchObject({ sent: REPORTS * READERS, failed: 0, pending: 0 });
+    expect(await bot.app.outbox.countByState()).toMatchObject({
+      sent: REPORTS * READERS,
+      failed: 0,
+      pending: 0,
+    });
     const adminTexts = telegram.messagesIn(adminChat).map((message) => message.text ?? '');
     const down = adminTexts.filter((text) => text.includes('Telegram unreachable since'));
     expect(down).toHaveLength(1);
