@@ -23,9 +23,11 @@ import { webhookLatencyBenchmark } from './webhook-latency.js';
 
 const BENCHMARKS: Record<string, () => Promise<ResultRow[]>> = {
   'fan-out': () => fanOutBenchmark(),
+  'fan-out-postgres': () => fanOutBenchmark({ engine: 'postgres' }),
   'fan-out-scale': () => fanOutScaleBenchmark(),
   'paid-broadcast': () => paidBroadcastBenchmark(),
   latency: () => latencyBenchmark(),
+  'latency-postgres': () => latencyBenchmark({ engine: 'postgres' }),
   'webhook-latency': () => webhookLatencyBenchmark(),
   'idle-mailboxes': () => idleMailboxesBenchmark(),
   'big-pdf': () => bigPdfBenchmark(),
