@@ -14,6 +14,7 @@ import { ListenerSupervisor } from './imap/listener-supervisor.js';
 import { MailboxHealthWatch } from './imap/mailbox-health-watch.js';
 import { type ListenerTimings, MailboxListener } from './imap/mailbox-listener.js';
 import { dnsResolverFor, ReportIntake } from './intake/report-intake.js';
+import { type Leadership, LeaseLeadership, SoleLeadership } from './leadership/leadership.js';
 import { type AdminAlerts, ChatAlerts, LoggedAlerts } from './observability/admin-alerts.js';
 import type { Logger } from './observability/logger.js';
 import { BotMetrics } from './observability/metrics.js';
@@ -21,13 +22,15 @@ import { OpsServer, type Readiness } from './observability/ops-server.js';
 import type { SecretScrubber } from './observability/secret-scrubber.js';
 import { StoredAlertQueue } from './store/admin-alert-queue.js';
 import { ChatLanguages } from './store/chat-languages.js';
-import { type Database, openDatabase } from './store/database.js';
+import type { Database } from './store/database.js';
 import { GroupApprovals } from './store/group-approvals.js';
 import { InstanceLock } from './store/instance-lock.js';
 import { RefreshTokenStore } from './store/oauth2-refresh-tokens.js';
+import { openStateDatabase } from './store/open-state-database.js';
 import { OutboxStore } from './store/outbox-store.js';
 import { ReportStore } from './store/report-store.js';
 import { forgetOldReports, removeFinishedSpools, removeOrphanSpoolDirs, spoolRoot } from './store/spool.js';
+import type { SqlDatabase } from './store/sql-database.js';
 import { SqliteDatabase } from './store/sqlite-database.js';
 import { BotPolling } from './telegram/bot-polling.js';
 import { createChatHandlers, publishCommands } from './telegram/chat-handlers.js';
@@ -83,9 +86,13 @@ export function mailboxSecrets(mailbox: MailboxEntry): Array<string | null> {
 
 /** The running bot. */
 export class App {
-  readonly db: Database;
-  /** The state seam over `db`: one instance for the bot, every converted store shares it. */
-  readonly state: SqliteDatabase;
+  /** The bot's state (SQLite in DATA_DIR, or PostgreSQL with DATABASE_URL): one instance every store shares. */
+  readonly state: SqlDatabase;
+  /**
+   * Who works: with DATABASE_URL the instances compete for a lease and only the leader runs the
+   * mailbox listeners, the dispatcher, Telegram polling and the janitor; with SQLite this bot always.
+   */
+  readonly leadership: Leadership;
   readonly store: ReportStore;
   readonly directory: Directory;
   readonly listeners: ListenerSupervisor;
@@ -94,9 +101,13 @@ export class App {
   private halting = false;
   readonly languages: ChatLanguages;
   readonly alerts: AdminAlerts;
-  /** Present when TELEGRAM_BOT_TOKEN is set. */
-  readonly dispatcher: OutboxDispatcher | null;
-  readonly polling: BotPolling | null;
+  /** Present when TELEGRAM_BOT_TOKEN is set and this instance leads (a new one each time it starts leading). */
+  dispatcher: OutboxDispatcher | null = null;
+  polling: BotPolling | null = null;
+  private readonly createDispatcher: (() => OutboxDispatcher) | null;
+  private readonly createPolling: (() => BotPolling) | null;
+  /** The leader's work is running (listeners follow the directory only then). */
+  private leading = false;
   readonly metrics: BotMetrics;
   private readonly health: MailboxHealthWatch;
   private ops: OpsServer | null = null;
@@ -117,10 +128,10 @@ export class App {
     private readonly deps: AppDependencies,
     /** This process's hold on DATA_DIR, released last on stop. */
     private readonly lock: InstanceLock,
+    state: SqlDatabase,
   ) {
     const { config, logger, scrubber } = deps;
-    this.db = openDatabase(config.DATA_DIR);
-    this.state = new SqliteDatabase(this.db);
+    this.state = state;
     this.store = new ReportStore(this.state);
     const token = config.TELEGRAM_BOT_TOKEN;
     // one agent for every Bot API call, so none can bypass TELEGRAM_PROXY
@@ -140,7 +151,8 @@ export class App {
               });
             },
             // alerts raised while Telegram is down wait for it, in order, like the reports, restarts included
-            persist: new StoredAlertQueue(this.state),
+            // with SQLite only: the instances sharing PostgreSQL would share (and each send) one queue
+            ...(state instanceof SqliteDatabase ? { persist: new StoredAlertQueue(state) } : {}),
             retryDelayMs: (error, failures) => {
               const failure = classifySendError(error);
               if (failure.kind === 'rate-limited') return failure.details.retryAfterMs ?? 5000;
@@ -162,74 +174,79 @@ export class App {
     });
     this.languages = new ChatLanguages(this.state);
     this.outbox = new OutboxStore(this.state);
-    this.dispatcher = null;
-    this.polling = null;
+    this.createDispatcher = null;
+    this.createPolling = null;
     if (token) {
       const planLimits: PlanLimits = {
         ...DEFAULT_PLAN_LIMITS,
         uploadMaxBytes: Math.min(config.MAX_FILE_MB * MB, DEFAULT_PLAN_LIMITS.uploadMaxBytes),
         photoMaxRatio: config.PHOTO_MAX_ASPECT_RATIO,
       };
-      this.dispatcher = new OutboxDispatcher({
-        // no auto-retry here: the dispatcher schedules retries itself, so other chats go on meanwhile
-        api: new Api(token, { apiRoot: config.TELEGRAM_API_ROOT, timeoutSeconds: 120, ...viaProxy }),
-        outbox: this.outbox,
-        reports: this.store,
-        directory: this.directory,
-        logger,
-        scrubber,
-        alerts: this.alerts,
-        limits: {
-          messagesPerSecond: config.TELEGRAM_MESSAGES_PER_SECOND,
-          chatIntervalMs: config.TELEGRAM_CHAT_INTERVAL_MS,
-          groupMessagesPerMinute: config.TELEGRAM_GROUP_MESSAGES_PER_MINUTE,
-        },
-        planLimits,
-        ...(config.TELEGRAM_PAID_BROADCAST
-          ? { paidBroadcast: { messagesPerSecond: PAID_BROADCAST_MESSAGES_PER_SECOND } }
-          : {}),
-        quietHours: config.QUIET_HOURS ? parseQuietHours(config.QUIET_HOURS, config.TZ) : null,
-        maxAttempts: config.DELIVERY_MAX_ATTEMPTS,
-        maxAgeMs: config.DELIVERY_MAX_AGE_HOURS * 3600_000,
-        defaultMediaMode: config.MEDIA_MODE,
-        ...(deps.telegramProbeMs
-          ? { probeMinMs: deps.telegramProbeMs.min, probeMaxMs: deps.telegramProbeMs.max }
-          : {}),
-        parallelSends: config.TELEGRAM_PARALLEL_SENDS,
-        onChatMoved: (oldChatId, newChatId) => {
-          this.languages.move(oldChatId, newChatId).catch((error: unknown) => {
-            logger.warn(
-              { err: scrubber.describe(error) },
-              'could not move the chat language to the new group id',
-            );
-          });
-        },
-        onOutcome: (outcome) => {
-          this.countDelivery(outcome);
-          deps.onDeliveryOutcome?.(outcome);
-        },
-      });
-      this.polling = new BotPolling({
-        token,
-        apiRoot: config.TELEGRAM_API_ROOT,
-        ...viaProxy,
-        logger,
-        scrubber,
-        onReady: (bot) => publishCommands(bot.api),
-        handlers: createChatHandlers({
-          config,
-          directory: this.directory,
-          languages: this.languages,
+      this.createDispatcher = () =>
+        new OutboxDispatcher({
+          // no auto-retry here: the dispatcher schedules retries itself, so other chats go on meanwhile
+          api: new Api(token, { apiRoot: config.TELEGRAM_API_ROOT, timeoutSeconds: 120, ...viaProxy }),
           outbox: this.outbox,
-          alerts: this.alerts,
+          reports: this.store,
+          directory: this.directory,
           logger,
           scrubber,
-          api: new Api(token, { apiRoot: config.TELEGRAM_API_ROOT, timeoutSeconds: 30, ...viaProxy }),
-          approvals: new GroupApprovals(this.state),
-          reports: this.store,
-          onQueued: () => this.dispatcher?.wake(),
-        }),
-      });
+          alerts: this.alerts,
+          limits: {
+            messagesPerSecond: config.TELEGRAM_MESSAGES_PER_SECOND,
+            chatIntervalMs: config.TELEGRAM_CHAT_INTERVAL_MS,
+            groupMessagesPerMinute: config.TELEGRAM_GROUP_MESSAGES_PER_MINUTE,
+          },
+          planLimits,
+          ...(config.TELEGRAM_PAID_BROADCAST
+            ? { paidBroadcast: { messagesPerSecond: PAID_BROADCAST_MESSAGES_PER_SECOND } }
+            : {}),
+          quietHours: config.QUIET_HOURS ? parseQuietHours(config.QUIET_HOURS, config.TZ) : null,
+          maxAttempts: config.DELIVERY_MAX_ATTEMPTS,
+          maxAgeMs: config.DELIVERY_MAX_AGE_HOURS * 3600_000,
+          defaultMediaMode: config.MEDIA_MODE,
+          ...(deps.telegramProbeMs
+            ? { probeMinMs: deps.telegramProbeMs.min, probeMaxMs: deps.telegramProbeMs.max }
+            : {}),
+          parallelSends: config.TELEGRAM_PARALLEL_SENDS,
+          onChatMoved: (oldChatId, newChatId) => {
+            this.languages.move(oldChatId, newChatId).catch((error: unknown) => {
+              logger.warn(
+                { err: scrubber.describe(error) },
+                'could not move the chat language to the new group id',
+              );
+            });
+          },
+          onOutcome: (outcome) => {
+            this.countDelivery(outcome);
+            deps.onDeliveryOutcome?.(outcome);
+          },
+          // checked right before every send: an instance past its lease (frozen, cut off) sends nothing
+          mayAct: () => this.leadership.isLeader(),
+          onFenced: (error) => this.leadership.reportFenced(error),
+        });
+      this.createPolling = () =>
+        new BotPolling({
+          token,
+          apiRoot: config.TELEGRAM_API_ROOT,
+          ...viaProxy,
+          logger,
+          scrubber,
+          onReady: (bot) => publishCommands(bot.api),
+          handlers: createChatHandlers({
+            config,
+            directory: this.directory,
+            languages: this.languages,
+            outbox: this.outbox,
+            alerts: this.alerts,
+            logger,
+            scrubber,
+            api: new Api(token, { apiRoot: config.TELEGRAM_API_ROOT, timeoutSeconds: 30, ...viaProxy }),
+            approvals: new GroupApprovals(this.state),
+            reports: this.store,
+            onQueued: () => this.dispatcher?.wake(),
+          }),
+        });
     }
     this.intake = new ReportIntake({
       store: this.store,
@@ -307,6 +324,30 @@ export class App {
       alerts: this.alerts,
       downAfterMs: config.MAILBOX_DOWN_ALERT_MINUTES * 60_000,
     });
+    const work = {
+      startLeaderWork: () => this.startLeaderWork(),
+      stopLeaderWork: () => this.stopLeaderWork(),
+    };
+    this.leadership = config.DATABASE_URL
+      ? new LeaseLeadership({
+          url: config.DATABASE_URL,
+          schema: config.DATABASE_SCHEMA,
+          leaseSeconds: config.LEASE_SECONDS,
+          db: state,
+          logger,
+          alerts: this.alerts,
+          ...work,
+          // the leader's work may still be running: exit rather than risk a second sender
+          onStopFailed: (error) => this.halt(error instanceof Error ? error : new Error(String(error))),
+        })
+      : new SoleLeadership(work);
+    this.leadership.registerMetrics(this.metrics.registry);
+  }
+
+  /** The raw SQLite connection (SQLite state only: tests and SQLite-only tools). */
+  get db(): Database {
+    if (!(this.state instanceof SqliteDatabase)) throw new Error('the state is in PostgreSQL, not SQLite');
+    return this.state.connection;
   }
 
   private countDelivery(outcome: DeliveryOutcome): void {
@@ -330,8 +371,10 @@ export class App {
     const polling = this.polling ? this.polling.isPolling : null;
     const mailboxesReady =
       active.every((email) => listening.has(email)) && statuses.every((status) => status.state !== 'stopped');
+    // a standby is ready (to take over) once it runs; the leader once its work runs
+    const working = this.leadership.role === 'leader' ? mailboxesReady && polling !== false : true;
     return {
-      ready: this.started && !this.stopped && mailboxesReady && polling !== false,
+      ready: this.started && !this.stopped && working,
       directory: { kind: this.directory.kind, loadedAt: snapshot.loadedAt },
       telegram: { polling },
       outbox: { pending: this.dispatcher?.depth ?? 0 },
@@ -366,9 +409,15 @@ export class App {
         app?.halt(error);
       },
     });
+    let state: SqlDatabase | undefined;
     try {
-      app = new App(deps, lock);
+      // a frozen leader's open transaction (and its locks) goes with its lease
+      state = await openStateDatabase(deps.config, {
+        idleInTransactionTimeoutMs: deps.config.LEASE_SECONDS * 1000,
+      });
+      app = new App(deps, lock, state);
     } catch (error) {
+      await state?.close().catch(() => undefined);
       lock.release();
       throw error;
     }
@@ -388,34 +437,6 @@ export class App {
     const removed = removeOrphanSpoolDirs(spoolRoot(config.DATA_DIR), await this.store.referencedSpoolDirs());
     if (removed > 0) logger.info({ removed }, 'removed spool directories left by an interrupted run');
     await this.directory.start();
-    await this.polling?.start();
-    this.dispatcher?.start();
-    const cleanSpool = async () => {
-      const cleaned = await removeFinishedSpools(this.store, config.SPOOL_RETENTION_HOURS * 3600_000);
-      if (cleaned > 0) logger.info({ reports: cleaned }, 'removed spooled files of finished reports');
-      try {
-        const forgotten = await forgetOldReports(this.store, config.REPORT_RETENTION_DAYS * 86_400_000);
-        if (forgotten > 0) {
-          logger.info(
-            { reports: forgotten, retentionDays: config.REPORT_RETENTION_DAYS },
-            'forgot reports past the retention time',
-          );
-        }
-      } catch (error) {
-        logger.warn({ err: scrubber.describe(error) }, 'could not forget old reports; trying again later');
-      }
-    };
-    await cleanSpool();
-    this.janitor = setInterval(() => {
-      // a timer must not end the process with an unhandled rejection: the next round tries again
-      cleanSpool().catch((error: unknown) => {
-        logger.warn(
-          { err: scrubber.describe(error) },
-          'could not remove finished spools; trying again later',
-        );
-      });
-    }, 10 * 60_000);
-    this.janitor.unref();
     const snapshot = this.directory.snapshot();
     // a webhook URL is a credential too: its token never shows in a log line
     const addSecrets = (mailboxes: typeof snapshot.mailboxes) => {
@@ -441,14 +462,12 @@ export class App {
     this.unsubscribe = this.directory.onChange((next) => {
       addSecrets(next.mailboxes);
       warnWebhookOff(next.mailboxes);
-      void this.listeners.apply(next.mailboxes);
+      if (this.leading) void this.listeners.apply(next.mailboxes);
     });
     const active = snapshot.mailboxes.filter((mailbox) => mailbox.active);
     if (active.length === 0) {
       logger.warn('no active mailbox in the directory: add one with `superset-telegram-bot mailbox add`');
     }
-    await this.listeners.apply(snapshot.mailboxes);
-    this.health.start();
     if (config.WEBHOOK_PORT > 0 && config.WEBHOOK_SECRET) {
       this.webhook = new WebhookServer({
         host: config.WEBHOOK_HOST,
@@ -477,13 +496,20 @@ export class App {
         port: config.HTTP_PORT,
         registry: this.metrics.registry,
         readiness: () => this.readiness(),
+        role: () => this.leadership.role,
       });
       this.opsPort = await this.ops.start();
     }
+    this.leadership.start();
+    // SQLite: the leader's work has started when `start` returns; PostgreSQL: it starts when (if) this
+    // instance takes the lease, maybe much later
+    if (this.leadership instanceof SoleLeadership) await this.leadership.started;
     this.started = true;
     logger.info(
       {
         directory: this.directory.kind,
+        state: this.state.engine,
+        role: this.leadership.role,
         mailboxes: active.length,
         dataDir: path.resolve(config.DATA_DIR),
         ...(this.opsPort ? { http: `http://${config.HTTP_HOST}:${this.opsPort}` } : {}),
@@ -495,6 +521,59 @@ export class App {
       },
       'superset-telegram-bot started',
     );
+  }
+
+  /**
+   * The leader's work, started when this instance takes the lease (SQLite: at start): the mailbox
+   * listeners, Telegram polling, the dispatcher (each new, so a second term starts clean), the janitor.
+   */
+  private async startLeaderWork(): Promise<void> {
+    const { logger, scrubber, config } = this.deps;
+    this.leading = true;
+    this.dispatcher = this.createDispatcher?.() ?? null;
+    this.polling = this.createPolling?.() ?? null;
+    await this.polling?.start();
+    this.dispatcher?.start();
+    const cleanSpool = async () => {
+      const cleaned = await removeFinishedSpools(this.store, config.SPOOL_RETENTION_HOURS * 3600_000);
+      if (cleaned > 0) logger.info({ reports: cleaned }, 'removed spooled files of finished reports');
+      try {
+        const forgotten = await forgetOldReports(this.store, config.REPORT_RETENTION_DAYS * 86_400_000);
+        if (forgotten > 0) {
+          logger.info(
+            { reports: forgotten, retentionDays: config.REPORT_RETENTION_DAYS },
+            'forgot reports past the retention time',
+          );
+        }
+      } catch (error) {
+        logger.warn({ err: scrubber.describe(error) }, 'could not forget old reports; trying again later');
+      }
+    };
+    await cleanSpool();
+    this.janitor = setInterval(() => {
+      // a timer must not end the process with an unhandled rejection: the next round tries again
+      cleanSpool().catch((error: unknown) => {
+        logger.warn(
+          { err: scrubber.describe(error) },
+          'could not remove finished spools; trying again later',
+        );
+      });
+    }, 10 * 60_000);
+    this.janitor.unref();
+    await this.listeners.apply(this.directory.snapshot().mailboxes);
+    this.health.start();
+  }
+
+  /** Stops the leader's work: nothing more is sent, read from the mailboxes or polled. */
+  private async stopLeaderWork(): Promise<void> {
+    this.leading = false;
+    if (this.janitor) clearInterval(this.janitor);
+    this.janitor = null;
+    this.health.stop();
+    // the dispatcher first: not one message more once the lease is in doubt
+    await this.dispatcher?.stop();
+    await this.listeners.stop();
+    await this.polling?.stop();
   }
 
   /**
@@ -520,18 +599,15 @@ export class App {
     if (this.stopped) return;
     this.stopped = true;
     this.unsubscribe?.();
-    if (this.janitor) clearInterval(this.janitor);
-    this.health.stop();
     await this.ops?.stop();
     // intake first (no new reports): the webhook stops accepting, answers 503 and lets the POSTs in
-    // flight be recorded; then the mailboxes; then the request in flight finishes, then polling
+    // flight be recorded; then the leader's work (the request in flight finishes) and the lease, which
+    // a standby takes at once
     await this.webhook?.stop();
-    await this.listeners.stop();
-    await this.dispatcher?.stop();
-    await this.polling?.stop();
+    await this.leadership.stop();
     if (this.alerts instanceof ChatAlerts) this.alerts.stop();
     await this.directory.stop();
-    this.db.close();
+    await this.state.close();
     this.lock.release();
     this.deps.logger.info('superset-telegram-bot stopped');
   }

@@ -23,6 +23,7 @@ export const CREDENTIAL_FIELDS = [
   'TELEGRAM_BOT_TOKEN',
   'SEATABLE_API_TOKEN',
   'TELEGRAM_PROXY',
+  'DATABASE_URL',
   // socks-proxy-agent's field for the proxy URL, credentials included
   'proxyUrl',
   'WEBHOOK_SECRET',

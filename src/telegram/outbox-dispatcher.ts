@@ -86,6 +86,11 @@ export interface OutboxDispatcherOptions {
    * down. Called once.
    */
   onFenced?: (error: FencedError) => void;
+  /**
+   * Whether this instance may send now (the leader lease still holds by the local clock), asked right
+   * before each message; while it says no, nothing goes (default: always).
+   */
+  mayAct?: () => boolean;
   now?: () => number;
 }
 
@@ -111,6 +116,8 @@ interface PreparedReport {
   plans: Map<string, PlannedMessage[]>;
 }
 
+/** How often a dispatcher that may not send (lease not confirmed) looks again, ms. */
+const NOT_LEADER_WAIT_MS = 250;
 const isLanguage = (value: string): value is Language => (LANGUAGES as readonly string[]).includes(value);
 
 /**
@@ -475,6 +482,8 @@ export class OutboxDispatcher {
     if (this.reachability.paused || this.fenced) return { waitUntil: Number.POSITIVE_INFINITY };
     // the state database is unreachable: nothing goes until the pause is over (then a row read tries)
     if (this.now() < this.stateRetryAt) return { waitUntil: this.stateRetryAt };
+    // past the lease by the local clock: the leadership stops this dispatcher (or renews) shortly
+    if (this.options.mayAct && !this.options.mayAct()) return { waitUntil: this.now() + NOT_LEADER_WAIT_MS };
     for (;;) {
       const next = this.schedule.next(this.now());
       if (!('entry' in next)) return next;
@@ -593,7 +602,8 @@ export class OutboxDispatcher {
     report: StoredReport,
   ): Promise<void> {
     const { delivery } = entry;
-    if (this.fenced) return;
+    // the last check before the request (the awaits since pick() may have outlived the lease)
+    if (this.fenced || (this.options.mayAct && !this.options.mayAct())) return;
     entry.inFlight = true;
     const chatId = delivery.chatId;
     this.limiter.begin(chatId, messagesIn(step), this.now());
