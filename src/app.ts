@@ -262,14 +262,7 @@ export class App {
         blankScreenshots: config.BLANK_SCREENSHOTS,
         blankShare: config.BLANK_SCREENSHOT_SHARE,
       },
-      // MERGE: the intake records synchronously on this branch; with the async intake (engineer "rep")
-      // this becomes `languageOf: (chatId) => this.languages.get(chatId)`, awaited inside its transaction
-      languageOf: (chatId) => {
-        const row = this.db.prepare('SELECT language FROM chat_languages WHERE chat_id = ?').get(chatId) as
-          | { language: string }
-          | undefined;
-        return languageFor(row?.language);
-      },
+      languageOf: (chatId) => this.languages.get(chatId),
       onRecorded: () => this.dispatcher?.wake(),
       onResult: (mailbox, result) => this.metrics.reports.inc({ mailbox, result: result.status }),
       alerts: this.alerts,

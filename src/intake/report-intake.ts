@@ -47,7 +47,7 @@ export interface ReportIntakeOptions {
    */
   images?: IntakeImageOptions;
   /** The language a chat is spoken to in. */
-  languageOf: (chatId: number) => string;
+  languageOf: (chatId: number) => string | Promise<string>;
   /** Called after a report with deliveries is committed. */
   onRecorded?: (reportId: number) => void;
   /** Observes every outcome (metrics). */
@@ -432,21 +432,23 @@ export class ReportIntake {
         ));
       const deliveries: NewDelivery[] =
         (status === 'forward' && !held) || toldSubscribers
-          ? recipientsFor(
-              mailbox,
-              this.options.directory.snapshot(),
-              this.options.defaultMediaMode,
-              this.options.defaultTallImageMode,
-            ).map((recipient) => ({
-              chatId: recipient.chatId,
-              recipientKind: recipient.kind,
-              recipientKey: recipient.key,
-              recipientName: recipient.name,
-              language: this.options.languageOf(recipient.chatId),
-              mediaMode: recipient.mediaMode,
-              tallImageMode: recipient.tallImageMode,
-              threadId: recipient.threadId,
-            }))
+          ? await Promise.all(
+              recipientsFor(
+                mailbox,
+                this.options.directory.snapshot(),
+                this.options.defaultMediaMode,
+                this.options.defaultTallImageMode,
+              ).map(async (recipient) => ({
+                chatId: recipient.chatId,
+                recipientKind: recipient.kind,
+                recipientKey: recipient.key,
+                recipientName: recipient.name,
+                language: await this.options.languageOf(recipient.chatId),
+                mediaMode: recipient.mediaMode,
+                tallImageMode: recipient.tallImageMode,
+                threadId: recipient.threadId,
+              })),
+            )
           : [];
       let settled = null as SettledRetries | null;
       const reportId = await store.record(
