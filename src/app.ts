@@ -108,6 +108,7 @@ export class App {
   private readonly createPolling: (() => BotPolling) | null;
   /** The leader's work is running (listeners follow the directory only then). */
   private leading = false;
+  private directoryStarted = false;
   readonly metrics: BotMetrics;
   private readonly health: MailboxHealthWatch;
   private ops: OpsServer | null = null;
@@ -429,7 +430,12 @@ export class App {
     scrubber.add(...(await this.refreshTokens.all()));
     const removed = removeOrphanSpoolDirs(spoolRoot(config.DATA_DIR), await this.store.referencedSpoolDirs());
     if (removed > 0) logger.info({ removed }, 'removed spool directories left by an interrupted run');
-    await this.directory.start();
+    // a standby needs the directory only for the webhook (recipients of what it records); else it reads
+    // it when it takes over
+    if (this.leadership instanceof SoleLeadership || config.WEBHOOK_PORT > 0) {
+      await this.directory.start();
+      this.directoryStarted = true;
+    }
     const snapshot = this.directory.snapshot();
     // a webhook URL is a credential too: its token never shows in a log line
     const addSecrets = (mailboxes: typeof snapshot.mailboxes) => {
@@ -523,6 +529,13 @@ export class App {
   private async startLeaderWork(): Promise<void> {
     const { logger, scrubber, config } = this.deps;
     this.leading = true;
+    if (!(this.leadership instanceof SoleLeadership)) {
+      // what the previous leader wrote since this instance read the directory (the SeaTable write
+      // queue, chats found gone, the local copy) is read again before this one acts on it
+      if (this.directoryStarted) await this.directory.stop();
+      await this.directory.start();
+      this.directoryStarted = true;
+    }
     this.dispatcher = this.createDispatcher?.() ?? null;
     this.polling = this.createPolling?.() ?? null;
     await this.polling?.start();
@@ -567,6 +580,15 @@ export class App {
     await this.dispatcher?.stop();
     await this.listeners.stop();
     await this.polling?.stop();
+    // a standby without the webhook reads no directory (and writes nothing back to SeaTable)
+    if (
+      !(this.leadership instanceof SoleLeadership) &&
+      this.deps.config.WEBHOOK_PORT === 0 &&
+      this.directoryStarted
+    ) {
+      this.directoryStarted = false;
+      await this.directory.stop();
+    }
   }
 
   /**
@@ -599,7 +621,7 @@ export class App {
     await this.webhook?.stop();
     await this.leadership.stop();
     if (this.alerts instanceof ChatAlerts) this.alerts.stop();
-    await this.directory.stop();
+    if (this.directoryStarted) await this.directory.stop();
     await this.state.close();
     this.lock.release();
     this.deps.logger.info('superset-telegram-bot stopped');
