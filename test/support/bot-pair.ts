@@ -191,6 +191,13 @@ export class BotPair {
     );
   }
 
+  /** The last log lines of each running instance, for a failure's message. */
+  tail(lines = 12): string {
+    return this.instances
+      .map((instance) => `--- ${instance.name}:\n${(instance.process?.lines ?? []).slice(-lines).join('\n')}`)
+      .join('\n');
+  }
+
   /** kill -9 of every process still running; removes the DATA_DIRs. */
   async destroy(): Promise<void> {
     for (const instance of this.instances) {

@@ -77,6 +77,7 @@ export async function runLeaderKills(options: LeaderKillOptions): Promise<Leader
     cleanups.push(release);
     options.register?.(what, release);
   };
+  let pair: BotPair | undefined;
   try {
     const cluster = await PostgresCluster.start();
     hold('PostgreSQL cluster', () => cluster.destroy());
@@ -91,8 +92,9 @@ export async function runLeaderKills(options: LeaderKillOptions): Promise<Leader
       readers: options.chats,
       firstChatId: options.firstChatId,
     });
-    const pair = await BotPair.create({ databaseUrl, telegram, leaseSeconds: options.leaseSeconds });
-    hold('bot processes', () => pair.destroy());
+    pair = await BotPair.create({ databaseUrl, telegram, leaseSeconds: options.leaseSeconds });
+    const created = pair;
+    hold('bot processes', () => created.destroy());
     await pair.startAll();
     let leader = await pair.settledLeader();
     const random = seededRandom(options.seed);
@@ -158,6 +160,9 @@ export async function runLeaderKills(options: LeaderKillOptions): Promise<Leader
       duplicates: tally.duplicates,
       allRunning,
     };
+  } catch (error) {
+    if (pair && error instanceof Error) error.message += `\n${pair.tail()}`;
+    throw error;
   } finally {
     for (const cleanup of cleanups.reverse()) await cleanup().catch(() => undefined);
   }
