@@ -21,6 +21,7 @@ import { FakeTelegram } from '../fakes/telegram/fake-telegram.js';
 import { eventually } from '../support/bot-harness.js';
 import {
   BotPair,
+  duplicateSends,
   isSend,
   LEADING_NOW,
   median,
@@ -197,6 +198,7 @@ describe('two instances on PostgreSQL: freezes and outages', () => {
         const subjects = await startFanOut(pair, user, 2);
         await sleep(1000);
         const pendingAtStop = tallyReports(telegram, chats, subjects, PER_REPORT).pending;
+        const stoppedAt = Date.now();
         await cluster.stop(mode);
         await sleep(downMs);
         await cluster.start();
@@ -214,6 +216,13 @@ describe('two instances on PostgreSQL: freezes and outages', () => {
           `PostgreSQL stop ${mode}, down ${downMs} ms: ${pendingAtStop} messages owed at the stop, ` +
             `${sendsAfter.length} send calls after the restart; lost ${tally.lost}, duplicate messages ${tally.duplicates}`,
         );
+        if (tally.duplicates > 1) {
+          console.log(
+            `stopped ${new Date(stoppedAt).toISOString()}, started again ${new Date(restartedAt).toISOString()}; repeated:`,
+            JSON.stringify(duplicateSends(telegram, subjects)),
+            `\n${pair.tail(30)}`,
+          );
+        }
         expect(pendingAtStop).toBeGreaterThan(0);
         expect(sendsAfter.length).toBeGreaterThan(0);
         expect(tally.lost).toBe(0);

@@ -274,6 +274,38 @@ export function tallyReports(
   return { lost, duplicates, pending };
 }
 
+/**
+ * For each report part a chat received more than once: the successful send calls that carried it
+ * (who sent, when), to tell in a failure which instance repeated what.
+ */
+export function duplicateSends(
+  telegram: FakeTelegram,
+  subjects: readonly string[],
+): Array<{ chatId: number | string | undefined; method: string; sends: string[] }> {
+  const byPart = new Map<string, CallLogEntry[]>();
+  for (const entry of telegram.calls) {
+    if (!isSend(entry) || entry.status !== 200) continue;
+    const caption = String(
+      entry.params.caption ??
+        (Array.isArray(entry.params.media) ? (entry.params.media[0] as { caption?: string })?.caption : '') ??
+        '',
+    );
+    const subject = subjects.find((candidate) => caption.startsWith(candidate));
+    if (!subject) continue;
+    const key = `${entry.chatId} ${entry.method} ${subject}`;
+    byPart.set(key, [...(byPart.get(key) ?? []), entry]);
+  }
+  return [...byPart.values()]
+    .filter((entries) => entries.length > 1)
+    .map((entries) => ({
+      chatId: entries[0]!.chatId,
+      method: entries[0]!.method,
+      sends: entries.map(
+        (entry) => `${entry.source ?? '?'}@${new Date(entry.at).toISOString().slice(11, 23)}`,
+      ),
+    }));
+}
+
 /** Median of a non-empty list. */
 export function median(values: readonly number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
