@@ -130,6 +130,7 @@ describe('two instances on PostgreSQL: kill -9 of the leader', () => {
         `kill → new leader ${takeovers.join(', ')} ms (median ${median(takeovers)}, max ${Math.max(...takeovers)}); ` +
         `kill → its first send ${failovers.join(', ')} ms (median ${median(failovers)}, max ${Math.max(...failovers)})`,
     );
+    if (run.duplicates > KILLS) console.log('repeated:', JSON.stringify(run.repeated));
     expect(run.kills).toHaveLength(KILLS);
     // every kill hit a fan-out under way, and the other instance took over each time
     for (const kill of run.kills) {

@@ -11,6 +11,7 @@ import { seededRandom } from '../faults/seeded-random.js';
 import { eventually } from './bot-harness.js';
 import {
   BotPair,
+  duplicateSends,
   LEADING_NOW,
   loggedAt,
   type PairInstance,
@@ -65,6 +66,8 @@ export interface LeaderKillRun {
   duplicates: number;
   /** Whether every process was running at the end. */
   allRunning: boolean;
+  /** The report parts a chat received more than once, with who sent them when. */
+  repeated: ReturnType<typeof duplicateSends>;
 }
 
 /** Captioned messages per report per chat: the album's head and the document. */
@@ -121,6 +124,7 @@ export async function runLeaderKills(options: LeaderKillOptions): Promise<Leader
       const pendingAtKill = tallyReports(telegram, chats, subjects, PER_REPORT).pending;
       const killedAt = Date.now();
       await pair.crash(leader);
+      log(`kill ${round + 1} at ${new Date(killedAt).toISOString().slice(11, 23)}`);
       const tookOverAt = await loggedAt(standby.process!, LEADING_NOW, options.leaseSeconds * 1000 + 30_000);
       const firstSend = await pair.firstSendSince(standby, killedAt);
       // the killed one comes back as the new standby
@@ -159,6 +163,7 @@ export async function runLeaderKills(options: LeaderKillOptions): Promise<Leader
       lost: tally.lost,
       duplicates: tally.duplicates,
       allRunning,
+      repeated: duplicateSends(telegram, subjects),
     };
   } catch (error) {
     if (pair && error instanceof Error) error.message += `\n${pair.tail()}`;
