@@ -144,6 +144,11 @@ export class OutboxDispatcher {
   private lastCommitAt = Number.NEGATIVE_INFINITY;
   /** Send requests on the wire (at most TELEGRAM_PARALLEL_SENDS). */
   private requestsInFlight = 0;
+  /**
+   * Deliveries picked whose request has not started yet (their rows and file ids are being read): they
+   * hold a slot too, or the loop would pick every ready chat while the first still reads the database.
+   */
+  private readonly starting = new Set<QueuedDelivery>();
   /** Chats with a message picked and not yet finished (its request may not have begun yet). */
   private readonly busyChats = new Set<number>();
   private readonly reports = new Map<number, PreparedReport>();
@@ -408,7 +413,7 @@ export class OutboxDispatcher {
       // requests on the wire count, not sends whose record is being committed: the disk sync of one
       // batch of records does not hold back the next requests (to other chats: a chat stays busy until
       // its record is durable, so a crash repeats at most one message per chat)
-      while (this.requestsInFlight < parallel && !this.stopping) {
+      while (this.requestsInFlight + this.starting.size < parallel && !this.stopping) {
         const next = this.pick();
         if ('waitUntil' in next) {
           // sending resumed after an outage and nothing is due: getMe answering ends it
@@ -418,10 +423,12 @@ export class OutboxDispatcher {
         }
         const chatId = next.entry.delivery.chatId;
         this.busyChats.add(chatId);
+        this.starting.add(next.entry);
         const task = this.sendNext(next.entry, next.step)
           .catch((error: unknown) => this.afterTaskError(next.entry, error))
           .finally(() => {
             inFlight.delete(task);
+            this.starting.delete(next.entry);
             try {
               this.afterSend(next.entry, chatId);
             } catch (error) {
@@ -607,6 +614,7 @@ export class OutboxDispatcher {
     entry.inFlight = true;
     const chatId = delivery.chatId;
     this.limiter.begin(chatId, messagesIn(step), this.now());
+    this.starting.delete(entry);
     this.requestsInFlight++;
     const language = isLanguage(delivery.language) ? delivery.language : 'ru';
     let learnt: Awaited<ReturnType<ReportSender['send']>>;
