@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { LocalDirectory } from '../src/directory/local/local-directory.js';
 import { openPostgresDatabase } from '../src/store/postgres-schema.js';
+import { DURABLE_COMMITS } from '../test/support/bot-pair.js';
 import { PostgresCluster } from '../test/support/postgres-cluster.js';
 import type { BotSetupOptions, PreparedBot } from './bot-setup.js';
 import type { Resources } from './resources.js';
@@ -22,8 +23,10 @@ export async function preparePostgresState(
   resources: Resources,
 ): Promise<PreparedBot & { databaseUrl: string }> {
   const { dovecot, telegram } = options;
-  const cluster = resources.hold(await PostgresCluster.start(), 'PostgreSQL cluster', (started) =>
-    started.destroy(),
+  const cluster = resources.hold(
+    await PostgresCluster.start({ extraConf: DURABLE_COMMITS }),
+    'PostgreSQL cluster',
+    (started) => started.destroy(),
   );
   const databaseUrl = await cluster.createDatabase();
   const dataDir = resources.hold(mkdtempSync(path.join(tmpdir(), 'stb-bench-')), 'DATA_DIR', (dir) =>

@@ -21,6 +21,7 @@ import { FakeTelegram } from '../fakes/telegram/fake-telegram.js';
 import { eventually } from '../support/bot-harness.js';
 import {
   BotPair,
+  DURABLE_COMMITS,
   duplicateSends,
   isSend,
   LEADING_NOW,
@@ -73,7 +74,7 @@ async function withPair(
     chats: number[];
   }) => Promise<void>,
 ): Promise<void> {
-  const cluster = await PostgresCluster.start();
+  const cluster = await PostgresCluster.start({ extraConf: DURABLE_COMMITS });
   const telegram = await FakeTelegram.start();
   let pair: BotPair | undefined;
   try {

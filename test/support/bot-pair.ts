@@ -16,6 +16,13 @@ import { subscribeReaders } from './readers.js';
 export const LEADING_NOW = '"msg":"leading now"';
 export const COMPETING = 'competing for the leader lease';
 
+/**
+ * postgresql.conf lines of the clusters these tests run the bot against: the test template turns
+ * `synchronous_commit` off for speed, which lets a crashed server (stop immediate) forget commits it
+ * had acknowledged; a production server keeps them, and "at most one repeat" relies on that.
+ */
+export const DURABLE_COMMITS = 'synchronous_commit = on';
+
 /** Bot API methods that put a message into a chat (what "sends nothing" counts). */
 export function isSend(entry: CallLogEntry): boolean {
   return /^(send|copy|forward|edit)/i.test(entry.method);

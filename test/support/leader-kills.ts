@@ -11,6 +11,7 @@ import { seededRandom } from '../faults/seeded-random.js';
 import { eventually } from './bot-harness.js';
 import {
   BotPair,
+  DURABLE_COMMITS,
   duplicateSends,
   LEADING_NOW,
   loggedAt,
@@ -82,7 +83,7 @@ export async function runLeaderKills(options: LeaderKillOptions): Promise<Leader
   };
   let pair: BotPair | undefined;
   try {
-    const cluster = await PostgresCluster.start();
+    const cluster = await PostgresCluster.start({ extraConf: DURABLE_COMMITS });
     hold('PostgreSQL cluster', () => cluster.destroy());
     const databaseUrl = await cluster.createDatabase();
     const telegram = await FakeTelegram.start();
