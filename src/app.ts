@@ -1,6 +1,7 @@
 /**
- * The composition root: reads nothing itself but the validated config, builds the adapters (SQLite
- * store, directory, mailbox listeners) and wires them together. `start` in the CLI and the tests use it.
+ * The composition root: reads nothing itself but the validated config, builds the adapters (the state
+ * in SQLite or PostgreSQL, directory, mailbox listeners) and wires them together; the leadership
+ * decides when this instance does the leader's work. `start` in the CLI and the tests use it.
  */
 import path from 'node:path';
 import { Api } from 'grammy';
@@ -30,6 +31,7 @@ import { openStateDatabase } from './store/open-state-database.js';
 import { OutboxStore } from './store/outbox-store.js';
 import { ReportStore } from './store/report-store.js';
 import { forgetOldReports, removeFinishedSpools, removeOrphanSpoolDirs, spoolRoot } from './store/spool.js';
+import { type SpoolFiles, spoolFilesFor } from './store/spool-files.js';
 import type { SqlDatabase } from './store/sql-database.js';
 import { SqliteDatabase } from './store/sqlite-database.js';
 import { BotPolling } from './telegram/bot-polling.js';
@@ -120,6 +122,8 @@ export class App {
   webhookPort = 0;
   private unsubscribe: (() => void) | null = null;
   private janitor: NodeJS.Timeout | null = null;
+  /** The reports' spooled files: on disk (SQLite), or in the database too (DATABASE_URL). */
+  readonly spoolFiles: SpoolFiles;
   private stopped = false;
   private started = false;
   /** Rotated OAuth2 refresh tokens; their values join the scrubber when the bot runs. */
@@ -133,6 +137,7 @@ export class App {
   ) {
     const { config, logger, scrubber } = deps;
     this.state = state;
+    this.spoolFiles = spoolFilesFor(this.state, spoolRoot(config.DATA_DIR));
     this.store = new ReportStore(this.state);
     const token = config.TELEGRAM_BOT_TOKEN;
     // one agent for every Bot API call, so none can bypass TELEGRAM_PROXY
@@ -189,6 +194,7 @@ export class App {
           api: new Api(token, { apiRoot: config.TELEGRAM_API_ROOT, timeoutSeconds: 120, ...viaProxy }),
           outbox: this.outbox,
           reports: this.store,
+          spoolFiles: this.spoolFiles,
           directory: this.directory,
           logger,
           scrubber,
@@ -245,12 +251,14 @@ export class App {
             api: new Api(token, { apiRoot: config.TELEGRAM_API_ROOT, timeoutSeconds: 30, ...viaProxy }),
             approvals: new GroupApprovals(this.state),
             reports: this.store,
+            spoolFiles: this.spoolFiles,
             onQueued: () => this.dispatcher?.wake(),
           }),
         });
     }
     this.intake = new ReportIntake({
       store: this.store,
+      spoolFiles: this.spoolFiles,
       directory: this.directory,
       logger,
       defaultMediaMode: config.MEDIA_MODE,
@@ -263,6 +271,7 @@ export class App {
         blankScreenshots: config.BLANK_SCREENSHOTS,
         blankShare: config.BLANK_SCREENSHOT_SHARE,
       },
+      // read inside the recording transaction
       languageOf: (chatId) => this.languages.get(chatId),
       onRecorded: () => this.dispatcher?.wake(),
       onResult: (mailbox, result) => this.metrics.reports.inc({ mailbox, result: result.status }),
@@ -541,10 +550,22 @@ export class App {
     await this.polling?.start();
     this.dispatcher?.start();
     const cleanSpool = async () => {
-      const cleaned = await removeFinishedSpools(this.store, config.SPOOL_RETENTION_HOURS * 3600_000);
+      const cleaned = await removeFinishedSpools(
+        this.store,
+        config.SPOOL_RETENTION_HOURS * 3600_000,
+        Date.now(),
+        this.spoolFiles,
+      );
       if (cleaned > 0) logger.info({ reports: cleaned }, 'removed spooled files of finished reports');
       try {
-        const forgotten = await forgetOldReports(this.store, config.REPORT_RETENTION_DAYS * 86_400_000);
+        const forgotten = await forgetOldReports(
+          this.store,
+          config.REPORT_RETENTION_DAYS * 86_400_000,
+          Date.now(),
+          undefined,
+          undefined,
+          this.spoolFiles,
+        );
         if (forgotten > 0) {
           logger.info(
             { reports: forgotten, retentionDays: config.REPORT_RETENTION_DAYS },
@@ -554,6 +575,9 @@ export class App {
       } catch (error) {
         logger.warn({ err: scrubber.describe(error) }, 'could not forget old reports; trying again later');
       }
+      const swept = await this.spoolFiles.sweep();
+      if (swept.unkeptStaged + swept.staleLocalCopies > 0)
+        logger.info(swept, 'removed spooled files no report keeps');
     };
     await cleanSpool();
     this.janitor = setInterval(() => {

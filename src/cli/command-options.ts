@@ -9,8 +9,9 @@ import { TALL_IMAGE_MODES } from '../core/message-plan.js';
 import type { ChatGone } from '../directory/directory.js';
 import { LocalDirectory } from '../directory/local/local-directory.js';
 import { SecretScrubber } from '../observability/secret-scrubber.js';
-import { openDatabase } from '../store/database.js';
-import { SqliteDatabase } from '../store/sqlite-database.js';
+import { openStateDatabase } from '../store/open-state-database.js';
+import { isUnavailable, PostgresDatabase } from '../store/postgres-database.js';
+import { type SqlDatabase, StateUnavailableError } from '../store/sql-database.js';
 
 export const MB = 1024 * 1024;
 
@@ -61,6 +62,58 @@ export const tallImageModeOption = () =>
     'how a PNG too tall for a readable photo is sent: tiles+document, tiles or document',
   ).choices(TALL_IMAGE_MODES);
 
+const openedStates: SqlDatabase[] = [];
+
+/**
+ * Opens the state database the config names (PostgreSQL with DATABASE_URL, migrated at open, so an empty
+ * database works; else SQLite in DATA_DIR). {@link closeStateDatabases} closes it when the command ends
+ * (a command may close it earlier). A PostgreSQL that cannot be reached is a {@link UsageError} naming
+ * host:port/database, never the password.
+ */
+export async function stateDatabase(cfg: Config): Promise<SqlDatabase> {
+  let db: SqlDatabase;
+  try {
+    db = await openStateDatabase(cfg);
+  } catch (error) {
+    if (cfg.DATABASE_URL && (error instanceof StateUnavailableError || isUnavailable(error))) {
+      // the engine's own error names host:port/database already; a raw driver error does not
+      const what =
+        error instanceof StateUnavailableError
+          ? scrubber.describe(error)
+          : `PostgreSQL ${postgresLocation(cfg.DATABASE_URL)}: ${connectionFailure(error)}`;
+      throw new UsageError(
+        `the state database cannot be reached (${what}): check DATABASE_URL and that PostgreSQL runs and accepts connections from here`,
+      );
+    }
+    throw error;
+  }
+  openedStates.push(db);
+  return db;
+}
+
+/** Closes every state database a command opened (called once the command is over). */
+export async function closeStateDatabases(): Promise<void> {
+  for (const db of openedStates.splice(0)) await db.close().catch(() => undefined);
+}
+
+/** `host:port/database` of a PostgreSQL URL (no user, no password). */
+export function postgresLocation(url: string): string {
+  // the engine parses the URL and connects only on the first query: nothing is opened here
+  const db = new PostgresDatabase({ url });
+  void db.close();
+  return db.location;
+}
+
+/** Why a connection failed, in a few words (a refused connection to every address has no message). */
+export function connectionFailure(error: unknown): string {
+  const code = (error as { code?: unknown }).code;
+  const message =
+    error instanceof AggregateError && !error.message
+      ? error.errors.map((inner) => scrubber.describe(inner)).join('; ')
+      : scrubber.describe(error);
+  return message || (typeof code === 'string' ? code : 'connection failed');
+}
+
 /** Opens the embedded directory for a management command; refuses when SeaTable is the directory. */
 export async function localDirectory(cfg: Config): Promise<LocalDirectory> {
   return (await openLocalDirectory(cfg)).directory;
@@ -69,13 +122,13 @@ export async function localDirectory(cfg: Config): Promise<LocalDirectory> {
 /** The embedded directory (read) with its database (for a command that needs both, in one transaction). */
 export async function openLocalDirectory(
   cfg: Config,
-): Promise<{ directory: LocalDirectory; db: SqliteDatabase }> {
+): Promise<{ directory: LocalDirectory; db: SqlDatabase }> {
   if (cfg.DIRECTORY !== 'local') {
     throw new UsageError(
       `DIRECTORY=${cfg.DIRECTORY}: mailboxes, users and groups are managed in SeaTable; edit the base instead`,
     );
   }
-  const db = new SqliteDatabase(openDatabase(cfg.DATA_DIR));
+  const db = await stateDatabase(cfg);
   const directory = new LocalDirectory(db, {
     phoneRegion: cfg.PHONE_REGION as CountryCode,
     pollIntervalMs: 0,

@@ -7,7 +7,7 @@ import { existsSync } from 'node:fs';
 import { Command } from 'commander';
 import { ConfigError } from '../config.js';
 import { DirectoryInputError } from '../directory/local/local-directory.js';
-import { scrubber, UsageError } from './command-options.js';
+import { closeStateDatabases, scrubber, UsageError } from './command-options.js';
 import { registerGroupCommands } from './group-commands.js';
 import { registerMailboxCommands } from './mailbox-commands.js';
 import { registerOperatingCommands } from './operating-commands.js';
@@ -48,5 +48,8 @@ export async function main(): Promise<void> {
       console.error(`error: ${scrubber.describe(error)}`);
     }
     process.exitCode = 1;
+  } finally {
+    // a PostgreSQL pool would keep the process alive
+    await closeStateDatabases();
   }
 }

@@ -6,15 +6,30 @@ import { createReadStream, existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { Command } from 'commander';
+import type { Config } from '../config.js';
 import { type Recipient, recipientsFor } from '../core/recipients.js';
+import type { CheckResult } from '../health-check.js';
 import { createLogger } from '../observability/logger.js';
 import { ChatLanguages } from '../store/chat-languages.js';
-import { openDatabase } from '../store/database.js';
+import { DATABASE_FILE } from '../store/database.js';
 import { RefreshTokenStore } from '../store/oauth2-refresh-tokens.js';
 import { type Delivery, OutboxStore } from '../store/outbox-store.js';
+import type { PostgresDatabase } from '../store/postgres-database.js';
 import { ReportStore } from '../store/report-store.js';
-import { SqliteDatabase } from '../store/sqlite-database.js';
-import { config, integer, load, MB, printTable, scrubber, UsageError } from './command-options.js';
+import { spooledFilesKept, spoolRoot } from '../store/spool.js';
+import { spoolFilesFor } from '../store/spool-files.js';
+import type { SqlDatabase } from '../store/sql-database.js';
+import type { SqliteDatabase } from '../store/sqlite-database.js';
+import {
+  config,
+  integer,
+  load,
+  MB,
+  printTable,
+  scrubber,
+  stateDatabase,
+  UsageError,
+} from './command-options.js';
 import { seatableCheck } from './seatable-commands.js';
 
 export function registerOperatingCommands(program: Command): void {
@@ -86,13 +101,31 @@ async function parseCommand(file: string): Promise<void> {
 async function checkCommand(): Promise<void> {
   const cfg = config();
   const logger = createLogger({ level: 'silent', scrubber });
-  const db = openDatabase(cfg.DATA_DIR);
+  let db: SqlDatabase;
+  try {
+    db = await stateDatabase(cfg);
+  } catch (error) {
+    // the directory, the OAuth2 tokens and the reports live there: nothing else can be checked
+    printTable([
+      {
+        status: 'FAIL',
+        check: 'state database',
+        detail: scrubber.describe(error),
+        hint: cfg.DATABASE_URL
+          ? 'check DATABASE_URL (host, port, database, user, password) and that PostgreSQL runs'
+          : `check that DATA_DIR (${cfg.DATA_DIR}) is writable`,
+      },
+    ]);
+    console.log('\n1 check(s) failed; the other checks need the state database');
+    process.exitCode = 1;
+    return;
+  }
   try {
     const { createDirectory } = await load.directories();
     const { runHealthCheck } = await load.healthCheck();
     const directory = createDirectory({
       config: cfg,
-      db: new SqliteDatabase(db),
+      db,
       logger,
       scrubber,
       localPollMs: 0,
@@ -101,9 +134,12 @@ async function checkCommand(): Promise<void> {
       config: cfg,
       directory,
       scrubber,
-      refreshTokens: new RefreshTokenStore(new SqliteDatabase(db)),
+      refreshTokens: new RefreshTokenStore(db),
       ...(cfg.DIRECTORY === 'seatable' ? { directoryChecks: () => seatableCheck(cfg) } : {}),
     });
+    // after the configuration lines
+    const configurationLines = results.filter((result) => result.check === 'configuration').length;
+    results.splice(configurationLines, 0, await stateDatabaseCheck(cfg, db));
     printTable(
       results.map((result) => ({
         status: result.status,
@@ -116,15 +152,40 @@ async function checkCommand(): Promise<void> {
     console.log(failed === 0 ? '\nall checks passed' : `\n${failed} check(s) failed`);
     if (failed > 0) process.exitCode = 1;
   } finally {
-    db.close();
+    await db.close();
+  }
+}
+
+/** The `check` line of the state database: its engine, where it is and its schema version. */
+async function stateDatabaseCheck(cfg: Config, db: SqlDatabase): Promise<CheckResult> {
+  try {
+    if (db.engine === 'postgres') {
+      const postgres = db as PostgresDatabase;
+      const row = await db.get<{ version: number | string | null }>(
+        'SELECT max(version) AS version FROM schema_migrations',
+      );
+      return {
+        check: 'state database',
+        status: 'OK',
+        detail: `PostgreSQL ${postgres.location}, schema ${postgres.schema}, version ${Number(row?.version ?? 0)}`,
+      };
+    }
+    // SQLite only: the schema version is the file's user_version
+    const version = (db as SqliteDatabase).connection.pragma('user_version', { simple: true }) as number;
+    return {
+      check: 'state database',
+      status: 'OK',
+      detail: `SQLite ${path.resolve(cfg.DATA_DIR, DATABASE_FILE)}, version ${version}`,
+    };
+  } catch (error) {
+    return { check: 'state database', status: 'FAIL', detail: scrubber.describe(error) };
   }
 }
 
 async function reportsCommand(options: { limit: number; json?: boolean }): Promise<void> {
   const cfg = config();
-  const db = openDatabase(cfg.DATA_DIR);
+  const state = await stateDatabase(cfg);
   try {
-    const state = new SqliteDatabase(db);
     const store = new ReportStore(state);
     const outbox = new OutboxStore(state);
     const reports = [];
@@ -175,22 +236,22 @@ async function reportsCommand(options: { limit: number; json?: boolean }): Promi
       }
     }
   } finally {
-    db.close();
+    await state.close();
   }
 }
 
 async function resendCommand(reportId: number, options: { chat?: number }): Promise<void> {
   const cfg = config();
-  const db = openDatabase(cfg.DATA_DIR);
+  const state = await stateDatabase(cfg);
   try {
-    const state = new SqliteDatabase(db);
     const store = new ReportStore(state);
     const outbox = new OutboxStore(state);
     const report = await store.report(reportId);
     if (!report) throw new UsageError(`no report #${reportId} (see: superset-telegram-bot reports)`);
     if (report.status !== 'forward')
       throw new UsageError(`report #${reportId} was not forwarded (${report.status}): nothing to resend`);
-    if (report.files.length > 0 && report.files.some((file) => !existsSync(file.path))) {
+    // through the same path as the bot's sender: with DATABASE_URL the files are in the database
+    if (!(await spooledFilesKept(spoolFilesFor(state, spoolRoot(cfg.DATA_DIR)), report.files))) {
       throw new UsageError(
         `the files of report #${reportId} were already removed from the spool (SPOOL_RETENTION_HOURS)`,
       );
@@ -200,7 +261,7 @@ async function resendCommand(reportId: number, options: { chat?: number }): Prom
     const logger = createLogger({ level: 'silent', scrubber });
     const directory = createDirectory({
       config: cfg,
-      db: new SqliteDatabase(db),
+      db: state,
       logger,
       scrubber,
       localPollMs: 0,
@@ -268,6 +329,6 @@ async function resendCommand(reportId: number, options: { chat?: number }): Prom
       `report #${reportId} queued again for ${targets.length} chat(s); the running bot sends it within seconds`,
     );
   } finally {
-    db.close();
+    await state.close();
   }
 }

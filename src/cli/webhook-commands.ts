@@ -7,10 +7,8 @@ import type { Command } from 'commander';
 import type { Config } from '../config.js';
 import type { MailboxEntry } from '../directory/directory.js';
 import { createLogger } from '../observability/logger.js';
-import { openDatabase } from '../store/database.js';
-import { SqliteDatabase } from '../store/sqlite-database.js';
 import { webhookUrl } from '../webhook/webhook-token.js';
-import { config, load, scrubber, UsageError } from './command-options.js';
+import { config, load, scrubber, stateDatabase, UsageError } from './command-options.js';
 
 export function registerWebhookCommands(program: Command): void {
   program
@@ -26,11 +24,11 @@ export function registerWebhookCommands(program: Command): void {
 async function webhookUrlCommand(email: string): Promise<void> {
   const cfg = config();
   const logger = createLogger({ level: 'silent', scrubber });
-  const db = openDatabase(cfg.DATA_DIR);
+  const db = await stateDatabase(cfg);
   const { createDirectory } = await load.directories();
   const directory = createDirectory({
     config: cfg,
-    db: new SqliteDatabase(db),
+    db,
     logger,
     scrubber,
     localPollMs: 0,
@@ -46,7 +44,7 @@ async function webhookUrlCommand(email: string): Promise<void> {
     for (const line of lines) console.log(line);
   } finally {
     await directory.stop();
-    db.close();
+    await db.close();
   }
 }
 

@@ -25,6 +25,7 @@ import type {
   ReportStore,
   WebhookArrival,
 } from '../store/report-store.js';
+import { DiskSpoolFiles, type SpoolFiles } from '../store/spool-files.js';
 import type { SettledRetries } from '../store/superset-notices.js';
 
 export interface IntakeResult {
@@ -46,6 +47,11 @@ export interface ReportIntakeOptions {
    * screenshot detection. Absent: PNGs are neither measured nor cut.
    */
   images?: IntakeImageOptions;
+  /**
+   * Where the recorded files are kept for any instance to send (`spoolFilesFor`): staged before the
+   * recording transaction, kept inside it. Default: on disk only (SQLite).
+   */
+  spoolFiles?: SpoolFiles;
   /** The language a chat is spoken to in. */
   languageOf: (chatId: number) => string | Promise<string>;
   /** Called after a report with deliveries is committed. */
@@ -184,7 +190,11 @@ export class ReportIntake {
   /** When the sender check of a mail (mailbox, UIDVALIDITY, UID) first met a temporary DNS failure. */
   private readonly senderCheckFailingSince = new Map<string, number>();
 
-  constructor(private readonly options: ReportIntakeOptions) {}
+  private readonly spoolFiles: SpoolFiles;
+
+  constructor(private readonly options: ReportIntakeOptions) {
+    this.spoolFiles = options.spoolFiles ?? new DiskSpoolFiles();
+  }
 
   /** The sender-authentication rule in force for `mailbox`. */
   senderAuthOf(mailbox: MailboxEntry): SenderAuthPolicy {
@@ -411,6 +421,9 @@ export class ReportIntake {
       reason = 'held: blank or unfinished screenshot (BLANK_SCREENSHOTS=hold); release it with resend';
     const keepFiles = status === 'forward';
     const link = this.trustedLink(mail);
+    const keptFiles = keepFiles ? mail.files : [];
+    // copied into the database (DATABASE_URL) outside the transaction, which then only marks them kept
+    await this.spoolFiles.stage(keptFiles);
     // one transaction from the duplicate check to the watermark: a copy of this mail recorded meanwhile
     // (the webhook's retry while this POST was being read) is recognised here, and the notice check sees
     // no other notice come in between (database work only in here)
@@ -430,31 +443,33 @@ export class ReportIntake {
           notice.reportName,
           SUBSCRIBER_NOTICE_WINDOW_MS,
         ));
-      const deliveries: NewDelivery[] =
+      const recipients =
         (status === 'forward' && !held) || toldSubscribers
-          ? await Promise.all(
-              recipientsFor(
-                mailbox,
-                this.options.directory.snapshot(),
-                this.options.defaultMediaMode,
-                this.options.defaultTallImageMode,
-              ).map(async (recipient) => ({
-                chatId: recipient.chatId,
-                recipientKind: recipient.kind,
-                recipientKey: recipient.key,
-                recipientName: recipient.name,
-                language: await this.options.languageOf(recipient.chatId),
-                mediaMode: recipient.mediaMode,
-                tallImageMode: recipient.tallImageMode,
-                threadId: recipient.threadId,
-              })),
+          ? recipientsFor(
+              mailbox,
+              this.options.directory.snapshot(),
+              this.options.defaultMediaMode,
+              this.options.defaultTallImageMode,
             )
           : [];
+      const deliveries: NewDelivery[] = [];
+      for (const recipient of recipients) {
+        deliveries.push({
+          chatId: recipient.chatId,
+          recipientKind: recipient.kind,
+          recipientKey: recipient.key,
+          recipientName: recipient.name,
+          language: await this.options.languageOf(recipient.chatId),
+          mediaMode: recipient.mediaMode,
+          tallImageMode: recipient.tallImageMode,
+          threadId: recipient.threadId,
+        });
+      }
       let settled = null as SettledRetries | null;
       const reportId = await store.record(
         {
           position,
-          mail: { ...mail, link, files: keepFiles ? mail.files : [] },
+          mail: { ...mail, link, files: keptFiles },
           status,
           reason,
           spoolDir: keepFiles && mail.files.length > 0 ? spoolDir : null,
@@ -463,6 +478,7 @@ export class ReportIntake {
         deliveries,
         async (id) => {
           // in the report's transaction: a crash leaves both the notice and its effects, or neither
+          await this.spoolFiles.keep(keptFiles);
           if (notice) {
             await store.notices.insert(id, mailbox.email, notice, toldSubscribers && deliveries.length > 0);
             if (notice.kind === 'final-failure')
@@ -648,6 +664,9 @@ export class ReportIntake {
     mail: UnparsedMail,
   ): Promise<IntakeResult> {
     const { store, logger } = this.options;
+    // the raw copy of an unreadable mail, for inspection from any instance
+    const rawCopy = mail.rawCopy ? [{ path: mail.rawCopy.path }] : [];
+    await this.spoolFiles.stage(rawCopy);
     const reportId = await store.transaction(async () => {
       const earlier = await store.findRecorded(position.mailbox, mail.rawSha256, mail.messageId);
       if (earlier !== null) {
@@ -674,6 +693,7 @@ export class ReportIntake {
           spoolDir: mail.rawCopy?.dir ?? null,
         },
         [],
+        () => this.spoolFiles.keep(rawCopy),
       );
     });
     if (typeof reportId !== 'number')

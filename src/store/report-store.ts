@@ -381,13 +381,18 @@ export class ReportStore {
 
   /**
    * Deletes reports with their files, skipped parts and deliveries, in one transaction; a report that
-   * gained a pending delivery meanwhile (a `resend`) stays. Returns the ids deleted.
+   * gained a pending delivery meanwhile (a `resend`) stays. `alongside` runs in the transaction for each
+   * report deleted. Returns the ids deleted.
    */
-  forgetReports(ids: number[]): Promise<number[]> {
+  forgetReports(ids: number[], alongside?: (reportId: number) => Promise<void>): Promise<number[]> {
     return this.db.transaction(async () => {
       const deleted: number[] = [];
       for (const id of ids) {
-        if ((await this.db.run(JANITOR_QUERIES.forgetReport, [id])).changes > 0) deleted.push(id);
+        if ((await this.db.run(JANITOR_QUERIES.forgetReport, [id])).changes > 0) {
+          deleted.push(id);
+          // database work only (its spooled files' rows, say): in the same transaction
+          await alongside?.(id);
+        }
       }
       return deleted;
     });

@@ -2,9 +2,19 @@
  * The file spool: each mail's PDF/PNG files live in their own directory under DATA_DIR/spool until
  * every delivery of the report is final (and the retention time has passed).
  */
-import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, rmSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  fsyncSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  rmSync,
+  writeSync,
+} from 'node:fs';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
+import { DiskSpoolFiles, type SpoolFile, type SpoolFiles } from './spool-files.js';
 
 export function spoolRoot(dataDir: string): string {
   return path.resolve(dataDir, 'spool');
@@ -39,10 +49,12 @@ export async function removeFinishedSpools(
   },
   retentionMs: number,
   now = Date.now(),
+  spoolFiles: SpoolFiles = new DiskSpoolFiles(),
 ): Promise<number> {
   const done = await store.spoolDirsDone(new Date(now - retentionMs).toISOString());
   for (const { id, spoolDir } of done) {
-    rmSync(spoolDir, { recursive: true, force: true });
+    // the files first (database rows and local copies): a crash in between only forgets them again
+    await spoolFiles.forget(spoolDir);
     await store.markSpoolRemoved(id);
   }
   return done.length;
@@ -101,28 +113,53 @@ export async function keepRawMail(
 export async function forgetOldReports(
   store: {
     reportsToForget(before: string, limit: number): Promise<Array<{ id: number; spoolDir: string | null }>>;
-    forgetReports(ids: number[]): Promise<number[]>;
+    forgetReports(ids: number[], alongside?: (reportId: number) => Promise<void>): Promise<number[]>;
     forgetUnusedFileIds(before: string): Promise<number>;
   },
   retentionMs: number,
   now = Date.now(),
   batchSize = 500,
   maxBatches = 20,
+  spoolFiles: SpoolFiles = new DiskSpoolFiles(),
 ): Promise<number> {
   const before = new Date(now - retentionMs).toISOString();
   let forgotten = 0;
   for (let round = 0; round < maxBatches; round++) {
     const batch = await store.reportsToForget(before, batchSize);
     if (batch.length === 0) break;
-    const deleted = new Set(await store.forgetReports(batch.map((report) => report.id)));
+    const spoolDirOf = new Map(batch.map((report) => [report.id, report.spoolDir]));
+    // the files' database rows go in the transaction that deletes the report's rows
+    const deleted = new Set(
+      await store.forgetReports(
+        batch.map((report) => report.id),
+        async (id) => {
+          const spoolDir = spoolDirOf.get(id);
+          if (spoolDir) await spoolFiles.forgetRows(spoolDir);
+        },
+      ),
+    );
     // the rows first: a crash in between leaves directories the start-up sweep removes
     for (const report of batch) {
-      if (deleted.has(report.id) && report.spoolDir)
-        rmSync(report.spoolDir, { recursive: true, force: true });
+      if (deleted.has(report.id) && report.spoolDir) await spoolFiles.forget(report.spoolDir);
     }
     forgotten += deleted.size;
     if (batch.length < batchSize || deleted.size === 0) break;
   }
   await store.forgetUnusedFileIds(before);
   return forgotten;
+}
+
+/**
+ * Whether every one of `files` can still be had, on this instance or (DATABASE_URL) from the database:
+ * what /last and `resend` check before queueing a report again. May fetch the files (outside any
+ * transaction), as the dispatcher would before sending them.
+ */
+export async function spooledFilesKept(
+  spoolFiles: SpoolFiles,
+  files: ReadonlyArray<SpoolFile & { size: number; sha256: string }>,
+): Promise<boolean> {
+  if (files.length === 0) return true;
+  // a file kept nowhere keeps its recorded path, which does not exist here
+  const local = await spoolFiles.localCopies(files.map(({ tiles: _tiles, ...file }) => file));
+  return local.every((file) => existsSync(file.path));
 }

@@ -15,6 +15,7 @@ import type { ChatLanguages } from '../store/chat-languages.js';
 import type { GroupApprovals } from '../store/group-approvals.js';
 import type { OutboxStore } from '../store/outbox-store.js';
 import type { ReportStore } from '../store/report-store.js';
+import type { SpoolFiles } from '../store/spool-files.js';
 import { languageFor, texts } from '../texts/index.js';
 import { createChatCommands } from './chat-commands.js';
 import { createGroupRegistration } from './group-registration.js';
@@ -45,6 +46,8 @@ export interface ChatHandlerDependencies {
   approvals: GroupApprovals;
   /** The recorded reports, for /last; without it /last is not offered. */
   reports?: ReportStore;
+  /** Where the reports' files are kept, for /last (`spoolFilesFor`; default: on disk only). */
+  spoolFiles?: SpoolFiles;
   /** Deliveries were queued by a command (/last): wakes the dispatcher. */
   onQueued?: () => void;
 }
@@ -67,6 +70,7 @@ function lastCommandOf(deps: ChatHandlerDependencies, reports: ReportStore): Com
   return createLastCommand({
     directory: deps.directory,
     reports,
+    ...(deps.spoolFiles ? { spoolFiles: deps.spoolFiles } : {}),
     outbox: deps.outbox,
     languages: deps.languages,
     logger: deps.logger,

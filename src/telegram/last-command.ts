@@ -7,7 +7,6 @@
  * from the spool while it is kept (SPOOL_RETENTION_HOURS after its deliveries, within
  * REPORT_RETENTION_DAYS); else the answer says so.
  */
-import { existsSync } from 'node:fs';
 import { Composer, type Context } from 'grammy';
 import type { MediaMode, TallImageMode } from '../core/message-plan.js';
 import { type Recipient, recipientsFor } from '../core/recipients.js';
@@ -18,12 +17,16 @@ import { sanitizeServerText } from '../observability/server-text.js';
 import type { ChatLanguages } from '../store/chat-languages.js';
 import type { OutboxStore } from '../store/outbox-store.js';
 import type { ReportStore, StoredReport } from '../store/report-store.js';
+import { spooledFilesKept } from '../store/spool.js';
+import { DiskSpoolFiles, type SpoolFiles } from '../store/spool-files.js';
 import { type Language, type LastReportLine, languageFor, texts } from '../texts/index.js';
 import { usersWithTelegramId } from './subscribers.js';
 
 export interface LastCommandOptions {
   directory: Directory;
   reports: ReportStore;
+  /** Where the reports' files are kept (`spoolFilesFor`; default: on disk only). */
+  spoolFiles?: SpoolFiles;
   outbox: OutboxStore;
   languages: ChatLanguages;
   logger: Logger;
@@ -127,7 +130,7 @@ export function createLastCommand(options: LastCommandOptions): Composer<Context
         subject: sanitizeServerText(report.subject, options.scrubber, SUBJECT_MAX_LENGTH),
         receivedAt: report.internalDate ?? report.recordedAt,
       };
-      if (!filesKept(report)) {
+      if (!(await filesKept(report, options.spoolFiles ?? new DiskSpoolFiles()))) {
         lines.push({ ...about, state: 'gone' });
       } else if (await options.outbox.hasPending(report.id, chatId)) {
         lines.push({ ...about, state: 'pending' });
@@ -159,8 +162,8 @@ export function createLastCommand(options: LastCommandOptions): Composer<Context
 }
 
 /** Whether the report's files are still in the spool (a report without files has nothing to lose). */
-function filesKept(report: StoredReport): boolean {
+async function filesKept(report: StoredReport, spoolFiles: SpoolFiles): Promise<boolean> {
   if (report.files.length === 0) return true;
   if (report.spoolDir === null || report.spoolRemovedAt !== null) return false;
-  return report.files.every((file) => existsSync(file.path));
+  return spooledFilesKept(spoolFiles, report.files);
 }

@@ -26,6 +26,7 @@ import type { SecretScrubber } from '../observability/secret-scrubber.js';
 import { sanitizeServerText } from '../observability/server-text.js';
 import type { Delivery, OutboxStore } from '../store/outbox-store.js';
 import type { ReportStore, StoredReport } from '../store/report-store.js';
+import { DiskSpoolFiles, type SpoolFiles } from '../store/spool-files.js';
 import { FencedError, StateUnavailableError } from '../store/sql-database.js';
 import { LANGUAGES, type Language, texts } from '../texts/index.js';
 import { CurrentRecipients } from './current-recipients.js';
@@ -40,6 +41,12 @@ export interface OutboxDispatcherOptions {
   api: Api;
   outbox: OutboxStore;
   reports: ReportStore;
+  /**
+   * Where the reports' files are kept (`spoolFilesFor`): before a message is sent its files (tiles
+   * included) are made local, fetched from the database when another instance recorded the report.
+   * Default: on disk only (SQLite).
+   */
+  spoolFiles?: SpoolFiles;
   directory: Directory;
   logger: Logger;
   scrubber: SecretScrubber;
@@ -109,6 +116,11 @@ interface QueuedDelivery {
   inFlight: boolean;
   /** Its record as sent (an empty plan) is being written. */
   recording?: boolean;
+  /**
+   * Set while its send task is starting (reading the row, checking the recipient): the task holds one
+   * of the parallel slots until its request goes out (or it ends without one).
+   */
+  releaseSlot?: () => void;
 }
 
 interface PreparedReport {
@@ -144,11 +156,8 @@ export class OutboxDispatcher {
   private lastCommitAt = Number.NEGATIVE_INFINITY;
   /** Send requests on the wire (at most TELEGRAM_PARALLEL_SENDS). */
   private requestsInFlight = 0;
-  /**
-   * Deliveries picked whose request has not started yet (their rows and file ids are being read): they
-   * hold a slot too, or the loop would pick every ready chat while the first still reads the database.
-   */
-  private readonly starting = new Set<QueuedDelivery>();
+  /** Send tasks picked but not yet on the wire (their row reads and checks are async). */
+  private tasksStarting = 0;
   /** Chats with a message picked and not yet finished (its request may not have begun yet). */
   private readonly busyChats = new Set<number>();
   private readonly reports = new Map<number, PreparedReport>();
@@ -156,6 +165,7 @@ export class OutboxDispatcher {
   private readonly queuedPerReport = new Map<number, number>();
   private readonly limiter: SendRateLimiter;
   private readonly sender: ReportSender;
+  private readonly spoolFiles: SpoolFiles;
   private readonly log: Logger;
   private readonly now: () => number;
   private lastLoadedId = 0;
@@ -190,6 +200,7 @@ export class OutboxDispatcher {
     this.paidBroadcast = options.paidBroadcast !== undefined;
     if (options.paidBroadcast) this.limiter.setMessagesPerSecond(options.paidBroadcast.messagesPerSecond);
     this.sender = new ReportSender(options.api, options.outbox);
+    this.spoolFiles = options.spoolFiles ?? new DiskSpoolFiles();
     this.log = options.logger.child({ component: 'delivery' });
     this.now = options.now ?? Date.now;
     this.recipients = new CurrentRecipients(options.directory, options.defaultMediaMode ?? 'photo');
@@ -413,7 +424,7 @@ export class OutboxDispatcher {
       // requests on the wire count, not sends whose record is being committed: the disk sync of one
       // batch of records does not hold back the next requests (to other chats: a chat stays busy until
       // its record is durable, so a crash repeats at most one message per chat)
-      while (this.requestsInFlight + this.starting.size < parallel && !this.stopping) {
+      while (this.requestsInFlight + this.tasksStarting < parallel && !this.stopping) {
         const next = this.pick();
         if ('waitUntil' in next) {
           // sending resumed after an outage and nothing is due: getMe answering ends it
@@ -423,12 +434,20 @@ export class OutboxDispatcher {
         }
         const chatId = next.entry.delivery.chatId;
         this.busyChats.add(chatId);
-        this.starting.add(next.entry);
+        this.tasksStarting++;
+        let holding = true;
+        const releaseSlot = () => {
+          if (!holding) return;
+          holding = false;
+          this.tasksStarting--;
+        };
+        next.entry.releaseSlot = releaseSlot;
         const task = this.sendNext(next.entry, next.step)
           .catch((error: unknown) => this.afterTaskError(next.entry, error))
           .finally(() => {
+            releaseSlot();
+            if (next.entry.releaseSlot === releaseSlot) next.entry.releaseSlot = undefined;
             inFlight.delete(task);
-            this.starting.delete(next.entry);
             try {
               this.afterSend(next.entry, chatId);
             } catch (error) {
@@ -572,13 +591,17 @@ export class OutboxDispatcher {
     }
     const { delivery } = entry;
     const plan = this.planFor(entry)!;
-    const report = this.reports.get(delivery.reportId)!.report;
+    const recorded = this.reports.get(delivery.reportId)!.report;
     // a chat that is no recipient any more is cancelled before a stale delivery is reported as failed
     if (
-      (await this.refuseRecipient(entry, report.mailbox)) ||
+      (await this.refuseRecipient(entry, recorded.mailbox)) ||
       (await this.refuseStale(entry, current.createdAt))
     )
       return;
+    // its files here, on this instance (outside any transaction): streamed from the database when
+    // another instance recorded the report; an unreachable database throws StateUnavailableError (a
+    // pause, no attempt spent), a file kept nowhere keeps its path and goes as "file gone"
+    const report: StoredReport = { ...recorded, files: await this.spoolFiles.localCopies(recorded.files) };
     const sendable = await this.withoutBrokenTiles(delivery, plan, report);
     if (!sendable) {
       // all this message carried were unreadable tiles whose original goes in another message
@@ -614,7 +637,9 @@ export class OutboxDispatcher {
     entry.inFlight = true;
     const chatId = delivery.chatId;
     this.limiter.begin(chatId, messagesIn(step), this.now());
-    this.starting.delete(entry);
+    // on the wire now: the slot held while starting becomes a request in flight
+    entry.releaseSlot?.();
+    entry.releaseSlot = undefined;
     this.requestsInFlight++;
     const language = isLanguage(delivery.language) ? delivery.language : 'ru';
     let learnt: Awaited<ReturnType<ReportSender['send']>>;

@@ -133,7 +133,7 @@ describe('import and export commands', () => {
     ]);
     // the running bot cancels them when it comes to them: the directory no longer sends daily@ there
     const db = openDatabase(dataDir);
-    expect(new OutboxStore(new SqliteDatabase(db)).pending()).toHaveLength(2);
+    expect(await new OutboxStore(new SqliteDatabase(db)).pending()).toHaveLength(2);
     db.close();
   });
 

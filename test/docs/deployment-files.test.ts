@@ -14,6 +14,7 @@ import { promisify } from 'node:util';
 import { Registry } from 'prom-client';
 import { afterAll, describe, expect, it } from 'vitest';
 import { describeSettings } from '../../src/config.js';
+import { SoleLeadership } from '../../src/leadership/leadership.js';
 import { BotMetrics } from '../../src/observability/metrics.js';
 import { OpsServer } from '../../src/observability/ops-server.js';
 
@@ -280,7 +281,7 @@ function stripYamlComment(line: string): string {
  * scalars). Anything else (flow style, anchors, multi-line strings, maps in lists) throws, so a
  * change to the file that this cannot read fails loudly instead of being misread.
  */
-function parseBlockYaml(text: string): Yaml {
+function parseBlockYaml(text: string, file = 'docker-compose.yml'): Yaml {
   const lines = text
     .split('\n')
     .map((raw, index) => ({
@@ -291,7 +292,7 @@ function parseBlockYaml(text: string): Yaml {
     .filter((line) => line.content !== '');
   let at = 0;
   const fail = (message: string): never => {
-    throw new Error(`docker-compose.yml line ${lines[at]?.number}: ${message}`);
+    throw new Error(`${file} line ${lines[at]?.number}: ${message}`);
   };
   const scalar = (value: string): string => {
     if (/^(["']).*\1$/.test(value)) return value.slice(1, -1);
@@ -373,6 +374,161 @@ describe('docker-compose.yml', () => {
     expect(composeSeconds(String(bot.stop_grace_period))).toBeGreaterThanOrEqual(
       longestBotApiRequestSeconds(),
     );
+  });
+});
+
+// ---- docker-compose.ha.yml ----------------------------------------------------------------------
+
+describe('docker-compose.ha.yml', () => {
+  const compose = parseBlockYaml(read('docker-compose.ha.yml'), 'docker-compose.ha.yml') as Record<
+    string,
+    Yaml
+  >;
+  const services = compose.services as Record<string, Record<string, Yaml>>;
+  const namedVolumes = Object.keys((compose.volumes ?? {}) as Record<string, Yaml>);
+  const isPostgres = (service: Record<string, Yaml>) => /^postgres:/.test(String(service.image));
+  const postgresName = Object.keys(services).find((name) => isPostgres(services[name]!));
+  const postgres = services[postgresName ?? '']!;
+  const bots = Object.entries(services).filter(([, service]) => service.build === '.');
+  const environmentOf = (service: Record<string, Yaml>) =>
+    (service.environment ?? {}) as Record<string, string>;
+
+  it('a PostgreSQL service with a health check, its data on a named volume, not published', () => {
+    expect(postgresName, 'a service running the postgres image').toBeDefined();
+    const mounts = ((postgres.volumes ?? []) as string[]).map((volume) => volume.split(':'));
+    const data = mounts.find(([, target]) => target === '/var/lib/postgresql/data');
+    expect(data, 'a volume on /var/lib/postgresql/data').toBeDefined();
+    expect(namedVolumes).toContain(data![0]);
+    const test = (postgres.healthcheck as Record<string, Yaml> | undefined)?.test as string[] | undefined;
+    expect(test?.[0]).toBe('CMD-SHELL');
+    const environment = environmentOf(postgres);
+    expect(test?.[1]).toBe(`pg_isready -U ${environment.POSTGRES_USER} -d ${environment.POSTGRES_DB}`);
+    expect(postgres.ports).toBeUndefined();
+    expect(postgres.restart).toBe('unless-stopped');
+  });
+
+  it('two bots built from this Dockerfile, with .env, running the image CMD, alike but for the host port', () => {
+    expect(bots.length).toBeGreaterThanOrEqual(2);
+    // two services, not one with deploy.replicas (docs/operations.md says why)
+    for (const [, bot] of bots) {
+      expect(bot.deploy).toBeUndefined();
+      expect([bot.env_file].flat()).toContain('.env');
+      expect(bot.restart).toBe('unless-stopped');
+      if (bot.command !== undefined) expect([bot.command].flat().join(' ')).toBe(readmeStartCommand());
+      expect(bot.entrypoint).toBeUndefined();
+    }
+    const withoutPorts = bots.map(([, bot]) => JSON.stringify({ ...bot, ports: undefined }));
+    expect(new Set(withoutPorts).size, 'the bots differ only in their ports').toBe(1);
+  });
+
+  it('each bot keeps its state in that PostgreSQL, needs no data volume, and waits for the database', () => {
+    const postgresEnvironment = environmentOf(postgres);
+    for (const [name, bot] of bots) {
+      const environment = environmentOf(bot);
+      expect(settingNames).toContain('DATABASE_URL');
+      // the password is the one the postgres service is given, from the same variable
+      const passwordVariable = /^\$\{(\w+)/.exec(postgresEnvironment.POSTGRES_PASSWORD ?? '')?.[1];
+      expect(passwordVariable, 'POSTGRES_PASSWORD comes from a variable').toBeDefined();
+      const variables = [...(environment.DATABASE_URL ?? '').matchAll(/\$\{(\w+)[^}]*\}/g)];
+      expect(variables.map((match) => match[1])).toEqual([passwordVariable]);
+      // as Compose interpolates it, with a password of letters and digits (the runbook asks for those)
+      const url = new URL((environment.DATABASE_URL ?? 'missing:').replace(variables[0]![0], 's3cret'));
+      expect(url.protocol, name).toMatch(/^postgres(ql)?:$/);
+      expect(url.hostname, `${name}: DATABASE_URL names the postgres service`).toBe(postgresName);
+      expect(url.username).toBe(postgresEnvironment.POSTGRES_USER);
+      expect(url.password).toBe('s3cret');
+      expect(url.pathname).toBe(`/${postgresEnvironment.POSTGRES_DB}`);
+
+      expect(environment.DATA_DIR, `${name}: no DATA_DIR of its own needed`).toBeUndefined();
+      const mounts = ((bot.volumes ?? []) as string[]).map((volume) => volume.split(':')[1]);
+      expect(mounts).not.toContain(imageDataDir);
+      const dependsOn = bot.depends_on as Record<string, Record<string, Yaml>>;
+      expect(dependsOn[postgresName!]?.condition).toBe('service_healthy');
+    }
+  });
+
+  it('each bot publishes its own ops port on loopback, and stops gracefully', () => {
+    const hostPorts: string[] = [];
+    for (const [name, bot] of bots) {
+      const environment = environmentOf(bot);
+      expect(environment.HTTP_HOST).toBe('0.0.0.0');
+      const port = environment.HTTP_PORT ?? defaultOf('HTTP_PORT');
+      const ports = bot.ports as string[];
+      expect(ports.length, name).toBe(1);
+      const [host, hostPort, containerPort] = ports[0]!.split(':');
+      expect(host).toBe('127.0.0.1');
+      expect(containerPort).toBe(port);
+      hostPorts.push(hostPort!);
+      expect(composeSeconds(String(bot.stop_grace_period))).toBeGreaterThanOrEqual(
+        longestBotApiRequestSeconds(),
+      );
+    }
+    expect(new Set(hostPorts).size, 'one host port per bot').toBe(bots.length);
+  });
+
+  it('the runbook drives it by the names it has', () => {
+    const runbook = read('docs/operations.md');
+    const used = [
+      ...runbook.matchAll(
+        /docker compose -f docker-compose\.ha\.yml (?:run --rm|up -d --no-deps|stop|exec -T|up -d) ([a-z][\w-]*)/g,
+      ),
+    ].map((match) => match[1]!);
+    expect(used.length).toBeGreaterThan(0);
+    for (const name of used) expect(Object.keys(services), `service ${name}`).toContain(name);
+    for (const [, bot] of bots) {
+      const hostPort = (bot.ports as string[])[0]!.split(':').slice(0, 2).join(':');
+      expect(runbook, `the runbook shows ${hostPort}`).toContain(hostPort);
+    }
+  });
+
+  it('the runbook gives the high-availability settings with the defaults config.ts has', () => {
+    const runbook = read('docs/operations.md');
+    for (const name of ['DATABASE_URL', 'DATABASE_SCHEMA', 'LEASE_SECONDS']) {
+      expect(settingNames, `${name} in config.ts`).toContain(name);
+      const row = new RegExp(`^\\| \`${name}\` \\|(.*)$`, 'm').exec(runbook)?.[1];
+      expect(row, `a row for ${name} in the runbook's table`).toBeDefined();
+      const fallback = defaultOf(name);
+      if (fallback)
+        expect(row, name).toContain(`default ${/^\d+$/.test(fallback) ? fallback : `\`${fallback}\``}`);
+    }
+  });
+});
+
+// ---- Kubernetes (the example in docs/operations.md) ----------------------------------------------
+
+describe('the Kubernetes example in docs/operations.md', () => {
+  const yamlBlocks = fencedBlocks(read('docs/operations.md'))
+    .filter((block) => block.language === 'yaml')
+    .map((block) => block.body);
+  const manifests = yamlBlocks.find((body) => /^kind: Deployment$/m.test(body)) ?? '';
+  /** The lines of the manifest from `key:` up to the next key at the same indentation or less. */
+  const section = (key: string) => {
+    const lines = manifests.split('\n');
+    const start = lines.findIndex((line) => line.trim().replace(/^- /, '') === `${key}:`);
+    if (start < 0) return '';
+    const indent = lines[start]!.search(/\S/);
+    const end = lines.findIndex((line, index) => index > start && line.trim() && line.search(/\S/) <= indent);
+    return lines.slice(start, end < 0 ? undefined : end).join('\n');
+  };
+
+  it('a Deployment of 2 replicas without volumes, a Secret and a PodDisruptionBudget', () => {
+    expect(manifests).toMatch(/^ {2}replicas: 2$/m);
+    expect(manifests).not.toMatch(/volumeMounts:|persistentVolumeClaim/);
+    expect(manifests).toMatch(/^kind: Secret$/m);
+    expect(manifests).toMatch(/^kind: PodDisruptionBudget$/m);
+    expect(section('secretRef')).toMatch(/name: superset-telegram-bot/);
+    for (const [, name] of manifests.matchAll(/^ {2}([A-Z][A-Z0-9_]*):/gm)) {
+      // REPORTS_IMAP_PASSWORD is a --password-env variable, not a setting
+      if (!/PASSWORD$/.test(name!)) expect(settingNames, `Secret key ${name}`).toContain(name);
+    }
+  });
+
+  it('readiness on /readyz, liveness on /healthz, and time for the Bot API request in flight', () => {
+    expect(section('readinessProbe')).toMatch(/path: \/readyz$/m);
+    expect(section('livenessProbe')).toMatch(/path: \/healthz$/m);
+    const grace = Number(/terminationGracePeriodSeconds: (\d+)/.exec(manifests)?.[1]);
+    expect(grace).toBeGreaterThanOrEqual(longestBotApiRequestSeconds());
+    expect(section('rollingUpdate')).toMatch(/maxUnavailable: 0/);
   });
 });
 
@@ -535,7 +691,12 @@ const docFiles = [
     .filter((name) => name.endsWith('.md'))
     .map((name) => `docs/${name}`),
 ];
-const deploymentFiles = ['Dockerfile', 'docker-compose.yml', 'deploy/superset-telegram-bot.service'];
+const deploymentFiles = [
+  'Dockerfile',
+  'docker-compose.yml',
+  'docker-compose.ha.yml',
+  'deploy/superset-telegram-bot.service',
+];
 
 const fencePattern = /^```(\w*)\n([\s\S]*?)^```/gm;
 const fencedBlocks = (text: string) =>
@@ -607,6 +768,10 @@ describe('the docs', () => {
       outboxDepth: () => 0,
       directoryLoadedAt: () => null,
     });
+    // the leadership's metrics (stb_leader, …) join the same registry in app.ts
+    new SoleLeadership({ startLeaderWork: async () => {}, stopLeaderWork: async () => {} }).registerMetrics(
+      metrics.registry,
+    );
     const exported = (await metrics.registry.getMetricsAsJSON())
       .map((metric) => metric.name)
       .filter((name) => name.startsWith('stb_'));

@@ -98,7 +98,7 @@ describe('IMAP chaos', () => {
         const captions = telegram.messagesIn(chats[index]!).map((message) => message.caption?.split('\n')[0]);
         expect(captions.sort()).toEqual([...sent[user]!].sort());
       }
-      expect(bot.app.store.countReports()).toBe(MAILS);
+      expect(await bot.app.store.countReports()).toBe(MAILS);
     } finally {
       await bot.stop();
       removeDir(bot.dataDir);

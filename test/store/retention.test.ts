@@ -97,7 +97,7 @@ describe('report retention', () => {
     const oldPending = await report(100);
     const oldResent = await report(100);
     finish(oldResent.id, 99);
-    outbox.requeue(oldResent.id, {
+    await outbox.requeue(oldResent.id, {
       chatId: 3,
       recipientKind: 'user',
       recipientKey: '3',

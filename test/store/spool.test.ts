@@ -64,7 +64,7 @@ describe('spool', () => {
     expect(existsSync(spoolDir)).toBe(true);
 
     const [delivery] = await outbox.forReport(reportId);
-    outbox.stepSent(delivery!.id, true, []);
+    await outbox.stepSent(delivery!.id, true, []);
     const now = Date.now();
     expect(await removeFinishedSpools(store, 3600_000, now)).toBe(0);
     expect(existsSync(spoolDir)).toBe(true);

@@ -128,7 +128,7 @@ describe('/status', () => {
     expect(lastText(john.id)).toBe(
       `You are subscribed. Reports come from:\n• finance@example.com\n• ${dovecot.address('user1')}`,
     );
-    expect(bot!.app.languages.get(john.id)).toBe('en');
+    expect(await bot!.app.languages.get(john.id)).toBe('en');
   });
 
   it('says a paused subscription is paused', async () => {

@@ -319,7 +319,7 @@ function registrationSuite(backend: DirectoryBackend): void {
           expect(answer.text).toContain('• finance@example.com\n• sales@example.com');
           expect(answer.reply_markup).toEqual({ remove_keyboard: true });
           // reports to this chat go out in the user's language
-          expect(bot!.app.languages.get(anna.id)).toBe('en');
+          expect(await bot!.app.languages.get(anna.id)).toBe('en');
         },
       );
 
@@ -565,7 +565,7 @@ function registrationSuite(backend: DirectoryBackend): void {
         expect(lastMessage(groupId).text).toBe(
           '✅ This group is registered. Reports from these mailboxes will arrive here:\n• sales@example.com',
         );
-        expect(bot!.app.languages.get(groupId)).toBe('en');
+        expect(await bot!.app.languages.get(groupId)).toBe('en');
       });
 
       it('refuses a second chat with the same title: the bot leaves, the admin chat is told, the first keeps the id', async () => {
@@ -666,7 +666,7 @@ function registrationSuite(backend: DirectoryBackend): void {
             locked: true,
             active: true,
           });
-          expect(bot!.app.languages.get(supergroupId)).toBe('en');
+          expect(await bot!.app.languages.get(supergroupId)).toBe('en');
           // the move is not news to the group: no second "registered" message, nothing left behind
           expect(telegram.messagesIn(supergroupId)).toHaveLength(0);
           expect(telegram.messagesIn(groupId)).toHaveLength(before);
@@ -996,7 +996,7 @@ function registrationSuite(backend: DirectoryBackend): void {
           expect(decided).toMatchObject({ edited: true });
           expect(decided.text).toContain('✅ Approved by "Admins"');
           expect(decided.reply_markup).toBeUndefined();
-          expect(bot!.app.languages.get(chatId)).toBe('en');
+          expect(await bot!.app.languages.get(chatId)).toBe('en');
         });
 
         it('withdraws a request when the group removes the bot; a late Approve changes nothing', async () => {

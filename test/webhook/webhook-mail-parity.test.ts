@@ -249,7 +249,7 @@ describe('webhook images: tiles and blank screenshots as for mail', () => {
     expect(alert!.text).toContain(`resend ${report.id}`);
     expect(alert!.text).toContain(MAILBOX);
     expect(report.reason).toMatch(/held/);
-    expect(bot!.app.outbox.forReport(report.id)).toEqual([]);
+    expect(await bot!.app.outbox.forReport(report.id)).toEqual([]);
     await new Promise((resolve) => setTimeout(resolve, 300));
     expect(telegram.messagesIn(chats[0]!)).toHaveLength(0);
   });

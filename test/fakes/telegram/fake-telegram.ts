@@ -688,6 +688,15 @@ export class FakeTelegram {
     this.requireGroup(chatId).permissions = { ...permissions };
   }
 
+  /**
+   * The upload a file_id stands for (the SHA-256 and size of the bytes received), for tests that check
+   * what arrived is byte for byte what was sent; undefined for an id never issued.
+   */
+  uploadedFile(fileId: string): { sha256: string; size: number } | undefined {
+    const stored = this.files.stored(fileId);
+    return stored && { sha256: stored.sha256, size: stored.size };
+  }
+
   /** Makes a file_id unusable (expired): the bot must upload again. False if never issued. */
   revokeFileId(fileId: string): boolean {
     return this.files.revoke(fileId);

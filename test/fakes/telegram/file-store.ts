@@ -139,6 +139,11 @@ export class FileStore {
     return { status: 'ok', file: stored };
   }
 
+  /** What a file_id (any of a photo's sizes' ids) was issued for, revoked or not; undefined if never issued. */
+  stored(fileId: string): StoredFile | undefined {
+    return this.byFileId.get(fileId);
+  }
+
   /** Makes one file_id unusable (as if it expired); returns false if the id was never issued. */
   revoke(fileId: string): boolean {
     if (!this.byFileId.has(fileId)) return false;
