@@ -11,12 +11,12 @@ import { type CallLogEntry, FakeTelegram } from '../test/fakes/telegram/fake-tel
 import { makePdfOfSize, makePng } from '../test/fixtures/sample-files.js';
 import { buildSupersetMail, supersetReportHtml } from '../test/fixtures/superset-mail.js';
 import { prepareDataDir, SEND_METHODS, sleep, startBotProcess } from './bot-setup.js';
+import { preparePostgresState } from './postgres-setup.js';
 import { MIB, mib, RssSampler, sampleProcess } from './process-stats.js';
 import { Resources } from './resources.js';
 import { informational, judged, type ResultRow } from './results-table.js';
 import { simulatedMedianRatio } from './schedule-simulation.js';
 
-const NAME = 'fan-out';
 /** Telegram's overall limit, messages per second (the fake's default). */
 const MESSAGES_PER_SECOND = 30;
 /** The raised overall limit of the scale runs (fake and bot alike). */
@@ -36,6 +36,8 @@ export interface FanOutOptions {
    * 30/s for unpaid sends while admitting `messagesPerSecond` with `allow_paid_broadcast`.
    */
   paid?: boolean;
+  /** Where the bot keeps its state: SQLite in DATA_DIR (default), or a throwaway PostgreSQL cluster. */
+  engine?: 'sqlite' | 'postgres';
 }
 
 /** What one fan-out measured. */
@@ -116,10 +118,11 @@ export async function measureFanOut(options: FanOutOptions = {}): Promise<FanOut
       'fake Bot API',
       (fake) => fake.stop(),
     );
-    const setup = await prepareDataDir(
-      { dovecot, telegram, mailboxUsers: ['user1'], readers: chatCount },
-      resources,
-    );
+    const setupOptions = { dovecot, telegram, mailboxUsers: ['user1'], readers: chatCount };
+    const setup =
+      options.engine === 'postgres'
+        ? await preparePostgresState(setupOptions, resources)
+        : await prepareDataDir(setupOptions, resources);
     const bot = await startBotProcess(
       {
         ...setup.env,
@@ -214,27 +217,28 @@ export async function measureFanOut(options: FanOutOptions = {}): Promise<FanOut
 
 /** The fan-out of the README: 1000 chats at Telegram's 30 messages/s. */
 export async function fanOutBenchmark(options: FanOutOptions = {}): Promise<ResultRow[]> {
+  const name = options.engine === 'postgres' ? 'fan-out-postgres' : 'fan-out';
   const run = await measureFanOut(options);
   const ratio = run.wallSeconds / run.minimumSeconds;
   const uploadRatio = run.uploadedBytes / run.fileBytes;
   return [
     informational(
-      NAME,
+      name,
       `wall time, ${run.expectedMessages} messages (${run.chats} chats × 3 photos + 1 PDF)`,
       `${run.wallSeconds.toFixed(1)} s (least ${run.minimumSeconds.toFixed(1)} s)`,
     ),
-    judged(NAME, 'wall time ÷ least possible (messages ÷ 30/s)', ratio.toFixed(3), '≤ 1.05', ratio <= 1.05),
+    judged(name, 'wall time ÷ least possible (messages ÷ 30/s)', ratio.toFixed(3), '≤ 1.05', ratio <= 1.05),
     judged(
-      NAME,
+      name,
       'bytes uploaded ÷ report file bytes',
       `${uploadRatio.toFixed(3)} (${run.uploadedBytes} / ${run.fileBytes})`,
       '≤ 1.1',
       uploadRatio <= 1.1,
     ),
-    informational(NAME, '429 answers seen', `${run.tooManyRequests} (of ${run.sendCalls} send calls)`),
-    ...whoWaitsHowLong(run),
+    informational(name, '429 answers seen', `${run.tooManyRequests} (of ${run.sendCalls} send calls)`),
+    ...whoWaitsHowLong(name, run),
     judged(
-      NAME,
+      name,
       'chats that received exactly the report',
       `${run.complete} / ${run.chats}`,
       `${run.chats} / ${run.chats}`,
@@ -255,7 +259,7 @@ function median(values: number[]): number {
  * bot no longer has: computed by the real SendSchedule and SendRateLimiter on a virtual clock for the
  * same report and chats, each request answered at once.
  */
-function whoWaitsHowLong(run: FanOutMeasurement): ResultRow[] {
+function whoWaitsHowLong(name: string, run: FanOutMeasurement): ResultRow[] {
   const ratio = median(run.completeSeconds) / run.wallSeconds;
   const roundRobin = simulatedMedianRatio({
     chats: run.chats,
@@ -265,14 +269,14 @@ function whoWaitsHowLong(run: FanOutMeasurement): ResultRow[] {
   });
   return [
     judged(
-      NAME,
+      name,
       "median time to a chat's whole report ÷ fan-out wall time (chat by chat)",
       `${ratio.toFixed(3)} (median ${median(run.completeSeconds).toFixed(1)} s of ${run.wallSeconds.toFixed(1)} s)`,
       '≤ 0.55',
       ratio <= 0.55,
     ),
     informational(
-      NAME,
+      name,
       'the same for round-robin (the order before; simulated with the real scheduler)',
       roundRobin.toFixed(3),
     ),

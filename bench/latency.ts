@@ -9,10 +9,10 @@ import { DovecotServer } from '../test/dovecot/dovecot.js';
 import { FakeTelegram } from '../test/fakes/telegram/fake-telegram.js';
 import { reportMail } from '../test/support/simple-mail.js';
 import { prepareDataDir, SEND_METHODS, sleep, startBotProcess } from './bot-setup.js';
+import { preparePostgresState } from './postgres-setup.js';
 import { Resources } from './resources.js';
 import { informational, judged, type ResultRow } from './results-table.js';
 
-const NAME = 'latency';
 /** The bot may add at most this much to the bare client's median. */
 const TARGET_EXTRA_MS = 100;
 
@@ -21,6 +21,8 @@ export interface LatencyOptions {
   mails?: number;
   /** Mails sent first and not counted, so both processes are warm (default 3). */
   warmUp?: number;
+  /** Where the bot keeps its state: SQLite in DATA_DIR (default), or a throwaway PostgreSQL cluster. */
+  engine?: 'sqlite' | 'postgres';
 }
 
 /** The value at quantile `q` (0–1) by the nearest-rank method. */
@@ -56,13 +58,18 @@ async function bareIdlingClient(dovecot: DovecotServer, user: string, resources:
 export async function latencyBenchmark(options: LatencyOptions = {}): Promise<ResultRow[]> {
   const mails = options.mails ?? 50;
   const warmUp = options.warmUp ?? 3;
+  const name = options.engine === 'postgres' ? 'latency-postgres' : 'latency';
   const resources = new Resources();
   try {
     const dovecot = resources.hold(await DovecotServer.start({ users: 1 }), 'Dovecot', (server) =>
       server.stop(),
     );
     const telegram = resources.hold(await FakeTelegram.start(), 'fake Bot API', (fake) => fake.stop());
-    const setup = await prepareDataDir({ dovecot, telegram, mailboxUsers: ['user1'], readers: 1 }, resources);
+    const setupOptions = { dovecot, telegram, mailboxUsers: ['user1'], readers: 1 };
+    const setup =
+      options.engine === 'postgres'
+        ? await preparePostgresState(setupOptions, resources)
+        : await prepareDataDir(setupOptions, resources);
     const bot = await startBotProcess(setup.env, resources);
     await bot.waitForLine('connected to the mailbox', 30_000);
 
@@ -108,24 +115,24 @@ export async function latencyBenchmark(options: LatencyOptions = {}): Promise<Re
     const extras = botMs.map((value, index) => value - bareMs[index]!);
     return [
       informational(
-        NAME,
+        name,
         `bare imapflow: APPEND → EXISTS, median / p99 (${mails} mails)`,
         `${bareMedian} / ${quantile(bareMs, 0.99)} ms`,
       ),
       informational(
-        NAME,
+        name,
         `bot: APPEND → first send call, median / p99 (${mails} mails)`,
         `${botMedian} / ${quantile(botMs, 0.99)} ms`,
       ),
       judged(
-        NAME,
+        name,
         'bot median − bare median',
         `+${extra} ms`,
         `≤ +${TARGET_EXTRA_MS} ms`,
         extra <= TARGET_EXTRA_MS,
       ),
       informational(
-        NAME,
+        name,
         'bot − bare per mail, median / p99',
         `+${quantile(extras, 0.5)} / +${quantile(extras, 0.99)} ms`,
       ),

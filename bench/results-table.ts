@@ -53,3 +53,61 @@ export function markdownTable(rows: readonly ResultRow[]): string {
     ...rows.map((row) => line(cells(row))),
   ].join('\n');
 }
+
+/** What a results file holds: the generated table's rows, its notes per benchmark, and hand-written sections. */
+export interface ResultsFile {
+  rows: ResultRow[];
+  /** `- name: …` lines under the table, by benchmark name (the whole line without `- `). */
+  notes: Map<string, string>;
+  /** Everything from the first `## ` heading on (written by hand, kept as is). */
+  sections: string;
+}
+
+/** Reads a results.md written by {@link writeResultsFile} (or by the overwriting version before it). */
+export function parseResultsFile(text: string): ResultsFile {
+  const lines = text.split('\n');
+  const sectionStart = lines.findIndex((line) => line.startsWith('## '));
+  const generated = sectionStart === -1 ? lines : lines.slice(0, sectionStart);
+  const sections = sectionStart === -1 ? '' : lines.slice(sectionStart).join('\n');
+  const rows: ResultRow[] = [];
+  const notes = new Map<string, string>();
+  for (const line of generated) {
+    if (line.startsWith('| ') && line.endsWith(' |')) {
+      const cells = line
+        .slice(2, -2)
+        .split(' | ')
+        .map((cell) => cell.trim());
+      if (cells.length !== HEADER.length || cells[0] === HEADER[0] || /^-+$/.test(cells[0]!)) continue;
+      const [benchmark, figure, measured, target, result] = cells as [string, string, string, string, string];
+      const verdict: Verdict = result === 'pass' || result === 'miss' ? result : 'info';
+      rows.push({ benchmark, figure, measured, target, verdict });
+    } else if (line.startsWith('- ')) {
+      const name = /^- ([\w-]+)[: (]/.exec(line)?.[1];
+      if (name) notes.set(name, line.slice(2));
+    }
+  }
+  return { rows, notes, sections };
+}
+
+/**
+ * The table after a run of some benchmarks: the rows of those benchmarks replaced by the fresh ones,
+ * every other row kept; in the order of `order` (the known benchmarks), unknown ones last.
+ */
+export function mergeResultRows(
+  previous: readonly ResultRow[],
+  fresh: readonly ResultRow[],
+  ran: readonly string[],
+  order: readonly string[],
+): ResultRow[] {
+  const kept = previous.filter((row) => !ran.includes(row.benchmark));
+  const all = [...kept, ...fresh];
+  const rank = (name: string) => {
+    const index = order.indexOf(name);
+    return index === -1 ? order.length : index;
+  };
+  // a stable sort: rows of one benchmark keep their order
+  return all
+    .map((row, index) => ({ row, index }))
+    .sort((a, b) => rank(a.row.benchmark) - rank(b.row.benchmark) || a.index - b.index)
+    .map(({ row }) => row);
+}

@@ -28,6 +28,24 @@ async function raw(path: string, init?: RequestInit): Promise<{ status: number; 
 }
 
 describe('routing and answers', () => {
+  it('says which client made a call through an API root of apiRootFor', async () => {
+    telegram.addPrivateChat({ id: 42, first_name: 'Reader' });
+    const first = new Api(telegram.token, { apiRoot: telegram.apiRootFor('instance-a') });
+    const second = new Api(telegram.token, { apiRoot: telegram.apiRootFor('instance-b') });
+    const plain = new Api(telegram.token, { apiRoot: telegram.apiRoot });
+    await first.sendMessage(42, 'from a');
+    await second.sendMessage(42, 'from b');
+    await plain.sendMessage(42, 'plain');
+    expect(telegram.callsTo('sendMessage').map((entry) => [entry.source, entry.params.text])).toEqual([
+      ['instance-a', 'from a'],
+      ['instance-b', 'from b'],
+      [undefined, 'plain'],
+    ]);
+    expect(telegram.messagesIn(42).map((message) => message.text)).toEqual(['from a', 'from b', 'plain']);
+    const wrongToken = await fetch(`${telegram.apiRootFor('instance-a')}/bot123456:nope/getMe`);
+    expect(wrongToken.status).toBe(401);
+  });
+
   it('returns a full UserFromGetMe for the configured identity', async () => {
     const bot = new Bot(telegram.token, { client: { apiRoot: telegram.apiRoot } });
     await bot.init();

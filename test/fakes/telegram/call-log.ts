@@ -24,6 +24,8 @@ export interface CallLogEntry {
   seq: number;
   /** Arrival time, ms since the epoch. */
   at: number;
+  /** Which client made the call, when it used an API root of `apiRootFor(source)`. */
+  source?: string;
   /** Method name in canonical casing (`sendDocument`), whatever casing the URL used. */
   method: string;
   /** The resolved chat id for chat-bound calls (`chat_id` as sent when it could not be resolved). */

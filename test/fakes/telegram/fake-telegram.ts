@@ -639,6 +639,15 @@ export class FakeTelegram {
     this.faultPlan.failRatio(probability, faultList, seed, filter);
   }
 
+  /**
+   * An API root for one of several clients of this fake (e.g. two bot instances sharing one token):
+   * the same server, with `/via/<source>` before `/bot<token>/…`, so each call's log entry says which
+   * client made it ({@link CallLogEntry.source}). A test-only device: the real server has no such path.
+   */
+  apiRootFor(source: string): string {
+    return `${this.apiRoot}/via/${encodeURIComponent(source)}`;
+  }
+
   /** Removes all scripted and random faults. */
   clearFaults(): void {
     this.faultPlan.clear();
@@ -802,7 +811,9 @@ export class FakeTelegram {
       return; // the client went away while sending
     }
 
-    const route = /^\/bot([^/]*)\/(?:test\/)?([^/]*)$/.exec(url.pathname);
+    // `/via/<source>/bot…`: an API root of {@link apiRootFor}; the rest is routed as usual
+    const via = /^\/via\/([^/]+)(\/.*)$/.exec(url.pathname);
+    const route = /^\/bot([^/]*)\/(?:test\/)?([^/]*)$/.exec(via ? via[2]! : url.pathname);
     const methodSegment = route?.[2] ?? '';
     const known = METHODS.get(methodSegment.toLowerCase());
     const entry: CallLogEntry = {
@@ -815,6 +826,7 @@ export class FakeTelegram {
       status: 0,
       delivered: false,
     };
+    if (via) entry.source = decodeURIComponent(via[1]!);
     const finish = (status: number, errorDescription?: string) => {
       entry.status = status;
       if (errorDescription !== undefined) entry.errorDescription = errorDescription;
