@@ -84,7 +84,7 @@ function world() {
       reportId,
     );
   };
-  const count = async (table: string, reportId: number) =>
+  const count = (table: string, reportId: number) =>
     (db.prepare(`SELECT count(*) AS n FROM ${table} WHERE report_id = ?`).get(reportId) as { n: number }).n;
   return { db, store, outbox, report, finish, count };
 }
@@ -93,10 +93,10 @@ describe('report retention', () => {
   it('forgets old finished reports with their deliveries, files and spool, and keeps the rest', async () => {
     const { db, store, outbox, report, finish, count } = world();
     const old = await report(120, [1, 2]);
-    finish(old.id, 119);
+    await finish(old.id, 119);
     const oldPending = await report(100);
     const oldResent = await report(100);
-    finish(oldResent.id, 99);
+    await finish(oldResent.id, 99);
     await outbox.requeue(oldResent.id, {
       chatId: 3,
       recipientKind: 'user',
@@ -111,10 +111,10 @@ describe('report retention', () => {
       "UPDATE deliveries SET state = 'sent', finished_at = ? WHERE report_id = ? AND chat_id = 3",
     ).run(new Date(NOW - 10 * DAY).toISOString(), oldResent.id);
     const recent = await report(10);
-    finish(recent.id, 10);
+    await finish(recent.id, 10);
     // the newest report keeps the newest delivery id, so it is recent here
     const newest = await report(1);
-    finish(newest.id, 1);
+    await finish(newest.id, 1);
     db.prepare('INSERT INTO telegram_files (sha256, sent_as, file_id, updated_at) VALUES (?, ?, ?, ?)').run(
       'sha-1',
       'document',
@@ -144,7 +144,7 @@ describe('report retention', () => {
     expect((await outbox.forReport(oldPending.id))[0]!.state).toBe('pending');
 
     // once its delivery ends and the retention time passes, the pending one goes too
-    finish(oldPending.id, 95);
+    await finish(oldPending.id, 95);
     expect(await forgetOldReports(store, RETENTION, NOW)).toBe(1);
     expect(await store.report(oldPending.id)).toBeNull();
   });
@@ -154,7 +154,7 @@ describe('report retention', () => {
     const ids: number[] = [];
     for (let index = 0; index < 25; index++) {
       const { id } = await report(200 - index);
-      finish(id, 199 - index);
+      await finish(id, 199 - index);
       ids.push(id);
     }
     await report(1);
@@ -167,7 +167,7 @@ describe('report retention', () => {
   it('never forgets the report holding the newest delivery, so delivery ids keep growing', async () => {
     const { store, report, finish, outbox } = world();
     const only = await report(200);
-    finish(only.id, 199);
+    await finish(only.id, 199);
     const newestDelivery = (await outbox.forReport(only.id))[0]!.id;
     expect(await forgetOldReports(store, RETENTION, NOW)).toBe(0);
     const next = await report(0, [5]);
