@@ -177,6 +177,8 @@ export class App {
       env: deps.env,
       localPollMs: deps.directoryPollMs,
       seatableRefreshMs: deps.seatableRefreshMs,
+      // a standby (kept for the webhook) writes nothing back: the leader carries the queue
+      ...(config.DATABASE_URL ? { seatableWritesActive: () => this.leading } : {}),
     });
     this.languages = new ChatLanguages(this.state);
     this.outbox = new OutboxStore(this.state);

@@ -29,6 +29,8 @@ export interface DirectoryDependencies {
   alerts?: AdminAlerts;
   /** Overrides SEATABLE_REFRESH_SECONDS, in ms (tests). */
   seatableRefreshMs?: number;
+  /** Whether this instance writes queued changes back to SeaTable now (the leader; default always). */
+  seatableWritesActive?: () => boolean;
 }
 
 /**
@@ -70,6 +72,7 @@ export function createDirectory(deps: DirectoryDependencies): Directory {
       names: seaTableNames(config),
       phoneRegion: config.PHONE_REGION as CountryCode,
       refreshIntervalMs: deps.seatableRefreshMs ?? config.SEATABLE_REFRESH_SECONDS * 1000,
+      ...(deps.seatableWritesActive ? { writesActive: deps.seatableWritesActive } : {}),
       db: deps.db,
       logger: deps.logger,
       scrubber: deps.scrubber,

@@ -52,6 +52,8 @@ export interface SeaTableDirectoryOptions {
   refreshIntervalMs?: number;
   /** The bot's database: the last good copy is kept in its `directory_cache` table. */
   db: SqlDatabase;
+  /** Whether this instance writes queued changes to SeaTable now (the leader; default always). */
+  writesActive?: () => boolean;
   logger: Logger;
   /** Every password read from the base is registered here, so no log line shows it. */
   scrubber: SecretScrubber;
@@ -154,6 +156,7 @@ export class SeaTableDirectory implements DirectorySource {
     });
     this.writeBack = new WriteBack({
       queue: new DirectoryWriteQueue(options.db, CACHE_SOURCE),
+      ...(options.writesActive ? { active: options.writesActive } : {}),
       apply: (write) => writer.apply(write),
       onSettled: (entry, attempt) => this.settled(entry, attempt),
       logger: options.logger,

@@ -40,9 +40,16 @@ export interface WriteBackOptions {
   retryMaxMs?: number;
   /** How long `stop` waits for an attempt in flight, ms. Default 5000. */
   stopWaitMs?: number;
+  /**
+   * Whether this instance carries the queue now (the leader; default always): a standby that keeps the
+   * directory for the webhook writes nothing to SeaTable, and reads the queue again when it leads.
+   */
+  active?: () => boolean;
   now?: () => number;
 }
 
+/** How often a write-back that may not carry the queue (a standby) looks again, ms. */
+const INACTIVE_LOOK_MS = 2000;
 /** Alert key while changes wait for SeaTable. */
 const WAITING_ALERT = 'seatable-writes-waiting';
 /** Failed attempts of the oldest change before the admin chat hears about the wait. */
@@ -115,6 +122,8 @@ export class WriteBack {
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
     const inFlight = this.inFlight;
+    // read again at the next start (`load`): another instance may carry on with the queue meanwhile
+    this.options.queue.unload();
     if (!inFlight) return;
     let timeout: NodeJS.Timeout | undefined;
     await Promise.race([
@@ -206,6 +215,14 @@ export class WriteBack {
 
   private async pump(): Promise<void> {
     while (!this.stopped) {
+      if (this.options.active && !this.options.active()) {
+        this.timer = setTimeout(() => {
+          this.timer = null;
+          this.kick();
+        }, INACTIVE_LOOK_MS);
+        this.timer.unref();
+        return;
+      }
       const head = this.options.queue.head();
       if (!head) {
         this.onDrained();

@@ -55,6 +55,15 @@ export class DirectoryWriteQueue {
     return this.loading;
   }
 
+  /**
+   * Forgets what was read: the next `load` reads the table again (a new leader takes over the changes
+   * the previous one queued).
+   */
+  unload(): void {
+    this.loading = null;
+    this.waiting = [];
+  }
+
   private async readStored(): Promise<void> {
     const rows = await this.db.all<WriteRow>('SELECT * FROM directory_writes WHERE source = ? ORDER BY id', [
       this.source,
