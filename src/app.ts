@@ -32,7 +32,7 @@ import { OutboxStore } from './store/outbox-store.js';
 import { ReportStore } from './store/report-store.js';
 import { forgetOldReports, removeFinishedSpools, removeOrphanSpoolDirs, spoolRoot } from './store/spool.js';
 import { type SpoolFiles, spoolFilesFor } from './store/spool-files.js';
-import type { SqlDatabase } from './store/sql-database.js';
+import { FencedError, type SqlDatabase } from './store/sql-database.js';
 import { SqliteDatabase } from './store/sqlite-database.js';
 import { BotPolling } from './telegram/bot-polling.js';
 import { createChatHandlers, publishCommands } from './telegram/chat-handlers.js';
@@ -84,6 +84,19 @@ const MB = 1024 * 1024;
 /** A mailbox's secrets, for the scrubber: its password, or its OAuth2 client secret and refresh token. */
 export function mailboxSecrets(mailbox: MailboxEntry): Array<string | null> {
   return [mailbox.password, mailbox.oauth2?.clientSecret ?? null, mailbox.oauth2?.refreshToken ?? null];
+}
+
+/**
+ * The dispatcher's Bot API client asks, right before each request (an album's, a fallback's, a probe's),
+ * whether this instance still leads: one whose lease ran out while it awaited something (a frozen
+ * process, a database gone silent) sends nothing more, and its dispatcher stops as when fenced.
+ */
+function leaderOnly(api: Api, isLeader: () => boolean): Api {
+  api.config.use((previous, method, payload, signal) => {
+    if (!isLeader()) throw new FencedError(0);
+    return previous(method, payload, signal);
+  });
+  return api;
 }
 
 /** The running bot. */
@@ -193,7 +206,10 @@ export class App {
       this.createDispatcher = () =>
         new OutboxDispatcher({
           // no auto-retry here: the dispatcher schedules retries itself, so other chats go on meanwhile
-          api: new Api(token, { apiRoot: config.TELEGRAM_API_ROOT, timeoutSeconds: 120, ...viaProxy }),
+          api: leaderOnly(
+            new Api(token, { apiRoot: config.TELEGRAM_API_ROOT, timeoutSeconds: 120, ...viaProxy }),
+            () => this.leadership.isLeader(),
+          ),
           outbox: this.outbox,
           reports: this.store,
           spoolFiles: this.spoolFiles,
