@@ -15,6 +15,7 @@ import { ListenerSupervisor } from './imap/listener-supervisor.js';
 import { MailboxHealthWatch } from './imap/mailbox-health-watch.js';
 import { type ListenerTimings, MailboxListener } from './imap/mailbox-listener.js';
 import { dnsResolverFor, ReportIntake } from './intake/report-intake.js';
+import { leaderOnlyApi } from './leadership/leader-only-api.js';
 import { type Leadership, LeaseLeadership, SoleLeadership } from './leadership/leadership.js';
 import { type AdminAlerts, ChatAlerts, LoggedAlerts } from './observability/admin-alerts.js';
 import type { Logger } from './observability/logger.js';
@@ -32,7 +33,7 @@ import { OutboxStore } from './store/outbox-store.js';
 import { ReportStore } from './store/report-store.js';
 import { forgetOldReports, removeFinishedSpools, removeOrphanSpoolDirs, spoolRoot } from './store/spool.js';
 import { type SpoolFiles, spoolFilesFor } from './store/spool-files.js';
-import { FencedError, type SqlDatabase } from './store/sql-database.js';
+import type { SqlDatabase } from './store/sql-database.js';
 import { SqliteDatabase } from './store/sqlite-database.js';
 import { BotPolling } from './telegram/bot-polling.js';
 import { createChatHandlers, publishCommands } from './telegram/chat-handlers.js';
@@ -40,7 +41,6 @@ import { type DeliveryOutcome, OutboxDispatcher } from './telegram/outbox-dispat
 import { classifySendError } from './telegram/send-failure.js';
 import { PAID_BROADCAST_MESSAGES_PER_SECOND } from './telegram/send-rate-limiter.js';
 import { createTelegramProxy, proxyClientOptions } from './telegram/telegram-proxy.js';
-import { languageFor } from './texts/index.js';
 import { WebhookServer } from './webhook/webhook-server.js';
 import { webhookToken } from './webhook/webhook-token.js';
 
@@ -86,19 +86,6 @@ export function mailboxSecrets(mailbox: MailboxEntry): Array<string | null> {
   return [mailbox.password, mailbox.oauth2?.clientSecret ?? null, mailbox.oauth2?.refreshToken ?? null];
 }
 
-/**
- * The dispatcher's Bot API client asks, right before each request (an album's, a fallback's, a probe's),
- * whether this instance still leads: one whose lease ran out while it awaited something (a frozen
- * process, a database gone silent) sends nothing more, and its dispatcher stops as when fenced.
- */
-function leaderOnly(api: Api, isLeader: () => boolean): Api {
-  api.config.use((previous, method, payload, signal) => {
-    if (!isLeader()) throw new FencedError(0);
-    return previous(method, payload, signal);
-  });
-  return api;
-}
-
 /** The running bot. */
 export class App {
   /** The bot's state (SQLite in DATA_DIR, or PostgreSQL with DATABASE_URL): one instance every store shares. */
@@ -119,7 +106,7 @@ export class App {
   /** Present when TELEGRAM_BOT_TOKEN is set and this instance leads (a new one each time it starts leading). */
   dispatcher: OutboxDispatcher | null = null;
   polling: BotPolling | null = null;
-  private readonly createDispatcher: (() => OutboxDispatcher) | null;
+  private readonly createDispatcher: ((generation: number) => OutboxDispatcher) | null;
   private readonly createPolling: (() => BotPolling) | null;
   /** The leader's work is running (listeners follow the directory only then). */
   private leading = false;
@@ -203,12 +190,13 @@ export class App {
         uploadMaxBytes: Math.min(config.MAX_FILE_MB * MB, DEFAULT_PLAN_LIMITS.uploadMaxBytes),
         photoMaxRatio: config.PHOTO_MAX_ASPECT_RATIO,
       };
-      this.createDispatcher = () =>
+      this.createDispatcher = (generation) =>
         new OutboxDispatcher({
           // no auto-retry here: the dispatcher schedules retries itself, so other chats go on meanwhile
-          api: leaderOnly(
+          api: leaderOnlyApi(
             new Api(token, { apiRoot: config.TELEGRAM_API_ROOT, timeoutSeconds: 120, ...viaProxy }),
             () => this.leadership.isLeader(),
+            generation,
           ),
           outbox: this.outbox,
           reports: this.store,
@@ -346,7 +334,7 @@ export class App {
       downAfterMs: config.MAILBOX_DOWN_ALERT_MINUTES * 60_000,
     });
     const work = {
-      startLeaderWork: () => this.startLeaderWork(),
+      startLeaderWork: (generation: number) => this.startLeaderWork(generation),
       stopLeaderWork: () => this.stopLeaderWork(),
     };
     this.leadership = config.DATABASE_URL
@@ -554,7 +542,7 @@ export class App {
    * The leader's work, started when this instance takes the lease (SQLite: at start): the mailbox
    * listeners, Telegram polling, the dispatcher (each new, so a second term starts clean), the janitor.
    */
-  private async startLeaderWork(): Promise<void> {
+  private async startLeaderWork(generation: number): Promise<void> {
     const { logger, scrubber, config } = this.deps;
     this.leading = true;
     if (!(this.leadership instanceof SoleLeadership)) {
@@ -564,7 +552,7 @@ export class App {
       await this.directory.start();
       this.directoryStarted = true;
     }
-    this.dispatcher = this.createDispatcher?.() ?? null;
+    this.dispatcher = this.createDispatcher?.(generation) ?? null;
     this.polling = this.createPolling?.() ?? null;
     await this.polling?.start();
     this.dispatcher?.start();

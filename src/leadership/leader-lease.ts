@@ -18,7 +18,7 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { performance } from 'node:perf_hooks';
-import type pg from 'pg';
+import pg from 'pg';
 
 /** The lease's table; engineer "pg"'s schema creates it, {@link createLeaderLeaseTable} in tests. */
 export const LEADER_LEASE_TABLE = 'leader_lease';
@@ -84,6 +84,37 @@ export function defaultMarginMs(leaseMs: number): number {
  */
 export function leaseStatementTimeoutMs(leaseMs: number, marginMs = defaultMarginMs(leaseMs)): number {
   return Math.floor(leaseMs - marginMs);
+}
+
+/**
+ * The lease's own small pool (so a store pool busy with long transactions cannot delay a renewal).
+ * - `statement_timeout`: an acquisition that waits on the old leader's fenced write must not commit
+ *   after we gave up on it (harmless then, the row names us and we take it again, but pointless).
+ * - `idle_in_transaction_session_timeout` of the margin: a takeover holds the row FOR UPDATE across
+ *   a few round trips; an instance frozen (or cut off) between them would otherwise keep that lock,
+ *   and with it every renewal, fenced write and other takeover, until TCP gives up (hours).
+ * - An error handler on every client: a connection the server ends while a client is checked out
+ *   (a restart in the middle of a takeover) is an `'error'` event that would otherwise end the process.
+ */
+export function openLeasePool(url: string, leaseSeconds: number): pg.Pool {
+  const leaseMs = leaseSeconds * 1000;
+  const pool = new pg.Pool({
+    connectionString: url,
+    max: 2,
+    connectionTimeoutMillis: Math.max(1000, Math.floor(leaseMs / 3)),
+    idleTimeoutMillis: 0,
+    keepAlive: true,
+    application_name: 'superset-telegram-bot lease',
+    statement_timeout: leaseStatementTimeoutMs(leaseMs),
+    idle_in_transaction_session_timeout: Math.floor(defaultMarginMs(leaseMs)),
+  });
+  // an idle connection the server ended (restart): the pool drops it; the next renewal reconnects
+  pool.on('error', () => undefined);
+  // a checked-out client's: the statement in flight fails with it, and the client is released broken
+  pool.on('connect', (client) => {
+    client.on('error', () => undefined);
+  });
+  return pool;
 }
 
 /** A holder id that no other instance has: host, pid and a random part (a pid recurs in containers). */

@@ -50,7 +50,7 @@ export type RoleEvent =
   | { type: 'lease-error'; role: Role; error: unknown }
   /** the first successful lease statement after lease errors */
   | { type: 'lease-recovered'; role: Role }
-  /** the leader's work threw while stopping (the step-down goes on) */
+  /** the leader's work threw while stopping: the fence stays on its generation, and this instance competes no more */
   | { type: 'stop-failed'; generation: number; error: unknown };
 
 /** The database whose writes are fenced (`SqlDatabase.setFence`). */
@@ -150,6 +150,8 @@ export class LeaderRole {
     await this.loop;
     if (this.state === 'leader') await this.stepDown('shutdown');
     await this.steppingDown;
+    // the leader's work did not stop: its lease is left to run out, not handed on at once
+    if ((this.state as State) === 'stopped') return; // (set by the failed step-down meanwhile)
     this.state = 'stopped';
     try {
       await this.options.lease.release();
@@ -261,7 +263,16 @@ export class LeaderRole {
       try {
         await this.options.stopLeaderWork();
       } catch (stopError) {
+        // the work may still be running: the fence stays on its generation (so it commits nothing once
+        // another instance leads), and this instance competes no more (it cannot win the lease back
+        // and lift that fence); the lease runs out unrenewed and the process is expected to end
+        this.running = false;
+        this.clearTimers();
+        this.state = 'stopped';
+        this.steppingDown = null;
+        this.wakeLoop?.();
         this.emit({ type: 'stop-failed', generation, error: stopError });
+        return;
       }
       // only now: the stopped work can write nothing more under this generation
       this.options.db.setFence(null);

@@ -9,11 +9,11 @@
  * - {@link SoleLeadership} (SQLite): the instance lock on DATA_DIR already makes this the only bot; it
  *   is the leader from start to stop.
  */
-import pg from 'pg';
+import type pg from 'pg';
 import { Gauge, type Registry } from 'prom-client';
 import type { AdminAlerts } from '../observability/admin-alerts.js';
 import type { Logger } from '../observability/logger.js';
-import { LeaderLease, leaseStatementTimeoutMs } from './leader-lease.js';
+import { LeaderLease, openLeasePool } from './leader-lease.js';
 import { type FencedDatabase, LeaderRole, type Role, type RoleEvent } from './leader-role.js';
 
 export type { Role } from './leader-role.js';
@@ -73,20 +73,7 @@ export class LeaseLeadership implements Leadership {
   private leaseFailing = false;
 
   constructor(private readonly options: LeaseLeadershipOptions) {
-    const leaseMs = options.leaseSeconds * 1000;
-    this.pool = new pg.Pool({
-      connectionString: options.url,
-      max: 2,
-      connectionTimeoutMillis: Math.max(1000, Math.floor(leaseMs / 3)),
-      idleTimeoutMillis: 0,
-      keepAlive: true,
-      application_name: 'superset-telegram-bot lease',
-      // an acquisition that waits on the old leader's fenced write must not commit after we gave up on
-      // it (harmless then, the row names us and we take it again, but pointless)
-      statement_timeout: leaseStatementTimeoutMs(leaseMs),
-    });
-    // an idle connection the server ended (restart): the pool drops it; the next renewal reconnects
-    this.pool.on('error', () => undefined);
+    this.pool = openLeasePool(options.url, options.leaseSeconds);
     this.lease = new LeaderLease({
       pool: this.pool,
       schema: options.schema,

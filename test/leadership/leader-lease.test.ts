@@ -1,6 +1,12 @@
+import { performance } from 'node:perf_hooks';
 import type pg from 'pg';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { createLeaderLeaseTable, LeaderLease, leaseTableName } from '../../src/leadership/leader-lease.js';
+import {
+  createLeaderLeaseTable,
+  LeaderLease,
+  leaseTableName,
+  openLeasePool,
+} from '../../src/leadership/leader-lease.js';
 import { FencedError } from '../../src/store/sql-database.js';
 import { PostgresCluster } from '../support/postgres-cluster.js';
 import { createWritesTable, fencedWrite, newPool, SCHEMA, sleep } from './lease-test-support.js';
@@ -201,6 +207,41 @@ describe('LeaderLease', () => {
       expect(acquired).toBe(true);
     } finally {
       client.release();
+    }
+  });
+});
+
+describe('openLeasePool', () => {
+  it('a session frozen in the middle of a takeover loses its row lock after the margin, and does not end the process', async () => {
+    const leaseSeconds = 5;
+    const leasePool = openLeasePool(cluster.url(), leaseSeconds);
+    try {
+      const leader = lease('leader', { leaseSeconds, marginMs: 1000 });
+      expect(await leader.tryAcquire()).not.toBeNull();
+      // a standby's takeover transaction, stopped between its statements (SIGSTOP, a paused VM)
+      const frozen = await leasePool.connect();
+      let frozenError: unknown;
+      try {
+        await frozen.query('BEGIN');
+        await frozen.query(`SELECT 1 FROM ${leaseTableName(SCHEMA)} WHERE name = 'leader' FOR UPDATE`);
+        const renewing = performance.now();
+        // the renewal waits for the row lock until the server ends the frozen session (a fifth of the
+        // lease, 1 s), well within the renewal's own timeout
+        expect(await leader.renew()).toBe(true);
+        const waited = performance.now() - renewing;
+        expect(waited).toBeGreaterThanOrEqual(800);
+        expect(waited).toBeLessThan(3000);
+        // the server ended the session: a checked-out client's 'error' event, which must not be unhandled
+        await sleep(200);
+        await frozen.query('SELECT 1').catch((error: unknown) => {
+          frozenError = error;
+        });
+      } finally {
+        frozen.release(true);
+      }
+      expect(String(frozenError)).toMatch(/terminat|idle-in-transaction|Connection/i);
+    } finally {
+      await leasePool.end();
     }
   });
 });

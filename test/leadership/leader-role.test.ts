@@ -55,6 +55,8 @@ function instance(
   options: {
     stopDelayMs?: number;
     failStart?: () => boolean;
+    /** The stop throws (the work hung past its bound) and the fake work goes on running. */
+    failStop?: () => boolean;
     monotonicNow?: () => number;
   } = {},
 ): Instance {
@@ -79,6 +81,7 @@ function instance(
     },
     stopLeaderWork: async () => {
       await sleep(options.stopDelayMs ?? 50);
+      if (options.failStop?.()) throw new Error('the leader work did not stop within its bound');
       working = false;
       log.push({ what: 'work-stopped', at: performance.now() });
     },
@@ -226,6 +229,32 @@ describe('LeaderRole (LEASE_SECONDS=5, a real PostgreSQL)', () => {
         .filter((entry) => entry.what === 'fence')
         .map((entry) => (entry as { generation: number | null }).generation),
     ).toEqual([1, null, 2]);
+  });
+
+  it('a stop that fails keeps the fence on its generation and competes no more; the standby takes over at expiry', async () => {
+    const a = instance('a', { failStop: () => true });
+    const b = instance('b');
+    a.role.start();
+    await waitFor(() => a.working(), 3000, 'a leading');
+    b.role.start();
+    a.role.reportFenced(new FencedError(1));
+    await waitFor(() => events(a).some((event) => event.type === 'stop-failed'), 2000, 'stop failed');
+    expect(a.role.isLeader()).toBe(false);
+    expect(a.role.role).toBe('standby');
+    // the work may still run: its writes stay fenced under generation 1, never unfenced
+    expect(
+      a.log
+        .filter((entry) => entry.what === 'fence')
+        .map((entry) => (entry as { generation: number | null }).generation),
+    ).toEqual([1]);
+    // the lease was neither released nor renewed: b leads once it runs out, a never leads again
+    await waitFor(() => b.working(), LEASE_SECONDS * 1000 + 2000, 'b taking over');
+    expect(b.role.leaderGeneration).toBe(2);
+    await a.role.stop();
+    await sleep((LEASE_SECONDS * 1000) / 3 + 200);
+    expect(a.role.isLeader()).toBe(false);
+    expect(a.log.filter((entry) => entry.what === 'work-started')).toHaveLength(1);
+    expect(events(a).some((event) => event.type === 'stepped-down')).toBe(false);
   });
 
   it('steps down when the leader work fails to start, and tries again', async () => {

@@ -10,6 +10,7 @@ import { Api } from 'grammy';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_PLAN_LIMITS } from '../../src/core/message-plan.js';
 import type { Directory, DirectorySnapshot } from '../../src/directory/directory.js';
+import { leaderOnlyApi } from '../../src/leadership/leader-only-api.js';
 import { LoggedAlerts } from '../../src/observability/admin-alerts.js';
 import { createLogger } from '../../src/observability/logger.js';
 import { SecretScrubber } from '../../src/observability/secret-scrubber.js';
@@ -365,6 +366,56 @@ describe('outbox dispatcher', () => {
       expect(dispatcher.isFenced).toBe(false);
     }, 120_000);
   }
+
+  it("stops on the Bot API guard when the lease ran out during an await, reporting the term's generation", async () => {
+    const queued = 4;
+    const fixture = await queueReport(queued);
+    const chats = Array.from({ length: queued }, (_, index) => FIRST_CHAT + index);
+    const before = chats.map((chat) => telegram.messagesIn(chat).length);
+    let leads = true;
+    let requests = 0;
+    const fenced: FencedError[] = [];
+    const api = leaderOnlyApi(new Api(telegram.token, { apiRoot: telegram.apiRoot }), () => leads, 5);
+    // counted after the guard: the requests that would have left this process
+    api.config.use((previous, method, payload, signal) => {
+      requests += 1;
+      return previous(method, payload, signal);
+    });
+    // the dispatcher's own check before a send still says "leader": the lease runs out between the two
+    const { dispatcher } = dispatcherFor(fixture, queued, {
+      api,
+      parallelSends: 1,
+      mayAct: () => true,
+      onFenced: (error) => fenced.push(error),
+    });
+    dispatcher.start();
+    try {
+      await eventually(
+        () => chats.some((chat, index) => telegram.messagesIn(chat).length > before[index]!),
+        30_000,
+        'a first message sent',
+      );
+      leads = false;
+      await eventually(() => fenced.length > 0, 30_000, 'the guard noticed');
+      const requestsAtFence = requests;
+      const sentAtFence = chats.map((chat, index) => telegram.messagesIn(chat).length - before[index]!);
+      await new Promise((resolve) => setTimeout(resolve, 2000));
+      expect(requests).toBe(requestsAtFence);
+      expect(chats.map((chat, index) => telegram.messagesIn(chat).length - before[index]!)).toEqual(
+        sentAtFence,
+      );
+    } finally {
+      await dispatcher.stop();
+    }
+    expect(fenced).toHaveLength(1);
+    // the term's generation, so the leadership steps down (and a new term starts a new dispatcher)
+    expect(fenced[0]!.generation).toBe(5);
+    expect(dispatcher.isFenced).toBe(true);
+    // the refused send spent no attempt and failed nothing: the next leader sends the rest
+    const counts = await fixture.outbox.countByState();
+    expect(counts).toMatchObject({ failed: 0, cancelled: 0 });
+    expect(counts.pending).toBeGreaterThanOrEqual(1);
+  }, 60_000);
 
   it('stops sending at once when a write is fenced (another instance leads), and says so once', async () => {
     const queued = 4;
