@@ -190,6 +190,8 @@ export class OutboxStore {
 
   /** Tries again later; `countAttempt` is false for rate limits, which are not failures. */
   async reschedule(id: number, at: number, error: string, countAttempt: boolean): Promise<void> {
+    // whole milliseconds: PostgreSQL's bigint refuses a fraction (a server's "retry_after: 1.5")
+    at = Math.ceil(at);
     await this.db.run(
       'UPDATE deliveries SET next_attempt_at = ?, last_error = ?, attempts = attempts + ? WHERE id = ?',
       [at, error, countAttempt ? 1 : 0, id],

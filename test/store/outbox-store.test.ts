@@ -111,6 +111,9 @@ forEachEngine('outbox store', (engine) => {
     });
     await outbox.reschedule(id, 23_456, 'timeout', true);
     expect(await outbox.delivery(id)).toMatchObject({ nextAttemptAt: 23_456, attempts: 1 });
+    // a fraction (a rate limit's wait in fractional seconds) is rounded up, on both engines
+    await outbox.reschedule(id, 23_456.4, 'rate limited', false);
+    expect(await outbox.delivery(id)).toMatchObject({ nextAttemptAt: 23_457, attempts: 1 });
     const done = await addDelivery(engine.current(), reportId, -200);
     await outbox.markSent(done);
     await outbox.fail(done, 'too late');

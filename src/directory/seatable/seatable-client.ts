@@ -622,14 +622,14 @@ export class SeaTableClient {
     const retryAfter = answer.headers.get('retry-after');
     if (retryAfter !== null && retryAfter.trim() !== '') {
       const seconds = Number(retryAfter);
-      if (Number.isFinite(seconds)) return Math.max(0, seconds * 1000);
+      if (Number.isFinite(seconds)) return Math.max(0, Math.ceil(seconds * 1000));
       const date = Date.parse(retryAfter);
       if (!Number.isNaN(date)) return Math.max(0, date - this.#now());
     }
     if (answer.status === 429) {
       const reset = Number(answer.headers.get('x-ratelimit-reset') ?? Number.NaN);
       if (Number.isFinite(reset) && reset > 0) {
-        return Math.max(0, reset > 1e9 ? reset * 1000 - this.#now() : reset * 1000);
+        return Math.max(0, Math.ceil(reset > 1e9 ? reset * 1000 - this.#now() : reset * 1000));
       }
     }
     return null;

@@ -111,6 +111,8 @@ export class DirectoryWriteQueue {
 
   /** A failed attempt: counted, and the change waits until `at` (epoch ms). */
   async reschedule(id: number, at: number, error: string): Promise<void> {
+    // whole milliseconds: PostgreSQL's bigint refuses a fraction (a server's "Retry-After: 1.5")
+    at = Math.ceil(at);
     await this.db.run(
       'UPDATE directory_writes SET attempts = attempts + 1, next_attempt_at = ?, last_error = ? WHERE id = ?',
       [at, error, id],

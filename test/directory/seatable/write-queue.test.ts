@@ -14,7 +14,9 @@ forEachEngine('directory write queue', (engine) => {
       2000,
     );
     await queue.add({ kind: 'user-active', userKey: 'row-2', active: false }, 3000);
-    await queue.reschedule(first, 1_767_000_000_000, 'SeaTable answered 503');
+    await queue.reschedule(first, 1_766_999_999_999.5, 'SeaTable answered 429');
+    // a fraction of a millisecond (x-ratelimit-reset in fractional seconds) is rounded up, on both engines
+    await queue.reschedule(first, 1_766_999_999_999.5, 'SeaTable answered 503');
     await queue.remove(second);
     // another directory's queue in the same table is not this one's
     await new DirectoryWriteQueue(db, 'other').add({ kind: 'user-active', userKey: 'x', active: true });
@@ -27,7 +29,7 @@ forEachEngine('directory write queue', (engine) => {
     expect(again.head()).toMatchObject({
       id: first,
       write: { kind: 'user-telegram-id', userKey: 'row-1', telegramId: 501 },
-      attempts: 1,
+      attempts: 2,
       nextAttemptAt: 1_767_000_000_000,
       lastError: 'SeaTable answered 503',
     });
