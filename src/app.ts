@@ -81,6 +81,9 @@ export class InstanceLockLostError extends Error {
 
 const MB = 1024 * 1024;
 
+/** Longest {@link App.halt} waits for the orderly stop before it reports the fatal error anyway. */
+const HALT_BOUND_MS = 15_000;
+
 /** A mailbox's secrets, for the scrubber: its password, or its OAuth2 client secret and refresh token. */
 export function mailboxSecrets(mailbox: MailboxEntry): Array<string | null> {
   return [mailbox.password, mailbox.oauth2?.clientSecret ?? null, mailbox.oauth2?.refreshToken ?? null];
@@ -627,10 +630,18 @@ export class App {
     if (this.janitor) clearInterval(this.janitor);
     this.janitor = null;
     this.health.stop();
-    // the dispatcher first: not one message more once the lease is in doubt
-    await this.dispatcher?.stop();
+    // the dispatcher first (it sends nothing more from this call on: not one message more once the
+    // lease is in doubt); its request in flight is awaited beside the rest, so a request that hangs
+    // does not keep the mailboxes and polling running under a leader that is gone
+    // (its failure kept as a value until awaited: a rejection meanwhile must not go unhandled)
+    const dispatcherStopped = this.dispatcher?.stop().then(
+      () => null,
+      (error: unknown) => ({ error }),
+    );
     await this.listeners.stop();
     await this.polling?.stop();
+    const failed = await dispatcherStopped;
+    if (failed) throw failed.error;
     // a standby without the webhook reads no directory (and writes nothing back to SeaTable)
     if (
       !(this.leadership instanceof SoleLeadership) &&
@@ -643,21 +654,30 @@ export class App {
   }
 
   /**
-   * Stops at once because this bot may not go on (another holds DATA_DIR): the dispatcher sends
-   * nothing more (the request in flight ends), then everything stops and {@link AppDependencies.onFatal}
-   * is told.
+   * Stops at once because this bot may not go on (another holds DATA_DIR, or the leader's work did not
+   * stop): the dispatcher sends nothing more (the request in flight ends), then everything stops and
+   * {@link AppDependencies.onFatal} is told — after {@link HALT_BOUND_MS} at the latest, since what
+   * could not stop before may hang this stop too, and the process must end for its supervisor.
    */
   halt(error: Error): void {
     if (this.halting) return;
     this.halting = true;
     // before the orderly stop, which closes the mail listeners first: not one message more meanwhile
     const dispatcherStopped = this.dispatcher?.stop();
-    const stopped = Promise.all([dispatcherStopped, this.stop()]);
-    void stopped
-      .catch((stopError: unknown) =>
-        this.deps.logger.error({ err: this.deps.scrubber.describe(stopError) }, 'error while stopping'),
-      )
-      .finally(() => this.deps.onFatal?.(error));
+    const stopped = Promise.all([dispatcherStopped, this.stop()]).catch((stopError: unknown) =>
+      this.deps.logger.error({ err: this.deps.scrubber.describe(stopError) }, 'error while stopping'),
+    );
+    let timer: NodeJS.Timeout | undefined;
+    const bound = new Promise<void>((resolve) => {
+      timer = setTimeout(() => {
+        this.deps.logger.error({ boundMs: HALT_BOUND_MS }, 'the bot did not stop in time; ending anyway');
+        resolve();
+      }, HALT_BOUND_MS);
+    });
+    void Promise.race([stopped, bound]).finally(() => {
+      clearTimeout(timer);
+      this.deps.onFatal?.(error);
+    });
   }
 
   /** Stops everything in order: no new mail, listeners closed, the database closed last. */

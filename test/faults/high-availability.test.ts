@@ -11,13 +11,18 @@
  * - PostgreSQL restarted during a fan-out (stop fast, and a crash: stop immediate, down past the lease):
  *   both processes live on, delivery resumes, nothing lost, at most one duplicate.
  * - /healthz and /readyz: exactly one instance says leader, the standby's /readyz is 200 too.
+ * - A leader that loses its lease while a send hangs (the fake holds the answer 90 s) cannot stop its
+ *   work within the bound: it keeps its fence, never competes again and exits 1; the other delivers
+ *   everything, at most one duplicate (the hung message, which the fake delivers late).
  *
  * The kill run goes alone (its failover times are the figures); the three others run side by side, each
  * with its own cluster, fake and Dovecot user.
  */
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { leaseTableName } from '../../src/leadership/leader-lease.js';
 import { DovecotServer } from '../dovecot/dovecot.js';
-import { FakeTelegram } from '../fakes/telegram/fake-telegram.js';
+import { FakeTelegram, faults } from '../fakes/telegram/fake-telegram.js';
 import { eventually } from '../support/bot-harness.js';
 import {
   BotPair,
@@ -43,7 +48,7 @@ const PER_REPORT = 2;
 let dovecot: DovecotServer;
 
 beforeAll(async () => {
-  dovecot = await DovecotServer.start({ users: 4 });
+  dovecot = await DovecotServer.start({ users: 5 });
 });
 
 afterAll(async () => {
@@ -69,6 +74,7 @@ async function withPair(
   firstChatId: number,
   run: (setup: {
     cluster: PostgresCluster;
+    databaseUrl: string;
     telegram: FakeTelegram;
     pair: BotPair;
     chats: number[];
@@ -89,7 +95,7 @@ async function withPair(
     });
     pair = await BotPair.create({ databaseUrl, telegram, leaseSeconds: LEASE_SECONDS });
     await pair.startAll();
-    await run({ cluster, telegram, pair, chats });
+    await run({ cluster, databaseUrl, telegram, pair, chats });
   } finally {
     await pair?.destroy();
     await telegram.stop();
@@ -188,6 +194,64 @@ describe('two instances on PostgreSQL: freezes and outages', () => {
       const woken = await pair.ops(frozen, '/readyz');
       expect(woken.status).toBe(200);
       expect(woken.body.role).toBe('standby');
+    });
+  });
+
+  it.concurrent('a leader whose work hangs past the stop bound keeps its fence, competes no more and exits; nothing lost', async () => {
+    await withPair('user5', 8_500_000, async ({ databaseUrl, telegram, pair, chats }) => {
+      const subjects = await startFanOut(pair, 'user5', 2);
+      const hung = await pair.settledLeader();
+      const other = pair.instances.find((instance) => instance !== hung)!;
+      // the leader's next send gets its answer only after 90 s (the fake delivers the message then)
+      telegram.failNext(1, faults.delay(90_000), {
+        method: ['sendMediaGroup', 'sendDocument', 'sendPhoto', 'sendMessage'],
+      });
+      await eventually(() => telegram.scriptedFaultsLeft === 0, 10_000, 'a send held by the fake');
+      const heldAt = Date.now();
+      // another holder takes the lease (as after a partition): the leader's next renewal fails
+      const admin = new pg.Client({ connectionString: databaseUrl });
+      await admin.connect();
+      const lostAt = Date.now();
+      try {
+        await admin.query(
+          `UPDATE ${leaseTableName('superset_telegram_bot')}
+           SET holder = 'partitioned-away', generation = generation + 1,
+               renewed_at = now(), expires_at = now() + interval '8 seconds'`,
+        );
+      } finally {
+        await admin.end();
+      }
+      const code = await Promise.race([hung.process!.exited, sleep(90_000).then(() => 'still running')]);
+      const exitedAfterMs = Date.now() - lostAt;
+      const hungLines = hung.process!.lines;
+      await eventually(
+        () => tallyReports(telegram, chats, subjects, PER_REPORT).lost === 0,
+        180_000,
+        'every report in every chat',
+      );
+      await sleep(2000);
+      const tally = tallyReports(telegram, chats, subjects, PER_REPORT);
+      const leadingLines = hungLines.filter((line) => line.includes(LEADING_NOW));
+      console.log(
+        `lease lost with a send hung: exit code ${code} ${exitedAfterMs} ms after; ` +
+          `lost ${tally.lost}, duplicate messages ${tally.duplicates}`,
+      );
+      // it stepped down, its work did not stop within max(30 s, 2 × LEASE_SECONDS), and it ended
+      expect(code).toBe(1);
+      expect(exitedAfterMs).toBeLessThan(60_000);
+      expect(hungLines.some((line) => line.includes('the leader work failed to stop'))).toBe(true);
+      // it led once (at the start) and never competed its way back
+      expect(leadingLines).toHaveLength(1);
+      // no send of it arrived after the lease was lost (the held one arrived before)
+      expect(
+        telegram.calls.filter((entry) => entry.source === hung.name && isSend(entry) && entry.at > heldAt),
+      ).toEqual([]);
+      expect(other.process!.lines.some((line) => line.includes(LEADING_NOW))).toBe(true);
+      expect(tally.lost).toBe(0);
+      expect(tally.duplicates).toBeLessThanOrEqual(1);
+      // the bot's supervisor (systemd, Docker, Kubernetes) starts it again: it stands by
+      await pair.startInstance(hung);
+      expect((await pair.settledLeader()).name).toBe(other.name);
     });
   });
 

@@ -634,6 +634,14 @@ export class FakeTelegram {
     this.faultPlan.failNext(count, fault, filter);
   }
 
+  /**
+   * Scripted faults ({@link failNext}) not yet taken by a call. A call enters {@link calls} only once
+   * answered, so this tells that a held call (a long `delay`) has arrived.
+   */
+  get scriptedFaultsLeft(): number {
+    return this.faultPlan.scriptedLeft;
+  }
+
   /** Fails matching calls at random with probability `probability` (0 turns it off), seeded. */
   failRatio(probability: number, faultList: Fault[], seed: number, filter?: FaultFilter): void {
     this.faultPlan.failRatio(probability, faultList, seed, filter);

@@ -134,6 +134,11 @@ export class FaultPlan {
     this.randomFaults = { probability, faults: [...faultList], random: mulberry32(seed), filter };
   }
 
+  /** How many scripted faults are still to be taken (an `Infinity` one counts as such). */
+  get scriptedLeft(): number {
+    return this.scripted.reduce((sum, scheduled) => sum + scheduled.remaining, 0);
+  }
+
   /** Removes every scheduled fault. */
   clear(): void {
     this.scripted = [];
