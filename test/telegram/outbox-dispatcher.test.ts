@@ -51,6 +51,11 @@ afterEach(() => {
   for (const dir of dirs.splice(0)) removeDir(dir);
 });
 
+/** Messages each chat received since `before` (their counts then, in the same order). */
+function messagesSince(chats: number[], before: number[]): number[] {
+  return chats.map((chat, index) => telegram.messagesIn(chat).length - before[index]!);
+}
+
 /** A report (one PDF) recorded with deliveries to `queued` chats. */
 async function queueReport(queued: number) {
   const dataDir = tempDataDir();
@@ -256,7 +261,7 @@ describe('outbox dispatcher', () => {
       other.close();
       await dispatcher.stop();
     }
-    expect(chats.map((chat, index) => telegram.messagesIn(chat).length - before[index]!)).toEqual([1, 1, 1]);
+    expect(messagesSince(chats, before)).toEqual([1, 1, 1]);
     expect(await outbox.countByState()).toMatchObject({ sent: queued, failed: 0, pending: 0 });
     // the lock did refuse the record (the scenario happened)
     expect(logs.matching('could not record a message sent').length).toBeGreaterThanOrEqual(1);
@@ -342,11 +347,9 @@ describe('outbox dispatcher', () => {
       try {
         await eventually(() => outage.down, 30_000, 'the outage begun');
         // while it lasts, nothing more goes out than the requests already on the wire
-        const sentAtOutage = chats.map((chat, index) => telegram.messagesIn(chat).length - before[index]!);
+        const sentAtOutage = messagesSince(chats, before);
         await new Promise((resolve) => setTimeout(resolve, 2000));
-        expect(chats.map((chat, index) => telegram.messagesIn(chat).length - before[index]!)).toEqual(
-          sentAtOutage,
-        );
+        expect(messagesSince(chats, before)).toEqual(sentAtOutage);
         await eventually(
           async () => !outage.down && (await fixture.outbox.countByState()).sent === queued,
           60_000,
@@ -356,9 +359,7 @@ describe('outbox dispatcher', () => {
         await dispatcher.stop();
       }
       expect(outage.failures).toBeGreaterThan(0);
-      expect(chats.map((chat, index) => telegram.messagesIn(chat).length - before[index]!)).toEqual(
-        chats.map(() => 1),
-      );
+      expect(messagesSince(chats, before)).toEqual(chats.map(() => 1));
       const deliveries = await fixture.outbox.pending();
       expect(deliveries).toEqual([]);
       expect(await fixture.outbox.countByState()).toMatchObject({ sent: queued, failed: 0, pending: 0 });
@@ -398,12 +399,10 @@ describe('outbox dispatcher', () => {
       leads = false;
       await eventually(() => fenced.length > 0, 30_000, 'the guard noticed');
       const requestsAtFence = requests;
-      const sentAtFence = chats.map((chat, index) => telegram.messagesIn(chat).length - before[index]!);
+      const sentAtFence = messagesSince(chats, before);
       await new Promise((resolve) => setTimeout(resolve, 2000));
       expect(requests).toBe(requestsAtFence);
-      expect(chats.map((chat, index) => telegram.messagesIn(chat).length - before[index]!)).toEqual(
-        sentAtFence,
-      );
+      expect(messagesSince(chats, before)).toEqual(sentAtFence);
     } finally {
       await dispatcher.stop();
     }
@@ -431,13 +430,11 @@ describe('outbox dispatcher', () => {
     dispatcher.start();
     try {
       await eventually(() => fenced.length > 0, 30_000, 'the fence noticed');
-      const sentAtFence = chats.map((chat, index) => telegram.messagesIn(chat).length - before[index]!);
+      const sentAtFence = messagesSince(chats, before);
       // one message went out (the one whose record was refused); nothing after it
       expect(sentAtFence.reduce((sum, count) => sum + count, 0)).toBe(1);
       await new Promise((resolve) => setTimeout(resolve, 2500));
-      expect(chats.map((chat, index) => telegram.messagesIn(chat).length - before[index]!)).toEqual(
-        sentAtFence,
-      );
+      expect(messagesSince(chats, before)).toEqual(sentAtFence);
     } finally {
       await dispatcher.stop();
     }
